@@ -1,0 +1,101 @@
+// Inverted dropout: y = x * keep / (1 - p). The backward pass is the same map applied to dy with
+// the forward's (seed, stream, offset, p): the mask is regenerated, never stored.
+// S is the storage type (f32 or f16, aliased by the host); arithmetic is in f32, one rounding.
+
+@group(0) @binding(1) var<storage, read> x4: array<vec4<S>>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<S>>;
+@group(0) @binding(1) var<storage, read> x1: array<S>;
+@group(0) @binding(2) var<storage, read_write> y1: array<S>;
+// Packed keep-mask (bit b of word k = element 32k + b), read by the *_masked entry points.
+@group(0) @binding(3) var<storage, read> mask: array<u32>;
+
+fn scale4(v: vec4<S>, keep: vec4<bool>) -> vec4<S> {
+  return vec4<S>(select(vec4<f32>(0.0), vec4<f32>(v) * params.scale, keep));
+}
+
+fn scale1(v: S, keep: bool) -> S {
+  return S(select(0.0, f32(v) * params.scale, keep));
+}
+
+fn mask_keep4(j: u32) -> vec4<bool> {
+  let nibble = (mask[j >> 3u] >> ((j & 7u) * 4u)) & 0xfu;
+  return (vec4<u32>(nibble) & vec4<u32>(1u, 2u, 4u, 8u)) != vec4<u32>(0u);
+}
+
+fn mask_keep1(e: u32) -> bool {
+  return ((mask[e >> 5u] >> (e & 31u)) & 1u) != 0u;
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { y4[j] = scale4(x4[j], keep4(words4(j))); }
+}
+
+@compute @workgroup_size(WG)
+fn forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { y1[e] = scale1(x1[e], word1(e) >= params.threshold); }
+}
+
+// In place: one read_write binding, since WebGPU forbids aliasing a writable binding.
+@compute @workgroup_size(WG)
+fn forward_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { y4[j] = scale4(y4[j], keep4(words4(j))); }
+}
+
+@compute @workgroup_size(WG)
+fn forward_tail_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { y1[e] = scale1(y1[e], word1(e) >= params.threshold); }
+}
+
+@compute @workgroup_size(WG)
+fn masked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { y4[j] = scale4(x4[j], mask_keep4(j)); }
+}
+
+@compute @workgroup_size(WG)
+fn masked_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { y1[e] = scale1(x1[e], mask_keep1(e)); }
+}
+
+@compute @workgroup_size(WG)
+fn masked_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { y4[j] = scale4(y4[j], mask_keep4(j)); }
+}
+
+@compute @workgroup_size(WG)
+fn masked_tail_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { y1[e] = scale1(y1[e], mask_keep1(e)); }
+}
+
+// p = 0 (or eval mode into a separate output) and p = 1: no RNG work.
+@compute @workgroup_size(WG)
+fn identity(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { y4[j] = x4[j]; }
+}
+
+@compute @workgroup_size(WG)
+fn identity_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { y1[e] = x1[e]; }
+}
+
+@compute @workgroup_size(WG)
+fn zeros(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { y4[j] = vec4<S>(); }
+}
+
+@compute @workgroup_size(WG)
+fn zeros_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { y1[e] = S(); }
+}

@@ -1,0 +1,93 @@
+// Shared by every element-wise kernel: the per-dispatch parameters and the mapping from an
+// element of this dispatch to its random word under the mask contract (DESIGN.md section 1).
+
+override WG: u32 = 256u;
+
+struct Params {
+  key: vec2<u32>,     // seed (lo, hi): the Philox key
+  stream: vec2<u32>,  // stream (lo, hi): counter words 2 and 3
+  group0: vec2<u32>,  // Philox counter (lo, hi) of the group holding this dispatch's element 0
+  offset: vec2<u32>,  // the call's mask offset (lo, hi), for kernels that map elements to mask indices
+  lane0: u32,         // lane of element 0 in that group: (offset + first) mod 4
+  count: u32,         // elements in this dispatch
+  threshold: u32,     // keep iff word >= threshold
+  scale: f32,         // 1 / (1 - p) for kept elements
+  first: u32,         // index of this dispatch's element 0 within the call (chunks start past 0)
+  extra_u: u32,       // op-specific integer
+  extra: vec4<f32>,   // op-specific constants
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+
+// Linear invocation index; dispatches of more than 65,535 workgroups fold into y.
+fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+fn group_words(g: vec2<u32>) -> vec4<u32> {
+  return philox4x32_10(vec4<u32>(g, params.stream), params.key);
+}
+
+// Lanes lane0..3 of `a` followed by lanes 0..lane0-1 of `b`.
+fn shift_lanes_u(a: vec4<u32>, b: vec4<u32>, lane0: u32) -> vec4<u32> {
+  switch lane0 {
+    case 0u: { return a; }
+    case 1u: { return vec4<u32>(a.yzw, b.x); }
+    case 2u: { return vec4<u32>(a.zw, b.xy); }
+    default: { return vec4<u32>(a.w, b.xyz); }
+  }
+}
+
+fn shift_lanes_f(a: vec4<f32>, b: vec4<f32>, lane0: u32) -> vec4<f32> {
+  switch lane0 {
+    case 0u: { return a; }
+    case 1u: { return vec4<f32>(a.yzw, b.x); }
+    case 2u: { return vec4<f32>(a.zw, b.xy); }
+    default: { return vec4<f32>(a.w, b.xyz); }
+  }
+}
+
+// Words for elements 4j .. 4j+3 of this dispatch. When the dispatch starts mid-group
+// (an offset not divisible by 4) they straddle two Philox groups.
+fn words4(j: u32) -> vec4<u32> {
+  let g = add64(params.group0, j);
+  let a = group_words(g);
+  if (params.lane0 == 0u) {
+    return a;
+  }
+  return shift_lanes_u(a, group_words(add64(g, 1u)), params.lane0);
+}
+
+// The word for element e of this dispatch (used by the scalar tail entry points).
+fn word1(e: u32) -> u32 {
+  let m = e + params.lane0;
+  return group_words(add64(params.group0, m >> 2u))[m & 3u];
+}
+
+fn normals4(j: u32) -> vec4<f32> {
+  let g = add64(params.group0, j);
+  let a = words_to_normals(group_words(g));
+  if (params.lane0 == 0u) {
+    return a;
+  }
+  return shift_lanes_f(a, words_to_normals(group_words(add64(g, 1u))), params.lane0);
+}
+
+fn normal1(e: u32) -> f32 {
+  let m = e + params.lane0;
+  return words_to_normals(group_words(add64(params.group0, m >> 2u)))[m & 3u];
+}
+
+fn keep4(w: vec4<u32>) -> vec4<bool> {
+  return w >= vec4<u32>(params.threshold);
+}
+
+// Number of whole vec4 groups in this dispatch; the remaining count % 4 go to a tail entry point.
+fn body_groups() -> u32 {
+  return params.count >> 2u;
+}
+
+// Element index handled by tail invocation t.
+fn tail_element(t: u32) -> u32 {
+  return (params.count & ~3u) + t;
+}

@@ -1,0 +1,92 @@
+// Raw contract words, uniforms, normals and Bernoulli keep-masks.
+// Body entry points write four elements per invocation; *_tail entry points write the last count % 4.
+
+@group(0) @binding(2) var<storage, read_write> out_u4: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> out_u1: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out_f4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out_f1: array<f32>;
+
+@compute @workgroup_size(WG)
+fn words(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { out_u4[j] = words4(j); }
+}
+
+@compute @workgroup_size(WG)
+fn words_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { out_u1[e] = word1(e); }
+}
+
+@compute @workgroup_size(WG)
+fn uniform01(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) {
+    let w = words4(j);
+    out_f4[j] = vec4<f32>(word_to_unit(w.x), word_to_unit(w.y), word_to_unit(w.z), word_to_unit(w.w));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn uniform01_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { out_f1[e] = word_to_unit(word1(e)); }
+}
+
+@compute @workgroup_size(WG)
+fn normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { out_f4[j] = normals4(j); }
+}
+
+@compute @workgroup_size(WG)
+fn normal_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { out_f1[e] = normal1(e); }
+}
+
+// 1 = keep, 0 = drop.
+@compute @workgroup_size(WG)
+fn bernoulli(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { out_u4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep4(words4(j))); }
+}
+
+@compute @workgroup_size(WG)
+fn bernoulli_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { out_u1[e] = select(0u, 1u, word1(e) >= params.threshold); }
+}
+
+// Packed keep-mask: bit b of word k is element 32k + b of this dispatch; bits past count are 0.
+@compute @workgroup_size(WG)
+fn bernoulli_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let k = linear_id(gid, nwg);
+  if (k >= (params.count + 31u) / 32u) { return; }
+  var bits = 0u;
+  for (var q = 0u; q < 8u; q++) {
+    let first = 32u * k + 4u * q;
+    if (first >= params.count) { break; }
+    let keep = keep4(words4(8u * k + q));
+    for (var l = 0u; l < 4u; l++) {
+      if (keep[l] && first + l < params.count) { bits |= 1u << (4u * q + l); }
+    }
+  }
+  out_u1[k] = bits;
+}
+
+// p = 0 or p = 1: constant masks with no RNG work. threshold 0 keeps everything, anything else nothing.
+@compute @workgroup_size(WG)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = linear_id(gid, nwg);
+  if (e < params.count) { out_u1[e] = select(0u, 1u, params.threshold == 0u); }
+}
+
+@compute @workgroup_size(WG)
+fn fill_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let k = linear_id(gid, nwg);
+  if (k >= (params.count + 31u) / 32u) { return; }
+  let valid = min(params.count - 32u * k, 32u);
+  let bits = select(0xffffffffu >> (32u - valid), 0xffffffffu, valid == 32u);
+  out_u1[k] = select(0u, bits, params.threshold == 0u);
+}

@@ -1,0 +1,452 @@
+// The per-device host layer: pipeline cache, buffer pool, batched submission, chunked dispatch,
+// explicit readback, and device-loss handling. Every op in ops.ts goes through `dispatch`.
+import { split64, type U64 } from './contract.js';
+import { DeviceLostError, GpuValidationError, InvalidArgumentError, UnsupportedError } from './errors.js';
+import { PhiloxGenerator } from './generator.js';
+import { kernels, type BindingUnit, type KernelRecord } from './kernels.js';
+import { BufferPool } from './pool.js';
+import { composeShader, type Dtype, type ShaderName } from './shaders.js';
+
+export type { Dtype };
+
+// GPUBufferUsage / GPUMapMode values, spelled out so the library does not need the globals.
+export const Usage = {
+  MAP_READ: 0x1,
+  COPY_SRC: 0x4,
+  COPY_DST: 0x8,
+  UNIFORM: 0x40,
+  STORAGE: 0x80,
+} as const;
+const MAP_MODE_READ = 0x1;
+
+/** Bytes of one Params uniform (shaders/elementwise.wgsl); each dispatch gets its own 256-byte slot. */
+const PARAMS_BYTES = 80;
+/** Chunks start on multiples of this many elements, so every binding offset (data in f16 or f32,
+ * and the packed mask at 1/8 byte per element) is a multiple of 256 bytes. */
+export const CHUNK_ALIGN = 2048;
+
+export interface ContextOptions {
+  /** Invocations per workgroup for every kernel (default 256). */
+  workgroupSize?: number;
+  /** Largest number of elements one dispatch binds; larger tensors are processed in chunks.
+   * Default: what the device's maxStorageBufferBindingSize allows. Rounded down to a multiple of 2048. */
+  maxChunkElements?: number;
+  /** Byte budget of idle buffers the pool keeps for reuse (default 256 MiB). */
+  poolBytes?: number;
+  /** Seed of the context's default generator, used by ops given no seed (default: random). */
+  seed?: U64;
+  /** Wrap every submission the context makes in an error scope and name a destroyed argument
+   * buffer when WebGPU rejects it (default true; costs one error-scope round trip per submit). */
+  validate?: boolean;
+}
+
+/** A storage buffer bound to one binding of a call; `argument` names it in errors. */
+export interface BoundBuffer {
+  buffer: GPUBuffer;
+  argument: string;
+}
+
+/** One element-wise kernel call over `count` elements whose mask indices start at `offset`. */
+export interface DispatchCall {
+  kernel: KernelRecord;
+  dtype: Dtype;
+  count: number;
+  buffers: Readonly<Record<number, BoundBuffer>>;
+  seed?: bigint;
+  stream?: bigint;
+  offset?: bigint;
+  threshold?: number;
+  scale?: number;
+  /** Params.extra_u and Params.extra: op-specific constants. */
+  extraU?: number;
+  extra?: readonly number[];
+  /** Op-specific uniform data (shapes, strides) bound at binding 4 for every chunk, as u32 words. */
+  aux?: Uint32Array;
+  encoder?: GPUCommandEncoder;
+}
+
+interface Batch {
+  encoder: GPUCommandEncoder;
+  uniforms: GPUBuffer[];
+  arguments: BoundBuffer[];
+  submitted: Promise<void>;
+}
+
+export function dtypeBytes(dtype: Dtype): number {
+  return dtype === 'f16' ? 2 : 4;
+}
+
+function unitBytes(unit: BindingUnit, dtype: Dtype): number {
+  return unit === 'data' ? dtypeBytes(dtype) : unit === 'word' ? 4 : 1 / 8;
+}
+
+/** Bytes a binding of `count` elements needs: storage bindings are whole 4-byte words. */
+export function bindingBytes(unit: BindingUnit, dtype: Dtype, count: number): number {
+  return Math.ceil((count * unitBytes(unit, dtype)) / 4) * 4;
+}
+
+export class DropoutContext {
+  readonly device: GPUDevice;
+  readonly workgroupSize: number;
+  readonly maxChunkElements: number;
+  readonly pool: BufferPool;
+  readonly validate: boolean;
+  /** Default generator for ops that are given neither a seed nor a generator. */
+  readonly generator: PhiloxGenerator;
+
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private batch: Batch | null = null;
+  private lostReason: string | null = null;
+  private readonly lostWaiters = new Set<(e: Error) => void>();
+  private destroyed = false;
+
+  static async create(device: GPUDevice, options: ContextOptions = {}): Promise<DropoutContext> {
+    const ctx = new DropoutContext(device, options);
+    // Compile the core pipelines up front, in parallel and asynchronously.
+    const forward = kernels.dropoutForward;
+    await Promise.all([ctx.pipeline(forward, 'f32'), ctx.pipeline({ ...forward, entry: 'forward_tail' }, 'f32')]);
+    return ctx;
+  }
+
+  constructor(device: GPUDevice, options: ContextOptions = {}) {
+    this.device = device;
+    const limits = device.limits;
+    const wg = options.workgroupSize ?? 256;
+    if (!Number.isInteger(wg) || wg < 1 || wg > limits.maxComputeInvocationsPerWorkgroup || wg > limits.maxComputeWorkgroupSizeX) {
+      throw new InvalidArgumentError(
+        'options.workgroupSize',
+        `an integer in 1..${Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX)}`,
+        wg,
+      );
+    }
+    this.workgroupSize = wg;
+    // Four bytes per element is the widest binding unit; keep chunks within one binding.
+    const byLimit = Math.floor(limits.maxStorageBufferBindingSize / 4 / CHUNK_ALIGN) * CHUNK_ALIGN;
+    const requested = options.maxChunkElements ?? byLimit;
+    if (!Number.isInteger(requested) || requested < CHUNK_ALIGN) {
+      throw new InvalidArgumentError('options.maxChunkElements', `an integer >= ${CHUNK_ALIGN}`, requested);
+    }
+    this.maxChunkElements = Math.min(byLimit, Math.floor(requested / CHUNK_ALIGN) * CHUNK_ALIGN);
+    this.pool = new BufferPool(device, options.poolBytes ?? 256 * 1024 * 1024);
+    this.validate = options.validate ?? true;
+    this.generator = new PhiloxGenerator(options.seed ?? randomSeed());
+    void device.lost.then((info) => this.onLost(`device lost (${info.reason}): ${info.message}`));
+  }
+
+  get supportsF16(): boolean {
+    return this.device.features.has('shader-f16');
+  }
+
+  /** Throws unless the device can run `dtype`. */
+  checkDtype(dtype: unknown, argument = 'dtype'): asserts dtype is Dtype {
+    if (dtype !== 'f32' && dtype !== 'f16') throw new InvalidArgumentError(argument, "'f32' or 'f16'", dtype);
+    if (dtype === 'f16' && !this.supportsF16) {
+      throw new UnsupportedError(
+        `${argument}: 'f16' needs the adapter feature 'shader-f16', which this device lacks ` +
+          `(request the device with requiredFeatures: ['shader-f16'] on an adapter that has it)`,
+      );
+    }
+  }
+
+  /** Throws DeviceLostError once the device is gone. */
+  checkAlive(): void {
+    if (this.lostReason !== null) throw new DeviceLostError(this.lostReason);
+    if (this.destroyed) throw new DeviceLostError('the DropoutContext was destroyed');
+  }
+
+  /** The cached pipeline of one entry point for one dtype, compiled asynchronously once per device. */
+  pipeline(k: { shader: readonly ShaderName[]; entry: string; name: string }, dtype: Dtype): Promise<GPUComputePipeline> {
+    const moduleKey = `${k.shader.join('+')}:${dtype}`;
+    const key = `${moduleKey}:${k.entry}:wg${this.workgroupSize}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      let module = this.modules.get(moduleKey);
+      if (!module) {
+        module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype) });
+        this.modules.set(moduleKey, module);
+      }
+      p = this.device.createComputePipelineAsync({
+        label: `${k.name}:${k.entry}:${dtype}`,
+        layout: 'auto',
+        compute: { module, entryPoint: k.entry, constants: { WG: this.workgroupSize } },
+      });
+      // A failed compile must not poison the cache forever.
+      p.catch(() => this.pipelines.delete(key));
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** Checks that `buffer` is a GPUBuffer with STORAGE usage and at least `bytes` bytes. */
+  checkStorage(buffer: unknown, argument: string, bytes: number): asserts buffer is GPUBuffer {
+    if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
+    if (!(buffer.usage & Usage.STORAGE)) {
+      throw new InvalidArgumentError(argument, 'a GPUBuffer with STORAGE usage', `usage 0x${buffer.usage.toString(16)}`);
+    }
+    if (buffer.size < bytes) {
+      throw new InvalidArgumentError(argument, `a GPUBuffer of at least ${bytes} bytes`, `${buffer.size} bytes`);
+    }
+  }
+
+  /**
+   * Records one kernel call: split into chunks that fit a storage binding (chunk starts aligned so
+   * the mask indices, and hence the mask, are those of the unchunked call), each chunk a vec4 body
+   * dispatch plus a scalar tail for count % 4, folded into 2-D grids past 65,535 workgroups.
+   * Without `call.encoder` the work joins the context's batch, submitted on the next microtask.
+   * Resolves once recorded (with an encoder) or submitted and accepted (without).
+   */
+  async dispatch(call: DispatchCall): Promise<void> {
+    this.checkAlive();
+    const { kernel, dtype, count } = call;
+    if (count === 0) return;
+    const body = this.pipeline(kernel, dtype);
+    const tail = kernel.tail && count % 4 ? this.pipeline({ ...kernel, entry: kernel.tail }, dtype) : undefined;
+    const [bodyPipeline, tailPipeline] = await Promise.all([body, tail]);
+    this.checkAlive();
+
+    const chunk = this.maxChunkElements;
+    const chunks = Math.ceil(count / chunk);
+    const slot = Math.max(PARAMS_BYTES, this.device.limits.minUniformBufferOffsetAlignment);
+    const uniforms = this.device.createBuffer({ label: `${kernel.name}:params`, size: chunks * slot, usage: Usage.UNIFORM, mappedAtCreation: true });
+    const mapped = uniforms.getMappedRange();
+    const offset = call.offset ?? 0n;
+    const [k0, k1] = split64(call.seed ?? 0n);
+    const [s0, s1] = split64(call.stream ?? 0n);
+    const [o0, o1] = split64(offset);
+    for (let c = 0; c < chunks; c++) {
+      const start = offset + BigInt(c * chunk);
+      const [g0, g1] = split64(start >> 2n);
+      const u = new Uint32Array(mapped, c * slot, PARAMS_BYTES / 4);
+      const f = new Float32Array(mapped, c * slot, PARAMS_BYTES / 4);
+      u.set([k0, k1, s0, s1, g0, g1, o0, o1, Number(start & 3n), Math.min(chunk, count - c * chunk), call.threshold ?? 0]);
+      f[11] = call.scale ?? 1;
+      u[12] = c * chunk;
+      u[13] = call.extraU ?? 0;
+      f.set((call.extra ?? []).slice(0, 4), 16);
+    }
+    uniforms.unmap();
+    const aux = call.aux ? this.uniformBuffer(call.aux, `${kernel.name}:aux`) : undefined;
+
+    await this.encode(
+      (encoder) => {
+        const pass = encoder.beginComputePass({ label: kernel.name });
+        for (let c = 0; c < chunks; c++) {
+          const first = c * chunk;
+          const n = Math.min(chunk, count - first);
+          const run = (pipeline: GPUComputePipeline, invocations: number) => {
+            const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms, offset: c * slot, size: PARAMS_BYTES } }];
+            if (aux) entries.push({ binding: 4, resource: { buffer: aux } });
+            for (const [binding, unit] of Object.entries(kernel.bindings)) {
+              const bound = call.buffers[Number(binding)]!;
+              const start = first * unitBytes(unit, dtype);
+              entries.push({ binding: Number(binding), resource: { buffer: bound.buffer, offset: start, size: bindingBytes(unit, dtype, n) } });
+            }
+            pass.setPipeline(pipeline);
+            pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+            const [x, y] = this.grid(Math.ceil(invocations / this.workgroupSize));
+            pass.dispatchWorkgroups(x, y);
+          };
+          const bodyInvocations = kernel.tail ? Math.floor(n / 4) : Math.ceil(n / kernel.perInvocation);
+          if (bodyInvocations > 0) run(bodyPipeline, bodyInvocations);
+          if (tailPipeline && n % 4) run(tailPipeline, n % 4);
+        }
+        pass.end();
+      },
+      { encoder: call.encoder, arguments: Object.values(call.buffers), transient: aux ? [uniforms, aux] : [uniforms] },
+    );
+  }
+
+  /**
+   * Records work: `record` gets the caller's encoder, or the context's batch encoder (submitted on
+   * the next microtask together with everything else recorded in this tick). Resolves once
+   * recorded (caller's encoder) or once the batch is submitted and accepted. `arguments` name the
+   * buffers for error messages; `transient` buffers (uniforms) are destroyed after the submit, or
+   * left to the garbage collector with the caller's encoder, after the caller's submission.
+   */
+  async encode(
+    record: (encoder: GPUCommandEncoder) => void,
+    opts: { encoder?: GPUCommandEncoder; arguments?: BoundBuffer[]; transient?: GPUBuffer[] } = {},
+  ): Promise<void> {
+    this.checkAlive();
+    if (opts.encoder) {
+      record(opts.encoder);
+      return;
+    }
+    const batch = this.openBatch();
+    record(batch.encoder);
+    batch.uniforms.push(...(opts.transient ?? []));
+    batch.arguments.push(...(opts.arguments ?? []));
+    await batch.submitted;
+  }
+
+  /** A uniform buffer holding `data` (padded to 16 bytes), written at creation. */
+  uniformBuffer(data: ArrayBufferView, label: string): GPUBuffer {
+    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+    const buffer = this.device.createBuffer({ label, size, usage: Usage.UNIFORM, mappedAtCreation: true });
+    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    buffer.unmap();
+    return buffer;
+  }
+
+  /** Workgroup grid for `groups` workgroups: x up to the per-dimension limit, the rest in y
+   * (kernels fold it back with linear_id in shaders/elementwise.wgsl). */
+  grid(groups: number): [number, number] {
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= max) return [groups, 1];
+    const y = Math.ceil(groups / max);
+    return [Math.ceil(groups / y), y];
+  }
+
+  private openBatch(): Batch {
+    if (this.batch) return this.batch;
+    const encoder = this.device.createCommandEncoder({ label: 'webgpu-dropout batch' });
+    const batch: Batch = { encoder, uniforms: [], arguments: [], submitted: Promise.resolve() };
+    batch.submitted = new Promise<void>((resolve, reject) => {
+      queueMicrotask(() => {
+        if (this.batch === batch) this.batch = null;
+        this.submitBatch(batch).then(resolve, reject);
+      });
+    });
+    batch.submitted.catch(() => undefined); // rejections reach the ops that await it
+    this.batch = batch;
+    return batch;
+  }
+
+  private async submitBatch(batch: Batch): Promise<void> {
+    this.checkAlive();
+    const commands = batch.encoder.finish();
+    if (!this.validate) {
+      this.device.queue.submit([commands]);
+      for (const u of batch.uniforms) u.destroy();
+      return;
+    }
+    this.device.pushErrorScope('validation');
+    this.device.queue.submit([commands]);
+    // Destroying after submit is safe: the buffers live until the work that uses them is done.
+    for (const u of batch.uniforms) u.destroy();
+    const error = await this.device.popErrorScope();
+    if (error) throw await this.explain(error, batch.arguments);
+  }
+
+  /** Turns a rejected submission into a specific error, naming a destroyed argument if one is. */
+  private async explain(error: GPUError, args: BoundBuffer[]): Promise<Error> {
+    const probe = await this.pipeline({ name: 'probe', shader: ['probe'], entry: 'probe' }, 'f32');
+    for (const arg of new Set(args)) {
+      this.device.pushErrorScope('validation');
+      const encoder = this.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(probe);
+      pass.setBindGroup(0, this.device.createBindGroup({ layout: probe.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: arg.buffer, size: 4 } }] }));
+      pass.dispatchWorkgroups(1);
+      pass.end();
+      this.device.queue.submit([encoder.finish()]);
+      if (await this.device.popErrorScope()) {
+        return new InvalidArgumentError(arg.argument, 'a live GPUBuffer (it was destroyed); nothing was written');
+      }
+    }
+    return new GpuValidationError(`WebGPU rejected the submission; nothing from it ran: ${error.message}`);
+  }
+
+  /** Submits whatever the context has batched (ops do this on their own on the next microtask). */
+  async flush(): Promise<void> {
+    if (this.batch) await this.batch.submitted;
+  }
+
+  /** Rejects with DeviceLostError if the device is lost before `work` settles. */
+  private guard<T>(work: Promise<T>): Promise<T> {
+    if (this.lostReason !== null) return Promise.reject(new DeviceLostError(this.lostReason));
+    return new Promise<T>((resolve, reject) => {
+      const onLost = (e: Error) => reject(e);
+      this.lostWaiters.add(onLost);
+      work.then(resolve, reject).finally(() => this.lostWaiters.delete(onLost));
+    });
+  }
+
+  private onLost(reason: string): void {
+    this.lostReason ??= reason;
+    const error = new DeviceLostError(reason);
+    for (const w of this.lostWaiters) w(error);
+    this.lostWaiters.clear();
+    this.pipelines.clear();
+    this.modules.clear();
+  }
+
+  /** A buffer from the pool for `bytes` bytes (STORAGE | COPY_SRC | COPY_DST). Give it back with `release`. */
+  acquire(bytes: number, label?: string): GPUBuffer {
+    this.checkAlive();
+    return this.pool.acquire(Math.max(4, Math.ceil(bytes / 4) * 4), Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label);
+  }
+
+  /** Returns a buffer from `acquire` (or an op's output) to the pool. Work already queued on it still runs. */
+  release(buffer: GPUBuffer): void {
+    this.pool.release(buffer);
+  }
+
+  /** Uploads typed-array data into a new pooled storage buffer. */
+  upload(data: ArrayBufferView, label?: string): GPUBuffer {
+    this.checkAlive();
+    const buffer = this.acquire(data.byteLength, label);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const padded = bytes.byteLength % 4 ? new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4) : bytes;
+    if (padded !== bytes) padded.set(bytes);
+    this.device.queue.writeBuffer(buffer, 0, padded as Uint8Array<ArrayBuffer>);
+    return buffer;
+  }
+
+  /**
+   * Reads `bytes` bytes of `buffer` from `byteOffset` back to the CPU: the only readback path.
+   * Submits pending work first; rejects with DeviceLostError if the device goes away meanwhile.
+   */
+  async readBytes(buffer: GPUBuffer, bytes: number, byteOffset = 0, argument = 'buffer'): Promise<ArrayBuffer> {
+    this.checkAlive();
+    if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
+    if (!(buffer.usage & Usage.COPY_SRC)) {
+      throw new InvalidArgumentError(argument, 'a GPUBuffer with COPY_SRC usage to read it back', `usage 0x${buffer.usage.toString(16)}`);
+    }
+    const size = Math.ceil(bytes / 4) * 4;
+    if (byteOffset % 4 || byteOffset + size > buffer.size) {
+      throw new InvalidArgumentError(argument, `a readable range inside its ${buffer.size} bytes`, `[${byteOffset}, ${byteOffset + size})`);
+    }
+    await this.flush();
+    if (size === 0) return new ArrayBuffer(0);
+    const staging = this.pool.acquire(size, Usage.MAP_READ | Usage.COPY_DST, 'readback');
+    try {
+      const encoder = this.device.createCommandEncoder({ label: 'readback' });
+      encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
+      if (this.validate) this.device.pushErrorScope('validation');
+      this.device.queue.submit([encoder.finish()]);
+      if (this.validate) {
+        const error = await this.guard(this.device.popErrorScope());
+        if (error) throw await this.explain(error, [{ buffer, argument }]);
+      }
+      await this.guard(staging.mapAsync(MAP_MODE_READ, 0, size));
+      const out = staging.getMappedRange(0, size).slice(0, bytes);
+      staging.unmap();
+      this.pool.release(staging);
+      return out;
+    } catch (e) {
+      if (this.lostReason !== null && !(e instanceof DeviceLostError)) throw new DeviceLostError(this.lostReason);
+      throw e;
+    }
+  }
+
+  /** Destroys pooled buffers and forgets cached pipelines; the device itself stays the caller's. */
+  destroy(): void {
+    this.destroyed = true;
+    this.pool.clear();
+    this.pipelines.clear();
+    this.modules.clear();
+  }
+}
+
+export function isGpuBuffer(v: unknown): v is GPUBuffer {
+  return typeof v === 'object' && v !== null && typeof (v as GPUBuffer).mapAsync === 'function' && typeof (v as GPUBuffer).size === 'number';
+}
+
+function randomSeed(): bigint {
+  const words = new Uint32Array(2);
+  globalThis.crypto.getRandomValues(words);
+  return (BigInt(words[1]!) << 32n) | BigInt(words[0]!);
+}
+

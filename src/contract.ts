@@ -1,0 +1,66 @@
+// The mask contract of DESIGN.md section 1, as host-side arithmetic shared by the GPU ops and the
+// CPU reference: seeds and streams as 64-bit values split into u32 words, the integer keep
+// threshold and the inverted-dropout scale.
+import { InvalidArgumentError } from './errors.js';
+
+export const U64_MAX = (1n << 64n) - 1n;
+const TWO_32 = 4294967296;
+
+/** A 64-bit seed, stream or offset: a bigint, or a non-negative safe integer. */
+export type U64 = bigint | number;
+
+export function toU64(value: U64, argument: string): bigint {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new InvalidArgumentError(argument, 'an integer in 0..2^64-1 (a safe integer or a bigint)', value);
+    }
+    return BigInt(value);
+  }
+  if (typeof value !== 'bigint' || value < 0n || value > U64_MAX) {
+    throw new InvalidArgumentError(argument, 'an integer in 0..2^64-1', value);
+  }
+  return value;
+}
+
+/** (lo, hi) u32 words of a 64-bit value. */
+export function split64(v: bigint): [number, number] {
+  return [Number(v & 0xffffffffn), Number(v >> 32n)];
+}
+
+export function checkProbability(p: number, argument = 'p'): number {
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
+    throw new InvalidArgumentError(argument, 'a number in [0, 1]', p);
+  }
+  return p;
+}
+
+/** How a rate p is carried out: identity, all zeros, or a Bernoulli mask with threshold T. */
+export type KeepRule =
+  | { kind: 'identity' }
+  | { kind: 'zeros' }
+  | { kind: 'mask'; threshold: number; scale: number };
+
+/**
+ * keep iff word >= T with T = round(p * 2^32), computed here so the GPU compares integers.
+ * A p so close to 1 that T reaches 2^32 keeps nothing, the same as p = 1.
+ */
+export function keepRule(p: number): KeepRule {
+  checkProbability(p);
+  if (p === 0) return { kind: 'identity' };
+  if (p === 1) return { kind: 'zeros' };
+  const threshold = Math.round(p * TWO_32);
+  if (threshold >= TWO_32) return { kind: 'zeros' };
+  return { kind: 'mask', threshold, scale: 1 / (1 - p) };
+}
+
+export function thresholdFor(p: number): number {
+  const rule = keepRule(p);
+  return rule.kind === 'mask' ? rule.threshold : rule.kind === 'identity' ? 0 : TWO_32;
+}
+
+export function checkCount(count: number, argument = 'count'): number {
+  if (!Number.isSafeInteger(count) || count < 0 || count > 0xffffffff) {
+    throw new InvalidArgumentError(argument, 'a whole number of elements in 0..2^32-1', count);
+  }
+  return count;
+}

@@ -1,0 +1,49 @@
+// Device acquisition behind one seam: the browser's navigator.gpu, or any GPU object passed in
+// (Node gets one from 'webgpu-dropout/node').
+import { UnsupportedError } from './errors.js';
+
+export interface DeviceRequest {
+  /** The GPU entry point (default: navigator.gpu). */
+  gpu?: GPU;
+  powerPreference?: GPUPowerPreference;
+  /** 'prefer' (default): request shader-f16 when the adapter has it; 'require': fail without it; 'off'. */
+  f16?: 'prefer' | 'require' | 'off';
+}
+
+export interface AcquiredDevice {
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  /** Vendor / architecture / description as the adapter reports them. */
+  adapterName: string;
+}
+
+export const NO_WEBGPU_MESSAGE =
+  'WebGPU is not available here (navigator.gpu is undefined). Use a browser with WebGPU enabled ' +
+  '(Chrome or Edge 113+, Safari 26+, Firefox 141+ on Windows; elsewhere enable it in the browser flags, ' +
+  'e.g. chrome://flags/#enable-unsafe-webgpu), served over https or localhost. ' +
+  "In Node, get a GPU from 'webgpu-dropout/node'.";
+
+export async function requestDropoutDevice(request: DeviceRequest = {}): Promise<AcquiredDevice> {
+  const gpu = request.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) throw new UnsupportedError(NO_WEBGPU_MESSAGE);
+  const adapter = await gpu.requestAdapter(request.powerPreference ? { powerPreference: request.powerPreference } : undefined);
+  if (!adapter) throw new UnsupportedError('WebGPU is present but no adapter was found (requestAdapter returned null)');
+  const f16 = request.f16 ?? 'prefer';
+  const hasF16 = adapter.features.has('shader-f16');
+  if (f16 === 'require' && !hasF16) throw new UnsupportedError("the adapter lacks 'shader-f16', which f16 dropout needs");
+  // Ask for the adapter's largest binding and buffer sizes so fewer tensors need chunking.
+  const requiredLimits: Record<string, number> = {
+    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+    maxBufferSize: adapter.limits.maxBufferSize,
+  };
+  const requiredFeatures: GPUFeatureName[] = hasF16 && f16 !== 'off' ? ['shader-f16'] : [];
+  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  return { adapter, device, adapterName: describeAdapter(adapter) };
+}
+
+export function describeAdapter(adapter: GPUAdapter): string {
+  const info = adapter.info;
+  const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s && s.length);
+  return parts.length ? [...new Set(parts)].join(' / ') : 'unknown adapter';
+}

@@ -1,0 +1,40 @@
+/** Base class of every error this library throws on purpose. */
+export class DropoutError extends Error {
+  override name = 'DropoutError';
+}
+
+/** A bad argument: `argument` names it, the message says what was expected. Nothing was written. */
+export class InvalidArgumentError extends DropoutError {
+  override name = 'InvalidArgumentError';
+  constructor(
+    readonly argument: string,
+    expected: string,
+    got?: unknown,
+  ) {
+    super(`${argument}: expected ${expected}${got === undefined ? '' : `, got ${describe(got)}`}`);
+  }
+}
+
+/** The device cannot run the requested dtype (f16 without the `shader-f16` feature). */
+export class UnsupportedError extends DropoutError {
+  override name = 'UnsupportedError';
+}
+
+/** The GPU device was lost (or destroyed); pending work was rejected with this error. */
+export class DeviceLostError extends DropoutError {
+  override name = 'DeviceLostError';
+}
+
+/** WebGPU rejected a submission (validation or out-of-memory); nothing from it ran. */
+export class GpuValidationError extends DropoutError {
+  override name = 'GpuValidationError';
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : String(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(describe).join(', ')}]`;
+  if (v === null || v === undefined) return String(v);
+  return (v as object).constructor?.name ?? typeof v;
+}

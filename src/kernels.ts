@@ -1,0 +1,49 @@
+// One declarative record per kernel: which shader files, which entry points, what each binding
+// holds. The context turns a record plus a call into chunked, vec4-wide dispatches.
+import type { ShaderName } from './shaders.js';
+
+/** What a storage binding holds, which fixes its bytes per element. */
+export type BindingUnit =
+  | 'data' // one element of the call's dtype (f32: 4 bytes, f16: 2 bytes)
+  | 'word' // one u32 or f32 per element
+  | 'bit'; // packed mask: one bit per element, 32 per u32
+
+export interface KernelRecord {
+  /** Label and cache-key prefix. */
+  readonly name: string;
+  /** Shader files, concatenated after the dtype prelude. */
+  readonly shader: readonly ShaderName[];
+  /** Entry point over whole groups of `perInvocation` elements. */
+  readonly entry: string;
+  /** Scalar entry point for the last count % 4 elements (vec4 kernels only). */
+  readonly tail?: string;
+  /** Elements one body invocation covers: 4 for vec4 kernels, 32 for packed masks, 1 for scalar. */
+  readonly perInvocation: 1 | 4 | 32;
+  /** Storage bindings by number (binding 0 is always the Params uniform). */
+  readonly bindings: Readonly<Record<number, BindingUnit>>;
+}
+
+const data = { 1: 'data', 2: 'data' } as const;
+const dropoutFiles = ['philox', 'elementwise', 'dropout'] as const;
+const randomFiles = ['philox', 'elementwise', 'random'] as const;
+
+function vec4Kernel(name: string, shader: readonly ShaderName[], entry: string, bindings: KernelRecord['bindings']): KernelRecord {
+  return { name, shader, entry, tail: `${entry}_tail`, perInvocation: 4, bindings };
+}
+
+export const kernels = {
+  dropoutForward: vec4Kernel('dropout.forward', dropoutFiles, 'forward', data),
+  dropoutForwardInPlace: { ...vec4Kernel('dropout.forward_inplace', dropoutFiles, 'forward_inplace', { 2: 'data' }), tail: 'forward_tail_inplace' },
+  dropoutMasked: vec4Kernel('dropout.masked', dropoutFiles, 'masked', { ...data, 3: 'bit' }),
+  dropoutMaskedInPlace: { ...vec4Kernel('dropout.masked_inplace', dropoutFiles, 'masked_inplace', { 2: 'data', 3: 'bit' }), tail: 'masked_tail_inplace' },
+  identity: vec4Kernel('dropout.identity', dropoutFiles, 'identity', data),
+  zeros: vec4Kernel('dropout.zeros', dropoutFiles, 'zeros', { 2: 'data' }),
+  words: vec4Kernel('random.words', randomFiles, 'words', { 2: 'word' }),
+  uniform: vec4Kernel('random.uniform', randomFiles, 'uniform01', { 2: 'word' }),
+  normal: vec4Kernel('random.normal', randomFiles, 'normal', { 2: 'word' }),
+  bernoulli: vec4Kernel('random.bernoulli', randomFiles, 'bernoulli', { 2: 'word' }),
+  bernoulliFill: { name: 'random.fill', shader: randomFiles, entry: 'fill', perInvocation: 1, bindings: { 2: 'word' } },
+  bernoulliPacked: { name: 'random.bernoulli_packed', shader: randomFiles, entry: 'bernoulli_packed', perInvocation: 32, bindings: { 2: 'bit' } },
+  bernoulliPackedFill: { name: 'random.fill_packed', shader: randomFiles, entry: 'fill_packed', perInvocation: 32, bindings: { 2: 'bit' } },
+  copy: { name: 'copy', shader: ['philox', 'elementwise', 'copy'], entry: 'copy', perInvocation: 4, bindings: { 1: 'word', 2: 'word' } },
+} satisfies Record<string, KernelRecord>;

@@ -1,0 +1,72 @@
+// Layer classes over the functional ops: they hold p, a generator and the train/eval switch.
+import { checkProbability } from './contract.js';
+import type { DropoutContext } from './context.js';
+import { InvalidArgumentError } from './errors.js';
+import { PhiloxGenerator } from './generator.js';
+import { dropout, dropoutBackward, type DropoutBackwardOptions, type DropoutResult, type DropoutState } from './ops.js';
+import type { Dtype } from './shaders.js';
+
+export interface DropoutLayerOptions {
+  /** Drop probability in [0, 1] (default 0.5, as PyTorch). */
+  p?: number;
+  dtype?: Dtype;
+  /** Source of (seed, stream): default the context's generator. */
+  generator?: PhiloxGenerator;
+  /** Write the output over the input (PyTorch's inplace=True). */
+  inPlace?: boolean;
+}
+
+/** Base of the layers: the train()/eval() switch. */
+export class Layer {
+  training = true;
+
+  train(mode = true): this {
+    this.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+}
+
+/** Element-wise inverted dropout, as torch.nn.Dropout / keras.layers.Dropout. */
+export class Dropout extends Layer {
+  readonly p: number;
+  readonly dtype: Dtype;
+  readonly inPlace: boolean;
+  readonly generator: PhiloxGenerator | undefined;
+
+  constructor(
+    readonly ctx: DropoutContext,
+    options: DropoutLayerOptions = {},
+  ) {
+    super();
+    this.p = checkProbability(options.p ?? 0.5);
+    this.dtype = options.dtype ?? 'f32';
+    ctx.checkDtype(this.dtype);
+    if (options.generator !== undefined && !(options.generator instanceof PhiloxGenerator)) {
+      throw new InvalidArgumentError('generator', 'a PhiloxGenerator', options.generator);
+    }
+    this.generator = options.generator;
+    this.inPlace = options.inPlace ?? false;
+  }
+
+  /** Returns the output and the state that `backward` needs (nothing else is kept). */
+  forward(x: GPUBuffer, opts: { count?: number; out?: GPUBuffer; encoder?: GPUCommandEncoder; mask?: GPUBuffer | boolean } = {}): Promise<DropoutResult> {
+    return dropout(this.ctx, x, {
+      p: this.p,
+      dtype: this.dtype,
+      training: this.training,
+      generator: this.generator,
+      out: opts.out ?? (this.inPlace ? x : undefined),
+      count: opts.count,
+      encoder: opts.encoder,
+      mask: opts.mask,
+    });
+  }
+
+  backward(dy: GPUBuffer, state: DropoutState, opts: DropoutBackwardOptions = {}): Promise<GPUBuffer> {
+    return dropoutBackward(this.ctx, dy, state, { ...opts, out: opts.out ?? (this.inPlace ? dy : undefined) });
+  }
+}

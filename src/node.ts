@@ -1,0 +1,77 @@
+// Node entry: a WebGPU adapter from Dawn's Node bindings (the 'webgpu' package), with the Vulkan
+// driver chosen by one environment variable, WEBGPU_DROPOUT_ADAPTER:
+//   lavapipe     Mesa's CPU Vulkan driver (the default when its ICD file is installed)
+//   swiftshader  the SwiftShader Vulkan ICD shipped with Debian's chromium
+//   system       leave the Vulkan loader alone (real GPUs)
+//   <path>       an ICD json file
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describeAdapter, requestDropoutDevice, type AcquiredDevice, type DeviceRequest } from './device.js';
+import { UnsupportedError } from './errors.js';
+
+export const ADAPTER_ENV = 'WEBGPU_DROPOUT_ADAPTER';
+
+const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+
+function findIcd(pattern: RegExp, extraDirs: string[] = []): string | undefined {
+  for (const dir of [...ICD_DIRS, ...extraDirs]) {
+    if (!existsSync(dir)) continue;
+    const hit = readdirSync(dir).find((f) => pattern.test(f));
+    if (hit) return `${dir}/${hit}`;
+  }
+  return undefined;
+}
+
+/** The ICD file the adapter choice resolves to (undefined: leave the loader's own choice). */
+export function resolveIcd(choice = process.env[ADAPTER_ENV]): string | undefined {
+  const wanted = choice?.trim() || 'default';
+  if (wanted === 'system') return undefined;
+  if (wanted === 'lavapipe' || wanted === 'default') {
+    const icd = findIcd(/^lvp_icd.*\.json$/);
+    if (!icd && wanted === 'lavapipe') throw new UnsupportedError(`${ADAPTER_ENV}=lavapipe but no lvp_icd*.json was found; run 'npm run setup'`);
+    return icd;
+  }
+  if (wanted === 'swiftshader') {
+    const icd = findIcd(/^vk_swiftshader_icd\.json$/, ['/usr/lib/chromium', '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu']);
+    if (!icd) throw new UnsupportedError(`${ADAPTER_ENV}=swiftshader but vk_swiftshader_icd.json was not found (install Debian's chromium)`);
+    return icd;
+  }
+  if (existsSync(wanted)) return wanted;
+  throw new UnsupportedError(`${ADAPTER_ENV}: expected lavapipe, swiftshader, system or an ICD json path, got ${JSON.stringify(wanted)}`);
+}
+
+export interface NodeDevice extends AcquiredDevice {
+  /** The Vulkan ICD used ('system' when the loader chose). */
+  icd: string;
+  /** Destroys the device and drops the GPU object so Node can exit. */
+  release(): void;
+}
+
+/** A GPUDevice in Node through Dawn, on the adapter WEBGPU_DROPOUT_ADAPTER selects. */
+export async function requestNodeDevice(request: Omit<DeviceRequest, 'gpu'> & { adapter?: string } = {}): Promise<NodeDevice> {
+  const icd = resolveIcd(request.adapter);
+  if (icd) {
+    // The Vulkan loader reads these when Dawn creates its instance, i.e. after this point.
+    process.env.VK_ICD_FILENAMES = icd;
+    process.env.VK_DRIVER_FILES = icd;
+  }
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  let webgpu: { create(flags: string[]): GPU; globals: Record<string, unknown> };
+  try {
+    webgpu = createRequire(import.meta.url)('webgpu');
+  } catch (e) {
+    throw new UnsupportedError(`the 'webgpu' package (Dawn for Node) is needed in Node: npm install webgpu (${(e as Error).message})`);
+  }
+  for (const [k, v] of Object.entries(webgpu.globals)) (globalThis as Record<string, unknown>)[k] ??= v;
+  let gpu: GPU | null = webgpu.create([]);
+  const acquired = await requestDropoutDevice({ ...request, gpu });
+  return {
+    ...acquired,
+    adapterName: describeAdapter(acquired.adapter),
+    icd: icd ?? 'system',
+    release() {
+      acquired.device.destroy();
+      gpu = null;
+    },
+  };
+}

@@ -1,0 +1,75 @@
+// A bounded pool of idle GPU buffers, keyed by exact size and usage, so repeated calls of the
+// same shapes stop allocating. Buffers in use are the caller's; only idle ones count to the budget.
+export class BufferPool {
+  private readonly idle = new Map<string, GPUBuffer[]>();
+  private readonly owned = new WeakSet<GPUBuffer>();
+  private idleBytes = 0;
+  private liveBytes = 0;
+  /** Most bytes the pool's buffers (in use and idle) ever held at once. */
+  peakBytes = 0;
+
+  constructor(
+    private readonly device: GPUDevice,
+    readonly budgetBytes: number,
+  ) {}
+
+  acquire(size: number, usage: number, label?: string): GPUBuffer {
+    const list = this.idle.get(key(size, usage));
+    const reused = list?.pop();
+    if (reused) {
+      this.idleBytes -= size;
+      if (label) reused.label = label;
+      return reused;
+    }
+    const buffer = this.device.createBuffer({ size, usage, label: label ?? 'webgpu-dropout pooled' });
+    this.owned.add(buffer);
+    this.liveBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
+    return buffer;
+  }
+
+  /** Takes a buffer back for reuse; buffers the pool did not make are left alone. */
+  release(buffer: GPUBuffer): void {
+    if (!this.owned.has(buffer)) return;
+    const k = key(buffer.size, buffer.usage);
+    const list = this.idle.get(k) ?? [];
+    if (list.includes(buffer)) return;
+    list.push(buffer);
+    this.idle.set(k, list);
+    this.idleBytes += buffer.size;
+    this.trim();
+  }
+
+  /** Bytes currently held by the pool's buffers, in use or idle. */
+  get bytes(): number {
+    return this.liveBytes;
+  }
+
+  clear(): void {
+    for (const list of this.idle.values()) for (const b of list) this.drop(b);
+    this.idle.clear();
+    this.idleBytes = 0;
+  }
+
+  private trim(): void {
+    for (const [k, list] of this.idle) {
+      while (this.idleBytes > this.budgetBytes && list.length) {
+        const b = list.shift()!;
+        this.idleBytes -= b.size;
+        this.drop(b);
+      }
+      if (!list.length) this.idle.delete(k);
+      if (this.idleBytes <= this.budgetBytes) return;
+    }
+  }
+
+  private drop(buffer: GPUBuffer): void {
+    this.liveBytes -= buffer.size;
+    this.owned.delete(buffer);
+    buffer.destroy();
+  }
+}
+
+function key(size: number, usage: number): string {
+  return `${size}:${usage}`;
+}

@@ -1,0 +1,100 @@
+// CPU reference of every op, on the same contract as the GPU kernels (DESIGN.md section 1).
+// Tests compare the GPU to these; users can check a mask without a GPU.
+import { checkProbability, keepRule, toU64, type U64 } from './contract.js';
+import { fromHalfBits, toHalfBits } from './half.js';
+import { contractWords } from './philox.js';
+import type { Dtype } from './shaders.js';
+
+export { contractWords as referenceWords } from './philox.js';
+
+export interface ReferenceRandom {
+  seed: U64;
+  stream?: U64;
+  /** Mask index of the first element (default 0). */
+  offset?: U64;
+}
+
+const INV_2_24 = 2 ** -24;
+
+/** Uniform floats in [0, 1): (word >> 8) * 2^-24, exact in f32. */
+export function referenceUniform(count: number, r: ReferenceRandom): Float32Array {
+  const words = contractWords(r.seed, r.stream ?? 0n, count, r.offset ?? 0n);
+  return Float32Array.from(words, (w) => (w >>> 8) * INV_2_24);
+}
+
+/**
+ * Standard normals by Box-Muller on the word pairs (lanes 0,1) and (lanes 2,3) of each group:
+ * u1 = ((w0 >> 8) + 1) 2^-24, u2 = (w1 >> 8) 2^-24, r = sqrt(-2 ln u1), theta = pi (2 u2 - 1);
+ * lane 0 (or 2) gets r cos theta, lane 1 (or 3) r sin theta. Computed in f64 here; the GPU's
+ * f32 transcendental functions differ by up to about 1e-6 * (1 + |z|) on lavapipe.
+ */
+export function referenceNormal(count: number, r: ReferenceRandom): Float32Array {
+  const start = toU64(r.offset ?? 0n, 'offset');
+  const lead = Number(start & 3n);
+  // Words of whole groups covering the range, so every element sees its pair partner.
+  const words = contractWords(r.seed, r.stream ?? 0n, Math.ceil((count + lead) / 4) * 4, start - BigInt(lead));
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    const m = i + lead;
+    const base = m - (m % 2);
+    const u1 = ((words[base]! >>> 8) + 1) * INV_2_24;
+    const u2 = (words[base + 1]! >>> 8) * INV_2_24;
+    const radius = Math.sqrt(-2 * Math.log(u1));
+    const theta = Math.PI * (2 * u2 - 1);
+    out[i] = m % 2 ? radius * Math.sin(theta) : radius * Math.cos(theta);
+  }
+  return out;
+}
+
+/** Keep-mask, 1 = keep: word >= round(p 2^32); p = 0 keeps all, p = 1 none. */
+export function referenceKeepMask(count: number, p: number, r: ReferenceRandom): Uint8Array {
+  const rule = keepRule(p);
+  if (rule.kind !== 'mask') return new Uint8Array(count).fill(rule.kind === 'identity' ? 1 : 0);
+  const words = contractWords(r.seed, r.stream ?? 0n, count, r.offset ?? 0n);
+  return Uint8Array.from(words, (w) => (w >= rule.threshold ? 1 : 0));
+}
+
+/** Packs a keep-mask 32 elements per u32: bit b of word k is element 32k + b. */
+export function packMask(keep: Uint8Array): Uint32Array {
+  const out = new Uint32Array(Math.ceil(keep.length / 32));
+  for (let i = 0; i < keep.length; i++) if (keep[i]) out[i >>> 5]! |= 1 << (i & 31);
+  return out;
+}
+
+export function unpackMask(bits: Uint32Array, count: number): Uint8Array {
+  const out = new Uint8Array(count);
+  for (let i = 0; i < count; i++) out[i] = (bits[i >>> 5]! >>> (i & 31)) & 1;
+  return out;
+}
+
+/** f32 data, or f16 data as Uint16Array bit patterns. */
+export type HostData = Float32Array | Uint16Array;
+
+export interface ReferenceDropout extends ReferenceRandom {
+  p: number;
+  dtype?: Dtype;
+}
+
+/**
+ * Inverted dropout on the CPU: y = keep ? x * (1 / (1 - p)) : 0, the product taken in f32 with
+ * the scale rounded to f32 (as the GPU does), then rounded to f16 for f16 data.
+ * Dropped elements are exactly 0 whatever x holds (NaN and infinities included).
+ */
+export function referenceDropout(x: HostData, opts: ReferenceDropout): HostData {
+  checkProbability(opts.p);
+  return applyKeepMask(x, referenceKeepMask(x.length, opts.p, opts), opts.p, opts.dtype ?? (x instanceof Uint16Array ? 'f16' : 'f32'));
+}
+
+/** The backward pass is the forward map applied to dy with the forward's state. */
+export const referenceDropoutBackward = referenceDropout;
+
+/** y = keep ? x * scale : 0 for an explicit keep-mask (1 = keep). */
+export function applyKeepMask(x: HostData, keep: Uint8Array, p: number, dtype: Dtype): HostData {
+  const rule = keepRule(p);
+  const scale = Math.fround(rule.kind === 'mask' ? rule.scale : 1);
+  if (dtype === 'f16') {
+    const bits = x as Uint16Array;
+    return Uint16Array.from(bits, (h, i) => (keep[i] ? toHalfBits(Math.fround(fromHalfBits(h) * scale)) : 0));
+  }
+  return Float32Array.from(x as Float32Array, (v, i) => (keep[i] ? Math.fround(v * scale) : 0));
+}
