@@ -2,6 +2,9 @@
 // element of this dispatch to its random word under the mask contract (DESIGN.md section 1).
 
 override WG: u32 = 256u;
+// True when the dispatch starts mid-group (offset + first not divisible by 4). A pipeline
+// constant, so the common aligned case compiles without the straddling branch.
+override MISALIGNED: bool = false;
 
 struct Params {
   key: vec2<u32>,     // seed (lo, hi): the Philox key
@@ -52,7 +55,7 @@ fn shift_lanes_f(a: vec4<f32>, b: vec4<f32>, lane0: u32) -> vec4<f32> {
 fn words4(j: u32) -> vec4<u32> {
   let g = add64(params.group0, j);
   let a = group_words(g);
-  if (params.lane0 == 0u) {
+  if (!MISALIGNED) {
     return a;
   }
   return shift_lanes_u(a, group_words(add64(g, 1u)), params.lane0);
@@ -67,7 +70,7 @@ fn word1(e: u32) -> u32 {
 fn normals4(j: u32) -> vec4<f32> {
   let g = add64(params.group0, j);
   let a = words_to_normals(group_words(g));
-  if (params.lane0 == 0u) {
+  if (!MISALIGNED) {
     return a;
   }
   return shift_lanes_f(a, words_to_normals(group_words(add64(g, 1u))), params.lane0);

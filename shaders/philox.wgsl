@@ -6,19 +6,17 @@ const PHILOX_W0: u32 = 0x9E3779B9u;
 const PHILOX_W1: u32 = 0xBB67AE85u;
 
 // Exact 32x32 -> 64-bit product, returned as (lo, hi). WGSL has no 64-bit integers, so the high
-// word is assembled from 16-bit partial products; `mid` carries every bit that crosses bit 32
-// (the sum is < 2^18, so it cannot overflow).
+// word is assembled from 16-bit partial products in a carry chain where no partial sum can
+// overflow: t < 2^32, u <= (2^16-1)^2 + 2^16 - 1 < 2^32, v likewise. Every carry is kept.
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
   let a0 = a & 0xffffu;
   let a1 = a >> 16u;
   let b0 = b & 0xffffu;
   let b1 = b >> 16u;
-  let p00 = a0 * b0;
-  let p01 = a0 * b1;
-  let p10 = a1 * b0;
-  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
-  let hi = a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
-  return vec2<u32>(a * b, hi);
+  let t = a0 * b0;
+  let u = a1 * b0 + (t >> 16u);
+  let v = a0 * b1 + (u & 0xffffu);
+  return vec2<u32>((v << 16u) | (t & 0xffffu), a1 * b1 + (u >> 16u) + (v >> 16u));
 }
 
 fn philox_round(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
@@ -27,14 +25,19 @@ fn philox_round(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
   return vec4<u32>(r1.y ^ c.y ^ k.x, r1.x, r0.y ^ c.w ^ k.y, r0.x);
 }
 
-// Ten rounds; the key is bumped between rounds (nine bumps), as in Random123.
+// Ten rounds, unrolled; the key is bumped between rounds (nine bumps), as in Random123.
 fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
-  var c = counter;
-  var k = key;
-  for (var r = 0u; r < 9u; r++) {
-    c = philox_round(c, k);
-    k += vec2<u32>(PHILOX_W0, PHILOX_W1);
-  }
+  let bump = vec2<u32>(PHILOX_W0, PHILOX_W1);
+  var c = philox_round(counter, key);
+  var k = key + bump;
+  c = philox_round(c, k); k += bump;
+  c = philox_round(c, k); k += bump;
+  c = philox_round(c, k); k += bump;
+  c = philox_round(c, k); k += bump;
+  c = philox_round(c, k); k += bump;
+  c = philox_round(c, k); k += bump;
+  c = philox_round(c, k); k += bump;
+  c = philox_round(c, k); k += bump;
   return philox_round(c, k);
 }
 

@@ -155,10 +155,13 @@ export class DropoutContext {
     if (this.destroyed) throw new DeviceLostError('the DropoutContext was destroyed');
   }
 
-  /** The cached pipeline of one entry point for one dtype, compiled asynchronously once per device. */
-  pipeline(k: { shader: readonly ShaderName[]; entry: string; name: string }, dtype: Dtype): Promise<GPUComputePipeline> {
+  /**
+   * The cached pipeline of one entry point for one dtype and set of pipeline constants (besides WG,
+   * which is the context's), compiled asynchronously once per device.
+   */
+  pipeline(k: { shader: readonly ShaderName[]; entry: string; name: string }, dtype: Dtype, constants: Record<string, number> = {}): Promise<GPUComputePipeline> {
     const moduleKey = `${k.shader.join('+')}:${dtype}`;
-    const key = `${moduleKey}:${k.entry}:wg${this.workgroupSize}`;
+    const key = `${moduleKey}:${k.entry}:wg${this.workgroupSize}:${JSON.stringify(constants)}`;
     let p = this.pipelines.get(key);
     if (!p) {
       let module = this.modules.get(moduleKey);
@@ -169,7 +172,7 @@ export class DropoutContext {
       p = this.device.createComputePipelineAsync({
         label: `${k.name}:${k.entry}:${dtype}`,
         layout: 'auto',
-        compute: { module, entryPoint: k.entry, constants: { WG: this.workgroupSize } },
+        compute: { module, entryPoint: k.entry, constants: { ...constants, WG: this.workgroupSize } },
       });
       // A failed compile must not poison the cache forever.
       p.catch(() => this.pipelines.delete(key));
@@ -200,7 +203,9 @@ export class DropoutContext {
     this.checkAlive();
     const { kernel, dtype, count } = call;
     if (count === 0) return;
-    const body = this.pipeline(kernel, dtype);
+    const offset = call.offset ?? 0n;
+    // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
+    const body = this.pipeline(kernel, dtype, offset % 4n ? { MISALIGNED: 1 } : {});
     const tail = kernel.tail && count % 4 ? this.pipeline({ ...kernel, entry: kernel.tail }, dtype) : undefined;
     const [bodyPipeline, tailPipeline] = await Promise.all([body, tail]);
     this.checkAlive();
@@ -210,7 +215,6 @@ export class DropoutContext {
     const slot = Math.max(PARAMS_BYTES, this.device.limits.minUniformBufferOffsetAlignment);
     const uniforms = this.device.createBuffer({ label: `${kernel.name}:params`, size: chunks * slot, usage: Usage.UNIFORM, mappedAtCreation: true });
     const mapped = uniforms.getMappedRange();
-    const offset = call.offset ?? 0n;
     const [k0, k1] = split64(call.seed ?? 0n);
     const [s0, s1] = split64(call.stream ?? 0n);
     const [o0, o1] = split64(offset);
