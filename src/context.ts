@@ -329,7 +329,7 @@ export class DropoutContext {
     this.device.queue.submit([commands]);
     // Destroying after submit is safe: the buffers live until the work that uses them is done.
     for (const u of batch.uniforms) u.destroy();
-    const error = await this.device.popErrorScope();
+    const error = await this.guard(this.device.popErrorScope());
     if (error) throw await this.explain(error, batch.arguments);
   }
 
@@ -412,7 +412,8 @@ export class DropoutContext {
     if (byteOffset % 4 || byteOffset + size > buffer.size) {
       throw new InvalidArgumentError(argument, `a readable range inside its ${buffer.size} bytes`, `[${byteOffset}, ${byteOffset + size})`);
     }
-    await this.flush();
+    // A failed batch has already rejected the ops that recorded it; reading is still valid.
+    await this.flush().catch(() => undefined);
     if (size === 0) return new ArrayBuffer(0);
     const staging = this.pool.acquire(size, Usage.MAP_READ | Usage.COPY_DST, 'readback');
     try {
