@@ -5,7 +5,7 @@ import { DeviceLostError, GpuValidationError, InvalidArgumentError, UnsupportedE
 import { PhiloxGenerator } from './generator.js';
 import { kernels, type BindingUnit, type KernelRecord } from './kernels.js';
 import { BufferPool } from './pool.js';
-import { composeShader, type Dtype, type ShaderName } from './shaders.js';
+import { composeShader, shaderSources, type Dtype, type ShaderName } from './shaders.js';
 
 export type { Dtype };
 
@@ -97,6 +97,10 @@ export class DropoutContext {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private batch: Batch | null = null;
+  /** Dispatches still compiling their pipelines; the batch is not submitted before they record,
+   * so an op made of several dispatches lands in one submission (all of it runs, or none). */
+  private compiling = 0;
+  private readonly afterCompiles: (() => void)[] = [];
   private lostReason: string | null = null;
   private readonly lostWaiters = new Set<(e: Error) => void>();
   private destroyed = false;
@@ -172,7 +176,8 @@ export class DropoutContext {
       p = this.device.createComputePipelineAsync({
         label: `${k.name}:${k.entry}:${dtype}`,
         layout: 'auto',
-        compute: { module, entryPoint: k.entry, constants: { ...constants, WG: this.workgroupSize } },
+        // WG only where a file declares it: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
+        compute: { module, entryPoint: k.entry, constants: declaresWg(k.shader) ? { ...constants, WG: this.workgroupSize } : constants },
       });
       // A failed compile must not poison the cache forever.
       p.catch(() => this.pipelines.delete(key));
@@ -207,7 +212,15 @@ export class DropoutContext {
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
     const body = this.pipeline(kernel, dtype, offset % 4n ? { MISALIGNED: 1 } : {});
     const tail = kernel.tail && count % 4 ? this.pipeline({ ...kernel, entry: kernel.tail }, dtype) : undefined;
-    const [bodyPipeline, tailPipeline] = await Promise.all([body, tail]);
+    this.compiling++;
+    let pipelines: [GPUComputePipeline, GPUComputePipeline | undefined];
+    try {
+      pipelines = await Promise.all([body, tail]);
+    } finally {
+      // Waiters run on a later microtask, after this dispatch has recorded (synchronously, below).
+      if (--this.compiling === 0) for (const f of this.afterCompiles.splice(0)) queueMicrotask(f);
+    }
+    const [bodyPipeline, tailPipeline] = pipelines;
     this.checkAlive();
 
     const chunk = this.maxChunkElements;
@@ -243,6 +256,10 @@ export class DropoutContext {
             if (aux) entries.push({ binding: 4, resource: { buffer: aux } });
             for (const [binding, unit] of Object.entries(kernel.bindings)) {
               const bound = call.buffers[Number(binding)]!;
+              if (unit === 'whole') {
+                entries.push({ binding: Number(binding), resource: { buffer: bound.buffer } });
+                continue;
+              }
               const start = first * unitBytes(unit, dtype);
               entries.push({ binding: Number(binding), resource: { buffer: bound.buffer, offset: start, size: bindingBytes(unit, dtype, n) } });
             }
@@ -307,10 +324,15 @@ export class DropoutContext {
     const encoder = this.device.createCommandEncoder({ label: 'webgpu-dropout batch' });
     const batch: Batch = { encoder, uniforms: [], arguments: [], submitted: Promise.resolve() };
     batch.submitted = new Promise<void>((resolve, reject) => {
-      queueMicrotask(() => {
+      const submitWhenCompiled = () => {
+        if (this.compiling > 0) {
+          this.afterCompiles.push(submitWhenCompiled);
+          return;
+        }
         if (this.batch === batch) this.batch = null;
         this.submitBatch(batch).then(resolve, reject);
-      });
+      };
+      queueMicrotask(submitWhenCompiled);
     });
     batch.submitted.catch(() => undefined); // rejections reach the ops that await it
     this.batch = batch;
@@ -443,6 +465,10 @@ export class DropoutContext {
     this.pipelines.clear();
     this.modules.clear();
   }
+}
+
+function declaresWg(files: readonly ShaderName[]): boolean {
+  return files.some((f) => /\boverride\s+WG\b/.test(shaderSources[f]));
 }
 
 export function isGpuBuffer(v: unknown): v is GPUBuffer {

@@ -27,3 +27,24 @@ export { DropoutError, InvalidArgumentError, UnsupportedError, DeviceLostError, 
 export { kernels, type KernelRecord, type BindingUnit } from './kernels.js';
 export { shaderSources, composeShader, type Dtype, type ShaderName } from './shaders.js';
 export { readArray, dropoutArray } from './arrays.js';
+export { MLP, sampleDropout, uploadMatrix, readMatrix, oneHot, checkMatrix, siteOffset, SITE_OFFSET_STRIDE, type Matrix, type SampleRandom, type MLPOptions, type ForwardFn, type LossKind } from './model.js';
+export { referenceMlpForward, referenceLoss, referenceMcStats, type ReferenceMlp, type ReferenceSample, type ReferenceMcStats } from './model-reference.js';
+export { mcDropout, mcSample, DropoutInactiveError, type McDropoutOptions, type McDropoutResult } from './mc.js';
+export {
+  structuredDropout, structuredDropoutBackward, structuredKeepMask, spatialDropout, dropPath, dropPathAdd, dropPathAddBackward, dropPathRates,
+  variationalDropout, dropConnect, dropConnectBackward, gaussianDropout, gaussianDropoutBackward, gaussianSigma, alphaDropout, alphaDropoutBackward,
+  alphaDropoutCoefficients, biasDropoutResidual, biasDropoutResidualBackward, spatialNoiseShape, dropPathNoiseShape, variationalNoiseShape,
+  channelAxisFor, resolveNoiseShape, broadcastTable, checkShape, shapeSize, structuredKernels, MAX_RANK, SELU_LAMBDA, SELU_ALPHA,
+  type Shape, type NoiseShape, type ChannelLayout, type ChannelOptions, type StructuredOptions, type StructuredDropoutOptions, type StructuredState,
+  type StructuredResult, type StructuredOp, type BackwardOptions, type SpatialDropoutOptions, type DropPathOptions, type VariationalDropoutOptions,
+  type DropConnectOptions, type KeepMaskOptions, type BiasDropoutResidualOptions, type BiasDropoutResidualGrads,
+} from './structured.js';
+export {
+  SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, Dropout1d, Dropout2d, Dropout3d, DropPath, VariationalDropout, GaussianDropout, AlphaDropout, DropConnect,
+  type StructuredLayerOptions, type SpatialDropoutLayerOptions, type LayerCall,
+} from './structured-layers.js';
+export {
+  referenceMaskIndices, referenceStructuredKeep, referenceStructuredDropout, referenceStructuredDropoutBackward, referenceDropPathAdd, referenceGaussianDropout,
+  referenceGaussianDropoutBackward, referenceAlphaDropout, referenceAlphaDropoutBackward, referenceBiasDropoutResidual, referenceBiasDropoutResidualBackward,
+  type ReferenceStructured,
+} from './reference-structured.js';

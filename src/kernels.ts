@@ -6,7 +6,8 @@ import type { ShaderName } from './shaders.js';
 export type BindingUnit =
   | 'data' // one element of the call's dtype (f32: 4 bytes, f16: 2 bytes)
   | 'word' // one u32 or f32 per element
-  | 'bit'; // packed mask: one bit per element, 32 per u32
+  | 'bit' // packed mask: one bit per element, 32 per u32
+  | 'whole'; // the caller's whole buffer at offset 0 for every chunk (a bias indexed by column)
 
 export interface KernelRecord {
   /** Label and cache-key prefix. */

@@ -1,6 +1,6 @@
 // Functional GPU ops. Each validates every argument before recording anything, resolves its
 // randomness to a (seed, stream, offset) triple and returns it, and goes through DropoutContext.dispatch.
-import { checkCount, keepRule, toU64, type KeepRule, type U64 } from './contract.js';
+import { checkCount, checkProbability, keepRule, toU64, type KeepRule, type U64 } from './contract.js';
 import { bindingBytes, dtypeBytes, isGpuBuffer, type BoundBuffer, type DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
@@ -130,7 +130,7 @@ async function applyDropout(
   });
 }
 
-function checkEncoder(encoder: unknown): void {
+export function checkEncoder(encoder: unknown): void {
   if (encoder !== undefined && (typeof encoder !== 'object' || encoder === null || typeof (encoder as GPUCommandEncoder).beginComputePass !== 'function')) {
     throw new InvalidArgumentError('encoder', 'a GPUCommandEncoder', encoder);
   }
@@ -196,7 +196,8 @@ export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state:
 
 function checkState(state: DropoutState): void {
   if (typeof state !== 'object' || state === null) throw new InvalidArgumentError('state', 'the state returned by dropout()', state);
-  keepRule(state.p);
+  checkProbability(state.p, 'state.p');
+  if (typeof state.training !== 'boolean') throw new InvalidArgumentError('state.training', 'a boolean', state.training);
   toU64(state.seed, 'state.seed');
   toU64(state.stream, 'state.stream');
   toU64(state.offset, 'state.offset');
@@ -264,7 +265,7 @@ export interface BernoulliOptions extends RandomOpOptions {
 }
 
 /** The keep-mask dropout with the same (p, seed, stream, offset) would use: 1 = keep. */
-export function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions): Promise<RandomResult> {
+export async function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions): Promise<RandomResult> {
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with count and p');
   const rule = keepRule(opts.p);
   const random = rule.kind === 'mask';

@@ -6,8 +6,12 @@ import random from '../shaders/random.wgsl?raw';
 import dropout from '../shaders/dropout.wgsl?raw';
 import copy from '../shaders/copy.wgsl?raw';
 import probe from '../shaders/probe.wgsl?raw';
+import model from '../shaders/model.wgsl?raw';
+import mc from '../shaders/mc.wgsl?raw';
+import structured from '../shaders/structured.wgsl?raw';
+import benchStages from '../shaders/bench_stages.wgsl?raw';
 
-export const shaderSources = { philox, elementwise, random, dropout, copy, probe } as const;
+export const shaderSources = { model, mc, philox, elementwise, random, dropout, copy, probe, benchStages, structured } as const;
 export type ShaderName = keyof typeof shaderSources;
 
 /** Storage type of a kernel's data arrays; the shaders refer to it as `S`. */

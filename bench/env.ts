@@ -1,0 +1,56 @@
+// The benchmark's device: one Dawn GPU object on the adapter WEBGPU_DROPOUT_ADAPTER selects (as
+// src/node.ts does), kept so TensorFlow.js can be pointed at the very same GPUDevice.
+import { createRequire } from 'node:module';
+import { DropoutContext, describeAdapter, requestDropoutDevice } from '../src/index.js';
+import { resolveIcd } from '../src/node.js';
+
+export interface BenchEnv {
+  gpu: GPU;
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  ctx: DropoutContext;
+  adapterName: string;
+  icd: string;
+  timestamps: boolean;
+  close(): void;
+}
+
+export async function openBenchEnv(): Promise<BenchEnv> {
+  const icd = resolveIcd();
+  if (icd) {
+    // Read by the Vulkan loader when Dawn creates its instance, i.e. after this point.
+    process.env.VK_ICD_FILENAMES = icd;
+    process.env.VK_DRIVER_FILES = icd;
+  }
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const webgpu = createRequire(import.meta.url)('webgpu') as { create(flags: string[]): GPU; globals: Record<string, unknown> };
+  for (const [k, v] of Object.entries(webgpu.globals)) (globalThis as Record<string, unknown>)[k] ??= v;
+  let gpu: GPU | null = webgpu.create([]);
+  const { adapter, device } = await requestDropoutDevice({ gpu });
+  // validate: false keeps error-scope round trips out of the timed submissions.
+  const ctx = await DropoutContext.create(device, { validate: false, seed: 0x5eedn });
+  return {
+    gpu,
+    adapter,
+    device,
+    ctx,
+    adapterName: describeAdapter(adapter),
+    icd: icd ?? 'system',
+    timestamps: device.features.has('timestamp-query'),
+    close() {
+      ctx.destroy();
+      device.destroy();
+      gpu = null;
+    },
+  };
+}
+
+/** A short file-name-safe name for the adapter: 'lavapipe', 'swiftshader', or the device name. */
+export function adapterSlug(adapter: GPUAdapter): string {
+  const name = describeAdapter(adapter).toLowerCase();
+  if (name.includes('llvmpipe') || name.includes('lavapipe')) return 'lavapipe';
+  if (name.includes('swiftshader')) return 'swiftshader';
+  const info = adapter.info;
+  const base = (info?.description || info?.device || info?.vendor || 'gpu').toLowerCase();
+  return base.replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'gpu';
+}

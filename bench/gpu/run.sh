@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Run ON THE GPU MACHINE through the device tool, after bench/gpu/prepare.sh here:
+#   run(command='bash bench/gpu/run.sh', carry=['.carry', '.gl'], timeout_s=600)
+# In one command: the WebGPU suite (Node + Dawn on the NVIDIA Vulkan driver) at 2^20..2^28, then
+# PyTorch's dropout and a Triton seeded dropout on the same sizes, then the comparison table.
+# Everything lands in $OUT (bench-<gpu>.json/.md, torch-<gpu>.json, compare-<gpu>.md); copy those
+# into bench/results/ and commit them.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/bench-out}
+mkdir -p "$OUT"
+MIN=${BENCH_MIN:-20} MAX=${BENCH_MAX:-28}
+
+# The Vulkan loader (the image has the driver but may lack libvulkan.so.1).
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+icd=""
+for c in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+  [ -f "$c" ] && { icd=$c; break; }
+done
+[ -n "$icd" ] || { echo "no nvidia_icd.json found"; ls -R /usr/local/nvidia/share 2>/dev/null | head -20; }
+export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+
+# Node and Dawn from the carried archives.
+mkdir -p /tmp/nodebin
+xz -dc .carry/node.xz >/tmp/nodebin/node && chmod +x /tmp/nodebin/node
+xz -dc .carry/dawn.node.xz >.carry/node_modules/webgpu/dist/linux-x64/dawn.node
+export PATH=/tmp/nodebin:$PATH BENCH_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+gpu=$(head -1 "$OUT/gpu.txt" | cut -d, -f1 | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\+/-/g; s/^-//; s/-$//')
+node --version
+
+# 1. The WebGPU suite on the NVIDIA Vulkan driver (a path in WEBGPU_DROPOUT_ADAPTER selects that ICD).
+WEBGPU_DROPOUT_ADAPTER=${icd:-system} timeout 420 node .carry/bench/run.mjs \
+  --min "$MIN" --max "$MAX" --step 1 --budget 200 --out "$OUT" --name "bench-$gpu" 2>&1 | tee "$OUT/bench.log" | grep -v artificially
+echo "webgpu suite exit: ${PIPESTATUS[0]}"
+
+# 2. PyTorch and Triton on the same sizes, and the table beside ours.
+PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/torch_triton.py --min "$MIN" --max "$MAX" --budget-ms 150 \
+  --out "$OUT/torch-$gpu.json" --ours "$OUT/bench-$gpu.json" --md "$OUT/compare-$gpu.md"
+echo "torch/triton exit: $?"
+ls -la "$OUT"

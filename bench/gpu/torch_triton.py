@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Times PyTorch's dropout and a Triton seeded dropout on the GPU, beside the WebGPU suite.
+
+Run by bench/gpu/run.sh on the device tool's NVIDIA machine (PyTorch and Triton are installed
+there). For every size 2^min..2^max and fp32/fp16 it times, with CUDA events around many launches
+(median of several samples, like the WebGPU suite's many dispatches in one submit):
+  torch.copy     y.copy_(x), the copy roofline over the same bytes
+  torch.dropout  torch.nn.functional.dropout(x, p, training=True) (forward: output + 1-byte mask)
+  torch.dropout_backward  aten.native_dropout_backward(dy, mask, scale) (reads the stored mask)
+  triton.randint4x  our mask contract in Triton: one tl.randint4x(seed, g) per 4 elements,
+                    element 4g+k kept iff word k >= round(p 2^32) (same words as the WebGPU kernels)
+  triton.rand       Triton's tutorial seeded dropout: tl.rand(seed, offset) per element, keep iff > p
+Writes JSON, and with --ours (the WebGPU suite's JSON from the same machine) a Markdown table
+comparing time per element.
+"""
+import argparse
+import json
+import statistics
+import sys
+
+import torch
+import triton
+import triton.language as tl
+
+P = 0.5
+SEED = 0x5EED
+
+
+@triton.jit
+def dropout_randint4x(x_ptr, y_ptr, n, threshold, scale, seed, GROUPS: tl.constexpr):
+    # One Philox call per 4 elements: group g holds elements 4g..4g+3, element 4g+k uses word k.
+    g = tl.program_id(0) * GROUPS + tl.arange(0, GROUPS)
+    w0, w1, w2, w3 = tl.randint4x(seed, g)
+    # [GROUPS, 4] in element order (join(join(w0, w2), join(w1, w3)) flattens to w0, w1, w2, w3),
+    # so each row is 4 contiguous elements and the loads and stores stay wide.
+    words = tl.reshape(tl.join(tl.join(w0, w2), tl.join(w1, w3)), (GROUPS, 4))
+    e = 4 * g[:, None] + tl.arange(0, 4)[None, :]
+    inside = e < n
+    x = tl.load(x_ptr + e, mask=inside)
+    keep = words.to(tl.int64) >= threshold  # words are uint32: compare in int64, no sign trouble
+    y = tl.where(keep, x.to(tl.float32) * scale, 0.0)
+    tl.store(y_ptr + e, y.to(x.dtype), mask=inside)
+
+
+@triton.jit
+def dropout_rand(x_ptr, y_ptr, n, p, seed, BLOCK: tl.constexpr):
+    # The Triton tutorial's seeded dropout ("low-memory dropout"): one tl.rand per element.
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    inside = offs < n
+    x = tl.load(x_ptr + offs, mask=inside)
+    keep = tl.rand(seed, offs) > p
+    y = tl.where(keep, x.to(tl.float32) / (1 - p), 0.0)
+    tl.store(y_ptr + offs, y.to(x.dtype), mask=inside)
+
+
+def philox4x32_10(c, k):
+    """Reference Philox4x32-10 (Random123), for checking the Triton kernel against the contract."""
+    m0, m1, w0, w1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
+    c0, c1, c2, c3 = c
+    k0, k1 = k
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + w0) & 0xFFFFFFFF, (k1 + w1) & 0xFFFFFFFF
+        p0, p1 = m0 * c0, m1 * c2
+        c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0) & 0xFFFFFFFF, p1 & 0xFFFFFFFF, ((p0 >> 32) ^ c3 ^ k1) & 0xFFFFFFFF, p0 & 0xFFFFFFFF
+    return c0, c1, c2, c3
+
+
+def launch_randint4x(x, y, groups=512):
+    n = x.numel()
+    threshold = round(P * 2**32)
+    grid = (triton.cdiv(triton.cdiv(n, 4), groups),)
+    dropout_randint4x[grid](x, y, n, threshold, 1.0 / (1.0 - P), SEED, GROUPS=groups)
+
+
+def launch_rand(x, y, block=1024):
+    n = x.numel()
+    dropout_rand[(triton.cdiv(n, block),)](x, y, n, P, SEED, BLOCK=block)
+
+
+def check_contract():
+    """The Triton kernel's keep decisions equal the contract's (seed, stream 0, index) words."""
+    n = 4096
+    x = torch.ones(n, device="cuda", dtype=torch.float32)
+    y = torch.empty_like(x)
+    launch_randint4x(x, y)
+    got = (y != 0).cpu().tolist()
+    threshold = round(P * 2**32)
+    key = (SEED & 0xFFFFFFFF, SEED >> 32)
+    for i in list(range(64)) + list(range(n - 64, n)):
+        word = philox4x32_10((i // 4, 0, 0, 0), key)[i % 4]
+        if got[i] != (word >= threshold):
+            return False
+    return True
+
+
+def time_cuda(fn, budget_ms, min_samples=5, max_samples=30):
+    """Median ms of one call: CUDA events around `reps` back-to-back calls, reps sized to ~2 ms."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    once = max(start.elapsed_time(end), 1e-3)
+    reps = max(1, min(1000, round(2.0 / once)))
+    samples = max(min_samples, min(max_samples, int(budget_ms / (once * reps))))
+    times = []
+    for _ in range(samples):
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / reps)
+    return statistics.median(times), samples, reps
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--min", type=int, default=20)
+    ap.add_argument("--max", type=int, default=28)
+    ap.add_argument("--step", type=int, default=1)
+    ap.add_argument("--budget-ms", type=float, default=300)
+    ap.add_argument("--out", required=True, help="JSON file to write")
+    ap.add_argument("--ours", help="the WebGPU suite's JSON from the same machine, for the comparison table")
+    ap.add_argument("--md", help="Markdown file for the comparison table")
+    args = ap.parse_args()
+
+    gpu = torch.cuda.get_device_name()
+    errors = []
+    try:
+        contract_ok = check_contract()
+    except Exception as e:
+        contract_ok = None
+        errors.append(f"contract check: {type(e).__name__}: {e}")
+    print(f"{gpu}: torch {torch.__version__}, triton {triton.__version__}; Triton mask == contract words: {contract_ok}", flush=True)
+    rows = []
+    for log2 in range(args.min, args.max + 1, args.step):
+        n = 2**log2
+        for dtype in (torch.float32, torch.float16):
+            x = torch.randn(n, device="cuda", dtype=dtype)
+            y = torch.empty_like(x)
+            out, mask = torch.ops.aten.native_dropout(x, P, True)
+            impls = {
+                "torch.copy": lambda: y.copy_(x),
+                "torch.dropout": lambda: torch.nn.functional.dropout(x, P, training=True),
+                "torch.dropout_backward": lambda: torch.ops.aten.native_dropout_backward(x, mask, 1.0 / (1.0 - P)),
+                "triton.randint4x": lambda: launch_randint4x(x, y),
+                "triton.rand": lambda: launch_rand(x, y),
+            }
+            for name, fn in impls.items():
+                try:
+                    ms, samples, reps = time_cuda(fn, args.budget_ms)
+                except Exception as e:  # one failing implementation must not lose the others
+                    errors.append(f"{name} {dtype} 2^{log2}: {type(e).__name__}: {e}")
+                    print(errors[-1], flush=True)
+                    continue
+                moved = 2 * x.element_size() + (1 if name.startswith("torch.dropout") else 0)  # + the bool mask
+                row = {"impl": name, "dtype": str(dtype).replace("torch.", ""), "log2": log2, "n": n, "ms": ms,
+                       "ns_per_element": ms * 1e6 / n, "gb_per_s": moved * n / (ms * 1e6), "samples": samples, "reps": reps}
+                rows.append(row)
+                print(f"2^{log2} {row['dtype']:8} {name:24} {ms * 1e3:10.1f} us  {row['gb_per_s']:7.0f} GB/s", flush=True)
+            del x, y, out, mask
+            torch.cuda.empty_cache()
+
+    result = {"gpu": gpu, "torch": torch.__version__, "triton": triton.__version__, "cuda": torch.version.cuda,
+              "p": P, "timing": "CUDA events around back-to-back launches, median", "triton_matches_contract": contract_ok, "errors": errors, "rows": rows}
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    if args.ours and args.md:
+        write_comparison(result, args.ours, args.md)
+
+
+def write_comparison(result, ours_path, md_path):
+    with open(ours_path) as f:
+        ours = json.load(f)
+    by = {(r["impl"], r["dtype"], r["log2"]): r for r in result["rows"]}
+    ours_cells = {}
+    for op in ours["ops"]:
+        for c in op["cells"]:
+            ours_cells[(op["id"], c["log2"])] = c
+    lines = [f"# Dropout on {result['gpu']}: webgpu-dropout (Dawn/Vulkan) vs PyTorch and Triton (CUDA)", "",
+             f"torch {result['torch']}, triton {result['triton']}, CUDA {result['cuda']}; p = {result['p']}; "
+             f"WebGPU adapter: {ours['adapter']['name']}; commit {ours['commit']}. "
+             f"Triton randint4x mask equals the contract's words: {result['triton_matches_contract']}.", "",
+             "Median time of one call (µs). 'x torch' = torch dropout time / ours (> 1: ours is faster per element).", ""]
+    for dtype, ours_dtype in (("float32", "f32"), ("float16", "f16")):
+        lines += [f"## {dtype}", "",
+                  "| elements | ours fwd | ours fwd of copy | ours bwd | torch fwd | torch bwd | triton randint4x | triton rand | torch copy | x torch fwd | x torch bwd |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for log2 in sorted({r["log2"] for r in result["rows"]}):
+            fwd = ours_cells.get((f"dropout.forward.{ours_dtype}", log2))
+            bwd = ours_cells.get((f"dropout.backward.{ours_dtype}", log2))
+            t = {k: by.get((k, dtype, log2)) for k in ("torch.dropout", "torch.dropout_backward", "triton.randint4x", "triton.rand", "torch.copy")}
+            us = lambda r, key="ms": f"{r[key] * 1e3:.1f}" if r else "-"
+            ours_us = lambda c: f"{c['ns'] / 1e3:.1f}" if c else "-"
+            ratio = lambda r, c: f"{r['ms'] * 1e6 / c['ns']:.2f}" if r and c else "-"
+            of_copy = f"{fwd['ofCopy'] * 100:.0f}%" if fwd and fwd.get("ofCopy") else "-"
+            lines.append(f"| 2^{log2} | {ours_us(fwd)} | {of_copy} | {ours_us(bwd)} | {us(t['torch.dropout'])} | {us(t['torch.dropout_backward'])} | "
+                         f"{us(t['triton.randint4x'])} | {us(t['triton.rand'])} | {us(t['torch.copy'])} | "
+                         f"{ratio(t['torch.dropout'], fwd)} | {ratio(t['torch.dropout_backward'], bwd)} |")
+        lines.append("")
+    with open(md_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

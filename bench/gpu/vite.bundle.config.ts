@@ -1,0 +1,16 @@
+// Bundles bench/run.ts (library, WGSL sources and TensorFlow.js included) into one ES module for
+// the GPU machine, which has Node but no node_modules: only 'webgpu' (native) stays external.
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  logLevel: 'warn',
+  build: {
+    ssr: 'bench/run.ts',
+    outDir: '.carry/bench',
+    emptyOutDir: true,
+    target: 'node20',
+    minify: false,
+    rollupOptions: { output: { format: 'es', entryFileNames: 'run.mjs', codeSplitting: false } },
+  },
+  ssr: { noExternal: true, external: ['webgpu'] },
+});

@@ -1,0 +1,231 @@
+// The ops the suite times, one small record each: what it moves per element (for GB/s and the
+// copy reference), how to set it up at n elements, and how to record one call into an encoder.
+// Adding an op = adding one entry to `benchOps`.
+import {
+  bernoulliMask,
+  biasDropoutResidual,
+  dropPathAdd,
+  dropout,
+  dropoutBackward,
+  gaussianDropout,
+  kernels,
+  randomNormal,
+  randomUniform,
+  randomWords,
+  spatialDropout,
+  type DropoutContext,
+  type DropoutState,
+  type Dtype,
+  type KernelRecord,
+} from '../src/index.js';
+import type { Recorder } from './timing.js';
+
+export const P = 0.5;
+export const SEED = 0x5eedn;
+
+export interface BenchCell {
+  record: Recorder;
+  dispose(): void;
+}
+
+export interface BenchOp {
+  id: string;
+  label: string;
+  /** 'op' rows are the library's ops; 'stage' rows are diagnostic variants that leave a stage out. */
+  kind: 'op' | 'stage';
+  dtype: Dtype;
+  /** Bytes read plus bytes written per element; the copy reference moves the same bytes. */
+  bytesPerElement: number;
+  setup(ctx: DropoutContext, n: number): BenchCell;
+}
+
+const dataBytes = (dtype: Dtype) => (dtype === 'f16' ? 2 : 4);
+
+/** Pooled buffers for one cell, given back together. */
+function buffers(ctx: DropoutContext, ...bytes: number[]): { list: GPUBuffer[]; dispose(): void } {
+  const list = bytes.map((b) => ctx.acquire(Math.max(4, Math.ceil(b / 4) * 4), 'bench'));
+  return { list, dispose: () => list.forEach((b) => ctx.release(b)) };
+}
+
+function forwardState(n: number, dtype: Dtype): DropoutState {
+  return { seed: SEED, stream: 1n, offset: 0n, p: P, count: n, dtype, training: true };
+}
+
+function dropoutForward(dtype: Dtype, withMask: boolean): BenchOp {
+  return {
+    id: `dropout.forward${withMask ? '+mask' : ''}.${dtype}`,
+    label: `dropout forward ${dtype}${withMask ? ' + bit mask' : ''}`,
+    kind: 'op',
+    dtype,
+    bytesPerElement: 2 * dataBytes(dtype) + (withMask ? 1 / 8 : 0),
+    setup(ctx, n) {
+      const b = buffers(ctx, n * dataBytes(dtype), n * dataBytes(dtype), withMask ? n / 8 : 0);
+      const [x, out, mask] = b.list as [GPUBuffer, GPUBuffer, GPUBuffer];
+      return {
+        record: (encoder) => dropout(ctx, x, { p: P, seed: SEED, stream: 1n, dtype, count: n, out, encoder, ...(withMask ? { mask } : {}) }).then(() => undefined),
+        dispose: b.dispose,
+      };
+    },
+  };
+}
+
+function dropoutBack(dtype: Dtype, fromMask: boolean): BenchOp {
+  return {
+    id: `dropout.backward${fromMask ? '+mask' : ''}.${dtype}`,
+    label: `dropout backward ${dtype}${fromMask ? ' from bit mask' : ''}`,
+    kind: 'op',
+    dtype,
+    bytesPerElement: 2 * dataBytes(dtype) + (fromMask ? 1 / 8 : 0),
+    setup(ctx, n) {
+      const b = buffers(ctx, n * dataBytes(dtype), n * dataBytes(dtype), fromMask ? n / 8 : 0);
+      const [dy, out, mask] = b.list as [GPUBuffer, GPUBuffer, GPUBuffer];
+      const state = forwardState(n, dtype);
+      return {
+        record: (encoder) => dropoutBackward(ctx, dy, state, { out, encoder, ...(fromMask ? { mask } : {}) }).then(() => undefined),
+        dispose: b.dispose,
+      };
+    },
+  };
+}
+
+type RandomFn = typeof randomWords;
+
+function rng(id: string, label: string, fn: RandomFn): BenchOp {
+  return {
+    id,
+    label,
+    kind: 'op',
+    dtype: 'f32',
+    bytesPerElement: 4,
+    setup(ctx, n) {
+      const b = buffers(ctx, n * 4);
+      const out = b.list[0]!;
+      return { record: (encoder) => fn(ctx, { count: n, seed: SEED, stream: 2n, out, encoder }).then(() => undefined), dispose: b.dispose };
+    },
+  };
+}
+
+const bernoulliPacked: BenchOp = {
+  id: 'rng.bernoulli_packed',
+  label: 'RNG Bernoulli mask, packed bits',
+  kind: 'op',
+  dtype: 'f32',
+  bytesPerElement: 1 / 8,
+  setup(ctx, n) {
+    const b = buffers(ctx, n / 8);
+    const out = b.list[0]!;
+    return {
+      record: (encoder) => bernoulliMask(ctx, { count: n, p: P, packed: true, seed: SEED, stream: 3n, out, encoder }).then(() => undefined),
+      dispose: b.dispose,
+    };
+  },
+};
+
+// Structured and fused variants (src/structured.ts), f32, shapes built around n elements.
+const SAMPLES = 8; // batch of DropPath; channels of bias-dropout-residual below
+const ROW = 1024;
+
+type Structured = (ctx: DropoutContext, n: number, b: GPUBuffer[], encoder: GPUCommandEncoder) => Promise<unknown>;
+
+function structuredOp(id: string, label: string, inputs: number, run: Structured): BenchOp {
+  return {
+    id,
+    label,
+    kind: 'op',
+    dtype: 'f32',
+    bytesPerElement: 4 * (inputs + 1),
+    setup(ctx, n) {
+      const b = buffers(ctx, ...Array.from({ length: inputs + 1 }, () => n * 4), ROW * 4);
+      return { record: (encoder) => run(ctx, n, b.list, encoder).then(() => undefined), dispose: b.dispose };
+    },
+  };
+}
+
+const random = { p: P, seed: SEED, stream: 4n } as const;
+const variantOps: BenchOp[] = [
+  // SpatialDropout2D channels-first (N, C, 16, 16): one decision per (sample, channel).
+  structuredOp('spatial_dropout.f32', 'spatial dropout 2D f32 (N, C, 16, 16)', 1, (ctx, n, [x, out], encoder) =>
+    spatialDropout(ctx, x!, { ...random, shape: [4, n / 1024, 16, 16], layout: 'channels-first', out, encoder }),
+  ),
+  // out = residual + drop_path(branch), one decision per sample.
+  structuredOp('drop_path_add.f32', 'drop-path residual f32 (out = residual + drop_path(branch))', 2, (ctx, n, [branch, residual, out], encoder) =>
+    dropPathAdd(ctx, residual!, branch!, { ...random, shape: [SAMPLES, n / SAMPLES], out, encoder }),
+  ),
+  structuredOp('gaussian_dropout.f32', 'Gaussian dropout f32', 1, (ctx, n, [x, out], encoder) => gaussianDropout(ctx, x!, { ...random, out, encoder })),
+  // out = residual + dropout(x + bias), rows of 1024 channels (the bias is 4 KiB, not counted).
+  structuredOp('bias_dropout_residual.f32', 'fused bias + dropout + residual f32 (rows of 1024)', 2, (ctx, n, [x, residual, out, bias], encoder) =>
+    biasDropoutResidual(ctx, x!, bias!, residual!, { ...random, shape: [n / ROW, ROW], out, encoder }),
+  ),
+];
+
+/** The dropout forward with one stage left out (shaders/bench_stages.wgsl). */
+function stage(entry: 'stage_no_rng' | 'stage_rng_only', label: string): BenchOp {
+  const noRng = entry === 'stage_no_rng';
+  const kernel: KernelRecord = {
+    name: `bench.${entry}`,
+    shader: ['philox', 'elementwise', 'dropout', 'benchStages'],
+    entry,
+    perInvocation: 4,
+    bindings: noRng ? { 1: 'data', 2: 'data' } : { 2: 'data' },
+  };
+  return {
+    id: `stage.${entry.slice(6)}.f32`,
+    label,
+    kind: 'stage',
+    dtype: 'f32',
+    bytesPerElement: noRng ? 8 : 0,
+    setup(ctx, n) {
+      const b = buffers(ctx, n * 4, n * 4);
+      const [x, y] = b.list as [GPUBuffer, GPUBuffer];
+      const io = { 1: { buffer: x, argument: 'x' }, 2: { buffer: y, argument: 'out' } };
+      return {
+        record: (encoder) =>
+          ctx.dispatch({
+            kernel,
+            dtype: 'f32',
+            count: n,
+            buffers: noRng ? io : { 2: io[2] },
+            seed: SEED,
+            stream: 1n,
+            threshold: 2 ** 31,
+            scale: 2,
+            extraU: 0x2545f491, // the rng-only store's sentinel
+            encoder,
+          }),
+        dispose: b.dispose,
+      };
+    },
+  };
+}
+
+/** The roofline reference: kernels.copy over `words` u32 words (a multiple of 4). */
+export function copyCell(ctx: DropoutContext, words: number): BenchCell {
+  const b = buffers(ctx, words * 4, words * 4);
+  const [src, dst] = b.list as [GPUBuffer, GPUBuffer];
+  return {
+    record: (encoder) =>
+      ctx.dispatch({ kernel: kernels.copy, dtype: 'f32', count: words, buffers: { 1: { buffer: src, argument: 'src' }, 2: { buffer: dst, argument: 'dst' } }, encoder }),
+    dispose: b.dispose,
+  };
+}
+
+/** Words a copy must move to match `bytes` bytes read + written (a copy moves 8 bytes per word). */
+export function copyWordsFor(bytes: number): number {
+  return Math.max(4, Math.round(bytes / 8 / 4) * 4);
+}
+
+export const benchOps: BenchOp[] = [
+  dropoutForward('f32', false),
+  dropoutBack('f32', false),
+  dropoutForward('f16', false),
+  dropoutBack('f16', false),
+  dropoutForward('f32', true),
+  dropoutBack('f32', true),
+  rng('rng.words', 'RNG raw words (u32)', randomWords),
+  rng('rng.uniform', 'RNG uniform [0,1) f32', randomUniform),
+  rng('rng.normal', 'RNG normal f32', randomNormal),
+  bernoulliPacked,
+  ...variantOps,
+  stage('stage_no_rng', 'stage: dropout f32 without Philox (bytes + select)'),
+  stage('stage_rng_only', 'stage: dropout f32 Philox only (no loads/stores)'),
+];

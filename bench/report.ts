@@ -1,0 +1,187 @@
+// The suite's results as data (JSON, for comparing commits) and as Markdown tables.
+import type { TimingMethod } from './timing.js';
+
+export interface CellResult {
+  log2: number;
+  n: number;
+  /** Median time of one call, ns. */
+  ns: number;
+  method: TimingMethod;
+  wallNs: number;
+  reps: number;
+  samples: number;
+  rejected?: string;
+  elementsPerSec: number;
+  /** Bytes read + written per second, GB/s (1e9). */
+  gbPerSec: number;
+  /** Copy kernel over the same bytes, ns, and copy time / op time (1 = as fast as the copy). */
+  copyNs?: number;
+  ofCopy?: number;
+}
+
+export interface OpResult {
+  id: string;
+  label: string;
+  kind: 'op' | 'stage';
+  dtype: string;
+  bytesPerElement: number;
+  cells: CellResult[];
+}
+
+export interface PeerRow {
+  peer: string;
+  log2: number;
+  n: number;
+  ns: number;
+  calls: number;
+  /** Ours, the same call measured the same way, ns. */
+  oursNs: number;
+  /** peer time / our time: how many times faster ours is. */
+  ratio: number;
+  note?: string;
+}
+
+export interface MemoryRow {
+  what: string;
+  bytesPerElement: number;
+  source: 'measured' | 'by construction';
+  note: string;
+}
+
+export interface OverheadRow {
+  what: string;
+  ns: number;
+  note: string;
+}
+
+export interface TargetRow {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+export interface BenchReport {
+  schema: 1;
+  date: string;
+  commit: string;
+  node: string;
+  adapter: { name: string; slug: string; icd: string; features: string[]; limits: Record<string, number> };
+  timing: { timestampQuery: boolean; description: string };
+  options: { quick: boolean; sizesLog2: number[]; p: number; cellBudgetMs: number };
+  ops: OpResult[];
+  peers: PeerRow[];
+  peerErrors: string[];
+  memory: { rows: MemoryRow[]; poolPeakBytes: number; poolPeakNote: string };
+  overhead: OverheadRow[];
+  stages: string[];
+  targets: TargetRow[];
+  elapsedSec: number;
+}
+
+export function formatNs(ns: number): string {
+  if (!Number.isFinite(ns)) return '-';
+  if (ns < 1e3) return `${ns.toFixed(0)} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(ns < 1e4 ? 2 : 1)} µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toFixed(ns < 1e7 ? 2 : 1)} ms`;
+  return `${(ns / 1e9).toFixed(2)} s`;
+}
+
+export function formatRate(perSec: number): string {
+  if (!Number.isFinite(perSec) || perSec <= 0) return '-';
+  const units = ['', 'k', 'M', 'G', 'T'];
+  let u = 0;
+  while (perSec >= 1000 && u < units.length - 1) {
+    perSec /= 1000;
+    u++;
+  }
+  return `${perSec.toFixed(perSec < 10 ? 2 : perSec < 100 ? 1 : 0)} ${units[u]}`;
+}
+
+function pct(x: number | undefined): string {
+  return x === undefined || !Number.isFinite(x) ? '-' : `${(x * 100).toFixed(0)}%`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function bytesLabel(b: number): string {
+  return b === 0 ? 'no bytes' : `${Number.isInteger(b) ? b : b.toFixed(3)} B/element`;
+}
+
+export function opTable(op: OpResult): string {
+  return table(
+    ['elements', 'median', 'elements/s', 'GB/s', 'of copy', 'timing'],
+    op.cells.map((c) => [
+      `2^${c.log2}`,
+      formatNs(c.ns),
+      formatRate(c.elementsPerSec),
+      op.bytesPerElement ? c.gbPerSec.toFixed(2) : '-',
+      pct(c.ofCopy),
+      `${c.method} (${c.samples}×${c.reps})`,
+    ]),
+  );
+}
+
+export function toMarkdown(r: BenchReport): string {
+  const out: string[] = [];
+  out.push(`# webgpu-dropout benchmark: ${r.adapter.name}`);
+  out.push('');
+  out.push(`- date: ${r.date}, commit: ${r.commit}, Node ${r.node}${r.options.quick ? ', **quick mode**' : ''}, took ${r.elapsedSec.toFixed(0)} s`);
+  out.push(`- adapter: ${r.adapter.name} (ICD: ${r.adapter.icd})`);
+  out.push(`- timing: ${r.timing.description}`);
+  out.push(`- p = ${r.options.p}; sizes 2^${r.options.sizesLog2[0]} to 2^${r.options.sizesLog2.at(-1)} elements; ~${r.options.cellBudgetMs} ms of samples per cell`);
+  out.push('- columns: median time of one call; elements/s; GB/s counts bytes read + written; "of copy" = time of a plain vec4 copy kernel over the same bytes (same run) / time of the op, so 100% = at the copy roofline');
+  out.push('');
+  if (r.targets.length) {
+    out.push('## Targets');
+    out.push('');
+    out.push(table(['target', 'measured', 'met'], r.targets.map((t) => [t.target, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'])));
+    out.push('');
+  }
+  out.push('## Ops');
+  for (const op of r.ops.filter((o) => o.kind === 'op')) {
+    out.push('');
+    out.push(`### ${op.label} (${bytesLabel(op.bytesPerElement)})`);
+    out.push('');
+    out.push(opTable(op));
+  }
+  out.push('');
+  out.push('## Peers (same process, same GPUDevice)');
+  out.push('');
+  out.push('Each peer call and ours are timed alike: one call on data already resident (GPU buffers for the GPU peers, a Float32Array for the CPU reference), flushed, until the GPU queue is idle (onSubmittedWorkDone). Ratio = peer time / our time.');
+  out.push('');
+  out.push(
+    table(
+      ['peer', 'elements', 'peer median', 'ours median', 'ours is faster by', 'calls', 'note'],
+      r.peers.map((p) => [p.peer, `2^${p.log2}`, formatNs(p.ns), formatNs(p.oursNs), `${p.ratio.toFixed(1)}×`, String(p.calls), p.note ?? '']),
+    ),
+  );
+  for (const e of r.peerErrors) out.push(`\n- ${e}`);
+  out.push('');
+  out.push('## Memory kept between forward and backward');
+  out.push('');
+  out.push(table(['what', 'bytes / element', 'source', 'note'], r.memory.rows.map((m) => [m.what, String(m.bytesPerElement), m.source, m.note])));
+  out.push('');
+  out.push(`Buffer pool peak over the whole run: ${(r.memory.poolPeakBytes / 2 ** 20).toFixed(1)} MiB (${r.memory.poolPeakNote}).`);
+  out.push('');
+  out.push('## Per-call overhead (small tensors)');
+  out.push('');
+  out.push(table(['what', 'per op', 'note'], r.overhead.map((o) => [o.what, formatNs(o.ns), o.note])));
+  out.push('');
+  const stages = r.ops.filter((o) => o.kind === 'stage');
+  if (stages.length) {
+    out.push('## Where the time goes (dropout forward f32 with a stage left out)');
+    out.push('');
+    for (const s of r.stages) out.push(`- ${s}`);
+    for (const op of stages) {
+      out.push('');
+      out.push(`### ${op.label} (${bytesLabel(op.bytesPerElement)})`);
+      out.push('');
+      out.push(opTable(op));
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,409 @@
+// `npm run bench [-- options]`: the headless benchmark suite (see bench/README.md).
+//   --quick            CI smoke run (< 1 minute on lavapipe): 3 sizes, short budgets
+//   --out DIR          where the JSON and Markdown go (default bench/results)
+//   --name NAME        file name stem (default: the adapter, e.g. 'lavapipe'; '-quick' appended in quick mode)
+//   --min N --max N    sizes 2^N (default 10 and 26; capped by the adapter's maxBufferSize)
+//   --step N           exponent step (default 2)
+//   --budget MS        time for one cell's samples (default 300; quick 40)
+//   --ops a,b          only ops whose id starts with one of these
+//   --no-tf --no-cpu   skip a peer
+import { execSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { dropout } from '../src/index.js';
+import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
+import { benchOps, copyCell, copyWordsFor, P, SEED, type BenchOp } from './ops.js';
+import { oursPerCall, openTfPeer, timeCpuReference, type TfPeer } from './peers.js';
+import {
+  opTable,
+  toMarkdown,
+  type BenchReport,
+  type CellResult,
+  type MemoryRow,
+  type OpResult,
+  type OverheadRow,
+  type PeerRow,
+  type TargetRow,
+  formatNs,
+} from './report.js';
+import { GpuTimer, median, type Timing, type TimingBudget } from './timing.js';
+
+interface Options {
+  quick: boolean;
+  out: string;
+  name?: string;
+  min: number;
+  max: number;
+  step: number;
+  budgetMs: number;
+  ops?: string[];
+  tf: boolean;
+  cpu: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const args = argv.filter((a) => a !== '--');
+  const quick = args.includes('--quick');
+  const value = (flag: string) => {
+    const i = args.indexOf(flag);
+    if (i < 0) return undefined;
+    const v = args[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  const int = (flag: string, dflt: number) => {
+    const v = value(flag);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected a whole number, got ${v}`);
+    return n;
+  };
+  const known = new Set(['--quick', '--out', '--name', '--min', '--max', '--step', '--budget', '--ops', '--no-tf', '--no-cpu']);
+  for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}`);
+  if (int('--min', 10) < 10) throw new Error('--min: sizes start at 2^10 (the structured ops build shapes of 1024-element rows)');
+  return {
+    quick,
+    out: resolve(value('--out') ?? 'bench/results'),
+    name: value('--name'),
+    min: int('--min', 10),
+    max: int('--max', quick ? 20 : 26),
+    step: int('--step', quick ? 5 : 2),
+    budgetMs: int('--budget', quick ? 40 : 300),
+    ops: value('--ops')?.split(','),
+    tf: !args.includes('--no-tf'),
+    cpu: !args.includes('--no-cpu'),
+  };
+}
+
+const isTty = process.stderr.isTTY;
+function progress(msg: string): void {
+  if (isTty) process.stderr.write(`\r\x1b[K${msg}`);
+  else process.stderr.write(`${msg}\n`);
+}
+function progressDone(): void {
+  if (isTty) process.stderr.write('\r\x1b[K');
+}
+
+function gitCommit(): string {
+  // The GPU recipe runs a bundle outside any git checkout and passes the commit in.
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+  try {
+    const head = execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A software (CPU) Vulkan driver: targets and labels differ from a real GPU's. */
+function isCpuAdapter(env: BenchEnv): boolean {
+  const info = env.adapter.info;
+  return info?.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(env.adapterName);
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const opts = parseArgs(process.argv.slice(2));
+  const env = await openBenchEnv();
+  const { ctx, device } = env;
+  const timer = new GpuTimer(device);
+  let tf: TfPeer | null = null;
+  try {
+    const slug = adapterSlug(env.adapter);
+    const name = opts.name ?? (opts.quick ? `${slug}-quick` : slug);
+    // Every buffer of an op holds at most 4 bytes per element.
+    const maxLog2 = Math.min(opts.max, Math.floor(Math.log2(device.limits.maxBufferSize / 4)));
+    const sizes: number[] = [];
+    for (let k = opts.min; k <= maxLog2; k += Math.max(1, opts.step)) sizes.push(k);
+    if (sizes.at(-1) !== maxLog2 && maxLog2 >= opts.min) sizes.push(maxLog2);
+    const budget: TimingBudget = {
+      budgetMs: opts.budgetMs,
+      sampleMs: opts.quick ? 5 : 25,
+      minSamples: opts.quick ? 3 : 5,
+      maxSamples: 15,
+      maxReps: 256,
+    };
+    const timingDescription = timer.hasTimestamps
+      ? 'GPU timestamp queries (marker passes around many calls recorded into one command encoder, one submit), checked against the wall time of the same submit; a cell falls back to wall time (marked "wall") if any timestamp sample is outside (0, wall]'
+      : 'wall time from submit to onSubmittedWorkDone around many calls recorded into one command encoder (the adapter has no timestamp-query)';
+    console.log(`webgpu-dropout bench on ${env.adapterName} (${env.icd})`);
+    console.log(`timing: ${timer.hasTimestamps ? 'timestamp-query' : 'wall time'}; sizes 2^${sizes[0]}..2^${sizes.at(-1)}${opts.quick ? '; quick mode' : ''}`);
+
+    const ops = benchOps.filter((op) => (op.dtype !== 'f16' || ctx.supportsF16) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
+    const skipped = benchOps.filter((op) => op.dtype === 'f16' && !ctx.supportsF16).map((op) => `${op.id}: adapter lacks shader-f16`);
+    // The copy reference is timed right after each cell, so both see the same machine load.
+    const copyBudget: TimingBudget = { ...budget, budgetMs: budget.budgetMs / 2 };
+    const copyFor = async (words: number): Promise<Timing> => {
+      const cell = copyCell(ctx, words);
+      try {
+        return await timer.measure(cell.record, copyBudget);
+      } finally {
+        cell.dispose();
+      }
+    };
+    // One untimed pass at the largest size first: page faults and shader compiles stay out of the cells.
+    progress('warming up ...');
+    const warm = copyCell(ctx, 2 ** sizes.at(-1)!);
+    await timer.sample(warm.record, 2);
+    warm.dispose();
+
+    const results: OpResult[] = [];
+    const total = ops.length * sizes.length;
+    let done = 0;
+    for (const op of ops) {
+      const result: OpResult = { id: op.id, label: op.label, kind: op.kind, dtype: op.dtype, bytesPerElement: op.bytesPerElement, cells: [] };
+      for (const log2 of sizes) {
+        const n = 2 ** log2;
+        progress(`[${++done}/${total}] ${op.label} 2^${log2} ...`);
+        result.cells.push(await measureCell(op, n, log2));
+      }
+      results.push(result);
+      progressDone();
+      console.log(`\n${op.label}\n${opTable(result)}`);
+    }
+
+    async function measureCell(op: BenchOp, n: number, log2: number): Promise<CellResult> {
+      const cell = op.setup(ctx, n);
+      let t: Timing;
+      try {
+        t = await timer.measure(cell.record, budget);
+      } finally {
+        cell.dispose();
+      }
+      const bytes = op.bytesPerElement * n;
+      const result: CellResult = {
+        log2,
+        n,
+        ns: t.ns,
+        method: t.method,
+        wallNs: t.wallNs,
+        reps: t.reps,
+        samples: t.samples,
+        elementsPerSec: n / (t.ns * 1e-9),
+        gbPerSec: bytes / t.ns,
+        ...(t.rejected ? { rejected: t.rejected } : {}),
+      };
+      if (bytes > 0) {
+        const copy = await copyFor(copyWordsFor(bytes));
+        result.copyNs = copy.ns;
+        result.ofCopy = copy.ns / t.ns;
+      }
+      return result;
+    }
+
+    // Peers, side by side.
+    const peers: PeerRow[] = [];
+    const peerErrors: string[] = [];
+    const peerBudget = opts.quick ? 150 : 1500;
+    const oursCache = new Map<number, number>();
+    const ours = async (n: number) => {
+      let v = oursCache.get(n);
+      if (v === undefined) {
+        v = (await oursPerCall(env, n, peerBudget)).ns;
+        oursCache.set(n, v);
+      }
+      return v;
+    };
+    const tfSizes = (opts.quick ? [16] : [16, 20, 24]).filter((k) => k <= maxLog2);
+    if (opts.tf) {
+      try {
+        tf = await openTfPeer(env);
+        for (const log2 of tfSizes) {
+          progress(`peers: tf.dropout (WebGPU backend) 2^${log2} ...`);
+          const t = await tf.time(2 ** log2, peerBudget);
+          const o = await ours(2 ** log2);
+          peers.push({ peer: 'tf.dropout (tfjs-backend-webgpu)', log2, n: 2 ** log2, ns: t.ns, calls: t.calls, oursNs: o, ratio: t.ns / o, note: 'mask drawn on the CPU and uploaded; 4 more kernels' });
+        }
+      } catch (e) {
+        peerErrors.push(`tf.dropout could not be measured: ${(e as Error).message}`);
+      }
+    }
+    const cpuSizes = (opts.quick ? [14] : [16, 20]).filter((k) => k <= maxLog2);
+    if (opts.cpu) {
+      for (const log2 of cpuSizes) {
+        progress(`peers: CPU reference 2^${log2} ...`);
+        const t = await timeCpuReference(2 ** log2, peerBudget);
+        const o = await ours(2 ** log2);
+        peers.push({ peer: 'CPU reference (plain JS, src/reference.ts)', log2, n: 2 ** log2, ns: t.ns, calls: t.calls, oursNs: o, ratio: t.ns / o, note: 'no-GPU baseline, single thread' });
+      }
+    }
+    progressDone();
+
+    progress('memory ...');
+    const memory = await measureMemory(env, opts.quick ? 2 ** 16 : 2 ** 20);
+    progress('per-call overhead ...');
+    const overhead = await measureOverhead(env, timer, opts.quick ? 50 : 400, results);
+    progressDone();
+
+    const stages = stageNotes(results);
+    const targets = checkTargets(env, results, peers);
+    const report: BenchReport = {
+      schema: 1,
+      date: new Date().toISOString(),
+      commit: gitCommit(),
+      node: process.version,
+      adapter: {
+        name: env.adapterName,
+        slug,
+        icd: env.icd,
+        features: [...device.features].sort(),
+        limits: {
+          maxBufferSize: device.limits.maxBufferSize,
+          maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+          maxComputeWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
+        },
+      },
+      timing: { timestampQuery: timer.hasTimestamps, description: timingDescription },
+      options: { quick: opts.quick, sizesLog2: sizes, p: P, cellBudgetMs: opts.budgetMs },
+      ops: results,
+      peers,
+      peerErrors: [...peerErrors, ...skipped],
+      memory: { rows: memory, poolPeakBytes: ctx.pool.peakBytes, poolPeakNote: 'largest bytes held at once by the context pool, in use and idle; dominated by the benchmark\'s own largest cell' },
+      overhead,
+      stages,
+      targets,
+      elapsedSec: (performance.now() - started) / 1e3,
+    };
+    mkdirSync(opts.out, { recursive: true });
+    const md = toMarkdown(report);
+    writeFileSync(join(opts.out, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+    writeFileSync(join(opts.out, `${name}.md`), md + '\n');
+    console.log(`\n${md.slice(md.indexOf('## Peers'))}`);
+    console.log(`\nwrote ${join(opts.out, `${name}.json`)} and ${name}.md in ${report.elapsedSec.toFixed(0)} s`);
+  } finally {
+    tf?.dispose();
+    timer.destroy();
+    env.close();
+  }
+}
+
+/** Bytes the pool holds after a forward, beyond its output: what the backward would need kept. */
+async function measureMemory(env: BenchEnv, n: number): Promise<MemoryRow[]> {
+  const { ctx, device } = env;
+  // Sizes no earlier cell used, so the pool cannot hand back an idle buffer and hide a new one.
+  const keptPerElement = async (count: number, mask: boolean) => {
+    const x = ctx.acquire(count * 4, 'memory x');
+    const before = ctx.pool.bytes;
+    const r = await dropout(ctx, x, { p: P, seed: SEED, count, ...(mask ? { mask: true } : {}) });
+    await device.queue.onSubmittedWorkDone();
+    const kept = (ctx.pool.bytes - before - count * 4) / count;
+    ctx.release(r.output);
+    if (r.mask) ctx.release(r.mask);
+    ctx.release(x);
+    return kept;
+  };
+  const plain = await keptPerElement(n + 2048, false);
+  const masked = await keptPerElement(n + 4096, true);
+  return [
+    { what: 'ours: dropout, backward regenerates the mask', bytesPerElement: plain, source: 'measured', note: 'pool bytes held after the forward beyond its output, / elements; the state is (seed, stream, offset, p)' },
+    { what: 'ours: dropout with mask: true (bit mask)', bytesPerElement: masked, source: 'measured', note: 'packed keep-mask, 1 bit per element' },
+    { what: 'PyTorch F.dropout', bytesPerElement: 1, source: 'by construction', note: 'saves a bool (1-byte) mask for backward (native_dropout)' },
+    { what: 'tf.dropout (tfjs)', bytesPerElement: 4, source: 'by construction', note: 'x * multiplier with a float32 multiplier tensor, which mul\'s gradient keeps' },
+  ];
+}
+
+/** Host and per-dispatch costs at 2^10 elements, the size that dominates many small layers. */
+async function measureOverhead(env: BenchEnv, timer: GpuTimer, calls: number, results: OpResult[]): Promise<OverheadRow[]> {
+  const { ctx, device } = env;
+  const n = 1024;
+  const x = ctx.acquire(n * 4, 'overhead x');
+  const out = ctx.acquire(n * 4, 'overhead out');
+  const call = (encoder?: GPUCommandEncoder) => dropout(ctx, x, { p: P, seed: SEED, count: n, out, ...(encoder ? { encoder } : {}) });
+  try {
+    await call();
+    await device.queue.onSubmittedWorkDone();
+    // Host time to record one op into the caller's encoder.
+    const encoder = device.createCommandEncoder();
+    let t0 = performance.now();
+    for (let i = 0; i < calls; i++) await call(encoder);
+    const recordNs = ((performance.now() - t0) * 1e6) / calls;
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    // Many ops issued in one tick: the context batches them into one submit.
+    t0 = performance.now();
+    await Promise.all(Array.from({ length: calls }, () => call()));
+    const issuedNs = ((performance.now() - t0) * 1e6) / calls;
+    await device.queue.onSubmittedWorkDone();
+    const batchedNs = ((performance.now() - t0) * 1e6) / calls;
+    // One op per submit, waited for each time.
+    const single: number[] = [];
+    for (let i = 0; i < Math.min(calls, 100); i++) {
+      const s = performance.now();
+      await call();
+      await device.queue.onSubmittedWorkDone();
+      single.push((performance.now() - s) * 1e6);
+    }
+    const gpu = results.find((r) => r.id === 'dropout.forward.f32')?.cells.find((c) => c.n === n);
+    const rows: OverheadRow[] = [
+      { what: 'host: record one dropout into a caller encoder', ns: recordNs, note: `${calls} calls; JS + Dawn encoding, no GPU work` },
+      { what: 'host: issue one dropout into the context batch', ns: issuedNs, note: `${calls} calls in one tick, one submit; time until all were submitted` },
+      { what: 'wall: one dropout of many sharing one submit', ns: batchedNs, note: `the same ${calls} calls, until the GPU queue is idle` },
+      { what: 'wall: one dropout per submit, waited for', ns: median(single), note: 'median latency of call, submit, onSubmittedWorkDone' },
+    ];
+    if (gpu) rows.push({ what: `GPU: one dropout dispatch of many in one submit (${gpu.method})`, ns: gpu.ns, note: `from the ops table, 2^10 f32 forward; copy kernel at the same bytes: ${formatNs(gpu.copyNs ?? NaN)}` });
+    return rows;
+  } finally {
+    ctx.release(x);
+    ctx.release(out);
+  }
+}
+
+/** Sentences on where the forward's time goes, from the stage variants at the largest common size. */
+function stageNotes(results: OpResult[]): string[] {
+  const find = (id: string) => results.find((r) => r.id === id);
+  const fwd = find('dropout.forward.f32');
+  const noRng = find('stage.no_rng.f32');
+  const rngOnly = find('stage.rng_only.f32');
+  if (!fwd || !noRng || !rngOnly) return [];
+  const notes: string[] = [];
+  for (const c of fwd.cells.filter((c) => c.log2 >= 20)) {
+    const a = noRng.cells.find((x) => x.n === c.n);
+    const b = rngOnly.cells.find((x) => x.n === c.n);
+    if (!a || !b || c.copyNs === undefined) continue;
+    const bound = b.ns > a.ns ? 'arithmetic (Philox)' : 'bytes';
+    notes.push(
+      `2^${c.log2}: forward ${formatNs(c.ns)} = ${((c.ofCopy ?? 0) * 100).toFixed(0)}% of copy (${formatNs(c.copyNs)}); ` +
+        `without Philox ${formatNs(a.ns)} (${((a.ofCopy ?? 0) * 100).toFixed(0)}% of copy); Philox alone ${formatNs(b.ns)} ` +
+        `(${((b.ns / c.ns) * 100).toFixed(0)}% of the forward): ${bound}-bound.`,
+    );
+  }
+  return notes;
+}
+
+function checkTargets(env: BenchEnv, results: OpResult[], peers: PeerRow[]): TargetRow[] {
+  const cell = (id: string, log2: number) => results.find((r) => r.id === id)?.cells.find((c) => c.log2 === log2);
+  const rows: TargetRow[] = [];
+  const ofCopy = (id: string, log2: number, goal: number) => {
+    const c = cell(id, log2);
+    rows.push({
+      target: `${id} at 2^${log2} >= ${goal * 100}% of copy`,
+      measured: c?.ofCopy !== undefined ? `${(c.ofCopy * 100).toFixed(0)}%` : 'not measured',
+      met: c?.ofCopy !== undefined ? c.ofCopy >= goal : null,
+    });
+  };
+  if (isCpuAdapter(env)) {
+    ofCopy('dropout.forward.f32', 24, 0.6);
+    const tfRow = peers.find((p) => p.peer.startsWith('tf.dropout') && p.log2 === 24);
+    rows.push({ target: 'forward f32 at 2^24 >= 20x tf.dropout', measured: tfRow ? `${tfRow.ratio.toFixed(1)}×` : 'not measured', met: tfRow ? tfRow.ratio >= 20 : null });
+  } else {
+    const big = [...new Set(results.flatMap((r) => r.cells.map((c) => c.log2)))].filter((k) => k >= 24);
+    for (const id of ['dropout.forward.f32', 'dropout.backward.f32', 'dropout.forward.f16', 'dropout.backward.f16']) for (const k of big) ofCopy(id, k, 0.9);
+    rows.push({ target: 'faster per element than torch dropout', measured: 'see bench/gpu (torch/Triton timed by bench/gpu/torch_triton.py)', met: null });
+  }
+  return rows;
+}
+
+const exit = (code: number) => {
+  process.exitCode = code;
+  // Dawn can keep the event loop alive after the device is gone; do not hang CI.
+  setTimeout(() => process.exit(code), 5000).unref();
+};
+main().then(
+  () => exit(0),
+  (e) => {
+    progressDone();
+    console.error(e instanceof Error ? e.stack : e);
+    exit(1);
+  },
+);

@@ -1,0 +1,189 @@
+// Panel 3: overfitting, trained in the page. Two copies of one MLP (same initial weights) are
+// trained full-batch on a few noisy two-moons points, one without and one with dropout, step by
+// step on the GPU; after every epoch both are evaluated (eval mode, on the GPU) on the training
+// and the validation points, and the decision boundaries are redrawn from GPU predictions.
+import { MLP, oneHot, readMatrix, uploadMatrix, type DropoutContext } from '../../src/index.js';
+import { moons, type Points2D } from '../data.js';
+import { axes, colors, legend, line } from '../plot.js';
+import { Panel, byId, canvas2d, fmt, gpuTurn, showValue, slider } from '../ui.js';
+
+const SIZES = [2, 64, 64, 2];
+const EPOCHS = 200;
+const LEARNING_RATE = 0.01;
+const NOISE = 0.3;
+/** Resolution of the decision-boundary image. */
+const BOUNDARY = 48;
+const RANGE = 2.2;
+const REDRAW_EVERY = 25;
+
+interface Run {
+  label: 'plain' | 'dropout';
+  mlp: MLP;
+  train: number[];
+  val: number[];
+  canvas: string;
+}
+
+export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
+  const panel = new Panel('overfit');
+  const lossPlot = canvas2d('overfit-loss').g;
+  const button = byId<HTMLButtonElement>('overfit-train');
+  const trainSet = moons(40, NOISE, 3);
+  const valSet = moons(400, NOISE, 4);
+  const matrices = {
+    trainX: uploadMatrix(ctx, trainSet.x, 40, 2),
+    trainY: uploadMatrix(ctx, oneHot(trainSet.labels, 2), 40, 2),
+    valX: uploadMatrix(ctx, valSet.x, 400, 2),
+    valY: uploadMatrix(ctx, oneHot(valSet.labels, 2), 400, 2),
+    grid: uploadMatrix(ctx, boundaryGrid(), BOUNDARY * BOUNDARY, 2),
+  };
+  let generation = 0;
+
+  const readP = slider('overfit-p', (v) => v.toFixed(2), () => undefined);
+  button.addEventListener('click', () => void train());
+
+  async function train(): Promise<void> {
+    const mine = ++generation;
+    const p = readP();
+    button.disabled = true;
+    byId('overfit-dropout-caption').textContent = `With dropout (p = ${p.toFixed(2)})`;
+    // The same seed gives both networks the same initial weights: only dropout differs.
+    const runs: Run[] = [
+      { label: 'plain', mlp: new MLP(ctx, { sizes: SIZES, dropout: 0, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [], canvas: 'overfit-boundary-plain' },
+      { label: 'dropout', mlp: new MLP(ctx, { sizes: SIZES, dropout: p, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [], canvas: 'overfit-boundary-dropout' },
+    ];
+    try {
+      for (let epoch = 1; epoch <= EPOCHS; epoch++) {
+        if (mine !== generation) return;
+        panel.set('running', `Training both networks on the GPU: epoch ${epoch} of ${EPOCHS}`);
+        await gpuTurn(async () => {
+          for (const r of runs) await r.mlp.trainStep(matrices.trainX, matrices.trainY, { loss: 'xent' });
+          for (const r of runs) {
+            r.train.push(await r.mlp.evaluate(matrices.trainX, matrices.trainY, { loss: 'xent' }));
+            r.val.push(await r.mlp.evaluate(matrices.valX, matrices.valY, { loss: 'xent' }));
+          }
+        });
+        drawLosses(runs, p);
+        showValue('overfit-epoch', `${epoch} of ${EPOCHS}`, epoch);
+        for (const r of runs) showValue(`overfit-loss-${r.label}`, `${fmt(r.train.at(-1)!)} / ${fmt(r.val.at(-1)!)}`, [r.train.at(-1)!, r.val.at(-1)!]);
+        if (epoch === 1 || epoch % REDRAW_EVERY === 0 || epoch === EPOCHS) {
+          for (const r of runs) await drawBoundary(r.mlp, r.canvas, trainSet);
+        }
+      }
+      lossPlot.canvas.dataset.history = JSON.stringify(Object.fromEntries(runs.map((r) => [r.label, { train: r.train, val: r.val }])));
+      const [plain, drop] = runs as [Run, Run];
+      const gap = (r: Run) => r.val.at(-1)! - r.train.at(-1)!;
+      panel.set(
+        'ready',
+        `Done: ${EPOCHS} epochs each on the GPU. Validation minus training loss: ${fmt(gap(plain))} without dropout, ${fmt(gap(drop))} with dropout.`,
+      );
+    } catch (e) {
+      panel.fail(e);
+    } finally {
+      for (const r of runs) r.mlp.destroy();
+      if (mine === generation) button.disabled = false;
+    }
+  }
+
+  function drawLosses(runs: Run[], p: number): void {
+    const top = Math.min(2, Math.max(0.1, ...runs.flatMap((r) => [...r.train, ...r.val])) * 1.05);
+    const f = axes(lossPlot, { x0: 0, x1: EPOCHS, y0: 0, y1: top }, { x: 'epoch', y: 'cross-entropy', title: 'Loss per epoch' });
+    const epochs = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+    for (const r of runs) {
+      const color = r.label === 'plain' ? colors.plain : colors.dropout;
+      line(f, epochs(r.train.length), r.train, { color, width: 2 });
+      line(f, epochs(r.val.length), r.val, { color, width: 2, dash: [6, 4] });
+    }
+    legend(f, [
+      { label: 'no dropout: train', color: colors.plain },
+      { label: 'no dropout: validation', color: colors.plain, dash: [6, 4] },
+      { label: `dropout ${p.toFixed(2)}: train`, color: colors.dropout },
+      { label: `dropout ${p.toFixed(2)}: validation`, color: colors.dropout, dash: [6, 4] },
+    ]);
+  }
+
+  /** Class-1 probability over the plane from GPU predictions, the 0.5 contour, and the training points. */
+  async function drawBoundary(mlp: MLP, canvasId: string, points: Points2D): Promise<void> {
+    const logits = await gpuTurn(async () => {
+      const out = await mlp.predict(matrices.grid);
+      const values = await readMatrix(ctx, out);
+      ctx.release(out.buffer);
+      return values;
+    });
+    const { g } = canvas2d(canvasId);
+    const prob = Float32Array.from({ length: BOUNDARY * BOUNDARY }, (_, i) => 1 / (1 + Math.exp(logits[2 * i]! - logits[2 * i + 1]!)));
+    const image = new ImageData(BOUNDARY, BOUNDARY);
+    prob.forEach((q, i) => {
+      const [r, gg, b] = q > 0.5 ? [224, 105, 43] : [47, 111, 222];
+      const strength = Math.min(1, Math.abs(q - 0.5) * 2);
+      const mix = (c: number) => Math.round(255 + (c - 255) * (0.12 + 0.3 * strength));
+      image.data.set([mix(r), mix(gg), mix(b), 255], 4 * i);
+    });
+    const bitmap = await createImageBitmap(image);
+    const W = g.canvas.width;
+    const H = g.canvas.height;
+    g.imageSmoothingEnabled = true;
+    g.drawImage(bitmap, 0, 0, W, H);
+    bitmap.close();
+    g.strokeStyle = colors.ink;
+    g.lineWidth = 2;
+    g.stroke(contour(prob, BOUNDARY, W / BOUNDARY, 0.5));
+    for (let i = 0; i < points.labels.length; i++) {
+      const x = ((points.x[2 * i]! + RANGE) / (2 * RANGE)) * W;
+      const y = (1 - (points.x[2 * i + 1]! + RANGE) / (2 * RANGE)) * H;
+      g.beginPath();
+      g.arc(x, y, 4, 0, 2 * Math.PI);
+      g.fillStyle = points.labels[i] ? colors.classB : colors.classA;
+      g.strokeStyle = '#ffffff';
+      g.lineWidth = 1.5;
+      g.fill();
+      g.stroke();
+    }
+  }
+
+  return train();
+}
+
+/**
+ * The `level` contour of a row-major n x n field (sample (r, c) at the centre of cell (r, c) of
+ * size `cell`) by marching squares with linear interpolation along the cell edges.
+ */
+function contour(field: Float32Array, n: number, cell: number, level: number): Path2D {
+  const path = new Path2D();
+  const at = (r: number, c: number) => field[r * n + c]! - level;
+  for (let r = 0; r + 1 < n; r++) {
+    for (let c = 0; c + 1 < n; c++) {
+      // Corners clockwise from top-left, and the crossing on each edge whose ends differ in sign.
+      const corners: [number, number][] = [[r, c], [r, c + 1], [r + 1, c + 1], [r + 1, c]];
+      const crossings: [number, number][] = [];
+      for (let k = 0; k < 4; k++) {
+        const [r0, c0] = corners[k]!;
+        const [r1, c1] = corners[(k + 1) % 4]!;
+        const v0 = at(r0, c0);
+        const v1 = at(r1, c1);
+        if ((v0 > 0) === (v1 > 0)) continue;
+        const t = v0 / (v0 - v1);
+        crossings.push([(c0 + t * (c1 - c0) + 0.5) * cell, (r0 + t * (r1 - r0) + 0.5) * cell]);
+      }
+      for (let k = 0; k + 1 < crossings.length; k += 2) {
+        path.moveTo(...crossings[k]!);
+        path.lineTo(...crossings[k + 1]!);
+      }
+    }
+  }
+  return path;
+}
+
+/** Row-major BOUNDARY x BOUNDARY points over [-RANGE, RANGE]^2, top row first. */
+function boundaryGrid(): Float32Array {
+  const out = new Float32Array(BOUNDARY * BOUNDARY * 2);
+  for (let r = 0; r < BOUNDARY; r++) {
+    for (let c = 0; c < BOUNDARY; c++) {
+      const i = r * BOUNDARY + c;
+      out[2 * i] = -RANGE + ((c + 0.5) / BOUNDARY) * 2 * RANGE;
+      out[2 * i + 1] = RANGE - ((r + 0.5) / BOUNDARY) * 2 * RANGE;
+    }
+  }
+  return out;
+}
+

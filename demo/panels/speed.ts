@@ -1,0 +1,151 @@
+// Panel 5: throughput on the visitor's adapter, on demand. Each kernel is recorded `passes` times
+// into one command encoder and timed from submit to onSubmittedWorkDone (recording excluded);
+// the copy kernel over the same bytes is the floor every other kernel is compared with.
+import { dropout, kernels, randomNormal, type DropoutContext } from '../../src/index.js';
+import { axes, colors, message } from '../plot.js';
+import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn } from '../ui.js';
+
+interface Case {
+  name: string;
+  /** Bytes read plus written per element. */
+  bytesPerElement: number;
+  record: (encoder: GPUCommandEncoder) => Promise<unknown>;
+}
+
+interface Result {
+  name: string;
+  msPerPass: number;
+  gbPerSecond: number;
+  elementsPerSecond: number;
+}
+
+const BATCHES = 5;
+/** Aim for batches of about this long, so timer and submit overheads stay small. */
+const TARGET_BATCH_MS = 40;
+
+export function startSpeedPanel(ctx: DropoutContext): void {
+  const panel = new Panel('speed');
+  const { g } = canvas2d('speed-canvas');
+  const button = byId<HTMLButtonElement>('speed-run');
+  const size = byId<HTMLSelectElement>('speed-size');
+  message(g, 'Press "Run benchmark" to time the kernels on this adapter.');
+  panel.set('ready', 'Not run yet.');
+  panel.root.dataset.runs = '0';
+
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    size.disabled = true;
+    try {
+      const n = Number(size.value);
+      panel.set('running', `Timing ${fmtInt(n)} elements…`);
+      // Alone on the GPU: the other panels' work waits for the benchmark to finish.
+      const results = await gpuTurn(() => benchmark(ctx, n, (name) => panel.set('running', `Timing ${name} on ${fmtInt(n)} elements…`)));
+      show(results, n);
+      panel.root.dataset.runs = String(Number(panel.root.dataset.runs) + 1);
+      panel.set('ready', `${fmtInt(n)} f32 elements, median of ${BATCHES} batches per kernel.`);
+    } catch (e) {
+      panel.fail(e);
+    } finally {
+      button.disabled = false;
+      size.disabled = false;
+    }
+  });
+
+  function show(results: Result[], n: number): void {
+    const body = byId('speed-table').querySelector('tbody')!;
+    body.replaceChildren();
+    const copy = results[0]!;
+    for (const r of results) {
+      const row = document.createElement('tr');
+      row.dataset.kernel = r.name;
+      row.dataset.gbps = String(r.gbPerSecond);
+      const cells = [r.name, fmt(r.msPerPass, 3), fmt(r.gbPerSecond, 2), fmt(r.elementsPerSecond / 1e9, 3), `${fmt((100 * r.gbPerSecond) / copy.gbPerSecond, 0)} %`];
+      for (const [i, text] of cells.entries()) {
+        const cell = document.createElement(i === 0 ? 'th' : 'td');
+        if (i === 0) cell.setAttribute('scope', 'row');
+        cell.textContent = text;
+        row.append(cell);
+      }
+      body.append(row);
+    }
+    drawBars(results, n);
+  }
+
+  function drawBars(results: Result[], n: number): void {
+    const top = Math.max(...results.map((r) => r.gbPerSecond)) * 1.15;
+    const f = axes(g, { x0: 0, x1: top, y0: 0, y1: results.length }, { x: 'GB/s (bytes read + written)', title: `Throughput, ${fmtInt(n)} f32 elements`, yTicks: false });
+    const rowHeight = f.height / results.length;
+    g.font = '11px system-ui, sans-serif';
+    g.textBaseline = 'middle';
+    for (const [i, r] of results.entries()) {
+      const y = f.top + i * rowHeight + rowHeight * 0.18;
+      const w = (r.gbPerSecond / top) * f.width;
+      g.fillStyle = i === 0 ? colors.muted : colors.kept;
+      g.fillRect(f.left, y, w, rowHeight * 0.64);
+      g.fillStyle = colors.ink;
+      g.textAlign = 'left';
+      g.fillText(`${r.name}: ${fmt(r.gbPerSecond, 2)} GB/s`, f.left + 6, y + rowHeight * 0.32);
+    }
+    // The copy's throughput as a line across all bars: the floor to compare with.
+    const copyX = f.left + (results[0]!.gbPerSecond / top) * f.width;
+    g.strokeStyle = colors.plain;
+    g.setLineDash([4, 3]);
+    g.beginPath();
+    g.moveTo(copyX, f.top);
+    g.lineTo(copyX, f.top + f.height);
+    g.stroke();
+    g.setLineDash([]);
+  }
+}
+
+async function benchmark(ctx: DropoutContext, n: number, progress: (name: string) => void): Promise<Result[]> {
+  const x = ctx.acquire(n * 4, 'speed x');
+  const y = ctx.acquire(n * 4, 'speed y');
+  const mask = ctx.acquire(Math.ceil(n / 32) * 4, 'speed mask');
+  const random = { seed: 2026n, stream: 0n };
+  const cases: Case[] = [
+    {
+      name: 'copy (floor)',
+      bytesPerElement: 8,
+      record: (encoder) =>
+        ctx.dispatch({ kernel: kernels.copy, dtype: 'f32', count: n, buffers: { 1: { buffer: x, argument: 'x' }, 2: { buffer: y, argument: 'out' } }, encoder }),
+    },
+    { name: 'dropout', bytesPerElement: 8, record: (encoder) => dropout(ctx, x, { p: 0.5, ...random, out: y, encoder }) },
+    { name: 'dropout in place', bytesPerElement: 8, record: (encoder) => dropout(ctx, y, { p: 0.5, ...random, out: y, encoder }) },
+    { name: 'dropout + packed mask', bytesPerElement: 8 + 1 / 8, record: (encoder) => dropout(ctx, x, { p: 0.5, ...random, out: y, mask, encoder }) },
+    { name: 'normal', bytesPerElement: 4, record: (encoder) => randomNormal(ctx, { count: n, ...random, out: y, encoder }) },
+  ];
+  try {
+    // Zeroed input: the timings must not depend on whatever the pool's memory held.
+    const zero = ctx.device.createCommandEncoder();
+    zero.clearBuffer(x);
+    ctx.device.queue.submit([zero.finish()]);
+    const results: Result[] = [];
+    for (const c of cases) {
+      progress(c.name);
+      // One warm-up pass (compiles the pipeline), one to size the batches.
+      await timePasses(ctx, c, 1);
+      const once = await timePasses(ctx, c, 1);
+      const passes = Math.min(100, Math.max(2, Math.ceil(TARGET_BATCH_MS / Math.max(once, 0.01))));
+      const times: number[] = [];
+      for (let b = 0; b < BATCHES; b++) times.push(await timePasses(ctx, c, passes));
+      times.sort((a, b) => a - b);
+      const ms = times[BATCHES >> 1]!;
+      results.push({ name: c.name, msPerPass: ms, gbPerSecond: (n * c.bytesPerElement) / (ms * 1e6), elementsPerSecond: n / (ms / 1e3) });
+    }
+    return results;
+  } finally {
+    for (const b of [x, y, mask]) ctx.release(b);
+  }
+}
+
+/** Milliseconds per pass: `passes` recordings of the case in one encoder, submit to completion. */
+async function timePasses(ctx: DropoutContext, c: Case, passes: number): Promise<number> {
+  const encoder = ctx.device.createCommandEncoder({ label: `speed ${c.name}` });
+  for (let i = 0; i < passes; i++) await c.record(encoder);
+  const commands = encoder.finish();
+  const start = performance.now();
+  ctx.device.queue.submit([commands]);
+  await ctx.device.queue.onSubmittedWorkDone();
+  return (performance.now() - start) / passes;
+}

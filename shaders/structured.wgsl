@@ -1,0 +1,275 @@
+// Structured and variant dropout (DESIGN.md section 2). One broadcast rule serves every op here:
+// the mask has the input's shape with some dimensions set to 1, and element e of the call uses
+// the contract word (or normal) of its mask index, the linear index in that reduced shape plus
+// the call's offset. Element-wise dropout is the case noise shape == input shape.
+// Needs philox.wgsl and elementwise.wgsl (Params, linear_id, group_words, body_groups, tail_element).
+
+// The input shape coalesced on the host (adjacent dimensions of the same kind merged, extents of
+// 1 dropped), innermost dimension first. header.x = rank; dims[k] = (extent, mask stride), the
+// stride 0 where the mask is broadcast. For the bias-gradient kernels header.yzw =
+// (columns, rows, rows per block) instead.
+struct Broadcast {
+  header: vec4<u32>,
+  dims: array<vec4<u32>, 8>,
+}
+
+@group(0) @binding(4) var<uniform> bcast: Broadcast;
+
+@group(0) @binding(1) var<storage, read> sx4: array<vec4<S>>;
+@group(0) @binding(1) var<storage, read> sx1: array<S>;
+@group(0) @binding(2) var<storage, read_write> sy4: array<vec4<S>>;
+@group(0) @binding(2) var<storage, read_write> sy1: array<S>;
+// The residual of the fused kernels.
+@group(0) @binding(3) var<storage, read> sres4: array<vec4<S>>;
+@group(0) @binding(3) var<storage, read> sres1: array<S>;
+// The bias of the fused kernel, bound whole for every chunk and indexed by column.
+@group(0) @binding(5) var<storage, read> sbias: array<S>;
+// Keep-mask output (1 = keep), one u32 per element.
+@group(0) @binding(2) var<storage, read_write> skeep4: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> skeep1: array<u32>;
+// Bias-gradient reduction: per-block partial sums (f32) between the two stages.
+@group(0) @binding(2) var<storage, read_write> spartial_out: array<f32>;
+@group(0) @binding(1) var<storage, read> spartial_in: array<f32>;
+
+// Mask index of element e of the call (not of the chunk).
+fn mask_index(e: u32) -> u32 {
+  var rest = e;
+  var m = 0u;
+  for (var k = 0u; k < bcast.header.x; k++) {
+    let d = bcast.dims[k];
+    m += (rest % d.x) * d.y;
+    rest /= d.x;
+  }
+  return m;
+}
+
+// Philox group (lo, hi) and lane of mask index m under the call's offset.
+fn mask_slot(m: u32) -> vec3<u32> {
+  let a = add64(params.offset, m);
+  return vec3<u32>((a.x >> 2u) | (a.y << 30u), a.y >> 2u, a.x & 3u);
+}
+
+fn mask_word(e: u32) -> u32 {
+  let s = mask_slot(mask_index(e));
+  return group_words(s.xy)[s.z];
+}
+
+// Words of elements e0 .. e0+3: neighbours usually share a Philox group (element-wise masks) or a
+// mask index (broadcast masks), so a group is generated once for a run of equal groups.
+fn mask_words4(e0: u32) -> vec4<u32> {
+  var out = vec4<u32>();
+  var group = vec2<u32>();
+  var words = vec4<u32>();
+  for (var l = 0u; l < 4u; l++) {
+    let s = mask_slot(mask_index(e0 + l));
+    if (l == 0u || any(s.xy != group)) {
+      group = s.xy;
+      words = group_words(group);
+    }
+    out[l] = words[s.z];
+  }
+  return out;
+}
+
+// threshold 0 (p = 0, or eval mode of the fused kernels) keeps everything with no RNG work.
+fn keep_at1(e: u32) -> bool {
+  if (params.threshold == 0u) { return true; }
+  return mask_word(e) >= params.threshold;
+}
+
+fn keep_at4(e0: u32) -> vec4<bool> {
+  if (params.threshold == 0u) { return vec4<bool>(true); }
+  return mask_words4(e0) >= vec4<u32>(params.threshold);
+}
+
+// The contract normal of each element's mask index (Box-Muller on the word pair of its lane).
+fn mask_normal(e: u32) -> f32 {
+  let s = mask_slot(mask_index(e));
+  return words_to_normals(group_words(s.xy))[s.z];
+}
+
+fn mask_normals4(e0: u32) -> vec4<f32> {
+  var out = vec4<f32>();
+  var group = vec2<u32>();
+  var normals = vec4<f32>();
+  for (var l = 0u; l < 4u; l++) {
+    let s = mask_slot(mask_index(e0 + l));
+    if (l == 0u || any(s.xy != group)) {
+      group = s.xy;
+      normals = words_to_normals(group_words(group));
+    }
+    out[l] = normals[s.z];
+  }
+  return out;
+}
+
+// Element index (in the call) of body invocation j's first element and of tail invocation t.
+fn body_first(j: u32) -> u32 {
+  return params.first + 4u * j;
+}
+
+// ---- Dropout with a broadcast mask: y = keep ? x * scale : 0 (scale 1 for DropPath without
+// scale_by_keep). The backward pass is the same map applied to dy.
+
+@compute @workgroup_size(WG)
+fn masked_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) {
+    sy4[j] = vec4<S>(select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.scale, keep_at4(body_first(j))));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn masked_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) {
+    sy1[e] = S(select(0.0, f32(sx1[e]) * params.scale, keep_at1(params.first + e)));
+  }
+}
+
+// The keep-mask itself, one u32 per element (1 = keep): the broadcast mask made visible.
+@compute @workgroup_size(WG)
+fn keep_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) { skeep4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep_at4(body_first(j))); }
+}
+
+@compute @workgroup_size(WG)
+fn keep_mask_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) { skeep1[e] = select(0u, 1u, keep_at1(params.first + e)); }
+}
+
+// ---- Fused residual add (DropPath): y = residual + (keep ? branch * scale : 0), one pass.
+
+@compute @workgroup_size(WG)
+fn residual_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) {
+    let branch = select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.scale, keep_at4(body_first(j)));
+    sy4[j] = vec4<S>(vec4<f32>(sres4[j]) + branch);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn residual_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) {
+    let branch = select(0.0, f32(sx1[e]) * params.scale, keep_at1(params.first + e));
+    sy1[e] = S(f32(sres1[e]) + branch);
+  }
+}
+
+// ---- Fused bias + dropout + residual (the transformer block pattern):
+// y = residual + (keep ? (x + bias[col]) * scale : 0), col = element mod params.extra_u.
+
+fn bias4(e0: u32) -> vec4<f32> {
+  let cols = params.extra_u;
+  return vec4<f32>(f32(sbias[e0 % cols]), f32(sbias[(e0 + 1u) % cols]), f32(sbias[(e0 + 2u) % cols]), f32(sbias[(e0 + 3u) % cols]));
+}
+
+@compute @workgroup_size(WG)
+fn bias_residual_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) {
+    let e0 = body_first(j);
+    let v = (vec4<f32>(sx4[j]) + bias4(e0)) * params.scale;
+    sy4[j] = vec4<S>(vec4<f32>(sres4[j]) + select(vec4<f32>(0.0), v, keep_at4(e0)));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bias_residual_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) {
+    let g = params.first + e;
+    let v = (f32(sx1[e]) + f32(sbias[g % params.extra_u])) * params.scale;
+    sy1[e] = S(f32(sres1[e]) + select(0.0, v, keep_at1(g)));
+  }
+}
+
+// Bias gradient, stage 1: partial[i] = sum of dx[r * cols + c] over the rows r of block b,
+// with i = b * cols + c. Stage 2 adds the blocks of each column. dx is bound whole at binding 1.
+@compute @workgroup_size(WG)
+fn bias_grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_id(gid, nwg);
+  if (t >= params.count) { return; }
+  let i = params.first + t;
+  let cols = bcast.header.y;
+  let rows = bcast.header.z;
+  let per_block = bcast.header.w;
+  let c = i % cols;
+  let r0 = (i / cols) * per_block;
+  let r1 = min(rows, r0 + per_block);
+  var sum = 0.0;
+  for (var r = r0; r < r1; r++) { sum += f32(sx1[r * cols + c]); }
+  spartial_out[t] = sum;
+}
+
+@compute @workgroup_size(WG)
+fn bias_grad_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_id(gid, nwg);
+  if (t >= params.count) { return; }
+  let c = params.first + t;
+  let cols = bcast.header.y;
+  let blocks = (bcast.header.z + bcast.header.w - 1u) / bcast.header.w;
+  var sum = 0.0;
+  for (var b = 0u; b < blocks; b++) { sum += spartial_in[b * cols + c]; }
+  sy1[t] = S(sum);
+}
+
+// ---- Gaussian dropout: y = x * (1 + sigma z), sigma = params.extra.x, z the contract normal of
+// the element's mask index. The backward pass is the same map applied to dy (same z).
+
+@compute @workgroup_size(WG)
+fn gaussian_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) {
+    sy4[j] = vec4<S>(vec4<f32>(sx4[j]) * (1.0 + params.extra.x * mask_normals4(body_first(j))));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn gaussian_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) {
+    sy1[e] = S(f32(sx1[e]) * (1.0 + params.extra.x * mask_normal(params.first + e)));
+  }
+}
+
+// ---- Alpha dropout (SELU): y = a * (keep ? x : alpha') + b with params.extra = (a, b, alpha').
+// Backward: dx = keep ? dy * a : 0.
+
+@compute @workgroup_size(WG)
+fn alpha_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) {
+    let v = select(vec4<f32>(params.extra.z), vec4<f32>(sx4[j]), keep_at4(body_first(j)));
+    sy4[j] = vec4<S>(params.extra.x * v + params.extra.y);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn alpha_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) {
+    let v = select(params.extra.z, f32(sx1[e]), keep_at1(params.first + e));
+    sy1[e] = S(params.extra.x * v + params.extra.y);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn alpha_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = linear_id(gid, nwg);
+  if (j < body_groups()) {
+    sy4[j] = vec4<S>(select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.extra.x, keep_at4(body_first(j))));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn alpha_backward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = tail_element(linear_id(gid, nwg));
+  if (e < params.count) {
+    sy1[e] = S(select(0.0, f32(sx1[e]) * params.extra.x, keep_at1(params.first + e)));
+  }
+}

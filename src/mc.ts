@@ -1,0 +1,204 @@
+// MC-Dropout (Gal & Ghahramani, 2016) as a GPU op: T stochastic forward passes, sample t on its
+// own stream (seed, stream + t) so any sample can be replayed alone, with the predictive
+// statistics accumulated on the GPU (shaders/mc.wgsl) and only the final statistics read back.
+import { toU64, type U64 } from './contract.js';
+import type { DropoutContext } from './context.js';
+import { DropoutError, InvalidArgumentError } from './errors.js';
+import { modelKernels, packUniform, Recording } from './model-kernels.js';
+import { checkMatrix, MLP, readMatrix, type ForwardFn, type Matrix, type SampleRandom } from './model.js';
+
+/** Every MC sample came out identical: dropout never acted in the forward function (eval mode,
+ * p = 0, or no dropout site), so a zero variance would be a false claim of certainty. */
+export class DropoutInactiveError extends DropoutError {
+  override name = 'DropoutInactiveError';
+}
+
+export interface McDropoutOptions {
+  /** T, the number of stochastic passes (at least 2). */
+  samples: number;
+  /** 'sequential' (default): T passes, memory constant in T. 'batched': the samples are folded
+   * into the batch dimension, `samplesPerPass` at a time (all T when they fit). Same results. */
+  schedule?: 'sequential' | 'batched';
+  /** Batched schedule: samples per pass (default: as many as the device's storage binding limit allows, up to T). */
+  samplesPerPass?: number;
+  /** 'regression' (default): statistics of the outputs. 'classification': outputs are logits,
+   * statistics of their softmax plus predictive entropy and mutual information. */
+  task?: 'regression' | 'classification';
+  /** Seed and first stream: sample t uses stream + t. Default: the context generator's seed and T fresh streams from it. */
+  seed?: U64;
+  stream?: U64;
+  /** Called after every pass has finished on the GPU with (samples done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface McDropoutResult {
+  samples: number;
+  /** Sample t was drawn with (seed, stream + t): replay it with `mcSample`. */
+  seed: bigint;
+  stream: bigint;
+  rows: number;
+  cols: number;
+  /** Predictive mean per output (rows x cols); for classification the mean softmax probabilities. */
+  mean: Float32Array;
+  /** Population variance across the T samples per output (of the probabilities, for classification). */
+  variance: Float32Array;
+  /** Classification only, per row: H[mean p], E_t[H[p_t]], and the mutual information (BALD) H[mean p] - E[H[p_t]], in nats. */
+  predictiveEntropy?: Float32Array;
+  expectedEntropy?: Float32Array;
+  mutualInformation?: Float32Array;
+}
+
+/** An MLP stands for its `sampler()`. */
+function forwardFunction(forward: unknown): ForwardFn {
+  if (forward instanceof MLP) return forward.sampler();
+  if (typeof forward !== 'function') throw new InvalidArgumentError('forward', 'an MLP or a function (input, random, encoder) => Promise<Matrix>', forward);
+  return forward as ForwardFn;
+}
+
+/**
+ * Runs T stochastic passes of `model` (an MLP, or a forward function) on `input` and returns the
+ * predictive statistics. A forward function must apply its dropout with `sampleDropout` (an MLP
+ * does): rows block t of its input is sample t, with stream `random.stream + t`. Its output is
+ * given back to the context's pool after each pass.
+ * Throws DropoutInactiveError when all T samples are identical.
+ */
+export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: McDropoutOptions): Promise<McDropoutResult> {
+  ctx.checkAlive();
+  const forward = forwardFunction(model);
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least samples', opts);
+  const T = opts.samples;
+  if (!Number.isSafeInteger(T) || T < 2 || T > 0xffffffff) {
+    throw new InvalidArgumentError('samples', 'an integer T >= 2 (the spread of fewer than two samples is undefined)', T);
+  }
+  checkMatrix(ctx, input, 'input', forward.inputSize);
+  const schedule = opts.schedule ?? 'sequential';
+  if (schedule !== 'sequential' && schedule !== 'batched') throw new InvalidArgumentError('schedule', "'sequential' or 'batched'", schedule);
+  const task = opts.task ?? 'regression';
+  if (task !== 'regression' && task !== 'classification') throw new InvalidArgumentError('task', "'regression' or 'classification'", task);
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new InvalidArgumentError('onProgress', 'a function (done, total)', opts.onProgress);
+  const perPass = schedule === 'sequential' ? 1 : samplesPerPass(ctx, input, forward, T, opts.samplesPerPass);
+  const { seed, stream } = resolveStreams(ctx, opts, T);
+
+  const rows = input.rows;
+  let cols = 0;
+  let state: { mean: GPUBuffer; m2: GPUBuffer; entropy: GPUBuffer } | null = null;
+  const classification = task === 'classification';
+  try {
+    for (let done = 0; done < T; ) {
+      const count = Math.min(perPass, T - done);
+      const rec = new Recording(ctx, 'mcDropout pass');
+      const x = count === 1 ? input : tile(ctx, rec.encoder, input, count);
+      const output = await forward(x, { seed, stream: stream + BigInt(done), samples: count }, rec.encoder);
+      if (x !== input) ctx.release(x.buffer);
+      checkMatrix(ctx, output, 'forward output');
+      if (output.rows !== rows * count) throw new InvalidArgumentError('forward output', `${rows * count} rows (${count} samples of ${rows})`, output.rows);
+      if (state === null) {
+        cols = output.cols;
+        if (classification && cols < 2) throw new InvalidArgumentError('forward output', 'at least 2 columns (class logits) for classification', cols);
+        const elements = rows * cols;
+        state = { mean: ctx.acquire(elements * 4, 'mc mean'), m2: ctx.acquire(elements * 4, 'mc m2'), entropy: ctx.acquire(rows * 4, 'mc entropy') };
+      } else if (output.cols !== cols) {
+        throw new InvalidArgumentError('forward output', `${cols} columns in every pass`, output.cols);
+      }
+      const uniform = packUniform([rows, cols, done, count, T]);
+      if (classification) {
+        await rec.kernel(modelKernels.accumulateClassification, uniform, { 1: output.buffer, 2: state.mean, 3: state.m2, 4: state.entropy }, rows);
+      } else {
+        await rec.kernel(modelKernels.accumulateRegression, uniform, { 1: output.buffer, 2: state.mean, 3: state.m2 }, rows * cols);
+      }
+      if (output.buffer !== input.buffer) ctx.release(output.buffer);
+      await rec.submit();
+      done += count;
+      if (opts.onProgress) {
+        await ctx.device.queue.onSubmittedWorkDone();
+        opts.onProgress(done, T);
+      }
+    }
+    return await finalize(ctx, state!, { rows, cols, T, seed, stream, classification });
+  } finally {
+    if (state) for (const b of Object.values(state)) ctx.release(b);
+  }
+}
+
+/** The output of sample t alone, `(seed, stream + t)`, read back: a replay of one MC sample. */
+export async function mcSample(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: { seed: U64; stream: U64; sample: number }): Promise<Float32Array> {
+  const forward = forwardFunction(model);
+  checkMatrix(ctx, input, 'input', forward.inputSize);
+  if (!Number.isSafeInteger(opts.sample) || opts.sample < 0) throw new InvalidArgumentError('sample', 'a non-negative integer', opts.sample);
+  const random: SampleRandom = { seed: toU64(opts.seed, 'seed'), stream: toU64(opts.stream, 'stream') + BigInt(opts.sample), samples: 1 };
+  toU64(random.stream, 'stream + sample');
+  const rec = new Recording(ctx, 'mcSample');
+  const output = await forward(input, random, rec.encoder);
+  await rec.submit();
+  const values = await readMatrix(ctx, output);
+  if (output.buffer !== input.buffer) ctx.release(output.buffer);
+  return values;
+}
+
+function resolveStreams(ctx: DropoutContext, opts: McDropoutOptions, T: number): { seed: bigint; stream: bigint } {
+  if (opts.seed !== undefined) {
+    const seed = toU64(opts.seed, 'seed');
+    const stream = toU64(opts.stream ?? 0n, 'stream');
+    toU64(stream + BigInt(T - 1), 'stream + samples - 1');
+    return { seed, stream };
+  }
+  if (opts.stream !== undefined) throw new InvalidArgumentError('stream', 'to come with a seed', opts.stream);
+  const first = ctx.generator.take();
+  for (let t = 1; t < T; t++) ctx.generator.take();
+  return { seed: ctx.generator.seed, stream: first };
+}
+
+function samplesPerPass(ctx: DropoutContext, input: Matrix, forward: ForwardFn, T: number, requested: number | undefined): number {
+  if (requested !== undefined) {
+    if (!Number.isSafeInteger(requested) || requested < 1) throw new InvalidArgumentError('samplesPerPass', 'a positive integer', requested);
+    return Math.min(requested, T);
+  }
+  const widest = Math.max(forward.widest ?? input.cols, input.cols);
+  const fits = Math.floor(ctx.device.limits.maxStorageBufferBindingSize / (input.rows * widest * 4));
+  return Math.max(1, Math.min(T, fits));
+}
+
+/** `copies` copies of the input's rows stacked: the batched schedule's input. */
+function tile(ctx: DropoutContext, encoder: GPUCommandEncoder, input: Matrix, copies: number): Matrix {
+  const bytes = input.rows * input.cols * 4;
+  const buffer = ctx.acquire(bytes * copies, 'mc tiled input');
+  for (let t = 0; t < copies; t++) encoder.copyBufferToBuffer(input.buffer, 0, buffer, t * bytes, bytes);
+  return { buffer, rows: input.rows * copies, cols: input.cols };
+}
+
+async function finalize(
+  ctx: DropoutContext,
+  state: { mean: GPUBuffer; m2: GPUBuffer; entropy: GPUBuffer },
+  run: { rows: number; cols: number; T: number; seed: bigint; stream: bigint; classification: boolean },
+): Promise<McDropoutResult> {
+  const { rows, cols, T, classification } = run;
+  const rec = new Recording(ctx, 'mcDropout finalize');
+  const uniform = packUniform([rows, cols, 0, 0, T]);
+  const rowStats = classification ? ctx.acquire(rows * 3 * 4, 'mc row stats') : null;
+  if (rowStats) {
+    await rec.kernel(modelKernels.finalizeClassification, uniform, { 2: state.mean, 3: state.m2, 4: state.entropy, 5: rowStats }, rows);
+  } else {
+    await rec.kernel(modelKernels.finalizeRegression, uniform, { 3: state.m2 }, rows * cols);
+  }
+  await rec.submit();
+  const elements = rows * cols;
+  const mean = new Float32Array(await ctx.readBytes(state.mean, elements * 4));
+  const variance = new Float32Array(await ctx.readBytes(state.m2, elements * 4));
+  // Welford leaves M2 exactly 0 for as long as every sample equals the first.
+  if (variance.every((v) => v === 0)) {
+    if (rowStats) ctx.release(rowStats);
+    throw new DropoutInactiveError(
+      `all ${T} MC samples were identical: dropout never acted in the forward function (eval mode, p = 0, ` +
+        `or no sampleDropout site), so there is no uncertainty estimate to report`,
+    );
+  }
+  const result: McDropoutResult = { samples: T, seed: run.seed, stream: run.stream, rows, cols, mean, variance };
+  if (rowStats) {
+    const stats = new Float32Array(await ctx.readBytes(rowStats, rows * 3 * 4));
+    ctx.release(rowStats);
+    result.predictiveEntropy = stats.filter((_, i) => i % 3 === 0);
+    result.expectedEntropy = stats.filter((_, i) => i % 3 === 1);
+    result.mutualInformation = stats.filter((_, i) => i % 3 === 2);
+  }
+  return result;
+}

@@ -1,0 +1,98 @@
+// Host side of the model kit's custom (non element-wise) kernels: records, uniforms, and a
+// Recording that owns one command encoder per training step or MC pass, so a whole step is one
+// submission and nothing is read back unless asked for.
+import type { DropoutContext } from './context.js';
+import { GpuValidationError, InvalidArgumentError } from './errors.js';
+import type { ShaderName } from './shaders.js';
+
+export interface CustomKernel {
+  readonly name: string;
+  readonly shader: readonly ShaderName[];
+  readonly entry: string;
+}
+
+const modelFiles = ['philox', 'model'] as const;
+const mcFiles = ['mc'] as const;
+
+export const modelKernels = {
+  linearForward: { name: 'model.linear_forward', shader: modelFiles, entry: 'linear_forward' },
+  linearBackwardInput: { name: 'model.linear_backward_input', shader: modelFiles, entry: 'linear_backward_input' },
+  linearBackwardParams: { name: 'model.linear_backward_params', shader: modelFiles, entry: 'linear_backward_params' },
+  mseLoss: { name: 'model.mse_loss', shader: modelFiles, entry: 'mse_loss' },
+  xentLoss: { name: 'model.xent_loss', shader: modelFiles, entry: 'xent_loss' },
+  optimizerStep: { name: 'model.optimizer_step', shader: modelFiles, entry: 'optimizer_step' },
+  dropoutBlocks: { name: 'model.dropout_blocks', shader: modelFiles, entry: 'dropout_blocks' },
+  accumulateRegression: { name: 'mc.accumulate_regression', shader: mcFiles, entry: 'accumulate_regression' },
+  accumulateClassification: { name: 'mc.accumulate_classification', shader: mcFiles, entry: 'accumulate_classification' },
+  finalizeRegression: { name: 'mc.finalize_regression', shader: mcFiles, entry: 'finalize_regression' },
+  finalizeClassification: { name: 'mc.finalize_classification', shader: mcFiles, entry: 'finalize_classification' },
+} satisfies Record<string, CustomKernel>;
+
+/** A uniform block of u32 and f32 fields in declaration order (f32 fields given as { f: value }). */
+export function packUniform(fields: readonly (number | { f: number })[]): Uint32Array {
+  const words = new Uint32Array(fields.length);
+  const floats = new Float32Array(words.buffer);
+  fields.forEach((v, i) => {
+    if (typeof v === 'number') words[i] = v;
+    else floats[i] = v.f;
+  });
+  return words;
+}
+
+/**
+ * Work recorded into one command encoder: the caller's (it submits; the uniforms are then left
+ * to the garbage collector, as with the core ops) or one of our own, submitted by `submit`.
+ */
+export class Recording {
+  private readonly transient: GPUBuffer[] = [];
+  readonly encoder: GPUCommandEncoder;
+  readonly owned: boolean;
+
+  constructor(
+    readonly ctx: DropoutContext,
+    label: string,
+    encoder?: GPUCommandEncoder,
+  ) {
+    ctx.checkAlive();
+    if (encoder !== undefined && (typeof encoder !== 'object' || encoder === null || typeof encoder.beginComputePass !== 'function')) {
+      throw new InvalidArgumentError('encoder', 'a GPUCommandEncoder', encoder);
+    }
+    this.owned = encoder === undefined;
+    this.encoder = encoder ?? ctx.device.createCommandEncoder({ label });
+  }
+
+  /** Records one dispatch of `invocations` invocations; `buffers` are exactly the entry point's storage bindings. */
+  async kernel(k: CustomKernel, uniform: Uint32Array, buffers: Readonly<Record<number, GPUBuffer>>, invocations: number): Promise<void> {
+    const pipeline = await this.ctx.pipeline(k, 'f32');
+    if (invocations === 0) return;
+    const params = this.ctx.uniformBuffer(uniform, `${k.name}:params`);
+    if (this.owned) this.transient.push(params);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params } }];
+    for (const [binding, buffer] of Object.entries(buffers)) entries.push({ binding: Number(binding), resource: { buffer } });
+    await this.ctx.encode(
+      (encoder) => {
+        const pass = encoder.beginComputePass({ label: k.name });
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, this.ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+        const [x, y] = this.ctx.grid(Math.ceil(invocations / this.ctx.workgroupSize));
+        pass.dispatchWorkgroups(x, y);
+        pass.end();
+      },
+      { encoder: this.encoder },
+    );
+  }
+
+  /** Submits our own encoder (after anything the context has batched) and reports a rejected submission. */
+  async submit(): Promise<void> {
+    if (!this.owned) return;
+    const { ctx } = this;
+    await ctx.flush();
+    ctx.checkAlive();
+    ctx.device.pushErrorScope('validation');
+    ctx.device.queue.submit([this.encoder.finish()]);
+    // Destroying after submit is safe: the buffers live until the work that uses them is done.
+    for (const b of this.transient) b.destroy();
+    const error = await ctx.device.popErrorScope();
+    if (error) throw new GpuValidationError(`WebGPU rejected the submission; nothing from it ran: ${error.message}`);
+  }
+}

@@ -1,0 +1,118 @@
+// CPU reference of the model kit and of the MC statistics, in f64, on the same mask contract as
+// the GPU (each hidden layer's dropout draws referenceKeepMask words of (seed, stream + t, site offset)).
+import { keepRule, toU64, type U64 } from './contract.js';
+import { InvalidArgumentError } from './errors.js';
+import { siteOffset, type LossKind } from './model.js';
+import { referenceKeepMask } from './reference.js';
+
+export interface ReferenceMlp {
+  sizes: readonly number[];
+  /** Flat parameters in the MLP's layout: per layer W (inputs x outputs, row-major) then b. */
+  parameters: ArrayLike<number>;
+  /** Drop probability after each hidden layer (default 0). */
+  dropout?: number;
+}
+
+/** Randomness of one sample: dropout site s draws mask indices siteOffset(s) + i of (seed, stream). */
+export interface ReferenceSample {
+  seed: U64;
+  stream: U64;
+}
+
+/**
+ * The MLP's output for `rows` rows of x (row-major), in f64: ReLU and, when `sample` is given and
+ * dropout > 0, inverted dropout after every hidden layer with the GPU's masks for that sample.
+ */
+export function referenceMlpForward(model: ReferenceMlp, x: ArrayLike<number>, rows: number, sample?: ReferenceSample): Float64Array {
+  const { sizes, parameters } = model;
+  if (x.length !== rows * sizes[0]!) throw new InvalidArgumentError('x', `${rows * sizes[0]!} values`, x.length);
+  const rule = keepRule(model.dropout ?? 0);
+  let act = Float64Array.from(x);
+  let offset = 0;
+  for (let l = 1; l < sizes.length; l++) {
+    const k = sizes[l - 1]!;
+    const n = sizes[l]!;
+    const bias = offset + k * n;
+    const out = new Float64Array(rows * n);
+    for (let r = 0; r < rows; r++) {
+      for (let o = 0; o < n; o++) {
+        let acc = parameters[bias + o]!;
+        for (let j = 0; j < k; j++) acc += act[r * k + j]! * parameters[offset + j * n + o]!;
+        out[r * n + o] = acc;
+      }
+    }
+    if (l < sizes.length - 1) {
+      for (let i = 0; i < out.length; i++) out[i] = Math.max(out[i]!, 0);
+      if (sample && rule.kind !== 'identity') {
+        const keep = referenceKeepMask(out.length, model.dropout!, { seed: toU64(sample.seed, 'seed'), stream: toU64(sample.stream, 'stream'), offset: siteOffset(l - 1) });
+        const scale = rule.kind === 'mask' ? Math.fround(rule.scale) : 0;
+        for (let i = 0; i < out.length; i++) out[i] = keep[i] ? out[i]! * scale : 0;
+      }
+    }
+    act = out;
+    offset = bias + n;
+  }
+  return act;
+}
+
+/** Mean loss over the rows, as the GPU's loss kernels define it ('xent' targets are distributions). */
+export function referenceLoss(output: ArrayLike<number>, targets: ArrayLike<number>, rows: number, cols: number, loss: LossKind): number {
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    if (loss === 'mse') {
+      for (let o = 0; o < cols; o++) total += (output[r * cols + o]! - targets[r * cols + o]!) ** 2 / cols;
+    } else {
+      const logP = logSoftmax(output, r * cols, cols);
+      for (let o = 0; o < cols; o++) total -= targets[r * cols + o]! * logP[o]!;
+    }
+  }
+  return total / rows;
+}
+
+function logSoftmax(z: ArrayLike<number>, base: number, n: number): Float64Array {
+  let top = -Infinity;
+  for (let o = 0; o < n; o++) top = Math.max(top, z[base + o]!);
+  let sum = 0;
+  for (let o = 0; o < n; o++) sum += Math.exp(z[base + o]! - top);
+  const lse = Math.log(sum);
+  return Float64Array.from({ length: n }, (_, o) => z[base + o]! - top - lse);
+}
+
+export interface ReferenceMcStats {
+  mean: Float64Array;
+  variance: Float64Array;
+  predictiveEntropy?: Float64Array;
+  expectedEntropy?: Float64Array;
+  mutualInformation?: Float64Array;
+}
+
+/**
+ * MC statistics of T sample outputs (each rows x cols), two-pass in f64: mean and population
+ * variance (divided by T) per element; for classification over softmax probabilities, plus per
+ * row H[mean p], E[H[p_t]] and their difference (BALD, clamped at 0 as on the GPU).
+ */
+export function referenceMcStats(samples: readonly ArrayLike<number>[], rows: number, cols: number, task: 'regression' | 'classification'): ReferenceMcStats {
+  const T = samples.length;
+  const values =
+    task === 'regression'
+      ? samples.map((s) => Float64Array.from(s))
+      : samples.map((s) => {
+          const p = new Float64Array(rows * cols);
+          for (let r = 0; r < rows; r++) logSoftmax(s, r * cols, cols).forEach((lp, o) => (p[r * cols + o] = Math.exp(lp)));
+          return p;
+        });
+  const mean = new Float64Array(rows * cols);
+  const variance = new Float64Array(rows * cols);
+  for (const v of values) v.forEach((y, e) => (mean[e]! += y / T));
+  for (const v of values) v.forEach((y, e) => (variance[e]! += (y - mean[e]!) ** 2 / T));
+  if (task === 'regression') return { mean, variance };
+  const entropy = (p: ArrayLike<number>, r: number) => {
+    let h = 0;
+    for (let o = 0; o < cols; o++) if (p[r * cols + o]! > 0) h -= p[r * cols + o]! * Math.log(p[r * cols + o]!);
+    return h;
+  };
+  const predictiveEntropy = Float64Array.from({ length: rows }, (_, r) => entropy(mean, r));
+  const expectedEntropy = Float64Array.from({ length: rows }, (_, r) => values.reduce((h, p) => h + entropy(p, r) / T, 0));
+  const mutualInformation = predictiveEntropy.map((h, r) => Math.max(h - expectedEntropy[r]!, 0));
+  return { mean, variance, predictiveEntropy, expectedEntropy, mutualInformation };
+}

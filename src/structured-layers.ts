@@ -1,0 +1,239 @@
+// Layer classes over the structured and variant ops: each holds p, a generator and the
+// train()/eval() switch; forward returns the state its backward needs.
+import { checkProbability } from './contract.js';
+import type { DropoutContext } from './context.js';
+import { InvalidArgumentError } from './errors.js';
+import { PhiloxGenerator } from './generator.js';
+import { Layer } from './layers.js';
+import type { RecordOptions } from './ops.js';
+import type { Dtype } from './shaders.js';
+import {
+  alphaDropout,
+  alphaDropoutBackward,
+  alphaDropoutCoefficients,
+  channelAxisFor,
+  dropConnect,
+  dropConnectBackward,
+  dropPath,
+  dropPathAdd,
+  dropPathAddBackward,
+  gaussianDropout,
+  gaussianDropoutBackward,
+  gaussianSigma,
+  spatialDropout,
+  structuredDropoutBackward,
+  variationalDropout,
+  type BackwardOptions,
+  type ChannelLayout,
+  type Shape,
+  type StructuredResult,
+  type StructuredState,
+} from './structured.js';
+
+export interface StructuredLayerOptions {
+  /** Drop probability (required: the frameworks' defaults differ). */
+  p: number;
+  dtype?: Dtype;
+  /** Source of (seed, stream): default the context's generator. */
+  generator?: PhiloxGenerator;
+}
+
+/** Per-call options of a layer's forward. */
+export interface LayerCall extends RecordOptions {
+  shape: Shape;
+  out?: GPUBuffer;
+}
+
+/** What every layer here shares: p, dtype, generator, train()/eval(). */
+abstract class RandomLayer extends Layer {
+  readonly p: number;
+  readonly dtype: Dtype;
+  readonly generator: PhiloxGenerator | undefined;
+
+  constructor(
+    readonly ctx: DropoutContext,
+    options: StructuredLayerOptions,
+  ) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object with at least p', options);
+    this.p = checkProbability(options.p);
+    this.dtype = options.dtype ?? 'f32';
+    ctx.checkDtype(this.dtype);
+    if (options.generator !== undefined && !(options.generator instanceof PhiloxGenerator)) {
+      throw new InvalidArgumentError('generator', 'a PhiloxGenerator', options.generator);
+    }
+    this.generator = options.generator;
+  }
+
+  protected common(call: LayerCall) {
+    return { p: this.p, dtype: this.dtype, training: this.training, generator: this.generator, shape: call.shape, out: call.out, encoder: call.encoder };
+  }
+
+  backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+    return structuredDropoutBackward(this.ctx, dy, state, opts);
+  }
+}
+
+export interface SpatialDropoutLayerOptions extends StructuredLayerOptions {
+  /** Default 'channels-last' for SpatialDropout{1,2,3}D (Keras), 'channels-first' for Dropout{1,2,3}d (PyTorch). */
+  layout?: ChannelLayout;
+}
+
+/** Whole channels dropped for inputs of rank spatialDims + 2. */
+class SpatialDropoutLayer extends RandomLayer {
+  readonly layout: ChannelLayout;
+
+  constructor(
+    ctx: DropoutContext,
+    readonly spatialDims: 1 | 2 | 3,
+    options: SpatialDropoutLayerOptions,
+    defaultLayout: ChannelLayout,
+  ) {
+    super(ctx, options);
+    this.layout = options.layout ?? defaultLayout;
+    channelAxisFor(spatialDims + 2, { layout: this.layout });
+  }
+
+  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+    if (!Array.isArray(call?.shape) || call.shape.length !== this.spatialDims + 2) {
+      throw new InvalidArgumentError('shape', `${this.spatialDims + 2} dimensions: the batch, the channels and ${this.spatialDims} spatial`, call?.shape);
+    }
+    return spatialDropout(this.ctx, x, { ...this.common(call), layout: this.layout });
+  }
+}
+
+/** keras.layers.SpatialDropout1D: (N, L, C) by default, or channels-first (N, C, L). */
+export class SpatialDropout1D extends SpatialDropoutLayer {
+  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
+    super(ctx, 1, options, 'channels-last');
+  }
+}
+
+/** keras.layers.SpatialDropout2D: (N, H, W, C) by default, or channels-first (N, C, H, W). */
+export class SpatialDropout2D extends SpatialDropoutLayer {
+  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
+    super(ctx, 2, options, 'channels-last');
+  }
+}
+
+/** keras.layers.SpatialDropout3D: (N, D, H, W, C) by default, or channels-first. */
+export class SpatialDropout3D extends SpatialDropoutLayer {
+  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
+    super(ctx, 3, options, 'channels-last');
+  }
+}
+
+/** torch.nn.Dropout1d: (N, C, L). */
+export class Dropout1d extends SpatialDropoutLayer {
+  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
+    super(ctx, 1, options, 'channels-first');
+  }
+}
+
+/** torch.nn.Dropout2d: (N, C, H, W). */
+export class Dropout2d extends SpatialDropoutLayer {
+  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
+    super(ctx, 2, options, 'channels-first');
+  }
+}
+
+/** torch.nn.Dropout3d: (N, C, D, H, W). */
+export class Dropout3d extends SpatialDropoutLayer {
+  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
+    super(ctx, 3, options, 'channels-first');
+  }
+}
+
+/** timm.layers.DropPath (stochastic depth): forward(x) or the fused forwardAdd(residual, branch). */
+export class DropPath extends RandomLayer {
+  readonly scaleByKeep: boolean;
+
+  constructor(ctx: DropoutContext, options: StructuredLayerOptions & { scaleByKeep?: boolean }) {
+    super(ctx, options);
+    this.scaleByKeep = options.scaleByKeep ?? true;
+    if (typeof this.scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', this.scaleByKeep);
+  }
+
+  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+    return dropPath(this.ctx, x, { ...this.common(call), scaleByKeep: this.scaleByKeep });
+  }
+
+  /** out = residual + drop_path(branch) in one pass. */
+  forwardAdd(residual: GPUBuffer, branch: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+    return dropPathAdd(this.ctx, residual, branch, { ...this.common(call), scaleByKeep: this.scaleByKeep });
+  }
+
+  backwardAdd(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
+    return dropPathAddBackward(this.ctx, dy, state, opts);
+  }
+}
+
+/** Variational (locked) dropout: one mask for every step along timeAxis (AWD-LSTM's LockedDropout
+ * with timeAxis 0; Keras Dropout(noise_shape=(N, 1, F)) with the default 1). */
+export class VariationalDropout extends RandomLayer {
+  readonly timeAxis: number;
+
+  constructor(ctx: DropoutContext, options: StructuredLayerOptions & { timeAxis?: number }) {
+    super(ctx, options);
+    this.timeAxis = options.timeAxis ?? 1;
+    if (!Number.isInteger(this.timeAxis) || this.timeAxis < 0) throw new InvalidArgumentError('timeAxis', 'a non-negative integer', this.timeAxis);
+  }
+
+  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+    return variationalDropout(this.ctx, x, { ...this.common(call), timeAxis: this.timeAxis });
+  }
+}
+
+/** keras.layers.GaussianDropout: multiplicative N(1, p / (1 - p)) noise; p in [0, 1). */
+export class GaussianDropout extends RandomLayer {
+  constructor(ctx: DropoutContext, options: StructuredLayerOptions) {
+    super(ctx, options);
+    gaussianSigma(this.p);
+  }
+
+  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+    return gaussianDropout(this.ctx, x, this.common(call));
+  }
+
+  override backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+    return gaussianDropoutBackward(this.ctx, dy, state, opts);
+  }
+}
+
+/** keras.layers.AlphaDropout / torch.nn.AlphaDropout: keeps SELU's zero mean, unit variance; p in [0, 1). */
+export class AlphaDropout extends RandomLayer {
+  constructor(ctx: DropoutContext, options: StructuredLayerOptions) {
+    super(ctx, options);
+    alphaDropoutCoefficients(this.p);
+  }
+
+  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+    return alphaDropout(this.ctx, x, this.common(call));
+  }
+
+  override backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+    return alphaDropoutBackward(this.ctx, dy, state, opts);
+  }
+}
+
+/** DropConnect on a (rows, cols) weight (torchnlp / AWD-LSTM WeightDrop): forward returns the
+ * masked weight for the caller's matmul, a fresh mask per call; backward turns its gradient into dW. */
+export class DropConnect extends RandomLayer {
+  constructor(
+    ctx: DropoutContext,
+    readonly rows: number,
+    readonly cols: number,
+    options: StructuredLayerOptions,
+  ) {
+    super(ctx, options);
+  }
+
+  forward(weight: GPUBuffer, call: RecordOptions & { out?: GPUBuffer } = {}): Promise<StructuredResult> {
+    const { p, dtype, training, generator } = this;
+    return dropConnect(this.ctx, weight, { p, dtype, training, generator, rows: this.rows, cols: this.cols, out: call.out, encoder: call.encoder });
+  }
+
+  override backward(dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+    return dropConnectBackward(this.ctx, dMaskedWeight, state, opts);
+  }
+}

@@ -1,0 +1,694 @@
+// Structured and variant dropout ops (DESIGN.md section 2). One broadcast ("noise shape") rule
+// serves them all: the mask has the input's shape with some dimensions set to 1, and element e
+// uses the contract word of its linear index in that reduced shape (plus the call's offset).
+// SpatialDropout, DropPath, variational dropout and DropConnect are noise shapes over it;
+// Gaussian and Alpha dropout and the fused bias + dropout + residual add use it too.
+import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from './contract.js';
+import { bindingBytes, dtypeBytes, type BoundBuffer, type DropoutContext } from './context.js';
+import { InvalidArgumentError, UnsupportedError } from './errors.js';
+import { kernels, type KernelRecord } from './kernels.js';
+import { checkEncoder, resolveCount, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
+import type { Dtype, ShaderName } from './shaders.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shapes and the broadcast table
+
+/** Most dimensions a shape may have (the size of the broadcast table in shaders/structured.wgsl). */
+export const MAX_RANK = 8;
+
+export type Shape = readonly number[];
+/** A noise shape: per dimension the input's extent or 1; `null` means "the input's extent" (Keras' None). */
+export type NoiseShape = readonly (number | null)[];
+
+/** Checks a tensor shape: up to 8 non-negative integer extents whose product fits the contract's 2^32 - 1. */
+export function checkShape(shape: unknown, argument = 'shape'): number[] {
+  if (!Array.isArray(shape)) throw new InvalidArgumentError(argument, `an array of at most ${MAX_RANK} extents`, shape);
+  if (shape.length > MAX_RANK) throw new InvalidArgumentError(argument, `at most ${MAX_RANK} dimensions`, shape);
+  let count = 1;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || (d as number) < 0) throw new InvalidArgumentError(argument, 'non-negative integer extents', shape);
+    count *= d as number;
+  }
+  if (count > 0xffffffff) throw new InvalidArgumentError(argument, 'at most 2^32 - 1 elements', shape);
+  return [...(shape as number[])];
+}
+
+export function shapeSize(shape: Shape): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * The noise shape in full: `undefined` is the input's shape (element-wise dropout); otherwise
+ * each dimension must be the input's extent (or null) or 1, as Keras' noise_shape.
+ */
+export function resolveNoiseShape(shape: Shape, noiseShape: NoiseShape | undefined, argument = 'noiseShape'): number[] {
+  if (noiseShape === undefined) return [...shape];
+  if (!Array.isArray(noiseShape) || noiseShape.length !== shape.length) {
+    throw new InvalidArgumentError(argument, `an array of ${shape.length} extents (the rank of shape [${shape.join(', ')}])`, noiseShape);
+  }
+  return noiseShape.map((d, k) => {
+    if (d === null) return shape[k]!;
+    if (d !== 1 && d !== shape[k]) {
+      throw new InvalidArgumentError(argument, `a shape that broadcasts to [${shape.join(', ')}]: dimension ${k} must be ${shape[k]} or 1`, noiseShape);
+    }
+    return d;
+  });
+}
+
+/**
+ * The broadcast table the kernels read at binding 4 (struct Broadcast in shaders/structured.wgsl):
+ * adjacent dimensions of the same kind (masked or broadcast) merged and extents of 1 dropped, so
+ * the per-element index arithmetic runs over as few dimensions as possible; innermost first, each
+ * (extent, mask stride) with stride 0 where the mask is broadcast.
+ */
+export function broadcastTable(shape: Shape, noiseShape: Shape): Uint32Array {
+  const dims: [number, number][] = [];
+  let maskStride = 1;
+  let previous: 'masked' | 'broadcast' | null = null;
+  for (let k = shape.length - 1; k >= 0; k--) {
+    const extent = shape[k]!;
+    if (extent === 1) continue;
+    const kind = noiseShape[k] === 1 ? 'broadcast' : 'masked';
+    if (kind === previous) dims[dims.length - 1]![0] *= extent;
+    else dims.push([extent, kind === 'masked' ? maskStride : 0]);
+    if (kind === 'masked') maskStride *= extent;
+    previous = kind;
+  }
+  const table = new Uint32Array(4 + 4 * MAX_RANK);
+  table[0] = dims.length;
+  dims.forEach(([extent, stride], k) => table.set([extent, stride], 4 + 4 * k));
+  return table;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel records
+
+const files: readonly ShaderName[] = ['philox', 'elementwise', 'structured'];
+
+function vec4Kernel(name: string, entry: string, bindings: KernelRecord['bindings']): KernelRecord {
+  return { name, shader: files, entry, tail: `${entry}_tail`, perInvocation: 4, bindings };
+}
+
+const data = { 1: 'data', 2: 'data' } as const;
+
+export const structuredKernels = {
+  masked: vec4Kernel('structured.masked', 'masked_forward', data),
+  keepMask: vec4Kernel('structured.keep_mask', 'keep_mask', { 2: 'word' }),
+  residual: vec4Kernel('structured.residual', 'residual_forward', { ...data, 3: 'data' }),
+  biasResidual: vec4Kernel('structured.bias_residual', 'bias_residual_forward', { ...data, 3: 'data', 5: 'whole' }),
+  biasGradPartial: { name: 'structured.bias_grad_partial', shader: files, entry: 'bias_grad_partial', perInvocation: 1, bindings: { 1: 'whole', 2: 'word' } },
+  biasGradFinal: { name: 'structured.bias_grad_final', shader: files, entry: 'bias_grad_final', perInvocation: 1, bindings: { 1: 'whole', 2: 'data' } },
+  gaussian: vec4Kernel('structured.gaussian', 'gaussian_forward', data),
+  alpha: vec4Kernel('structured.alpha', 'alpha_forward', data),
+  alphaBackward: vec4Kernel('structured.alpha_backward', 'alpha_backward', data),
+} satisfies Record<string, KernelRecord>;
+
+// ---------------------------------------------------------------------------------------------
+// Options, state, shared validation and dispatch
+
+export interface StructuredOptions extends RandomOptions, RecordOptions {
+  /** Drop probability (the op's rate). */
+  p: number;
+  /** Shape of x (default: one dimension holding the whole buffer). */
+  shape?: Shape;
+  /** Mask shape: the input's with some dimensions 1 (default: the input's, element-wise). */
+  noiseShape?: NoiseShape;
+  dtype?: Dtype;
+  /** Output buffer (default: a new pooled buffer). Must not be an input buffer. */
+  out?: GPUBuffer;
+  /** false: eval mode (no randomness). Default true. */
+  training?: boolean;
+}
+
+export type StructuredOp = 'dropout' | 'gaussian' | 'alpha' | 'bias-residual';
+
+/** Everything a backward pass needs to regenerate the forward's mask; nothing else is kept. */
+export interface StructuredState extends RandomState {
+  op: StructuredOp;
+  p: number;
+  shape: number[];
+  noiseShape: number[];
+  dtype: Dtype;
+  training: boolean;
+  /** Multiplier of kept values: 1 / (1 - p), or 1 for DropPath without scale_by_keep. */
+  scale: number;
+}
+
+export interface StructuredResult {
+  output: GPUBuffer;
+  state: StructuredState;
+}
+
+export interface BackwardOptions extends RecordOptions {
+  /** Output buffer for the gradient (default: a new pooled buffer). Must not be dy. */
+  out?: GPUBuffer;
+}
+
+interface Prepared {
+  shape: number[];
+  noiseShape: number[];
+  count: number;
+  dtype: Dtype;
+  bytes: number;
+  table: Uint32Array;
+}
+
+/** Validates the common options (everything but p) and the input buffer; throws before any work. */
+function prepare(ctx: DropoutContext, x: unknown, opts: StructuredOptions, xName: string, shapeRequired = false): Prepared {
+  const dtype = opts.dtype ?? 'f32';
+  ctx.checkDtype(dtype);
+  checkEncoder(opts.encoder);
+  if (shapeRequired && opts.shape === undefined) throw new InvalidArgumentError('shape', 'the shape of x');
+  const shape = opts.shape !== undefined ? checkShape(opts.shape) : [resolveCount(undefined, x, dtypeBytes(dtype), xName)];
+  const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
+  const count = shapeSize(shape);
+  const bytes = bindingBytes('data', dtype, count);
+  ctx.checkStorage(x, xName, bytes);
+  if (opts.out !== undefined) {
+    ctx.checkStorage(opts.out, 'out', bytes);
+    if (opts.out === x) throw new InvalidArgumentError('out', `a buffer other than ${xName} (this op does not run in place)`);
+  }
+  const training = opts.training ?? true;
+  if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
+  return { shape, noiseShape, count, dtype, bytes, table: broadcastTable(shape, noiseShape) };
+}
+
+function checkOptions(opts: unknown, needs: string): asserts opts is object {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', `an object with ${needs}`, opts);
+}
+
+function randomFor(ctx: DropoutContext, opts: StructuredOptions, training: boolean): RandomState {
+  // Eval mode draws no stream: it needs no randomness.
+  return training ? resolveRandom(ctx, opts) : { seed: 0n, stream: 0n, offset: toU64(opts.offset ?? 0n, 'offset') };
+}
+
+function checkState(state: unknown, ops: readonly StructuredOp[]): asserts state is StructuredState {
+  const s = state as StructuredState;
+  if (typeof s !== 'object' || s === null || !ops.includes(s.op)) {
+    throw new InvalidArgumentError('state', `the state returned by the forward op (${ops.join(' or ')})`, state);
+  }
+  checkProbability(s.p, 'state.p');
+  toU64(s.seed, 'state.seed');
+  toU64(s.stream, 'state.stream');
+  toU64(s.offset, 'state.offset');
+  checkShape(s.shape, 'state.shape');
+  resolveNoiseShape(s.shape, s.noiseShape, 'state.noiseShape');
+  if (typeof s.scale !== 'number' || !Number.isFinite(s.scale)) throw new InvalidArgumentError('state.scale', 'a finite number', s.scale);
+}
+
+/** The Prepared of a backward pass: the forward's shapes, checked against dy and out. */
+function prepareBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions): Prepared {
+  checkOptions(opts, 'out or encoder');
+  return prepare(ctx, dy, { p: state.p, shape: state.shape, noiseShape: state.noiseShape, dtype: state.dtype, out: opts.out, encoder: opts.encoder }, 'dy');
+}
+
+interface Launch {
+  kernel: KernelRecord;
+  buffers: Record<number, BoundBuffer>;
+  rand?: RandomState;
+  threshold?: number;
+  scale?: number;
+  extra?: number[];
+  extraU?: number;
+  encoder?: GPUCommandEncoder;
+}
+
+function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
+  return ctx.dispatch({
+    kernel: l.kernel,
+    dtype: prep.dtype,
+    count: prep.count,
+    buffers: l.buffers,
+    seed: l.rand?.seed,
+    stream: l.rand?.stream,
+    offset: l.rand?.offset,
+    threshold: l.threshold,
+    scale: l.scale,
+    extra: l.extra,
+    extraU: l.extraU,
+    // Only this module's kernels declare the broadcast table; the core ones must not be given it.
+    aux: l.kernel.shader === files ? prep.table : undefined,
+    encoder: l.encoder,
+  });
+}
+
+/** A copy of `from` into `out` (the core identity kernel): eval modes that must still write `out`. */
+function copyInto(ctx: DropoutContext, prep: Prepared, from: BoundBuffer, out: GPUBuffer, encoder?: GPUCommandEncoder): Promise<void> {
+  return launch(ctx, prep, { kernel: kernels.identity, buffers: { 1: from, 2: { buffer: out, argument: 'out' } }, encoder });
+}
+
+/** y = keep ? x * scale : 0 under `rule`, or x itself when nothing is to be done and no `out` is given. */
+async function applyMask(
+  ctx: DropoutContext,
+  prep: Prepared,
+  input: BoundBuffer,
+  out: GPUBuffer | undefined,
+  rule: KeepRule,
+  rand: RandomState,
+  scale: number,
+  encoder: GPUCommandEncoder | undefined,
+): Promise<GPUBuffer> {
+  if (rule.kind === 'identity' && out === undefined) return input.buffer;
+  const output = out ?? ctx.acquire(prep.bytes, 'structured dropout output');
+  const target = { buffer: output, argument: 'out' };
+  if (rule.kind === 'identity') await copyInto(ctx, prep, input, output, encoder);
+  else if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.zeros, buffers: { 2: target }, encoder });
+  else await launch(ctx, prep, { kernel: structuredKernels.masked, buffers: { 1: input, 2: target }, rand, threshold: rule.threshold, scale, encoder });
+  return output;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dropout with a noise shape, and the structured ops built on it
+
+export interface StructuredDropoutOptions extends StructuredOptions {
+  /** Scale kept values by 1 / (1 - p) (default true; timm's scale_by_keep=False sets it false). */
+  scaleByKeep?: boolean;
+}
+
+function dropoutState(ctx: DropoutContext, x: unknown, opts: StructuredDropoutOptions, xName: string): { prep: Prepared; rule: KeepRule; state: StructuredState } {
+  checkOptions(opts, 'at least p');
+  const rule = keepRule(opts.p);
+  const prep = prepare(ctx, x, opts, xName);
+  const scaleByKeep = opts.scaleByKeep ?? true;
+  if (typeof scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', scaleByKeep);
+  const training = opts.training ?? true;
+  const rand = randomFor(ctx, opts, training);
+  const scale = scaleByKeep && rule.kind === 'mask' ? rule.scale : 1;
+  const state: StructuredState = { op: 'dropout', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale };
+  return { prep, rule: training ? rule : { kind: 'identity' }, state };
+}
+
+/**
+ * Dropout with a broadcast mask (Keras `Dropout(noise_shape=...)`, `tf.dropout(x, rate, noiseShape)`):
+ * y = keep ? x / (1 - p) : 0, one decision per element of the noise shape. With no noise shape it
+ * is element-wise dropout, word for word the same as `dropout()`.
+ */
+export async function structuredDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  const { prep, rule, state } = dropoutState(ctx, x, opts, 'x');
+  const output = await applyMask(ctx, prep, { buffer: x, argument: 'x' }, opts.out, rule, state, state.scale, opts.encoder);
+  return { output, state };
+}
+
+/** dx = keep ? dy * scale : 0 with the forward's mask, regenerated from its state (structured
+ * dropout, SpatialDropout, DropPath, variational dropout, DropConnect, fused bias + dropout + residual). */
+export async function structuredDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  ctx.checkAlive();
+  checkState(state, ['dropout', 'bias-residual']);
+  const prep = prepareBackward(ctx, dy, state, opts);
+  const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
+  return applyMask(ctx, prep, { buffer: dy, argument: 'dy' }, opts.out, rule, state, state.scale, opts.encoder);
+}
+
+export type ChannelLayout = 'channels-first' | 'channels-last';
+
+export interface ChannelOptions {
+  /** 'channels-first' (N, C, ...), as PyTorch's Dropout1d/2d/3d, or 'channels-last' (N, ..., C), as Keras. */
+  layout?: ChannelLayout;
+  /** Or the channel axis itself (negative counts from the end; axis 0 is the batch). */
+  channelAxis?: number;
+}
+
+/** The channel axis of a shape of rank `rank` under a layout or an explicit axis. */
+export function channelAxisFor(rank: number, opts: ChannelOptions): number {
+  if (rank < 2) throw new InvalidArgumentError('shape', 'at least 2 dimensions (N, C, ...) or (N, ..., C)', rank);
+  const { layout, channelAxis } = opts;
+  if (layout !== undefined && layout !== 'channels-first' && layout !== 'channels-last') {
+    throw new InvalidArgumentError('layout', "'channels-first' or 'channels-last'", layout);
+  }
+  const fromLayout = layout === undefined ? undefined : layout === 'channels-first' ? 1 : rank - 1;
+  if (channelAxis === undefined) {
+    if (fromLayout === undefined) throw new InvalidArgumentError('layout', "'channels-first' or 'channels-last' (or a channelAxis)");
+    return fromLayout;
+  }
+  if (!Number.isInteger(channelAxis) || channelAxis === 0 || channelAxis >= rank || channelAxis < -(rank - 1)) {
+    throw new InvalidArgumentError('channelAxis', `an integer in 1..${rank - 1} or -${rank - 1}..-1 (axis 0 is the batch)`, channelAxis);
+  }
+  const axis = channelAxis < 0 ? rank + channelAxis : channelAxis;
+  if (fromLayout !== undefined && fromLayout !== axis) {
+    throw new InvalidArgumentError('channelAxis', `the axis of layout '${layout}' (${fromLayout}) when both are given`, channelAxis);
+  }
+  return axis;
+}
+
+/** SpatialDropout's noise shape: the batch and channel extents, 1 elsewhere (N x C decisions). */
+export function spatialNoiseShape(shape: Shape, opts: ChannelOptions): number[] {
+  const s = checkShape(shape);
+  const axis = channelAxisFor(s.length, opts);
+  return s.map((d, k) => (k === 0 || k === axis ? d : 1));
+}
+
+/** DropPath's noise shape: (N, 1, ..., 1), one decision per sample. */
+export function dropPathNoiseShape(shape: Shape): number[] {
+  const s = checkShape(shape);
+  if (s.length < 1) throw new InvalidArgumentError('shape', 'at least 1 dimension (the batch)', shape);
+  return s.map((d, k) => (k === 0 ? d : 1));
+}
+
+/** Variational (locked) dropout's noise shape: the time axis set to 1, e.g. (N, 1, F) for (N, T, F). */
+export function variationalNoiseShape(shape: Shape, timeAxis = 1): number[] {
+  const s = checkShape(shape);
+  if (!Number.isInteger(timeAxis) || timeAxis < 0 || timeAxis >= s.length) {
+    throw new InvalidArgumentError('timeAxis', `an integer in 0..${s.length - 1}`, timeAxis);
+  }
+  return s.map((d, k) => (k === timeAxis ? 1 : d));
+}
+
+function requireShape(opts: { shape?: Shape }): Shape {
+  if (opts.shape === undefined) throw new InvalidArgumentError('shape', 'the shape of x');
+  return opts.shape;
+}
+
+export interface SpatialDropoutOptions extends Omit<StructuredOptions, 'noiseShape'>, ChannelOptions {
+  shape: Shape;
+}
+
+/**
+ * SpatialDropout1D/2D/3D (Keras) and Dropout1d/2d/3d (PyTorch): whole channels dropped, one
+ * decision per (sample, channel). Backward: structuredDropoutBackward.
+ */
+export function spatialDropout(ctx: DropoutContext, x: GPUBuffer, opts: SpatialDropoutOptions): Promise<StructuredResult> {
+  checkOptions(opts, 'p, shape and layout');
+  checkProbability(opts.p);
+  return structuredDropout(ctx, x, { ...opts, noiseShape: spatialNoiseShape(requireShape(opts), opts) });
+}
+
+export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
+  shape: Shape;
+  /** Divide kept samples by 1 - p (timm's scale_by_keep, default true). */
+  scaleByKeep?: boolean;
+}
+
+/** DropPath / stochastic depth (timm `drop_path`): each sample's branch kept or zeroed whole.
+ * Backward: structuredDropoutBackward. */
+export function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
+  checkOptions(opts, 'p and shape');
+  checkProbability(opts.p);
+  return structuredDropout(ctx, x, { ...opts, noiseShape: dropPathNoiseShape(requireShape(opts)) });
+}
+
+/**
+ * The fused residual form of DropPath, out = residual + drop_path(branch), in one pass:
+ * out = residual + branch * keep / (1 - p) (or * keep without scaleByKeep).
+ * Backward: dropPathAddBackward (d residual = dy, d branch = structuredDropoutBackward).
+ */
+export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, branch: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  checkOptions(opts, 'p and shape');
+  checkProbability(opts.p);
+  const full = { ...opts, noiseShape: dropPathNoiseShape(requireShape(opts)) };
+  const { prep, rule, state } = dropoutState(ctx, branch, full, 'branch');
+  ctx.checkStorage(residual, 'residual', prep.bytes);
+  if (residual === branch) throw new InvalidArgumentError('residual', 'a buffer other than branch');
+  if (opts.out === residual) throw new InvalidArgumentError('out', 'a buffer other than residual (this op does not run in place)');
+  const output = opts.out ?? ctx.acquire(prep.bytes, 'dropPathAdd output');
+  const bound = { 1: { buffer: branch, argument: 'branch' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: residual, argument: 'residual' } };
+  if (rule.kind === 'zeros') await copyInto(ctx, prep, bound[3], output, opts.encoder);
+  else if (rule.kind === 'identity') await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, threshold: 0, scale: 1, encoder: opts.encoder });
+  else await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, rand: state, threshold: rule.threshold, scale: state.scale, encoder: opts.encoder });
+  return { output, state };
+}
+
+/** Gradients of dropPathAdd: d residual is dy itself (the same buffer), d branch regenerates the mask. */
+export async function dropPathAddBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
+  const dbranch = await structuredDropoutBackward(ctx, dy, state, opts);
+  return { dresidual: dy, dbranch };
+}
+
+/** timm's per-block stochastic-depth rates: rate_i = rate * i / (depth - 1), i = 0 .. depth-1
+ * (torch.linspace(0, rate, depth); a single block gets 0). */
+export function dropPathRates(rate: number, depth: number): number[] {
+  checkProbability(rate, 'rate');
+  if (!Number.isSafeInteger(depth) || depth < 1) throw new InvalidArgumentError('depth', 'a positive integer', depth);
+  if (depth === 1) return [0];
+  return Array.from({ length: depth }, (_, i) => (rate * i) / (depth - 1));
+}
+
+export interface VariationalDropoutOptions extends Omit<StructuredOptions, 'noiseShape'> {
+  shape: Shape;
+  /** The axis that shares one mask (default 1: (N, T, F); 0 for time-major (T, N, F), as AWD-LSTM's LockedDropout). */
+  timeAxis?: number;
+}
+
+/** Variational (locked) dropout for sequences: the same mask for every time step.
+ * Backward: structuredDropoutBackward. */
+export function variationalDropout(ctx: DropoutContext, x: GPUBuffer, opts: VariationalDropoutOptions): Promise<StructuredResult> {
+  checkOptions(opts, 'p and shape');
+  checkProbability(opts.p);
+  return structuredDropout(ctx, x, { ...opts, noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) });
+}
+
+export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * DropConnect (Wan et al. 2013; torchnlp/AWD-LSTM WeightDrop): dropout on a (rows, cols) weight
+ * matrix, a fresh mask per call (the next stream), returning the masked weight for the caller's
+ * matmul. Backward: dropConnectBackward turns d(masked weight) into dW.
+ */
+export function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: DropConnectOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  checkOptions(opts, 'p, rows and cols');
+  checkProbability(opts.p);
+  checkCount(opts.rows, 'rows');
+  checkCount(opts.cols, 'cols');
+  const { prep, rule, state } = dropoutState(ctx, weight, { ...opts, shape: [opts.rows, opts.cols] }, 'weight');
+  return applyMask(ctx, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder).then((output) => ({ output, state }));
+}
+
+/** dW = d(masked weight) * keep / (1 - p) with the forward's mask. */
+export function dropConnectBackward(ctx: DropoutContext, dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  return structuredDropoutBackward(ctx, dMaskedWeight, state, opts);
+}
+
+export interface KeepMaskOptions extends Omit<StructuredOptions, 'dtype' | 'training'> {}
+
+/** The broadcast keep-mask itself, one u32 per element of x's shape (1 = keep): what every op
+ * here decides for the same (p, shape, noiseShape, seed, stream, offset). */
+export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOptions): Promise<{ output: GPUBuffer; state: StructuredState }> {
+  ctx.checkAlive();
+  checkOptions(opts, 'p and shape');
+  const rule = keepRule(opts.p);
+  checkEncoder(opts.encoder);
+  const shape = checkShape(requireShape(opts));
+  const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
+  const count = shapeSize(shape);
+  const bytes = bindingBytes('word', 'f32', count);
+  if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
+  const rand = resolveRandom(ctx, opts);
+  const prep: Prepared = { shape, noiseShape, count, dtype: 'f32', bytes, table: broadcastTable(shape, noiseShape) };
+  const output = opts.out ?? ctx.acquire(bytes, 'structured keep mask');
+  const out = { 2: { buffer: output, argument: 'out' } };
+  // threshold 0 keeps all; bernoulliFill writes 0 for any other threshold (p = 1).
+  if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.bernoulliFill, buffers: out, threshold: 1, encoder: opts.encoder });
+  else await launch(ctx, prep, { kernel: structuredKernels.keepMask, buffers: out, rand, threshold: rule.kind === 'mask' ? rule.threshold : 0, encoder: opts.encoder });
+  const scale = rule.kind === 'mask' ? rule.scale : 1;
+  return { output, state: { op: 'dropout', ...rand, p: opts.p, shape, noiseShape, dtype: 'f32', training: true, scale } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gaussian dropout
+
+/** p in [0, 1): the rates Gaussian and Alpha dropout are defined for. */
+function checkOpenRate(p: number): KeepRule {
+  const rule = keepRule(p);
+  if (rule.kind === 'zeros') throw new InvalidArgumentError('p', 'a number in [0, 1) (p = 1 leaves no signal to rescale)', p);
+  return rule;
+}
+
+/** sigma = sqrt(p / (1 - p)): the noise's standard deviation, so the variance matches dropout's. */
+export function gaussianSigma(p: number): number {
+  checkOpenRate(p);
+  return Math.sqrt(p / (1 - p));
+}
+
+/**
+ * Gaussian dropout (Keras `GaussianDropout`, Srivastava et al. 2014): y = x * (1 + sigma z), z the
+ * contract's standard normal of the element's mask index (Box-Muller on word pairs).
+ */
+export async function gaussianDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  checkOptions(opts, 'at least p');
+  const rule = checkOpenRate(opts.p);
+  const prep = prepare(ctx, x, opts, 'x');
+  const training = opts.training ?? true;
+  const rand = randomFor(ctx, opts, training);
+  const state: StructuredState = { op: 'gaussian', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale: 1 };
+  const output = await applyGaussian(ctx, prep, { buffer: x, argument: 'x' }, opts.out, training ? rule : { kind: 'identity' }, state, opts.encoder);
+  return { output, state };
+}
+
+/** dx = dy * (1 + sigma z) with the forward's z, regenerated. */
+export async function gaussianDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  ctx.checkAlive();
+  checkState(state, ['gaussian']);
+  const rule = checkOpenRate(state.p);
+  const prep = prepareBackward(ctx, dy, state, opts);
+  return applyGaussian(ctx, prep, { buffer: dy, argument: 'dy' }, opts.out, state.training ? rule : { kind: 'identity' }, state, opts.encoder);
+}
+
+async function applyGaussian(ctx: DropoutContext, prep: Prepared, input: BoundBuffer, out: GPUBuffer | undefined, rule: KeepRule, state: StructuredState, encoder?: GPUCommandEncoder): Promise<GPUBuffer> {
+  if (rule.kind !== 'mask') return applyMask(ctx, prep, input, out, rule, state, 1, encoder);
+  const output = out ?? ctx.acquire(prep.bytes, 'gaussian dropout output');
+  await launch(ctx, prep, { kernel: structuredKernels.gaussian, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, extra: [gaussianSigma(state.p)], encoder });
+  return output;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alpha dropout
+
+/** SELU's constants (Klambauer et al. 2017). */
+export const SELU_LAMBDA = 1.0507009873554805;
+export const SELU_ALPHA = 1.6732632423543772;
+
+/**
+ * Keras AlphaDropout's coefficients for rate p, keep probability q = 1 - p: dropped units take
+ * alpha' = -lambda alpha, then y = a x + b with a = (q + alpha'^2 q p)^-1/2 and b = -a alpha' p,
+ * which keeps zero mean and unit variance.
+ */
+export function alphaDropoutCoefficients(p: number): { a: number; b: number; alphaPrime: number } {
+  checkOpenRate(p);
+  const alphaPrime = -SELU_LAMBDA * SELU_ALPHA;
+  const q = 1 - p;
+  const a = (q + alphaPrime * alphaPrime * q * p) ** -0.5;
+  return { a, b: -a * alphaPrime * p, alphaPrime };
+}
+
+/** Alpha dropout for SELU networks (Keras `AlphaDropout`, PyTorch `nn.AlphaDropout`):
+ * y = a (keep ? x : alpha') + b. */
+export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  checkOptions(opts, 'at least p');
+  const rule = checkOpenRate(opts.p);
+  const prep = prepare(ctx, x, opts, 'x');
+  const training = opts.training ?? true;
+  const rand = randomFor(ctx, opts, training);
+  const state: StructuredState = { op: 'alpha', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale: 1 };
+  const input = { buffer: x, argument: 'x' };
+  if (!training || rule.kind !== 'mask') return { output: await applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder), state };
+  const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
+  const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout output');
+  const buffers = { 1: input, 2: { buffer: output, argument: 'out' } };
+  await launch(ctx, prep, { kernel: structuredKernels.alpha, buffers, rand, threshold: rule.threshold, extra: [a, b, alphaPrime], encoder: opts.encoder });
+  return { output, state };
+}
+
+/** dx = keep ? dy * a : 0 with the forward's mask, regenerated. */
+export async function alphaDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  ctx.checkAlive();
+  checkState(state, ['alpha']);
+  const rule = checkOpenRate(state.p);
+  const prep = prepareBackward(ctx, dy, state, opts);
+  const input = { buffer: dy, argument: 'dy' };
+  if (!state.training || rule.kind !== 'mask') return applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
+  const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout grad');
+  const { a } = alphaDropoutCoefficients(state.p);
+  await launch(ctx, prep, { kernel: structuredKernels.alphaBackward, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, threshold: rule.threshold, extra: [a], encoder: opts.encoder });
+  return output;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused bias + dropout + residual add
+
+export interface BiasDropoutResidualOptions extends StructuredOptions {
+  /** Shape of x and residual, (..., C); bias holds C elements. */
+  shape: Shape;
+}
+
+/** Rows per block of the first bias-gradient stage. */
+const BIAS_GRAD_BLOCK_ROWS = 128;
+
+/**
+ * out = residual + dropout(x + bias) in one pass (the transformer block pattern; Megatron's
+ * bias_dropout_add), f32 or f16 with f32 arithmetic. In eval mode: out = residual + x + bias.
+ */
+export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bias: GPUBuffer, residual: GPUBuffer, opts: BiasDropoutResidualOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  checkOptions(opts, 'p and shape');
+  const rule = keepRule(opts.p);
+  const prep = prepare(ctx, x, opts, 'x', true);
+  if (prep.shape.length < 1) throw new InvalidArgumentError('shape', 'at least 1 dimension (..., C)', prep.shape);
+  const cols = prep.shape[prep.shape.length - 1]!;
+  ctx.checkStorage(bias, 'bias', bindingBytes('data', prep.dtype, Math.max(cols, 1)));
+  ctx.checkStorage(residual, 'residual', prep.bytes);
+  if (residual === x || bias === x || bias === residual) throw new InvalidArgumentError('bias', 'x, bias and residual to be distinct buffers');
+  if (opts.out !== undefined && (opts.out === bias || opts.out === residual)) {
+    throw new InvalidArgumentError('out', 'a buffer other than x, bias and residual (this op does not run in place)');
+  }
+  const training = opts.training ?? true;
+  const rand = randomFor(ctx, opts, training);
+  const effective: KeepRule = training ? rule : { kind: 'identity' };
+  const scale = effective.kind === 'mask' ? effective.scale : 1;
+  const state: StructuredState = { op: 'bias-residual', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale };
+  const output = opts.out ?? ctx.acquire(prep.bytes, 'biasDropoutResidual output');
+  const buffers = {
+    1: { buffer: x, argument: 'x' },
+    2: { buffer: output, argument: 'out' },
+    3: { buffer: residual, argument: 'residual' },
+    5: { buffer: bias, argument: 'bias' },
+  };
+  if (effective.kind === 'zeros') await copyInto(ctx, prep, buffers[3], output, opts.encoder);
+  else {
+    const threshold = effective.kind === 'mask' ? effective.threshold : 0;
+    await launch(ctx, prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, extraU: cols, encoder: opts.encoder });
+  }
+  return { output, state };
+}
+
+export interface BiasDropoutResidualGrads {
+  /** dy * keep / (1 - p). */
+  dx: GPUBuffer;
+  /** Sum of dx over every dimension but the last (C elements). */
+  dbias: GPUBuffer;
+  /** dy itself (the same buffer): the residual's gradient. */
+  dresidual: GPUBuffer;
+}
+
+/** Gradients of biasDropoutResidual for x, bias and residual, the mask regenerated from the state. */
+export async function biasDropoutResidualBackward(
+  ctx: DropoutContext,
+  dy: GPUBuffer,
+  state: StructuredState,
+  opts: RecordOptions & { outX?: GPUBuffer; outBias?: GPUBuffer } = {},
+): Promise<BiasDropoutResidualGrads> {
+  ctx.checkAlive();
+  checkState(state, ['bias-residual']);
+  checkOptions(opts, 'outX, outBias or encoder');
+  const prep = prepareBackward(ctx, dy, state, { out: opts.outX, encoder: opts.encoder });
+  const cols = prep.shape[prep.shape.length - 1] ?? 1;
+  const rows = cols === 0 ? 0 : prep.count / cols;
+  const biasBytes = bindingBytes('data', prep.dtype, Math.max(cols, 1));
+  if (opts.outBias !== undefined) {
+    ctx.checkStorage(opts.outBias, 'outBias', biasBytes);
+    if (opts.outBias === dy || opts.outBias === opts.outX) throw new InvalidArgumentError('outBias', 'a buffer other than dy and outX');
+  }
+  // The reduction binds dx whole.
+  if (prep.bytes > ctx.device.limits.maxStorageBufferBindingSize) {
+    throw new UnsupportedError(`state.shape: the bias gradient reads dx in one binding; ${prep.bytes} bytes exceed this device's maxStorageBufferBindingSize`);
+  }
+  const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
+  const dx = await applyMask(ctx, prep, { buffer: dy, argument: 'dy' }, opts.outX, rule, state, state.scale, opts.encoder);
+  const dbias = opts.outBias ?? ctx.acquire(biasBytes, 'bias grad');
+  await reduceRows(ctx, dx, dbias, rows, cols, prep.dtype, opts.encoder);
+  return { dx, dbias, dresidual: dy };
+}
+
+/** dbias[c] = sum over r of dx[r * cols + c]: blocks of rows summed in f32, then the blocks. */
+async function reduceRows(ctx: DropoutContext, dx: GPUBuffer, dbias: GPUBuffer, rows: number, cols: number, dtype: Dtype, encoder?: GPUCommandEncoder): Promise<void> {
+  if (cols === 0) return;
+  const perBlock = BIAS_GRAD_BLOCK_ROWS;
+  const blocks = Math.max(1, Math.ceil(rows / perBlock));
+  const table = new Uint32Array(4 + 4 * MAX_RANK);
+  table.set([0, cols, rows, perBlock]);
+  const partial = ctx.acquire(blocks * cols * 4, 'bias grad partial sums');
+  const stage = (count: number): Prepared => ({ shape: [count], noiseShape: [count], count, dtype, bytes: 0, table });
+  try {
+    const stage1 = stage(blocks * cols);
+    await launch(ctx, stage1, { kernel: structuredKernels.biasGradPartial, buffers: { 1: { buffer: dx, argument: 'dx' }, 2: { buffer: partial, argument: 'partial' } }, encoder });
+    await launch(ctx, stage(cols), { kernel: structuredKernels.biasGradFinal, buffers: { 1: { buffer: partial, argument: 'partial' }, 2: { buffer: dbias, argument: 'outBias' } }, encoder });
+  } finally {
+    ctx.release(partial);
+  }
+}

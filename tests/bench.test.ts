@@ -1,0 +1,60 @@
+// Smoke test of the benchmark suite: the quick mode runs headless to the end and writes
+// well-formed JSON and Markdown. No timing is asserted (the numbers depend on the machine).
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BenchReport } from '../bench/report.js';
+
+const run = promisify(execFile);
+const out = mkdtempSync(join(tmpdir(), 'webgpu-dropout-bench-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('npm run bench -- --quick', () => {
+  it('writes a JSON report and a Markdown table for every op', async () => {
+    const { stdout } = await run('npx', ['vite-node', 'bench/run.ts', '--', '--quick', '--out', out, '--name', 'smoke'], {
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    expect(stdout).toContain('webgpu-dropout bench on');
+
+    const report = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8')) as BenchReport;
+    expect(report.schema).toBe(1);
+    expect(report.options.quick).toBe(true);
+    expect(report.adapter.name.length).toBeGreaterThan(0);
+    const ids = report.ops.map((o) => o.id);
+    for (const id of ['dropout.forward.f32', 'dropout.backward.f32', 'rng.words', 'rng.uniform', 'rng.normal']) expect(ids).toContain(id);
+    for (const op of report.ops) {
+      expect(op.cells.map((c) => c.log2)).toEqual(report.options.sizesLog2);
+      for (const c of op.cells) {
+        expect(c.n).toBe(2 ** c.log2);
+        expect(c.ns).toBeGreaterThan(0);
+        expect(Number.isFinite(c.elementsPerSec)).toBe(true);
+        expect(['timestamp', 'wall']).toContain(c.method);
+        // Ops that move bytes carry the copy reference timed beside them.
+        if (op.bytesPerElement > 0) expect(c.ofCopy).toBeGreaterThan(0);
+      }
+    }
+    // Both peers ran (or said exactly why not), memory and overhead sections are there.
+    const peers = new Set(report.peers.map((p) => p.peer.split(' ')[0]));
+    expect(peers.has('CPU')).toBe(true);
+    expect(peers.has('tf.dropout') || report.peerErrors.some((e) => e.startsWith('tf.dropout'))).toBe(true);
+    for (const p of report.peers) expect(p.ratio).toBeGreaterThan(0);
+    const mem = report.memory.rows.find((m) => m.what.startsWith('ours: dropout,'));
+    expect(mem?.bytesPerElement).toBe(0);
+    expect(report.memory.rows.find((m) => m.what.includes('bit mask'))?.bytesPerElement).toBe(0.125);
+    expect(report.overhead.length).toBeGreaterThanOrEqual(4);
+
+    const md = readFileSync(join(out, 'smoke.md'), 'utf8');
+    expect(md).toContain(`# webgpu-dropout benchmark: ${report.adapter.name}`);
+    for (const op of report.ops) expect(md).toContain(`### ${op.label}`);
+    // Every table row has as many cells as its header.
+    for (const table of md.split('\n\n').filter((b) => b.startsWith('| '))) {
+      const rows = table.trim().split('\n');
+      const width = rows[0]!.split(' | ').length;
+      for (const row of rows) expect(row.split(' | ').length).toBe(width);
+    }
+  });
+});

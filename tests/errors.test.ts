@@ -1,0 +1,295 @@
+// Bad input is refused with an error naming the argument, before anything is recorded: every
+// output buffer is poisoned before the call and must still hold the poison after it. Device loss
+// rejects pending and later work with DeviceLostError instead of hanging.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DeviceLostError,
+  Dropout,
+  DropoutContext,
+  InvalidArgumentError,
+  UnsupportedError,
+  Usage,
+  bernoulliMask,
+  dropout,
+  dropoutBackward,
+  randomNormal,
+  randomUniform,
+  randomWords,
+  type DropoutState,
+} from '../src/index.js';
+import { requestNodeDevice, type NodeDevice } from '../src/node.js';
+import { gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
+
+const N = 1024;
+let ctx: DropoutContext;
+let x: GPUBuffer;
+beforeAll(async () => {
+  ctx = await gpuContext();
+  x = ctx.upload(testData(N));
+});
+
+/** Runs `call` (sync throw or rejection), expects InvalidArgumentError for `argument` with `message`. */
+async function expectInvalid(call: () => unknown, argument: string, message: RegExp): Promise<InvalidArgumentError> {
+  let caught: unknown;
+  try {
+    await call();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, `expected InvalidArgumentError for '${argument}'`).toBeInstanceOf(InvalidArgumentError);
+  const err = caught as InvalidArgumentError;
+  expect(err.argument).toBe(argument);
+  expect(err.message).toMatch(message);
+  expect(err.message.startsWith(`${argument}: expected `)).toBe(true);
+  return err;
+}
+
+/** Checks that every word of `buffer` still holds the poison. */
+async function expectUntouched(buffer: GPUBuffer): Promise<void> {
+  const words = new Uint32Array(await ctx.readBytes(buffer, buffer.size));
+  const written = words.findIndex((w) => w !== POISON_WORD);
+  expect(written, 'the output was written although the call was refused').toBe(-1);
+}
+
+describe('bad drop probability p', () => {
+  for (const [label, p] of [['p < 0', -0.1], ['p > 1', 1.0001], ['NaN', NaN], ['a string', '0.5'], ['undefined', undefined], ['Infinity', Infinity]] as const) {
+    it(`${label}: InvalidArgumentError('p'), out untouched (dropout and bernoulliMask)`, async () => {
+      const out = poisoned(ctx, N * 4);
+      await expectInvalid(() => dropout(ctx, x, { p: p as number, seed: 1n, out }), 'p', /a number in \[0, 1\]/);
+      await expectInvalid(() => bernoulliMask(ctx, { p: p as number, count: N, seed: 1n, out }), 'p', /a number in \[0, 1\]/);
+      await expectUntouched(out);
+    });
+  }
+});
+
+describe('bad buffers and counts', () => {
+  it('count larger than x: names x and the bytes it needs', async () => {
+    const out = poisoned(ctx, (N + 8) * 4);
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, count: N + 1, out }), 'x', new RegExp(`at least ${(N + 1) * 4} bytes, got "?${N * 4} bytes`));
+    await expectUntouched(out);
+  });
+
+  it('count not a whole number in 0..2^32-1: names count', async () => {
+    const out = poisoned(ctx, N * 4);
+    for (const count of [-1, 1.5, NaN, 2 ** 32]) {
+      await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, count, out }), 'count', /whole number/);
+      await expectInvalid(() => randomWords(ctx, { count, seed: 1n, out }), 'count', /whole number/);
+    }
+    await expectUntouched(out);
+  });
+
+  it('x or out without STORAGE usage: names the buffer and its usage', async () => {
+    const noStorage = ctx.device.createBuffer({ size: N * 4, usage: Usage.COPY_SRC | Usage.COPY_DST });
+    const out = poisoned(ctx, N * 4);
+    await expectInvalid(() => dropout(ctx, noStorage, { p: 0.5, seed: 1n, out }), 'x', /STORAGE usage, got "?usage 0xc/);
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out: noStorage }), 'out', /STORAGE usage/);
+    await expectInvalid(() => randomUniform(ctx, { count: N, seed: 1n, out: noStorage }), 'out', /STORAGE usage/);
+    await expectUntouched(out);
+    noStorage.destroy();
+  });
+
+  it('x that is not a GPUBuffer: names x', async () => {
+    await expectInvalid(() => dropout(ctx, new Float32Array(4) as unknown as GPUBuffer, { p: 0.5, seed: 1n }), 'x', /a GPUBuffer/);
+  });
+
+  it('out too small: names out', async () => {
+    const out = poisoned(ctx, N * 4 - 4);
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out }), 'out', new RegExp(`at least ${N * 4} bytes, got "?${N * 4 - 4} bytes`));
+    await expectInvalid(() => randomNormal(ctx, { count: N, seed: 1n, out }), 'out', /at least/);
+    await expectInvalid(() => bernoulliMask(ctx, { p: 0.5, packed: true, count: 32 * N, seed: 1n, out: poisoned(ctx, 4) }), 'out', /at least/);
+    await expectUntouched(out);
+  });
+
+  it('mask buffer too small (forward and backward): names mask, nothing written', async () => {
+    const out = poisoned(ctx, N * 4);
+    const mask = poisoned(ctx, N / 8 - 4);
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out, mask }), 'mask', new RegExp(`at least ${N / 8} bytes`));
+    await expectUntouched(out);
+    await expectUntouched(mask);
+    const state: DropoutState = { seed: 1n, stream: 0n, offset: 0n, p: 0.5, count: N, dtype: 'f32', training: true };
+    await expectInvalid(() => dropoutBackward(ctx, x, state, { out, mask }), 'mask', /at least/);
+    await expectUntouched(out);
+  });
+
+  it('mask aliasing out or x: names mask', async () => {
+    const out = poisoned(ctx, N * 4);
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out, mask: out }), 'mask', /other than out/);
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out, mask: x }), 'mask', /other than x/);
+    await expectUntouched(out);
+  });
+
+  it('readBytes on a buffer without COPY_SRC: names the buffer', async () => {
+    const storageOnly = ctx.device.createBuffer({ size: 16, usage: Usage.STORAGE });
+    await expectInvalid(() => ctx.readBytes(storageOnly, 16), 'buffer', /COPY_SRC/);
+    await expectInvalid(() => ctx.readBytes(x, N * 4 + 4), 'buffer', /readable range/);
+    storageOnly.destroy();
+  });
+
+  it('a destroyed input buffer (own-submit path): names x, nothing written', async () => {
+    const doomed = ctx.upload(testData(N, 2));
+    await ctx.flush();
+    doomed.destroy();
+    const out = poisoned(ctx, N * 4);
+    await expectInvalid(() => dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out }), 'x', /destroyed\); nothing was written/);
+    await expectUntouched(out);
+    // The context still works afterwards.
+    const w = await randomWords(ctx, { count: 4, seed: 1n, out: poisoned(ctx, 16) });
+    expect(new Uint32Array(await ctx.readBytes(w.output, 16))).not.toContain(POISON_WORD);
+  });
+
+  // dropout with a mask is two dispatches; "nothing was written" holds only if they share one
+  // submission. Uses a fresh context so the packed-mask pipeline is not compiled yet.
+  it('a destroyed input buffer with a mask output: neither out nor mask is written', async () => {
+    const c = await gpuContext();
+    const doomed = c.upload(testData(N, 2));
+    await c.flush();
+    doomed.destroy();
+    const out = poisoned(c, N * 4);
+    const mask = poisoned(c, N / 8);
+    await expectInvalid(() => dropout(c, doomed, { p: 0.5, seed: 1n, count: N, out, mask }), 'x', /destroyed/);
+    const words = (b: GPUBuffer) => c.readBytes(b, b.size).then((a) => Array.from(new Uint32Array(a)));
+    expect((await words(out)).every((w) => w === POISON_WORD), 'out was written').toBe(true);
+    expect((await words(mask)).every((w) => w === POISON_WORD), 'mask was written').toBe(true);
+  });
+
+  it('a destroyed output buffer: names out', async () => {
+    const out = poisoned(ctx, N * 4);
+    await ctx.flush();
+    out.destroy();
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out }), 'out', /destroyed/);
+  });
+});
+
+describe('bad seeds, streams and offsets', () => {
+  const bad: [string, unknown][] = [
+    ['negative number', -1],
+    ['negative bigint', -1n],
+    ['2^64', 2n ** 64n],
+    ['non-integer number', 1.5],
+    ['unsafe integer', 2 ** 53],
+    ['a string', '5'],
+    ['NaN', NaN],
+  ];
+  for (const [label, value] of bad) {
+    it(`${label}: seed, stream and offset each named, out untouched`, async () => {
+      const out = poisoned(ctx, N * 4);
+      const v = value as bigint;
+      await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: v, out }), 'seed', /an integer in 0\.\.2\^64-1/);
+      await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, stream: v, out }), 'stream', /an integer in 0\.\.2\^64-1/);
+      await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, offset: v, out }), 'offset', /an integer in 0\.\.2\^64-1/);
+      await expectInvalid(() => randomWords(ctx, { count: N, seed: v, out }), 'seed', /an integer/);
+      await expectInvalid(() => bernoulliMask(ctx, { p: 0.5, count: N, seed: 1n, stream: v, out }), 'stream', /an integer/);
+      await expectUntouched(out);
+    });
+  }
+
+  it('2^64 - 1 and safe integers are accepted', async () => {
+    const out = poisoned(ctx, 16);
+    await randomWords(ctx, { count: 4, seed: 2n ** 64n - 1n, stream: Number.MAX_SAFE_INTEGER, offset: 2n ** 64n - 4n, out });
+    expect(new Uint32Array(await ctx.readBytes(out, 16))).not.toContain(POISON_WORD);
+  });
+
+  it('a stream without a seed, or a generator that is not a PhiloxGenerator', async () => {
+    const out = poisoned(ctx, N * 4);
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, stream: 3n, out }), 'stream', /to come with a seed/);
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, generator: { seed: 1n } as never, out }), 'generator', /a PhiloxGenerator/);
+    await expectUntouched(out);
+  });
+});
+
+describe('dropoutBackward with a garbage state', () => {
+  const good: DropoutState = { seed: 1n, stream: 2n, offset: 0n, p: 0.5, count: N, dtype: 'f32', training: true };
+  const cases: [string, unknown, string, RegExp][] = [
+    ['null', null, 'state', /the state returned by dropout/],
+    ['a number', 42, 'state', /the state returned by dropout/],
+    ['p out of range', { ...good, p: 2 }, 'state.p', /a number in \[0, 1\]/],
+    ['p missing', { ...good, p: undefined }, 'state.p', /a number in \[0, 1\]/],
+    ['negative seed', { ...good, seed: -1n }, 'state.seed', /an integer in 0\.\.2\^64-1/],
+    ['stream past 2^64-1', { ...good, stream: 2n ** 64n }, 'state.stream', /an integer in 0\.\.2\^64-1/],
+    ['string offset', { ...good, offset: '0' }, 'state.offset', /an integer/],
+    ['fractional count', { ...good, count: 1.5 }, 'state.count', /whole number/],
+    ['unknown dtype', { ...good, dtype: 'f64' }, 'state.dtype', /'f32' or 'f16'/],
+    ['non-boolean training', { ...good, training: 'yes' }, 'state.training', /a boolean/],
+    ['count larger than dy', { ...good, count: N + 1 }, 'dy', /at least/],
+  ];
+  for (const [label, state, argument, message] of cases) {
+    it(`${label}: names ${argument}, out untouched`, async () => {
+      const out = poisoned(ctx, (N + 1) * 4);
+      await expectInvalid(() => dropoutBackward(ctx, x, state as DropoutState, { out }), argument, message);
+      await expectUntouched(out);
+    });
+  }
+});
+
+describe('f16 on a device without shader-f16', () => {
+  let plain: NodeDevice;
+  let noF16: DropoutContext;
+  beforeAll(async () => {
+    plain = await requestNodeDevice({ f16: 'off' });
+    noF16 = await DropoutContext.create(plain.device);
+  });
+  afterAll(() => {
+    noF16?.destroy();
+    plain?.release();
+  });
+
+  it('dropout, dropoutBackward and the Dropout layer refuse f16 with UnsupportedError naming shader-f16', async () => {
+    expect(noF16.supportsF16).toBe(false);
+    const xb = noF16.upload(new Uint16Array(N));
+    const out = noF16.upload(new Uint32Array(N).fill(POISON_WORD));
+    const check = (e: unknown, argument: string) => {
+      expect(e).toBeInstanceOf(UnsupportedError);
+      expect((e as Error).message).toMatch(new RegExp(`^${argument}: 'f16' needs the adapter feature 'shader-f16'`));
+    };
+    check(await dropout(noF16, xb, { p: 0.5, dtype: 'f16', seed: 1n, out }).catch((e) => e), 'dtype');
+    const state: DropoutState = { seed: 1n, stream: 0n, offset: 0n, p: 0.5, count: N, dtype: 'f16', training: true };
+    check(await dropoutBackward(noF16, xb, state, { out }).catch((e) => e), 'state.dtype');
+    let layerError: unknown;
+    try {
+      new Dropout(noF16, { dtype: 'f16' });
+    } catch (e) {
+      layerError = e;
+    }
+    check(layerError, 'dtype');
+    const words = new Uint32Array(await noF16.readBytes(out, N * 4));
+    expect(words.every((w) => w === POISON_WORD)).toBe(true);
+    // f32 still works on that device.
+    await dropout(noF16, noF16.upload(testData(8)), { p: 0.5, seed: 1n, out });
+    expect(new Uint32Array(await noF16.readBytes(out, 32))).not.toContain(POISON_WORD);
+  });
+});
+
+describe('device loss (a separate device per test)', () => {
+  async function freshContext(): Promise<{ dev: NodeDevice; c: DropoutContext }> {
+    const dev = await requestNodeDevice();
+    return { dev, c: await DropoutContext.create(dev.device) };
+  }
+
+  /** Settles within `ms` or fails: a lost device must never leave a promise hanging. */
+  function settle<T>(p: Promise<T>, ms = 20_000): Promise<T> {
+    return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms))]);
+  }
+
+  it('destroying the device while readBytes is pending rejects it with DeviceLostError', async () => {
+    const { dev, c } = await freshContext();
+    const big = c.upload(new Float32Array(1 << 20));
+    await dropout(c, big, { p: 0.5, seed: 1n, out: big });
+    const pending = c.readBytes(big, 1 << 22);
+    dev.device.destroy();
+    await expect(settle(pending)).rejects.toBeInstanceOf(DeviceLostError);
+    dev.release();
+  });
+
+  it('an op right after the device is destroyed, and one after device.lost settles, reject with DeviceLostError', async () => {
+    const { dev, c } = await freshContext();
+    const xb = c.upload(testData(N));
+    await c.flush();
+    dev.device.destroy();
+    const right = dropout(c, xb, { p: 0.5, seed: 1n }).then(async (r) => c.readBytes(r.output, 16));
+    await expect(settle(right)).rejects.toBeInstanceOf(DeviceLostError);
+    await dev.device.lost;
+    await expect(settle(dropout(c, xb, { p: 0.5, seed: 1n }))).rejects.toBeInstanceOf(DeviceLostError);
+    await expect(settle(c.readBytes(xb, 16))).rejects.toBeInstanceOf(DeviceLostError);
+    dev.release();
+  });
+});

@@ -1,0 +1,300 @@
+// The random ops on the GPU equal the CPU reference bit for bit (normals within a stated
+// tolerance) over sizes, offsets not divisible by 4 and 64-bit streams; the mask does not depend on
+// chunking, workgroup size or sharding; generators hand out successive, replayable streams.
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  PhiloxGenerator,
+  bernoulliMask,
+  contractWords,
+  dropout,
+  packMask,
+  randomNormal,
+  randomUniform,
+  randomWords,
+  readArray,
+  referenceDropout,
+  referenceKeepMask,
+  referenceNormal,
+  referenceUniform,
+  toHalfArray,
+  type DropoutContext,
+  type RandomOpOptions,
+  type RandomResult,
+} from '../src/index.js';
+import { gpuContext, poisoned, testData } from './gpu.js';
+import { mismatch } from './fixture.js';
+
+const SMALL_SIZES = [1, 3, 5, 1023];
+const BIG = 2 ** 20 + 3;
+const OFFSETS = [0n, 1n, 2n, 3n, 5n, 2n ** 33n + 1n];
+const STREAMS = [0n, 3n, 2n ** 32n, 2n ** 64n - 1n];
+const SEED = 0x0123456789abcdefn;
+
+let ctx: DropoutContext;
+beforeAll(async () => {
+  ctx = await gpuContext();
+});
+
+type Op = (c: DropoutContext, o: RandomOpOptions) => Promise<RandomResult>;
+
+/** Runs `op` into a poisoned output of `words` u32 and reads `words` back. */
+async function gpuWords(c: DropoutContext, op: Op, opts: Omit<RandomOpOptions, 'out'>, words: number): Promise<Uint32Array> {
+  const out = poisoned(c, words * 4);
+  const { output, state } = await op(c, { ...opts, out });
+  expect(output).toBe(out);
+  if (opts.seed !== undefined) expect(state).toEqual({ seed: BigInt(opts.seed), stream: BigInt(opts.stream ?? 0n), offset: BigInt(opts.offset ?? 0n) });
+  const got = await readArray(c, out, 'u32', words);
+  c.release(out);
+  return got;
+}
+
+const asU32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+/** Every (size, offset, stream) case: the small sizes against all offsets and streams, 2^20 + 3 against two. */
+function cases(): { count: number; offset: bigint; stream: bigint }[] {
+  const out = [];
+  for (const count of SMALL_SIZES) for (const offset of OFFSETS) for (const stream of STREAMS) out.push({ count, offset, stream });
+  out.push({ count: BIG, offset: 1n, stream: 2n ** 32n + 5n }, { count: BIG, offset: 2n ** 33n + 1n, stream: 2n ** 64n - 1n });
+  return out;
+}
+
+describe('random ops equal the CPU reference bit for bit (sizes 1..2^20+3, odd offsets, 64-bit streams)', () => {
+  it('randomWords == contractWords', async () => {
+    for (const { count, offset, stream } of cases()) {
+      const got = await gpuWords(ctx, randomWords, { count, seed: SEED, stream, offset }, count);
+      expect(mismatch(got, contractWords(SEED, stream, count, offset)), `n=${count} offset=${offset} stream=${stream}`).toBeNull();
+    }
+  });
+
+  it('randomUniform == referenceUniform, values in [0, 1)', async () => {
+    for (const { count, offset, stream } of cases()) {
+      const got = new Float32Array((await gpuWords(ctx, randomUniform, { count, seed: SEED, stream, offset }, count)).buffer);
+      const want = referenceUniform(count, { seed: SEED, stream, offset });
+      expect(mismatch(got, want), `n=${count} offset=${offset} stream=${stream}`).toBeNull();
+      expect(got.every((u) => u >= 0 && u < 1)).toBe(true);
+    }
+  });
+
+  it('bernoulliMask (one u32 per element) == referenceKeepMask for p = 0.3 and p = 0.999', async () => {
+    for (const p of [0.3, 0.999]) {
+      for (const { count, offset, stream } of cases()) {
+        if (p !== 0.3 && count === BIG) continue;
+        const got = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p }), { count, seed: SEED, stream, offset }, count);
+        const want = Uint32Array.from(referenceKeepMask(count, p, { seed: SEED, stream, offset }));
+        expect(mismatch(got, want), `p=${p} n=${count} offset=${offset} stream=${stream}`).toBeNull();
+      }
+    }
+  });
+
+  it('bernoulliMask packed == packMask(referenceKeepMask), bits past count are 0', async () => {
+    for (const { count, offset, stream } of [...cases(), { count: 64, offset: 7n, stream: 1n }, { count: 97, offset: 2n, stream: 2n }]) {
+      const words = Math.ceil(count / 32);
+      const got = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p: 0.3, packed: true }), { count, seed: SEED, stream, offset }, words);
+      const want = packMask(referenceKeepMask(count, 0.3, { seed: SEED, stream, offset }));
+      expect(mismatch(got, want), `n=${count} offset=${offset} stream=${stream}`).toBeNull();
+    }
+  });
+
+  it('bernoulliMask p = 0 keeps everything and p = 1 nothing (packed and unpacked), with no RNG', async () => {
+    for (const count of [1, 5, 33, 1023]) {
+      for (const p of [0, 1]) {
+        const unpacked = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p }), { count, seed: SEED, stream: 9n, offset: 3n }, count);
+        expect(Array.from(unpacked)).toEqual(new Array(count).fill(p === 0 ? 1 : 0));
+        const packed = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p, packed: true }), { count, seed: SEED, stream: 9n, offset: 3n }, Math.ceil(count / 32));
+        expect(mismatch(packed, packMask(new Uint8Array(count).fill(p === 0 ? 1 : 0))), `p=${p} n=${count}`).toBeNull();
+      }
+    }
+  });
+
+  // Box-Muller in f32 on the GPU against the f64 reference. Where the radius r = sqrt(-2 ln u1) is
+  // at least 0.05 the GPU is within 1e-5 * (1 + |z|) (measured worst on lavapipe: 2.1e-6). For
+  // u1 within 0.13% of 1 (r < 0.05), f32 log(u1) near 1 has an absolute error (WGSL allows 2^-21)
+  // that is a large relative error in r; there the bound is that error propagated, 2^-20 / r
+  // (measured worst: 12% of it; absolute |d| up to 1.8e-5 at |z| ~ 0.002).
+  const NORMAL_TOLERANCE = 1e-5;
+  const WELL_CONDITIONED_RADIUS = 0.05;
+  it(`randomNormal is within ${NORMAL_TOLERANCE} * (1 + |z|) of referenceNormal (2^-20 / r where r < ${WELL_CONDITIONED_RADIUS})`, async () => {
+    let worst = 0;
+    for (const { count, offset, stream } of cases()) {
+      const got = new Float32Array((await gpuWords(ctx, randomNormal, { count, seed: SEED, stream, offset }, count)).buffer);
+      const want = referenceNormal(count, { seed: SEED, stream, offset });
+      const radius = boxMullerRadius(count, stream, offset);
+      let bad = -1;
+      for (let i = 0; i < count; i++) {
+        const d = Math.abs(got[i]! - want[i]!);
+        const r = radius[i]!;
+        const ok = r >= WELL_CONDITIONED_RADIUS ? d <= NORMAL_TOLERANCE * (1 + Math.abs(want[i]!)) : d <= 2 ** -20 / r;
+        if (!ok) {
+          bad = i;
+          break;
+        }
+        if (r >= WELL_CONDITIONED_RADIUS) worst = Math.max(worst, d / (1 + Math.abs(want[i]!)));
+      }
+      expect(bad, `n=${count} offset=${offset} stream=${stream}: at ${bad} got ${got[bad]} want ${want[bad]} (r = ${radius[bad]})`).toBe(-1);
+    }
+    console.log(`randomNormal: worst |gpu - reference| / (1 + |z|) where r >= ${WELL_CONDITIONED_RADIUS}: ${worst.toExponential(2)}`);
+  });
+});
+
+/** The Box-Muller radius sqrt(-2 ln u1) behind each normal, from the contract words (f64). */
+function boxMullerRadius(count: number, stream: bigint, offset: bigint): Float64Array {
+  const lead = Number(offset & 3n);
+  const words = contractWords(SEED, stream, Math.ceil((count + lead) / 4) * 4, offset - BigInt(lead));
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const m = i + lead;
+    out[i] = Math.sqrt(-2 * Math.log(((words[m - (m % 2)]! >>> 8) + 1) * 2 ** -24));
+  }
+  return out;
+}
+
+describe('the mask does not depend on chunking, workgroup size or sharding', () => {
+  const COUNT = 25_003; // spans several chunks of 2048, 6144 and 10240 elements, with a scalar tail
+  const OFFSET = 5n;
+  const STREAM = 2n ** 32n + 11n;
+  let unchunkedPacked: Uint32Array;
+  let unchunkedDropout: Float32Array;
+  let f16Unchunked: Uint16Array;
+  const x = testData(COUNT, 3);
+
+  async function packedMask(c: DropoutContext, count: number): Promise<Uint32Array> {
+    return gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.4, packed: true }), { count, seed: SEED, stream: STREAM, offset: OFFSET }, Math.ceil(count / 32));
+  }
+
+  async function dropoutOutput(c: DropoutContext, data: Float32Array): Promise<Float32Array> {
+    const xb = c.upload(data);
+    const out = poisoned(c, data.length * 4);
+    await dropout(c, xb, { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET, out });
+    const got = await readArray(c, out, 'f32', data.length);
+    c.release(xb);
+    c.release(out);
+    return got;
+  }
+
+  beforeAll(async () => {
+    expect(ctx.maxChunkElements).toBeGreaterThan(BIG);
+    unchunkedPacked = await packedMask(ctx, COUNT);
+    unchunkedDropout = await dropoutOutput(ctx, x);
+    if (ctx.supportsF16) {
+      const out = poisoned(ctx, 2 * COUNT + 2);
+      await dropout(ctx, ctx.upload(toHalfArray(x)), { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out });
+      f16Unchunked = await readArray(ctx, out, 'f16', COUNT);
+    }
+    expect(mismatch(unchunkedPacked, packMask(referenceKeepMask(COUNT, 0.4, { seed: SEED, stream: STREAM, offset: OFFSET })))).toBeNull();
+    expect(mismatch(unchunkedDropout, referenceDropout(x, { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET }) as Float32Array)).toBeNull();
+  });
+
+  for (const maxChunkElements of [2048, 6144, 10240]) {
+    for (const workgroupSize of [1, 64, 256]) {
+      it(`maxChunkElements ${maxChunkElements}, workgroupSize ${workgroupSize}: packed mask, words and dropout equal the unchunked run`, async () => {
+        const c = await gpuContext({ maxChunkElements, workgroupSize });
+        expect(c.maxChunkElements).toBe(maxChunkElements);
+        expect(mismatch(await packedMask(c, COUNT), unchunkedPacked)).toBeNull();
+        expect(mismatch(await dropoutOutput(c, x), unchunkedDropout)).toBeNull();
+        const words = await gpuWords(c, randomWords, { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
+        expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
+        const mask = await gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.4 }), { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
+        expect(mismatch(mask, Uint32Array.from(referenceKeepMask(COUNT, 0.4, { seed: SEED, stream: STREAM, offset: OFFSET })))).toBeNull();
+        if (c.supportsF16) {
+          // f16 chunks start at 2-byte elements: the chunk alignment must keep binding offsets legal.
+          const xh = toHalfArray(x);
+          const xb = c.upload(xh);
+          const out = poisoned(c, 2 * COUNT + 2);
+          await dropout(c, xb, { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out });
+          const got = await readArray(c, out, 'f16', COUNT);
+          expect(mismatch(got, f16Unchunked)).toBeNull();
+        }
+      });
+    }
+  }
+
+  it('more than 65,535 workgroups (2-D grid): workgroupSize 1 and 4 equal the reference', async () => {
+    const limit = ctx.device.limits.maxComputeWorkgroupsPerDimension;
+    const one = await gpuContext({ workgroupSize: 1 });
+    // 4 * (limit + 10) + 3 elements: limit + 10 body workgroups of one vec4 invocation each.
+    const n = 4 * (limit + 10) + 3;
+    expect(one.grid(Math.floor(n / 4))[1]).toBeGreaterThan(1);
+    const words = await gpuWords(one, randomWords, { count: n, seed: SEED, stream: STREAM, offset: 1n }, n);
+    expect(mismatch(words, contractWords(SEED, STREAM, n, 1n))).toBeNull();
+    // Packed: 32 elements per invocation, so 32 * (limit + 10) elements.
+    const np = 32 * (limit + 10) + 7;
+    const packed = await gpuWords(one, (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }), { count: np, seed: SEED, stream: STREAM, offset: 3n }, Math.ceil(np / 32));
+    expect(mismatch(packed, packMask(referenceKeepMask(np, 0.4, { seed: SEED, stream: STREAM, offset: 3n })))).toBeNull();
+
+    const four = await gpuContext({ workgroupSize: 4 });
+    expect(four.grid(Math.floor(BIG / 4 / 4))[1]).toBeGreaterThan(1);
+    const big = testData(BIG, 9);
+    const xb = four.upload(big);
+    const out = poisoned(four, BIG * 4);
+    await dropout(four, xb, { p: 0.25, seed: SEED, stream: 3n, offset: 2n ** 33n + 1n, out });
+    const got = await readArray(four, out, 'f32', BIG);
+    expect(mismatch(got, referenceDropout(big, { p: 0.25, seed: SEED, stream: 3n, offset: 2n ** 33n + 1n }) as Float32Array)).toBeNull();
+  });
+
+  it('sharding: two calls over halves, the second at offset = start of the second half, equal one whole call', async () => {
+    for (const [n, split, base] of [[2051, 1001, 0n], [4096, 2048, 7n], [777, 3, 2n ** 40n + 2n]] as const) {
+      const whole = await gpuWords(ctx, randomWords, { count: n, seed: SEED, stream: 5n, offset: base }, n);
+      const first = await gpuWords(ctx, randomWords, { count: split, seed: SEED, stream: 5n, offset: base }, split);
+      const second = await gpuWords(ctx, randomWords, { count: n - split, seed: SEED, stream: 5n, offset: base + BigInt(split) }, n - split);
+      const joined = new Uint32Array(n);
+      joined.set(first);
+      joined.set(second, split);
+      expect(mismatch(joined, whole), `n=${n} split=${split}`).toBeNull();
+
+      // The same for dropout data: each shard reads its own slice of x.
+      const data = testData(n, 5);
+      const wholeY = await dropoutShard(data, base);
+      const y = new Float32Array(n);
+      y.set(await dropoutShard(data.subarray(0, split), base));
+      y.set(await dropoutShard(data.subarray(split), base + BigInt(split)), split);
+      expect(mismatch(y, wholeY), `dropout n=${n} split=${split}`).toBeNull();
+    }
+  });
+
+  async function dropoutShard(data: Float32Array, offset: bigint): Promise<Float32Array> {
+    const xb = ctx.upload(data.slice());
+    const out = poisoned(ctx, data.length * 4);
+    await dropout(ctx, xb, { p: 0.5, seed: SEED, stream: 6n, offset, out });
+    return readArray(ctx, out, 'f32', data.length);
+  }
+});
+
+describe('generators: successive streams, replayable', () => {
+  it('successive calls on one generator take successive streams, starting at its stream', async () => {
+    const gen = new PhiloxGenerator(99n, 2n ** 32n - 1n);
+    const streams: bigint[] = [];
+    for (let i = 0; i < 3; i++) {
+      const out = poisoned(ctx, 16 * 4);
+      const { state } = await randomWords(ctx, { count: 16, generator: gen, out });
+      expect(state.seed).toBe(99n);
+      streams.push(state.stream);
+      // Replaying the returned (seed, stream) reproduces the words.
+      expect(mismatch(await readArray(ctx, out, 'u32', 16), contractWords(99n, state.stream, 16))).toBeNull();
+    }
+    expect(streams).toEqual([2n ** 32n - 1n, 2n ** 32n, 2n ** 32n + 1n]);
+    expect(gen.stream).toBe(2n ** 32n + 2n);
+  });
+
+  it('the context default generator advances too, and dropout with a generator is replayed by its (seed, stream)', async () => {
+    const before = ctx.generator.stream;
+    const a = await randomWords(ctx, { count: 4 });
+    const b = await randomWords(ctx, { count: 4 });
+    expect([a.state.stream, b.state.stream]).toEqual([before, before + 1n]);
+    expect(a.state.seed).toBe(ctx.generator.seed);
+
+    const gen = new PhiloxGenerator(0xfeedn);
+    const x = testData(1001, 2);
+    const xb = ctx.upload(x);
+    const first = poisoned(ctx, x.length * 4);
+    const { state } = await dropout(ctx, xb, { p: 0.5, generator: gen, out: first });
+    const replay = poisoned(ctx, x.length * 4);
+    await dropout(ctx, xb, { p: 0.5, seed: state.seed, stream: state.stream, out: replay });
+    const [y1, y2] = [await readArray(ctx, first, 'f32', x.length), await readArray(ctx, replay, 'f32', x.length)];
+    expect(mismatch(y1, y2)).toBeNull();
+    // The next call uses a different stream and so a different mask.
+    const next = poisoned(ctx, x.length * 4);
+    const second = await dropout(ctx, xb, { p: 0.5, generator: gen, out: next });
+    expect(second.state.stream).toBe(state.stream + 1n);
+    expect(mismatch(await readArray(ctx, next, 'f32', x.length), y1)).not.toBeNull();
+  });
+});

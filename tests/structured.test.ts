@@ -1,0 +1,421 @@
+// Noise-shape (broadcast) dropout and the structured ops over it: SpatialDropout (both layouts),
+// DropPath (plain and fused residual), variational dropout and DropConnect, against the CPU
+// reference; statistics of the structured decisions; argument errors; the layers.
+import { describe, expect, it } from 'vitest';
+import {
+  bernoulliMask,
+  Dropout2d,
+  DropConnect,
+  DropPath,
+  dropConnect,
+  dropConnectBackward,
+  dropout,
+  dropPath,
+  dropPathAdd,
+  dropPathAddBackward,
+  dropPathNoiseShape,
+  dropPathRates,
+  InvalidArgumentError,
+  PhiloxGenerator,
+  readArray,
+  referenceDropPathAdd,
+  referenceMaskIndices,
+  referenceStructuredDropout,
+  referenceStructuredKeep,
+  spatialDropout,
+  SpatialDropout1D,
+  SpatialDropout2D,
+  SpatialDropout3D,
+  spatialNoiseShape,
+  shapeSize,
+  structuredDropout,
+  structuredDropoutBackward,
+  structuredKeepMask,
+  toHalfArray,
+  variationalDropout,
+  variationalNoiseShape,
+  VariationalDropout,
+  type DropoutContext,
+  type Dtype,
+  type Shape,
+} from '../src/index.js';
+import { gpuContext, testData } from './gpu.js';
+import { expectDirectionalDerivative, expectUntouched, poisonedOut, read } from './structured-helpers.js';
+
+function data(n: number, dtype: Dtype, salt = 1): Float32Array | Uint16Array {
+  const x = testData(n, salt);
+  return dtype === 'f16' ? toHalfArray(x) : x;
+}
+
+async function gpuKeep(ctx: DropoutContext, p: number, shape: Shape, noiseShape: readonly number[] | undefined, stream: bigint, offset: bigint): Promise<Uint32Array> {
+  const n = shapeSize(shape);
+  const out = poisonedOut(ctx, 'f32', n);
+  await structuredKeepMask(ctx, { p, shape, noiseShape, seed: 77n, stream, offset, out });
+  return readArray(ctx, out, 'u32', n);
+}
+
+const broadcastCases: { shape: number[]; noise: number[] }[] = [
+  { shape: [7], noise: [7] },
+  { shape: [2, 3, 5], noise: [2, 1, 5] },
+  { shape: [3, 4, 5, 3], noise: [3, 4, 1, 1] },
+  { shape: [3, 2, 5, 7], noise: [3, 1, 1, 7] },
+  { shape: [5, 7], noise: [5, 1] },
+  { shape: [5, 7], noise: [1, 7] },
+  { shape: [2, 3, 2, 3, 2, 3], noise: [2, 1, 2, 1, 2, 1] },
+  { shape: [1, 9, 1, 2], noise: [1, 9, 1, 1] },
+  { shape: [], noise: [] },
+  { shape: [4, 0, 3], noise: [4, 1, 3] },
+];
+
+describe('noise-shape (broadcast) masks', () => {
+  it('with noise shape == input shape it is element-wise dropout, word for word', async () => {
+    const ctx = await gpuContext();
+    for (const shape of [[1], [7], [3, 5, 7], [2, 2, 2, 2, 2, 2, 2, 3]]) {
+      const n = shapeSize(shape);
+      for (const offset of [0n, 3n, (1n << 33n) + 1n]) {
+        for (const stream of [0n, 9n]) {
+          const x = ctx.upload(testData(n, 3));
+          const a = poisonedOut(ctx, 'f32', n);
+          const b = poisonedOut(ctx, 'f32', n);
+          await dropout(ctx, x, { p: 0.4, seed: 77n, stream, offset, out: a, count: n });
+          await structuredDropout(ctx, x, { p: 0.4, seed: 77n, stream, offset, out: b, shape, noiseShape: shape });
+          expect(Array.from(await read(ctx, b, 'f32', n))).toEqual(Array.from(await read(ctx, a, 'f32', n)));
+          const core = await bernoulliMask(ctx, { p: 0.4, count: n, seed: 77n, stream, offset });
+          expect(Array.from(await gpuKeep(ctx, 0.4, shape, undefined, stream, offset))).toEqual(Array.from(await readArray(ctx, core.output, 'u32', n)));
+        }
+      }
+    }
+  });
+
+  it('broadcast keep-masks match the reference bit for bit (shapes, streams, offsets, rates)', async () => {
+    const ctx = await gpuContext();
+    for (const { shape, noise } of broadcastCases) {
+      for (const [stream, offset] of [[0n, 0n], [5n, 1n], [(1n << 40n) + 3n, (1n << 32n) + 6n]] as const) {
+        for (const p of [0, 0.3, 0.75, 1]) {
+          const got = await gpuKeep(ctx, p, shape, noise, stream, offset);
+          const want = referenceStructuredKeep({ p, shape, noiseShape: noise, seed: 77n, stream, offset });
+          expect(Array.from(got), `${shape} / ${noise} p=${p} stream=${stream}`).toEqual(Array.from(want));
+        }
+      }
+    }
+  });
+
+  it('the reference mask index ravels coordinates in the noise shape', () => {
+    expect(Array.from(referenceMaskIndices([2, 3, 2], [2, 1, 2]))).toEqual([0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3]);
+    expect(Array.from(referenceMaskIndices([2, 3], [1, 3]))).toEqual([0, 1, 2, 0, 1, 2]);
+    expect(Array.from(referenceMaskIndices([2, 3], [null, 1]))).toEqual([0, 0, 0, 1, 1, 1]);
+  });
+
+  it('structuredDropout matches the reference exactly in f32 and f16, and its backward too', async () => {
+    const ctx = await gpuContext();
+    const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
+    for (const dtype of dtypes) {
+      for (const { shape, noise } of broadcastCases) {
+        const n = shapeSize(shape);
+        for (const stream of [1n, 12n]) {
+          const x = data(n, dtype, 5);
+          const out = poisonedOut(ctx, dtype, n);
+          const { state } = await structuredDropout(ctx, ctx.upload(x), { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n, out, dtype });
+          const want = referenceStructuredDropout(x, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n });
+          expect(Array.from(await read(ctx, out, dtype, n)), `${dtype} ${shape}`).toEqual(Array.from(want));
+          const dy = data(n, dtype, 9);
+          const dx = poisonedOut(ctx, dtype, n);
+          await structuredDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
+          expect(Array.from(await read(ctx, dx, dtype, n))).toEqual(Array.from(referenceStructuredDropout(dy, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n })));
+        }
+      }
+    }
+  });
+
+  it('is the same when the tensor is split into chunks (params.first)', async () => {
+    const ctx = await gpuContext({ maxChunkElements: 2048 });
+    for (const [shape, noise] of [[[3, 1001, 3], [3, 1, 3]], [[2, 3, 1000], [2, 3, 1]], [[4099], [4099]]] as const) {
+      const n = shapeSize(shape);
+      const x = testData(n, 2);
+      const out = poisonedOut(ctx, 'f32', n);
+      await structuredDropout(ctx, ctx.upload(x), { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n, out });
+      expect(Array.from(await read(ctx, out, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n })));
+    }
+  });
+
+  it('backward matches a finite difference of the forward', async () => {
+    const ctx = await gpuContext();
+    const shape = [3, 5, 7];
+    const noise = [3, 1, 7];
+    const n = shapeSize(shape);
+    const run = async (x: Float32Array) => {
+      const out = poisonedOut(ctx, 'f32', n);
+      await structuredDropout(ctx, ctx.upload(x), { p: 0.4, shape, noiseShape: noise, seed: 8n, stream: 2n, out });
+      return (await read(ctx, out, 'f32', n)) as Float32Array;
+    };
+    const dy = testData(n, 21);
+    const { state } = await structuredDropout(ctx, ctx.upload(testData(n)), { p: 0.4, shape, noiseShape: noise, seed: 8n, stream: 2n });
+    const dx = (await read(ctx, await structuredDropoutBackward(ctx, ctx.upload(dy), state), 'f32', n)) as Float32Array;
+    await expectDirectionalDerivative(run, testData(n, 1), testData(n, 33), dy, dx);
+  });
+});
+
+describe('SpatialDropout', () => {
+  it('noise shapes for both layouts and explicit axes', () => {
+    expect(spatialNoiseShape([2, 3, 4, 5], { layout: 'channels-first' })).toEqual([2, 3, 1, 1]);
+    expect(spatialNoiseShape([2, 3, 4, 5], { layout: 'channels-last' })).toEqual([2, 1, 1, 5]);
+    expect(spatialNoiseShape([2, 3, 4, 5], { channelAxis: -1 })).toEqual([2, 1, 1, 5]);
+    expect(spatialNoiseShape([2, 3, 4], { channelAxis: 2 })).toEqual([2, 1, 4]);
+    expect(dropPathNoiseShape([6, 3, 4])).toEqual([6, 1, 1]);
+    expect(variationalNoiseShape([2, 9, 4])).toEqual([2, 1, 4]);
+    expect(variationalNoiseShape([9, 2, 4], 0)).toEqual([1, 2, 4]);
+  });
+
+  it('1D/2D/3D, channels-first and channels-last, match the reference and drop whole channels', async () => {
+    const ctx = await gpuContext();
+    const shapes = { 1: [3, 5, 7], 2: [2, 5, 3, 7], 3: [2, 3, 3, 2, 5] } as const;
+    for (const dims of [1, 2, 3] as const) {
+      for (const layout of ['channels-first', 'channels-last'] as const) {
+        for (const stream of [0n, 6n, 1n << 35n]) {
+          const shape = shapes[dims];
+          const n = shapeSize(shape);
+          const x = testData(n, dims);
+          const out = poisonedOut(ctx, 'f32', n);
+          await spatialDropout(ctx, ctx.upload(x), { p: 0.5, shape, layout, seed: 21n, stream, out });
+          const got = await read(ctx, out, 'f32', n);
+          const noiseShape = spatialNoiseShape(shape, { layout });
+          expect(Array.from(got)).toEqual(Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape, seed: 21n, stream })));
+          // Every element of a (sample, channel) shares one decision.
+          const index = referenceMaskIndices(shape, noiseShape);
+          const decision = new Map<number, boolean>();
+          for (let i = 0; i < n; i++) {
+            const kept = got[i] !== 0;
+            expect(decision.get(index[i]!) ?? kept).toBe(kept);
+            decision.set(index[i]!, kept);
+          }
+          expect(decision.size).toBe(shape[0] * shape[layout === 'channels-first' ? 1 : shape.length - 1]!);
+        }
+      }
+    }
+  });
+
+  it('keeps channels at rate 1 - p (within 4 standard errors)', async () => {
+    const ctx = await gpuContext();
+    for (const [layout, shape] of [['channels-first', [64, 48, 3, 2]], ['channels-last', [64, 3, 2, 48]]] as const) {
+      for (const p of [0.2, 0.6]) {
+        const n = shapeSize(shape);
+        const x = new Float32Array(n).fill(1);
+        const { output } = await spatialDropout(ctx, ctx.upload(x), { p, shape, layout, seed: 5n, stream: 77n });
+        const got = await read(ctx, output, 'f32', n);
+        const kept = Array.from(got).filter((v) => v !== 0).length / 6;
+        const decisions = 64 * 48;
+        const se = Math.sqrt((p * (1 - p)) / decisions);
+        expect(Math.abs(kept / decisions - (1 - p))).toBeLessThan(4 * se);
+      }
+    }
+  });
+
+  it('layers: SpatialDropout*D default channels-last, Dropout*d channels-first; eval is the identity', async () => {
+    const ctx = await gpuContext();
+    const gen = () => new PhiloxGenerator(99n);
+    const shape = [2, 3, 4, 5];
+    const x = ctx.upload(testData(120));
+    const keras = new SpatialDropout2D(ctx, { p: 0.5, generator: gen() });
+    const torch = new Dropout2d(ctx, { p: 0.5, generator: gen() });
+    const k = await keras.forward(x, { shape });
+    const t = await torch.forward(x, { shape });
+    expect(k.state.noiseShape).toEqual([2, 1, 1, 5]);
+    expect(t.state.noiseShape).toEqual([2, 3, 1, 1]);
+    expect(Array.from(await read(ctx, k.output, 'f32', 120))).toEqual(Array.from(referenceStructuredDropout(testData(120), { p: 0.5, shape, noiseShape: [2, 1, 1, 5], seed: 99n, stream: 0n })));
+    const second = await keras.forward(x, { shape });
+    expect(second.state.stream).toBe(1n);
+    keras.eval();
+    const e = await keras.forward(x, { shape });
+    expect(e.output).toBe(x);
+    expect(() => new SpatialDropout1D(ctx, { p: 0.5 }).forward(x, { shape })).toThrow(InvalidArgumentError);
+    const s3 = new SpatialDropout3D(ctx, { p: 0.5, layout: 'channels-first', generator: gen() });
+    expect((await s3.forward(ctx.upload(testData(120)), { shape: [2, 3, 2, 2, 5] })).state.noiseShape).toEqual([2, 3, 1, 1, 1]);
+  });
+});
+
+describe('DropPath', () => {
+  it('one decision per sample, with and without scale_by_keep; fused residual form; backward', async () => {
+    const ctx = await gpuContext();
+    for (const shape of [[5, 7], [3, 4, 5], [9, 1, 3, 3]]) {
+      for (const scaleByKeep of [true, false]) {
+        for (const stream of [2n, 31n]) {
+          const n = shapeSize(shape);
+          const x = testData(n, 4);
+          const res = testData(n, 8);
+          const noiseShape = dropPathNoiseShape(shape);
+          const opts = { p: 0.3, shape, seed: 13n, stream, scaleByKeep };
+          const out = poisonedOut(ctx, 'f32', n);
+          await dropPath(ctx, ctx.upload(x), { ...opts, out });
+          const ref = { ...opts, noiseShape };
+          expect(Array.from(await read(ctx, out, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(x, ref)));
+          const fused = poisonedOut(ctx, 'f32', n);
+          const { state } = await dropPathAdd(ctx, ctx.upload(res), ctx.upload(x), { ...opts, out: fused });
+          // One rounding of residual + branch * scale may be fused on some GPUs: 1 ulp.
+          const want = referenceDropPathAdd(res, x, ref);
+          const got = await read(ctx, fused, 'f32', n);
+          for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(2.4e-7 * (Math.abs(want[i]!) + 1));
+          const dy = testData(n, 12);
+          const { dresidual, dbranch } = await dropPathAddBackward(ctx, ctx.upload(dy), state);
+          expect(Array.from(await read(ctx, dresidual, 'f32', n))).toEqual(Array.from(dy));
+          expect(Array.from(await read(ctx, dbranch, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(dy, ref)));
+        }
+      }
+    }
+  });
+
+  it('fused form: eval adds, p = 1 returns the residual, and the backward matches a finite difference', async () => {
+    const ctx = await gpuContext();
+    const shape = [6, 11];
+    const n = 66;
+    const res = testData(n, 8);
+    const x = testData(n, 4);
+    const evalOut = await dropPathAdd(ctx, ctx.upload(res), ctx.upload(x), { p: 0.5, shape, training: false });
+    expect(Array.from(await read(ctx, evalOut.output, 'f32', n))).toEqual(Array.from(res, (r, i) => Math.fround(r + x[i]!)));
+    const all = await dropPathAdd(ctx, ctx.upload(res), ctx.upload(x), { p: 1, shape, seed: 1n });
+    expect(Array.from(await read(ctx, all.output, 'f32', n))).toEqual(Array.from(res));
+    const run = async (b: Float32Array) => {
+      const out = poisonedOut(ctx, 'f32', n);
+      await dropPathAdd(ctx, ctx.upload(res), ctx.upload(b), { p: 0.5, shape, seed: 4n, stream: 3n, out });
+      return (await read(ctx, out, 'f32', n)) as Float32Array;
+    };
+    const { state } = await dropPathAdd(ctx, ctx.upload(res), ctx.upload(x), { p: 0.5, shape, seed: 4n, stream: 3n });
+    const dy = testData(n, 40);
+    const { dbranch } = await dropPathAddBackward(ctx, ctx.upload(dy), state);
+    await expectDirectionalDerivative(run, x, testData(n, 41), dy, (await read(ctx, dbranch, 'f32', n)) as Float32Array);
+  });
+
+  it('keeps samples at rate 1 - p (within 4 standard errors)', async () => {
+    const ctx = await gpuContext();
+    const samples = 4096;
+    for (const p of [0.1, 0.5]) {
+      const { output } = await dropPath(ctx, ctx.upload(new Float32Array(samples * 3).fill(1)), { p, shape: [samples, 3], seed: 9n, stream: 1000n });
+      const got = await read(ctx, output, 'f32', samples * 3);
+      let kept = 0;
+      for (let s = 0; s < samples; s++) {
+        const row = [got[3 * s], got[3 * s + 1], got[3 * s + 2]];
+        expect(new Set(row).size).toBe(1);
+        if (row[0] !== 0) kept++;
+      }
+      expect(Math.abs(kept / samples - (1 - p))).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / samples));
+    }
+  });
+
+  it('linear per-block rate schedule', () => {
+    expect(dropPathRates(0.1, 5)).toEqual([0, 0.025, 0.05, 0.07500000000000001, 0.1]);
+    expect(dropPathRates(0.2, 1)).toEqual([0]);
+    expect(() => dropPathRates(0.2, 0)).toThrow(InvalidArgumentError);
+    expect(() => dropPathRates(1.2, 3)).toThrow(/rate/);
+  });
+
+  it('layer: train/eval and the fused form', async () => {
+    const ctx = await gpuContext();
+    const layer = new DropPath(ctx, { p: 0.5, generator: new PhiloxGenerator(3n), scaleByKeep: false });
+    const x = ctx.upload(testData(24));
+    const a = await layer.forward(x, { shape: [8, 3] });
+    expect(a.state.scale).toBe(1);
+    expect(Array.from(await read(ctx, a.output, 'f32', 24))).toEqual(Array.from(referenceStructuredDropout(testData(24), { p: 0.5, shape: [8, 3], noiseShape: [8, 1], seed: 3n, stream: 0n, scaleByKeep: false })));
+    layer.eval();
+    expect((await layer.forward(x, { shape: [8, 3] })).output).toBe(x);
+    const added = await layer.forwardAdd(ctx.upload(testData(24, 2)), x, { shape: [8, 3] });
+    expect(Array.from(await read(ctx, added.output, 'f32', 24))).toEqual(Array.from(testData(24, 2), (r, i) => Math.fround(r + testData(24)[i]!)));
+  });
+});
+
+describe('variational (locked) dropout', () => {
+  it('the same mask at every time step, (N, T, F) and time-major (T, N, F)', async () => {
+    const ctx = await gpuContext();
+    for (const [shape, timeAxis] of [[[3, 7, 5], 1], [[7, 3, 5], 0]] as const) {
+      const n = shapeSize(shape);
+      const x = new Float32Array(n).fill(1);
+      const out = poisonedOut(ctx, 'f32', n);
+      await variationalDropout(ctx, ctx.upload(x), { p: 0.5, shape, timeAxis, seed: 2n, stream: 8n, out });
+      const got = await read(ctx, out, 'f32', n);
+      expect(Array.from(got)).toEqual(Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: variationalNoiseShape(shape, timeAxis), seed: 2n, stream: 8n })));
+      const [a, b, c] = shape;
+      for (let i = 0; i < a; i++) {
+        for (let j = 0; j < b; j++) {
+          for (let k = 0; k < c; k++) {
+            const t0 = timeAxis === 1 ? i * b * c + k : j * c + k;
+            expect(got[i * b * c + j * c + k]).toBe(got[t0]);
+          }
+        }
+      }
+    }
+    const layer = new VariationalDropout(ctx, { p: 0.25, timeAxis: 0, generator: new PhiloxGenerator(1n) });
+    expect((await layer.forward(ctx.upload(testData(30)), { shape: [5, 2, 3] })).state.noiseShape).toEqual([1, 2, 3]);
+  });
+});
+
+describe('DropConnect', () => {
+  it('masks the weight with a fresh stream per forward; dW through the same mask', async () => {
+    const ctx = await gpuContext();
+    const rows = 5;
+    const cols = 13;
+    const n = rows * cols;
+    const w = testData(n, 17);
+    const weight = ctx.upload(w);
+    const layer = new DropConnect(ctx, rows, cols, { p: 0.3, generator: new PhiloxGenerator(45n, 10n) });
+    const first = await layer.forward(weight);
+    const second = await layer.forward(weight);
+    expect([first.state.stream, second.state.stream]).toEqual([10n, 11n]);
+    const m1 = await read(ctx, first.output, 'f32', n);
+    const m2 = await read(ctx, second.output, 'f32', n);
+    expect(Array.from(m1)).toEqual(Array.from(referenceStructuredDropout(w, { p: 0.3, shape: [rows, cols], seed: 45n, stream: 10n })));
+    expect(Array.from(m1)).not.toEqual(Array.from(m2));
+    // A linear layer using the masked weight: y = W_masked x, so dW = dy x^T * mask / (1 - p).
+    const dMasked = testData(n, 18);
+    const dW = await read(ctx, await layer.backward(ctx.upload(dMasked), first.state), 'f32', n);
+    expect(Array.from(dW)).toEqual(Array.from(referenceStructuredDropout(dMasked, { p: 0.3, shape: [rows, cols], seed: 45n, stream: 10n })));
+    const direct = await dropConnect(ctx, weight, { p: 0.3, rows, cols, seed: 45n, stream: 10n });
+    expect(Array.from(await read(ctx, direct.output, 'f32', n))).toEqual(Array.from(m1));
+    expect(Array.from(await read(ctx, await dropConnectBackward(ctx, ctx.upload(dMasked), direct.state), 'f32', n))).toEqual(Array.from(dW));
+    layer.eval();
+    expect((await layer.forward(weight)).output).toBe(weight);
+    // Column-wise DropConnect (drop whole input connections) through the noise shape.
+    const cw = await dropConnect(ctx, weight, { p: 0.5, rows, cols, noiseShape: [1, cols], seed: 1n });
+    const got = await read(ctx, cw.output, 'f32', n);
+    for (let c = 0; c < cols; c++) for (let r = 1; r < rows; r++) expect(got[r * cols + c] === 0).toBe(got[c] === 0);
+  });
+});
+
+describe('argument errors (thrown before anything is written)', () => {
+  it('names noiseShape, channelAxis, layout, p, shape and the buffers', async () => {
+    const ctx = await gpuContext();
+    const out = poisonedOut(ctx, 'f32', 60);
+    const x = ctx.upload(testData(60));
+    const expectArg = async (work: () => Promise<unknown>, argument: string) => {
+      let error: unknown;
+      try {
+        await work();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as InvalidArgumentError).argument).toBe(argument);
+    };
+    const shape = [3, 4, 5];
+    await expectArg(() => structuredDropout(ctx, x, { p: 0.5, shape, noiseShape: [3, 2, 5], out }), 'noiseShape');
+    await expectArg(() => structuredDropout(ctx, x, { p: 0.5, shape, noiseShape: [3, 5], out }), 'noiseShape');
+    await expectArg(() => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: 3, out }), 'channelAxis');
+    await expectArg(() => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: 0, out }), 'channelAxis');
+    await expectArg(() => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: -3, out }), 'channelAxis');
+    await expectArg(() => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: 1, layout: 'channels-last', out }), 'channelAxis');
+    await expectArg(() => spatialDropout(ctx, x, { p: 0.5, shape, layout: 'nhwc' as never, out }), 'layout');
+    await expectArg(() => spatialDropout(ctx, x, { p: 0.5, shape, out }), 'layout');
+    await expectArg(() => spatialDropout(ctx, x, { p: 0.5, shape: [60], layout: 'channels-first', out }), 'shape');
+    await expectArg(() => variationalDropout(ctx, x, { p: 0.5, shape, timeAxis: 3, out }), 'timeAxis');
+    for (const p of [-0.1, 1.5, NaN]) {
+      await expectArg(() => structuredDropout(ctx, x, { p, shape, out }), 'p');
+      await expectArg(() => dropPath(ctx, x, { p, shape, out }), 'p');
+      await expectArg(() => spatialDropout(ctx, x, { p, shape, layout: 'channels-first', out }), 'p');
+    }
+    await expectArg(() => structuredDropout(ctx, x, { p: 0.5, shape: [3, 4, 6], out }), 'x');
+    await expectArg(() => structuredDropout(ctx, x, { p: 0.5, shape: [3, -4, 5], out }), 'shape');
+    await expectArg(() => structuredDropout(ctx, x, { p: 0.5, shape: [1, 1, 1, 1, 1, 1, 1, 1, 60], out }), 'shape');
+    await expectArg(() => structuredDropout(ctx, x, { p: 0.5, shape, out: x }), 'out');
+    await expectArg(() => dropPathAdd(ctx, x, x, { p: 0.5, shape, out }), 'residual');
+    await expectArg(() => dropConnect(ctx, x, { p: 0.5, rows: 7, cols: 9, out }), 'weight');
+    await expectArg(() => structuredDropoutBackward(ctx, x, { op: 'gaussian' } as never, { out }), 'state');
+    await expectUntouched(ctx, out);
+  });
+});
