@@ -1,7 +1,7 @@
 // The per-device host layer: pipeline cache, buffer pool, batched submission, chunked dispatch,
 // explicit readback, and device-loss handling. Every op in ops.ts goes through `dispatch`.
 import { split64, type U64 } from './contract.js';
-import { DeviceLostError, GpuValidationError, InvalidArgumentError, UnsupportedError } from './errors.js';
+import { DeviceLostError, GpuValidationError, Got, InvalidArgumentError, UnsupportedError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { kernels, type BindingUnit, type KernelRecord } from './kernels.js';
 import { BufferPool } from './pool.js';
@@ -190,10 +190,10 @@ export class DropoutContext {
   checkStorage(buffer: unknown, argument: string, bytes: number): asserts buffer is GPUBuffer {
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
     if (!(buffer.usage & Usage.STORAGE)) {
-      throw new InvalidArgumentError(argument, 'a GPUBuffer with STORAGE usage', `usage 0x${buffer.usage.toString(16)}`);
+      throw new InvalidArgumentError(argument, 'a GPUBuffer with STORAGE usage', new Got(`usage 0x${buffer.usage.toString(16)}`));
     }
     if (buffer.size < bytes) {
-      throw new InvalidArgumentError(argument, `a GPUBuffer of at least ${bytes} bytes`, `${buffer.size} bytes`);
+      throw new InvalidArgumentError(argument, `a GPUBuffer of at least ${bytes} bytes`, new Got(`${buffer.size} bytes`));
     }
   }
 
@@ -428,11 +428,11 @@ export class DropoutContext {
     this.checkAlive();
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
     if (!(buffer.usage & Usage.COPY_SRC)) {
-      throw new InvalidArgumentError(argument, 'a GPUBuffer with COPY_SRC usage to read it back', `usage 0x${buffer.usage.toString(16)}`);
+      throw new InvalidArgumentError(argument, 'a GPUBuffer with COPY_SRC usage to read it back', new Got(`usage 0x${buffer.usage.toString(16)}`));
     }
     const size = Math.ceil(bytes / 4) * 4;
     if (byteOffset % 4 || byteOffset + size > buffer.size) {
-      throw new InvalidArgumentError(argument, `a readable range inside its ${buffer.size} bytes`, `[${byteOffset}, ${byteOffset + size})`);
+      throw new InvalidArgumentError(argument, `a readable range inside its ${buffer.size} bytes`, new Got(`[${byteOffset}, ${byteOffset + size})`));
     }
     // A failed batch has already rejected the ops that recorded it; reading is still valid.
     await this.flush().catch(() => undefined);

@@ -30,7 +30,13 @@ export class GpuValidationError extends DropoutError {
   override name = 'GpuValidationError';
 }
 
+/** A description of what came, printed as is (plain strings from callers are quoted). */
+export class Got {
+  constructor(readonly text: string) {}
+}
+
 function describe(v: unknown): string {
+  if (v instanceof Got) return v.text;
   if (typeof v === 'bigint') return `${v}n`;
   if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : String(v);
   if (typeof v === 'string') return JSON.stringify(v);

@@ -23,7 +23,7 @@ export { keepRule, thresholdFor, toU64, U64_MAX, type U64, type KeepRule } from 
 export { philox4x32_10, mulhi32, contractWords } from './philox.js';
 export * from './reference.js';
 export { toHalfBits, fromHalfBits, toHalfArray, fromHalfArray } from './half.js';
-export { DropoutError, InvalidArgumentError, UnsupportedError, DeviceLostError, GpuValidationError } from './errors.js';
+export { DropoutError, Got, InvalidArgumentError, UnsupportedError, DeviceLostError, GpuValidationError } from './errors.js';
 export { kernels, type KernelRecord, type BindingUnit } from './kernels.js';
 export { shaderSources, composeShader, type Dtype, type ShaderName } from './shaders.js';
 export { readArray, dropoutArray } from './arrays.js';

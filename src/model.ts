@@ -3,7 +3,7 @@
 // GPU kernels (shaders/model.wgsl). Not a framework: no autograd, no layers beyond dense.
 import { keepRule, split64, toU64, type U64 } from './contract.js';
 import type { DropoutContext } from './context.js';
-import { InvalidArgumentError } from './errors.js';
+import { Got, InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { modelKernels, packUniform, Recording } from './model-kernels.js';
 import { dropout, dropoutBackward, type DropoutState } from './ops.js';
@@ -49,7 +49,7 @@ export function checkMatrix(ctx: DropoutContext, m: unknown, argument: string, c
     throw new InvalidArgumentError(`${argument}.rows/cols`, 'positive integers', [rows, c]);
   }
   if (cols !== undefined && c !== cols) {
-    throw new InvalidArgumentError(argument, `a matrix with ${cols} columns`, `${rows} x ${c}`);
+    throw new InvalidArgumentError(argument, `a matrix with ${cols} columns`, new Got(`${rows} x ${c}`));
   }
   ctx.checkStorage(buffer, `${argument}.buffer`, rows * c * 4);
 }
@@ -57,7 +57,7 @@ export function checkMatrix(ctx: DropoutContext, m: unknown, argument: string, c
 /** Uploads row-major data as a rows x cols Matrix (a pooled buffer: give it back with ctx.release). */
 export function uploadMatrix(ctx: DropoutContext, data: ArrayLike<number>, rows: number, cols: number): Matrix {
   if (!isPositiveInteger(rows) || !isPositiveInteger(cols)) throw new InvalidArgumentError('rows/cols', 'positive integers', [rows, cols]);
-  if (data.length !== rows * cols) throw new InvalidArgumentError('data', `${rows * cols} values (${rows} x ${cols})`, `${data.length} values`);
+  if (data.length !== rows * cols) throw new InvalidArgumentError('data', `${rows * cols} values (${rows} x ${cols})`, new Got(`${data.length} values`));
   const values = data instanceof Float32Array ? data : Float32Array.from(data);
   return { buffer: ctx.upload(values, 'matrix'), rows, cols };
 }

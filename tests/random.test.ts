@@ -106,33 +106,30 @@ describe('random ops equal the CPU reference bit for bit (sizes 1..2^20+3, odd o
     }
   });
 
-  // Box-Muller in f32 on the GPU against the f64 reference. Where the radius r = sqrt(-2 ln u1) is
-  // at least 0.05 the GPU is within 1e-5 * (1 + |z|) (measured worst on lavapipe: 2.1e-6). For
-  // u1 within 0.13% of 1 (r < 0.05), f32 log(u1) near 1 has an absolute error (WGSL allows 2^-21)
-  // that is a large relative error in r; there the bound is that error propagated, 2^-20 / r
-  // (measured worst: 12% of it; absolute |d| up to 1.8e-5 at |z| ~ 0.002).
+  // Box-Muller in f32 on the GPU against the f64 reference: within 1e-5 * (1 + |z|) everywhere,
+  // small radii included (the shader takes ln u1 from a series where u1 is near 1, because the
+  // f32 log there gave errors up to 1.8e-5 at |z| ~ 0.002). The worst case is printed.
   const NORMAL_TOLERANCE = 1e-5;
-  const WELL_CONDITIONED_RADIUS = 0.05;
-  it(`randomNormal is within ${NORMAL_TOLERANCE} * (1 + |z|) of referenceNormal (2^-20 / r where r < ${WELL_CONDITIONED_RADIUS})`, async () => {
+  it(`randomNormal is within ${NORMAL_TOLERANCE} * (1 + |z|) of referenceNormal, small radii included`, async () => {
     let worst = 0;
+    let worstSmallRadius = 0;
     for (const { count, offset, stream } of cases()) {
       const got = new Float32Array((await gpuWords(ctx, randomNormal, { count, seed: SEED, stream, offset }, count)).buffer);
       const want = referenceNormal(count, { seed: SEED, stream, offset });
       const radius = boxMullerRadius(count, stream, offset);
       let bad = -1;
       for (let i = 0; i < count; i++) {
-        const d = Math.abs(got[i]! - want[i]!);
-        const r = radius[i]!;
-        const ok = r >= WELL_CONDITIONED_RADIUS ? d <= NORMAL_TOLERANCE * (1 + Math.abs(want[i]!)) : d <= 2 ** -20 / r;
-        if (!ok) {
+        const rel = Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!));
+        if (!(rel <= NORMAL_TOLERANCE)) {
           bad = i;
           break;
         }
-        if (r >= WELL_CONDITIONED_RADIUS) worst = Math.max(worst, d / (1 + Math.abs(want[i]!)));
+        worst = Math.max(worst, rel);
+        if (radius[i]! < 0.05) worstSmallRadius = Math.max(worstSmallRadius, rel);
       }
       expect(bad, `n=${count} offset=${offset} stream=${stream}: at ${bad} got ${got[bad]} want ${want[bad]} (r = ${radius[bad]})`).toBe(-1);
     }
-    console.log(`randomNormal: worst |gpu - reference| / (1 + |z|) where r >= ${WELL_CONDITIONED_RADIUS}: ${worst.toExponential(2)}`);
+    console.log(`randomNormal: worst |gpu - reference| / (1 + |z|): ${worst.toExponential(2)} (radius < 0.05: ${worstSmallRadius.toExponential(2)})`);
   });
 });
 
