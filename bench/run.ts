@@ -4,7 +4,7 @@
 //   --name NAME        file name stem (default: the adapter, e.g. 'lavapipe'; '-quick' appended in quick mode)
 //   --min N --max N    sizes 2^N (default 10 and 26; capped by the adapter's maxBufferSize)
 //   --step N           exponent step (default 2)
-//   --budget MS        time for one cell's samples (default 300; quick 40)
+//   --budget MS        time for one cell's samples, op and copy together (default 400; quick 60)
 //   --ops a,b          only ops whose id starts with one of these
 //   --no-tf --no-cpu   skip a peer
 import { execSync } from 'node:child_process';
@@ -68,7 +68,7 @@ function parseArgs(argv: string[]): Options {
     min: int('--min', 10),
     max: int('--max', quick ? 20 : 26),
     step: int('--step', quick ? 5 : 2),
-    budgetMs: int('--budget', quick ? 40 : 300),
+    budgetMs: int('--budget', quick ? 60 : 400),
     ops: value('--ops')?.split(','),
     tf: !args.includes('--no-tf'),
     cpu: !args.includes('--no-cpu'),
@@ -132,16 +132,6 @@ async function main(): Promise<void> {
 
     const ops = benchOps.filter((op) => (op.dtype !== 'f16' || ctx.supportsF16) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
     const skipped = benchOps.filter((op) => op.dtype === 'f16' && !ctx.supportsF16).map((op) => `${op.id}: adapter lacks shader-f16`);
-    // The copy reference is timed right after each cell, so both see the same machine load.
-    const copyBudget: TimingBudget = { ...budget, budgetMs: budget.budgetMs / 2 };
-    const copyFor = async (words: number): Promise<Timing> => {
-      const cell = copyCell(ctx, words);
-      try {
-        return await timer.measure(cell.record, copyBudget);
-      } finally {
-        cell.dispose();
-      }
-    };
     // One untimed pass at the largest size first: page faults and shader compiles stay out of the cells.
     progress('warming up ...');
     const warm = copyCell(ctx, 2 ** sizes.at(-1)!);
@@ -164,15 +154,19 @@ async function main(): Promise<void> {
     }
 
     async function measureCell(op: BenchOp, n: number, log2: number): Promise<CellResult> {
+      const bytes = op.bytesPerElement * n;
       const cell = op.setup(ctx, n);
+      // The copy reference over the same bytes, its samples interleaved with the op's.
+      const copy = bytes > 0 ? copyCell(ctx, copyWordsFor(bytes)) : null;
       let t: Timing;
+      let c: Timing | undefined;
       try {
-        t = await timer.measure(cell.record, budget);
+        [t, c] = (await timer.measureTogether(copy ? [cell.record, copy.record] : [cell.record], budget)) as [Timing, Timing?];
       } finally {
         cell.dispose();
+        copy?.dispose();
       }
-      const bytes = op.bytesPerElement * n;
-      const result: CellResult = {
+      return {
         log2,
         n,
         ns: t.ns,
@@ -183,13 +177,8 @@ async function main(): Promise<void> {
         elementsPerSec: n / (t.ns * 1e-9),
         gbPerSec: bytes / t.ns,
         ...(t.rejected ? { rejected: t.rejected } : {}),
+        ...(c ? { copyNs: c.ns, ofCopy: c.ns / t.ns } : {}),
       };
-      if (bytes > 0) {
-        const copy = await copyFor(copyWordsFor(bytes));
-        result.copyNs = copy.ns;
-        result.ofCopy = copy.ns / t.ns;
-      }
-      return result;
     }
 
     // Peers, side by side.

@@ -78,24 +78,46 @@ export class GpuTimer {
 
   /** Times one op: a warm-up submit, a calibration submit, then samples sized to the budget. */
   async measure(record: Recorder, budget: TimingBudget): Promise<Timing> {
-    await this.sample(record, 1); // compiles pipelines, touches the buffers' pages
-    const [ts1, wall1] = await this.sample(record, 1);
-    const once = Math.max(sane(ts1, wall1) ? ts1 : wall1, 1e3);
-    const reps = clamp(Math.round((budget.sampleMs * 1e6) / once), 1, budget.maxReps);
-    const samples = clamp(Math.floor((budget.budgetMs * 1e6) / (once * reps)), budget.minSamples, budget.maxSamples);
-    const tsPer: number[] = [];
-    const wallPer: number[] = [];
-    let insane = 0;
-    for (let s = 0; s < samples; s++) {
-      const [ts, wall] = await this.sample(record, reps);
-      wallPer.push(wall / reps);
-      if (sane(ts, wall)) tsPer.push(ts / reps);
-      else insane++;
+    const [t] = await this.measureTogether([record], budget);
+    return t!;
+  }
+
+  /**
+   * Times several ops (an op and its copy reference) with their samples interleaved, so that a
+   * change in machine load during the cell (other processes on a CPU adapter) hits them alike.
+   * Each gets a warm-up and a calibration submit; the budget is shared.
+   */
+  async measureTogether(records: Recorder[], budget: TimingBudget): Promise<Timing[]> {
+    const plans: { record: Recorder; reps: number; ts: number[]; wall: number[]; insane: number }[] = [];
+    let perRound = 0;
+    for (const record of records) {
+      // The warm-up compiles pipelines and touches the buffers' pages; an op slower than a few
+      // samples' worth gets no separate calibration (its warm-up time sizes it), to save time.
+      const [ts0, wall0] = await this.sample(record, 1);
+      const slow = wall0 > 4 * budget.sampleMs * 1e6;
+      const [ts1, wall1] = slow ? [ts0, wall0] : await this.sample(record, 1);
+      const once = Math.max(sane(ts1, wall1) ? ts1 : wall1, 1e3);
+      const reps = clamp(Math.round((budget.sampleMs * 1e6) / once), 1, budget.maxReps);
+      plans.push({ record, reps, ts: [], wall: [], insane: 0 });
+      perRound += once * reps;
     }
-    const wallNs = median(wallPer);
-    if (this.hasTimestamps && insane === 0) return { ns: median(tsPer), method: 'timestamp', wallNs, reps, samples };
-    const rejected = this.hasTimestamps ? `${insane}/${samples} timestamp samples outside (0, wall]` : undefined;
-    return { ns: wallNs, method: 'wall', wallNs, reps, samples, ...(rejected ? { rejected } : {}) };
+    // Cells far over budget (large sizes on a CPU adapter) settle for 3 samples.
+    const minSamples = perRound > 2 * budget.budgetMs * 1e6 ? Math.min(3, budget.minSamples) : budget.minSamples;
+    const samples = clamp(Math.floor((budget.budgetMs * 1e6) / perRound), minSamples, budget.maxSamples);
+    for (let s = 0; s < samples; s++) {
+      for (const plan of plans) {
+        const [ts, wall] = await this.sample(plan.record, plan.reps);
+        plan.wall.push(wall / plan.reps);
+        if (sane(ts, wall)) plan.ts.push(ts / plan.reps);
+        else plan.insane++;
+      }
+    }
+    return plans.map(({ reps, ts, wall, insane }) => {
+      const wallNs = median(wall);
+      if (this.hasTimestamps && insane === 0) return { ns: median(ts), method: 'timestamp' as const, wallNs, reps, samples };
+      const rejected = this.hasTimestamps ? `${insane}/${samples} timestamp samples outside (0, wall]` : undefined;
+      return { ns: wallNs, method: 'wall' as const, wallNs, reps, samples, ...(rejected ? { rejected } : {}) };
+    });
   }
 
   destroy(): void {

@@ -43,6 +43,17 @@ fn mask_index(e: u32) -> u32 {
   return m;
 }
 
+// Mask indices of elements e0 .. e0+3. Where the four share a run of the innermost dimension
+// (the common case) the indices step by its stride, and only e0 pays for the divisions.
+fn mask_indices4(e0: u32) -> vec4<u32> {
+  let m0 = mask_index(e0);
+  let inner = bcast.dims[0];
+  if (bcast.header.x == 0u || e0 % inner.x + 3u < inner.x) {
+    return vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u) * inner.y;
+  }
+  return vec4<u32>(m0, mask_index(e0 + 1u), mask_index(e0 + 2u), mask_index(e0 + 3u));
+}
+
 // Philox group (lo, hi) and lane of mask index m under the call's offset.
 fn mask_slot(m: u32) -> vec3<u32> {
   let a = add64(params.offset, m);
@@ -54,21 +65,38 @@ fn mask_word(e: u32) -> u32 {
   return group_words(s.xy)[s.z];
 }
 
-// Words of elements e0 .. e0+3: neighbours usually share a Philox group (element-wise masks) or a
-// mask index (broadcast masks), so a group is generated once for a run of equal groups.
-fn mask_words4(e0: u32) -> vec4<u32> {
-  var out = vec4<u32>();
-  var group = vec2<u32>();
-  var words = vec4<u32>();
-  for (var l = 0u; l < 4u; l++) {
-    let s = mask_slot(mask_index(e0 + l));
-    if (l == 0u || any(s.xy != group)) {
-      group = s.xy;
-      words = group_words(group);
-    }
-    out[l] = words[s.z];
-  }
-  return out;
+fn pick_u(w: vec4<u32>, lane: u32) -> u32 {
+  return select(select(w.x, w.y, lane == 1u), select(w.z, w.w, lane == 3u), lane >= 2u);
+}
+
+fn pick_f(w: vec4<f32>, lane: u32) -> f32 {
+  return select(select(w.x, w.y, lane == 1u), select(w.z, w.w, lane == 3u), lane >= 2u);
+}
+
+// The mask index is the element index (noise shape == input shape): the core's words4/normals4
+// for this dispatch's elements 4j .. 4j+3 are then exactly the right ones.
+fn elementwise_mask() -> bool {
+  return bcast.header.x == 1u && bcast.dims[0].y == 1u;
+}
+
+// Words of elements e0 .. e0+3 (e0 = body_first(j)): neighbours usually share a Philox group
+// (element-wise masks) or a mask index (broadcast masks), so a group is generated again only
+// where it changes.
+fn mask_words4(j: u32) -> vec4<u32> {
+  if (elementwise_mask()) { return words4(j); }
+  let m = mask_indices4(body_first(j));
+  let s0 = mask_slot(m.x);
+  let s1 = mask_slot(m.y);
+  let s2 = mask_slot(m.z);
+  let s3 = mask_slot(m.w);
+  let w0 = group_words(s0.xy);
+  var w1 = w0;
+  if (any(s1.xy != s0.xy)) { w1 = group_words(s1.xy); }
+  var w2 = w1;
+  if (any(s2.xy != s1.xy)) { w2 = group_words(s2.xy); }
+  var w3 = w2;
+  if (any(s3.xy != s2.xy)) { w3 = group_words(s3.xy); }
+  return vec4<u32>(pick_u(w0, s0.z), pick_u(w1, s1.z), pick_u(w2, s2.z), pick_u(w3, s3.z));
 }
 
 // threshold 0 (p = 0, or eval mode of the fused kernels) keeps everything with no RNG work.
@@ -77,9 +105,9 @@ fn keep_at1(e: u32) -> bool {
   return mask_word(e) >= params.threshold;
 }
 
-fn keep_at4(e0: u32) -> vec4<bool> {
+fn keep_at4(j: u32) -> vec4<bool> {
   if (params.threshold == 0u) { return vec4<bool>(true); }
-  return mask_words4(e0) >= vec4<u32>(params.threshold);
+  return mask_words4(j) >= vec4<u32>(params.threshold);
 }
 
 // The contract normal of each element's mask index (Box-Muller on the word pair of its lane).
@@ -88,22 +116,24 @@ fn mask_normal(e: u32) -> f32 {
   return words_to_normals(group_words(s.xy))[s.z];
 }
 
-fn mask_normals4(e0: u32) -> vec4<f32> {
-  var out = vec4<f32>();
-  var group = vec2<u32>();
-  var normals = vec4<f32>();
-  for (var l = 0u; l < 4u; l++) {
-    let s = mask_slot(mask_index(e0 + l));
-    if (l == 0u || any(s.xy != group)) {
-      group = s.xy;
-      normals = words_to_normals(group_words(group));
-    }
-    out[l] = normals[s.z];
-  }
-  return out;
+fn mask_normals4(j: u32) -> vec4<f32> {
+  if (elementwise_mask()) { return normals4(j); }
+  let m = mask_indices4(body_first(j));
+  let s0 = mask_slot(m.x);
+  let s1 = mask_slot(m.y);
+  let s2 = mask_slot(m.z);
+  let s3 = mask_slot(m.w);
+  let z0 = words_to_normals(group_words(s0.xy));
+  var z1 = z0;
+  if (any(s1.xy != s0.xy)) { z1 = words_to_normals(group_words(s1.xy)); }
+  var z2 = z1;
+  if (any(s2.xy != s1.xy)) { z2 = words_to_normals(group_words(s2.xy)); }
+  var z3 = z2;
+  if (any(s3.xy != s2.xy)) { z3 = words_to_normals(group_words(s3.xy)); }
+  return vec4<f32>(pick_f(z0, s0.z), pick_f(z1, s1.z), pick_f(z2, s2.z), pick_f(z3, s3.z));
 }
 
-// Element index (in the call) of body invocation j's first element and of tail invocation t.
+// Element index (in the call, not the chunk) of body invocation j's first element.
 fn body_first(j: u32) -> u32 {
   return params.first + 4u * j;
 }
@@ -115,7 +145,7 @@ fn body_first(j: u32) -> u32 {
 fn masked_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    sy4[j] = vec4<S>(select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.scale, keep_at4(body_first(j))));
+    sy4[j] = vec4<S>(select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.scale, keep_at4(j)));
   }
 }
 
@@ -131,7 +161,7 @@ fn masked_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 @compute @workgroup_size(WG)
 fn keep_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
-  if (j < body_groups()) { skeep4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep_at4(body_first(j))); }
+  if (j < body_groups()) { skeep4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep_at4(j)); }
 }
 
 @compute @workgroup_size(WG)
@@ -146,7 +176,7 @@ fn keep_mask_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 fn residual_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    let branch = select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.scale, keep_at4(body_first(j)));
+    let branch = select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.scale, keep_at4(j));
     sy4[j] = vec4<S>(vec4<f32>(sres4[j]) + branch);
   }
 }
@@ -172,9 +202,8 @@ fn bias4(e0: u32) -> vec4<f32> {
 fn bias_residual_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    let e0 = body_first(j);
-    let v = (vec4<f32>(sx4[j]) + bias4(e0)) * params.scale;
-    sy4[j] = vec4<S>(vec4<f32>(sres4[j]) + select(vec4<f32>(0.0), v, keep_at4(e0)));
+    let v = (vec4<f32>(sx4[j]) + bias4(body_first(j))) * params.scale;
+    sy4[j] = vec4<S>(vec4<f32>(sres4[j]) + select(vec4<f32>(0.0), v, keep_at4(j)));
   }
 }
 
@@ -225,7 +254,7 @@ fn bias_grad_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 fn gaussian_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    sy4[j] = vec4<S>(vec4<f32>(sx4[j]) * (1.0 + params.extra.x * mask_normals4(body_first(j))));
+    sy4[j] = vec4<S>(vec4<f32>(sx4[j]) * (1.0 + params.extra.x * mask_normals4(j)));
   }
 }
 
@@ -244,7 +273,7 @@ fn gaussian_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 fn alpha_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    let v = select(vec4<f32>(params.extra.z), vec4<f32>(sx4[j]), keep_at4(body_first(j)));
+    let v = select(vec4<f32>(params.extra.z), vec4<f32>(sx4[j]), keep_at4(j));
     sy4[j] = vec4<S>(params.extra.x * v + params.extra.y);
   }
 }
@@ -262,7 +291,7 @@ fn alpha_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 fn alpha_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    sy4[j] = vec4<S>(select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.extra.x, keep_at4(body_first(j))));
+    sy4[j] = vec4<S>(select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.extra.x, keep_at4(j)));
   }
 }
 

@@ -448,14 +448,15 @@ export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
  * matrix, a fresh mask per call (the next stream), returning the masked weight for the caller's
  * matmul. Backward: dropConnectBackward turns d(masked weight) into dW.
  */
-export function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: DropConnectOptions): Promise<StructuredResult> {
+export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: DropConnectOptions): Promise<StructuredResult> {
   ctx.checkAlive();
   checkOptions(opts, 'p, rows and cols');
   checkProbability(opts.p);
   checkCount(opts.rows, 'rows');
   checkCount(opts.cols, 'cols');
   const { prep, rule, state } = dropoutState(ctx, weight, { ...opts, shape: [opts.rows, opts.cols] }, 'weight');
-  return applyMask(ctx, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder).then((output) => ({ output, state }));
+  const output = await applyMask(ctx, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder);
+  return { output, state };
 }
 
 /** dW = d(masked weight) * keep / (1 - p) with the forward's mask. */

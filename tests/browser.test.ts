@@ -14,6 +14,7 @@ const ARTIFACTS = join(ROOT, 'test-artifacts', 'browser');
 const PANELS = ['mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
 
 let harness: Harness;
+const T0 = performance.now();
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -48,6 +49,7 @@ async function settle(page: Page, name: string, state: string, timeout = 90_000)
     { timeout, polling: 100 },
   );
   const actual = await panelState(page, name);
+  console.log('TIMING', name, state, ((performance.now() - T0) / 1000).toFixed(1));
   if (actual !== state) throw new Error(`panel ${name}: ${actual}: ${await page.locator(`#${name}-status`).textContent()}`);
 }
 

@@ -14,13 +14,14 @@ export function asNumbers(x: Host): number[] {
   return x instanceof Uint16Array ? Array.from(x, fromHalfBits) : Array.from(x);
 }
 
-/** |got - want| <= atol + rtol * |want| element by element, with the first failure reported. */
-export function expectClose(got: Host, want: Host, rtol: number, atol = 0, label = ''): void {
+/** |got - want| <= atol + rtol * |want| element by element (atol may be per element), with the
+ * first failure reported. */
+export function expectClose(got: Host, want: Host, rtol: number, atol: number | ArrayLike<number> = 0, label = ''): void {
   const g = asNumbers(got);
   const w = asNumbers(want);
   expect(g.length, label).toBe(w.length);
   for (let i = 0; i < g.length; i++) {
-    const tol = atol + rtol * Math.abs(w[i]!);
+    const tol = (typeof atol === 'number' ? atol : atol[i]!) + rtol * Math.abs(w[i]!);
     if (!(Math.abs(g[i]! - w[i]!) <= tol)) {
       expect.fail(`${label} element ${i}: got ${g[i]}, want ${w[i]} (tolerance ${tol})`);
     }

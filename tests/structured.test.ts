@@ -40,7 +40,7 @@ import {
   type Shape,
 } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
-import { expectDirectionalDerivative, expectUntouched, poisonedOut, read } from './structured-helpers.js';
+import { expectClose, expectDirectionalDerivative, expectUntouched, poisonedOut, read } from './structured-helpers.js';
 
 function data(n: number, dtype: Dtype, salt = 1): Float32Array | Uint16Array {
   const x = testData(n, salt);
@@ -282,6 +282,19 @@ describe('DropPath', () => {
     const dy = testData(n, 40);
     const { dbranch } = await dropPathAddBackward(ctx, ctx.upload(dy), state);
     await expectDirectionalDerivative(run, x, testData(n, 41), dy, (await read(ctx, dbranch, 'f32', n)) as Float32Array);
+  });
+
+  it('fused form in f16: one f32 computation, one rounding', async () => {
+    const ctx = await gpuContext();
+    if (!ctx.supportsF16) return;
+    const shape = [7, 3, 5];
+    const n = 105;
+    const [res, x] = [toHalfArray(testData(n, 8)), toHalfArray(testData(n, 4))];
+    const opts = { p: 0.4, shape, seed: 6n, stream: 6n, offset: 3n };
+    const out = poisonedOut(ctx, 'f16', n);
+    await dropPathAdd(ctx, ctx.upload(res), ctx.upload(x), { ...opts, out, dtype: 'f16' });
+    const want = referenceDropPathAdd(res, x, { ...opts, noiseShape: dropPathNoiseShape(shape) });
+    expectClose(await read(ctx, out, 'f16', n), want, 2 ** -10, 2 ** -14);
   });
 
   it('keeps samples at rate 1 - p (within 4 standard errors)', async () => {

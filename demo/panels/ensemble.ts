@@ -1,8 +1,8 @@
 // Panel 2: one network, many thinned sub-networks. The keep-masks of six sub-networks come from
 // one GPU call (bernoulliMask, one stream per sub-network). The output comparison uses a small
 // MLP trained once on the GPU with dropout: its full (evaluation-mode) output next to the
-// average of many thinned networks, each a training-mode pass on its own stream (mcDropout).
-import { MLP, bernoulliMask, mcDropout, mcSample, readArray, readMatrix, uploadMatrix, type DropoutContext, type Matrix } from '../../src/index.js';
+// average of many thinned networks, each a training-mode pass with one fixed mask.
+import { MLP, bernoulliMask, readArray, readMatrix, uploadMatrix, type DropoutContext, type Matrix } from '../../src/index.js';
 import { linspace, regression } from '../data.js';
 import { axes, clear, colors, legend, line, message, points } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
@@ -17,7 +17,7 @@ const SIZES = [1, 32, 32, 1];
 const TRAIN_P = 0.3;
 const TRAIN_STEPS = 300;
 const X_RANGE: [number, number] = [-3, 3];
-const GRID = 97;
+const GRID = 61;
 /** Thinned networks drawn individually. */
 const MEMBERS = 4;
 
@@ -66,19 +66,35 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
     gap /= GRID;
     drawOutputs(result, samples, p);
     showValue('ensemble-gap', fmt(gap, 4), gap);
-    panel.set('ready', `Masks from seed ${SEED}, streams ${stream}–${stream + BigInt(SUBNETS - 1)}; ${samples} thinned networks averaged on the GPU.`);
+    panel.set('ready', `Masks from seed ${SEED}, streams ${stream}–${stream + BigInt(SUBNETS - 1)}; ${samples} thinned networks evaluated on the GPU.`);
   }, (e) => panel.fail(e));
 
-  /** Full network, the mean of `samples` thinned ones, and the first few of those alone (replayed). */
+  /**
+   * The full network on the grid, and `samples` thinned networks, each ONE mask applied to every
+   * input: the MLP's sample blocks of one row each (input x_j repeated `samples` times, block t
+   * on stream first + t) give sub-network t's output at x_j whatever j is. One forward per grid
+   * point, all recorded into one encoder; one readback.
+   */
   async function compare(model: MLP, input: Matrix, samples: number, first: bigint): Promise<Outputs> {
-    const full = model.predict(input);
-    const fullValues = readMatrix(ctx, await full);
-    const stats = await mcDropout(ctx, model.sampler(), input, { samples, seed: SEED, stream: first, schedule: 'batched' });
-    const members: Float32Array[] = [];
-    for (let t = 0; t < Math.min(MEMBERS, samples); t++) members.push(await mcSample(ctx, model.sampler(), input, { seed: SEED, stream: first, sample: t }));
-    const result = { full: await fullValues, average: stats.mean, members };
-    ctx.release((await full).buffer);
-    return result;
+    // Every upload before anything is recorded, and no buffer given back to the pool before the
+    // submit: an upload (queue.writeBuffer) runs ahead of the encoder's commands, so it must never
+    // land in a buffer that work recorded here still reads or writes.
+    const inputs = Array.from(xs, (x) => uploadMatrix(ctx, new Float32Array(samples).fill(x), samples, 1));
+    const table = ctx.acquire(GRID * samples * 4, 'thinned outputs');
+    const encoder = ctx.device.createCommandEncoder({ label: 'thinned networks' });
+    const outputs: GPUBuffer[] = [];
+    for (const [j, repeated] of inputs.entries()) {
+      const y = await model.forward(repeated, { random: { seed: SEED, stream: first, samples }, encoder });
+      encoder.copyBufferToBuffer(y.buffer, 0, table, j * samples * 4, samples * 4);
+      outputs.push(y.buffer);
+    }
+    ctx.device.queue.submit([encoder.finish()]);
+    const full = await model.predict(input);
+    const [values, fullValues] = await Promise.all([readArray(ctx, table, 'f32', GRID * samples), readMatrix(ctx, full)]);
+    for (const b of [...inputs.map((m) => m.buffer), ...outputs, table, full.buffer]) ctx.release(b);
+    const members = Array.from({ length: samples }, (_, t) => Float32Array.from(xs, (_, j) => values[j * samples + t]!));
+    const average = Float32Array.from(xs, (_, j) => members.reduce((sum, m) => sum + m[j]!, 0) / samples);
+    return { full: fullValues, average, members };
   }
 
   const readP = slider('ensemble-p', (v) => v.toFixed(2), () => void run());
@@ -145,7 +161,7 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
 
   function drawOutputs(result: Outputs, samples: number, p: number): void {
     const f = axes(outputs, { x0: X_RANGE[0], x1: X_RANGE[1], y0: -2.5, y1: 2.5 }, { x: 'input x', y: 'output', title: `Full network vs the average of ${samples} thinned networks (p = ${p.toFixed(2)})` });
-    for (const m of result.members) line(f, xs, m, { color: colors.muted, width: 1, alpha: 0.55 });
+    for (const m of result.members.slice(0, MEMBERS)) line(f, xs, m, { color: colors.muted, width: 1, alpha: 0.55 });
     points(f, data.x, data.y, '#c3cad6', 2);
     line(f, xs, result.average, { color: colors.kept, width: 2.5 });
     line(f, xs, result.full, { color: colors.plain, width: 2, dash: [6, 4] });

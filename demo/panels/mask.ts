@@ -29,7 +29,7 @@ interface Layout {
 const layouts: Record<MaskMode, Layout> = {
   element: { mode: 'element', shape: [256], maskShape: [256], tiles: 1, tileColumns: 1, tile: 16, tileLabel: () => '', unitName: 'neurons' },
   // A feature map (N=2, C=8, H=4, W=4), channels first: one decision per (sample, channel).
-  spatial: { mode: 'spatial', shape: [2, 8, 4, 4], maskShape: [2, 8, 1, 1], tiles: 16, tileColumns: 8, tile: 4, tileLabel: (t) => `n${t >> 3} c${t & 7}`, unitName: 'channels' },
+  spatial: { mode: 'spatial', shape: [2, 8, 4, 4], maskShape: [2, 8, 1, 1], tiles: 16, tileColumns: 4, tile: 4, tileLabel: (t) => `sample ${t >> 3}, channel ${t & 7}`, unitName: 'channels' },
   // A batch of 16 samples of 16 features: one decision per sample (stochastic depth).
   droppath: { mode: 'droppath', shape: [16, 16], maskShape: [16, 1], tiles: 16, tileColumns: 4, tile: 4, tileLabel: (t) => `sample ${t}`, unitName: 'samples' },
 };

@@ -56,12 +56,16 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
       for (let epoch = 1; epoch <= EPOCHS; epoch++) {
         if (mine !== generation) return;
         panel.set('running', `Training both networks on the GPU: epoch ${epoch} of ${EPOCHS}`);
-        await gpuTurn(async () => {
-          for (const r of runs) await r.mlp.trainStep(matrices.trainX, matrices.trainY, { loss: 'xent' });
-          for (const r of runs) {
-            r.train.push(await r.mlp.evaluate(matrices.trainX, matrices.trainY, { loss: 'xent' }));
-            r.val.push(await r.mlp.evaluate(matrices.valX, matrices.valY, { loss: 'xent' }));
-          }
+        // Both steps, then all four evaluations in flight together: one GPU round trip per epoch.
+        const losses = await gpuTurn(async () => {
+          await Promise.all(runs.map((r) => r.mlp.trainStep(matrices.trainX, matrices.trainY, { loss: 'xent' })));
+          return Promise.all(
+            runs.map((r) => Promise.all([r.mlp.evaluate(matrices.trainX, matrices.trainY, { loss: 'xent' }), r.mlp.evaluate(matrices.valX, matrices.valY, { loss: 'xent' })])),
+          );
+        });
+        runs.forEach((r, k) => {
+          r.train.push(losses[k]![0]);
+          r.val.push(losses[k]![1]);
         });
         drawLosses(runs, p);
         showValue('overfit-epoch', `${epoch} of ${EPOCHS}`, epoch);

@@ -82,9 +82,12 @@ export function startSpeedPanel(ctx: DropoutContext): void {
       const w = (r.gbPerSecond / top) * f.width;
       g.fillStyle = i === 0 ? colors.muted : colors.kept;
       g.fillRect(f.left, y, w, rowHeight * 0.64);
-      g.fillStyle = colors.ink;
+      // The label inside the bar when it fits, after it otherwise.
+      const label = `${r.name}: ${fmt(r.gbPerSecond, 2)} GB/s`;
+      const inside = g.measureText(label).width + 12 < w;
+      g.fillStyle = inside ? '#ffffff' : colors.ink;
       g.textAlign = 'left';
-      g.fillText(`${r.name}: ${fmt(r.gbPerSecond, 2)} GB/s`, f.left + 6, y + rowHeight * 0.32);
+      g.fillText(label, inside ? f.left + 6 : f.left + w + 6, y + rowHeight * 0.32);
     }
     // The copy's throughput as a line across all bars: the floor to compare with.
     const copyX = f.left + (results[0]!.gbPerSecond / top) * f.width;
