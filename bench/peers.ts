@@ -46,6 +46,8 @@ export interface TfPeer {
   tf: Tf;
   /** tf.dropout on a resident tensor, its queue flushed and the GPU idle before the clock stops. */
   time(n: number, budgetMs: number): Promise<CallTiming>;
+  /** tf.randomUniform alone: the part of tf.dropout that runs in JS on the CPU (before the upload). */
+  timeMaskDraw(n: number, budgetMs: number): Promise<CallTiming>;
   dispose(): void;
 }
 
@@ -87,6 +89,11 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
       } finally {
         x.dispose();
       }
+    },
+    timeMaskDraw(n, budgetMs) {
+      return timeCalls(async () => {
+        tf.randomUniform([n], 0, 1, 'float32').dispose();
+      }, budgetMs, 3, 20);
     },
     dispose() {
       tf.disposeVariables();

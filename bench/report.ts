@@ -132,13 +132,17 @@ export function toMarkdown(r: BenchReport): string {
   out.push(`- adapter: ${r.adapter.name} (ICD: ${r.adapter.icd})`);
   out.push(`- timing: ${r.timing.description}`);
   out.push(`- p = ${r.options.p}; sizes 2^${r.options.sizesLog2[0]} to 2^${r.options.sizesLog2.at(-1)} elements; ~${r.options.cellBudgetMs} ms of samples per cell`);
-  out.push('- columns: median time of one call; elements/s; GB/s counts bytes read + written; "of copy" = time of a plain vec4 copy kernel over the same bytes (same run) / time of the op, so 100% = at the copy roofline');
+  out.push('- columns: median time of one call; elements/s; GB/s counts bytes read + written; "of copy" = time of a plain vec4 copy kernel over the same bytes (timed in the same cell, samples interleaved with the op) / time of the op, so 100% = at the copy roofline');
   out.push('');
   if (r.targets.length) {
     out.push('## Targets');
     out.push('');
     out.push(table(['target', 'measured', 'met'], r.targets.map((t) => [t.target, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'])));
     out.push('');
+    if (r.targets.some((t) => t.met === false)) {
+      out.push('Where a target is missed: "Where the time goes" below times the forward with a stage left out (arithmetic vs bytes), and the Peers note splits tf.dropout\'s time.');
+      out.push('');
+    }
   }
   out.push('## Ops');
   for (const op of r.ops.filter((o) => o.kind === 'op')) {

@@ -46,31 +46,32 @@ export function axes(
 ): Frame {
   clear(g);
   const { width: W, height: H } = g.canvas;
-  const f: Frame = { g, left: labels.yTicks === false ? 12 : 46, top: labels.title ? 24 : 10, width: W - 46 - 12, height: 0, ...range };
+  const yTicks = labels.yTicks ?? true;
+  const left = yTicks ? 46 : 12;
+  const f: Frame = { g, left, top: labels.title ? 24 : 10, width: W - left - 12, height: 0, ...range };
   f.height = H - f.top - 34;
   g.font = '11px system-ui, sans-serif';
   g.lineWidth = 1;
-  for (let i = 0; i <= 4; i++) {
-    const yv = f.y0 + ((f.y1 - f.y0) * i) / 4;
-    const xv = f.x0 + ((f.x1 - f.x0) * i) / 4;
-    const yTicks = labels.yTicks ?? true;
-    g.strokeStyle = colors.grid;
-    g.beginPath();
-    if (yTicks) {
-      g.moveTo(f.left, py(f, yv));
-      g.lineTo(f.left + f.width, py(f, yv));
-    }
-    g.moveTo(px(f, xv), f.top);
-    g.lineTo(px(f, xv), f.top + f.height);
-    g.stroke();
-    g.fillStyle = colors.muted;
+  g.strokeStyle = colors.grid;
+  g.fillStyle = colors.muted;
+  g.beginPath();
+  if (yTicks) {
     g.textAlign = 'right';
     g.textBaseline = 'middle';
-    if (yTicks) g.fillText(tick(yv), f.left - 5, py(f, yv));
-    g.textAlign = 'center';
-    g.textBaseline = 'top';
+    for (const yv of niceTicks(f.y0, f.y1)) {
+      g.moveTo(f.left, py(f, yv));
+      g.lineTo(f.left + f.width, py(f, yv));
+      g.fillText(tick(yv), f.left - 5, py(f, yv));
+    }
+  }
+  g.textAlign = 'center';
+  g.textBaseline = 'top';
+  for (const xv of niceTicks(f.x0, f.x1)) {
+    g.moveTo(px(f, xv), f.top);
+    g.lineTo(px(f, xv), f.top + f.height);
     g.fillText(tick(xv), px(f, xv), f.top + f.height + 4);
   }
+  g.stroke();
   g.strokeStyle = colors.muted;
   g.strokeRect(f.left, f.top, f.width, f.height);
   g.fillStyle = colors.ink;
@@ -95,6 +96,16 @@ export function axes(
     g.fillText(labels.title, f.left, 5);
   }
   return f;
+}
+
+/** About four to eight round values (steps of 1, 2, 2.5 or 5 times a power of ten) in [a, b]. */
+function niceTicks(a: number, b: number): number[] {
+  const rough = (b - a) / 5;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= rough)!;
+  const out: number[] = [];
+  for (let v = Math.ceil(a / step - 1e-9) * step; v <= b + 1e-9 * step; v += step) out.push(Math.abs(v) < 1e-12 ? 0 : v);
+  return out;
 }
 
 function tick(v: number): string {

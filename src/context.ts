@@ -404,19 +404,25 @@ export class DropoutContext {
     return this.pool.acquire(Math.max(4, Math.ceil(bytes / 4) * 4), Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label);
   }
 
-  /** Returns a buffer from `acquire` (or an op's output) to the pool. Work already queued on it still runs. */
+  /**
+   * Returns a buffer from `acquire`, `upload` or an op's output to the pool. Work already recorded
+   * on it still runs first, in queue order; with your own encoder, release only after submitting it.
+   */
   release(buffer: GPUBuffer): void {
     this.pool.release(buffer);
   }
 
-  /** Uploads typed-array data into a new pooled storage buffer. */
+  /**
+   * Uploads typed-array data into a new storage buffer (pooled: `release` recycles it). Always a
+   * fresh buffer written at creation, so an upload never lands in a buffer that recorded work
+   * not yet submitted still reads.
+   */
   upload(data: ArrayBufferView, label?: string): GPUBuffer {
     this.checkAlive();
-    const buffer = this.acquire(data.byteLength, label);
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const padded = bytes.byteLength % 4 ? new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4) : bytes;
-    if (padded !== bytes) padded.set(bytes);
-    this.device.queue.writeBuffer(buffer, 0, padded as Uint8Array<ArrayBuffer>);
+    const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+    const buffer = this.pool.acquire(size, Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label, true);
+    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    buffer.unmap();
     return buffer;
   }
 

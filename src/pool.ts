@@ -13,15 +13,20 @@ export class BufferPool {
     readonly budgetBytes: number,
   ) {}
 
-  acquire(size: number, usage: number, label?: string): GPUBuffer {
-    const list = this.idle.get(key(size, usage));
+  /**
+   * A buffer of `size` bytes: an idle one of the same size and usage, or a new one. `mapped`
+   * always makes a new buffer, mapped for writing at creation: data written that way cannot
+   * race with recorded-but-unsubmitted work on a reused buffer, as queue.writeBuffer could.
+   */
+  acquire(size: number, usage: number, label?: string, mapped = false): GPUBuffer {
+    const list = mapped ? undefined : this.idle.get(key(size, usage));
     const reused = list?.pop();
     if (reused) {
       this.idleBytes -= size;
       if (label) reused.label = label;
       return reused;
     }
-    const buffer = this.device.createBuffer({ size, usage, label: label ?? 'webgpu-dropout pooled' });
+    const buffer = this.device.createBuffer({ size, usage, label: label ?? 'webgpu-dropout pooled', mappedAtCreation: mapped });
     this.owned.add(buffer);
     this.liveBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);

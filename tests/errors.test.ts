@@ -65,7 +65,7 @@ describe('bad drop probability p', () => {
 describe('bad buffers and counts', () => {
   it('count larger than x: names x and the bytes it needs', async () => {
     const out = poisoned(ctx, (N + 8) * 4);
-    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, count: N + 1, out }), 'x', new RegExp(`at least ${(N + 1) * 4} bytes, got "?${N * 4} bytes`));
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, count: N + 1, out }), 'x', new RegExp(`at least ${(N + 1) * 4} bytes, got ${N * 4} bytes`));
     await expectUntouched(out);
   });
 
@@ -81,7 +81,7 @@ describe('bad buffers and counts', () => {
   it('x or out without STORAGE usage: names the buffer and its usage', async () => {
     const noStorage = ctx.device.createBuffer({ size: N * 4, usage: Usage.COPY_SRC | Usage.COPY_DST });
     const out = poisoned(ctx, N * 4);
-    await expectInvalid(() => dropout(ctx, noStorage, { p: 0.5, seed: 1n, out }), 'x', /STORAGE usage, got "?usage 0xc/);
+    await expectInvalid(() => dropout(ctx, noStorage, { p: 0.5, seed: 1n, out }), 'x', /STORAGE usage, got usage 0xc/);
     await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out: noStorage }), 'out', /STORAGE usage/);
     await expectInvalid(() => randomUniform(ctx, { count: N, seed: 1n, out: noStorage }), 'out', /STORAGE usage/);
     await expectUntouched(out);
@@ -94,7 +94,7 @@ describe('bad buffers and counts', () => {
 
   it('out too small: names out', async () => {
     const out = poisoned(ctx, N * 4 - 4);
-    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out }), 'out', new RegExp(`at least ${N * 4} bytes, got "?${N * 4 - 4} bytes`));
+    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out }), 'out', new RegExp(`at least ${N * 4} bytes, got ${N * 4 - 4} bytes`));
     await expectInvalid(() => randomNormal(ctx, { count: N, seed: 1n, out }), 'out', /at least/);
     await expectInvalid(() => bernoulliMask(ctx, { p: 0.5, packed: true, count: 32 * N, seed: 1n, out: poisoned(ctx, 4) }), 'out', /at least/);
     await expectUntouched(out);

@@ -8,7 +8,7 @@ import { axes, colors, legend, line } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, gpuTurn, showValue, slider } from '../ui.js';
 
 const SIZES = [2, 64, 64, 2];
-const EPOCHS = 200;
+const EPOCHS = 150;
 const LEARNING_RATE = 0.01;
 const NOISE = 0.3;
 /** Resolution of the decision-boundary image. */
