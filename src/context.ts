@@ -21,6 +21,8 @@ const MAP_MODE_READ = 0x1;
 
 /** Bytes of one Params uniform (shaders/elementwise.wgsl); each dispatch gets its own 256-byte slot. */
 const PARAMS_BYTES = 80;
+/** Size of each write-once uniform arena (256 dispatch slots at the usual 256-byte alignment). */
+const UNIFORM_ARENA_BYTES = 64 * 1024;
 /** Chunks start on multiples of this many elements, so every binding offset (data in f16 or f32,
  * and the packed mask at 1/8 byte per element) is a multiple of 256 bytes. */
 export const CHUNK_ALIGN = 2048;
@@ -97,6 +99,7 @@ export class DropoutContext {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private batch: Batch | null = null;
+  private arena: { buffer: GPUBuffer; next: number } | null = null;
   /** Dispatches still compiling their pipelines; the batch is not submitted before they record,
    * so an op made of several dispatches lands in one submission (all of it runs, or none). */
   private compiling = 0;
@@ -165,7 +168,7 @@ export class DropoutContext {
    */
   pipeline(k: { shader: readonly ShaderName[]; entry: string; name: string }, dtype: Dtype, constants: Record<string, number> = {}): Promise<GPUComputePipeline> {
     const moduleKey = `${k.shader.join('+')}:${dtype}`;
-    const key = `${moduleKey}:${k.entry}:wg${this.workgroupSize}:${JSON.stringify(constants)}`;
+    const key = `${moduleKey}:${k.entry}:wg${this.workgroupSize}:${Object.keys(constants).length ? JSON.stringify(constants) : ''}`;
     let p = this.pipelines.get(key);
     if (!p) {
       let module = this.modules.get(moduleKey);
@@ -226,24 +229,23 @@ export class DropoutContext {
     const chunk = this.maxChunkElements;
     const chunks = Math.ceil(count / chunk);
     const slot = Math.max(PARAMS_BYTES, this.device.limits.minUniformBufferOffsetAlignment);
-    const uniforms = this.device.createBuffer({ label: `${kernel.name}:params`, size: chunks * slot, usage: Usage.UNIFORM, mappedAtCreation: true });
-    const mapped = uniforms.getMappedRange();
+    const params = new ArrayBuffer(chunks * slot);
     const [k0, k1] = split64(call.seed ?? 0n);
     const [s0, s1] = split64(call.stream ?? 0n);
     const [o0, o1] = split64(offset);
     for (let c = 0; c < chunks; c++) {
       const start = offset + BigInt(c * chunk);
       const [g0, g1] = split64(start >> 2n);
-      const u = new Uint32Array(mapped, c * slot, PARAMS_BYTES / 4);
-      const f = new Float32Array(mapped, c * slot, PARAMS_BYTES / 4);
+      const u = new Uint32Array(params, c * slot, PARAMS_BYTES / 4);
+      const f = new Float32Array(params, c * slot, PARAMS_BYTES / 4);
       u.set([k0, k1, s0, s1, g0, g1, o0, o1, Number(start & 3n), Math.min(chunk, count - c * chunk), call.threshold ?? 0]);
       f[11] = call.scale ?? 1;
       u[12] = c * chunk;
       u[13] = call.extraU ?? 0;
       f.set((call.extra ?? []).slice(0, 4), 16);
     }
-    uniforms.unmap();
-    const aux = call.aux ? this.uniformBuffer(call.aux, `${kernel.name}:aux`) : undefined;
+    const uniforms = this.uniformSlots(params);
+    const aux = call.aux ? this.uniformSlots(call.aux) : undefined;
 
     await this.encode(
       (encoder) => {
@@ -252,8 +254,8 @@ export class DropoutContext {
           const first = c * chunk;
           const n = Math.min(chunk, count - first);
           const run = (pipeline: GPUComputePipeline, invocations: number) => {
-            const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms, offset: c * slot, size: PARAMS_BYTES } }];
-            if (aux) entries.push({ binding: 4, resource: { buffer: aux } });
+            const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms.buffer, offset: uniforms.offset + c * slot, size: PARAMS_BYTES } }];
+            if (aux) entries.push({ binding: 4, resource: { buffer: aux.buffer, offset: aux.offset, size: aux.size } });
             for (const [binding, unit] of Object.entries(kernel.bindings)) {
               const bound = call.buffers[Number(binding)]!;
               if (unit === 'whole') {
@@ -274,7 +276,7 @@ export class DropoutContext {
         }
         pass.end();
       },
-      { encoder: call.encoder, arguments: Object.values(call.buffers), transient: aux ? [uniforms, aux] : [uniforms] },
+      { encoder: call.encoder, arguments: Object.values(call.buffers) },
     );
   }
 
@@ -299,6 +301,26 @@ export class DropoutContext {
     batch.uniforms.push(...(opts.transient ?? []));
     batch.arguments.push(...(opts.arguments ?? []));
     await batch.submitted;
+  }
+
+  /**
+   * Fresh slots of the uniform arena holding `data`. Slots are written once and never reused, so
+   * no later write can race with recorded work not yet submitted (the caller's encoder included);
+   * a full arena is dropped to the garbage collector, and WebGPU keeps it alive while work uses it.
+   */
+  private uniformSlots(data: ArrayBuffer | ArrayBufferView): { buffer: GPUBuffer; offset: number; size: number } {
+    const align = this.device.limits.minUniformBufferOffsetAlignment;
+    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+    const span = Math.ceil(size / align) * align;
+    if (!this.arena || this.arena.next + span > this.arena.buffer.size) {
+      const bytes = Math.max(UNIFORM_ARENA_BYTES, span);
+      this.arena = { buffer: this.device.createBuffer({ label: 'webgpu-dropout uniforms', size: bytes, usage: Usage.UNIFORM | Usage.COPY_DST }), next: 0 };
+    }
+    const offset = this.arena.next;
+    this.arena.next += span;
+    const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+    this.device.queue.writeBuffer(this.arena.buffer, offset, bytes.byteLength % 4 ? padTo4(bytes) : (bytes as Uint8Array<ArrayBuffer>));
+    return { buffer: this.arena.buffer, offset, size };
   }
 
   /** A uniform buffer holding `data` (padded to 16 bytes), written at creation. */
@@ -467,10 +489,17 @@ export class DropoutContext {
   /** Destroys pooled buffers and forgets cached pipelines; the device itself stays the caller's. */
   destroy(): void {
     this.destroyed = true;
+    this.arena = null;
     this.pool.clear();
     this.pipelines.clear();
     this.modules.clear();
   }
+}
+
+function padTo4(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  out.set(bytes);
+  return out;
 }
 
 function declaresWg(files: readonly ShaderName[]): boolean {
