@@ -1,16 +1,9 @@
 // The suite's results as data (JSON, for comparing commits) and as Markdown tables.
-import type { TimingMethod } from './timing.js';
+import type { Timing } from './timing.js';
 
-export interface CellResult {
+export interface CellResult extends Timing {
   log2: number;
   n: number;
-  /** Median time of one call, ns. */
-  ns: number;
-  method: TimingMethod;
-  wallNs: number;
-  reps: number;
-  samples: number;
-  rejected?: string;
   elementsPerSec: number;
   /** Bytes read + written per second, GB/s (1e9). */
   gbPerSec: number;

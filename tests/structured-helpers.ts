@@ -1,6 +1,6 @@
 // Helpers shared by tests/structured.test.ts and tests/variants.test.ts.
 import { expect } from 'vitest';
-import { fromHalfBits, readArray, type DropoutContext, type Dtype } from '../src/index.js';
+import { fromHalfBits, readArray, toHalfArray, type DropoutContext, type Dtype } from '../src/index.js';
 import { POISON_WORD, poisoned, testData } from './gpu.js';
 
 export type Host = Float32Array | Uint16Array;
@@ -94,4 +94,10 @@ export async function expectDirectionalDerivative(
   for (let i = 0; i < dy.length; i++) scale += Math.abs(dy[i]!) * (Math.abs(plus[i]!) + Math.abs(minus[i]!));
   expect(Math.abs(fd - analytic)).toBeLessThanOrEqual(1e-5 * (scale / h) + 1e-6);
   expect(Math.abs(analytic)).toBeGreaterThan(0);
+}
+
+/** Test data of `n` values in the given dtype (f16 as bit patterns). */
+export function data(n: number, dtype: Dtype, salt = 1): Float32Array | Uint16Array {
+  const x = testData(n, salt);
+  return dtype === 'f16' ? toHalfArray(x) : x;
 }

@@ -40,12 +40,8 @@ import {
   type Shape,
 } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
-import { expectClose, expectDirectionalDerivative, expectUntouched, poisonedOut, read } from './structured-helpers.js';
+import { data, expectClose, expectDirectionalDerivative, expectUntouched, poisonedOut, read } from './structured-helpers.js';
 
-function data(n: number, dtype: Dtype, salt = 1): Float32Array | Uint16Array {
-  const x = testData(n, salt);
-  return dtype === 'f16' ? toHalfArray(x) : x;
-}
 
 async function gpuKeep(ctx: DropoutContext, p: number, shape: Shape, noiseShape: readonly number[] | undefined, stream: bigint, offset: bigint): Promise<Uint32Array> {
   const n = shapeSize(shape);

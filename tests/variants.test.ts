@@ -24,18 +24,13 @@ import {
   referenceNormal,
   referenceStructuredKeep,
   shapeSize,
-  toHalfArray,
   type DropoutContext,
   type Dtype,
   type Shape,
 } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
-import { asNumbers, expectClose, expectDirectionalDerivative, expectUntouched, moments, normalData, poisonedOut, read } from './structured-helpers.js';
+import { asNumbers, data, expectClose, expectDirectionalDerivative, expectUntouched, moments, normalData, poisonedOut, read } from './structured-helpers.js';
 
-function data(n: number, dtype: Dtype, salt = 1): Float32Array | Uint16Array {
-  const x = testData(n, salt);
-  return dtype === 'f16' ? toHalfArray(x) : x;
-}
 
 const F16_RTOL = 2 ** -10;
 
