@@ -505,18 +505,24 @@ export function gaussianSigma(p: number): number {
   return Math.sqrt(p / (1 - p));
 }
 
-/**
- * Gaussian dropout (Keras `GaussianDropout`, Srivastava et al. 2014): y = x * (1 + sigma z), z the
- * contract's standard normal of the element's mask index (Box-Muller on word pairs).
- */
-export async function gaussianDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
+/** Validates a forward of an op whose rate must be below 1 (Gaussian, Alpha) and draws its stream. */
+function beginOpenRateOp(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions, op: 'gaussian' | 'alpha') {
   ctx.checkAlive();
   checkOptions(opts, 'at least p');
   const rule = checkOpenRate(opts.p);
   const prep = prepare(ctx, x, opts, 'x');
   const training = opts.training ?? true;
   const rand = randomFor(ctx, opts, training);
-  const state: StructuredState = { op: 'gaussian', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale: 1 };
+  const state: StructuredState = { op, ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale: 1 };
+  return { rule, prep, training, state };
+}
+
+/**
+ * Gaussian dropout (Keras `GaussianDropout`, Srivastava et al. 2014): y = x * (1 + sigma z), z the
+ * contract's standard normal of the element's mask index (Box-Muller on word pairs).
+ */
+export async function gaussianDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
+  const { rule, prep, training, state } = beginOpenRateOp(ctx, x, opts, 'gaussian');
   const output = await applyGaussian(ctx, prep, { buffer: x, argument: 'x' }, opts.out, training ? rule : { kind: 'identity' }, state, opts.encoder);
   return { output, state };
 }
@@ -560,19 +566,13 @@ export function alphaDropoutCoefficients(p: number): { a: number; b: number; alp
 /** Alpha dropout for SELU networks (Keras `AlphaDropout`, PyTorch `nn.AlphaDropout`):
  * y = a (keep ? x : alpha') + b. */
 export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
-  ctx.checkAlive();
-  checkOptions(opts, 'at least p');
-  const rule = checkOpenRate(opts.p);
-  const prep = prepare(ctx, x, opts, 'x');
-  const training = opts.training ?? true;
-  const rand = randomFor(ctx, opts, training);
-  const state: StructuredState = { op: 'alpha', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale: 1 };
+  const { rule, prep, training, state } = beginOpenRateOp(ctx, x, opts, 'alpha');
   const input = { buffer: x, argument: 'x' };
   if (!training || rule.kind !== 'mask') return { output: await applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder), state };
   const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
   const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout output');
   const buffers = { 1: input, 2: { buffer: output, argument: 'out' } };
-  await launch(ctx, prep, { kernel: structuredKernels.alpha, buffers, rand, threshold: rule.threshold, extra: [a, b, alphaPrime], encoder: opts.encoder });
+  await launch(ctx, prep, { kernel: structuredKernels.alpha, buffers, rand: state, threshold: rule.threshold, extra: [a, b, alphaPrime], encoder: opts.encoder });
   return { output, state };
 }
 

@@ -1,6 +1,6 @@
 // Helpers shared by tests/structured.test.ts and tests/variants.test.ts.
 import { expect } from 'vitest';
-import { fromHalfBits, readArray, toHalfArray, type DropoutContext, type Dtype } from '../src/index.js';
+import { fromHalfBits, InvalidArgumentError, readArray, toHalfArray, type DropoutContext, type Dtype } from '../src/index.js';
 import { POISON_WORD, poisoned, testData } from './gpu.js';
 
 export type Host = Float32Array | Uint16Array;
@@ -100,4 +100,16 @@ export async function expectDirectionalDerivative(
 export function data(n: number, dtype: Dtype, salt = 1): Float32Array | Uint16Array {
   const x = testData(n, salt);
   return dtype === 'f16' ? toHalfArray(x) : x;
+}
+
+/** Runs `work` and expects it to reject with an InvalidArgumentError naming `argument`. */
+export async function expectInvalidArgument(work: () => Promise<unknown>, argument: string): Promise<void> {
+  let error: unknown;
+  try {
+    await work();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(InvalidArgumentError);
+  expect((error as InvalidArgumentError).argument).toBe(argument);
 }
