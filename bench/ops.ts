@@ -165,7 +165,7 @@ function stage(entry: 'stage_no_rng' | 'stage_rng_only', label: string): BenchOp
     name: `bench.${entry}`,
     shader: ['philox', 'elementwise', 'dropout', 'benchStages'],
     entry,
-    perInvocation: 4,
+    perInvocation: 16,
     bindings: noRng ? { 1: 'data', 2: 'data' } : { 2: 'data' },
   };
   return {

@@ -6,8 +6,10 @@
 @group(0) @binding(2) var<storage, read_write> y4: array<vec4<S>>;
 @group(0) @binding(1) var<storage, read> x1: array<S>;
 @group(0) @binding(2) var<storage, read_write> y1: array<S>;
-// Packed keep-mask (bit b of word k = element 32k + b), read by the *_masked entry points.
+// Packed keep-mask (bit b of word k = element 32k + b), read by the *_masked entry points and
+// written by forward_packed.
 @group(0) @binding(3) var<storage, read> mask: array<u32>;
+@group(0) @binding(3) var<storage, read_write> mask_out: array<u32>;
 
 fn scale4(v: vec4<S>, keep: vec4<bool>) -> vec4<S> {
   return vec4<S>(select(vec4<f32>(0.0), vec4<f32>(v) * params.scale, keep));
@@ -28,8 +30,11 @@ fn mask_keep1(e: u32) -> bool {
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { y4[j] = scale4(x4[j], keep4(words4(j))); }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { y4[j] = scale4(x4[j], keep4(words4(j))); }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -38,11 +43,53 @@ fn forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   if (e < params.count) { y1[e] = scale1(x1[e], word1(e) >= params.threshold); }
 }
 
+// Forward that also writes the packed keep-mask, one invocation per mask word of whole vec4 groups:
+// each group's words decide both the outputs and the bits (one Philox call per 4 elements, not two).
+@compute @workgroup_size(WG)
+fn forward_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let k = linear_id(gid, nwg);
+  let groups = body_groups();
+  if (8u * k >= groups) { return; }
+  var bits = 0u;
+  for (var q = 0u; q < 8u; q++) {
+    let j = 8u * k + q;
+    if (j < groups) {
+      let keep = keep4(words4(j));
+      y4[j] = scale4(x4[j], keep);
+      bits |= dot(select(vec4<u32>(0u), vec4<u32>(1u, 2u, 4u, 8u), keep), vec4<u32>(1u)) << (4u * q);
+    }
+  }
+  mask_out[k] = bits;
+}
+
+// The count % 4 tail of forward_packed, in one invocation so its bits land in one word: it owns
+// that word when the tail starts one, else ORs into the word the body dispatch wrote before it.
+@compute @workgroup_size(WG)
+fn forward_packed_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (linear_id(gid, nwg) != 0u) { return; }
+  let first = tail_element(0u);
+  var bits = 0u;
+  for (var e = first; e < params.count; e++) {
+    let keep = word1(e) >= params.threshold;
+    y1[e] = scale1(x1[e], keep);
+    bits |= select(0u, 1u, keep) << (e & 31u);
+  }
+  let k = first >> 5u;
+  if ((first & 31u) == 0u) {
+    mask_out[k] = bits;
+  } else {
+    mask_out[k] |= bits;
+  }
+}
+
 // In place: one read_write binding, since WebGPU forbids aliasing a writable binding.
 @compute @workgroup_size(WG)
 fn forward_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { y4[j] = scale4(y4[j], keep4(words4(j))); }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { y4[j] = scale4(y4[j], keep4(words4(j))); }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -53,8 +100,11 @@ fn forward_tail_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
 
 @compute @workgroup_size(WG)
 fn masked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { y4[j] = scale4(x4[j], mask_keep4(j)); }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { y4[j] = scale4(x4[j], mask_keep4(j)); }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -65,8 +115,11 @@ fn masked_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 
 @compute @workgroup_size(WG)
 fn masked_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { y4[j] = scale4(y4[j], mask_keep4(j)); }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { y4[j] = scale4(y4[j], mask_keep4(j)); }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -78,8 +131,11 @@ fn masked_tail_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 // p = 0 (or eval mode into a separate output) and p = 1: no RNG work.
 @compute @workgroup_size(WG)
 fn identity(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { y4[j] = x4[j]; }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { y4[j] = x4[j]; }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -90,8 +146,11 @@ fn identity_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 
 @compute @workgroup_size(WG)
 fn zeros(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { y4[j] = vec4<S>(); }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { y4[j] = vec4<S>(); }
+  }
 }
 
 @compute @workgroup_size(WG)

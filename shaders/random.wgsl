@@ -8,8 +8,11 @@
 
 @compute @workgroup_size(WG)
 fn words(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { out_u4[j] = words4(j); }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { out_u4[j] = words4(j); }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -20,10 +23,13 @@ fn words_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 
 @compute @workgroup_size(WG)
 fn uniform01(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) {
-    let w = words4(j);
-    out_f4[j] = vec4<f32>(word_to_unit(w.x), word_to_unit(w.y), word_to_unit(w.z), word_to_unit(w.w));
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) {
+      let w = words4(j);
+      out_f4[j] = vec4<f32>(word_to_unit(w.x), word_to_unit(w.y), word_to_unit(w.z), word_to_unit(w.w));
+    }
   }
 }
 
@@ -35,8 +41,11 @@ fn uniform01_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 @compute @workgroup_size(WG)
 fn normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { out_f4[j] = normals4(j); }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { out_f4[j] = normals4(j); }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -48,8 +57,11 @@ fn normal_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // 1 = keep, 0 = drop.
 @compute @workgroup_size(WG)
 fn bernoulli(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { out_u4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep4(words4(j))); }
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) { out_u4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep4(words4(j))); }
+  }
 }
 
 @compute @workgroup_size(WG)

@@ -270,7 +270,8 @@ export class DropoutContext {
             const [x, y] = this.grid(Math.ceil(invocations / this.workgroupSize));
             pass.dispatchWorkgroups(x, y);
           };
-          const bodyInvocations = kernel.tail ? Math.floor(n / 4) : Math.ceil(n / kernel.perInvocation);
+          // With a tail entry the body covers whole vec4 groups only (the tail takes count % 4).
+          const bodyInvocations = kernel.tail ? Math.ceil(Math.floor(n / 4) / (kernel.perInvocation / 4)) : Math.ceil(n / kernel.perInvocation);
           if (bodyInvocations > 0) run(bodyPipeline, bodyInvocations);
           if (tailPipeline && n % 4) run(tailPipeline, n % 4);
         }

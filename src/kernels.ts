@@ -16,10 +16,11 @@ export interface KernelRecord {
   readonly shader: readonly ShaderName[];
   /** Entry point over whole groups of `perInvocation` elements. */
   readonly entry: string;
-  /** Scalar entry point for the last count % 4 elements (vec4 kernels only). */
+  /** Scalar entry point for the last count % 4 elements' values. */
   readonly tail?: string;
-  /** Elements one body invocation covers: 4 for vec4 kernels, 32 for packed masks, 1 for scalar. */
-  readonly perInvocation: 1 | 4 | 32;
+  /** Elements one body invocation covers: 4 for vec4 kernels, 16 for grid-stride vec4 kernels,
+   * 32 for packed masks, 1 for scalar. */
+  readonly perInvocation: 1 | 4 | 16 | 32;
   /** Storage bindings by number (binding 0 is always the Params uniform). */
   readonly bindings: Readonly<Record<number, BindingUnit>>;
 }
@@ -32,19 +33,26 @@ function vec4Kernel(name: string, shader: readonly ShaderName[], entry: string, 
   return { name, shader, entry, tail: `${entry}_tail`, perInvocation: 4, bindings };
 }
 
+/** A vec4 kernel whose body loops over GROUPS_PER_INVOCATION (4) grid-strided groups (elementwise.wgsl). */
+function stridedKernel(name: string, shader: readonly ShaderName[], entry: string, bindings: KernelRecord['bindings']): KernelRecord {
+  return { ...vec4Kernel(name, shader, entry, bindings), perInvocation: 16 };
+}
+
 export const kernels = {
-  dropoutForward: vec4Kernel('dropout.forward', dropoutFiles, 'forward', data),
-  dropoutForwardInPlace: { ...vec4Kernel('dropout.forward_inplace', dropoutFiles, 'forward_inplace', { 2: 'data' }), tail: 'forward_tail_inplace' },
-  dropoutMasked: vec4Kernel('dropout.masked', dropoutFiles, 'masked', { ...data, 3: 'bit' }),
-  dropoutMaskedInPlace: { ...vec4Kernel('dropout.masked_inplace', dropoutFiles, 'masked_inplace', { 2: 'data', 3: 'bit' }), tail: 'masked_tail_inplace' },
-  identity: vec4Kernel('dropout.identity', dropoutFiles, 'identity', data),
-  zeros: vec4Kernel('dropout.zeros', dropoutFiles, 'zeros', { 2: 'data' }),
-  words: vec4Kernel('random.words', randomFiles, 'words', { 2: 'word' }),
-  uniform: vec4Kernel('random.uniform', randomFiles, 'uniform01', { 2: 'word' }),
-  normal: vec4Kernel('random.normal', randomFiles, 'normal', { 2: 'word' }),
-  bernoulli: vec4Kernel('random.bernoulli', randomFiles, 'bernoulli', { 2: 'word' }),
+  dropoutForward: stridedKernel('dropout.forward', dropoutFiles, 'forward', data),
+  dropoutForwardInPlace: { ...stridedKernel('dropout.forward_inplace', dropoutFiles, 'forward_inplace', { 2: 'data' }), tail: 'forward_tail_inplace' },
+  /** Forward plus the packed keep-mask in one pass: one body invocation per mask word. */
+  dropoutForwardPacked: { name: 'dropout.forward_packed', shader: dropoutFiles, entry: 'forward_packed', tail: 'forward_packed_tail', perInvocation: 32, bindings: { ...data, 3: 'bit' } },
+  dropoutMasked: stridedKernel('dropout.masked', dropoutFiles, 'masked', { ...data, 3: 'bit' }),
+  dropoutMaskedInPlace: { ...stridedKernel('dropout.masked_inplace', dropoutFiles, 'masked_inplace', { 2: 'data', 3: 'bit' }), tail: 'masked_tail_inplace' },
+  identity: stridedKernel('dropout.identity', dropoutFiles, 'identity', data),
+  zeros: stridedKernel('dropout.zeros', dropoutFiles, 'zeros', { 2: 'data' }),
+  words: stridedKernel('random.words', randomFiles, 'words', { 2: 'word' }),
+  uniform: stridedKernel('random.uniform', randomFiles, 'uniform01', { 2: 'word' }),
+  normal: stridedKernel('random.normal', randomFiles, 'normal', { 2: 'word' }),
+  bernoulli: stridedKernel('random.bernoulli', randomFiles, 'bernoulli', { 2: 'word' }),
   bernoulliFill: { name: 'random.fill', shader: randomFiles, entry: 'fill', perInvocation: 1, bindings: { 2: 'word' } },
   bernoulliPacked: { name: 'random.bernoulli_packed', shader: randomFiles, entry: 'bernoulli_packed', perInvocation: 32, bindings: { 2: 'bit' } },
   bernoulliPackedFill: { name: 'random.fill_packed', shader: randomFiles, entry: 'fill_packed', perInvocation: 32, bindings: { 2: 'bit' } },
-  copy: { name: 'copy', shader: ['philox', 'elementwise', 'copy'], entry: 'copy', perInvocation: 4, bindings: { 1: 'word', 2: 'word' } },
+  copy: { name: 'copy', shader: ['philox', 'elementwise', 'copy'], entry: 'copy', perInvocation: 16, bindings: { 1: 'word', 2: 'word' } },
 } satisfies Record<string, KernelRecord>;

@@ -165,9 +165,23 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
   if (effective.kind === 'identity' && opts.out === undefined && !opts.mask) return { output: x, state };
   const output = outputBuffer(ctx, opts.out, bytes, 'dropout output');
   const mask = opts.mask === true ? ctx.acquire(maskBytes, 'dropout mask') : opts.mask || undefined;
-  const pending: Promise<void>[] = [applyDropout(ctx, x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder)];
-  if (mask) pending.push(writePackedMask(ctx, mask, effective, rand, count, opts.encoder));
-  await Promise.all(pending);
+  if (mask && effective.kind === 'mask' && output !== x) {
+    // Outputs and mask bits from the same words, in one pass.
+    await ctx.dispatch({
+      kernel: kernels.dropoutForwardPacked,
+      dtype,
+      count,
+      buffers: { 1: { buffer: x, argument: 'x' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: mask, argument: 'mask' } },
+      ...rand,
+      threshold: effective.threshold,
+      scale: effective.scale,
+      encoder: opts.encoder,
+    });
+  } else {
+    const pending: Promise<void>[] = [applyDropout(ctx, x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder)];
+    if (mask) pending.push(writePackedMask(ctx, mask, effective, rand, count, opts.encoder));
+    await Promise.all(pending);
+  }
   return mask ? { output, state, mask } : { output, state };
 }
 

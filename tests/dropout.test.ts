@@ -172,6 +172,8 @@ for (const dtype of ['f32', 'f16'] as const) {
         const maskRead = new Uint32Array(await ctx.readBytes(mask, mask.size));
         expect(mismatch(maskRead.subarray(0, maskWords), packMask(referenceKeepMask(n, 0.3, { seed: SEED, stream: 3n, offset })))).toBeNull();
         expect(Array.from(maskRead.subarray(maskWords))).toEqual(new Array(GUARD_WORDS).fill(POISON_WORD));
+        // The output written in the same pass as the mask (the fused forward).
+        compare(await readChecked(out, dtype, n), referenceDropout(x, { p: 0.3, seed: SEED, stream: 3n, offset, dtype }), `forward with mask n=${n}`);
 
         const dy = inputData(dtype, n, 6);
         const dyb = ctx.upload(dy);

@@ -188,6 +188,12 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
         expect(c.maxChunkElements).toBe(maxChunkElements);
         expect(mismatch(await packedMask(c, COUNT), unchunkedPacked)).toBeNull();
         expect(mismatch(await dropoutOutput(c, x), unchunkedDropout)).toBeNull();
+        // Forward and packed mask in one pass, chunked: the same outputs and bits.
+        const fusedOut = poisoned(c, COUNT * 4);
+        const fusedMask = poisoned(c, Math.ceil(COUNT / 32) * 4);
+        await dropout(c, c.upload(x), { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET, out: fusedOut, mask: fusedMask });
+        expect(mismatch(await readArray(c, fusedOut, 'f32', COUNT), unchunkedDropout)).toBeNull();
+        expect(mismatch(await readArray(c, fusedMask, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
         const words = await gpuWords(c, randomWords, { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
         expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
         const mask = await gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.4 }), { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
@@ -205,12 +211,13 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     }
   }
 
-  it('more than 65,535 workgroups (2-D grid): workgroupSize 1 and 4 equal the reference', async () => {
+  it('more than 65,535 workgroups (2-D grid): words, packed mask and dropout equal the reference', async () => {
     const limit = ctx.device.limits.maxComputeWorkgroupsPerDimension;
     const one = await gpuContext({ workgroupSize: 1 });
-    // 4 * (limit + 10) + 3 elements: limit + 10 body workgroups of one vec4 invocation each.
-    const n = 4 * (limit + 10) + 3;
-    expect(one.grid(Math.floor(n / 4))[1]).toBeGreaterThan(1);
+    // Grid-stride kernels cover 4 vec4 groups (16 elements) per invocation: 16 * (limit + 10) + 3
+    // elements need limit + 10 single-invocation workgroups.
+    const n = 16 * (limit + 10) + 3;
+    expect(one.grid(Math.ceil(Math.floor(n / 4) / 4))[1]).toBeGreaterThan(1);
     const words = await gpuWords(one, randomWords, { count: n, seed: SEED, stream: STREAM, offset: 1n }, n);
     expect(mismatch(words, contractWords(SEED, STREAM, n, 1n))).toBeNull();
     // Packed: 32 elements per invocation, so 32 * (limit + 10) elements.
@@ -218,13 +225,13 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     const packed = await gpuWords(one, (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }), { count: np, seed: SEED, stream: STREAM, offset: 3n }, Math.ceil(np / 32));
     expect(mismatch(packed, packMask(referenceKeepMask(np, 0.4, { seed: SEED, stream: STREAM, offset: 3n })))).toBeNull();
 
-    const four = await gpuContext({ workgroupSize: 4 });
-    expect(four.grid(Math.floor(BIG / 4 / 4))[1]).toBeGreaterThan(1);
+    // Dropout over BIG elements with one invocation per workgroup: 2^16 workgroups, a 2-D grid.
+    expect(one.grid(Math.ceil(Math.floor(BIG / 4) / 4))[1]).toBeGreaterThan(1);
     const big = testData(BIG, 9);
-    const xb = four.upload(big);
-    const out = poisoned(four, BIG * 4);
-    await dropout(four, xb, { p: 0.25, seed: SEED, stream: 3n, offset: 2n ** 33n + 1n, out });
-    const got = await readArray(four, out, 'f32', BIG);
+    const xb = one.upload(big);
+    const out = poisoned(one, BIG * 4);
+    await dropout(one, xb, { p: 0.25, seed: SEED, stream: 3n, offset: 2n ** 33n + 1n, out });
+    const got = await readArray(one, out, 'f32', BIG);
     expect(mismatch(got, referenceDropout(big, { p: 0.25, seed: SEED, stream: 3n, offset: 2n ** 33n + 1n }) as Float32Array)).toBeNull();
   });
 
