@@ -21,6 +21,10 @@ const MAP_MODE_READ = 0x1;
 
 /** Bytes of one Params uniform (shaders/elementwise.wgsl); each dispatch gets its own 256-byte slot. */
 const PARAMS_BYTES = 80;
+const COMPUTE_STAGE = 0x4; // GPUShaderStage.COMPUTE
+/** Bind groups kept for reuse (each keeps its buffers alive until evicted; the cache is also
+ * emptied whenever the uniform arena it binds is replaced, i.e. every 256 dispatches or so). */
+const BIND_GROUP_CACHE = 64;
 /** Size of each write-once uniform arena (256 dispatch slots at the usual 256-byte alignment). */
 const UNIFORM_ARENA_BYTES = 64 * 1024;
 /** Chunks start on multiples of this many elements, so every binding offset (data in f16 or f32,
@@ -100,6 +104,12 @@ export class DropoutContext {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private batch: Batch | null = null;
   private arena: { buffer: GPUBuffer; next: number } | null = null;
+  private readonly layouts = new Map<string, GPUPipelineLayout>();
+  private readonly groupLayouts = new Map<string, GPUBindGroupLayout>();
+  /** Recently used bind groups, oldest first (a Map keeps insertion order). */
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
   /** Dispatches still compiling their pipelines; the batch is not submitted before they record,
    * so an op made of several dispatches lands in one submission (all of it runs, or none). */
   private compiling = 0;
@@ -166,9 +176,14 @@ export class DropoutContext {
    * The cached pipeline of one entry point for one dtype and set of pipeline constants (besides WG,
    * which is the context's), compiled asynchronously once per device.
    */
-  pipeline(k: { shader: readonly ShaderName[]; entry: string; name: string }, dtype: Dtype, constants: Record<string, number> = {}): Promise<GPUComputePipeline> {
+  pipeline(
+    k: { shader: readonly ShaderName[]; entry: string; name: string },
+    dtype: Dtype,
+    constants: Record<string, number> = {},
+    layout?: { layout: GPUPipelineLayout; key: string },
+  ): Promise<GPUComputePipeline> {
     const moduleKey = `${k.shader.join('+')}:${dtype}`;
-    const key = `${moduleKey}:${k.entry}:wg${this.workgroupSize}:${Object.keys(constants).length ? JSON.stringify(constants) : ''}`;
+    const key = `${moduleKey}:${k.entry}:wg${this.workgroupSize}:${Object.keys(constants).length ? JSON.stringify(constants) : ''}:${layout?.key ?? 'auto'}`;
     let p = this.pipelines.get(key);
     if (!p) {
       let module = this.modules.get(moduleKey);
@@ -178,7 +193,7 @@ export class DropoutContext {
       }
       p = this.device.createComputePipelineAsync({
         label: `${k.name}:${k.entry}:${dtype}`,
-        layout: 'auto',
+        layout: layout?.layout ?? 'auto',
         // WG only where a file declares it: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
         compute: { module, entryPoint: k.entry, constants: declaresWg(k.shader) ? { ...constants, WG: this.workgroupSize } : constants },
       });
@@ -213,8 +228,9 @@ export class DropoutContext {
     if (count === 0) return;
     const offset = call.offset ?? 0n;
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
-    const body = this.pipeline(kernel, dtype, offset % 4n ? { MISALIGNED: 1 } : {});
-    const tail = kernel.tail && count % 4 ? this.pipeline({ ...kernel, entry: kernel.tail }, dtype) : undefined;
+    const layout = this.elementwiseLayout(kernel, call.aux !== undefined);
+    const body = this.pipeline(kernel, dtype, offset % 4n ? { MISALIGNED: 1 } : {}, layout);
+    const tail = kernel.tail && count % 4 ? this.pipeline({ ...kernel, entry: kernel.tail }, dtype, {}, layout) : undefined;
     this.compiling++;
     let pipelines: [GPUComputePipeline, GPUComputePipeline | undefined];
     try {
@@ -253,20 +269,15 @@ export class DropoutContext {
         for (let c = 0; c < chunks; c++) {
           const first = c * chunk;
           const n = Math.min(chunk, count - first);
+          const storage: [number, GPUBuffer, number, number][] = Object.entries(kernel.bindings).map(([binding, unit]) => {
+            const { buffer } = call.buffers[Number(binding)]!;
+            return unit === 'whole' ? [Number(binding), buffer, 0, buffer.size] : [Number(binding), buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
+          });
+          const group = this.bindGroup(layout, uniforms.buffer, aux, storage);
+          const dynamicOffsets = aux ? [uniforms.offset + c * slot, aux.offset] : [uniforms.offset + c * slot];
           const run = (pipeline: GPUComputePipeline, invocations: number) => {
-            const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms.buffer, offset: uniforms.offset + c * slot, size: PARAMS_BYTES } }];
-            if (aux) entries.push({ binding: 4, resource: { buffer: aux.buffer, offset: aux.offset, size: aux.size } });
-            for (const [binding, unit] of Object.entries(kernel.bindings)) {
-              const bound = call.buffers[Number(binding)]!;
-              if (unit === 'whole') {
-                entries.push({ binding: Number(binding), resource: { buffer: bound.buffer } });
-                continue;
-              }
-              const start = first * unitBytes(unit, dtype);
-              entries.push({ binding: Number(binding), resource: { buffer: bound.buffer, offset: start, size: bindingBytes(unit, dtype, n) } });
-            }
             pass.setPipeline(pipeline);
-            pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+            pass.setBindGroup(0, group, dynamicOffsets);
             const [x, y] = this.grid(Math.ceil(invocations / this.workgroupSize));
             pass.dispatchWorkgroups(x, y);
           };
@@ -305,6 +316,55 @@ export class DropoutContext {
   }
 
   /**
+   * The explicit layout of an element-wise kernel: Params (binding 0) and aux (binding 4) are
+   * uniforms with dynamic offsets into the arena, so a bind group depends only on the storage
+   * buffers and can be reused across calls (createBindGroup is the largest per-call host cost).
+   */
+  private elementwiseLayout(kernel: KernelRecord, withAux: boolean): { layout: GPUPipelineLayout; key: string } {
+    const writes = kernel.writes ?? [2];
+    const storage = Object.keys(kernel.bindings).map(Number);
+    const key = `p${storage.map((b) => `${b}${writes.includes(b) ? 'w' : 'r'}`).join('')}${withAux ? 'a' : ''}`;
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      const uniform = (binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: COMPUTE_STAGE, buffer: { type: 'uniform', hasDynamicOffset: true } });
+      const entries: GPUBindGroupLayoutEntry[] = [uniform(0), ...(withAux ? [uniform(4)] : [])];
+      for (const b of storage) entries.push({ binding: b, visibility: COMPUTE_STAGE, buffer: { type: writes.includes(b) ? 'storage' : 'read-only-storage' } });
+      const group = this.device.createBindGroupLayout({ label: `webgpu-dropout ${key}`, entries });
+      layout = this.device.createPipelineLayout({ label: `webgpu-dropout ${key}`, bindGroupLayouts: [group] });
+      this.layouts.set(key, layout);
+      this.groupLayouts.set(key, group);
+    }
+    return { layout, key };
+  }
+
+  /** A bind group for these buffers and ranges under `layout`, from a bounded LRU cache. */
+  private bindGroup(
+    layout: { key: string },
+    params: GPUBuffer,
+    aux: { buffer: GPUBuffer; size: number } | undefined,
+    storage: [number, GPUBuffer, number, number][],
+  ): GPUBindGroup {
+    const id = (b: GPUBuffer) => {
+      let n = this.bufferIds.get(b);
+      if (n === undefined) this.bufferIds.set(b, (n = this.nextBufferId++));
+      return n;
+    };
+    const key = `${layout.key}|${id(params)}|${aux ? `${id(aux.buffer)}:${aux.size}` : ''}|${storage.map(([b, buf, o, sz]) => `${b}:${id(buf)}:${o}:${sz}`).join('|')}`;
+    let group = this.bindGroups.get(key);
+    if (group) {
+      this.bindGroups.delete(key);
+    } else {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params, offset: 0, size: PARAMS_BYTES } }];
+      if (aux) entries.push({ binding: 4, resource: { buffer: aux.buffer, offset: 0, size: aux.size } });
+      for (const [binding, buffer, offset, size] of storage) entries.push({ binding, resource: { buffer, offset, size } });
+      group = this.device.createBindGroup({ layout: this.groupLayouts.get(layout.key)!, entries });
+      if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+    }
+    this.bindGroups.set(key, group);
+    return group;
+  }
+
+  /**
    * Fresh slots of the uniform arena holding `data`. Slots are written once and never reused, so
    * no later write can race with recorded work not yet submitted (the caller's encoder included);
    * a full arena is dropped to the garbage collector, and WebGPU keeps it alive while work uses it.
@@ -315,6 +375,8 @@ export class DropoutContext {
     const span = Math.ceil(size / align) * align;
     if (!this.arena || this.arena.next + span > this.arena.buffer.size) {
       const bytes = Math.max(UNIFORM_ARENA_BYTES, span);
+      // Every cached bind group binds the old arena: drop them rather than keep their buffers alive.
+      this.bindGroups.clear();
       this.arena = { buffer: this.device.createBuffer({ label: 'webgpu-dropout uniforms', size: bytes, usage: Usage.UNIFORM | Usage.COPY_DST }), next: 0 };
     }
     const offset = this.arena.next;
@@ -491,6 +553,7 @@ export class DropoutContext {
   destroy(): void {
     this.destroyed = true;
     this.arena = null;
+    this.bindGroups.clear();
     this.pool.clear();
     this.pipelines.clear();
     this.modules.clear();

@@ -21,8 +21,10 @@ export interface KernelRecord {
   /** Elements one body invocation covers: 4 for vec4 kernels, 16 for grid-stride vec4 kernels,
    * 32 for packed masks, 1 for scalar. */
   readonly perInvocation: 1 | 4 | 16 | 32;
-  /** Storage bindings by number (binding 0 is always the Params uniform). */
+  /** Storage bindings by number (binding 0 is always the Params uniform, 4 the optional aux uniform). */
   readonly bindings: Readonly<Record<number, BindingUnit>>;
+  /** The storage bindings the kernel writes (read_write in WGSL); the others are read-only. Default [2]. */
+  readonly writes?: readonly number[];
 }
 
 const data = { 1: 'data', 2: 'data' } as const;
@@ -42,7 +44,7 @@ export const kernels = {
   dropoutForward: stridedKernel('dropout.forward', dropoutFiles, 'forward', data),
   dropoutForwardInPlace: { ...stridedKernel('dropout.forward_inplace', dropoutFiles, 'forward_inplace', { 2: 'data' }), tail: 'forward_tail_inplace' },
   /** Forward plus the packed keep-mask in one pass: one body invocation per mask word. */
-  dropoutForwardPacked: { name: 'dropout.forward_packed', shader: dropoutFiles, entry: 'forward_packed', tail: 'forward_packed_tail', perInvocation: 32, bindings: { ...data, 3: 'bit' } },
+  dropoutForwardPacked: { name: 'dropout.forward_packed', shader: dropoutFiles, entry: 'forward_packed', tail: 'forward_packed_tail', perInvocation: 32, bindings: { ...data, 3: 'bit' }, writes: [2, 3] },
   dropoutMasked: stridedKernel('dropout.masked', dropoutFiles, 'masked', { ...data, 3: 'bit' }),
   dropoutMaskedInPlace: { ...stridedKernel('dropout.masked_inplace', dropoutFiles, 'masked_inplace', { 2: 'data', 3: 'bit' }), tail: 'masked_tail_inplace' },
   identity: stridedKernel('dropout.identity', dropoutFiles, 'identity', data),
