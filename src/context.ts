@@ -73,7 +73,6 @@ export interface DispatchCall {
 
 interface Batch {
   encoder: GPUCommandEncoder;
-  uniforms: GPUBuffer[];
   arguments: BoundBuffer[];
   submitted: Promise<void>;
 }
@@ -296,12 +295,11 @@ export class DropoutContext {
    * Records work: `record` gets the caller's encoder, or the context's batch encoder (submitted on
    * the next microtask together with everything else recorded in this tick). Resolves once
    * recorded (caller's encoder) or once the batch is submitted and accepted. `arguments` name the
-   * buffers for error messages; `transient` buffers (uniforms) are destroyed after the submit, or
-   * left to the garbage collector with the caller's encoder, after the caller's submission.
+   * buffers for error messages.
    */
   async encode(
     record: (encoder: GPUCommandEncoder) => void,
-    opts: { encoder?: GPUCommandEncoder; arguments?: BoundBuffer[]; transient?: GPUBuffer[] } = {},
+    opts: { encoder?: GPUCommandEncoder; arguments?: BoundBuffer[] } = {},
   ): Promise<void> {
     this.checkAlive();
     if (opts.encoder) {
@@ -310,7 +308,6 @@ export class DropoutContext {
     }
     const batch = this.openBatch();
     record(batch.encoder);
-    batch.uniforms.push(...(opts.transient ?? []));
     batch.arguments.push(...(opts.arguments ?? []));
     await batch.submitted;
   }
@@ -369,7 +366,7 @@ export class DropoutContext {
    * no later write can race with recorded work not yet submitted (the caller's encoder included);
    * a full arena is dropped to the garbage collector, and WebGPU keeps it alive while work uses it.
    */
-  private uniformSlots(data: ArrayBuffer | ArrayBufferView): { buffer: GPUBuffer; offset: number; size: number } {
+  uniformSlots(data: ArrayBuffer | ArrayBufferView): { buffer: GPUBuffer; offset: number; size: number } {
     const align = this.device.limits.minUniformBufferOffsetAlignment;
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
     const span = Math.ceil(size / align) * align;
@@ -386,15 +383,6 @@ export class DropoutContext {
     return { buffer: this.arena.buffer, offset, size };
   }
 
-  /** A uniform buffer holding `data` (padded to 16 bytes), written at creation. */
-  uniformBuffer(data: ArrayBufferView, label: string): GPUBuffer {
-    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-    const buffer = this.device.createBuffer({ label, size, usage: Usage.UNIFORM, mappedAtCreation: true });
-    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    buffer.unmap();
-    return buffer;
-  }
-
   /** Workgroup grid for `groups` workgroups: x up to the per-dimension limit, the rest in y
    * (kernels fold it back with linear_id in shaders/elementwise.wgsl). */
   grid(groups: number): [number, number] {
@@ -407,7 +395,7 @@ export class DropoutContext {
   private openBatch(): Batch {
     if (this.batch) return this.batch;
     const encoder = this.device.createCommandEncoder({ label: 'webgpu-dropout batch' });
-    const batch: Batch = { encoder, uniforms: [], arguments: [], submitted: Promise.resolve() };
+    const batch: Batch = { encoder, arguments: [], submitted: Promise.resolve() };
     batch.submitted = new Promise<void>((resolve, reject) => {
       const submitWhenCompiled = () => {
         if (this.compiling > 0) {
@@ -415,7 +403,7 @@ export class DropoutContext {
           return;
         }
         if (this.batch === batch) this.batch = null;
-        this.submitBatch(batch).then(resolve, reject);
+        this.submit(batch.encoder.finish(), batch.arguments).then(resolve, reject);
       };
       queueMicrotask(submitWhenCompiled);
     });
@@ -424,21 +412,23 @@ export class DropoutContext {
     return batch;
   }
 
-  private async submitBatch(batch: Batch): Promise<void> {
+  /**
+   * Submits `commands`. With `validate`, in an error scope: a rejection (nothing from the command
+   * buffer ran) becomes a specific error naming a destroyed argument among `args` if there is one,
+   * and device loss while waiting rejects with DeviceLostError.
+   */
+  async submit(commands: GPUCommandBuffer, args: BoundBuffer[] = []): Promise<void> {
     this.checkAlive();
-    const commands = batch.encoder.finish();
     if (!this.validate) {
       this.device.queue.submit([commands]);
-      for (const u of batch.uniforms) u.destroy();
       return;
     }
     this.device.pushErrorScope('validation');
     this.device.queue.submit([commands]);
-    // Destroying after submit is safe: the buffers live until the work that uses them is done.
-    for (const u of batch.uniforms) u.destroy();
     const error = await this.guard(this.device.popErrorScope());
-    if (error) throw await this.explain(error, batch.arguments);
+    if (error) throw await this.explain(error, args);
   }
+
 
   /** Turns a rejected submission into a specific error, naming a destroyed argument if one is. */
   private async explain(error: GPUError, args: BoundBuffer[]): Promise<Error> {

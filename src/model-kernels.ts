@@ -2,7 +2,7 @@
 // Recording that owns one command encoder per training step or MC pass, so a whole step is one
 // submission and nothing is read back unless asked for.
 import type { DropoutContext } from './context.js';
-import { GpuValidationError, InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError } from './errors.js';
 import type { ShaderName } from './shaders.js';
 
 export interface CustomKernel {
@@ -40,11 +40,10 @@ export function packUniform(fields: readonly (number | { f: number })[]): Uint32
 }
 
 /**
- * Work recorded into one command encoder: the caller's (it submits; the uniforms are then left
- * to the garbage collector, as with the core ops) or one of our own, submitted by `submit`.
+ * Work recorded into one command encoder: the caller's (it submits) or one of our own, submitted
+ * by `submit`. Uniforms go into the context's write-once arena, as the core ops' do.
  */
 export class Recording {
-  private readonly transient: GPUBuffer[] = [];
   readonly encoder: GPUCommandEncoder;
   readonly owned: boolean;
 
@@ -65,9 +64,8 @@ export class Recording {
   async kernel(k: CustomKernel, uniform: Uint32Array, buffers: Readonly<Record<number, GPUBuffer>>, invocations: number): Promise<void> {
     const pipeline = await this.ctx.pipeline(k, 'f32');
     if (invocations === 0) return;
-    const params = this.ctx.uniformBuffer(uniform, `${k.name}:params`);
-    if (this.owned) this.transient.push(params);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params } }];
+    const params = this.ctx.uniformSlots(uniform);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: params }];
     for (const [binding, buffer] of Object.entries(buffers)) entries.push({ binding: Number(binding), resource: { buffer } });
     await this.ctx.encode(
       (encoder) => {
@@ -85,14 +83,7 @@ export class Recording {
   /** Submits our own encoder (after anything the context has batched) and reports a rejected submission. */
   async submit(): Promise<void> {
     if (!this.owned) return;
-    const { ctx } = this;
-    await ctx.flush();
-    ctx.checkAlive();
-    ctx.device.pushErrorScope('validation');
-    ctx.device.queue.submit([this.encoder.finish()]);
-    // Destroying after submit is safe: the buffers live until the work that uses them is done.
-    for (const b of this.transient) b.destroy();
-    const error = await ctx.device.popErrorScope();
-    if (error) throw new GpuValidationError(`WebGPU rejected the submission; nothing from it ran: ${error.message}`);
+    await this.ctx.flush();
+    await this.ctx.submit(this.encoder.finish());
   }
 }
