@@ -13,27 +13,51 @@ export interface CallTiming {
 
 /** Calls `fn` (one complete call each) until `budgetMs` is spent, at least `min` and at most `max` times, after one warm-up. */
 export async function timeCalls(fn: () => Promise<void>, budgetMs: number, min = 3, max = 50): Promise<CallTiming> {
-  await fn();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < max && (times.length < min || performance.now() - start < budgetMs)) {
-    const t0 = performance.now();
-    await fn();
-    times.push((performance.now() - t0) * 1e6);
-  }
-  return { ns: median(times), calls: times.length };
+  const [t] = await timeCallsTogether([fn], budgetMs, min, max);
+  return { ns: t!.ns, calls: t!.calls };
 }
 
-/** Ours, timed the way the peers are: dropout(), flush, wait for the queue. Data already on the GPU. */
-export async function oursPerCall(env: BenchEnv, n: number, budgetMs: number): Promise<CallTiming> {
+/**
+ * Several callers timed in rounds, one call of each per round (after one warm-up call each), so
+ * a load change on a shared machine hits them alike; `perRound` keeps each round's times in order.
+ */
+export async function timeCallsTogether(fns: (() => Promise<void>)[], budgetMs: number, min = 3, max = 50): Promise<(CallTiming & { perRound: number[] })[]> {
+  for (const fn of fns) await fn();
+  const times: number[][] = fns.map(() => []);
+  const start = performance.now();
+  while (times[0]!.length < max && (times[0]!.length < min || performance.now() - start < budgetMs)) {
+    for (let i = 0; i < fns.length; i++) {
+      const t0 = performance.now();
+      await fns[i]!();
+      times[i]!.push((performance.now() - t0) * 1e6);
+    }
+  }
+  return times.map((t) => ({ ns: median(t), calls: t.length, perRound: t }));
+}
+
+/** A peer and ours timed together: their medians, and the median of the per-round ratios peer / ours. */
+export interface PeerTiming {
+  peer: CallTiming;
+  ours: CallTiming;
+  ratio: number;
+}
+
+/**
+ * Ours, timed the way the peers are (dropout(), flush, wait for the queue; data already on the GPU),
+ * in rounds with the peer's calls.
+ */
+export async function timeAgainstOurs(env: BenchEnv, n: number, peer: () => Promise<void>, budgetMs: number, min = 3, max = 20): Promise<PeerTiming> {
   const { ctx, device } = env;
   const x = ctx.acquire(n * 4, 'peer x');
   const out = ctx.acquire(n * 4, 'peer out');
   try {
-    return await timeCalls(async () => {
+    const ours = async () => {
       await dropout(ctx, x, { p: P, seed: SEED, count: n, out });
       await device.queue.onSubmittedWorkDone();
-    }, budgetMs);
+    };
+    const [p, o] = await timeCallsTogether([peer, ours], budgetMs, min, max);
+    const ratio = median(p!.perRound.map((t, i) => t / o!.perRound[i]!));
+    return { peer: { ns: p!.ns, calls: p!.calls }, ours: { ns: o!.ns, calls: o!.calls }, ratio };
   } finally {
     ctx.release(x);
     ctx.release(out);
@@ -44,8 +68,8 @@ type Tf = typeof import('@tensorflow/tfjs-core');
 
 export interface TfPeer {
   tf: Tf;
-  /** tf.dropout on a resident tensor, its queue flushed and the GPU idle before the clock stops. */
-  time(n: number, budgetMs: number): Promise<CallTiming>;
+  /** tf.dropout on a resident tensor, its queue flushed and the GPU idle before the clock stops, in rounds with ours. */
+  time(n: number, budgetMs: number): Promise<PeerTiming>;
   /** tf.randomUniform alone: the part of tf.dropout that runs in JS on the CPU (before the upload). */
   timeMaskDraw(n: number, budgetMs: number): Promise<CallTiming>;
   dispose(): void;
@@ -81,11 +105,11 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
       const x = tf.fill([n], 1.5);
       try {
         await flush();
-        return await timeCalls(async () => {
+        return await timeAgainstOurs(env, n, async () => {
           const y = tf.dropout(x, P);
           await flush();
           y.dispose();
-        }, budgetMs, 3, 20);
+        }, budgetMs);
       } finally {
         x.dispose();
       }
@@ -102,10 +126,10 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
   };
 }
 
-/** The CPU reference (src/reference.ts) on a host Float32Array. */
-export function timeCpuReference(n: number, budgetMs: number): Promise<CallTiming> {
+/** The CPU reference (src/reference.ts) on a host Float32Array, in rounds with ours. */
+export function timeCpuReference(env: BenchEnv, n: number, budgetMs: number): Promise<PeerTiming> {
   const x = new Float32Array(n).fill(1.5);
-  return timeCalls(async () => {
+  return timeAgainstOurs(env, n, async () => {
     referenceDropout(x, { p: P, seed: SEED, stream: 1n });
   }, budgetMs, 1, 10);
 }

@@ -1,15 +1,17 @@
 // The suite's results as data (JSON, for comparing commits) and as Markdown tables.
 import type { Timing } from './timing.js';
 
-export interface CellResult extends Timing {
+export interface CellResult extends Omit<Timing, 'series' | 'wallSeries'> {
   log2: number;
   n: number;
   elementsPerSec: number;
   /** Bytes read + written per second, GB/s (1e9). */
   gbPerSec: number;
-  /** Copy kernel over the same bytes, ns, and copy time / op time (1 = as fast as the copy). */
+  /** Copy kernel over the same bytes, ns (median), and copy time / op time (1 = as fast as the
+   * copy): the median of the per-round ratios, with their quartiles in ofCopyRange. */
   copyNs?: number;
   ofCopy?: number;
+  ofCopyRange?: [number, number];
 }
 
 export interface OpResult {
@@ -29,7 +31,7 @@ export interface PeerRow {
   calls: number;
   /** Ours, the same call measured the same way, ns. */
   oursNs: number;
-  /** peer time / our time: how many times faster ours is. */
+  /** peer time / our time, the median of per-round ratios (one call of each per round): how many times faster ours is. */
   ratio: number;
   note?: string;
 }
@@ -111,7 +113,7 @@ export function opTable(op: OpResult): string {
       formatNs(c.ns),
       formatRate(c.elementsPerSec),
       op.bytesPerElement ? c.gbPerSec.toFixed(2) : '-',
-      pct(c.ofCopy),
+      c.ofCopyRange ? `${pct(c.ofCopy)} (${pct(c.ofCopyRange[0]).slice(0, -1)}-${pct(c.ofCopyRange[1])})` : pct(c.ofCopy),
       `${c.method} (${c.samples}×${c.reps})`,
     ]),
   );
@@ -125,7 +127,7 @@ export function toMarkdown(r: BenchReport): string {
   out.push(`- adapter: ${r.adapter.name} (ICD: ${r.adapter.icd})`);
   out.push(`- timing: ${r.timing.description}`);
   out.push(`- p = ${r.options.p}; sizes 2^${r.options.sizesLog2[0]} to 2^${r.options.sizesLog2.at(-1)} elements; ~${r.options.cellBudgetMs} ms of samples per cell`);
-  out.push('- columns: median time of one call; elements/s; GB/s counts bytes read + written; "of copy" = time of a plain vec4 copy kernel over the same bytes (timed in the same cell, samples interleaved with the op) / time of the op, so 100% = at the copy roofline');
+  out.push('- columns: median time of one call; elements/s; GB/s counts bytes read + written; "of copy" = time of a plain vec4 copy kernel over the same bytes / time of the op, so 100% = at the copy roofline; the copy is timed in the same cell, one copy sample right after each op sample, and the column gives the median of these per-round ratios (their quartiles in brackets); "timing" gives samples × calls per sample');
   out.push('');
   if (r.targets.length) {
     out.push('## Targets');
@@ -147,7 +149,7 @@ export function toMarkdown(r: BenchReport): string {
   out.push('');
   out.push('## Peers (same process, same GPUDevice)');
   out.push('');
-  out.push('Each peer call and ours are timed alike: one call on data already resident (GPU buffers for the GPU peers, a Float32Array for the CPU reference), flushed, until the GPU queue is idle (onSubmittedWorkDone). Ratio = peer time / our time.');
+  out.push('Each peer call and ours are timed alike: one call on data already resident (GPU buffers for the GPU peers, a Float32Array for the CPU reference), flushed, until the GPU queue is idle (onSubmittedWorkDone), in rounds of one peer call and one of ours. Ratio = the median of the per-round ratios peer time / our time; the medians are shown beside it.');
   out.push('');
   out.push(
     table(

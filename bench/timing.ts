@@ -16,6 +16,11 @@ export interface Timing {
   samples: number;
   /** Why timestamps were not used, when they were available but rejected. */
   rejected?: string;
+  /** Per-call time of each sample, in the order taken (the `method` series); with measureTogether,
+   * sample i of every op comes from the same round, which pairedRatio relies on. */
+  series: number[];
+  /** Per-call wall time of each sample, in the same order. */
+  wallSeries: number[];
 }
 
 export interface TimingBudget {
@@ -31,10 +36,31 @@ export interface TimingBudget {
 /** Records one repetition of the op into `encoder`. */
 export type Recorder = (encoder: GPUCommandEncoder) => Promise<void> | void;
 
-export function median(values: number[]): number {
+/** The q-quantile, interpolating linearly between order statistics. */
+export function quantile(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  const at = (s.length - 1) * q;
+  const i = Math.floor(at);
+  return i + 1 < s.length ? s[i]! + (s[i + 1]! - s[i]!) * (at - i) : s[i]!;
+}
+
+export function median(values: number[]): number {
+  return quantile(values, 0.5);
+}
+
+/**
+ * reference time / op time, round by round, for two timings from one measureTogether: the median
+ * and the quartiles of the per-round ratios. A load change on a shared machine (other processes on a
+ * CPU adapter) moves both members of a round alike, so the ratio is steadier than the ratio of
+ * the two medians. Timings by different methods are paired by their wall times.
+ */
+export function pairedRatio(reference: Timing, op: Timing): { ratio: number; low: number; high: number } {
+  const same = reference.method === op.method;
+  const ref = same ? reference.series : reference.wallSeries;
+  const own = same ? op.series : op.wallSeries;
+  const ratios = own.map((t, i) => ref[i]! / t).filter((r) => Number.isFinite(r));
+  if (ratios.length === 0) return { ratio: NaN, low: NaN, high: NaN };
+  return { ratio: median(ratios), low: quantile(ratios, 0.25), high: quantile(ratios, 0.75) };
 }
 
 export class GpuTimer {
@@ -114,9 +140,9 @@ export class GpuTimer {
     }
     return plans.map(({ reps, ts, wall, insane }) => {
       const wallNs = median(wall);
-      if (this.hasTimestamps && insane === 0) return { ns: median(ts), method: 'timestamp' as const, wallNs, reps, samples };
+      if (this.hasTimestamps && insane === 0) return { ns: median(ts), method: 'timestamp' as const, wallNs, reps, samples, series: ts, wallSeries: wall };
       const rejected = this.hasTimestamps ? `${insane}/${samples} timestamp samples outside (0, wall]` : undefined;
-      return { ns: wallNs, method: 'wall' as const, wallNs, reps, samples, ...(rejected ? { rejected } : {}) };
+      return { ns: wallNs, method: 'wall' as const, wallNs, reps, samples, series: wall, wallSeries: wall, ...(rejected ? { rejected } : {}) };
     });
   }
 

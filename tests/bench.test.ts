@@ -7,10 +7,42 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from '../bench/report.js';
+import { pairedRatio, quantile, type Timing } from '../bench/timing.js';
 
 const run = promisify(execFile);
 const out = mkdtempSync(join(tmpdir(), 'webgpu-dropout-bench-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('bench timing helpers', () => {
+  const timing = (method: Timing['method'], series: number[], wallSeries = series): Timing => ({
+    ns: quantile(series, 0.5), method, wallNs: quantile(wallSeries, 0.5), reps: 1, samples: series.length, series, wallSeries,
+  });
+
+  it('quantile interpolates between order statistics', () => {
+    expect(quantile([3, 1, 2], 0.5)).toBe(2);
+    expect(quantile([4, 1, 3, 2], 0.5)).toBe(2.5);
+    expect(quantile([1, 2, 3, 4, 5], 0.25)).toBe(2);
+    expect(quantile([1, 2], 0.75)).toBe(1.75);
+    expect(quantile([7], 0.25)).toBe(7);
+  });
+
+  it('pairedRatio pairs samples round by round, so a slow round does not skew the ratio', () => {
+    // Round 2 ran under load for the op only in its copy's round; medians alone would say 2.5.
+    const op = timing('timestamp', [10, 100, 12]);
+    const copy = timing('timestamp', [5, 50, 30]);
+    expect(copy.ns / op.ns).toBe(2.5);
+    const r = pairedRatio(copy, op);
+    expect(r.ratio).toBe(0.5);
+    expect(r.low).toBe(0.5);
+    expect(r.high).toBe(1.5);
+  });
+
+  it('pairedRatio falls back to wall times when the two timings used different methods', () => {
+    const op = timing('timestamp', [1, 1, 1], [10, 10, 10]);
+    const copy = timing('wall', [20, 20, 20]);
+    expect(pairedRatio(copy, op).ratio).toBe(2);
+  });
+});
 
 describe('npm run bench -- --quick', () => {
   it('writes a JSON report and a Markdown table for every op', async () => {
