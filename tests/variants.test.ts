@@ -225,7 +225,8 @@ describe('Alpha dropout', () => {
 });
 
 describe('fused bias + dropout + residual', () => {
-  const shapes: Shape[] = [[7], [3, 5], [2, 3, 13], [17, 64], [5, 1]];
+  // Column counts 1, 2 and 3 wrap more than once within one vec4 of elements.
+  const shapes: Shape[] = [[7], [3, 5], [2, 3, 13], [17, 64], [5, 1], [6, 2], [5, 3]];
 
   it('matches the reference in f32 and f16 (both mask and values), with its backward', async () => {
     const ctx = await gpuContext();
