@@ -517,6 +517,15 @@ function beginOpenRateOp(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOpti
   return { rule, prep, training, state };
 }
 
+/** Validates the backward of a Gaussian or Alpha forward; the rule is the identity in eval mode. */
+function beginOpenRateBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions, op: 'gaussian' | 'alpha') {
+  ctx.checkAlive();
+  checkState(state, [op]);
+  const rule = checkOpenRate(state.p);
+  const prep = prepareBackward(ctx, dy, state, opts);
+  return { rule: state.training ? rule : ({ kind: 'identity' } as KeepRule), prep, input: { buffer: dy, argument: 'dy' } };
+}
+
 /**
  * Gaussian dropout (Keras `GaussianDropout`, Srivastava et al. 2014): y = x * (1 + sigma z), z the
  * contract's standard normal of the element's mask index (Box-Muller on word pairs).
@@ -529,11 +538,8 @@ export async function gaussianDropout(ctx: DropoutContext, x: GPUBuffer, opts: S
 
 /** dx = dy * (1 + sigma z) with the forward's z, regenerated. */
 export async function gaussianDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
-  ctx.checkAlive();
-  checkState(state, ['gaussian']);
-  const rule = checkOpenRate(state.p);
-  const prep = prepareBackward(ctx, dy, state, opts);
-  return applyGaussian(ctx, prep, { buffer: dy, argument: 'dy' }, opts.out, state.training ? rule : { kind: 'identity' }, state, opts.encoder);
+  const { rule, prep, input } = beginOpenRateBackward(ctx, dy, state, opts, 'gaussian');
+  return applyGaussian(ctx, prep, input, opts.out, rule, state, opts.encoder);
 }
 
 async function applyGaussian(ctx: DropoutContext, prep: Prepared, input: BoundBuffer, out: GPUBuffer | undefined, rule: KeepRule, state: StructuredState, encoder?: GPUCommandEncoder): Promise<GPUBuffer> {
@@ -578,12 +584,8 @@ export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: Stru
 
 /** dx = keep ? dy * a : 0 with the forward's mask, regenerated. */
 export async function alphaDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
-  ctx.checkAlive();
-  checkState(state, ['alpha']);
-  const rule = checkOpenRate(state.p);
-  const prep = prepareBackward(ctx, dy, state, opts);
-  const input = { buffer: dy, argument: 'dy' };
-  if (!state.training || rule.kind !== 'mask') return applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
+  const { rule, prep, input } = beginOpenRateBackward(ctx, dy, state, opts, 'alpha');
+  if (rule.kind !== 'mask') return applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
   const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout grad');
   const { a } = alphaDropoutCoefficients(state.p);
   await launch(ctx, prep, { kernel: structuredKernels.alphaBackward, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, threshold: rule.threshold, extra: [a], encoder: opts.encoder });
