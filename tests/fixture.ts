@@ -5,7 +5,7 @@ import fixtureSource from './fixtures/philox_fixture.wgsl?raw';
 import { readArray, type DropoutContext } from '../src/index.js';
 import { poisoned } from './gpu.js';
 
-export type FixtureEntry = 'philox_blocks' | 'mulhilo_pairs' | 'add64_pairs';
+export type FixtureEntry = 'philox_blocks' | 'mulhilo_pairs' | 'mulhilo_m0_pairs' | 'add64_pairs';
 
 const modules = new WeakMap<GPUDevice, GPUShaderModule>();
 

@@ -196,6 +196,19 @@ describe('32x32 -> 64-bit products and 64-bit adds (mulhi32, WGSL mulhilo, add64
     expect(bad).toBe(-1);
   });
 
+  it('WGSL mulhilo_m0 (the shortcut for a * M0) is exact for every edge and random word', async () => {
+    // Its cross products must never overflow: a = 0xffffffff is the worst case, every 16-bit
+    // half at 0xffff or 0 and the words around them are the carry edges.
+    const words = [...EDGE_WORDS, PHILOX_M0, PHILOX_M1, ...pairs.map(([a]) => a)];
+    const inputs = new Uint32Array(words.length * 4);
+    words.forEach((a, i) => inputs.set([a, 0xdeadbeef], 4 * i));
+    const got = await runFixture(ctx, 'mulhilo_m0_pairs', inputs, words.length);
+    const want = new Uint32Array(words.length * 4);
+    words.forEach((a, i) => want.set(exact(a, PHILOX_M0), 4 * i));
+    const bad = firstMismatch(got, want);
+    expect(bad >= 0 ? `mulhilo_m0(0x${words[bad]!.toString(16)}) = (${Array.from(got.subarray(4 * bad, 4 * bad + 2))})` : 'all exact').toBe('all exact');
+  });
+
   it('WGSL add64 carries from the low into the high word', async () => {
     const cases: [number, number, number][] = [
       [0xffffffff, 0, 1],
