@@ -44,6 +44,11 @@ export interface ContextOptions {
   /** Wrap every submission the context makes in an error scope and name a destroyed argument
    * buffer when WebGPU rejects it (default true; costs one error-scope round trip per submit). */
   validate?: boolean;
+  /** How many distinct noise-shape tables (the inner extents and mask strides of a broadcast op)
+   * get pipelines of their own with the table compiled in, which turns the per-element index
+   * divisions into multiply-shifts; later tables use the generic pipeline, which reads the table
+   * from a uniform. Each specialization costs one pipeline compile on first use. Default 32; 0: none. */
+  specializedShapes?: number;
 }
 
 /** A storage buffer bound to one binding of a call; `argument` names it in errors. */
@@ -68,6 +73,8 @@ export interface DispatchCall {
   extra?: readonly number[];
   /** Op-specific uniform data (shapes, strides) bound at binding 4 for every chunk, as u32 words. */
   aux?: Uint32Array;
+  /** Pipeline constants of this call's kernel (besides WG and MISALIGNED, which the context sets). */
+  constants?: Readonly<Record<string, number>>;
   encoder?: GPUCommandEncoder;
 }
 
@@ -96,6 +103,7 @@ export class DropoutContext {
   readonly maxChunkElements: number;
   readonly pool: BufferPool;
   readonly validate: boolean;
+  readonly specializedShapes: number;
   /** Default generator for ops that are given neither a seed nor a generator. */
   readonly generator: PhiloxGenerator;
 
@@ -108,6 +116,8 @@ export class DropoutContext {
   /** Recently used bind groups, oldest first (a Map keeps insertion order). */
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  /** Keys of the specializations granted so far (at most specializedShapes). */
+  private readonly specializations = new Set<string>();
   private nextBufferId = 1;
   /** Dispatches still compiling their pipelines; the batch is not submitted before they record,
    * so an op made of several dispatches lands in one submission (all of it runs, or none). */
@@ -146,6 +156,9 @@ export class DropoutContext {
     this.maxChunkElements = Math.min(byLimit, Math.floor(requested / CHUNK_ALIGN) * CHUNK_ALIGN);
     this.pool = new BufferPool(device, options.poolBytes ?? 256 * 1024 * 1024);
     this.validate = options.validate ?? true;
+    const specialized = options.specializedShapes ?? 32;
+    if (!Number.isInteger(specialized) || specialized < 0) throw new InvalidArgumentError('options.specializedShapes', 'a non-negative integer', specialized);
+    this.specializedShapes = specialized;
     this.generator = new PhiloxGenerator(options.seed ?? randomSeed());
     void device.lost.then((info) => this.onLost(`device lost (${info.reason}): ${info.message}`));
   }
@@ -203,6 +216,18 @@ export class DropoutContext {
     return p;
   }
 
+  /**
+   * Whether a pipeline specialized for `key` may be used: yes if it was granted before, or if
+   * fewer than `specializedShapes` were (then it is granted now). Bounds the pipelines a stream
+   * of ever-new shapes could compile.
+   */
+  claimSpecialization(key: string): boolean {
+    if (this.specializations.has(key)) return true;
+    if (this.specializations.size >= this.specializedShapes) return false;
+    this.specializations.add(key);
+    return true;
+  }
+
   /** Checks that `buffer` is a GPUBuffer with STORAGE usage and at least `bytes` bytes. */
   checkStorage(buffer: unknown, argument: string, bytes: number): asserts buffer is GPUBuffer {
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
@@ -228,8 +253,9 @@ export class DropoutContext {
     const offset = call.offset ?? 0n;
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
     const layout = this.elementwiseLayout(kernel, call.aux !== undefined);
-    const body = this.pipeline(kernel, dtype, offset % 4n ? { MISALIGNED: 1 } : {}, layout);
-    const tail = kernel.tail && count % 4 ? this.pipeline({ ...kernel, entry: kernel.tail }, dtype, {}, layout) : undefined;
+    const constants = call.constants ?? {};
+    const body = this.pipeline(kernel, dtype, offset % 4n ? { ...constants, MISALIGNED: 1 } : constants, layout);
+    const tail = kernel.tail && count % 4 ? this.pipeline({ ...kernel, entry: kernel.tail }, dtype, constants, layout) : undefined;
     this.compiling++;
     let pipelines: [GPUComputePipeline, GPUComputePipeline | undefined];
     try {

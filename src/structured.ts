@@ -103,6 +103,35 @@ export const structuredKernels = {
   alphaBackward: vec4Kernel('structured.alpha_backward', 'alpha_backward', data),
 } satisfies Record<string, KernelRecord>;
 
+/** The kernels that map elements to mask indices through the broadcast table (the bias-gradient
+ * kernels read other words at binding 4). */
+const maskIndexed: ReadonlySet<KernelRecord> = new Set([
+  structuredKernels.masked,
+  structuredKernels.keepMask,
+  structuredKernels.residual,
+  structuredKernels.biasResidual,
+  structuredKernels.gaussian,
+  structuredKernels.alpha,
+  structuredKernels.alphaBackward,
+]);
+
+/**
+ * Pipeline constants that compile the broadcast table into the kernel (shaders/structured.wgsl,
+ * SPECIALIZED), if the context grants one more specialization. Only tables of rank >= 2: rank 1
+ * is element-wise or a single decision, whose extent is the element count and would cost a
+ * pipeline per tensor size. The outermost extent is left out, so batch sizes share a pipeline.
+ */
+function specialization(ctx: DropoutContext, table: Uint32Array): Record<string, number> | undefined {
+  const rank = table[0]!;
+  if (rank < 2) return undefined;
+  const constants: Record<string, number> = { SPECIALIZED: 1, RANK: rank };
+  for (let k = 0; k < rank; k++) {
+    if (k + 1 < rank) constants[`EXTENT${k}`] = table[4 + 4 * k]!;
+    constants[`STRIDE${k}`] = table[5 + 4 * k]!;
+  }
+  return ctx.claimSpecialization(JSON.stringify(constants)) ? constants : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Options, state, shared validation and dispatch
 
@@ -228,6 +257,7 @@ function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
     extraU: l.extraU,
     // Only this module's kernels declare the broadcast table; the core ones must not be given it.
     aux: l.kernel.shader === files ? prep.table : undefined,
+    constants: maskIndexed.has(l.kernel) && prep.count > 0 ? specialization(ctx, prep.table) : undefined,
     encoder: l.encoder,
   });
 }

@@ -96,6 +96,31 @@ describe('noise-shape (broadcast) masks', () => {
     }
   });
 
+  it('pipelines with the table compiled in (specializedShapes) and the generic one agree with the reference', async () => {
+    // specializedShapes 0: every table read from the uniform; 3: the first three tables of rank >= 2
+    // compiled in, the rest generic (the cap); default: all of these compiled in.
+    for (const options of [{ specializedShapes: 0 }, { specializedShapes: 3 }, {}]) {
+      const ctx = await gpuContext({ ...options, maxChunkElements: 2048 });
+      const cases = [...broadcastCases, { shape: [2, 3, 700], noise: [2, 1, 700] }, { shape: [5, 3, 4, 3, 2, 3, 2, 3], noise: [5, 3, 1, 3, 1, 3, 1, 1] }];
+      for (const { shape, noise } of cases) {
+        for (const [stream, offset] of [[0n, 0n], [7n, 3n]] as const) {
+          const got = await gpuKeep(ctx, 0.5, shape, noise, stream, offset);
+          const want = referenceStructuredKeep({ p: 0.5, shape, noiseShape: noise, seed: 77n, stream, offset });
+          expect(Array.from(got), `${JSON.stringify(options)} ${shape} / ${noise} offset ${offset}`).toEqual(Array.from(want));
+        }
+      }
+    }
+  });
+
+  it('specializedShapes bounds the specializations: later tables fall back to the generic pipeline', async () => {
+    const ctx = await gpuContext({ specializedShapes: 2 });
+    expect(ctx.claimSpecialization('a')).toBe(true);
+    expect(ctx.claimSpecialization('b')).toBe(true);
+    expect(ctx.claimSpecialization('c')).toBe(false);
+    expect(ctx.claimSpecialization('a')).toBe(true);
+    await expect(gpuContext({ specializedShapes: -1 })).rejects.toThrow(/options\.specializedShapes/);
+  });
+
   it('the reference mask index ravels coordinates in the noise shape', () => {
     expect(Array.from(referenceMaskIndices([2, 3, 2], [2, 1, 2]))).toEqual([0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3]);
     expect(Array.from(referenceMaskIndices([2, 3], [1, 3]))).toEqual([0, 1, 2, 0, 1, 2]);
