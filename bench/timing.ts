@@ -68,7 +68,12 @@ export class GpuTimer {
   private readonly resolveBuffer: GPUBuffer | null;
   private readonly readBuffer: GPUBuffer | null;
 
-  constructor(private readonly device: GPUDevice) {
+  /** `settle` resolves once pipelines compiling in the background are ready (DropoutContext.settled),
+   * so an op's samples all run its final pipeline, not the generic one it starts on. */
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly settle: () => Promise<void> = async () => {},
+  ) {
     const ts = device.features.has('timestamp-query');
     this.querySet = ts ? device.createQuerySet({ type: 'timestamp', count: 2, label: 'bench timestamps' }) : null;
     this.resolveBuffer = ts ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
@@ -120,6 +125,7 @@ export class GpuTimer {
       // The warm-up compiles pipelines and touches the buffers' pages; an op slower than a few
       // samples' worth gets no separate calibration (its warm-up time sizes it), to save time.
       const [ts0, wall0] = await this.sample(record, 1);
+      await this.settle();
       const slow = wall0 > 4 * budget.sampleMs * 1e6;
       const [ts1, wall1] = slow ? [ts0, wall0] : await this.sample(record, 1);
       const once = Math.max(sane(ts1, wall1) ? ts1 : wall1, 1e3);

@@ -241,11 +241,19 @@ fn residual_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 // ---- Fused bias + dropout + residual (the transformer block pattern):
 // y = residual + (keep ? (x + bias[col]) * scale : 0), col = element mod params.extra_u.
 
+// The bias length, compiled in where the host specialized the pipeline (ContextOptions.
+// specializedShapes), so the column's `%` is by a constant; 0: read from params.extra_u.
+override COLUMNS: u32 = 0u;
+fn bias_columns() -> u32 {
+  if (COLUMNS != 0u) { return COLUMNS; }
+  return params.extra_u;
+}
+
 // One division for e0; the next three columns step by one and wrap (any column count >= 1):
 // on lavapipe a u32 `%` is a scalar division per SIMD lane (this took the fused op from about
 // 30% to about 40% of the copy kernel).
 fn bias4(e0: u32) -> vec4<f32> {
-  let cols = params.extra_u;
+  let cols = bias_columns();
   let c0 = e0 % cols;
   let c1 = select(c0 + 1u, 0u, c0 + 1u == cols);
   let c2 = select(c1 + 1u, 0u, c1 + 1u == cols);
@@ -267,7 +275,7 @@ fn bias_residual_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @bu
   let e = tail_element(linear_id(gid, nwg));
   if (e < params.count) {
     let g = params.first + e;
-    let v = (f32(sx1[e]) + f32(sbias[g % params.extra_u])) * params.scale;
+    let v = (f32(sx1[e]) + f32(sbias[g % bias_columns()])) * params.scale;
     sy1[e] = S(f32(sres1[e]) + select(0.0, v, keep_at1(g)));
   }
 }

@@ -115,22 +115,6 @@ const maskIndexed: ReadonlySet<KernelRecord> = new Set([
   structuredKernels.alphaBackward,
 ]);
 
-/**
- * Pipeline constants that compile the broadcast table into the kernel (shaders/structured.wgsl,
- * SPECIALIZED), if the context grants one more specialization. Only tables of rank >= 2: rank 1
- * is element-wise or a single decision, whose extent is the element count and would cost a
- * pipeline per tensor size. The outermost extent is left out, so batch sizes share a pipeline.
- */
-function specialization(ctx: DropoutContext, table: Uint32Array): Record<string, number> | undefined {
-  const rank = table[0]!;
-  if (rank < 2) return undefined;
-  const constants: Record<string, number> = { SPECIALIZED: 1, RANK: rank };
-  for (let k = 0; k < rank; k++) {
-    if (k + 1 < rank) constants[`EXTENT${k}`] = table[4 + 4 * k]!;
-    constants[`STRIDE${k}`] = table[5 + 4 * k]!;
-  }
-  return ctx.claimSpecialization(JSON.stringify(constants)) ? constants : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Options, state, shared validation and dispatch
@@ -242,6 +226,29 @@ interface Launch {
   encoder?: GPUCommandEncoder;
 }
 
+/**
+ * Pipeline constants that compile the call's shape into the kernel (shaders/structured.wgsl), if
+ * the context grants one more specialization: the broadcast table (SPECIALIZED) for tables of
+ * rank >= 2 (rank 1 is element-wise or a single decision, whose extent is the element count and
+ * would cost a pipeline per tensor size; the outermost extent is left out, so batch sizes share a
+ * pipeline), and the fused bias kernel's column count (COLUMNS).
+ */
+function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Record<string, number> | undefined {
+  if (!maskIndexed.has(l.kernel) || prep.count === 0) return undefined;
+  const constants: Record<string, number> = {};
+  const rank = prep.table[0]!;
+  if (rank >= 2) {
+    Object.assign(constants, { SPECIALIZED: 1, RANK: rank });
+    for (let k = 0; k < rank; k++) {
+      if (k + 1 < rank) constants[`EXTENT${k}`] = prep.table[4 + 4 * k]!;
+      constants[`STRIDE${k}`] = prep.table[5 + 4 * k]!;
+    }
+  }
+  if (l.kernel === structuredKernels.biasResidual) constants.COLUMNS = l.extraU!;
+  if (Object.keys(constants).length === 0) return undefined;
+  return ctx.claimSpecialization(JSON.stringify(constants)) ? constants : undefined;
+}
+
 function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
   return ctx.dispatch({
     kernel: l.kernel,
@@ -257,7 +264,7 @@ function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
     extraU: l.extraU,
     // Only this module's kernels declare the broadcast table; the core ones must not be given it.
     aux: l.kernel.shader === files ? prep.table : undefined,
-    constants: maskIndexed.has(l.kernel) && prep.count > 0 ? specialization(ctx, prep.table) : undefined,
+    constants: specialization(ctx, l, prep),
     encoder: l.encoder,
   });
 }

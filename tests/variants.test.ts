@@ -228,6 +228,28 @@ describe('fused bias + dropout + residual', () => {
   // Column counts 1, 2 and 3 wrap more than once within one vec4 of elements.
   const shapes: Shape[] = [[7], [3, 5], [2, 3, 13], [17, 64], [5, 1], [6, 2], [5, 3]];
 
+  it('gives the same bits with the column count compiled in (specializedShapes) and read from params', async () => {
+    const [specialized, generic] = await Promise.all([gpuContext(), gpuContext({ specializedShapes: 0 })]);
+    for (const shape of [...shapes, [4, 3, 1024]]) {
+      const n = shapeSize(shape);
+      const cols = shape[shape.length - 1]!;
+      const opts = { p: 0.3, shape, seed: 5n, stream: 2n, offset: 3n };
+      const [x, bias, res] = [testData(n, 1), testData(cols, 2), testData(n, 3)];
+      const run = async (ctx: DropoutContext) => {
+        const out = poisonedOut(ctx, 'f32', n);
+        await biasDropoutResidual(ctx, ctx.upload(x), ctx.upload(bias), ctx.upload(res), { ...opts, out });
+        return Array.from(await read(ctx, out, 'f32', n));
+      };
+      await run(specialized); // compiles the specialization in the background
+      await specialized.settled();
+      const got = await run(specialized);
+      expect(got, `${shape}`).toEqual(await run(generic));
+      expectClose(Float32Array.from(got), referenceBiasDropoutResidual(x, bias, res, opts), 2.4e-7, 1e-6, `${shape}`);
+    }
+    expect(specialized.specializedPipelines).toBeGreaterThanOrEqual(shapes.length + 1);
+    expect(generic.specializedPipelines).toBe(0);
+  });
+
   it('matches the reference in f32 and f16 (both mask and values), with its backward', async () => {
     const ctx = await gpuContext();
     const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
