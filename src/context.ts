@@ -47,7 +47,8 @@ export interface ContextOptions {
   /** How many distinct noise-shape tables (the inner extents and mask strides of a broadcast op)
    * get pipelines of their own with the table compiled in, which turns the per-element index
    * divisions into multiply-shifts; later tables use the generic pipeline, which reads the table
-   * from a uniform. Each specialization costs one pipeline compile on first use. Default 32; 0: none. */
+   * from a uniform. A specialization compiles in the background on first use (the generic
+   * pipeline runs until it is ready). Default 32; 0: none. */
   specializedShapes?: number;
 }
 

@@ -115,7 +115,6 @@ const maskIndexed: ReadonlySet<KernelRecord> = new Set([
   structuredKernels.alphaBackward,
 ]);
 
-
 // ---------------------------------------------------------------------------------------------
 // Options, state, shared validation and dispatch
 
