@@ -122,8 +122,9 @@ export class DropoutContext {
   private readonly specializations = new Set<string>();
   /** Keys of the specialized pipelines asked for so far. */
   private readonly specializedKeys = new Set<string>();
-  /** Keys of the pipelines whose compile has finished. */
+  /** Keys of the pipelines whose compile has finished, and of those whose compile failed. */
   private readonly readyPipelines = new Set<string>();
+  private readonly failedPipelines = new Set<string>();
   /** Pipeline compiles in flight (each settles, never rejects). */
   private readonly compiles = new Set<Promise<void>>();
   private nextBufferId = 1;
@@ -220,7 +221,10 @@ export class DropoutContext {
       // A failed compile must not poison the cache forever.
       const settled = p.then(
         () => void this.readyPipelines.add(key),
-        () => void this.pipelines.delete(key),
+        () => {
+          this.pipelines.delete(key);
+          this.failedPipelines.add(key);
+        },
       );
       this.compiles.add(settled);
       void settled.finally(() => this.compiles.delete(settled));
@@ -249,6 +253,8 @@ export class DropoutContext {
     if (specialized === undefined) return this.pipeline(k, dtype, base, layout);
     const all = { ...specialized, ...base };
     const key = this.pipelineKey(k, dtype, all, layout);
+    // A specialization that failed to compile is not tried again: the generic pipeline serves.
+    if (this.failedPipelines.has(key)) return this.pipeline(k, dtype, base, layout);
     this.specializedKeys.add(key);
     const p = this.pipeline(k, dtype, all, layout);
     return this.readyPipelines.has(key) ? p : this.pipeline(k, dtype, base, layout);

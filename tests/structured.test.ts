@@ -32,6 +32,7 @@ import {
   structuredDropout,
   structuredDropoutBackward,
   structuredKeepMask,
+  structuredKernels,
   toHalfArray,
   variationalDropout,
   variationalNoiseShape,
@@ -117,6 +118,37 @@ describe('noise-shape (broadcast) masks', () => {
       // One body pipeline per table, plus a MISALIGNED one (offset 3) and tails where counts are odd.
       if (expected === 0) expect(ctx.specializedPipelines).toBe(0);
       else expect(ctx.specializedPipelines).toBeGreaterThanOrEqual(expected);
+    }
+  });
+
+  it('a specialization that fails to compile is not tried again; the generic pipeline serves', async () => {
+    const ctx = await gpuContext();
+    const device = ctx.device;
+    const original = device.createComputePipelineAsync;
+    let compiles = 0;
+    device.createComputePipelineAsync = (descriptor) => {
+      compiles++;
+      return original.call(device, descriptor);
+    };
+    try {
+      const [shape, noise] = [[3, 5, 4], [3, 1, 4]];
+      const n = shapeSize(shape);
+      const run = async () => {
+        const out = poisonedOut(ctx, 'f32', n);
+        // RANK -1 is no u32: that pipeline's compile is rejected.
+        await ctx.dispatch({ kernel: structuredKernels.keepMask, dtype: 'f32', count: n, buffers: { 2: { buffer: out, argument: 'out' } }, seed: 77n, stream: 4n, threshold: 2 ** 31, aux: broadcastTable(shape, noise), constants: { SPECIALIZED: 1, RANK: -1 } });
+        return Array.from(await readArray(ctx, out, 'u32', n));
+      };
+      const want = Array.from(referenceStructuredKeep({ p: 0.5, shape, noiseShape: noise, seed: 77n, stream: 4n }));
+      expect(await run()).toEqual(want);
+      await ctx.settled();
+      const after = compiles;
+      expect(await run()).toEqual(want);
+      await ctx.settled();
+      expect(compiles).toBe(after);
+      expect(ctx.specializedPipelines).toBe(0);
+    } finally {
+      device.createComputePipelineAsync = original;
     }
   });
 
