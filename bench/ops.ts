@@ -7,6 +7,7 @@ import {
   dropPathAdd,
   dropout,
   dropoutBackward,
+  dtypeBytes,
   gaussianDropout,
   kernels,
   randomNormal,
@@ -39,11 +40,9 @@ export interface BenchOp {
   setup(ctx: DropoutContext, n: number): BenchCell;
 }
 
-const dataBytes = (dtype: Dtype) => (dtype === 'f16' ? 2 : 4);
-
-/** Pooled buffers for one cell, given back together. */
+/** Pooled buffers for one cell, given back together (acquire rounds each up to whole words). */
 function buffers(ctx: DropoutContext, ...bytes: number[]): { list: GPUBuffer[]; dispose(): void } {
-  const list = bytes.map((b) => ctx.acquire(Math.max(4, Math.ceil(b / 4) * 4), 'bench'));
+  const list = bytes.map((b) => ctx.acquire(b, 'bench'));
   return { list, dispose: () => list.forEach((b) => ctx.release(b)) };
 }
 
@@ -57,9 +56,9 @@ function dropoutForward(dtype: Dtype, withMask: boolean): BenchOp {
     label: `dropout forward ${dtype}${withMask ? ' + bit mask' : ''}`,
     kind: 'op',
     dtype,
-    bytesPerElement: 2 * dataBytes(dtype) + (withMask ? 1 / 8 : 0),
+    bytesPerElement: 2 * dtypeBytes(dtype) + (withMask ? 1 / 8 : 0),
     setup(ctx, n) {
-      const b = buffers(ctx, n * dataBytes(dtype), n * dataBytes(dtype), withMask ? n / 8 : 0);
+      const b = buffers(ctx, n * dtypeBytes(dtype), n * dtypeBytes(dtype), withMask ? n / 8 : 0);
       const [x, out, mask] = b.list as [GPUBuffer, GPUBuffer, GPUBuffer];
       return {
         record: (encoder) => dropout(ctx, x, { p: P, seed: SEED, stream: 1n, dtype, count: n, out, encoder, ...(withMask ? { mask } : {}) }).then(() => undefined),
@@ -75,9 +74,9 @@ function dropoutBack(dtype: Dtype, fromMask: boolean): BenchOp {
     label: `dropout backward ${dtype}${fromMask ? ' from bit mask' : ''}`,
     kind: 'op',
     dtype,
-    bytesPerElement: 2 * dataBytes(dtype) + (fromMask ? 1 / 8 : 0),
+    bytesPerElement: 2 * dtypeBytes(dtype) + (fromMask ? 1 / 8 : 0),
     setup(ctx, n) {
-      const b = buffers(ctx, n * dataBytes(dtype), n * dataBytes(dtype), fromMask ? n / 8 : 0);
+      const b = buffers(ctx, n * dtypeBytes(dtype), n * dtypeBytes(dtype), fromMask ? n / 8 : 0);
       const [dy, out, mask] = b.list as [GPUBuffer, GPUBuffer, GPUBuffer];
       const state = forwardState(n, dtype);
       return {

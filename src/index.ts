@@ -1,4 +1,4 @@
-export { DropoutContext, Usage, CHUNK_ALIGN, type ContextOptions, type DispatchCall, type BoundBuffer } from './context.js';
+export { DropoutContext, Usage, CHUNK_ALIGN, dtypeBytes, type ContextOptions, type DispatchCall, type BoundBuffer } from './context.js';
 export { PhiloxGenerator } from './generator.js';
 export {
   dropout,

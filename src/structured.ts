@@ -222,6 +222,8 @@ interface Launch {
   scale?: number;
   extra?: number[];
   extraU?: number;
+  /** Op-specific pipeline constants to compile in with the broadcast table (e.g. COLUMNS). */
+  constants?: Record<string, number>;
   encoder?: GPUCommandEncoder;
 }
 
@@ -230,11 +232,11 @@ interface Launch {
  * the context grants one more specialization: the broadcast table (SPECIALIZED) for tables of
  * rank >= 2 (rank 1 is element-wise or a single decision, whose extent is the element count and
  * would cost a pipeline per tensor size; the outermost extent is left out, so batch sizes share a
- * pipeline), and the fused bias kernel's column count (COLUMNS).
+ * pipeline), and the launch's own constants (the fused bias kernel's COLUMNS).
  */
 function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Record<string, number> | undefined {
   if (!maskIndexed.has(l.kernel) || prep.count === 0) return undefined;
-  const constants: Record<string, number> = {};
+  const constants: Record<string, number> = { ...l.constants };
   const rank = prep.table[0]!;
   if (rank >= 2) {
     Object.assign(constants, { SPECIALIZED: 1, RANK: rank });
@@ -243,7 +245,6 @@ function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Record<
       constants[`STRIDE${k}`] = prep.table[5 + 4 * k]!;
     }
   }
-  if (l.kernel === structuredKernels.biasResidual) constants.COLUMNS = l.extraU!;
   if (Object.keys(constants).length === 0) return undefined;
   return ctx.claimSpecialization(JSON.stringify(constants)) ? constants : undefined;
 }
@@ -671,7 +672,7 @@ export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bia
   if (effective.kind === 'zeros') await copyInto(ctx, prep, buffers[3], output, opts.encoder);
   else {
     const threshold = effective.kind === 'mask' ? effective.threshold : 0;
-    await launch(ctx, prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, extraU: cols, encoder: opts.encoder });
+    await launch(ctx, prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, extraU: cols, constants: { COLUMNS: cols }, encoder: opts.encoder });
   }
   return { output, state };
 }
