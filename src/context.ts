@@ -118,6 +118,8 @@ export class DropoutContext {
   /** Recently used bind groups, oldest first (a Map keeps insertion order). */
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  /** Encoders of the library's own (ownEncoder) and the temporaries retired into each until it is submitted. */
+  private readonly ownEncoders = new WeakMap<GPUCommandEncoder, GPUBuffer[]>();
   /** Keys of the specializations granted so far (at most specializedShapes). */
   private readonly specializations = new Set<string>();
   /** Keys of the specialized pipelines asked for so far. */
@@ -568,6 +570,35 @@ export class DropoutContext {
    */
   release(buffer: GPUBuffer): void {
     this.pool.release(buffer);
+  }
+
+  /**
+   * Gives back a temporary of the library's own whose last use was recorded into `encoder`, once
+   * that work is submitted: a later op gets the buffer from the pool, and recorded-but-unsubmitted
+   * work on it would otherwise overwrite that op's result when it finally runs.
+   * - No encoder: the work went into the context's batch, which the caller awaited (so it was
+   *   submitted): back to the pool now.
+   * - An encoder from `ownEncoder`: back to the pool when `submittedOwnEncoder` is called for it.
+   * - A caller's encoder, whose submission is out of our sight: the buffer leaves the pool (it is
+   *   not destroyed, which would break that submit; WebGPU frees it once unreferenced and done).
+   */
+  retire(buffer: GPUBuffer, encoder?: GPUCommandEncoder): void {
+    if (encoder === undefined) this.pool.release(buffer);
+    else if (this.ownEncoders.has(encoder)) this.ownEncoders.get(encoder)!.push(buffer);
+    else this.pool.disown(buffer);
+  }
+
+  /** An encoder the library records into and submits itself (see `retire`). */
+  ownEncoder(label: string): GPUCommandEncoder {
+    const encoder = this.device.createCommandEncoder({ label });
+    this.ownEncoders.set(encoder, []);
+    return encoder;
+  }
+
+  /** Called once an `ownEncoder` is submitted (or its submission failed): its retired buffers return to the pool. */
+  submittedOwnEncoder(encoder: GPUCommandEncoder): void {
+    for (const b of this.ownEncoders.get(encoder) ?? []) this.pool.release(b);
+    this.ownEncoders.delete(encoder);
   }
 
   /**

@@ -89,7 +89,7 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
       const rec = new Recording(ctx, 'mcDropout pass');
       const x = count === 1 ? input : tile(ctx, rec.encoder, input, count);
       const output = await forward(x, { seed, stream: stream + BigInt(done), samples: count }, rec.encoder);
-      if (x !== input) ctx.release(x.buffer);
+      if (x !== input) rec.release(x.buffer);
       checkMatrix(ctx, output, 'forward output');
       if (output.rows !== rows * count) throw new InvalidArgumentError('forward output', `${rows * count} rows (${count} samples of ${rows})`, output.rows);
       if (state === null) {
@@ -106,7 +106,7 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
       } else {
         await rec.kernel(modelKernels.accumulateRegression, uniform, { 1: output.buffer, 2: state.mean, 3: state.m2 }, rows * cols);
       }
-      if (output.buffer !== input.buffer) ctx.release(output.buffer);
+      if (output.buffer !== input.buffer) rec.release(output.buffer);
       await rec.submit();
       done += count;
       if (opts.onProgress) {

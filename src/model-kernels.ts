@@ -57,7 +57,7 @@ export class Recording {
       throw new InvalidArgumentError('encoder', 'a GPUCommandEncoder', encoder);
     }
     this.owned = encoder === undefined;
-    this.encoder = encoder ?? ctx.device.createCommandEncoder({ label });
+    this.encoder = encoder ?? ctx.ownEncoder(label);
   }
 
   /** Records one dispatch of `invocations` invocations; `buffers` are exactly the entry point's storage bindings. */
@@ -80,10 +80,19 @@ export class Recording {
     );
   }
 
+  /** Gives a pooled buffer back once this recording's work on it is submitted (`ctx.retire`). */
+  release(buffer: GPUBuffer): void {
+    this.ctx.retire(buffer, this.encoder);
+  }
+
   /** Submits our own encoder (after anything the context has batched) and reports a rejected submission. */
   async submit(): Promise<void> {
     if (!this.owned) return;
-    await this.ctx.flush();
-    await this.ctx.submit(this.encoder.finish());
+    try {
+      await this.ctx.flush();
+      await this.ctx.submit(this.encoder.finish());
+    } finally {
+      this.ctx.submittedOwnEncoder(this.encoder);
+    }
   }
 }

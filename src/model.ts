@@ -296,7 +296,7 @@ export class MLP {
     const uniform = packUniform([this.parameterCount, this.optimizer === 'sgd' ? 1 : 0, { f: this.learningRate }, { f: this.beta1 }, { f: this.beta2 }, { f: this.epsilon }, { f: 1 / b1t }, { f: 1 / b2t }]);
     await rec.kernel(modelKernels.optimizerStep, uniform, { 2: this.params, 4: this.grads, 5: this.moment1, 6: this.moment2 }, this.parameterCount);
     await rec.submit();
-    return opts.readLoss ? this.meanLoss(rowLoss, x.rows) : (this.ctx.release(rowLoss), undefined);
+    return opts.readLoss ? this.meanLoss(rowLoss, x.rows) : (rec.release(rowLoss), undefined);
   }
 
   /** Mean loss of (x, y) in eval mode (no dropout), read back. */
@@ -305,8 +305,8 @@ export class MLP {
     const rec = new Recording(this.ctx, 'mlp.evaluate');
     const pass = await this.run(rec, x, null, false);
     const { rowLoss, grad } = await this.recordLoss(rec, pass.output, y, opts.loss);
-    this.ctx.release(pass.output.buffer);
-    this.ctx.release(grad);
+    rec.release(pass.output.buffer);
+    rec.release(grad);
     await rec.submit();
     return this.meanLoss(rowLoss, x.rows);
   }
@@ -365,8 +365,7 @@ export class MLP {
         state = await sampleDropout(this.ctx, { buffer: out, rows: x.rows, cols: layer.outputs }, { p: this.p, random, site: l, encoder: rec.encoder });
       }
       states.push(state);
-      // Recorded work runs in order, so a released buffer is only reused after its last reader.
-      if (!keep && l > 0) this.ctx.release(acts[l]!);
+      if (!keep && l > 0) rec.release(acts[l]!);
       acts.push(out);
     }
     return { acts, states, output: { buffer: acts[acts.length - 1]!, rows: x.rows, cols: this.outputSize } };
@@ -400,12 +399,12 @@ export class MLP {
         await rec.kernel(modelKernels.linearBackwardInput, this.denseUniform(layer, rows, true), { 1: dz, 2: this.params, 3: dx, 4: input }, rows * layer.inputs);
         const state = pass.states[l - 1];
         if (state) await dropoutBackward(this.ctx, dx, state, { out: dx, encoder: rec.encoder });
-        this.ctx.release(dz);
+        rec.release(dz);
         dz = dx;
       }
     }
-    this.ctx.release(dz);
-    for (const b of pass.acts.slice(1)) this.ctx.release(b);
+    rec.release(dz);
+    for (const b of pass.acts.slice(1)) rec.release(b);
     return rowLoss;
   }
 

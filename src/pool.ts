@@ -45,6 +45,16 @@ export class BufferPool {
     this.trim();
   }
 
+  /**
+   * Lets a buffer in use leave the pool for good: it is no longer counted, reused or destroyed here,
+   * and WebGPU frees it once nothing references it (for work recorded into an encoder that may
+   * still be submitted, which destroying it would break).
+   */
+  disown(buffer: GPUBuffer): void {
+    if (!this.owned.delete(buffer)) return;
+    this.liveBytes -= buffer.size;
+  }
+
   /** Bytes currently held by the pool's buffers, in use or idle. */
   get bytes(): number {
     return this.liveBytes;

@@ -729,6 +729,6 @@ async function reduceRows(ctx: DropoutContext, dx: GPUBuffer, dbias: GPUBuffer, 
     await launch(ctx, stage1, { kernel: structuredKernels.biasGradPartial, buffers: { 1: { buffer: dx, argument: 'dx' }, 2: { buffer: partial, argument: 'partial' } }, encoder });
     await launch(ctx, stage(cols), { kernel: structuredKernels.biasGradFinal, buffers: { 1: { buffer: partial, argument: 'partial' }, 2: { buffer: dbias, argument: 'outBias' } }, encoder });
   } finally {
-    ctx.release(partial);
+    ctx.retire(partial, encoder);
   }
 }
