@@ -102,6 +102,19 @@ fn mask_indices4(e0: u32) -> vec4<u32> {
   return vec4<u32>(m0, mask_index(e0 + 1u), mask_index(e0 + 2u), mask_index(e0 + 3u));
 }
 
+// The mask table: where many elements share each mask element (SpatialDropout, DropPath), the
+// host first writes the call's word of every mask element (for Gaussian dropout its normal, as f32
+// bits) with the element-wise RNG kernel, so each element loads its word instead of running
+// Philox for it again. Entry m is mask index m's word under the call's offset. Bound for every
+// mask-indexed kernel (a placeholder where TABLE is false, since the reads below are static uses).
+override TABLE: bool = false;
+@group(0) @binding(6) var<storage, read> smask_table: array<u32>;
+
+fn table_words4(m: vec4<u32>) -> vec4<u32> {
+  if (all(m == vec4<u32>(m.x))) { return vec4<u32>(smask_table[m.x]); }
+  return vec4<u32>(smask_table[m.x], smask_table[m.y], smask_table[m.z], smask_table[m.w]);
+}
+
 // Philox group (lo, hi) and lane of mask index m under the call's offset.
 fn mask_slot(m: u32) -> vec3<u32> {
   let a = add64(params.offset, m);
@@ -109,6 +122,7 @@ fn mask_slot(m: u32) -> vec3<u32> {
 }
 
 fn mask_word(e: u32) -> u32 {
+  if (TABLE) { return smask_table[mask_index(e)]; }
   let s = mask_slot(mask_index(e));
   return group_words(s.xy)[s.z];
 }
@@ -131,6 +145,7 @@ fn elementwise_mask() -> bool {
 // (element-wise masks) or a mask index (broadcast masks), so a group is generated again only
 // where it changes.
 fn mask_words4(j: u32) -> vec4<u32> {
+  if (TABLE) { return table_words4(mask_indices4(body_first(j))); }
   if (elementwise_mask()) { return words4(j); }
   let m = mask_indices4(body_first(j));
   let s0 = mask_slot(m.x);
@@ -160,11 +175,13 @@ fn keep_at4(j: u32) -> vec4<bool> {
 
 // The contract normal of each element's mask index (Box-Muller on the word pair of its lane).
 fn mask_normal(e: u32) -> f32 {
+  if (TABLE) { return bitcast<f32>(smask_table[mask_index(e)]); }
   let s = mask_slot(mask_index(e));
   return words_to_normals(group_words(s.xy))[s.z];
 }
 
 fn mask_normals4(j: u32) -> vec4<f32> {
+  if (TABLE) { return bitcast<vec4<f32>>(table_words4(mask_indices4(body_first(j)))); }
   if (elementwise_mask()) { return normals4(j); }
   let m = mask_indices4(body_first(j));
   let s0 = mask_slot(m.x);

@@ -50,6 +50,23 @@ export interface ContextOptions {
    * from a uniform. A specialization compiles in the background on first use (the generic
    * pipeline runs until it is ready). Default 32; 0: none. */
   specializedShapes?: number;
+  /**
+   * When a broadcast mask (SpatialDropout, DropPath, any noise shape) goes through a mask table:
+   * the mask's words are first written into a temporary table by the element-wise RNG kernel
+   * (one Philox call per 4 mask elements), and each element reads its word there instead of
+   * running Philox again for every 4 elements. The same words either way. Used for calls of at
+   * least `minElements` elements (default 65536: on lavapipe the extra dispatch costs more than
+   * it saves below about 2^15) whose mask elements each serve at least `minReuse` elements on
+   * average (default 16: the table's own traffic is then at most 1/16 of the data's). `false`:
+   * never.
+   */
+  maskTables?: false | { minElements?: number; minReuse?: number };
+}
+
+/** ContextOptions.maskTables, resolved: Infinity where tables are off. */
+export interface MaskTablePolicy {
+  readonly minElements: number;
+  readonly minReuse: number;
 }
 
 /** A storage buffer bound to one binding of a call; `argument` names it in errors. */
@@ -77,6 +94,8 @@ export interface DispatchCall {
   /** Pipeline constants that specialize this call's kernel (besides WG and MISALIGNED, which the
    * context sets); used once compiled, the generic pipeline until then. */
   constants?: Readonly<Record<string, number>>;
+  /** Pipeline constants the call cannot run without (it waits for their compile). */
+  variant?: Readonly<Record<string, number>>;
   encoder?: GPUCommandEncoder;
 }
 
@@ -99,6 +118,17 @@ export function bindingBytes(unit: BindingUnit, dtype: Dtype, count: number): nu
   return Math.ceil((count * unitBytes(unit, dtype)) / 4) * 4;
 }
 
+function maskTablePolicy(option: ContextOptions['maskTables']): MaskTablePolicy {
+  if (option === false) return { minElements: Infinity, minReuse: Infinity };
+  if (option !== undefined && (typeof option !== 'object' || option === null)) {
+    throw new InvalidArgumentError('options.maskTables', 'false or { minElements?, minReuse? }', option);
+  }
+  const { minElements = 65536, minReuse = 16 } = option ?? {};
+  if (typeof minElements !== 'number' || !(minElements >= 0)) throw new InvalidArgumentError('options.maskTables.minElements', 'a number >= 0', minElements);
+  if (typeof minReuse !== 'number' || !(minReuse >= 1)) throw new InvalidArgumentError('options.maskTables.minReuse', 'a number >= 1', minReuse);
+  return { minElements, minReuse };
+}
+
 export class DropoutContext {
   readonly device: GPUDevice;
   readonly workgroupSize: number;
@@ -106,6 +136,7 @@ export class DropoutContext {
   readonly pool: BufferPool;
   readonly validate: boolean;
   readonly specializedShapes: number;
+  readonly maskTables: MaskTablePolicy;
   /** Default generator for ops that are given neither a seed nor a generator. */
   readonly generator: PhiloxGenerator;
 
@@ -170,6 +201,7 @@ export class DropoutContext {
     const specialized = options.specializedShapes ?? 32;
     if (!Number.isInteger(specialized) || specialized < 0) throw new InvalidArgumentError('options.specializedShapes', 'a non-negative integer', specialized);
     this.specializedShapes = specialized;
+    this.maskTables = maskTablePolicy(options.maskTables);
     this.generator = new PhiloxGenerator(options.seed ?? randomSeed());
     void device.lost.then((info) => this.onLost(`device lost (${info.reason}): ${info.message}`));
   }
@@ -305,25 +337,43 @@ export class DropoutContext {
    * Without `call.encoder` the work joins the context's batch, submitted on the next microtask.
    * Resolves once recorded (with an encoder) or submitted and accepted (without).
    */
-  async dispatch(call: DispatchCall): Promise<void> {
+  dispatch(call: DispatchCall): Promise<void> {
+    return this.dispatchAll([call]);
+  }
+
+  /**
+   * Records kernel calls back to back, in this order and with nothing else between them (all
+   * pipelines are compiled first), into one encoder: the first call's (all must name the same one)
+   * or the context's batch. For a call that reads what the one before it wrote.
+   */
+  async dispatchAll(all: readonly DispatchCall[]): Promise<void> {
     this.checkAlive();
+    const encoder = all[0]?.encoder;
+    if (all.some((c) => c.encoder !== encoder)) throw new Error('dispatchAll: every call must record into the same encoder');
+    const calls = all.filter((c) => c.count > 0);
+    if (calls.length === 0) return;
+    this.compiling++;
+    let records: ((encoder: GPUCommandEncoder) => void)[];
+    try {
+      records = await Promise.all(calls.map((c) => this.prepare(c)));
+    } finally {
+      // Waiters run on a later microtask, after these calls have recorded (synchronously, below).
+      if (--this.compiling === 0) for (const f of this.afterCompiles.splice(0)) queueMicrotask(f);
+    }
+    this.checkAlive();
+    await this.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: calls.flatMap((c) => Object.values(c.buffers)) });
+  }
+
+  /** Compiles (or finds) a call's pipelines and returns the function that records it. */
+  private async prepare(call: DispatchCall): Promise<(encoder: GPUCommandEncoder) => void> {
     const { kernel, dtype, count } = call;
-    if (count === 0) return;
     const offset = call.offset ?? 0n;
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
     const layout = this.elementwiseLayout(kernel, call.aux !== undefined);
-    const body = this.specializedOr(kernel, dtype, call.constants, offset % 4n ? { MISALIGNED: 1 } : {}, layout);
-    const tail = kernel.tail && count % 4 ? this.specializedOr({ ...kernel, entry: kernel.tail }, dtype, call.constants, {}, layout) : undefined;
-    this.compiling++;
-    let pipelines: [GPUComputePipeline, GPUComputePipeline | undefined];
-    try {
-      pipelines = await Promise.all([body, tail]);
-    } finally {
-      // Waiters run on a later microtask, after this dispatch has recorded (synchronously, below).
-      if (--this.compiling === 0) for (const f of this.afterCompiles.splice(0)) queueMicrotask(f);
-    }
-    const [bodyPipeline, tailPipeline] = pipelines;
-    this.checkAlive();
+    const variant = { ...call.variant };
+    const body = this.specializedOr(kernel, dtype, call.constants, offset % 4n ? { ...variant, MISALIGNED: 1 } : variant, layout);
+    const tail = kernel.tail && count % 4 ? this.specializedOr({ ...kernel, entry: kernel.tail }, dtype, call.constants, variant, layout) : undefined;
+    const [bodyPipeline, tailPipeline] = await Promise.all([body, tail]);
 
     const chunk = this.maxChunkElements;
     const chunks = Math.ceil(count / chunk);
@@ -346,33 +396,30 @@ export class DropoutContext {
     const uniforms = this.uniformSlots(params);
     const aux = call.aux ? this.uniformSlots(call.aux) : undefined;
 
-    await this.encode(
-      (encoder) => {
-        const pass = encoder.beginComputePass({ label: kernel.name });
-        for (let c = 0; c < chunks; c++) {
-          const first = c * chunk;
-          const n = Math.min(chunk, count - first);
-          const storage: [number, GPUBuffer, number, number][] = Object.entries(kernel.bindings).map(([binding, unit]) => {
-            const { buffer } = call.buffers[Number(binding)]!;
-            return unit === 'whole' ? [Number(binding), buffer, 0, buffer.size] : [Number(binding), buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
-          });
-          const group = this.bindGroup(layout, uniforms.buffer, aux, storage);
-          const dynamicOffsets = aux ? [uniforms.offset + c * slot, aux.offset] : [uniforms.offset + c * slot];
-          const run = (pipeline: GPUComputePipeline, invocations: number) => {
-            pass.setPipeline(pipeline);
-            pass.setBindGroup(0, group, dynamicOffsets);
-            const [x, y] = this.grid(Math.ceil(invocations / this.workgroupSize));
-            pass.dispatchWorkgroups(x, y);
-          };
-          // With a tail entry the body covers whole vec4 groups only (the tail takes count % 4).
-          const bodyInvocations = kernel.tail ? Math.ceil(Math.floor(n / 4) / (kernel.perInvocation / 4)) : Math.ceil(n / kernel.perInvocation);
-          if (bodyInvocations > 0) run(bodyPipeline, bodyInvocations);
-          if (tailPipeline && n % 4) run(tailPipeline, n % 4);
-        }
-        pass.end();
-      },
-      { encoder: call.encoder, arguments: Object.values(call.buffers) },
-    );
+    return (encoder) => {
+      const pass = encoder.beginComputePass({ label: kernel.name });
+      for (let c = 0; c < chunks; c++) {
+        const first = c * chunk;
+        const n = Math.min(chunk, count - first);
+        const storage: [number, GPUBuffer, number, number][] = Object.entries(kernel.bindings).map(([binding, unit]) => {
+          const { buffer } = call.buffers[Number(binding)]!;
+          return unit === 'whole' ? [Number(binding), buffer, 0, buffer.size] : [Number(binding), buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
+        });
+        const group = this.bindGroup(layout, uniforms.buffer, aux, storage);
+        const dynamicOffsets = aux ? [uniforms.offset + c * slot, aux.offset] : [uniforms.offset + c * slot];
+        const run = (pipeline: GPUComputePipeline, invocations: number) => {
+          pass.setPipeline(pipeline);
+          pass.setBindGroup(0, group, dynamicOffsets);
+          const [x, y] = this.grid(Math.ceil(invocations / this.workgroupSize));
+          pass.dispatchWorkgroups(x, y);
+        };
+        // With a tail entry the body covers whole vec4 groups only (the tail takes count % 4).
+        const bodyInvocations = kernel.tail ? Math.ceil(Math.floor(n / 4) / (kernel.perInvocation / 4)) : Math.ceil(n / kernel.perInvocation);
+        if (bodyInvocations > 0) run(bodyPipeline, bodyInvocations);
+        if (tailPipeline && n % 4) run(tailPipeline, n % 4);
+      }
+      pass.end();
+    };
   }
 
   /**

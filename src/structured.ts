@@ -4,7 +4,7 @@
 // SpatialDropout, DropPath, variational dropout and DropConnect are noise shapes over it;
 // Gaussian and Alpha dropout and the fused bias + dropout + residual add use it too.
 import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from './contract.js';
-import { bindingBytes, dtypeBytes, type BoundBuffer, type DropoutContext } from './context.js';
+import { bindingBytes, dtypeBytes, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
 import { kernels, type KernelRecord } from './kernels.js';
 import { checkEncoder, resolveCount, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
@@ -90,21 +90,23 @@ function vec4Kernel(name: string, entry: string, bindings: KernelRecord['binding
 }
 
 const data = { 1: 'data', 2: 'data' } as const;
+/** The mask table (binding 6, shaders/structured.wgsl), bound whole for every chunk. */
+const table = { 6: 'whole' } as const;
 
 export const structuredKernels = {
-  masked: vec4Kernel('structured.masked', 'masked_forward', data),
-  keepMask: vec4Kernel('structured.keep_mask', 'keep_mask', { 2: 'word' }),
-  residual: vec4Kernel('structured.residual', 'residual_forward', { ...data, 3: 'data' }),
-  biasResidual: vec4Kernel('structured.bias_residual', 'bias_residual_forward', { ...data, 3: 'data', 5: 'whole' }),
+  masked: vec4Kernel('structured.masked', 'masked_forward', { ...data, ...table }),
+  keepMask: vec4Kernel('structured.keep_mask', 'keep_mask', { 2: 'word', ...table }),
+  residual: vec4Kernel('structured.residual', 'residual_forward', { ...data, 3: 'data', ...table }),
+  biasResidual: vec4Kernel('structured.bias_residual', 'bias_residual_forward', { ...data, 3: 'data', 5: 'whole', ...table }),
   biasGradPartial: { name: 'structured.bias_grad_partial', shader: files, entry: 'bias_grad_partial', perInvocation: 1, bindings: { 1: 'whole', 2: 'word' } },
   biasGradFinal: { name: 'structured.bias_grad_final', shader: files, entry: 'bias_grad_final', perInvocation: 1, bindings: { 1: 'whole', 2: 'data' } },
-  gaussian: vec4Kernel('structured.gaussian', 'gaussian_forward', data),
-  alpha: vec4Kernel('structured.alpha', 'alpha_forward', data),
-  alphaBackward: vec4Kernel('structured.alpha_backward', 'alpha_backward', data),
+  gaussian: vec4Kernel('structured.gaussian', 'gaussian_forward', { ...data, ...table }),
+  alpha: vec4Kernel('structured.alpha', 'alpha_forward', { ...data, ...table }),
+  alphaBackward: vec4Kernel('structured.alpha_backward', 'alpha_backward', { ...data, ...table }),
 } satisfies Record<string, KernelRecord>;
 
 /** The kernels that map elements to mask indices through the broadcast table (the bias-gradient
- * kernels read other words at binding 4). */
+ * kernels read other words at binding 4) and read a mask table where TABLE is set. */
 const maskIndexed: ReadonlySet<KernelRecord> = new Set([
   structuredKernels.masked,
   structuredKernels.keepMask,
@@ -249,8 +251,33 @@ function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Record<
   return ctx.claimSpecialization(JSON.stringify(constants)) ? constants : undefined;
 }
 
-function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
-  return ctx.dispatch({
+/**
+ * The kernel that writes the call's mask table (shaders/structured.wgsl, TABLE), where one pays
+ * (ContextOptions.maskTables): a large enough call, a broadcast mask whose elements each serve
+ * enough elements, and RNG work to save (threshold 0 keeps everything without it; Gaussian
+ * dropout reads normals).
+ */
+function maskTableKernel(ctx: DropoutContext, l: Launch, prep: Prepared): KernelRecord | undefined {
+  if (!maskIndexed.has(l.kernel) || l.rand === undefined || prep.count === 0) return undefined;
+  const gaussian = l.kernel === structuredKernels.gaussian;
+  if (!gaussian && !l.threshold) return undefined;
+  const maskCount = shapeSize(prep.noiseShape);
+  const { minElements, minReuse } = ctx.maskTables;
+  if (maskCount === prep.count || prep.count < minElements || maskCount * minReuse > prep.count) return undefined;
+  if (maskCount * 4 > ctx.device.limits.maxStorageBufferBindingSize) return undefined;
+  return gaussian ? kernels.normal : kernels.words;
+}
+
+/** A 16-byte buffer bound as the mask table of calls that use none (the binding is declared anyway). */
+const placeholders = new WeakMap<DropoutContext, GPUBuffer>();
+function placeholder(ctx: DropoutContext): BoundBuffer {
+  let buffer = placeholders.get(ctx);
+  if (!buffer) placeholders.set(ctx, (buffer = ctx.device.createBuffer({ label: 'webgpu-dropout no mask table', size: 16, usage: Usage.STORAGE })));
+  return { buffer, argument: 'mask table' };
+}
+
+async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
+  const call: DispatchCall = {
     kernel: l.kernel,
     dtype: prep.dtype,
     count: prep.count,
@@ -266,7 +293,22 @@ function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
     aux: l.kernel.shader === files ? prep.table : undefined,
     constants: specialization(ctx, l, prep),
     encoder: l.encoder,
-  });
+  };
+  const tableKernel = maskTableKernel(ctx, l, prep);
+  if (tableKernel === undefined) {
+    return ctx.dispatch(maskIndexed.has(l.kernel) ? { ...call, buffers: { ...l.buffers, 6: placeholder(ctx) } } : call);
+  }
+  const maskCount = shapeSize(prep.noiseShape);
+  const table = { buffer: ctx.acquire(maskCount * 4, 'mask table'), argument: 'mask table' };
+  try {
+    // Back to back in one encoder: nothing recorded between them can reuse the table.
+    await ctx.dispatchAll([
+      { kernel: tableKernel, dtype: 'f32', count: maskCount, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
+      { ...call, buffers: { ...l.buffers, 6: table }, variant: { TABLE: 1 } },
+    ]);
+  } finally {
+    ctx.retire(table.buffer, l.encoder);
+  }
 }
 
 /** A copy of `from` into `out` (the core identity kernel): eval modes that must still write `out`. */

@@ -2,7 +2,7 @@
 // that is not yet submitted must not be handed to another op by the pool, or that encoder's work
 // overwrites the other op's result when it finally runs (a silent wrong answer).
 import { describe, expect, it } from 'vitest';
-import { biasDropoutResidual, biasDropoutResidualBackward, dropout, MLP, readArray, referenceDropout, uploadMatrix } from '../src/index.js';
+import { biasDropoutResidual, biasDropoutResidualBackward, dropout, MLP, readArray, referenceDropout, referenceStructuredDropout, spatialDropout, spatialNoiseShape, uploadMatrix } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
 
 /** A dropout through the context's batch (submitted at once) into a pooled output of `n` f32, checked after `later` runs. */
@@ -46,6 +46,18 @@ describe('temporaries and the buffer pool', () => {
     await biasDropoutResidualBackward(ctx, ctx.upload(testData(n, 4)), state, { encoder });
     // The partial sums: 2 blocks of 128 rows x 16 columns of f32, the size of a 32-element output.
     await batchDropoutSurvives(ctx, 32, () => ctx.device.queue.submit([encoder.finish()]));
+  });
+
+  it('the mask table of a SpatialDropout recorded into a caller encoder does not become a later op output', async () => {
+    const ctx = await gpuContext({ maskTables: { minElements: 0, minReuse: 1 } });
+    const shape = [4, 8, 5, 5];
+    const x = testData(800, 8);
+    const encoder = ctx.device.createCommandEncoder();
+    const { output } = await spatialDropout(ctx, ctx.upload(x), { p: 0.5, shape, layout: 'channels-first', seed: 2n, encoder });
+    // The table: 4 x 8 words, the size of a 32-element output.
+    await batchDropoutSurvives(ctx, 32, () => ctx.device.queue.submit([encoder.finish()]));
+    const want = referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: spatialNoiseShape(shape, { layout: 'channels-first' }), seed: 2n });
+    expect(Array.from(await readArray(ctx, output, 'f32', 800))).toEqual(Array.from(want));
   });
 
   it('an MLP step recorded into a caller encoder leaves its activations out of the pool until then', async () => {

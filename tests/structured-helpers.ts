@@ -113,3 +113,7 @@ export async function expectInvalidArgument(work: () => Promise<unknown>, argume
   expect(error).toBeInstanceOf(InvalidArgumentError);
   expect((error as InvalidArgumentError).argument).toBe(argument);
 }
+
+/** ContextOptions.maskTables that send every broadcast mask through a mask table, or none: the
+ * two ways a broadcast mask is computed, which must agree bit for bit. */
+export const TABLE_MODES = [{ minElements: 0, minReuse: 1 }, false] as const;

@@ -42,7 +42,7 @@ import {
   type Shape,
 } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
-import { data, expectClose, expectDirectionalDerivative, expectInvalidArgument, expectUntouched, poisonedOut, read } from './structured-helpers.js';
+import { data, expectClose, expectDirectionalDerivative, expectInvalidArgument, expectUntouched, poisonedOut, read, TABLE_MODES } from './structured-helpers.js';
 
 
 async function gpuKeep(ctx: DropoutContext, p: number, shape: Shape, noiseShape: readonly number[] | undefined, stream: bigint, offset: bigint): Promise<Uint32Array> {
@@ -86,13 +86,15 @@ describe('noise-shape (broadcast) masks', () => {
   });
 
   it('broadcast keep-masks match the reference bit for bit (shapes, streams, offsets, rates)', async () => {
-    const ctx = await gpuContext();
-    for (const { shape, noise } of broadcastCases) {
-      for (const [stream, offset] of [[0n, 0n], [5n, 1n], [(1n << 40n) + 3n, (1n << 32n) + 6n]] as const) {
-        for (const p of [0, 0.3, 0.75, 1]) {
-          const got = await gpuKeep(ctx, p, shape, noise, stream, offset);
-          const want = referenceStructuredKeep({ p, shape, noiseShape: noise, seed: 77n, stream, offset });
-          expect(Array.from(got), `${shape} / ${noise} p=${p} stream=${stream}`).toEqual(Array.from(want));
+    for (const maskTables of TABLE_MODES) {
+      const ctx = await gpuContext({ maskTables });
+      for (const { shape, noise } of broadcastCases) {
+        for (const [stream, offset] of [[0n, 0n], [5n, 1n], [(1n << 40n) + 3n, (1n << 32n) + 6n]] as const) {
+          for (const p of [0, 0.3, 0.75, 1]) {
+            const got = await gpuKeep(ctx, p, shape, noise, stream, offset);
+            const want = referenceStructuredKeep({ p, shape, noiseShape: noise, seed: 77n, stream, offset });
+            expect(Array.from(got), `${shape} / ${noise} p=${p} stream=${stream}`).toEqual(Array.from(want));
+          }
         }
       }
     }
@@ -136,7 +138,9 @@ describe('noise-shape (broadcast) masks', () => {
       const run = async () => {
         const out = poisonedOut(ctx, 'f32', n);
         // RANK -1 is no u32: that pipeline's compile is rejected.
-        await ctx.dispatch({ kernel: structuredKernels.keepMask, dtype: 'f32', count: n, buffers: { 2: { buffer: out, argument: 'out' } }, seed: 77n, stream: 4n, threshold: 2 ** 31, aux: broadcastTable(shape, noise), constants: { SPECIALIZED: 1, RANK: -1 } });
+        // Binding 6 (the mask table, TABLE unset here) needs a buffer, read by no one.
+        const noTable = { buffer: ctx.acquire(16), argument: 'mask table' };
+        await ctx.dispatch({ kernel: structuredKernels.keepMask, dtype: 'f32', count: n, buffers: { 2: { buffer: out, argument: 'out' }, 6: noTable }, seed: 77n, stream: 4n, threshold: 2 ** 31, aux: broadcastTable(shape, noise), constants: { SPECIALIZED: 1, RANK: -1 } });
         return Array.from(await readArray(ctx, out, 'u32', n));
       };
       const want = Array.from(referenceStructuredKeep({ p: 0.5, shape, noiseShape: noise, seed: 77n, stream: 4n }));
@@ -149,6 +153,40 @@ describe('noise-shape (broadcast) masks', () => {
       expect(ctx.specializedPipelines).toBe(0);
     } finally {
       device.createComputePipelineAsync = original;
+    }
+  });
+
+  it('maskTables decides which calls go through a mask table; bad values are rejected', async () => {
+    // Elements, and elements per mask element: (2, 3, 8, 8) / (2, 3, 1, 1) 384 and 64;
+    // (5, 7) / (5, 1) 35 and 7; (4, 16, 1024) / (4, 16, 1) 65536 and 1024.
+    const cases = [
+      { shape: [2, 3, 8, 8], noise: [2, 3, 1, 1], count: 384, reuse: 64 },
+      { shape: [5, 7], noise: [5, 1], count: 35, reuse: 7 },
+      { shape: [4, 16, 1024], noise: [4, 16, 1], count: 65536, reuse: 1024 },
+    ];
+    for (const maskTables of [undefined, { minElements: 100, minReuse: 8 }, { minElements: 0 }, false] as const) {
+      const ctx = await gpuContext(maskTables === undefined ? {} : { maskTables });
+      const policy = maskTables === false ? { minElements: Infinity, minReuse: Infinity } : { minElements: 65536, minReuse: 16, ...maskTables };
+      const original = ctx.device.createComputePipelineAsync;
+      let tablePipelines = 0;
+      ctx.device.createComputePipelineAsync = (descriptor) => {
+        if (descriptor.compute.constants?.TABLE === 1) tablePipelines++;
+        return original.call(ctx.device, descriptor);
+      };
+      try {
+        for (const { shape, noise, count, reuse } of cases) {
+          const before = tablePipelines;
+          const want = Array.from(referenceStructuredKeep({ p: 0.5, shape, noiseShape: noise, seed: 77n, stream: 1n, offset: 0n }));
+          expect(Array.from(await gpuKeep(ctx, 0.5, shape, noise, 1n, 0n))).toEqual(want);
+          const label = `${shape} with maskTables ${JSON.stringify(maskTables)}`;
+          expect(tablePipelines > before, label).toBe(count >= policy.minElements && reuse >= policy.minReuse);
+        }
+      } finally {
+        ctx.device.createComputePipelineAsync = original;
+      }
+    }
+    for (const [bad, argument] of [[true, 'maskTables'], [16, 'maskTables'], [{ minReuse: 0.5 }, 'maskTables.minReuse'], [{ minElements: -1 }, 'maskTables.minElements'], [{ minReuse: NaN }, 'maskTables.minReuse']] as const) {
+      await expect(gpuContext({ maskTables: bad as never })).rejects.toThrow(new RegExp(`options\\.${argument.replace('.', '\\.')}:`));
     }
   });
 
@@ -168,34 +206,38 @@ describe('noise-shape (broadcast) masks', () => {
   });
 
   it('structuredDropout matches the reference exactly in f32 and f16, and its backward too', async () => {
-    const ctx = await gpuContext();
-    const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
-    for (const dtype of dtypes) {
-      for (const { shape, noise } of broadcastCases) {
-        const n = shapeSize(shape);
-        for (const stream of [1n, 12n]) {
-          const x = data(n, dtype, 5);
-          const out = poisonedOut(ctx, dtype, n);
-          const { state } = await structuredDropout(ctx, ctx.upload(x), { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n, out, dtype });
-          const want = referenceStructuredDropout(x, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n });
-          expect(Array.from(await read(ctx, out, dtype, n)), `${dtype} ${shape}`).toEqual(Array.from(want));
-          const dy = data(n, dtype, 9);
-          const dx = poisonedOut(ctx, dtype, n);
-          await structuredDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
-          expect(Array.from(await read(ctx, dx, dtype, n))).toEqual(Array.from(referenceStructuredDropout(dy, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n })));
+    for (const maskTables of TABLE_MODES) {
+      const ctx = await gpuContext({ maskTables });
+      const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
+      for (const dtype of dtypes) {
+        for (const { shape, noise } of broadcastCases) {
+          const n = shapeSize(shape);
+          for (const stream of [1n, 12n]) {
+            const x = data(n, dtype, 5);
+            const out = poisonedOut(ctx, dtype, n);
+            const { state } = await structuredDropout(ctx, ctx.upload(x), { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n, out, dtype });
+            const want = referenceStructuredDropout(x, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n });
+            expect(Array.from(await read(ctx, out, dtype, n)), `${dtype} ${shape}`).toEqual(Array.from(want));
+            const dy = data(n, dtype, 9);
+            const dx = poisonedOut(ctx, dtype, n);
+            await structuredDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
+            expect(Array.from(await read(ctx, dx, dtype, n))).toEqual(Array.from(referenceStructuredDropout(dy, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n })));
+          }
         }
       }
     }
   });
 
   it('is the same when the tensor is split into chunks (params.first)', async () => {
-    const ctx = await gpuContext({ maxChunkElements: 2048 });
-    for (const [shape, noise] of [[[3, 1001, 3], [3, 1, 3]], [[2, 3, 1000], [2, 3, 1]], [[4099], [4099]]] as const) {
-      const n = shapeSize(shape);
-      const x = testData(n, 2);
-      const out = poisonedOut(ctx, 'f32', n);
-      await structuredDropout(ctx, ctx.upload(x), { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n, out });
-      expect(Array.from(await read(ctx, out, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n })));
+    for (const maskTables of TABLE_MODES) {
+      const ctx = await gpuContext({ maxChunkElements: 2048, maskTables });
+      for (const [shape, noise] of [[[3, 1001, 3], [3, 1, 3]], [[2, 3, 1000], [2, 3, 1]], [[4099], [4099]]] as const) {
+        const n = shapeSize(shape);
+        const x = testData(n, 2);
+        const out = poisonedOut(ctx, 'f32', n);
+        await structuredDropout(ctx, ctx.upload(x), { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n, out });
+        expect(Array.from(await read(ctx, out, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n })));
+      }
     }
   });
 
@@ -296,29 +338,31 @@ describe('SpatialDropout', () => {
 
 describe('DropPath', () => {
   it('one decision per sample, with and without scale_by_keep; fused residual form; backward', async () => {
-    const ctx = await gpuContext();
-    for (const shape of [[5, 7], [3, 4, 5], [9, 1, 3, 3]]) {
-      for (const scaleByKeep of [true, false]) {
-        for (const stream of [2n, 31n]) {
-          const n = shapeSize(shape);
-          const x = testData(n, 4);
-          const res = testData(n, 8);
-          const noiseShape = dropPathNoiseShape(shape);
-          const opts = { p: 0.3, shape, seed: 13n, stream, scaleByKeep };
-          const out = poisonedOut(ctx, 'f32', n);
-          await dropPath(ctx, ctx.upload(x), { ...opts, out });
-          const ref = { ...opts, noiseShape };
-          expect(Array.from(await read(ctx, out, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(x, ref)));
-          const fused = poisonedOut(ctx, 'f32', n);
-          const { state } = await dropPathAdd(ctx, ctx.upload(res), ctx.upload(x), { ...opts, out: fused });
-          // One rounding of residual + branch * scale may be fused on some GPUs: 1 ulp.
-          const want = referenceDropPathAdd(res, x, ref);
-          const got = await read(ctx, fused, 'f32', n);
-          for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(2.4e-7 * (Math.abs(want[i]!) + 1));
-          const dy = testData(n, 12);
-          const { dresidual, dbranch } = await dropPathAddBackward(ctx, ctx.upload(dy), state);
-          expect(Array.from(await read(ctx, dresidual, 'f32', n))).toEqual(Array.from(dy));
-          expect(Array.from(await read(ctx, dbranch, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(dy, ref)));
+    for (const maskTables of TABLE_MODES) {
+      const ctx = await gpuContext({ maskTables });
+      for (const shape of [[5, 7], [3, 4, 5], [9, 1, 3, 3]]) {
+        for (const scaleByKeep of [true, false]) {
+          for (const stream of [2n, 31n]) {
+            const n = shapeSize(shape);
+            const x = testData(n, 4);
+            const res = testData(n, 8);
+            const noiseShape = dropPathNoiseShape(shape);
+            const opts = { p: 0.3, shape, seed: 13n, stream, scaleByKeep };
+            const out = poisonedOut(ctx, 'f32', n);
+            await dropPath(ctx, ctx.upload(x), { ...opts, out });
+            const ref = { ...opts, noiseShape };
+            expect(Array.from(await read(ctx, out, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(x, ref)));
+            const fused = poisonedOut(ctx, 'f32', n);
+            const { state } = await dropPathAdd(ctx, ctx.upload(res), ctx.upload(x), { ...opts, out: fused });
+            // One rounding of residual + branch * scale may be fused on some GPUs: 1 ulp.
+            const want = referenceDropPathAdd(res, x, ref);
+            const got = await read(ctx, fused, 'f32', n);
+            for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(2.4e-7 * (Math.abs(want[i]!) + 1));
+            const dy = testData(n, 12);
+            const { dresidual, dbranch } = await dropPathAddBackward(ctx, ctx.upload(dy), state);
+            expect(Array.from(await read(ctx, dresidual, 'f32', n))).toEqual(Array.from(dy));
+            expect(Array.from(await read(ctx, dbranch, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(dy, ref)));
+          }
         }
       }
     }

@@ -29,7 +29,7 @@ import {
   type Shape,
 } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
-import { asNumbers, data, expectClose, expectDirectionalDerivative, expectInvalidArgument, expectUntouched, moments, normalData, poisonedOut, read } from './structured-helpers.js';
+import { asNumbers, data, expectClose, expectDirectionalDerivative, expectInvalidArgument, expectUntouched, moments, normalData, poisonedOut, read, TABLE_MODES } from './structured-helpers.js';
 
 
 const F16_RTOL = 2 ** -10;
@@ -60,22 +60,24 @@ function gaussianTolerance(x: Float32Array | Uint16Array, opts: { p: number; sha
 
 describe('Gaussian dropout', () => {
   it('matches the reference (f32 and f16, noise shapes, streams, offsets), backward too', async () => {
-    const ctx = await gpuContext();
-    const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
-    for (const dtype of dtypes) {
-      for (const { shape, noise } of cases) {
-        for (const [stream, offset] of [[0n, 0n], [3n, 5n], [1n << 36n, (1n << 33n) + 2n]] as const) {
-          const n = shapeSize(shape);
-          const opts = { p: 0.4, shape, noiseShape: noise, seed: 19n, stream, offset };
-          const x = data(n, dtype, 2);
-          const out = poisonedOut(ctx, dtype, n);
-          const { state } = await gaussianDropout(ctx, ctx.upload(x), { ...opts, out, dtype });
-          const rtol = dtype === 'f16' ? F16_RTOL : 2.4e-7;
-          expectClose(await read(ctx, out, dtype, n), referenceGaussianDropout(x, opts), rtol, gaussianTolerance(x, opts), `${dtype} ${shape}`);
-          const dy = data(n, dtype, 3);
-          const dx = poisonedOut(ctx, dtype, n);
-          await gaussianDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
-          expectClose(await read(ctx, dx, dtype, n), referenceGaussianDropout(dy, opts), rtol, gaussianTolerance(dy, opts), `backward ${dtype} ${shape}`);
+    for (const maskTables of TABLE_MODES) {
+      const ctx = await gpuContext({ maskTables });
+      const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
+      for (const dtype of dtypes) {
+        for (const { shape, noise } of cases) {
+          for (const [stream, offset] of [[0n, 0n], [3n, 5n], [1n << 36n, (1n << 33n) + 2n]] as const) {
+            const n = shapeSize(shape);
+            const opts = { p: 0.4, shape, noiseShape: noise, seed: 19n, stream, offset };
+            const x = data(n, dtype, 2);
+            const out = poisonedOut(ctx, dtype, n);
+            const { state } = await gaussianDropout(ctx, ctx.upload(x), { ...opts, out, dtype });
+            const rtol = dtype === 'f16' ? F16_RTOL : 2.4e-7;
+            expectClose(await read(ctx, out, dtype, n), referenceGaussianDropout(x, opts), rtol, gaussianTolerance(x, opts), `${dtype} ${shape}`);
+            const dy = data(n, dtype, 3);
+            const dx = poisonedOut(ctx, dtype, n);
+            await gaussianDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
+            expectClose(await read(ctx, dx, dtype, n), referenceGaussianDropout(dy, opts), rtol, gaussianTolerance(dy, opts), `backward ${dtype} ${shape}`);
+          }
         }
       }
     }
@@ -148,22 +150,24 @@ describe('Alpha dropout', () => {
   });
 
   it('matches the reference (f32 and f16); the backward (one product) bit for bit', async () => {
-    const ctx = await gpuContext();
-    const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
-    for (const dtype of dtypes) {
-      for (const { shape, noise } of cases) {
-        for (const [stream, offset] of [[1n, 0n], [8n, 3n], [1n << 34n, 7n]] as const) {
-          for (const p of [0.1, 0.5]) {
-            const n = shapeSize(shape);
-            const opts = { p, shape, noiseShape: noise, seed: 29n, stream, offset };
-            const x = data(n, dtype, 4);
-            const out = poisonedOut(ctx, dtype, n);
-            const { state } = await alphaDropout(ctx, ctx.upload(x), { ...opts, out, dtype });
-            expectClose(await read(ctx, out, dtype, n), referenceAlphaDropout(x, opts), dtype === 'f16' ? F16_RTOL : 1.2e-7, 1e-6, `${dtype} ${shape}`);
-            const dy = data(n, dtype, 5);
-            const dx = poisonedOut(ctx, dtype, n);
-            await alphaDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
-            expect(Array.from(await read(ctx, dx, dtype, n))).toEqual(Array.from(referenceAlphaDropoutBackward(dy, opts)));
+    for (const maskTables of TABLE_MODES) {
+      const ctx = await gpuContext({ maskTables });
+      const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
+      for (const dtype of dtypes) {
+        for (const { shape, noise } of cases) {
+          for (const [stream, offset] of [[1n, 0n], [8n, 3n], [1n << 34n, 7n]] as const) {
+            for (const p of [0.1, 0.5]) {
+              const n = shapeSize(shape);
+              const opts = { p, shape, noiseShape: noise, seed: 29n, stream, offset };
+              const x = data(n, dtype, 4);
+              const out = poisonedOut(ctx, dtype, n);
+              const { state } = await alphaDropout(ctx, ctx.upload(x), { ...opts, out, dtype });
+              expectClose(await read(ctx, out, dtype, n), referenceAlphaDropout(x, opts), dtype === 'f16' ? F16_RTOL : 1.2e-7, 1e-6, `${dtype} ${shape}`);
+              const dy = data(n, dtype, 5);
+              const dx = poisonedOut(ctx, dtype, n);
+              await alphaDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
+              expect(Array.from(await read(ctx, dx, dtype, n))).toEqual(Array.from(referenceAlphaDropoutBackward(dy, opts)));
+            }
           }
         }
       }
@@ -288,6 +292,22 @@ describe('fused bias + dropout + residual', () => {
           expect(Array.from(await read(ctx, grads.dresidual, dtype, n))).toEqual(Array.from(dy));
         }
       }
+    }
+  });
+
+  it('takes a noise shape (one decision per row here), with and without a mask table', async () => {
+    for (const maskTables of TABLE_MODES) {
+      const ctx = await gpuContext({ maskTables, maxChunkElements: 2048 });
+      const [shape, noiseShape] = [[6, 41, 24], [6, 41, 1]]; // 5904 elements: three chunks
+      const n = shapeSize(shape);
+      const opts = { p: 0.4, shape, noiseShape, seed: 8n, stream: 5n, offset: 3n };
+      const [x, bias, res] = [testData(n, 1), testData(24, 2), testData(n, 3)];
+      const out = poisonedOut(ctx, 'f32', n);
+      const { state } = await biasDropoutResidual(ctx, ctx.upload(x), ctx.upload(bias), ctx.upload(res), { ...opts, out });
+      expectClose(await read(ctx, out, 'f32', n), referenceBiasDropoutResidual(x, bias, res, opts), 2.4e-7, 1e-6, `maskTables ${JSON.stringify(maskTables)}`);
+      const dy = testData(n, 4);
+      const grads = await biasDropoutResidualBackward(ctx, ctx.upload(dy), state);
+      expect(Array.from(await read(ctx, grads.dx, 'f32', n))).toEqual(Array.from(referenceBiasDropoutResidualBackward(dy, opts).dx));
     }
   });
 
