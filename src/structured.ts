@@ -301,7 +301,7 @@ async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<v
   const maskCount = shapeSize(prep.noiseShape);
   const table = { buffer: ctx.acquire(maskCount * 4, 'mask table'), argument: 'mask table' };
   try {
-    // Back to back in one encoder: nothing recorded between them can reuse the table.
+    // Recorded back to back, the table's writer first, into one encoder (one submission).
     await ctx.dispatchAll([
       { kernel: tableKernel, dtype: 'f32', count: maskCount, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
       { ...call, buffers: { ...l.buffers, 6: table }, variant: { TABLE: 1 } },
