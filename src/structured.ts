@@ -252,12 +252,13 @@ function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Record<
 }
 
 /**
- * The kernel that writes the call's mask table (shaders/structured.wgsl, TABLE), where one pays
+ * The kernel that writes the call's mask table (shaders/structured.wgsl, TABLE) and the table's
+ * length (the mask's element count), where one pays
  * (ContextOptions.maskTables): a large enough call, a broadcast mask whose elements each serve
  * enough elements, and RNG work to save (threshold 0 keeps everything without it; Gaussian
  * dropout reads normals).
  */
-function maskTableKernel(ctx: DropoutContext, l: Launch, prep: Prepared): KernelRecord | undefined {
+function maskTable(ctx: DropoutContext, l: Launch, prep: Prepared): { kernel: KernelRecord; count: number } | undefined {
   if (!maskIndexed.has(l.kernel) || l.rand === undefined || prep.count === 0) return undefined;
   const gaussian = l.kernel === structuredKernels.gaussian;
   if (!gaussian && !l.threshold) return undefined;
@@ -265,7 +266,7 @@ function maskTableKernel(ctx: DropoutContext, l: Launch, prep: Prepared): Kernel
   const { minElements, minReuse } = ctx.maskTables;
   if (maskCount === prep.count || prep.count < minElements || maskCount * minReuse > prep.count) return undefined;
   if (maskCount * 4 > ctx.device.limits.maxStorageBufferBindingSize) return undefined;
-  return gaussian ? kernels.normal : kernels.words;
+  return { kernel: gaussian ? kernels.normal : kernels.words, count: maskCount };
 }
 
 /** A 16-byte buffer bound as the mask table of calls that use none (the binding is declared anyway). */
@@ -294,16 +295,15 @@ async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<v
     constants: specialization(ctx, l, prep),
     encoder: l.encoder,
   };
-  const tableKernel = maskTableKernel(ctx, l, prep);
-  if (tableKernel === undefined) {
+  const mask = maskTable(ctx, l, prep);
+  if (mask === undefined) {
     return ctx.dispatch(maskIndexed.has(l.kernel) ? { ...call, buffers: { ...l.buffers, 6: placeholder(ctx) } } : call);
   }
-  const maskCount = shapeSize(prep.noiseShape);
-  const table = { buffer: ctx.acquire(maskCount * 4, 'mask table'), argument: 'mask table' };
+  const table = { buffer: ctx.acquire(mask.count * 4, 'mask table'), argument: 'mask table' };
   try {
     // Recorded back to back, the table's writer first, into one encoder (one submission).
     await ctx.dispatchAll([
-      { kernel: tableKernel, dtype: 'f32', count: maskCount, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
+      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
       { ...call, buffers: { ...l.buffers, 6: table }, variant: { TABLE: 1 } },
     ]);
   } finally {
