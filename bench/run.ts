@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const env = await openBenchEnv();
   const { ctx, device } = env;
-  const timer = new GpuTimer(device, () => ctx.settled());
+  const timer = new GpuTimer(device, () => ctx.settled(), (encoder) => ctx.submitted(encoder));
   let tf: TfPeer | null = null;
   try {
     const slug = adapterSlug(env.adapter);

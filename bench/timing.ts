@@ -69,10 +69,12 @@ export class GpuTimer {
   private readonly readBuffer: GPUBuffer | null;
 
   /** `settle` resolves once pipelines compiling in the background are ready (DropoutContext.settled),
-   * so an op's samples all run its final pipeline, not the generic one it starts on. */
+   * so an op's samples all run its final pipeline, not the generic one it starts on; `submitted`
+   * hears of each sample's encoder after its submit (DropoutContext.submitted: temporaries back to the pool). */
   constructor(
     private readonly device: GPUDevice,
     private readonly settle: () => Promise<void> = async () => {},
+    private readonly submitted: (encoder: GPUCommandEncoder) => void = () => {},
   ) {
     const ts = device.features.has('timestamp-query');
     this.querySet = ts ? device.createQuerySet({ type: 'timestamp', count: 2, label: 'bench timestamps' }) : null;
@@ -98,6 +100,7 @@ export class GpuTimer {
     const commands = encoder.finish();
     const t0 = performance.now();
     this.device.queue.submit([commands]);
+    this.submitted(encoder);
     await this.device.queue.onSubmittedWorkDone();
     const wallNs = (performance.now() - t0) * 1e6;
     if (!qs) return [NaN, wallNs];

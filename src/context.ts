@@ -151,6 +151,8 @@ export class DropoutContext {
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   /** Encoders of the library's own (ownEncoder) and the temporaries retired into each until it is submitted. */
   private readonly ownEncoders = new WeakMap<GPUCommandEncoder, GPUBuffer[]>();
+  /** Callers' encoders and the temporaries retired into each, out of the pool until `submitted` (else left to GC). */
+  private readonly callerEncoders = new WeakMap<GPUCommandEncoder, GPUBuffer[]>();
   /** Keys of the specializations granted so far (at most specializedShapes). */
   private readonly specializations = new Set<string>();
   /** Keys of the specialized pipelines asked for so far. */
@@ -625,14 +627,19 @@ export class DropoutContext {
    * work on it would otherwise overwrite that op's result when it finally runs.
    * - No encoder: the work went into the context's batch, which the caller awaited (so it was
    *   submitted): back to the pool now.
-   * - An encoder from `ownEncoder`: back to the pool when `submittedOwnEncoder` is called for it.
-   * - A caller's encoder, whose submission is out of our sight: the buffer leaves the pool (it is
-   *   not destroyed, which would break that submit; WebGPU frees it once unreferenced and done).
+   * - Any encoder: back to the pool when `submitted(encoder)` is called. Until then a caller's
+   *   encoder's temporaries are out of the pool (not counted, never handed out, not destroyed,
+   *   which would break that submit); if `submitted` never comes, WebGPU frees them once they are
+   *   unreferenced, when JavaScript collects the encoder.
    */
   retire(buffer: GPUBuffer, encoder?: GPUCommandEncoder): void {
-    if (encoder === undefined) this.pool.release(buffer);
-    else if (this.ownEncoders.has(encoder)) this.ownEncoders.get(encoder)!.push(buffer);
-    else this.pool.disown(buffer);
+    if (encoder === undefined) return this.pool.release(buffer);
+    const own = this.ownEncoders.get(encoder);
+    if (own) return void own.push(buffer);
+    if (!this.pool.disown(buffer)) return;
+    const list = this.callerEncoders.get(encoder);
+    if (list) list.push(buffer);
+    else this.callerEncoders.set(encoder, [buffer]);
   }
 
   /** An encoder the library records into and submits itself (see `retire`). */
@@ -642,10 +649,24 @@ export class DropoutContext {
     return encoder;
   }
 
-  /** Called once an `ownEncoder` is submitted (or its submission failed): its retired buffers return to the pool. */
-  submittedOwnEncoder(encoder: GPUCommandEncoder): void {
-    for (const b of this.ownEncoders.get(encoder) ?? []) this.pool.release(b);
+  /**
+   * Tells the context that `encoder`'s command buffer has been submitted (or will never be): the
+   * temporaries that ops recorded into it (mask tables, the bias gradient's partial sums, the
+   * MLP's activations) go back to the pool for the next ops, instead of being allocated afresh.
+   * Later work is queued after that submit, so reusing them is safe; calling this *before* the
+   * submit is not (a later op could get a buffer the encoder's work then overwrites).
+   */
+  submitted(encoder: GPUCommandEncoder): void {
+    const own = this.ownEncoders.get(encoder);
+    const theirs = this.callerEncoders.get(encoder);
     this.ownEncoders.delete(encoder);
+    this.callerEncoders.delete(encoder);
+    if (this.destroyed) return;
+    for (const b of own ?? []) this.pool.release(b);
+    for (const b of theirs ?? []) {
+      this.pool.adopt(b);
+      this.pool.release(b);
+    }
   }
 
   /**

@@ -92,7 +92,7 @@ export class Recording {
       await this.ctx.flush();
       await this.ctx.submit(this.encoder.finish());
     } finally {
-      this.ctx.submittedOwnEncoder(this.encoder);
+      this.ctx.submitted(this.encoder);
     }
   }
 }

@@ -7,6 +7,8 @@ export class BufferPool {
   private liveBytes = 0;
   /** Most bytes the pool's buffers (in use and idle) ever held at once. */
   peakBytes = 0;
+  /** Buffers created so far: a loop whose buffers come back to the pool stops adding to it. */
+  allocations = 0;
 
   constructor(
     private readonly device: GPUDevice,
@@ -28,6 +30,7 @@ export class BufferPool {
     }
     const buffer = this.device.createBuffer({ size, usage, label: label ?? 'webgpu-dropout pooled', mappedAtCreation: mapped });
     this.owned.add(buffer);
+    this.allocations++;
     this.liveBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     return buffer;
@@ -48,11 +51,20 @@ export class BufferPool {
   /**
    * Lets a buffer in use leave the pool for good: it is no longer counted, reused or destroyed here,
    * and WebGPU frees it once nothing references it (for work recorded into an encoder that may
-   * still be submitted, which destroying it would break).
+   * still be submitted, which destroying it would break). False if the pool did not own it.
    */
-  disown(buffer: GPUBuffer): void {
-    if (!this.owned.delete(buffer)) return;
+  disown(buffer: GPUBuffer): boolean {
+    if (!this.owned.delete(buffer)) return false;
     this.liveBytes -= buffer.size;
+    return true;
+  }
+
+  /** Takes back a buffer this pool made and `disown`ed (counted again, in use until `release`). */
+  adopt(buffer: GPUBuffer): void {
+    if (this.owned.has(buffer)) return;
+    this.owned.add(buffer);
+    this.liveBytes += buffer.size;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
   }
 
   /** Bytes currently held by the pool's buffers, in use or idle. */

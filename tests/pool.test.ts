@@ -14,7 +14,7 @@ async function batchDropoutSurvives(ctx: Awaited<ReturnType<typeof gpuContext>>,
 }
 
 describe('temporaries and the buffer pool', () => {
-  it('retire: back to the pool at once (batch), after submission (own encoder), never (caller encoder)', async () => {
+  it('retire: back to the pool at once (batch), after `submitted` (own and caller encoders), else never (caller encoder)', async () => {
     const ctx = await gpuContext();
     const batch = ctx.acquire(1028);
     ctx.retire(batch);
@@ -24,7 +24,7 @@ describe('temporaries and the buffer pool', () => {
     const deferred = ctx.acquire(1032);
     ctx.retire(deferred, own);
     expect(ctx.acquire(1032)).not.toBe(deferred);
-    ctx.submittedOwnEncoder(own);
+    ctx.submitted(own);
     expect(ctx.acquire(1032)).toBe(deferred);
 
     const callers = ctx.device.createCommandEncoder();
@@ -35,6 +35,17 @@ describe('temporaries and the buffer pool', () => {
     expect(ctx.acquire(1036)).not.toBe(left);
     ctx.release(left); // not the pool's any more: ignored, never reused
     expect(ctx.acquire(1036)).not.toBe(left);
+
+    const submittedLater = ctx.device.createCommandEncoder();
+    const back = ctx.acquire(1040);
+    ctx.retire(back, submittedLater);
+    expect(ctx.acquire(1040)).not.toBe(back);
+    const counted = ctx.pool.bytes;
+    ctx.submitted(submittedLater);
+    expect(ctx.pool.bytes).toBe(counted + 1040);
+    expect(ctx.acquire(1040)).toBe(back);
+    ctx.submitted(submittedLater); // a second call has nothing left to give back
+    expect(ctx.acquire(1040)).not.toBe(back);
   });
 
   it('the bias-gradient partial sums recorded into a caller encoder do not become a later op output', async () => {
@@ -71,5 +82,68 @@ describe('temporaries and the buffer pool', () => {
     // The hidden activations and their gradients: 4 rows x 8 f32, the size of a 32-element output.
     await batchDropoutSurvives(ctx, rows * 8, () => ctx.device.queue.submit([encoder.finish()]));
     mlp.destroy();
+  });
+
+  it('a training loop on caller encoders reuses its temporaries once each encoder is reported submitted, with the same result', async () => {
+    const ctx = await gpuContext();
+    const rows = 16;
+    const x = uploadMatrix(ctx, testData(rows * 3, 11), rows, 3);
+    const y = uploadMatrix(ctx, testData(rows, 12), rows, 1);
+    const mlp = (): MLP => new MLP(ctx, { sizes: [3, 16, 8, 1], dropout: 0.3, seed: 5 });
+    const batched = mlp();
+    for (let step = 0; step < 4; step++) await batched.trainStep(x, y, { loss: 'mse' });
+    const want = await batched.getParameters();
+    batched.destroy();
+
+    /** Four steps on caller encoders; the pool's allocations made by each step after the first. */
+    const loop = async (report: boolean): Promise<{ parameters: Float32Array; laterAllocations: number[] }> => {
+      const model = mlp();
+      const laterAllocations: number[] = [];
+      for (let step = 0; step < 4; step++) {
+        const before = ctx.pool.allocations;
+        const encoder = ctx.device.createCommandEncoder();
+        await model.trainStep(x, y, { loss: 'mse', encoder });
+        ctx.device.queue.submit([encoder.finish()]);
+        if (report) ctx.submitted(encoder);
+        if (step > 0) laterAllocations.push(ctx.pool.allocations - before);
+      }
+      const parameters = await model.getParameters();
+      model.destroy();
+      return { parameters, laterAllocations };
+    };
+    const reported = await loop(true);
+    expect(reported.laterAllocations).toEqual([0, 0, 0]);
+    expect(Array.from(reported.parameters)).toEqual(Array.from(want));
+    // Without `submitted` every step allocates its activations afresh (freed only by GC).
+    const unreported = await loop(false);
+    for (const n of unreported.laterAllocations) expect(n).toBeGreaterThan(0);
+    expect(Array.from(unreported.parameters)).toEqual(Array.from(want));
+  });
+
+  it('mask tables and bias-gradient partials recorded into caller encoders come back with `submitted`', async () => {
+    const ctx = await gpuContext({ maskTables: { minElements: 0, minReuse: 1 } });
+    const shape = [4, 8, 5, 5];
+    const n = 800;
+    const x = ctx.upload(testData(n, 13));
+    const bias = ctx.upload(testData(25, 14));
+    const dy = ctx.upload(testData(n, 15));
+    const { state } = await biasDropoutResidual(ctx, x, bias, ctx.upload(testData(n, 16)), { p: 0.5, shape: [32, 25], seed: 4n });
+    const allocationsPerStep: number[] = [];
+    for (let step = 0; step < 3; step++) {
+      const before = ctx.pool.allocations;
+      const encoder = ctx.device.createCommandEncoder();
+      const spatial = await spatialDropout(ctx, x, { p: 0.5, shape, layout: 'channels-first', seed: 2n, stream: 7n, encoder });
+      const grads = await biasDropoutResidualBackward(ctx, dy, state, { encoder });
+      ctx.device.queue.submit([encoder.finish()]);
+      ctx.submitted(encoder);
+      const want = referenceStructuredDropout(testData(n, 13), { p: 0.5, shape, noiseShape: spatialNoiseShape(shape, { layout: 'channels-first' }), seed: 2n, stream: 7n });
+      expect(Array.from(await readArray(ctx, spatial.output, 'f32', n))).toEqual(Array.from(want));
+      for (const b of [spatial.output, grads.dx, grads.dbias]) ctx.release(b);
+      allocationsPerStep.push(ctx.pool.allocations - before);
+    }
+    // The first step allocates; later steps find the outputs, the table and the partials in the pool
+    // (readArray's staging buffer included).
+    expect(allocationsPerStep[0]).toBeGreaterThan(0);
+    expect(allocationsPerStep.slice(1)).toEqual([0, 0]);
   });
 });

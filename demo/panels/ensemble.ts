@@ -89,6 +89,7 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
       outputs.push(y.buffer);
     }
     ctx.device.queue.submit([encoder.finish()]);
+    ctx.submitted(encoder);
     const full = await model.predict(input);
     const [values, fullValues] = await Promise.all([readArray(ctx, table, 'f32', GRID * samples), readMatrix(ctx, full)]);
     for (const b of [...inputs.map((m) => m.buffer), ...outputs, table, full.buffer]) ctx.release(b);

@@ -149,6 +149,7 @@ async function timePasses(ctx: DropoutContext, c: Case, passes: number): Promise
   const commands = encoder.finish();
   const start = performance.now();
   ctx.device.queue.submit([commands]);
+  ctx.submitted(encoder);
   await ctx.device.queue.onSubmittedWorkDone();
   return (performance.now() - start) / passes;
 }
