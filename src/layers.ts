@@ -53,7 +53,7 @@ export class Dropout extends Layer {
   }
 
   /** Returns the output and the state that `backward` needs (nothing else is kept). */
-  forward(x: GPUBuffer, opts: { count?: number; out?: GPUBuffer; encoder?: GPUCommandEncoder; mask?: GPUBuffer | boolean } = {}): Promise<DropoutResult> {
+  async forward(x: GPUBuffer, opts: { count?: number; out?: GPUBuffer; encoder?: GPUCommandEncoder; mask?: GPUBuffer | boolean } = {}): Promise<DropoutResult> {
     return dropout(this.ctx, x, {
       p: this.p,
       dtype: this.dtype,
@@ -66,7 +66,7 @@ export class Dropout extends Layer {
     });
   }
 
-  backward(dy: GPUBuffer, state: DropoutState, opts: DropoutBackwardOptions = {}): Promise<GPUBuffer> {
+  async backward(dy: GPUBuffer, state: DropoutState, opts: DropoutBackwardOptions = {}): Promise<GPUBuffer> {
     return dropoutBackward(this.ctx, dy, state, { ...opts, out: opts.out ?? (this.inPlace ? dy : undefined) });
   }
 }

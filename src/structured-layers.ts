@@ -69,7 +69,7 @@ abstract class RandomLayer extends Layer {
     return { p: this.p, dtype: this.dtype, training: this.training, generator: this.generator, shape: call.shape, out: call.out, encoder: call.encoder };
   }
 
-  backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  async backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
     return structuredDropoutBackward(this.ctx, dy, state, opts);
   }
 }
@@ -94,7 +94,7 @@ class SpatialDropoutLayer extends RandomLayer {
     channelAxisFor(spatialDims + 2, { layout: this.layout });
   }
 
-  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+  async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
     if (!Array.isArray(call?.shape) || call.shape.length !== this.spatialDims + 2) {
       throw new InvalidArgumentError('shape', `${this.spatialDims + 2} dimensions: the batch, the channels and ${this.spatialDims} spatial`, call?.shape);
     }
@@ -154,16 +154,16 @@ export class DropPath extends RandomLayer {
     if (typeof this.scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', this.scaleByKeep);
   }
 
-  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+  async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
     return dropPath(this.ctx, x, { ...this.common(call), scaleByKeep: this.scaleByKeep });
   }
 
   /** out = residual + drop_path(branch) in one pass. */
-  forwardAdd(residual: GPUBuffer, branch: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+  async forwardAdd(residual: GPUBuffer, branch: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
     return dropPathAdd(this.ctx, residual, branch, { ...this.common(call), scaleByKeep: this.scaleByKeep });
   }
 
-  backwardAdd(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
+  async backwardAdd(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
     return dropPathAddBackward(this.ctx, dy, state, opts);
   }
 }
@@ -179,7 +179,7 @@ export class VariationalDropout extends RandomLayer {
     if (!Number.isInteger(this.timeAxis) || this.timeAxis < 0) throw new InvalidArgumentError('timeAxis', 'a non-negative integer', this.timeAxis);
   }
 
-  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+  async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
     return variationalDropout(this.ctx, x, { ...this.common(call), timeAxis: this.timeAxis });
   }
 }
@@ -191,11 +191,11 @@ export class GaussianDropout extends RandomLayer {
     gaussianSigma(this.p);
   }
 
-  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+  async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
     return gaussianDropout(this.ctx, x, this.common(call));
   }
 
-  override backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  override async backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
     return gaussianDropoutBackward(this.ctx, dy, state, opts);
   }
 }
@@ -207,11 +207,11 @@ export class AlphaDropout extends RandomLayer {
     alphaDropoutCoefficients(this.p);
   }
 
-  forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
+  async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
     return alphaDropout(this.ctx, x, this.common(call));
   }
 
-  override backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  override async backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
     return alphaDropoutBackward(this.ctx, dy, state, opts);
   }
 }
@@ -228,12 +228,12 @@ export class DropConnect extends RandomLayer {
     super(ctx, options);
   }
 
-  forward(weight: GPUBuffer, call: RecordOptions & { out?: GPUBuffer } = {}): Promise<StructuredResult> {
+  async forward(weight: GPUBuffer, call: RecordOptions & { out?: GPUBuffer } = {}): Promise<StructuredResult> {
     const { p, dtype, training, generator } = this;
     return dropConnect(this.ctx, weight, { p, dtype, training, generator, rows: this.rows, cols: this.cols, out: call.out, encoder: call.encoder });
   }
 
-  override backward(dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  override async backward(dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
     return dropConnectBackward(this.ctx, dMaskedWeight, state, opts);
   }
 }

@@ -344,12 +344,21 @@ export interface StructuredDropoutOptions extends StructuredOptions {
   scaleByKeep?: boolean;
 }
 
-function dropoutState(ctx: DropoutContext, x: unknown, opts: StructuredDropoutOptions, xName: string): { prep: Prepared; rule: KeepRule; state: StructuredState } {
+/** Checks the arguments (`checkMore` for an op's own, given the prepared call) and only then takes
+ * a stream, so that a rejected call leaves the generator where it was. */
+function dropoutState(
+  ctx: DropoutContext,
+  x: unknown,
+  opts: StructuredDropoutOptions,
+  xName: string,
+  checkMore: (prep: Prepared) => void = () => {},
+): { prep: Prepared; rule: KeepRule; state: StructuredState } {
   checkOptions(opts, 'at least p');
   const rule = keepRule(opts.p);
   const prep = prepare(ctx, x, opts, xName);
   const scaleByKeep = opts.scaleByKeep ?? true;
   if (typeof scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', scaleByKeep);
+  checkMore(prep);
   const training = opts.training ?? true;
   const rand = randomFor(ctx, opts, training);
   const scale = scaleByKeep && rule.kind === 'mask' ? rule.scale : 1;
@@ -446,7 +455,7 @@ export interface SpatialDropoutOptions extends Omit<StructuredOptions, 'noiseSha
  * SpatialDropout1D/2D/3D (Keras) and Dropout1d/2d/3d (PyTorch): whole channels dropped, one
  * decision per (sample, channel). Backward: structuredDropoutBackward.
  */
-export function spatialDropout(ctx: DropoutContext, x: GPUBuffer, opts: SpatialDropoutOptions): Promise<StructuredResult> {
+export async function spatialDropout(ctx: DropoutContext, x: GPUBuffer, opts: SpatialDropoutOptions): Promise<StructuredResult> {
   checkOptions(opts, 'p, shape and layout');
   checkProbability(opts.p);
   return structuredDropout(ctx, x, { ...opts, noiseShape: spatialNoiseShape(requireShape(opts), opts) });
@@ -460,7 +469,7 @@ export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
 
 /** DropPath / stochastic depth (timm `drop_path`): each sample's branch kept or zeroed whole.
  * Backward: structuredDropoutBackward. */
-export function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
+export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
   checkOptions(opts, 'p and shape');
   checkProbability(opts.p);
   return structuredDropout(ctx, x, { ...opts, noiseShape: dropPathNoiseShape(requireShape(opts)) });
@@ -476,10 +485,11 @@ export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, bran
   checkOptions(opts, 'p and shape');
   checkProbability(opts.p);
   const full = { ...opts, noiseShape: dropPathNoiseShape(requireShape(opts)) };
-  const { prep, rule, state } = dropoutState(ctx, branch, full, 'branch');
-  ctx.checkStorage(residual, 'residual', prep.bytes);
-  if (residual === branch) throw new InvalidArgumentError('residual', 'a buffer other than branch');
-  if (opts.out === residual) throw new InvalidArgumentError('out', 'a buffer other than residual (this op does not run in place)');
+  const { prep, rule, state } = dropoutState(ctx, branch, full, 'branch', (p) => {
+    ctx.checkStorage(residual, 'residual', p.bytes);
+    if (residual === branch) throw new InvalidArgumentError('residual', 'a buffer other than branch');
+    if (opts.out === residual) throw new InvalidArgumentError('out', 'a buffer other than residual (this op does not run in place)');
+  });
   const output = opts.out ?? ctx.acquire(prep.bytes, 'dropPathAdd output');
   const bound = { 1: { buffer: branch, argument: 'branch' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: residual, argument: 'residual' } };
   if (rule.kind === 'zeros') await copyInto(ctx, prep, bound[3], output, opts.encoder);
@@ -511,7 +521,7 @@ export interface VariationalDropoutOptions extends Omit<StructuredOptions, 'nois
 
 /** Variational (locked) dropout for sequences: the same mask for every time step.
  * Backward: structuredDropoutBackward. */
-export function variationalDropout(ctx: DropoutContext, x: GPUBuffer, opts: VariationalDropoutOptions): Promise<StructuredResult> {
+export async function variationalDropout(ctx: DropoutContext, x: GPUBuffer, opts: VariationalDropoutOptions): Promise<StructuredResult> {
   checkOptions(opts, 'p and shape');
   checkProbability(opts.p);
   return structuredDropout(ctx, x, { ...opts, noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) });
@@ -539,7 +549,7 @@ export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: 
 }
 
 /** dW = d(masked weight) * keep / (1 - p) with the forward's mask. */
-export function dropConnectBackward(ctx: DropoutContext, dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+export async function dropConnectBackward(ctx: DropoutContext, dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
   return structuredDropoutBackward(ctx, dMaskedWeight, state, opts);
 }
 

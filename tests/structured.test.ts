@@ -3,7 +3,9 @@
 // reference; statistics of the structured decisions; argument errors; the layers.
 import { describe, expect, it } from 'vitest';
 import {
+  alphaDropout,
   bernoulliMask,
+  biasDropoutResidual,
   broadcastTable,
   Dropout2d,
   DropConnect,
@@ -16,8 +18,10 @@ import {
   dropPathAddBackward,
   dropPathNoiseShape,
   dropPathRates,
+  gaussianDropout,
   InvalidArgumentError,
   PhiloxGenerator,
+  randomWords,
   readArray,
   referenceDropPathAdd,
   referenceMaskIndices,
@@ -330,7 +334,7 @@ describe('SpatialDropout', () => {
     keras.eval();
     const e = await keras.forward(x, { shape });
     expect(e.output).toBe(x);
-    expect(() => new SpatialDropout1D(ctx, { p: 0.5 }).forward(x, { shape })).toThrow(InvalidArgumentError);
+    await expect(new SpatialDropout1D(ctx, { p: 0.5 }).forward(x, { shape })).rejects.toThrow(InvalidArgumentError);
     const s3 = new SpatialDropout3D(ctx, { p: 0.5, layout: 'channels-first', generator: gen() });
     expect((await s3.forward(ctx.upload(testData(120)), { shape: [2, 3, 2, 2, 5] })).state.noiseShape).toEqual([2, 3, 1, 1, 1]);
   });
@@ -525,5 +529,41 @@ describe('argument errors (thrown before anything is written)', () => {
     await expectInvalidArgument(() => dropConnect(ctx, x, { p: 0.5, rows: 7, cols: 9, out }), 'weight');
     await expectInvalidArgument(() => structuredDropoutBackward(ctx, x, { op: 'gaussian' } as never, { out }), 'state');
     await expectUntouched(ctx, out);
+  });
+});
+
+describe('rejected calls', () => {
+  it('reject their promise (never throw synchronously) and take no stream from the generator', async () => {
+    const ctx = await gpuContext();
+    const shape = [3, 4, 5];
+    const x = ctx.upload(testData(60));
+    const other = ctx.upload(testData(60, 2));
+    const small = ctx.acquire(16);
+    const generator = new PhiloxGenerator(5n, 40n);
+    const calls: [string, () => Promise<unknown>][] = [
+      ['out', () => dropout(ctx, x, { p: 0.5, out: small, generator })],
+      ['out', () => randomWords(ctx, { count: 60, out: small, generator })],
+      ['out', () => bernoulliMask(ctx, { count: 6000, p: 0.5, out: small, generator })],
+      ['out', () => structuredDropout(ctx, x, { p: 0.5, shape, out: small, generator })],
+      ['layout', () => spatialDropout(ctx, x, { p: 0.5, shape, layout: 'nhwc' as never, generator })],
+      ['p', () => dropPath(ctx, x, { p: 2, shape, generator })],
+      ['timeAxis', () => variationalDropout(ctx, x, { p: 0.5, shape, timeAxis: 3, generator })],
+      ['residual', () => dropPathAdd(ctx, small, x, { p: 0.5, shape, generator })],
+      ['residual', () => dropPathAdd(ctx, x, x, { p: 0.5, shape, generator })],
+      ['out', () => dropPathAdd(ctx, other, x, { p: 0.5, shape, out: other, generator })],
+      ['weight', () => dropConnect(ctx, x, { p: 0.5, rows: 7, cols: 9, generator })],
+      ['out', () => gaussianDropout(ctx, x, { p: 0.5, shape, out: small, generator })],
+      ['out', () => alphaDropout(ctx, x, { p: 0.5, shape, out: small, generator })],
+      ['bias', () => biasDropoutResidual(ctx, x, small, other, { p: 0.5, shape: [3, 20], generator })],
+      ['out', () => structuredKeepMask(ctx, { p: 0.5, shape, out: small, generator })],
+      ['shape', () => new SpatialDropout1D(ctx, { p: 0.5, generator }).forward(x, { shape: [60] })],
+      ['shape', () => new DropPath(ctx, { p: 0.5, generator }).forward(x, { shape: [] })],
+    ];
+    for (const [argument, call] of calls) {
+      let pending: Promise<unknown> | undefined;
+      expect(() => (pending = call()), argument).not.toThrow();
+      await expectInvalidArgument(() => pending!, argument);
+      expect(generator.stream, argument).toBe(40n);
+    }
   });
 });
