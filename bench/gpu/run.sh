@@ -21,22 +21,31 @@ done
 [ -n "$icd" ] || { echo "no nvidia_icd.json found"; ls -R /usr/local/nvidia/share 2>/dev/null | head -20; }
 export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 
-# Node and Dawn from the carried archives.
+# Node and Dawn from the carried archives (Python's lzma where the image has no xz).
+unxz_to() { if command -v xz >/dev/null; then xz -dc "$1" >"$2"; else python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; fi; }
 mkdir -p /tmp/nodebin
-xz -dc .carry/node.xz >/tmp/nodebin/node && chmod +x /tmp/nodebin/node
-xz -dc .carry/dawn.node.xz >.carry/node_modules/webgpu/dist/linux-x64/dawn.node
+unxz_to .carry/node.xz /tmp/nodebin/node && chmod +x /tmp/nodebin/node
+unxz_to .carry/dawn.node.xz .carry/node_modules/webgpu/dist/linux-x64/dawn.node
 export PATH=/tmp/nodebin:$PATH BENCH_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
+# The bundle is built by prepare.sh: say so loudly if it predates the tree being run.
+tree=$(git rev-parse --short HEAD 2>/dev/null || true)
+[ -z "$tree" ] || [ "${BENCH_COMMIT%+dirty}" = "$tree" ] || echo "WARNING: .carry was built at $BENCH_COMMIT but the tree is $tree: run bench/gpu/prepare.sh again"
+
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 gpu=$(head -1 "$OUT/gpu.txt" | cut -d, -f1 | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\+/-/g; s/^-//; s/-$//')
 node --version
 
 # 1. The WebGPU suite on the NVIDIA Vulkan driver (a path in WEBGPU_DROPOUT_ADAPTER selects that ICD).
-WEBGPU_DROPOUT_ADAPTER=${icd:-system} timeout 420 node .carry/bench/run.mjs \
+# (timeouts: 360 + 200 s leave room for set-up under the device tool's 600 s; -k kills a hung driver.)
+WEBGPU_DROPOUT_ADAPTER=${icd:-system} timeout -k 10 360 node .carry/bench/run.mjs \
   --min "$MIN" --max "$MAX" --step 1 --budget 200 --out "$OUT" --name "bench-$gpu" 2>&1 | tee "$OUT/bench.log" | grep -v artificially
-echo "webgpu suite exit: ${PIPESTATUS[0]}"
+suite=${PIPESTATUS[0]}
+echo "webgpu suite exit: $suite"
 
-# 2. PyTorch and Triton on the same sizes, and the table beside ours.
-PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/torch_triton.py --min "$MIN" --max "$MAX" --budget-ms 150 \
-  --out "$OUT/torch-$gpu.json" --ours "$OUT/bench-$gpu.json" --md "$OUT/compare-$gpu.md"
-echo "torch/triton exit: $?"
+# 2. PyTorch and Triton on the same sizes, and the table beside ours (written even if ours failed).
+PYTHONUNBUFFERED=1 timeout -k 10 200 python3 bench/gpu/torch_triton.py --min "$MIN" --max "$MAX" --budget-ms 150 \
+  --out "$OUT/torch-$gpu.json" --ours "$OUT/bench-$gpu.json" --md "$OUT/compare-$gpu.md" 2>&1 | tee "$OUT/torch.log"
+peers=${PIPESTATUS[0]}
+echo "torch/triton exit: $peers"
 ls -la "$OUT"
+exit $((suite | peers))
