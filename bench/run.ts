@@ -152,6 +152,15 @@ async function main(): Promise<void> {
       results.push(result);
       progressDone();
       console.log(`\n${op.label}\n${opTable(result)}`);
+      savePartial();
+    }
+
+    // After every op, the cells so far (overwritten by the full report at the end): a run cut
+    // short (the GPU recipe's time limit) keeps what it measured, in the same schema.
+    function savePartial(): void {
+      mkdirSync(opts.out, { recursive: true });
+      const partial = { schema: 1, partial: true, date: new Date().toISOString(), commit: gitCommit(), adapter: { name: env.adapterName, slug, icd: env.icd }, ops: results };
+      writeFileSync(join(opts.out, `${name}.json`), JSON.stringify(partial, null, 2) + '\n');
     }
 
     async function measureCell(op: BenchOp, n: number, log2: number): Promise<CellResult> {
