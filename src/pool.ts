@@ -49,9 +49,10 @@ export class BufferPool {
   }
 
   /**
-   * Lets a buffer in use leave the pool for good: it is no longer counted, reused or destroyed here,
-   * and WebGPU frees it once nothing references it (for work recorded into an encoder that may
-   * still be submitted, which destroying it would break). False if the pool did not own it.
+   * Lets a buffer in use leave the pool: it is no longer counted, reused or destroyed here (for
+   * work recorded into an encoder that may still be submitted, which destroying it would break),
+   * until `adopt` takes it back; WebGPU frees it if nothing references it by then. False if the
+   * pool did not own it.
    */
   disown(buffer: GPUBuffer): boolean {
     if (!this.owned.delete(buffer)) return false;
