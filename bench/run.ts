@@ -8,7 +8,7 @@
 //   --ops a,b          only ops whose id starts with one of these
 //   --no-tf --no-cpu   skip a peer
 import { execSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dropout, dropoutBackward } from '../src/index.js';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
@@ -155,12 +155,12 @@ async function main(): Promise<void> {
       savePartial();
     }
 
-    // After every op, the cells so far (overwritten by the full report at the end): a run cut
-    // short (the GPU recipe's time limit) keeps what it measured, in the same schema.
+    // After every op, the cells so far in <name>.partial.json (removed once the full report is
+    // written): a run cut short (the GPU recipe's time limit) keeps what it measured.
     function savePartial(): void {
       mkdirSync(opts.out, { recursive: true });
       const partial = { schema: 1, partial: true, date: new Date().toISOString(), commit: gitCommit(), adapter: { name: env.adapterName, slug, icd: env.icd }, ops: results };
-      writeFileSync(join(opts.out, `${name}.json`), JSON.stringify(partial, null, 2) + '\n');
+      writeFileSync(join(opts.out, `${name}.partial.json`), JSON.stringify(partial, null, 2) + '\n');
     }
 
     async function measureCell(op: BenchOp, n: number, log2: number): Promise<CellResult> {
@@ -262,6 +262,7 @@ async function main(): Promise<void> {
     const md = toMarkdown(report);
     writeFileSync(join(opts.out, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
     writeFileSync(join(opts.out, `${name}.md`), md + '\n');
+    rmSync(join(opts.out, `${name}.partial.json`), { force: true });
     console.log(`\n${md.slice(md.indexOf('## Peers'))}`);
     console.log(`\nwrote ${join(opts.out, `${name}.json`)} and ${name}.md in ${report.elapsedSec.toFixed(0)} s`);
   } finally {

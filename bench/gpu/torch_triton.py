@@ -217,10 +217,12 @@ def main():
 
     result = save()
     if args.ours and args.md:
-        if not os.path.exists(args.ours):
+        # A suite cut short leaves only its per-op partial file (<name>.partial.json).
+        ours = args.ours if os.path.exists(args.ours) else args.ours[: -len(".json")] + ".partial.json"
+        if not os.path.exists(ours):
             print(f"no comparison table: {args.ours} was not written (see bench.log)", flush=True)
             return 1
-        write_comparison(result, args.ours, args.md)
+        write_comparison(result, ours, args.md)
     return 1 if errors else 0
 
 
@@ -234,7 +236,7 @@ def write_comparison(result, ours_path, md_path):
             ours_cells[(op["id"], c["log2"])] = c
     lines = [f"# Dropout on {result['gpu']}: webgpu-dropout (Dawn/Vulkan) vs PyTorch and Triton (CUDA)", "",
              f"torch {result['torch']}, triton {result['triton']}, CUDA {result['cuda']}; p = {result['p']}; "
-             f"WebGPU adapter: {ours['adapter']['name']}; commit {ours['commit']}. "
+             f"WebGPU adapter: {ours['adapter']['name']}; commit {ours['commit']}{' (suite cut short: the ops it finished)' if ours.get('partial') else ''}. "
              f"Triton randint4x mask equals the contract's words: {result['triton_matches_contract']}.", "",
              "Median time of one call (µs). 'x torch' = torch dropout time / ours (> 1: ours is faster per element). "
              "torch's forward also writes a 1-byte mask, so 'ours fwd+mask' (outputs and a 1-bit mask, f32 only) is the closest match.", ""]
