@@ -111,6 +111,8 @@ async function main(): Promise<void> {
   let tf: TfPeer | null = null;
   try {
     const slug = adapterSlug(env.adapter);
+    // The code measured is what was loaded at start: read the commit once, then.
+    const commit = gitCommit();
     const name = opts.name ?? (opts.quick ? `${slug}-quick` : slug);
     // Every buffer of an op holds at most 4 bytes per element.
     const maxLog2 = Math.min(opts.max, Math.floor(Math.log2(device.limits.maxBufferSize / 4)));
@@ -159,7 +161,7 @@ async function main(): Promise<void> {
     // written): a run cut short (the GPU recipe's time limit) keeps what it measured.
     function savePartial(): void {
       mkdirSync(opts.out, { recursive: true });
-      const partial = { schema: 1, partial: true, date: new Date().toISOString(), commit: gitCommit(), adapter: { name: env.adapterName, slug, icd: env.icd }, ops: results };
+      const partial = { schema: 1, partial: true, date: new Date().toISOString(), commit, adapter: { name: env.adapterName, slug, icd: env.icd }, ops: results };
       writeFileSync(join(opts.out, `${name}.partial.json`), JSON.stringify(partial, null, 2) + '\n');
     }
 
@@ -234,7 +236,7 @@ async function main(): Promise<void> {
     const report: BenchReport = {
       schema: 1,
       date: new Date().toISOString(),
-      commit: gitCommit(),
+      commit,
       node: process.version,
       adapter: {
         name: env.adapterName,
