@@ -99,6 +99,24 @@ export interface DispatchCall {
   encoder?: GPUCommandEncoder;
 }
 
+/** An element-wise kernel's explicit pipeline layout (see kernelPlan); `key` names it in cache keys. */
+interface PipelineLayout {
+  layout: GPUPipelineLayout;
+  group: GPUBindGroupLayout;
+  key: string;
+}
+
+/** What every call of one kernel record shares (see kernelPlan). */
+interface KernelPlan extends PipelineLayout {
+  /** Storage bindings and what each holds, in binding order. */
+  storage: readonly (readonly [number, BindingUnit])[];
+  /** The record with the tail entry point, for kernels that have one. */
+  tailKernel?: KernelRecord;
+}
+
+const NO_CONSTANTS: Readonly<Record<string, number>> = Object.freeze({});
+const NO_EXTRA: readonly number[] = Object.freeze([]);
+
 interface Batch {
   encoder: GPUCommandEncoder;
   arguments: BoundBuffer[];
@@ -144,8 +162,10 @@ export class DropoutContext {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private batch: Batch | null = null;
   private arena: { buffer: GPUBuffer; next: number } | null = null;
-  private readonly layouts = new Map<string, GPUPipelineLayout>();
-  private readonly groupLayouts = new Map<string, GPUBindGroupLayout>();
+  private readonly layouts = new Map<string, PipelineLayout>();
+  private readonly plans = new WeakMap<KernelRecord, KernelPlan[]>();
+  /** Staging for Params words (see paramsStaging). */
+  private params = paramsViews(new ArrayBuffer(PARAMS_BYTES));
   /** Recently used bind groups, oldest first (a Map keeps insertion order). */
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
@@ -239,10 +259,10 @@ export class DropoutContext {
     constants: Record<string, number> = {},
     layout?: { layout: GPUPipelineLayout; key: string },
   ): Promise<GPUComputePipeline> {
-    const moduleKey = `${k.shader.join('+')}:${dtype}`;
     const key = this.pipelineKey(k, dtype, constants, layout);
     let p = this.pipelines.get(key);
     if (!p) {
+      const moduleKey = `${k.shader.join('+')}:${dtype}`;
       let module = this.modules.get(moduleKey);
       if (!module) {
         module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype) });
@@ -363,7 +383,9 @@ export class DropoutContext {
       if (--this.compiling === 0) for (const f of this.afterCompiles.splice(0)) queueMicrotask(f);
     }
     this.checkAlive();
-    await this.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: calls.flatMap((c) => Object.values(c.buffers)) });
+    // The arguments name buffers in the batch's error messages; a caller's encoder needs none.
+    const args = encoder ? undefined : calls.flatMap((c) => Object.values(c.buffers));
+    await this.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: args });
   }
 
   /** Compiles (or finds) a call's pipelines and returns the function that records it. */
@@ -371,31 +393,46 @@ export class DropoutContext {
     const { kernel, dtype, count } = call;
     const offset = call.offset ?? 0n;
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
-    const layout = this.elementwiseLayout(kernel, call.aux !== undefined);
-    const variant = { ...call.variant };
-    const body = this.specializedOr(kernel, dtype, call.constants, offset % 4n ? { ...variant, MISALIGNED: 1 } : variant, layout);
-    const tail = kernel.tail && count % 4 ? this.specializedOr({ ...kernel, entry: kernel.tail }, dtype, call.constants, variant, layout) : undefined;
-    const [bodyPipeline, tailPipeline] = await Promise.all([body, tail]);
+    const plan = this.kernelPlan(kernel, call.aux !== undefined);
+    const variant = call.variant ?? NO_CONSTANTS;
+    const body = this.specializedOr(kernel, dtype, call.constants, offset % 4n ? Object.assign({}, variant, { MISALIGNED: 1 }) : variant, plan);
+    const tail = kernel.tail && count % 4 ? this.specializedOr(plan.tailKernel!, dtype, call.constants, variant, plan) : undefined;
+    const bodyPipeline = await body;
+    const tailPipeline = tail && (await tail);
 
     const chunk = this.maxChunkElements;
     const chunks = Math.ceil(count / chunk);
     const slot = Math.max(PARAMS_BYTES, this.device.limits.minUniformBufferOffsetAlignment);
-    const params = new ArrayBuffer(chunks * slot);
+    const params = this.paramsStaging((chunks - 1) * slot + PARAMS_BYTES);
     const [k0, k1] = split64(call.seed ?? 0n);
     const [s0, s1] = split64(call.stream ?? 0n);
     const [o0, o1] = split64(offset);
+    const extra = call.extra ?? NO_EXTRA;
     for (let c = 0; c < chunks; c++) {
       const start = offset + BigInt(c * chunk);
       const [g0, g1] = split64(start >> 2n);
-      const u = new Uint32Array(params, c * slot, PARAMS_BYTES / 4);
-      const f = new Float32Array(params, c * slot, PARAMS_BYTES / 4);
-      u.set([k0, k1, s0, s1, g0, g1, o0, o1, Number(start & 3n), Math.min(chunk, count - c * chunk), call.threshold ?? 0]);
-      f[11] = call.scale ?? 1;
-      u[12] = c * chunk;
-      u[13] = call.extraU ?? 0;
-      f.set((call.extra ?? []).slice(0, 4), 16);
+      // Params (shaders/elementwise.wgsl) as u32 words, f32 where the struct has f32.
+      const w = (c * slot) / 4;
+      const u = params.u32;
+      u[w] = k0;
+      u[w + 1] = k1;
+      u[w + 2] = s0;
+      u[w + 3] = s1;
+      u[w + 4] = g0;
+      u[w + 5] = g1;
+      u[w + 6] = o0;
+      u[w + 7] = o1;
+      u[w + 8] = Number(start & 3n);
+      u[w + 9] = Math.min(chunk, count - c * chunk);
+      u[w + 10] = call.threshold ?? 0;
+      params.f32[w + 11] = call.scale ?? 1;
+      u[w + 12] = c * chunk;
+      u[w + 13] = call.extraU ?? 0;
+      u[w + 14] = 0;
+      u[w + 15] = 0;
+      for (let i = 0; i < 4; i++) params.f32[w + 16 + i] = extra[i] ?? 0;
     }
-    const uniforms = this.uniformSlots(params);
+    const uniforms = this.uniformSlots(params.bytes);
     const aux = call.aux ? this.uniformSlots(call.aux) : undefined;
 
     return (encoder) => {
@@ -403,11 +440,11 @@ export class DropoutContext {
       for (let c = 0; c < chunks; c++) {
         const first = c * chunk;
         const n = Math.min(chunk, count - first);
-        const storage: [number, GPUBuffer, number, number][] = Object.entries(kernel.bindings).map(([binding, unit]) => {
-          const { buffer } = call.buffers[Number(binding)]!;
-          return unit === 'whole' ? [Number(binding), buffer, 0, buffer.size] : [Number(binding), buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
+        const storage: [number, GPUBuffer, number, number][] = plan.storage.map(([binding, unit]) => {
+          const { buffer } = call.buffers[binding]!;
+          return unit === 'whole' ? [binding, buffer, 0, buffer.size] : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
         });
-        const group = this.bindGroup(layout, uniforms.buffer, aux, storage);
+        const group = this.bindGroup(plan, uniforms.buffer, aux, storage);
         const dynamicOffsets = aux ? [uniforms.offset + c * slot, aux.offset] : [uniforms.offset + c * slot];
         const run = (pipeline: GPUComputePipeline, invocations: number) => {
           pass.setPipeline(pipeline);
@@ -422,6 +459,16 @@ export class DropoutContext {
       }
       pass.end();
     };
+  }
+
+  /**
+   * Staging for one call's Params words, reused by every call: `writeBuffer` copies its data at
+   * once, so the next call may overwrite it.
+   */
+  private paramsStaging(bytes: number): { bytes: Uint8Array<ArrayBuffer>; u32: Uint32Array<ArrayBuffer>; f32: Float32Array<ArrayBuffer> } {
+    if (this.params.u32.byteLength < bytes) this.params = paramsViews(new ArrayBuffer(bytes));
+    const { u32, f32 } = this.params;
+    return { bytes: new Uint8Array(u32.buffer, 0, bytes), u32, f32 };
   }
 
   /**
@@ -446,40 +493,42 @@ export class DropoutContext {
   }
 
   /**
-   * The explicit layout of an element-wise kernel: Params (binding 0) and aux (binding 4) are
-   * uniforms with dynamic offsets into the arena, so a bind group depends only on the storage
-   * buffers and can be reused across calls (createBindGroup is the largest per-call host cost).
+   * What every call of `kernel` shares, derived once: its storage bindings, the kernel record of its
+   * tail entry, and its explicit layout. Params (binding 0) and aux (binding 4) are uniforms with
+   * dynamic offsets into the arena, so a bind group depends only on the storage buffers and can be
+   * reused across calls (createBindGroup is the largest per-call host cost).
    */
-  private elementwiseLayout(kernel: KernelRecord, withAux: boolean): { layout: GPUPipelineLayout; key: string } {
+  private kernelPlan(kernel: KernelRecord, withAux: boolean): KernelPlan {
+    let plans = this.plans.get(kernel);
+    if (!plans) this.plans.set(kernel, (plans = []));
+    const index = withAux ? 1 : 0;
+    const known = plans[index];
+    if (known) return known;
     const writes = kernel.writes ?? [2];
-    const storage = Object.keys(kernel.bindings).map(Number);
-    const key = `p${storage.map((b) => `${b}${writes.includes(b) ? 'w' : 'r'}`).join('')}${withAux ? 'a' : ''}`;
+    const storage = Object.entries(kernel.bindings).map(([b, unit]) => [Number(b), unit] as const);
+    const key = `p${storage.map(([b]) => `${b}${writes.includes(b) ? 'w' : 'r'}`).join('')}${withAux ? 'a' : ''}`;
     let layout = this.layouts.get(key);
     if (!layout) {
       const uniform = (binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: COMPUTE_STAGE, buffer: { type: 'uniform', hasDynamicOffset: true } });
       const entries: GPUBindGroupLayoutEntry[] = [uniform(0), ...(withAux ? [uniform(4)] : [])];
-      for (const b of storage) entries.push({ binding: b, visibility: COMPUTE_STAGE, buffer: { type: writes.includes(b) ? 'storage' : 'read-only-storage' } });
+      for (const [b] of storage) entries.push({ binding: b, visibility: COMPUTE_STAGE, buffer: { type: writes.includes(b) ? 'storage' : 'read-only-storage' } });
       const group = this.device.createBindGroupLayout({ label: `webgpu-dropout ${key}`, entries });
-      layout = this.device.createPipelineLayout({ label: `webgpu-dropout ${key}`, bindGroupLayouts: [group] });
+      layout = { layout: this.device.createPipelineLayout({ label: `webgpu-dropout ${key}`, bindGroupLayouts: [group] }), group, key };
       this.layouts.set(key, layout);
-      this.groupLayouts.set(key, group);
     }
-    return { layout, key };
+    const tailKernel = kernel.tail ? { ...kernel, entry: kernel.tail } : undefined;
+    return (plans[index] = { ...layout, storage, tailKernel });
   }
 
   /** A bind group for these buffers and ranges under `layout`, from a bounded LRU cache. */
   private bindGroup(
-    layout: { key: string },
+    layout: PipelineLayout,
     params: GPUBuffer,
     aux: { buffer: GPUBuffer; size: number } | undefined,
     storage: [number, GPUBuffer, number, number][],
   ): GPUBindGroup {
-    const id = (b: GPUBuffer) => {
-      let n = this.bufferIds.get(b);
-      if (n === undefined) this.bufferIds.set(b, (n = this.nextBufferId++));
-      return n;
-    };
-    const key = `${layout.key}|${id(params)}|${aux ? `${id(aux.buffer)}:${aux.size}` : ''}|${storage.map(([b, buf, o, sz]) => `${b}:${id(buf)}:${o}:${sz}`).join('|')}`;
+    let key = `${layout.key}|${this.bufferId(params)}|${aux ? `${this.bufferId(aux.buffer)}:${aux.size}` : ''}`;
+    for (const [b, buffer, offset, size] of storage) key += `|${b}:${this.bufferId(buffer)}:${offset}:${size}`;
     let group = this.bindGroups.get(key);
     if (group) {
       this.bindGroups.delete(key);
@@ -487,11 +536,18 @@ export class DropoutContext {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params, offset: 0, size: PARAMS_BYTES } }];
       if (aux) entries.push({ binding: 4, resource: { buffer: aux.buffer, offset: 0, size: aux.size } });
       for (const [binding, buffer, offset, size] of storage) entries.push({ binding, resource: { buffer, offset, size } });
-      group = this.device.createBindGroup({ layout: this.groupLayouts.get(layout.key)!, entries });
+      group = this.device.createBindGroup({ layout: layout.group, entries });
       if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
     }
     this.bindGroups.set(key, group);
     return group;
+  }
+
+  /** A small number naming `buffer` in bind-group cache keys. */
+  private bufferId(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) this.bufferIds.set(buffer, (id = this.nextBufferId++));
+    return id;
   }
 
   /**
@@ -731,6 +787,11 @@ export class DropoutContext {
     this.readyPipelines.clear();
     this.modules.clear();
   }
+}
+
+/** The same bytes as u32 and f32 words. */
+function paramsViews(buffer: ArrayBuffer): { u32: Uint32Array<ArrayBuffer>; f32: Float32Array<ArrayBuffer> } {
+  return { u32: new Uint32Array(buffer), f32: new Float32Array(buffer) };
 }
 
 function padTo4(bytes: Uint8Array): Uint8Array<ArrayBuffer> {

@@ -3,7 +3,7 @@ import { checkProbability } from './contract.js';
 import type { DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
-import { dropout, dropoutBackward, type DropoutBackwardOptions, type DropoutResult, type DropoutState } from './ops.js';
+import { dropout, dropoutBackward, withOptions, type DropoutBackwardOptions, type DropoutResult, type DropoutState } from './ops.js';
 import type { Dtype } from './shaders.js';
 
 export interface DropoutLayerOptions {
@@ -67,6 +67,6 @@ export class Dropout extends Layer {
   }
 
   async backward(dy: GPUBuffer, state: DropoutState, opts: DropoutBackwardOptions = {}): Promise<GPUBuffer> {
-    return dropoutBackward(this.ctx, dy, state, { ...opts, out: opts.out ?? (this.inPlace ? dy : undefined) });
+    return dropoutBackward(this.ctx, dy, state, withOptions(opts, { out: opts.out ?? (this.inPlace ? dy : undefined) }));
   }
 }

@@ -5,7 +5,7 @@ import type { DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { Layer } from './layers.js';
-import type { RecordOptions } from './ops.js';
+import { withOptions, type RecordOptions } from './ops.js';
 import type { Dtype } from './shaders.js';
 import {
   alphaDropout,
@@ -98,7 +98,7 @@ class SpatialDropoutLayer extends RandomLayer {
     if (!Array.isArray(call?.shape) || call.shape.length !== this.spatialDims + 2) {
       throw new InvalidArgumentError('shape', `${this.spatialDims + 2} dimensions: the batch, the channels and ${this.spatialDims} spatial`, call?.shape);
     }
-    return spatialDropout(this.ctx, x, { ...this.common(call), layout: this.layout });
+    return spatialDropout(this.ctx, x, withOptions(this.common(call), { layout: this.layout }));
   }
 }
 
@@ -155,12 +155,12 @@ export class DropPath extends RandomLayer {
   }
 
   async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
-    return dropPath(this.ctx, x, { ...this.common(call), scaleByKeep: this.scaleByKeep });
+    return dropPath(this.ctx, x, withOptions(this.common(call), { scaleByKeep: this.scaleByKeep }));
   }
 
   /** out = residual + drop_path(branch) in one pass. */
   async forwardAdd(residual: GPUBuffer, branch: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
-    return dropPathAdd(this.ctx, residual, branch, { ...this.common(call), scaleByKeep: this.scaleByKeep });
+    return dropPathAdd(this.ctx, residual, branch, withOptions(this.common(call), { scaleByKeep: this.scaleByKeep }));
   }
 
   async backwardAdd(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
@@ -180,7 +180,7 @@ export class VariationalDropout extends RandomLayer {
   }
 
   async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
-    return variationalDropout(this.ctx, x, { ...this.common(call), timeAxis: this.timeAxis });
+    return variationalDropout(this.ctx, x, withOptions(this.common(call), { timeAxis: this.timeAxis }));
   }
 }
 

@@ -7,7 +7,7 @@ import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from './
 import { bindingBytes, dtypeBytes, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
 import { kernels, type KernelRecord } from './kernels.js';
-import { checkEncoder, resolveCount, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
+import { checkEncoder, resolveCount, resolveRandom, withOptions, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
 import type { Dtype, ShaderName } from './shaders.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -278,11 +278,16 @@ function placeholder(ctx: DropoutContext): BoundBuffer {
 }
 
 async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
+  const mask = maskTable(ctx, l, prep);
+  const table = mask && { buffer: ctx.acquire(mask.count * 4, 'mask table'), argument: 'mask table' };
+  // This module's broadcast kernels declare a mask-table binding, bound to a placeholder when the
+  // call uses no table; the core kernels must not be given one.
+  const tableBinding = table ?? (maskIndexed.has(l.kernel) ? placeholder(ctx) : undefined);
   const call: DispatchCall = {
     kernel: l.kernel,
     dtype: prep.dtype,
     count: prep.count,
-    buffers: l.buffers,
+    buffers: tableBinding ? Object.assign({}, l.buffers, { 6: tableBinding }) : l.buffers,
     seed: l.rand?.seed,
     stream: l.rand?.stream,
     offset: l.rand?.offset,
@@ -293,21 +298,18 @@ async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<v
     // Only this module's kernels declare the broadcast table; the core ones must not be given it.
     aux: l.kernel.shader === files ? prep.table : undefined,
     constants: specialization(ctx, l, prep),
+    variant: table ? { TABLE: 1 } : undefined,
     encoder: l.encoder,
   };
-  const mask = maskTable(ctx, l, prep);
-  if (mask === undefined) {
-    return ctx.dispatch(maskIndexed.has(l.kernel) ? { ...call, buffers: { ...l.buffers, 6: placeholder(ctx) } } : call);
-  }
-  const table = { buffer: ctx.acquire(mask.count * 4, 'mask table'), argument: 'mask table' };
+  if (mask === undefined) return ctx.dispatch(call);
   try {
     // Recorded back to back, the table's writer first, into one encoder (one submission).
     await ctx.dispatchAll([
-      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
-      { ...call, buffers: { ...l.buffers, 6: table }, variant: { TABLE: 1 } },
+      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { 2: table! }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
+      call,
     ]);
   } finally {
-    ctx.retire(table.buffer, l.encoder);
+    ctx.retire(table!.buffer, l.encoder);
   }
 }
 
@@ -458,7 +460,7 @@ export interface SpatialDropoutOptions extends Omit<StructuredOptions, 'noiseSha
 export async function spatialDropout(ctx: DropoutContext, x: GPUBuffer, opts: SpatialDropoutOptions): Promise<StructuredResult> {
   checkOptions(opts, 'p, shape and layout');
   checkProbability(opts.p);
-  return structuredDropout(ctx, x, { ...opts, noiseShape: spatialNoiseShape(requireShape(opts), opts) });
+  return structuredDropout(ctx, x, withOptions(opts, { noiseShape: spatialNoiseShape(requireShape(opts), opts) }));
 }
 
 export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
@@ -472,7 +474,7 @@ export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
 export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
   checkOptions(opts, 'p and shape');
   checkProbability(opts.p);
-  return structuredDropout(ctx, x, { ...opts, noiseShape: dropPathNoiseShape(requireShape(opts)) });
+  return structuredDropout(ctx, x, withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) }));
 }
 
 /**
@@ -484,7 +486,7 @@ export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, bran
   ctx.checkAlive();
   checkOptions(opts, 'p and shape');
   checkProbability(opts.p);
-  const full = { ...opts, noiseShape: dropPathNoiseShape(requireShape(opts)) };
+  const full = withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) });
   const { prep, rule, state } = dropoutState(ctx, branch, full, 'branch', (p) => {
     ctx.checkStorage(residual, 'residual', p.bytes);
     if (residual === branch) throw new InvalidArgumentError('residual', 'a buffer other than branch');
@@ -524,7 +526,7 @@ export interface VariationalDropoutOptions extends Omit<StructuredOptions, 'nois
 export async function variationalDropout(ctx: DropoutContext, x: GPUBuffer, opts: VariationalDropoutOptions): Promise<StructuredResult> {
   checkOptions(opts, 'p and shape');
   checkProbability(opts.p);
-  return structuredDropout(ctx, x, { ...opts, noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) });
+  return structuredDropout(ctx, x, withOptions(opts, { noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) }));
 }
 
 export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
@@ -543,7 +545,7 @@ export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: 
   checkProbability(opts.p);
   checkCount(opts.rows, 'rows');
   checkCount(opts.cols, 'cols');
-  const { prep, rule, state } = dropoutState(ctx, weight, { ...opts, shape: [opts.rows, opts.cols] }, 'weight');
+  const { prep, rule, state } = dropoutState(ctx, weight, withOptions(opts, { shape: [opts.rows, opts.cols] }), 'weight');
   const output = await applyMask(ctx, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder);
   return { output, state };
 }
