@@ -408,12 +408,12 @@ export class DropoutContext {
     const [s0, s1] = split64(call.stream ?? 0n);
     const [o0, o1] = split64(offset);
     const extra = call.extra ?? NO_EXTRA;
+    const { u32: u, f32: f } = params;
     for (let c = 0; c < chunks; c++) {
       const start = offset + BigInt(c * chunk);
       const [g0, g1] = split64(start >> 2n);
       // Params (shaders/elementwise.wgsl) as u32 words, f32 where the struct has f32.
       const w = (c * slot) / 4;
-      const u = params.u32;
       u[w] = k0;
       u[w + 1] = k1;
       u[w + 2] = s0;
@@ -425,12 +425,12 @@ export class DropoutContext {
       u[w + 8] = Number(start & 3n);
       u[w + 9] = Math.min(chunk, count - c * chunk);
       u[w + 10] = call.threshold ?? 0;
-      params.f32[w + 11] = call.scale ?? 1;
+      f[w + 11] = call.scale ?? 1;
       u[w + 12] = c * chunk;
       u[w + 13] = call.extraU ?? 0;
       u[w + 14] = 0;
       u[w + 15] = 0;
-      for (let i = 0; i < 4; i++) params.f32[w + 16 + i] = extra[i] ?? 0;
+      for (let i = 0; i < 4; i++) f[w + 16 + i] = extra[i] ?? 0;
     }
     const uniforms = this.uniformSlots(params.bytes);
     const aux = call.aux ? this.uniformSlots(call.aux) : undefined;

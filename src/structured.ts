@@ -301,15 +301,15 @@ async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<v
     variant: table ? { TABLE: 1 } : undefined,
     encoder: l.encoder,
   };
-  if (mask === undefined) return ctx.dispatch(call);
+  if (!mask || !table) return ctx.dispatch(call);
   try {
     // Recorded back to back, the table's writer first, into one encoder (one submission).
     await ctx.dispatchAll([
-      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { 2: table! }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
+      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
       call,
     ]);
   } finally {
-    ctx.retire(table!.buffer, l.encoder);
+    ctx.retire(table.buffer, l.encoder);
   }
 }
 
