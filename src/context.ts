@@ -99,8 +99,8 @@ export interface DispatchCall {
   encoder?: GPUCommandEncoder;
 }
 
-/** An element-wise kernel's explicit pipeline layout (see kernelPlan); `key` names it in cache keys. */
-interface PipelineLayout {
+/** An explicit pipeline layout (see explicitLayout); `key` names it in cache keys. */
+export interface PipelineLayout {
   layout: GPUPipelineLayout;
   group: GPUBindGroupLayout;
   key: string;
@@ -444,7 +444,7 @@ export class DropoutContext {
           const { buffer } = call.buffers[binding]!;
           return unit === 'whole' ? [binding, buffer, 0, buffer.size] : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
         });
-        const group = this.bindGroup(plan, uniforms.buffer, aux, storage);
+        const group = this.bindGroup(plan, { buffer: uniforms.buffer, size: PARAMS_BYTES }, aux, storage);
         const dynamicOffsets = aux ? [uniforms.offset + c * slot, aux.offset] : [uniforms.offset + c * slot];
         const run = (pipeline: GPUComputePipeline, invocations: number) => {
           pass.setPipeline(pipeline);
@@ -506,34 +506,47 @@ export class DropoutContext {
     if (known) return known;
     const writes = kernel.writes ?? [2];
     const storage = Object.entries(kernel.bindings).map(([b, unit]) => [Number(b), unit] as const);
-    const key = `p${storage.map(([b]) => `${b}${writes.includes(b) ? 'w' : 'r'}`).join('')}${withAux ? 'a' : ''}`;
-    let layout = this.layouts.get(key);
-    if (!layout) {
-      const uniform = (binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: COMPUTE_STAGE, buffer: { type: 'uniform', hasDynamicOffset: true } });
-      const entries: GPUBindGroupLayoutEntry[] = [uniform(0), ...(withAux ? [uniform(4)] : [])];
-      for (const [b] of storage) entries.push({ binding: b, visibility: COMPUTE_STAGE, buffer: { type: writes.includes(b) ? 'storage' : 'read-only-storage' } });
-      const group = this.device.createBindGroupLayout({ label: `webgpu-dropout ${key}`, entries });
-      layout = { layout: this.device.createPipelineLayout({ label: `webgpu-dropout ${key}`, bindGroupLayouts: [group] }), group, key };
-      this.layouts.set(key, layout);
-    }
+    const layout = this.explicitLayout(storage.map(([b]) => [b, writes.includes(b)]), withAux);
     const tailKernel = kernel.tail ? { ...kernel, entry: kernel.tail } : undefined;
     return (plans[index] = { ...layout, storage, tailKernel });
   }
 
-  /** A bind group for these buffers and ranges under `layout`, from a bounded LRU cache. */
-  private bindGroup(
+  /**
+   * The explicit layout (cached by shape) of a kernel with a uniform at binding 0, and at binding 4
+   * when `withAux`, both with dynamic offsets into the uniform arena, and these storage bindings
+   * (`true`: read_write). Pipelines compiled against it share bind groups from `bindGroup`.
+   */
+  explicitLayout(storage: readonly (readonly [binding: number, writes: boolean])[], withAux = false): PipelineLayout {
+    const key = `p${storage.map(([b, w]) => `${b}${w ? 'w' : 'r'}`).join('')}${withAux ? 'a' : ''}`;
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      const uniform = (binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: COMPUTE_STAGE, buffer: { type: 'uniform', hasDynamicOffset: true } });
+      const entries: GPUBindGroupLayoutEntry[] = [uniform(0), ...(withAux ? [uniform(4)] : [])];
+      for (const [b, w] of storage) entries.push({ binding: b, visibility: COMPUTE_STAGE, buffer: { type: w ? 'storage' : 'read-only-storage' } });
+      const group = this.device.createBindGroupLayout({ label: `webgpu-dropout ${key}`, entries });
+      layout = { layout: this.device.createPipelineLayout({ label: `webgpu-dropout ${key}`, bindGroupLayouts: [group] }), group, key };
+      this.layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  /**
+   * A bind group for these buffers and ranges under `layout`, from a bounded LRU cache: `params`
+   * (binding 0) and `aux` (binding 4) are bound at offset 0 and placed by dynamic offsets.
+   */
+  bindGroup(
     layout: PipelineLayout,
-    params: GPUBuffer,
+    params: { buffer: GPUBuffer; size: number },
     aux: { buffer: GPUBuffer; size: number } | undefined,
-    storage: [number, GPUBuffer, number, number][],
+    storage: readonly (readonly [binding: number, buffer: GPUBuffer, offset: number, size: number])[],
   ): GPUBindGroup {
-    let key = `${layout.key}|${this.bufferId(params)}|${aux ? `${this.bufferId(aux.buffer)}:${aux.size}` : ''}`;
+    let key = `${layout.key}|${this.bufferId(params.buffer)}:${params.size}|${aux ? `${this.bufferId(aux.buffer)}:${aux.size}` : ''}`;
     for (const [b, buffer, offset, size] of storage) key += `|${b}:${this.bufferId(buffer)}:${offset}:${size}`;
     let group = this.bindGroups.get(key);
     if (group) {
       this.bindGroups.delete(key);
     } else {
-      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params, offset: 0, size: PARAMS_BYTES } }];
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params.buffer, offset: 0, size: params.size } }];
       if (aux) entries.push({ binding: 4, resource: { buffer: aux.buffer, offset: 0, size: aux.size } });
       for (const [binding, buffer, offset, size] of storage) entries.push({ binding, resource: { buffer, offset, size } });
       group = this.device.createBindGroup({ layout: layout.group, entries });

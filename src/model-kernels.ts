@@ -9,24 +9,36 @@ export interface CustomKernel {
   readonly name: string;
   readonly shader: readonly ShaderName[];
   readonly entry: string;
+  /** The entry point's storage bindings and their WGSL access mode (binding 0 is its uniform). */
+  readonly bindings: Readonly<Record<number, 'read' | 'read_write'>>;
 }
 
 const modelFiles = ['philox', 'model'] as const;
 const mcFiles = ['mc'] as const;
+const R = 'read';
+const RW = 'read_write';
 
 export const modelKernels = {
-  linearForward: { name: 'model.linear_forward', shader: modelFiles, entry: 'linear_forward' },
-  linearBackwardInput: { name: 'model.linear_backward_input', shader: modelFiles, entry: 'linear_backward_input' },
-  linearBackwardParams: { name: 'model.linear_backward_params', shader: modelFiles, entry: 'linear_backward_params' },
-  mseLoss: { name: 'model.mse_loss', shader: modelFiles, entry: 'mse_loss' },
-  xentLoss: { name: 'model.xent_loss', shader: modelFiles, entry: 'xent_loss' },
-  optimizerStep: { name: 'model.optimizer_step', shader: modelFiles, entry: 'optimizer_step' },
-  dropoutBlocks: { name: 'model.dropout_blocks', shader: modelFiles, entry: 'dropout_blocks' },
-  accumulateRegression: { name: 'mc.accumulate_regression', shader: mcFiles, entry: 'accumulate_regression' },
-  accumulateClassification: { name: 'mc.accumulate_classification', shader: mcFiles, entry: 'accumulate_classification' },
-  finalizeRegression: { name: 'mc.finalize_regression', shader: mcFiles, entry: 'finalize_regression' },
-  finalizeClassification: { name: 'mc.finalize_classification', shader: mcFiles, entry: 'finalize_classification' },
+  linearForward: { name: 'model.linear_forward', shader: modelFiles, entry: 'linear_forward', bindings: { 1: R, 2: R, 3: RW } },
+  linearBackwardInput: { name: 'model.linear_backward_input', shader: modelFiles, entry: 'linear_backward_input', bindings: { 1: R, 2: R, 3: RW, 4: R } },
+  linearBackwardParams: { name: 'model.linear_backward_params', shader: modelFiles, entry: 'linear_backward_params', bindings: { 1: R, 3: RW, 4: R } },
+  mseLoss: { name: 'model.mse_loss', shader: modelFiles, entry: 'mse_loss', bindings: { 1: R, 3: RW, 4: R, 5: RW } },
+  xentLoss: { name: 'model.xent_loss', shader: modelFiles, entry: 'xent_loss', bindings: { 1: R, 3: RW, 4: R, 5: RW } },
+  optimizerStep: { name: 'model.optimizer_step', shader: modelFiles, entry: 'optimizer_step', bindings: { 2: RW, 4: R, 5: RW, 6: RW } },
+  dropoutBlocks: { name: 'model.dropout_blocks', shader: modelFiles, entry: 'dropout_blocks', bindings: { 3: RW } },
+  accumulateRegression: { name: 'mc.accumulate_regression', shader: mcFiles, entry: 'accumulate_regression', bindings: { 1: R, 2: RW, 3: RW } },
+  accumulateClassification: { name: 'mc.accumulate_classification', shader: mcFiles, entry: 'accumulate_classification', bindings: { 1: R, 2: RW, 3: RW, 4: RW } },
+  finalizeRegression: { name: 'mc.finalize_regression', shader: mcFiles, entry: 'finalize_regression', bindings: { 3: RW } },
+  finalizeClassification: { name: 'mc.finalize_classification', shader: mcFiles, entry: 'finalize_classification', bindings: { 2: RW, 3: RW, 4: RW, 5: RW } },
 } satisfies Record<string, CustomKernel>;
+
+/** Each record's storage bindings in binding order, with `true` where the entry writes (see explicitLayout). */
+const storageBindings = new WeakMap<CustomKernel, readonly (readonly [number, boolean])[]>();
+function storageOf(k: CustomKernel): readonly (readonly [number, boolean])[] {
+  let storage = storageBindings.get(k);
+  if (!storage) storageBindings.set(k, (storage = Object.entries(k.bindings).map(([b, access]) => [Number(b), access === RW] as const)));
+  return storage;
+}
 
 /** A uniform block of u32 and f32 fields in declaration order (f32 fields given as { f: value }). */
 export function packUniform(fields: readonly (number | { f: number })[]): Uint32Array {
@@ -60,18 +72,28 @@ export class Recording {
     this.encoder = encoder ?? ctx.ownEncoder(label);
   }
 
-  /** Records one dispatch of `invocations` invocations; `buffers` are exactly the entry point's storage bindings. */
+  /**
+   * Records one dispatch of `invocations` invocations; `buffers` are exactly the entry point's
+   * storage bindings (`k.bindings`), bound whole. Like the element-wise kernels, it uses an explicit
+   * layout with the uniform at a dynamic offset, so a step that repeats binds cached bind groups.
+   */
   async kernel(k: CustomKernel, uniform: Uint32Array, buffers: Readonly<Record<number, GPUBuffer>>, invocations: number): Promise<void> {
-    const pipeline = await this.ctx.pipeline(k, 'f32');
+    const storage = storageOf(k);
+    const layout = this.ctx.explicitLayout(storage);
+    const pipeline = await this.ctx.pipeline(k, 'f32', {}, layout);
     if (invocations === 0) return;
     const params = this.ctx.uniformSlots(uniform);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: params }];
-    for (const [binding, buffer] of Object.entries(buffers)) entries.push({ binding: Number(binding), resource: { buffer } });
+    const bound = storage.map(([binding]) => {
+      const buffer = buffers[binding];
+      if (!buffer) throw new Error(`${k.name}: no buffer for binding ${binding}`); // a bug in the caller, not user input
+      return [binding, buffer, 0, buffer.size] as const;
+    });
+    const group = this.ctx.bindGroup(layout, params, undefined, bound);
     await this.ctx.encode(
       (encoder) => {
         const pass = encoder.beginComputePass({ label: k.name });
         pass.setPipeline(pipeline);
-        pass.setBindGroup(0, this.ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+        pass.setBindGroup(0, group, [params.offset]);
         const [x, y] = this.ctx.grid(Math.ceil(invocations / this.ctx.workgroupSize));
         pass.dispatchWorkgroups(x, y);
         pass.end();
