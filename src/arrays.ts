@@ -1,5 +1,6 @@
 // Typed-array convenience over the GPUBuffer ops: upload, run, read back, release.
-import { dtypeBytes, type DropoutContext } from './context.js';
+import type { DropoutContext } from './context.js';
+import { InvalidArgumentError } from './errors.js';
 import { dropout, type DropoutOptions, type DropoutState } from './ops.js';
 import type { Dtype } from './shaders.js';
 
@@ -7,7 +8,9 @@ type ArrayFor<D extends Dtype | 'u32'> = D extends 'f32' ? Float32Array : D exte
 
 /** Reads `count` elements of `buffer` (f16 as Uint16Array bit patterns). */
 export async function readArray<D extends Dtype | 'u32'>(ctx: DropoutContext, buffer: GPUBuffer, dtype: D, count: number): Promise<ArrayFor<D>> {
-  const bytes = await ctx.readBytes(buffer, count * (dtype === 'u32' ? 4 : dtypeBytes(dtype as Dtype)));
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'u32') throw new InvalidArgumentError('dtype', "'f32', 'f16' or 'u32'", dtype);
+  if (!Number.isSafeInteger(count) || count < 0) throw new InvalidArgumentError('count', 'a whole number of elements >= 0', count);
+  const bytes = await ctx.readBytes(buffer, count * (dtype === 'f16' ? 2 : 4));
   if (dtype === 'f16') return new Uint16Array(bytes) as ArrayFor<D>;
   return (dtype === 'f32' ? new Float32Array(bytes) : new Uint32Array(bytes)) as ArrayFor<D>;
 }
@@ -18,6 +21,9 @@ export async function dropoutArray<T extends Float32Array | Uint16Array>(
   x: T,
   opts: Omit<DropoutOptions, 'out' | 'count' | 'dtype' | 'encoder' | 'mask'>,
 ): Promise<{ output: T; state: DropoutState }> {
+  if (!(x instanceof Float32Array || x instanceof Uint16Array)) {
+    throw new InvalidArgumentError('x', 'a Float32Array (f32) or a Uint16Array (f16 bit patterns)', x);
+  }
   const dtype: Dtype = x instanceof Uint16Array ? 'f16' : 'f32';
   ctx.checkDtype(dtype);
   const input = ctx.upload(x, 'dropoutArray input');

@@ -1,6 +1,6 @@
 // The per-device host layer: pipeline cache, buffer pool, batched submission, chunked dispatch,
 // explicit readback, and device-loss handling. Every op in ops.ts goes through `dispatch`.
-import { split64, type U64 } from './contract.js';
+import { split64, toU64, type U64 } from './contract.js';
 import { DeviceLostError, GpuValidationError, Got, InvalidArgumentError, UnsupportedError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { kernels, type BindingUnit, type KernelRecord } from './kernels.js';
@@ -22,6 +22,8 @@ const MAP_MODE_READ = 0x1;
 /** Bytes of one Params uniform (shaders/elementwise.wgsl); each dispatch gets its own 256-byte slot. */
 const PARAMS_BYTES = 80;
 const COMPUTE_STAGE = 0x4; // GPUShaderStage.COMPUTE
+/** What a buffer that WebGPU refused at submit should have been (the probe cannot tell which fault). */
+const UNUSABLE_BUFFER = 'a live GPUBuffer of this device (it was destroyed, or belongs to another GPUDevice); nothing was written';
 /** Bind groups kept for reuse (each keeps its buffers alive until evicted; the cache is also
  * emptied whenever the uniform arena it binds is replaced, i.e. every 256 dispatches or so). */
 const BIND_GROUP_CACHE = 64;
@@ -124,7 +126,9 @@ interface Batch {
 }
 
 export function dtypeBytes(dtype: Dtype): number {
-  return dtype === 'f16' ? 2 : 4;
+  if (dtype === 'f32') return 4;
+  if (dtype === 'f16') return 2;
+  throw new InvalidArgumentError('dtype', "'f32' or 'f16'", dtype);
 }
 
 function unitBytes(unit: BindingUnit, dtype: Dtype): number {
@@ -169,6 +173,8 @@ export class DropoutContext {
   /** Recently used bind groups, oldest first (a Map keeps insertion order). */
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  /** The buffer that made a batch fail, by the error `explain` made for it (see rejectionFor). */
+  private readonly culprits = new WeakMap<Error, GPUBuffer>();
   /** Encoders of the library's own (ownEncoder) and the temporaries retired into each until it is submitted. */
   private readonly ownEncoders = new WeakMap<GPUCommandEncoder, GPUBuffer[]>();
   /** Callers' encoders and the temporaries retired into each, out of the pool until `submitted` (else left to GC). */
@@ -200,6 +206,10 @@ export class DropoutContext {
   }
 
   constructor(device: GPUDevice, options: ContextOptions = {}) {
+    if (typeof device !== 'object' || device === null || typeof device.createBuffer !== 'function') {
+      throw new InvalidArgumentError('device', 'a GPUDevice', device);
+    }
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object of context options', options);
     this.device = device;
     const limits = device.limits;
     const wg = options.workgroupSize ?? 256;
@@ -218,13 +228,17 @@ export class DropoutContext {
       throw new InvalidArgumentError('options.maxChunkElements', `an integer >= ${CHUNK_ALIGN}`, requested);
     }
     this.maxChunkElements = Math.min(byLimit, Math.floor(requested / CHUNK_ALIGN) * CHUNK_ALIGN);
-    this.pool = new BufferPool(device, options.poolBytes ?? 256 * 1024 * 1024);
-    this.validate = options.validate ?? true;
+    const poolBytes = options.poolBytes ?? 256 * 1024 * 1024;
+    if (typeof poolBytes !== 'number' || !(poolBytes >= 0)) throw new InvalidArgumentError('options.poolBytes', 'a byte count >= 0', poolBytes);
+    this.pool = new BufferPool(device, poolBytes);
+    const validate = options.validate ?? true;
+    if (typeof validate !== 'boolean') throw new InvalidArgumentError('options.validate', 'true or false', validate);
+    this.validate = validate;
     const specialized = options.specializedShapes ?? 32;
     if (!Number.isInteger(specialized) || specialized < 0) throw new InvalidArgumentError('options.specializedShapes', 'a non-negative integer', specialized);
     this.specializedShapes = specialized;
     this.maskTables = maskTablePolicy(options.maskTables);
-    this.generator = new PhiloxGenerator(options.seed ?? randomSeed());
+    this.generator = new PhiloxGenerator(options.seed === undefined ? randomSeed() : toU64(options.seed, 'options.seed'));
     void device.lost.then((info) => this.onLost(`device lost (${info.reason}): ${info.message}`));
   }
 
@@ -349,6 +363,10 @@ export class DropoutContext {
     }
     if (buffer.size < bytes) {
       throw new InvalidArgumentError(argument, `a GPUBuffer of at least ${bytes} bytes`, new Got(`${buffer.size} bytes`));
+    }
+    // A mapped buffer (or one being mapped) cannot be used by GPU work: say so before recording.
+    if (buffer.mapState !== undefined && buffer.mapState !== 'unmapped') {
+      throw new InvalidArgumentError(argument, 'an unmapped GPUBuffer (call unmap() first)', new Got(`a buffer whose mapState is '${buffer.mapState}'`));
     }
   }
 
@@ -489,7 +507,25 @@ export class DropoutContext {
     const batch = this.openBatch();
     record(batch.encoder);
     batch.arguments.push(...(opts.arguments ?? []));
-    await batch.submitted;
+    try {
+      await batch.submitted;
+    } catch (e) {
+      throw this.rejectionFor(e, opts.arguments);
+    }
+  }
+
+  /**
+   * The error one op of a rejected batch gets: naming its own argument when it was given the
+   * unusable buffer, else saying that another op of the batch was (its work was lost with it).
+   */
+  private rejectionFor(e: unknown, args: readonly BoundBuffer[] | undefined): unknown {
+    const culprit = e instanceof Error ? this.culprits.get(e) : undefined;
+    if (!culprit) return e;
+    const own = args?.find((a) => a.buffer === culprit);
+    if (own) return own.argument === (e as InvalidArgumentError).argument ? e : new InvalidArgumentError(own.argument, UNUSABLE_BUFFER);
+    return new GpuValidationError(
+      `another op recorded in the same batch (same tick, no encoder) was rejected, so this op's work did not run either; nothing was written: ${(e as Error).message}`,
+    );
   }
 
   /**
@@ -645,7 +681,9 @@ export class DropoutContext {
       pass.end();
       this.device.queue.submit([encoder.finish()]);
       if (await this.device.popErrorScope()) {
-        return new InvalidArgumentError(arg.argument, 'a live GPUBuffer (it was destroyed); nothing was written');
+        const error = new InvalidArgumentError(arg.argument, UNUSABLE_BUFFER);
+        this.culprits.set(error, arg.buffer);
+        return error;
       }
     }
     return new GpuValidationError(`WebGPU rejected the submission; nothing from it ran: ${error.message}`);
@@ -679,6 +717,7 @@ export class DropoutContext {
   /** A buffer from the pool for `bytes` bytes (STORAGE | COPY_SRC | COPY_DST). Give it back with `release`. */
   acquire(bytes: number, label?: string): GPUBuffer {
     this.checkAlive();
+    if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 0) throw new InvalidArgumentError('bytes', 'a finite byte count >= 0', bytes);
     return this.pool.acquire(Math.max(4, Math.ceil(bytes / 4) * 4), Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label);
   }
 
@@ -745,6 +784,7 @@ export class DropoutContext {
    */
   upload(data: ArrayBufferView, label?: string): GPUBuffer {
     this.checkAlive();
+    if (!ArrayBuffer.isView(data)) throw new InvalidArgumentError('data', 'a typed array or DataView', data);
     const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
     const buffer = this.pool.acquire(size, Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label, true);
     new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
@@ -759,6 +799,7 @@ export class DropoutContext {
   async readBytes(buffer: GPUBuffer, bytes: number, byteOffset = 0, argument = 'buffer'): Promise<ArrayBuffer> {
     this.checkAlive();
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InvalidArgumentError('bytes', 'a whole byte count >= 0', bytes);
     if (!(buffer.usage & Usage.COPY_SRC)) {
       throw new InvalidArgumentError(argument, 'a GPUBuffer with COPY_SRC usage to read it back', new Got(`usage 0x${buffer.usage.toString(16)}`));
     }

@@ -1,6 +1,6 @@
 // Device acquisition behind one seam: the browser's navigator.gpu, or any GPU object passed in
 // (Node gets one from 'webgpu-dropout/node').
-import { UnsupportedError } from './errors.js';
+import { InvalidArgumentError, UnsupportedError } from './errors.js';
 
 export interface DeviceRequest {
   /** The GPU entry point (default: navigator.gpu). */
@@ -24,11 +24,13 @@ export const NO_WEBGPU_MESSAGE =
   "In Node, get a GPU from 'webgpu-dropout/node'.";
 
 export async function requestDropoutDevice(request: DeviceRequest = {}): Promise<AcquiredDevice> {
+  // Checked before anything is requested, so a typo costs no adapter.
+  const f16 = request.f16 ?? 'prefer';
+  if (f16 !== 'prefer' && f16 !== 'require' && f16 !== 'off') throw new InvalidArgumentError('f16', "'prefer', 'require' or 'off'", f16);
   const gpu = request.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) throw new UnsupportedError(NO_WEBGPU_MESSAGE);
   const adapter = await gpu.requestAdapter(request.powerPreference ? { powerPreference: request.powerPreference } : undefined);
   if (!adapter) throw new UnsupportedError('WebGPU is present but no adapter was found (requestAdapter returned null)');
-  const f16 = request.f16 ?? 'prefer';
   const hasF16 = adapter.features.has('shader-f16');
   if (f16 === 'require' && !hasF16) throw new UnsupportedError("the adapter lacks 'shader-f16', which f16 dropout needs");
   // Ask for the adapter's largest binding and buffer sizes so fewer tensors need chunking.

@@ -42,6 +42,7 @@ export class Dropout extends Layer {
     options: DropoutLayerOptions = {},
   ) {
     super();
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object of layer options ({ p?, dtype?, generator?, inPlace? })', options);
     this.p = checkProbability(options.p ?? 0.5);
     this.dtype = options.dtype ?? 'f32';
     ctx.checkDtype(this.dtype);
@@ -50,6 +51,7 @@ export class Dropout extends Layer {
     }
     this.generator = options.generator;
     this.inPlace = options.inPlace ?? false;
+    if (typeof this.inPlace !== 'boolean') throw new InvalidArgumentError('inPlace', 'a boolean', options.inPlace);
   }
 
   /** Returns the output and the state that `backward` needs (nothing else is kept). */

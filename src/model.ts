@@ -3,10 +3,11 @@
 // GPU kernels (shaders/model.wgsl). Not a framework: no autograd, no layers beyond dense.
 import { keepRule, split64, toU64, type U64 } from './contract.js';
 import type { DropoutContext } from './context.js';
-import { Got, InvalidArgumentError } from './errors.js';
+import { DropoutError, Got, InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { modelKernels, packUniform, Recording } from './model-kernels.js';
 import { dropout, dropoutBackward, type DropoutState } from './ops.js';
+import { contractWords } from './philox.js';
 import { referenceUniform } from './reference.js';
 
 /** A row-major rows x cols f32 matrix in a GPU storage buffer. */
@@ -64,11 +65,13 @@ export function uploadMatrix(ctx: DropoutContext, data: ArrayLike<number>, rows:
 
 /** Reads a Matrix back to the CPU (submits pending work first). */
 export async function readMatrix(ctx: DropoutContext, m: Matrix): Promise<Float32Array> {
+  checkMatrix(ctx, m, 'm');
   return new Float32Array(await ctx.readBytes(m.buffer, m.rows * m.cols * 4));
 }
 
 /** One-hot rows for class labels in 0..classes-1 (targets of the 'xent' loss). */
 export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
+  if (!isPositiveInteger(classes)) throw new InvalidArgumentError('classes', 'a positive integer', classes);
   const out = new Float32Array(labels.length * classes);
   for (let r = 0; r < labels.length; r++) {
     const c = labels[r]!;
@@ -132,7 +135,9 @@ export interface MLPOptions {
   sizes: readonly number[];
   /** Drop probability after every hidden layer's ReLU, in [0, 1) (default 0: no dropout). */
   dropout?: number;
-  /** Seed of the weight initialisation (stream 0) and of training's dropout masks (streams 1, 2, ...). */
+  /** Seed of the weight initialisation (stream 0) and of training's dropout masks (streams 1, 2, ...).
+   * Default: drawn from the context's generator (it takes one stream), so each MLP gets its own,
+   * and a context created with a seed makes the same MLPs in the same order. */
   seed?: U64;
   /** 'adam' (default) or 'sgd'. */
   optimizer?: 'adam' | 'sgd';
@@ -197,6 +202,7 @@ export class MLP {
   private readonly grads: GPUBuffer;
   private readonly moment1: GPUBuffer;
   private readonly moment2: GPUBuffer;
+  private destroyed = false;
 
   constructor(
     readonly ctx: DropoutContext,
@@ -214,10 +220,10 @@ export class MLP {
     this.optimizer = options.optimizer ?? 'adam';
     if (this.optimizer !== 'adam' && this.optimizer !== 'sgd') throw new InvalidArgumentError('optimizer', "'adam' or 'sgd'", options.optimizer);
     this.learningRate = checkPositive(options.learningRate ?? 0.01, 'learningRate');
-    this.beta1 = options.beta1 ?? 0.9;
-    this.beta2 = options.beta2 ?? 0.999;
-    this.epsilon = options.epsilon ?? 1e-8;
-    const seed = toU64(options.seed ?? ctx.generator.seed, 'seed');
+    this.beta1 = checkDecay(options.beta1 ?? 0.9, 'beta1');
+    this.beta2 = checkDecay(options.beta2 ?? 0.999, 'beta2');
+    this.epsilon = checkPositive(options.epsilon ?? 1e-8, 'epsilon');
+    const seed = options.seed === undefined ? drawSeed(ctx.generator) : toU64(options.seed, 'seed');
     this.generator = new PhiloxGenerator(seed, 1n);
 
     let offset = 0;
@@ -258,6 +264,7 @@ export class MLP {
    * is the deterministic eval-mode network. Returns a pooled Matrix (give it back with ctx.release).
    */
   async forward(x: Matrix, opts: { random?: SampleRandom; encoder?: GPUCommandEncoder } = {}): Promise<Matrix> {
+    this.checkUsable();
     checkMatrix(this.ctx, x, 'x', this.inputSize);
     const random = opts.random === undefined ? null : checkSampleRandom(opts.random, x.rows);
     const rec = new Recording(this.ctx, 'mlp.forward', opts.encoder);
@@ -329,22 +336,32 @@ export class MLP {
 
   /** The flat parameters: layer l's W (inputs x outputs, row-major) then its b, for l = 1, 2, ... */
   async getParameters(): Promise<Float32Array> {
+    this.checkUsable();
     return new Float32Array(await this.ctx.readBytes(this.params, this.parameterCount * 4));
   }
 
   setParameters(values: Float32Array): void {
+    this.checkUsable();
     if (!(values instanceof Float32Array) || values.length !== this.parameterCount) {
       throw new InvalidArgumentError('values', `a Float32Array of ${this.parameterCount} parameters`, values);
     }
     this.ctx.device.queue.writeBuffer(this.params, 0, values as Float32Array<ArrayBuffer>);
   }
 
-  /** Frees the parameter, gradient and optimiser buffers. */
+  /** Frees the parameter, gradient and optimiser buffers; later calls on this MLP throw. */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     for (const b of [this.params, this.grads, this.moment1, this.moment2]) this.ctx.release(b);
   }
 
+  /** Its buffers may belong to someone else after destroy(): refuse rather than write into them. */
+  private checkUsable(): void {
+    if (this.destroyed) throw new DropoutError('this MLP was destroyed (mlp.destroy()); its buffers are back in the pool');
+  }
+
   private checkBatch(x: Matrix, y: Matrix, loss: unknown): void {
+    this.checkUsable();
     if (loss !== 'mse' && loss !== 'xent') throw new InvalidArgumentError('loss', "'mse' or 'xent'", loss);
     checkMatrix(this.ctx, x, 'x', this.inputSize);
     checkMatrix(this.ctx, y, 'y', this.outputSize);
@@ -415,6 +432,18 @@ export class MLP {
     for (const v of values) sum += v;
     return sum / rows;
   }
+}
+
+/** Adam's decay rates: in [0, 1) (1 would divide by zero in the bias correction). */
+function checkDecay(v: unknown, argument: string): number {
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new InvalidArgumentError(argument, 'a number in [0, 1)', v);
+  return v;
+}
+
+/** A 64-bit seed from the generator's next stream (its first two contract words). */
+function drawSeed(generator: PhiloxGenerator): bigint {
+  const [lo, hi] = contractWords(generator.seed, generator.take(), 2);
+  return (BigInt(hi!) << 32n) | BigInt(lo!);
 }
 
 function checkPositive(v: unknown, argument: string): number {

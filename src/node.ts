@@ -7,7 +7,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describeAdapter, requestDropoutDevice, type AcquiredDevice, type DeviceRequest } from './device.js';
-import { UnsupportedError } from './errors.js';
+import { InvalidArgumentError, UnsupportedError } from './errors.js';
 
 export const ADAPTER_ENV = 'WEBGPU_DROPOUT_ADAPTER';
 
@@ -23,21 +23,21 @@ function findIcd(pattern: RegExp, extraDirs: string[] = []): string | undefined 
 }
 
 /** The ICD file the adapter choice resolves to (undefined: leave the loader's own choice). */
-export function resolveIcd(choice = process.env[ADAPTER_ENV]): string | undefined {
+export function resolveIcd(choice = process.env[ADAPTER_ENV], source: string = ADAPTER_ENV): string | undefined {
   const wanted = choice?.trim() || 'default';
   if (wanted === 'system') return undefined;
   if (wanted === 'lavapipe' || wanted === 'default') {
     const icd = findIcd(/^lvp_icd.*\.json$/);
-    if (!icd && wanted === 'lavapipe') throw new UnsupportedError(`${ADAPTER_ENV}=lavapipe but no lvp_icd*.json was found; run 'npm run setup'`);
+    if (!icd && wanted === 'lavapipe') throw new UnsupportedError(`${source}=lavapipe but no lvp_icd*.json was found; run 'npm run setup'`);
     return icd;
   }
   if (wanted === 'swiftshader') {
     const icd = findIcd(/^vk_swiftshader_icd\.json$/, ['/usr/lib/chromium', '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu']);
-    if (!icd) throw new UnsupportedError(`${ADAPTER_ENV}=swiftshader but vk_swiftshader_icd.json was not found (install Debian's chromium)`);
+    if (!icd) throw new UnsupportedError(`${source}=swiftshader but vk_swiftshader_icd.json was not found (install Debian's chromium)`);
     return icd;
   }
   if (existsSync(wanted)) return wanted;
-  throw new UnsupportedError(`${ADAPTER_ENV}: expected lavapipe, swiftshader, system or an ICD json path, got ${JSON.stringify(wanted)}`);
+  throw new UnsupportedError(`${source}: expected lavapipe, swiftshader, system or an ICD json path, got ${JSON.stringify(wanted)}`);
 }
 
 export interface NodeDevice extends AcquiredDevice {
@@ -49,7 +49,10 @@ export interface NodeDevice extends AcquiredDevice {
 
 /** A GPUDevice in Node through Dawn, on the adapter WEBGPU_DROPOUT_ADAPTER selects. */
 export async function requestNodeDevice(request: Omit<DeviceRequest, 'gpu'> & { adapter?: string } = {}): Promise<NodeDevice> {
-  const icd = resolveIcd(request.adapter);
+  if (request.adapter !== undefined && typeof request.adapter !== 'string') {
+    throw new InvalidArgumentError('adapter', 'lavapipe, swiftshader, system or an ICD json path', request.adapter);
+  }
+  const icd = request.adapter === undefined ? resolveIcd() : resolveIcd(request.adapter, 'adapter');
   if (icd) {
     // The Vulkan loader reads these when Dawn creates its instance, i.e. after this point.
     process.env.VK_ICD_FILENAMES = icd;

@@ -1,6 +1,7 @@
 // CPU reference of every op, on the same contract as the GPU kernels (DESIGN.md section 1).
 // Tests compare the GPU to these; users can check a mask without a GPU.
-import { checkProbability, keepRule, toU64, type U64 } from './contract.js';
+import { checkCount, checkProbability, keepRule, toU64, type U64 } from './contract.js';
+import { InvalidArgumentError } from './errors.js';
 import { fromHalfBits, toHalfBits } from './half.js';
 import { contractWords } from './philox.js';
 import type { Dtype } from './shaders.js';
@@ -48,6 +49,7 @@ export function referenceNormal(count: number, r: ReferenceRandom): Float32Array
 
 /** Keep-mask, 1 = keep: word >= round(p 2^32); p = 0 keeps all, p = 1 none. */
 export function referenceKeepMask(count: number, p: number, r: ReferenceRandom): Uint8Array {
+  checkCount(count);
   const rule = keepRule(p);
   if (rule.kind !== 'mask') return new Uint8Array(count).fill(rule.kind === 'identity' ? 1 : 0);
   const words = contractWords(r.seed, r.stream ?? 0n, count, r.offset ?? 0n);
@@ -62,6 +64,8 @@ export function packMask(keep: Uint8Array): Uint32Array {
 }
 
 export function unpackMask(bits: Uint32Array, count: number): Uint8Array {
+  checkCount(count);
+  if (count > bits.length * 32) throw new InvalidArgumentError('count', `at most ${bits.length * 32} elements (32 per word of bits)`, count);
   const out = new Uint8Array(count);
   for (let i = 0; i < count; i++) out[i] = (bits[i >>> 5]! >>> (i & 31)) & 1;
   return out;

@@ -66,6 +66,7 @@ abstract class RandomLayer extends Layer {
   }
 
   protected common(call: LayerCall) {
+    if (typeof call !== 'object' || call === null) throw new InvalidArgumentError('shape', 'call options with the shape of x ({ shape, ... })', call);
     return { p: this.p, dtype: this.dtype, training: this.training, generator: this.generator, shape: call.shape, out: call.out, encoder: call.encoder };
   }
 
@@ -226,6 +227,9 @@ export class DropConnect extends RandomLayer {
     options: StructuredLayerOptions,
   ) {
     super(ctx, options);
+    if (!Number.isSafeInteger(rows) || rows < 1) throw new InvalidArgumentError('rows', 'a positive integer', rows);
+    if (!Number.isSafeInteger(cols) || cols < 1) throw new InvalidArgumentError('cols', 'a positive integer', cols);
+    if (rows * cols > 0xffffffff) throw new InvalidArgumentError('cols', 'rows * cols at most 2^32 - 1 elements', cols);
   }
 
   async forward(weight: GPUBuffer, call: RecordOptions & { out?: GPUBuffer } = {}): Promise<StructuredResult> {

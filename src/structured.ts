@@ -168,7 +168,7 @@ interface Prepared {
 }
 
 /** Validates the common options (everything but p) and the input buffer; throws before any work. */
-function prepare(ctx: DropoutContext, x: unknown, opts: StructuredOptions, xName: string, shapeRequired = false): Prepared {
+function prepare(ctx: DropoutContext, x: unknown, opts: StructuredOptions, xName: string, shapeRequired = false, outName = 'out'): Prepared {
   const dtype = opts.dtype ?? 'f32';
   ctx.checkDtype(dtype);
   checkEncoder(opts.encoder);
@@ -179,8 +179,8 @@ function prepare(ctx: DropoutContext, x: unknown, opts: StructuredOptions, xName
   const bytes = bindingBytes('data', dtype, count);
   ctx.checkStorage(x, xName, bytes);
   if (opts.out !== undefined) {
-    ctx.checkStorage(opts.out, 'out', bytes);
-    if (opts.out === x) throw new InvalidArgumentError('out', `a buffer other than ${xName} (this op does not run in place)`);
+    ctx.checkStorage(opts.out, outName, bytes);
+    if (opts.out === x) throw new InvalidArgumentError(outName, `a buffer other than ${xName} (this op does not run in place)`);
   }
   const training = opts.training ?? true;
   if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
@@ -207,13 +207,15 @@ function checkState(state: unknown, ops: readonly StructuredOp[]): asserts state
   toU64(s.offset, 'state.offset');
   checkShape(s.shape, 'state.shape');
   resolveNoiseShape(s.shape, s.noiseShape, 'state.noiseShape');
+  if (s.dtype !== 'f32' && s.dtype !== 'f16') throw new InvalidArgumentError('state.dtype', "'f32' or 'f16'", s.dtype);
+  if (typeof s.training !== 'boolean') throw new InvalidArgumentError('state.training', 'a boolean', s.training);
   if (typeof s.scale !== 'number' || !Number.isFinite(s.scale)) throw new InvalidArgumentError('state.scale', 'a finite number', s.scale);
 }
 
 /** The Prepared of a backward pass: the forward's shapes, checked against dy and out. */
-function prepareBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions): Prepared {
-  checkOptions(opts, 'out or encoder');
-  return prepare(ctx, dy, { p: state.p, shape: state.shape, noiseShape: state.noiseShape, dtype: state.dtype, out: opts.out, encoder: opts.encoder }, 'dy');
+function prepareBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions, outName = 'out'): Prepared {
+  checkOptions(opts, `${outName} or encoder`);
+  return prepare(ctx, dy, { p: state.p, shape: state.shape, noiseShape: state.noiseShape, dtype: state.dtype, out: opts.out, encoder: opts.encoder }, 'dy', false, outName);
 }
 
 interface Launch {
@@ -512,7 +514,8 @@ export function dropPathRates(rate: number, depth: number): number[] {
   checkProbability(rate, 'rate');
   if (!Number.isSafeInteger(depth) || depth < 1) throw new InvalidArgumentError('depth', 'a positive integer', depth);
   if (depth === 1) return [0];
-  return Array.from({ length: depth }, (_, i) => (rate * i) / (depth - 1));
+  // The last block gets `rate` exactly (rate * i / (depth - 1) can overshoot it by an ulp).
+  return Array.from({ length: depth }, (_, i) => (i === depth - 1 ? rate : (rate * i) / (depth - 1)));
 }
 
 export interface VariationalDropoutOptions extends Omit<StructuredOptions, 'noiseShape'> {
@@ -707,7 +710,8 @@ export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bia
   const cols = prep.shape[prep.shape.length - 1]!;
   ctx.checkStorage(bias, 'bias', bindingBytes('data', prep.dtype, Math.max(cols, 1)));
   ctx.checkStorage(residual, 'residual', prep.bytes);
-  if (residual === x || bias === x || bias === residual) throw new InvalidArgumentError('bias', 'x, bias and residual to be distinct buffers');
+  if (residual === x) throw new InvalidArgumentError('residual', 'a buffer other than x (x, bias and residual must be distinct)');
+  if (bias === x || bias === residual) throw new InvalidArgumentError('bias', 'a buffer other than x and residual (x, bias and residual must be distinct)');
   if (opts.out !== undefined && (opts.out === bias || opts.out === residual)) {
     throw new InvalidArgumentError('out', 'a buffer other than x, bias and residual (this op does not run in place)');
   }
@@ -750,7 +754,7 @@ export async function biasDropoutResidualBackward(
   ctx.checkAlive();
   checkState(state, ['bias-residual']);
   checkOptions(opts, 'outX, outBias or encoder');
-  const prep = prepareBackward(ctx, dy, state, { out: opts.outX, encoder: opts.encoder });
+  const prep = prepareBackward(ctx, dy, state, { out: opts.outX, encoder: opts.encoder }, 'outX');
   const cols = prep.shape[prep.shape.length - 1] ?? 1;
   const rows = cols === 0 ? 0 : prep.count / cols;
   const biasBytes = bindingBytes('data', prep.dtype, Math.max(cols, 1));

@@ -6,12 +6,19 @@ import {
   DeviceLostError,
   Dropout,
   DropoutContext,
+  GpuValidationError,
   InvalidArgumentError,
   UnsupportedError,
   Usage,
   bernoulliMask,
   dropout,
+  dropoutArray,
   dropoutBackward,
+  dtypeBytes,
+  readArray,
+  referenceKeepMask,
+  requestDropoutDevice,
+  unpackMask,
   randomNormal,
   randomUniform,
   randomWords,
@@ -130,7 +137,7 @@ describe('bad buffers and counts', () => {
     await ctx.flush();
     doomed.destroy();
     const out = poisoned(ctx, N * 4);
-    await expectInvalid(() => dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out }), 'x', /destroyed\); nothing was written/);
+    await expectInvalid(() => dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out }), 'x', /destroyed, or belongs to another GPUDevice\); nothing was written/);
     await expectUntouched(out);
     // The context still works afterwards.
     const w = await randomWords(ctx, { count: 4, seed: 1n, out: poisoned(ctx, 16) });
@@ -157,6 +164,75 @@ describe('bad buffers and counts', () => {
     await ctx.flush();
     out.destroy();
     await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out }), 'out', /destroyed/);
+  });
+});
+
+describe('buffers WebGPU would refuse, and ops sharing a batch with a refused one', () => {
+  it('a mapped buffer is refused before recording, naming it', async () => {
+    const mapped = ctx.device.createBuffer({ size: N * 4, usage: Usage.STORAGE | Usage.COPY_SRC, mappedAtCreation: true });
+    const out = poisoned(ctx, N * 4);
+    await expectInvalid(() => dropout(ctx, mapped, { p: 0.5, seed: 1n, out }), 'x', /unmapped GPUBuffer.*mapState is 'mapped'/);
+    mapped.unmap();
+    await expectUntouched(out);
+    mapped.destroy();
+  });
+
+  it('a valid op in the same tick as one given a destroyed buffer: each error says whose fault it was', async () => {
+    const doomed = ctx.upload(testData(N, 3));
+    await ctx.flush();
+    doomed.destroy();
+    const outGood = poisoned(ctx, N * 4);
+    // Started in one tick without an encoder: both join one batch, which WebGPU refuses whole.
+    const [good, bad] = await Promise.allSettled([dropout(ctx, x, { p: 0.5, seed: 1n, out: outGood }), dropout(ctx, doomed, { p: 0.5, seed: 3n, count: N })]);
+    expect(good.status).toBe('rejected');
+    const goodError = (good as PromiseRejectedResult).reason;
+    expect(goodError).toBeInstanceOf(GpuValidationError);
+    expect(String(goodError.message)).toMatch(/another op recorded in the same batch.*x: expected a live GPUBuffer/);
+    const badError = (bad as PromiseRejectedResult).reason;
+    expect(badError).toBeInstanceOf(InvalidArgumentError);
+    expect(badError.argument).toBe('x');
+    await expectUntouched(outGood);
+  });
+});
+
+describe('helpers and options refuse bad arguments by name', () => {
+  it('dropoutArray takes Float32Array or Uint16Array only', async () => {
+    await expectInvalid(() => dropoutArray(ctx, new Float64Array([1, 2, 3]) as unknown as Float32Array, { p: 0 }), 'x', /Float32Array.*Uint16Array/);
+    await expectInvalid(() => dropoutArray(ctx, new Int32Array([1, 2, 3]) as unknown as Float32Array, { p: 0.5, seed: 1n }), 'x', /Float32Array/);
+  });
+
+  it('readArray, acquire, upload and dtypeBytes', async () => {
+    for (const count of [-1, NaN, 1.5]) await expectInvalid(() => readArray(ctx, x, 'f32', count), 'count', /whole number/);
+    await expectInvalid(() => readArray(ctx, x, 'f64' as 'f32', 4), 'dtype', /'f32', 'f16' or 'u32'/);
+    for (const bytes of [NaN, -4, Infinity]) await expectInvalid(() => ctx.acquire(bytes), 'bytes', /byte count/);
+    await expectInvalid(() => ctx.upload([1, 2, 3] as unknown as Float32Array), 'data', /typed array/);
+    await expectInvalid(() => dtypeBytes('f64' as 'f32'), 'dtype', /'f32' or 'f16'/);
+    expect([dtypeBytes('f32'), dtypeBytes('f16')]).toEqual([4, 2]);
+  });
+
+  it('DropoutContext.create checks the device and every option', async () => {
+    await expectInvalid(() => DropoutContext.create(null as unknown as GPUDevice), 'device', /a GPUDevice/);
+    await expectInvalid(() => DropoutContext.create(ctx.device, { poolBytes: -5 }), 'options.poolBytes', /byte count/);
+    await expectInvalid(() => DropoutContext.create(ctx.device, { validate: 'yes' as unknown as boolean }), 'options.validate', /true or false/);
+    await expectInvalid(() => DropoutContext.create(ctx.device, { seed: -1 }), 'options.seed', /0\.\.2\^64-1/);
+  });
+
+  it("requestDropoutDevice checks f16 before asking for an adapter", async () => {
+    let asked = false;
+    const gpu = { requestAdapter: async () => ((asked = true), null) } as unknown as GPU;
+    await expectInvalid(() => requestDropoutDevice({ gpu, f16: 'maybe' as 'off' }), 'f16', /'prefer', 'require' or 'off'/);
+    expect(asked).toBe(false);
+  });
+
+  it('the Dropout layer checks its options object', () => {
+    expect(() => new Dropout(ctx, null as unknown as {})).toThrow(/options: expected an object/);
+    expect(() => new Dropout(ctx, { inPlace: 'yes' as unknown as boolean })).toThrow(/inPlace: expected a boolean/);
+  });
+
+  it('the CPU reference checks counts', async () => {
+    await expectInvalid(() => referenceKeepMask(-1, 0.5, { seed: 1n }), 'count', /whole number/);
+    await expectInvalid(() => unpackMask(new Uint32Array(1), 33), 'count', /at most 32 elements/);
+    expect(Array.from(unpackMask(new Uint32Array([0b101]), 3))).toEqual([1, 0, 1]);
   });
 });
 

@@ -120,7 +120,28 @@ describe('model kit', () => {
     await expect(mlp.trainStep(x, y, { loss: 'mse' })).rejects.toThrow(/y: expected 4 rows/);
     await expect(mlp.trainStep(x, uploadMatrix(ctx, new Float32Array(8), 4, 2), { loss: 'hinge' as LossKind })).rejects.toThrow(/loss/);
     expect(mlp.steps).toBe(0);
+    for (const [option, value] of [['beta1', 1], ['beta2', NaN], ['beta1', -0.1], ['epsilon', 0], ['epsilon', -1]] as const) {
+      expect(() => new MLP(ctx, { sizes: [3, 2], [option]: value }), option).toThrow(new RegExp(`^${option}: expected`));
+    }
+    expect(() => oneHot([0], 0)).toThrow(/classes: expected a positive integer/);
     mlp.destroy();
+    mlp.destroy(); // a second destroy gives nothing back twice
+    await expect(mlp.trainStep(x, uploadMatrix(ctx, new Float32Array(8), 4, 2), { loss: 'mse' })).rejects.toThrow(/this MLP was destroyed/);
+    await expect(mlp.predict(x)).rejects.toThrow(/this MLP was destroyed/);
+    expect(() => mlp.setParameters(new Float32Array(mlp.parameterCount))).toThrow(/this MLP was destroyed/);
+  });
+
+  it('without a seed, each MLP draws its own from the context generator, reproducibly', async () => {
+    const weights = async (ctx: DropoutContext) => {
+      const [a, b] = [new MLP(ctx, { sizes: [2, 3, 1] }), new MLP(ctx, { sizes: [2, 3, 1] })];
+      const out = [Array.from(await a.getParameters()), Array.from(await b.getParameters())];
+      a.destroy();
+      b.destroy();
+      return out;
+    };
+    const [first, second] = await weights(await gpuContext({ seed: 77n }));
+    expect(first).not.toEqual(second);
+    expect(await weights(await gpuContext({ seed: 77n }))).toEqual([first, second]);
   });
 
   it('end to end: dropout narrows the train/validation loss gap on a small noisy classification set', async () => {

@@ -425,6 +425,7 @@ describe('DropPath', () => {
   it('linear per-block rate schedule', () => {
     expect(dropPathRates(0.1, 5)).toEqual([0, 0.025, 0.05, 0.07500000000000001, 0.1]);
     expect(dropPathRates(0.2, 1)).toEqual([0]);
+    expect(dropPathRates(0.1, 4)[3]).toBe(0.1); // the last block gets the rate exactly (timm's linspace)
     expect(() => dropPathRates(0.2, 0)).toThrow(InvalidArgumentError);
     expect(() => dropPathRates(1.2, 3)).toThrow(/rate/);
   });
@@ -528,7 +529,12 @@ describe('argument errors (thrown before anything is written)', () => {
     await expectInvalidArgument(() => dropPathAdd(ctx, x, x, { p: 0.5, shape, out }), 'residual');
     await expectInvalidArgument(() => dropConnect(ctx, x, { p: 0.5, rows: 7, cols: 9, out }), 'weight');
     await expectInvalidArgument(() => structuredDropoutBackward(ctx, x, { op: 'gaussian' } as never, { out }), 'state');
+    const { state } = await structuredDropout(ctx, x, { p: 0.5, shape, seed: 1n });
+    await expectInvalidArgument(() => structuredDropoutBackward(ctx, x, { ...state, dtype: 'f8' as Dtype }, { out }), 'state.dtype');
+    await expectInvalidArgument(() => structuredDropoutBackward(ctx, x, { ...state, training: 'no' as never }, { out }), 'state.training');
     await expectUntouched(ctx, out);
+    expect(() => new DropConnect(ctx, -1, 9, { p: 0.5 })).toThrow(/rows: expected a positive integer/);
+    expect(() => new DropConnect(ctx, 7, 2.5, { p: 0.5 })).toThrow(/cols: expected a positive integer/);
   });
 });
 
@@ -558,6 +564,10 @@ describe('rejected calls', () => {
       ['out', () => structuredKeepMask(ctx, { p: 0.5, shape, out: small, generator })],
       ['shape', () => new SpatialDropout1D(ctx, { p: 0.5, generator }).forward(x, { shape: [60] })],
       ['shape', () => new DropPath(ctx, { p: 0.5, generator }).forward(x, { shape: [] })],
+      ['shape', () => new DropPath(ctx, { p: 0.5, generator }).forward(x, undefined as never)],
+      ['shape', () => new VariationalDropout(ctx, { p: 0.5, generator }).forward(x, undefined as never)],
+      ['residual', () => biasDropoutResidual(ctx, x, other, x, { p: 0.5, shape: [3, 20], generator })],
+      ['bias', () => biasDropoutResidual(ctx, x, other, other, { p: 0.5, shape: [3, 20], generator })],
     ];
     for (const [argument, call] of calls) {
       let pending: Promise<unknown> | undefined;

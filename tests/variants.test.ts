@@ -380,6 +380,9 @@ describe('argument errors (thrown before anything is written)', () => {
     const { state } = await gaussianDropout(ctx, x, { p: 0.5, seed: 1n });
     await expectInvalidArgument(() => alphaDropoutBackward(ctx, x, state, { out }), 'state');
     await expectInvalidArgument(() => biasDropoutResidualBackward(ctx, x, state, { outX: out }), 'state');
+    const fused = await biasDropoutResidual(ctx, x, bias, res, { p: 0.5, shape: [4, 6], seed: 1n });
+    await expectInvalidArgument(() => biasDropoutResidualBackward(ctx, x, fused.state, { outX: ctx.acquire(16) }), 'outX');
+    await expectInvalidArgument(() => biasDropoutResidualBackward(ctx, x, fused.state, { outX: x }), 'outX');
     await expectInvalidArgument(() => gaussianDropoutBackward(ctx, x, { ...state, shape: [5, 5], noiseShape: [5, 5] }, { out }), 'dy');
     await expectUntouched(ctx, out);
     expect(() => new GaussianDropout(ctx, { p: 1 })).toThrow(InvalidArgumentError);
