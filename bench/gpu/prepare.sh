@@ -4,6 +4,7 @@
 # network, into two git-ignored folders that the tool carries (64 MiB limit in all):
 #   .carry/node.xz             this machine's Node binary, xz-compressed (~24 MB)
 #   .carry/dawn.node.xz        Dawn for Node (webgpu package, linux-x64), xz-compressed (~5 MB)
+#   .carry/libstdcxx.so.6.xz   this machine's libstdc++, used only if the GPU image's is too old
 #   .carry/node_modules/webgpu the webgpu package's JS (run.sh unpacks dawn.node into it)
 #   .carry/bench/run.mjs       bench/run.ts bundled with the library, the WGSL and TensorFlow.js
 #   .carry/commit              the commit being measured
@@ -20,6 +21,11 @@ dawn=node_modules/webgpu/dist/linux-x64/dawn.node
 [ .carry/dawn.node.xz -nt "$dawn" ] || xz -T0 -6 -c "$dawn" >.carry/dawn.node.xz
 node_bin=$(readlink -f "$(command -v node)")
 [ .carry/node.xz -nt "$node_bin" ] || xz -T0 -6 -c "$node_bin" >.carry/node.xz
+# dawn.node needs libstdc++ with GLIBCXX_3.4.30 (GCC 12); run.sh falls back to this copy if the
+# GPU image's is older (about 0.6 MB compressed).
+stdcxx=$(readlink -f "$(g++ -print-file-name=libstdc++.so.6 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/libstdc++.so.6)")
+[ -f "$stdcxx" ] || stdcxx=$(readlink -f /usr/lib/x86_64-linux-gnu/libstdc++.so.6)
+[ .carry/libstdcxx.so.6.xz -nt "$stdcxx" ] || xz -T0 -6 -c "$stdcxx" >.carry/libstdcxx.so.6.xz
 { git rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >.carry/commit
 git diff --quiet HEAD 2>/dev/null || printf '+dirty' >>.carry/commit
 

@@ -27,17 +27,26 @@ mkdir -p /tmp/nodebin
 unxz_to .carry/node.xz /tmp/nodebin/node && chmod +x /tmp/nodebin/node
 unxz_to .carry/dawn.node.xz .carry/node_modules/webgpu/dist/linux-x64/dawn.node
 export PATH=/tmp/nodebin:$PATH BENCH_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
+# Node needs GLIBC 2.28 and dawn.node GLIBCXX_3.4.30: if the image's libstdc++ is older, use the
+# carried one, for Node only (LD_LIBRARY_PATH is not exported to the PyTorch step).
+node_env=()
+if [ -n "${FORCE_CARRIED_LIBSTDCXX:-}" ] || ! node -e "require('./.carry/node_modules/webgpu')" >/dev/null 2>&1; then
+  echo "node or dawn.node does not load with the image's libraries; trying the carried libstdc++"
+  mkdir -p /tmp/nodelib && unxz_to .carry/libstdcxx.so.6.xz /tmp/nodelib/libstdc++.so.6
+  node_env=(env "LD_LIBRARY_PATH=/tmp/nodelib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+  "${node_env[@]}" node -e "require('./.carry/node_modules/webgpu')" || echo "still failing: see the error above"
+fi
 # The bundle is built by prepare.sh: say so loudly if it predates the tree being run.
 tree=$(git rev-parse --short HEAD 2>/dev/null || true)
 [ -z "$tree" ] || [ "${BENCH_COMMIT%+dirty}" = "$tree" ] || echo "WARNING: .carry was built at $BENCH_COMMIT but the tree is $tree: run bench/gpu/prepare.sh again"
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 gpu=$(head -1 "$OUT/gpu.txt" | cut -d, -f1 | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\+/-/g; s/^-//; s/-$//')
-node --version
+"${node_env[@]}" node --version
 
 # 1. The WebGPU suite on the NVIDIA Vulkan driver (a path in WEBGPU_DROPOUT_ADAPTER selects that ICD).
 # (timeouts: 360 + 200 s leave room for set-up under the device tool's 600 s; -k kills a hung driver.)
-WEBGPU_DROPOUT_ADAPTER=${icd:-system} timeout -k 10 360 node .carry/bench/run.mjs \
+WEBGPU_DROPOUT_ADAPTER=${icd:-system} timeout -k 10 360 "${node_env[@]}" node .carry/bench/run.mjs \
   --min "$MIN" --max "$MAX" --step 1 --budget 200 --out "$OUT" --name "bench-$gpu" 2>&1 | tee "$OUT/bench.log" | grep -v artificially
 suite=${PIPESTATUS[0]}
 echo "webgpu suite exit: $suite"
