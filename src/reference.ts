@@ -53,7 +53,9 @@ export function referenceKeepMask(count: number, p: number, r: ReferenceRandom):
   const rule = keepRule(p);
   if (rule.kind !== 'mask') return new Uint8Array(count).fill(rule.kind === 'identity' ? 1 : 0);
   const words = contractWords(r.seed, r.stream ?? 0n, count, r.offset ?? 0n);
-  return Uint8Array.from(words, (w) => (w >= rule.threshold ? 1 : 0));
+  const keep = new Uint8Array(count);
+  for (let i = 0; i < count; i++) keep[i] = words[i]! >= rule.threshold ? 1 : 0;
+  return keep;
 }
 
 /** Packs a keep-mask 32 elements per u32: bit b of word k is element 32k + b. */
@@ -100,5 +102,9 @@ export function applyKeepMask(x: HostData, keep: Uint8Array, p: number, dtype: D
     const bits = x as Uint16Array;
     return Uint16Array.from(bits, (h, i) => (keep[i] ? toHalfBits(Math.fround(fromHalfBits(h) * scale)) : 0));
   }
-  return Float32Array.from(x as Float32Array, (v, i) => (keep[i] ? Math.fround(v * scale) : 0));
+  // A plain loop, not Float32Array.from with a callback: several times faster in V8.
+  const data = x as Float32Array;
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = keep[i] ? data[i]! * scale : 0;
+  return out;
 }
