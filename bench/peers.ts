@@ -3,7 +3,7 @@
 import { dropout, referenceDropout } from '../src/index.js';
 import type { BenchEnv } from './env.js';
 import { P, SEED } from './ops.js';
-import { median } from './timing.js';
+import { median, quantile } from './timing.js';
 
 export interface CallTiming {
   /** Median wall time of one call, from the call until the GPU queue is idle again, in ns. */
@@ -40,6 +40,8 @@ export interface PeerTiming {
   peer: CallTiming;
   ours: CallTiming;
   ratio: number;
+  /** Quartiles of the per-round ratios. */
+  ratioRange: [number, number];
 }
 
 /**
@@ -56,8 +58,8 @@ export async function timeAgainstOurs(env: BenchEnv, n: number, peer: () => Prom
       await device.queue.onSubmittedWorkDone();
     };
     const [p, o] = await timeCallsTogether([peer, ours], budgetMs, min, max);
-    const ratio = median(p!.perRound.map((t, i) => t / o!.perRound[i]!));
-    return { peer: { ns: p!.ns, calls: p!.calls }, ours: { ns: o!.ns, calls: o!.calls }, ratio };
+    const ratios = p!.perRound.map((t, i) => t / o!.perRound[i]!);
+    return { peer: { ns: p!.ns, calls: p!.calls }, ours: { ns: o!.ns, calls: o!.calls }, ratio: median(ratios), ratioRange: [quantile(ratios, 0.25), quantile(ratios, 0.75)] };
   } finally {
     ctx.release(x);
     ctx.release(out);
@@ -68,8 +70,9 @@ type Tf = typeof import('@tensorflow/tfjs-core');
 
 export interface TfPeer {
   tf: Tf;
-  /** tf.dropout on a resident tensor, its queue flushed and the GPU idle before the clock stops, in rounds with ours. */
-  time(n: number, budgetMs: number): Promise<PeerTiming>;
+  /** tf.dropout on a resident tensor, its queue flushed and the GPU idle before the clock stops, in
+   * rounds with ours (at least `minRounds`). */
+  time(n: number, budgetMs: number, minRounds?: number): Promise<PeerTiming>;
   /** tf.randomUniform alone: the part of tf.dropout that runs in JS on the CPU (before the upload). */
   timeMaskDraw(n: number, budgetMs: number): Promise<CallTiming>;
   dispose(): void;
@@ -101,7 +104,7 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
   };
   return {
     tf,
-    async time(n, budgetMs) {
+    async time(n, budgetMs, minRounds = 3) {
       const x = tf.fill([n], 1.5);
       try {
         await flush();
@@ -109,7 +112,7 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
           const y = tf.dropout(x, P);
           await flush();
           y.dispose();
-        }, budgetMs);
+        }, budgetMs, minRounds);
       } finally {
         x.dispose();
       }

@@ -12,6 +12,14 @@ export interface CellResult extends Omit<Timing, 'series' | 'wallSeries'> {
   copyNs?: number;
   ofCopy?: number;
   ofCopyRange?: [number, number];
+  /** How the copy was timed; when its method differs from the op's, the rounds are paired by wall time. */
+  copy?: { method: Timing['method']; reps: number; samples: number };
+}
+
+/** A cell that could not be measured (an exception, or an error WebGPU reported during it). */
+export interface CellFailure {
+  log2: number;
+  message: string;
 }
 
 export interface OpResult {
@@ -21,6 +29,7 @@ export interface OpResult {
   dtype: string;
   bytesPerElement: number;
   cells: CellResult[];
+  failures?: CellFailure[];
 }
 
 export interface PeerRow {
@@ -33,6 +42,8 @@ export interface PeerRow {
   oursNs: number;
   /** peer time / our time, the median of per-round ratios (one call of each per round): how many times faster ours is. */
   ratio: number;
+  /** Quartiles of the per-round ratios. */
+  ratioRange?: [number, number];
   note?: string;
 }
 
@@ -62,7 +73,21 @@ export interface BenchReport {
   node: string;
   adapter: { name: string; slug: string; icd: string; features: string[]; limits: Record<string, number> };
   timing: { timestampQuery: boolean; description: string };
-  options: { quick: boolean; sizesLog2: number[]; p: number; cellBudgetMs: number };
+  options: {
+    quick: boolean;
+    sizesLog2: number[];
+    p: number;
+    cellBudgetMs: number;
+    /** The --ops prefixes, when the run was limited to some ops. */
+    ops?: string[];
+    peers: { tf: boolean; cpu: boolean };
+    /** True when ops, sizes or peers were left out (--ops, --min, --max, --step, --no-tf, --no-cpu). */
+    subset: boolean;
+  };
+  /** Ops the adapter cannot run (f16 without shader-f16). */
+  skipped: string[];
+  /** Cells and sections that failed; the run then exits non-zero. */
+  failures: string[];
   ops: OpResult[];
   peers: PeerRow[];
   peerErrors: string[];
@@ -114,8 +139,8 @@ export function opTable(op: OpResult): string {
       formatRate(c.elementsPerSec),
       op.bytesPerElement ? c.gbPerSec.toFixed(2) : '-',
       c.ofCopyRange ? `${pct(c.ofCopy)} (${pct(c.ofCopyRange[0]).slice(0, -1)}-${pct(c.ofCopyRange[1])})` : pct(c.ofCopy),
-      `${c.method} (${c.samples}×${c.reps})`,
-    ]),
+      `${c.method} (${c.samples}×${c.reps})${c.copy && c.copy.method !== c.method ? `; copy ${c.copy.method}, paired by wall time` : ''}`,
+    ]).concat((op.failures ?? []).map((f) => [`2^${f.log2}`, `**failed**: ${f.message}`, '', '', '', ''])),
   );
 }
 
@@ -127,6 +152,12 @@ export function toMarkdown(r: BenchReport): string {
   out.push(`- adapter: ${r.adapter.name} (ICD: ${r.adapter.icd})`);
   out.push(`- timing: ${r.timing.description}`);
   out.push(`- p = ${r.options.p}; sizes 2^${r.options.sizesLog2[0]} to 2^${r.options.sizesLog2.at(-1)} elements; ~${r.options.cellBudgetMs} ms of samples per cell`);
+  if (r.options.subset) {
+    const peers = Object.entries(r.options.peers).filter(([, on]) => !on).map(([peer]) => peer);
+    out.push(`- **subset run**: ${r.options.ops ? `ops starting with ${r.options.ops.join(', ')}` : 'all ops'}${peers.length ? `; peers left out: ${peers.join(', ')}` : ''}; not comparable to a full run's tables as a whole`);
+  }
+  if (r.skipped.length) out.push(`- skipped: ${r.skipped.join('; ')}`);
+  if (r.failures.length) out.push(`- **failures** (the run exited non-zero): ${r.failures.join('; ')}`);
   out.push('- columns: median time of one call; elements/s; GB/s counts bytes read + written; "of copy" = time of a plain vec4 copy kernel over the same bytes / time of the op, so 100% = at the copy roofline; the copy is timed in the same cell, one copy sample right after each op sample, and the column gives the median of these per-round ratios (their quartiles in brackets); "timing" gives samples × calls per sample');
   out.push('');
   if (r.targets.length) {
@@ -149,12 +180,12 @@ export function toMarkdown(r: BenchReport): string {
   out.push('');
   out.push('## Peers (same process, same GPUDevice)');
   out.push('');
-  out.push('Each peer call and ours are timed alike: one call on data already resident (GPU buffers for the GPU peers, a Float32Array for the CPU reference), flushed, until the GPU queue is idle (onSubmittedWorkDone), in rounds of one peer call and one of ours. Ratio = the median of the per-round ratios peer time / our time; the medians are shown beside it.');
+  out.push('Each peer call and ours are timed alike: one call on data already resident (GPU buffers for the GPU peers, a Float32Array for the CPU reference), flushed, until the GPU queue is idle (onSubmittedWorkDone), in rounds of one peer call and one of ours. Ratio = the median of the per-round ratios peer time / our time (their quartiles in brackets); the medians are shown beside it.');
   out.push('');
   out.push(
     table(
       ['peer', 'elements', 'peer median', 'ours median', 'ours is faster by', 'calls', 'note'],
-      r.peers.map((p) => [p.peer, `2^${p.log2}`, formatNs(p.ns), formatNs(p.oursNs), `${p.ratio.toFixed(1)}×`, String(p.calls), p.note ?? '']),
+      r.peers.map((p) => [p.peer, `2^${p.log2}`, formatNs(p.ns), formatNs(p.oursNs), `${p.ratio.toFixed(1)}×${p.ratioRange ? ` (${p.ratioRange[0].toFixed(1)}-${p.ratioRange[1].toFixed(1)})` : ''}`, String(p.calls), p.note ?? '']),
     ),
   );
   for (const e of r.peerErrors) out.push(`\n- ${e}`);

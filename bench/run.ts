@@ -1,7 +1,9 @@
 // `npm run bench [-- options]`: the headless benchmark suite (see bench/README.md).
 //   --quick            CI smoke run (< 1 minute on lavapipe): 3 sizes, short budgets
 //   --out DIR          where the JSON and Markdown go (default bench/results)
-//   --name NAME        file name stem (default: the adapter, e.g. 'lavapipe'; '-quick' appended in quick mode)
+//   --name NAME        file name stem (default: the adapter, e.g. 'lavapipe'; '-quick' appended in quick
+//                      mode, '-subset' when --ops, --min, --max, --step, --no-tf or --no-cpu leave
+//                      something out, so a sliced run never overwrites a full run's files)
 //   --min N --max N    sizes 2^N (default 10 and 26; capped by the adapter's maxBufferSize)
 //   --step N           exponent step (default 2)
 //   --budget MS        time for one cell's samples, op and copy together (default 300; quick 60)
@@ -9,7 +11,8 @@
 //   --no-tf --no-cpu   skip a peer
 import { execSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { dropout, dropoutBackward } from '../src/index.js';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
 import { benchOps, copyCell, copyWordsFor, P, SEED, type BenchOp } from './ops.js';
@@ -39,39 +42,61 @@ interface Options {
   ops?: string[];
   tf: boolean;
   cpu: boolean;
+  /** Ops, sizes or peers were left out. */
+  subset: boolean;
 }
+
+/** A bad command line: printed without a stack, with where the options are listed. */
+class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options {
   const args = argv.filter((a) => a !== '--');
-  const quick = args.includes('--quick');
-  const value = (flag: string) => {
-    const i = args.indexOf(flag);
-    if (i < 0) return undefined;
-    const v = args[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
+  const takesValue = new Set(['--out', '--name', '--min', '--max', '--step', '--budget', '--ops']);
+  const switches = new Set(['--quick', '--no-tf', '--no-cpu']);
+  const values = new Map<string, string>();
+  const on = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (takesValue.has(a)) {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
+      values.set(a, v);
+    } else if (switches.has(a)) {
+      on.add(a);
+    } else {
+      throw new UsageError(a.startsWith('--') ? `unknown option ${a}` : `unexpected argument ${JSON.stringify(a)} (options start with --, e.g. --quick)`);
+    }
+  }
+  const quick = on.has('--quick');
   const int = (flag: string, dflt: number) => {
-    const v = value(flag);
+    const v = values.get(flag);
     if (v === undefined) return dflt;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected a whole number, got ${v}`);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: expected a whole number, got ${v}`);
     return n;
   };
-  const known = new Set(['--quick', '--out', '--name', '--min', '--max', '--step', '--budget', '--ops', '--no-tf', '--no-cpu']);
-  for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}`);
-  if (int('--min', 10) < 10) throw new Error('--min: sizes start at 2^10 (the structured ops build shapes of 1024-element rows)');
+  const min = int('--min', 10);
+  const max = int('--max', quick ? 20 : 26);
+  const step = int('--step', quick ? 5 : 2);
+  if (min < 10) throw new UsageError('--min: sizes start at 2^10 (the structured ops build shapes of 1024-element rows)');
+  if (min > max) throw new UsageError(`--min ${min} is above --max ${max}: no sizes to run`);
+  if (step < 1) throw new UsageError('--step: expected at least 1');
+  const ops = values.get('--ops')?.split(',').filter(Boolean);
+  const unknown = ops?.filter((prefix) => !benchOps.some((op) => op.id.startsWith(prefix))) ?? [];
+  if (unknown.length) throw new UsageError(`--ops: no op id starts with ${unknown.join(', ')}; the ops are ${benchOps.map((op) => op.id).join(', ')}`);
   return {
     quick,
-    out: resolve(value('--out') ?? 'bench/results'),
-    name: value('--name'),
-    min: int('--min', 10),
-    max: int('--max', quick ? 20 : 26),
-    step: int('--step', quick ? 5 : 2),
+    out: resolve(values.get('--out') ?? 'bench/results'),
+    name: values.get('--name'),
+    min,
+    max,
+    step,
     budgetMs: int('--budget', quick ? 60 : 300),
-    ops: value('--ops')?.split(','),
-    tf: !args.includes('--no-tf'),
-    cpu: !args.includes('--no-cpu'),
+    ops,
+    tf: !on.has('--no-tf'),
+    cpu: !on.has('--no-cpu'),
+    // --budget changes precision, not coverage: such a run is still a full run.
+    subset: ['--ops', '--min', '--max', '--step'].some((f) => values.has(f)) || on.has('--no-tf') || on.has('--no-cpu'),
   };
 }
 
@@ -87,9 +112,11 @@ function progressDone(): void {
 function gitCommit(): string {
   // The GPU recipe runs a bundle outside any git checkout and passes the commit in.
   if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+  // The repository this file is in, wherever the suite was started from.
+  const cwd = dirname(dirname(fileURLToPath(import.meta.url)));
   try {
-    const head = execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execSync('git status --porcelain --untracked-files=no', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const head = execSync('git rev-parse --short HEAD', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
     return dirty ? `${head}+dirty` : head;
   } catch {
     return 'unknown';
@@ -102,7 +129,37 @@ function isCpuAdapter(env: BenchEnv): boolean {
   return info?.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(env.adapterName);
 }
 
-async function main(): Promise<void> {
+/**
+ * Runs `work` inside WebGPU error scopes and throws if WebGPU reported an error meanwhile: the
+ * suite's context runs with validate: false (no error scope per submit), so a cell whose submits
+ * were rejected would otherwise be timed as if its work had run (and read stale timestamps).
+ */
+async function gpuChecked<T>(device: GPUDevice, work: () => Promise<T>): Promise<T> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: T | undefined;
+  let thrown: unknown;
+  let failed = false;
+  try {
+    result = await work();
+  } catch (e) {
+    thrown = e;
+    failed = true;
+  }
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  if (failed) throw thrown;
+  const error = validation ?? oom;
+  if (error) throw new Error(`WebGPU reported ${validation ? 'a validation error' : 'out of memory'}: ${error.message.split('\n')[0]}`);
+  return result as T;
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Runs the suite; resolves to the exit status (1 if any cell or section failed). */
+async function main(): Promise<number> {
   const started = performance.now();
   const opts = parseArgs(process.argv.slice(2));
   const env = await openBenchEnv();
@@ -113,12 +170,14 @@ async function main(): Promise<void> {
     const slug = adapterSlug(env.adapter);
     // The code measured is what was loaded at start: read the commit once, then.
     const commit = gitCommit();
-    const name = opts.name ?? (opts.quick ? `${slug}-quick` : slug);
+    const name = opts.name ?? [slug, ...(opts.quick ? ['quick'] : []), ...(opts.subset ? ['subset'] : [])].join('-');
     // Every buffer of an op holds at most 4 bytes per element.
     const maxLog2 = Math.min(opts.max, Math.floor(Math.log2(device.limits.maxBufferSize / 4)));
     const sizes: number[] = [];
     for (let k = opts.min; k <= maxLog2; k += Math.max(1, opts.step)) sizes.push(k);
     if (sizes.at(-1) !== maxLog2 && maxLog2 >= opts.min) sizes.push(maxLog2);
+    if (sizes.length === 0) throw new Error(`no sizes to run: --min ${opts.min} is above 2^${maxLog2}, the largest size this adapter's maxBufferSize allows`);
+    const failures: string[] = [];
     const budget: TimingBudget = {
       budgetMs: opts.budgetMs,
       sampleMs: opts.quick ? 5 : 25,
@@ -149,7 +208,15 @@ async function main(): Promise<void> {
       for (const log2 of sizes) {
         const n = 2 ** log2;
         progress(`[${++done}/${total}] ${op.label} 2^${log2} ...`);
-        result.cells.push(await measureCell(op, n, log2));
+        try {
+          result.cells.push(await gpuChecked(device, () => measureCell(op, n, log2)));
+        } catch (e) {
+          // One failed cell costs that cell, not the run (the GPU recipe gets one shot per lease).
+          progressDone();
+          console.error(`${op.label} 2^${log2} failed: ${messageOf(e)}`);
+          (result.failures ??= []).push({ log2, message: messageOf(e) });
+          failures.push(`${op.id} at 2^${log2}: ${messageOf(e)}`);
+        }
       }
       results.push(result);
       progressDone();
@@ -181,6 +248,7 @@ async function main(): Promise<void> {
         copy?.dispose();
       }
       const paired = c ? pairedRatio(c, t) : undefined;
+      const copyTiming = c ? { copy: { method: c.method, reps: c.reps, samples: c.samples } } : {};
       return {
         log2,
         n,
@@ -193,6 +261,7 @@ async function main(): Promise<void> {
         gbPerSec: bytes / t.ns,
         ...(t.rejected ? { rejected: t.rejected } : {}),
         ...(c && paired ? { copyNs: c.ns, ofCopy: paired.ratio, ofCopyRange: [paired.low, paired.high] as [number, number] } : {}),
+        ...copyTiming,
       };
     }
 
@@ -206,10 +275,11 @@ async function main(): Promise<void> {
         tf = await openTfPeer(env);
         for (const log2 of tfSizes) {
           progress(`peers: tf.dropout (WebGPU backend) 2^${log2} ...`);
-          const t = await tf.time(2 ** log2, peerBudget);
+          // The size a target judges gets more rounds: one tf.dropout call there takes most of a second on a CPU adapter.
+          const t = await tf.time(2 ** log2, peerBudget, log2 === 24 ? 7 : 3);
           const draw = await tf.timeMaskDraw(2 ** log2, peerBudget / 2);
           const note = `of which the mask drawn by tf.randomUniform in JS: ${formatNs(draw.ns)} (${((draw.ns / t.peer.ns) * 100).toFixed(0)}%); then upload + add/floor/div/mul kernels`;
-          peers.push({ peer: 'tf.dropout (tfjs-backend-webgpu)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, note });
+          peers.push({ peer: 'tf.dropout (tfjs-backend-webgpu)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note });
         }
       } catch (e) {
         peerErrors.push(`tf.dropout could not be measured: ${(e as Error).message}`);
@@ -220,15 +290,30 @@ async function main(): Promise<void> {
       for (const log2 of cpuSizes) {
         progress(`peers: CPU reference 2^${log2} ...`);
         const t = await timeCpuReference(env, 2 ** log2, peerBudget);
-        peers.push({ peer: 'CPU reference (plain JS, src/reference.ts)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, note: 'no-GPU baseline, single thread' });
+        peers.push({ peer: 'CPU reference (plain JS, src/reference.ts)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note: 'no-GPU baseline, single thread: Philox on plain numbers, one call per 4 elements' });
       }
     }
     progressDone();
 
-    progress('memory ...');
-    const memory = await measureMemory(env, opts.quick ? 2 ** 16 : 2 ** 20);
-    progress('per-call overhead ...');
-    const overhead = await measureOverhead(env, opts.quick ? 50 : 400, opts.quick ? 1 : 5, results);
+    // A section that fails is reported and the run goes on (its exit status says so).
+    const section = async <T>(label: string, work: () => Promise<T>, fallback: T): Promise<T> => {
+      progress(`${label} ...`);
+      try {
+        return await gpuChecked(device, work);
+      } catch (e) {
+        progressDone();
+        console.error(`${label} failed: ${messageOf(e)}`);
+        failures.push(`${label}: ${messageOf(e)}`);
+        return fallback;
+      }
+    };
+    const memory = await section('memory', () => measureMemory(env, opts.quick ? 2 ** 16 : 2 ** 20), []);
+    // The GPU row of the overhead table is the 2^10 forward cell; a run that starts above 2^10 (the GPU recipe) times one.
+    const forward = benchOps.find((op) => op.id === 'dropout.forward.f32')!;
+    const smallForward =
+      results.find((r) => r.id === forward.id)?.cells.find((c) => c.log2 === 10) ??
+      (await section('forward at 2^10 for the overhead table', () => measureCell(forward, 1024, 10), undefined));
+    const overhead = await section('per-call overhead', () => measureOverhead(env, opts.quick ? 50 : 400, opts.quick ? 1 : 5, smallForward), []);
     progressDone();
 
     const stages = stageNotes(results);
@@ -250,10 +335,12 @@ async function main(): Promise<void> {
         },
       },
       timing: { timestampQuery: timer.hasTimestamps, description: timingDescription },
-      options: { quick: opts.quick, sizesLog2: sizes, p: P, cellBudgetMs: opts.budgetMs },
+      options: { quick: opts.quick, sizesLog2: sizes, p: P, cellBudgetMs: opts.budgetMs, ...(opts.ops ? { ops: opts.ops } : {}), peers: { tf: opts.tf, cpu: opts.cpu }, subset: opts.subset },
+      skipped,
+      failures,
       ops: results,
       peers,
-      peerErrors: [...peerErrors, ...skipped],
+      peerErrors,
       memory: { rows: memory, poolPeakBytes: ctx.pool.peakBytes, poolPeakNote: 'largest bytes held at once by the context pool, in use and idle; dominated by the benchmark\'s own largest cell' },
       overhead,
       stages,
@@ -267,6 +354,8 @@ async function main(): Promise<void> {
     rmSync(join(opts.out, `${name}.partial.json`), { force: true });
     console.log(`\n${md.slice(md.indexOf('## Peers'))}`);
     console.log(`\nwrote ${join(opts.out, `${name}.json`)} and ${name}.md in ${report.elapsedSec.toFixed(0)} s`);
+    if (failures.length) console.error(`\n${failures.length} failure(s): ${failures.join('; ')}`);
+    return failures.length ? 1 : 0;
   } finally {
     tf?.dispose();
     timer.destroy();
@@ -313,7 +402,7 @@ async function measureMemory(env: BenchEnv, n: number): Promise<MemoryRow[]> {
 }
 
 /** Host and per-dispatch costs at 2^10 elements, the size that dominates many small layers. */
-async function measureOverhead(env: BenchEnv, calls: number, rounds: number, results: OpResult[]): Promise<OverheadRow[]> {
+async function measureOverhead(env: BenchEnv, calls: number, rounds: number, gpu: CellResult | undefined): Promise<OverheadRow[]> {
   const { ctx, device } = env;
   const n = 1024;
   const x = ctx.acquire(n * 4, 'overhead x');
@@ -353,14 +442,13 @@ async function measureOverhead(env: BenchEnv, calls: number, rounds: number, res
       await device.queue.onSubmittedWorkDone();
       single.push((performance.now() - s) * 1e6);
     }
-    const gpu = results.find((r) => r.id === 'dropout.forward.f32')?.cells.find((c) => c.n === n);
     const rows: OverheadRow[] = [
       { what: 'host: record one dropout into a caller encoder', ns: recordNs, note: `${calls} calls, median of ${rounds} rounds after a warm-up round; JS + Dawn encoding, no GPU work` },
       { what: 'host: issue one dropout into the context batch', ns: issuedNs, note: `${calls} calls in one tick, one submit, median of ${rounds} rounds; time until all were submitted` },
       { what: 'wall: one dropout of many sharing one submit', ns: batchedNs, note: `the same ${calls} calls, until the GPU queue is idle` },
       { what: 'wall: one dropout per submit, waited for', ns: median(single), note: 'median latency of call, submit, onSubmittedWorkDone' },
     ];
-    if (gpu) rows.push({ what: `GPU: one dropout dispatch of many in one submit (${gpu.method})`, ns: gpu.ns, note: `from the ops table, 2^10 f32 forward; copy kernel at the same bytes: ${formatNs(gpu.copyNs ?? NaN)}` });
+    if (gpu) rows.push({ what: `GPU: one dropout dispatch of many in one submit (${gpu.method})`, ns: gpu.ns, note: `2^10 f32 forward (${gpu.samples}×${gpu.reps}); copy kernel at the same bytes: ${formatNs(gpu.copyNs ?? NaN)}` });
     return rows;
   } finally {
     ctx.release(x);
@@ -418,7 +506,7 @@ function checkTargets(env: BenchEnv, results: OpResult[], peers: PeerRow[]): Tar
   } else {
     const big = [...new Set(results.flatMap((r) => r.cells.map((c) => c.log2)))].filter((k) => k >= 24);
     for (const id of targetOps.gpu) for (const k of big) ofCopy(id, k, 0.9);
-    rows.push({ target: 'faster per element than torch dropout', measured: 'see bench/gpu (torch/Triton timed by bench/gpu/torch_triton.py)', met: null });
+    rows.push({ target: 'faster per element than torch dropout', measured: 'see the Target table of compare-<gpu>.md (bench/gpu/torch_triton.py, same GPU, same command)', met: null });
   }
   return rows;
 }
@@ -429,10 +517,11 @@ const exit = (code: number) => {
   setTimeout(() => process.exit(code), 5000).unref();
 };
 main().then(
-  () => exit(0),
+  (status) => exit(status),
   (e) => {
     progressDone();
-    console.error(e instanceof Error ? e.stack : e);
-    exit(1);
+    if (e instanceof UsageError) console.error(`bench: ${e.message} (the options are listed at the top of bench/run.ts and in bench/README.md)`);
+    else console.error(e instanceof Error ? e.stack : e);
+    exit(e instanceof UsageError ? 2 : 1);
   },
 );

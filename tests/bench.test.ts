@@ -1,7 +1,7 @@
 // Smoke test of the benchmark suite: the quick mode runs headless to the end and writes
 // well-formed JSON and Markdown. No timing is asserted (the numbers depend on the machine).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -78,6 +78,8 @@ describe('npm run bench -- --quick', () => {
     expect(mem?.bytesPerElement).toBe(0);
     expect(report.memory.rows.find((m) => m.what.includes('bit mask'))?.bytesPerElement).toBe(0.125);
     expect(report.overhead.length).toBeGreaterThanOrEqual(4);
+    expect(report.failures).toEqual([]);
+    expect(report.options.subset).toBe(false);
 
     const md = readFileSync(join(out, 'smoke.md'), 'utf8');
     expect(md).toContain(`# webgpu-dropout benchmark: ${report.adapter.name}`);
@@ -87,6 +89,37 @@ describe('npm run bench -- --quick', () => {
       const rows = table.trim().split('\n');
       const width = rows[0]!.split(' | ').length;
       for (const row of rows) expect(row.split(' | ').length).toBe(width);
+    }
+  });
+});
+
+describe('npm run bench with a partial selection', () => {
+  it("a run that leaves ops, sizes or peers out writes '<adapter>-subset' files marked as such", async () => {
+    await run('npx', ['vite-node', 'bench/run.ts', '--', '--ops', 'rng.words', '--min', '10', '--max', '10', '--no-tf', '--no-cpu', '--budget', '20', '--out', out], {
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const file = readdirSync(out).find((f) => f.endsWith('-subset.json'));
+    expect(file, 'a <adapter>-subset.json report').toBeDefined();
+    const report = JSON.parse(readFileSync(join(out, file!), 'utf8')) as BenchReport;
+    expect(report.options.subset).toBe(true);
+    expect(report.options.ops).toEqual(['rng.words']);
+    expect(report.ops.map((o) => o.id)).toEqual(['rng.words']);
+    expect(readFileSync(join(out, file!.replace('.json', '.md')), 'utf8')).toContain('**subset run**');
+  });
+
+  it('a bad command line exits 2 with the reason, before opening a device', async () => {
+    for (const [args, reason] of [
+      [['--min', '12', '--max', '11'], /--min 12 is above --max 11/],
+      [['--ops', 'nosuch'], /--ops: no op id starts with nosuch; the ops are dropout\.forward\.f32/],
+      [['quick'], /unexpected argument "quick"/],
+    ] as const) {
+      const failed = await run('npx', ['vite-node', 'bench/run.ts', '--', ...args, '--out', out], { timeout: 60_000 }).then(
+        () => null,
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(failed?.code, args.join(' ')).toBe(2);
+      expect(failed?.stderr).toMatch(reason);
     }
   });
 });

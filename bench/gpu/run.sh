@@ -23,7 +23,7 @@ export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d
 
 # Node and Dawn from the carried archives (Python's lzma where the image has no xz).
 unxz_to() { if command -v xz >/dev/null; then xz -dc "$1" >"$2"; else python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; fi; }
-mkdir -p /tmp/nodebin
+mkdir -p /tmp/nodebin .carry/node_modules/webgpu/dist/linux-x64  # (a transfer may drop empty folders)
 unxz_to .carry/node.xz /tmp/nodebin/node && chmod +x /tmp/nodebin/node
 unxz_to .carry/dawn.node.xz .carry/node_modules/webgpu/dist/linux-x64/dawn.node
 export PATH=/tmp/nodebin:$PATH BENCH_COMMIT=$(cat .carry/commit 2>/dev/null || echo unknown)
