@@ -1,5 +1,5 @@
-// The demo page's entry point: acquire a WebGPU device (or explain what is missing), then start
-// the panels one after another so the first results appear quickly.
+// The demo page's entry point: acquire a WebGPU device (or explain what is missing and how to
+// enable it), then start the panels one after another so the first results appear quickly.
 import { DropoutContext, NO_WEBGPU_MESSAGE, UnsupportedError, requestDropoutDevice } from '../src/index.js';
 import { startEnsemblePanel } from './panels/ensemble.js';
 import { startMaskPanel } from './panels/mask.js';
@@ -7,27 +7,62 @@ import { startMcPanel } from './panels/mc.js';
 import { startOverfitPanel } from './panels/overfit.js';
 import { startSpeedPanel } from './panels/speed.js';
 import { message } from './plot.js';
-import { Panel, byId } from './ui.js';
+import { Panel, byId, canvas2d, haltPanels } from './ui.js';
 
 const PANELS = ['mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
 
-function showBlocker(title: string, text: string): void {
+/**
+ * What a visitor can do when the browser has WebGPU but gives the page no adapter or device: the
+ * usual causes are hardware acceleration turned off, a blocklisted GPU, and Linux, where Chrome
+ * still keeps WebGPU behind a flag.
+ */
+const ENABLE_STEPS = [
+  'Chrome or Edge: turn on "Use graphics acceleration when available" (Settings → System) and restart the browser; chrome://gpu shows whether WebGPU is hardware accelerated or blocked.',
+  'Chrome on Linux: WebGPU also needs chrome://flags/#enable-unsafe-webgpu set to Enabled (or start Chrome with --enable-unsafe-webgpu).',
+  'Firefox or Safari: use a recent version with WebGPU turned on (Firefox 141+ on Windows, Safari 26+; elsewhere dom.webgpu.enabled in about:config, or Safari\'s Feature Flags).',
+  'Then reload this page.',
+];
+
+interface Blocker {
+  title: string;
+  text: string;
+  steps?: readonly string[];
+  /** The technical reason, shown as a secondary line. */
+  detail?: string;
+}
+
+function showBlocker({ title, text, steps = [], detail }: Blocker): void {
   const box = byId('no-webgpu');
   box.querySelector('h2')!.textContent = title;
   byId('no-webgpu-message').textContent = text;
+  const list = byId('no-webgpu-steps');
+  list.replaceChildren(
+    ...steps.map((step) => {
+      const item = document.createElement('li');
+      item.textContent = step;
+      return item;
+    }),
+  );
+  list.hidden = steps.length === 0;
+  const secondary = byId('no-webgpu-detail');
+  secondary.textContent = detail ? `Technical detail: ${detail}` : '';
+  secondary.hidden = !detail;
   box.hidden = false;
 }
 
-/** Every panel says it cannot run, and its controls are disabled. */
-function markUnavailable(reason: string): void {
+/**
+ * Every panel says it cannot run, for good, and its controls are disabled. `canvasText` replaces
+ * the drawings; without it they stay (dimmed by the stylesheet), since they were computed.
+ */
+function markUnavailable(reason: string, canvasText?: string): void {
+  haltPanels();
   for (const name of PANELS) {
     const panel = new Panel(name);
     panel.set('unavailable', reason);
+    panel.progress('');
     panel.disable();
-    for (const canvas of panel.root.querySelectorAll('canvas')) {
-      const g = canvas.getContext('2d');
-      if (g) message(g, 'Needs WebGPU');
-    }
+    if (!canvasText) continue;
+    for (const canvas of panel.root.querySelectorAll('canvas')) message(canvas2d(canvas.id).g, canvasText);
   }
 }
 
@@ -41,15 +76,38 @@ async function main(): Promise<void> {
     void device.lost.then((info) => {
       if (info.reason === 'destroyed') return;
       document.body.dataset.webgpu = 'lost';
-      showBlocker('The GPU device was lost', `${info.message || info.reason}. Reload the page to start again.`);
+      byId('adapter').textContent = `Was computing on: ${adapterName} (the device was lost).`;
+      showBlocker({
+        title: 'The GPU device was lost',
+        text: 'The GPU stopped working for this page (for example after a driver reset or update). Reload the page to start again.',
+        detail: info.message ? `${info.reason}: ${info.message}` : info.reason,
+      });
+      markUnavailable('The GPU device was lost: reload the page to compute again.');
     });
   } catch (e) {
     const missing = e instanceof UnsupportedError;
     document.body.dataset.webgpu = missing ? 'missing' : 'failed';
     const text = e instanceof Error ? e.message : String(e);
     byId('adapter').textContent = missing ? 'No WebGPU adapter.' : 'WebGPU failed to start.';
-    showBlocker(missing ? 'WebGPU is needed for this page' : 'WebGPU could not start', missing && text === NO_WEBGPU_MESSAGE ? NO_WEBGPU_MESSAGE : text);
-    markUnavailable(missing ? 'Needs WebGPU (see the message at the top).' : `WebGPU failed: ${text}`);
+    if (missing && text === NO_WEBGPU_MESSAGE) {
+      // No navigator.gpu at all: the library's message says which browsers have it and how.
+      showBlocker({ title: 'WebGPU is needed for this page', text: NO_WEBGPU_MESSAGE });
+    } else if (missing) {
+      showBlocker({
+        title: 'WebGPU is needed for this page',
+        text: 'This browser knows WebGPU, but it gave the page no GPU adapter: WebGPU is turned off here, or the GPU is blocked. To enable it:',
+        steps: ENABLE_STEPS,
+        detail: text,
+      });
+    } else {
+      showBlocker({
+        title: 'WebGPU could not start',
+        text: 'This browser found a GPU adapter but could not open a device on it. Reloading may help; otherwise check its GPU settings:',
+        steps: ENABLE_STEPS,
+        detail: e instanceof Error ? `${e.name}: ${e.message}` : text,
+      });
+    }
+    markUnavailable(missing ? 'Needs WebGPU (see the message at the top).' : 'WebGPU failed to start (see the message at the top).', 'Needs WebGPU');
     return;
   }
   document.body.dataset.webgpu = 'ready';
@@ -61,4 +119,7 @@ async function main(): Promise<void> {
   await startOverfitPanel(ctx);
 }
 
-void main().catch((e) => console.error('demo failed to start', e));
+void main().catch((e) => {
+  // After a lost device the failures that follow are expected; the banner has said why.
+  if (document.body.dataset.webgpu !== 'lost') console.error('demo failed to start', e);
+});

@@ -1,4 +1,5 @@
-// Plain 2-D canvas drawing: axes with ticks, lines, bands and points in data coordinates.
+// Plain 2-D canvas drawing: axes with ticks, lines, bands and points in data coordinates, on
+// canvases whose bitmap follows their displayed size (drawing is in CSS pixels).
 
 export const colors = {
   ink: '#1d2330',
@@ -15,7 +16,7 @@ export const colors = {
 
 export interface Frame {
   g: CanvasRenderingContext2D;
-  /** Plot area in canvas pixels. */
+  /** Plot area in CSS pixels. */
   left: number;
   top: number;
   width: number;
@@ -26,8 +27,64 @@ export interface Frame {
   y1: number;
 }
 
+export interface LegendEntry {
+  label: string;
+  color: string;
+  dash?: number[];
+  /** A filled swatch instead of a line sample. */
+  fill?: boolean;
+}
+
+/** The CSS size each fitted canvas is drawn at, and its latest drawing (replayed after a resize). */
+const fitted = new WeakMap<HTMLCanvasElement, { width: number; height: number }>();
+const drawings = new WeakMap<HTMLCanvasElement, () => void>();
+
+/** A canvas's drawing size in CSS pixels (its bitmap may be larger by devicePixelRatio). */
+export function size(g: CanvasRenderingContext2D): { width: number; height: number } {
+  return fitted.get(g.canvas) ?? { width: g.canvas.width, height: g.canvas.height };
+}
+
+/**
+ * Keeps a canvas's bitmap at its displayed width times devicePixelRatio, so that 11 px text stays
+ * 11 CSS px on a phone as on a desktop. `height` gives the CSS height for a CSS width; by default
+ * the height attribute scaled with the width, but never below 85 % of it (plots need the room).
+ * Drawing is in CSS pixels; every resize replays the canvas's latest `paint`.
+ */
+export function fitToDisplay(canvas: HTMLCanvasElement, height?: (width: number) => number): void {
+  if (fitted.has(canvas)) return;
+  const designWidth = canvas.width;
+  const designHeight = canvas.height;
+  const heightFor = height ?? ((w: number) => designHeight * Math.min(1.25, Math.max(0.85, w / designWidth)));
+  const fit = () => {
+    // clientWidth excludes the border; 0 while not laid out, when the design size stands in.
+    const width = canvas.clientWidth || designWidth;
+    const cssHeight = Math.round(heightFor(width));
+    const ratio = window.devicePixelRatio || 1;
+    const current = fitted.get(canvas);
+    if (current && current.width === width && current.height === cssHeight && canvas.width === Math.round(width * ratio)) return;
+    fitted.set(canvas, { width, height: cssHeight });
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(cssHeight * ratio);
+    drawings.get(canvas)?.();
+  };
+  fit();
+  new ResizeObserver(fit).observe(canvas);
+}
+
+/** Draws with `draw` now, and again after every resize of the canvas (until the next paint). */
+export function paint(g: CanvasRenderingContext2D, draw: () => void): void {
+  const replay = () => {
+    const ratio = fitted.has(g.canvas) ? g.canvas.width / size(g).width : 1;
+    g.setTransform(ratio, 0, 0, ratio, 0, 0);
+    draw();
+  };
+  drawings.set(g.canvas, replay);
+  replay();
+}
+
 export function clear(g: CanvasRenderingContext2D): void {
-  g.clearRect(0, 0, g.canvas.width, g.canvas.height);
+  const { width, height } = size(g);
+  g.clearRect(0, 0, width, height);
 }
 
 export function px(f: Frame, x: number): number {
@@ -38,18 +95,63 @@ export function py(f: Frame, y: number): number {
   return f.top + (1 - (y - f.y0) / (f.y1 - f.y0)) * f.height;
 }
 
-/** Clears the canvas and draws axes with a few ticks; returns the frame to plot into. */
+/** Splits `text` at spaces into lines no wider than `maxWidth` (a single long word stays whole). */
+export function wrapText(g: CanvasRenderingContext2D, text: string, maxWidth: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of text.split(' ')) {
+    const candidate = current ? `${current} ${word}` : word;
+    if (current && g.measureText(candidate).width > maxWidth) {
+      lines.push(current);
+      current = word;
+    } else current = candidate;
+  }
+  if (current) lines.push(current);
+  return lines;
+}
+
+const LEGEND_ROW = 16;
+const LEGEND_SAMPLE = 22;
+
+/** Legend entries flowed into rows of at most `maxWidth`: each entry's x offset and row. */
+function legendLayout(g: CanvasRenderingContext2D, entries: readonly LegendEntry[], maxWidth: number): { x: number; row: number }[] {
+  g.font = '11px system-ui, sans-serif';
+  const out: { x: number; row: number }[] = [];
+  let x = 0;
+  let row = 0;
+  for (const e of entries) {
+    const w = LEGEND_SAMPLE + 5 + g.measureText(e.label).width;
+    if (x > 0 && x + w > maxWidth) {
+      row++;
+      x = 0;
+    }
+    out.push({ x, row });
+    x += w + 14;
+  }
+  return out;
+}
+
+/**
+ * Clears the canvas and draws axes with a few ticks; returns the frame to plot into. The title
+ * (wrapped to the width) and the legend (flowed into rows) sit above the plot area, so neither
+ * ever hides a curve.
+ */
 export function axes(
   g: CanvasRenderingContext2D,
   range: { x0: number; x1: number; y0: number; y1: number },
-  labels: { x?: string; y?: string; title?: string; yTicks?: boolean } = {},
+  labels: { x?: string; y?: string; title?: string; yTicks?: boolean; legend?: readonly LegendEntry[] } = {},
 ): Frame {
   clear(g);
-  const { width: W, height: H } = g.canvas;
+  const { width: W, height: H } = size(g);
   const yTicks = labels.yTicks ?? true;
   const left = yTicks ? 46 : 12;
-  const f: Frame = { g, left, top: labels.title ? 24 : 10, width: W - left - 12, height: 0, ...range };
-  f.height = H - f.top - 34;
+  g.font = '600 12px system-ui, sans-serif';
+  const titleLines = labels.title ? wrapText(g, labels.title, W - left - 8) : [];
+  const legendSlots = labels.legend ? legendLayout(g, labels.legend, W - left - 8) : [];
+  const legendRows = legendSlots.length ? legendSlots.at(-1)!.row + 1 : 0;
+  const legendTop = 6 + titleLines.length * 15;
+  const top = legendTop + legendRows * LEGEND_ROW + (titleLines.length || legendRows ? 6 : 4);
+  const f: Frame = { g, left, top, width: W - left - 12, height: H - top - 34, ...range };
   g.font = '11px system-ui, sans-serif';
   g.lineWidth = 1;
   g.strokeStyle = colors.grid;
@@ -89,13 +191,33 @@ export function axes(
     g.fillText(labels.y, 0, 0);
     g.restore();
   }
-  if (labels.title) {
-    g.font = '600 12px system-ui, sans-serif';
-    g.textAlign = 'left';
-    g.textBaseline = 'top';
-    g.fillText(labels.title, f.left, 5);
-  }
+  g.font = '600 12px system-ui, sans-serif';
+  g.textAlign = 'left';
+  g.textBaseline = 'top';
+  titleLines.forEach((text, i) => g.fillText(text, f.left, 5 + i * 15));
+  labels.legend?.forEach((e, i) => drawLegendEntry(g, e, f.left + legendSlots[i]!.x, legendTop + legendSlots[i]!.row * LEGEND_ROW));
   return f;
+}
+
+function drawLegendEntry(g: CanvasRenderingContext2D, e: LegendEntry, x: number, y: number): void {
+  g.save();
+  g.strokeStyle = e.color;
+  g.fillStyle = e.color;
+  g.lineWidth = 2;
+  g.setLineDash(e.dash ?? []);
+  if (e.fill) g.fillRect(x, y + 3, LEGEND_SAMPLE, 8);
+  else {
+    g.beginPath();
+    g.moveTo(x, y + 7);
+    g.lineTo(x + LEGEND_SAMPLE, y + 7);
+    g.stroke();
+  }
+  g.font = '11px system-ui, sans-serif';
+  g.fillStyle = colors.ink;
+  g.textAlign = 'left';
+  g.textBaseline = 'middle';
+  g.fillText(e.label, x + LEGEND_SAMPLE + 5, y + 7);
+  g.restore();
 }
 
 /** About four to eight round values (steps of 1, 2, 2.5 or 5 times a power of ten) in [a, b]. */
@@ -164,44 +286,19 @@ export function points(f: Frame, xs: ArrayLike<number>, ys: ArrayLike<number>, c
   }
 }
 
-/** A legend of coloured line samples in the frame's top-right corner. */
-export function legend(f: Frame, entries: { label: string; color: string; dash?: number[]; fill?: boolean }[]): void {
-  const { g } = f;
-  g.save();
-  g.font = '11px system-ui, sans-serif';
-  const w = Math.max(...entries.map((e) => g.measureText(e.label).width)) + 34;
-  const x = f.left + f.width - w - 6;
-  let y = f.top + 6;
-  g.fillStyle = 'rgba(255,255,255,0.85)';
-  g.fillRect(x - 4, y - 2, w + 4, entries.length * 15 + 4);
-  for (const e of entries) {
-    g.strokeStyle = e.color;
-    g.fillStyle = e.color;
-    g.lineWidth = 2;
-    g.setLineDash(e.dash ?? []);
-    if (e.fill) g.fillRect(x, y + 3, 22, 8);
-    else {
-      g.beginPath();
-      g.moveTo(x, y + 7);
-      g.lineTo(x + 22, y + 7);
-      g.stroke();
-    }
-    g.setLineDash([]);
-    g.fillStyle = colors.ink;
-    g.textAlign = 'left';
-    g.textBaseline = 'middle';
-    g.fillText(e.label, x + 28, y + 7);
-    y += 15;
-  }
-  g.restore();
+/** A message centred on an otherwise empty canvas (for panels waiting on something); it is the canvas's paint. */
+export function message(g: CanvasRenderingContext2D, text: string): void {
+  paint(g, () => drawMessage(g, text));
 }
 
-/** A message centred on an otherwise empty canvas (for panels waiting on something). */
-export function message(g: CanvasRenderingContext2D, text: string): void {
+function drawMessage(g: CanvasRenderingContext2D, text: string): void {
   clear(g);
   g.fillStyle = colors.muted;
   g.font = '13px system-ui, sans-serif';
   g.textAlign = 'center';
   g.textBaseline = 'middle';
-  g.fillText(text, g.canvas.width / 2, g.canvas.height / 2);
+  const { width, height } = size(g);
+  // Wrapped, so a long message still fits a phone-width canvas.
+  const lines = wrapText(g, text, width - 24);
+  lines.forEach((l, i) => g.fillText(l, width / 2, height / 2 + (i - (lines.length - 1) / 2) * 17));
 }

@@ -1,5 +1,7 @@
-// Small DOM helpers shared by the panels: typed element lookup, panel state, slider read-outs and
-// a runner that keeps at most one GPU computation per panel in flight (the latest request wins).
+// Small DOM helpers shared by the panels: typed element lookup, panel state, slider read-outs, a
+// runner that keeps at most one GPU computation per panel in flight (the latest request wins) and
+// the queue that gives the panels the GPU one job at a time.
+import { fitToDisplay } from './plot.js';
 
 export type PanelState = 'waiting' | 'running' | 'ready' | 'unavailable' | 'error';
 
@@ -9,37 +11,97 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   return el as T;
 }
 
-export function canvas2d(id: string): { canvas: HTMLCanvasElement; g: CanvasRenderingContext2D } {
+/** A 2-D canvas drawn in CSS pixels, its bitmap sized to its display (see `fitToDisplay`). */
+export function canvas2d(id: string, height?: (width: number) => number): { canvas: HTMLCanvasElement; g: CanvasRenderingContext2D } {
   const canvas = byId<HTMLCanvasElement>(id);
   const g = canvas.getContext('2d');
   if (!g) throw new Error('demo: no 2-D canvas context');
+  fitToDisplay(canvas, height);
   return { canvas, g };
 }
+
+/** Set once the page cannot compute any more (no WebGPU, or the device was lost). */
+let halted = false;
+
+/**
+ * Stops every panel for good: from now on only 'unavailable' reaches a panel's status, failures of
+ * work still in flight are expected and stay quiet, and nothing re-enables a control.
+ */
+export function haltPanels(): void {
+  halted = true;
+}
+
+const WAITING_FOR_BENCHMARK = 'Waiting for the benchmark to finish (the GPU runs one job at a time)…';
+
+type Control = HTMLInputElement | HTMLButtonElement | HTMLSelectElement;
 
 export class Panel {
   readonly root: HTMLElement;
   private readonly status: HTMLElement;
+  /** The status to show again when a wait for the benchmark ends. */
+  private beforeWait: string | null = null;
 
   constructor(readonly name: string) {
     this.root = byId(`panel-${name}`);
     this.status = byId(`${name}-status`);
   }
 
+  /** Sets the state and the status (a polite live region: only set it on real changes). */
   set(state: PanelState, message = ''): void {
+    if (halted && state !== 'unavailable') return;
+    this.beforeWait = null;
     this.root.dataset.state = state;
-    this.status.textContent = message;
+    // Rewriting the same text would make a screen reader announce it again.
+    if (this.status.textContent !== message) this.status.textContent = message;
+  }
+
+  /** Progress (epochs, steps) goes to a plain element, not to the live status. */
+  progress(text: string): void {
+    const el = document.getElementById(`${this.name}-progress`);
+    if (el) el.textContent = text;
   }
 
   /** Shows a failure in the panel (and the console, so it is never silent). */
   fail(error: unknown): void {
+    if (halted) return;
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     console.error(`[${this.name} panel]`, error);
     this.set('error', `Failed: ${message}`);
   }
 
-  /** Disables the panel's controls. */
-  disable(): void {
-    for (const el of this.root.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('input, button, select')) el.disabled = true;
+  /** Says the panel's next GPU job is queued behind the benchmark. */
+  waitForBenchmark(): void {
+    if (halted || this.beforeWait !== null) return;
+    const previous = this.status.textContent ?? '';
+    this.set('running', WAITING_FOR_BENCHMARK);
+    this.beforeWait = previous;
+  }
+
+  /** Ends a wait: the status the panel had before it comes back (unless it changed meanwhile). */
+  endWait(): void {
+    if (this.beforeWait === null) return;
+    const previous = this.beforeWait;
+    this.beforeWait = null;
+    if (this.status.textContent === WAITING_FOR_BENCHMARK) this.set('running', previous);
+  }
+
+  /** The panel's inputs, buttons and selects, or the ones given. */
+  private controls(only: readonly Control[]): readonly Control[] {
+    return only.length ? only : [...this.root.querySelectorAll<Control>('input, button, select')];
+  }
+
+  /** Disables the panel's controls (all of them, or the ones given). */
+  disable(...only: Control[]): void {
+    for (const el of this.controls(only)) el.disabled = true;
+  }
+
+  /**
+   * Enables the panel's controls (all of them, or the ones given). They start disabled in the
+   * HTML, so a click before the panel listens is never lost; after a halt they stay disabled.
+   */
+  enable(...only: Control[]): void {
+    if (halted) return;
+    for (const el of this.controls(only)) el.disabled = false;
   }
 }
 
@@ -103,13 +165,26 @@ export function showValue(id: string, text: string, value?: number | readonly nu
 }
 
 let gpuQueue: Promise<unknown> = Promise.resolve();
+/** Benchmarks queued or running: a job requested now runs after them. */
+let benchmarksAhead = 0;
 
 /**
  * Runs GPU jobs of all panels one at a time, in request order, so that the speed panel times its
- * kernels alone and a long training run yields to the other panels between its steps.
+ * kernels alone and a long training run yields to the other panels between its steps. `owner` is
+ * the panel asking: while it waits behind a benchmark its status says so. The benchmark itself
+ * passes 'benchmark'.
  */
-export function gpuTurn<T>(job: () => Promise<T>): Promise<T> {
-  const result = gpuQueue.then(job, job);
+export function gpuTurn<T>(job: () => Promise<T>, owner?: Panel | 'benchmark'): Promise<T> {
+  const isBenchmark = owner === 'benchmark';
+  const waiting = owner instanceof Panel && benchmarksAhead > 0 ? owner : null;
+  waiting?.waitForBenchmark();
+  const start = () => {
+    waiting?.endWait();
+    return job();
+  };
+  if (isBenchmark) benchmarksAhead++;
+  const result = gpuQueue.then(start, start);
   gpuQueue = result.catch(() => undefined);
+  if (isBenchmark) void gpuQueue.then(() => benchmarksAhead--);
   return result;
 }

@@ -154,7 +154,7 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await page.check('#mask-mode-element');
 
     // 2. Sub-networks: six GPU masks over 16 hidden units each, equal to the reference masks of
-    // streams 0..5 laid end to end (one call); the full network next to the average of thinned ones.
+    // one call on stream 0, elements 16k..16k+15 for sub-network k; the full network next to the average of thinned ones.
     await settle(page, 'ensemble', 'ready', 120_000);
     const keptPerNet = await dataValue(page, 'ensemble-kept');
     const ensembleKeep = referenceKeepMask(6 * 16, 0.3, { seed: 7n, stream: 0n });

@@ -1,10 +1,12 @@
 // Panel 2: one network, many thinned sub-networks. The keep-masks of six sub-networks come from
-// one GPU call (bernoulliMask, one stream per sub-network). The output comparison uses a small
+// one GPU call: bernoulliMask over 96 elements on one stream, sub-network k taking elements
+// 16k..16k+15 (a mask is a function of (seed, stream, index), so one call can serve many masks
+// and each is still reproducible on its own). The output comparison uses a small
 // MLP trained once on the GPU with dropout: its full (evaluation-mode) output next to the
 // average of many thinned networks, each a training-mode pass with one fixed mask.
 import { MLP, bernoulliMask, readArray, readMatrix, uploadMatrix, type DropoutContext, type Matrix } from '../../src/index.js';
 import { linspace, regression } from '../data.js';
-import { axes, clear, colors, legend, line, message, points } from '../plot.js';
+import { axes, clear, colors, line, message, paint, points, size } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
 
 /** Units per layer of the drawn network; dropout acts on the two hidden layers. */
@@ -20,6 +22,8 @@ const X_RANGE: [number, number] = [-3, 3];
 const GRID = 61;
 /** Thinned networks drawn individually. */
 const MEMBERS = 4;
+/** The y-range of the output plot unless the curves need more. */
+const Y_RANGE: [number, number] = [-2.5, 2.5];
 
 interface Outputs {
   full: Float32Array;
@@ -29,8 +33,10 @@ interface Outputs {
 
 export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
   const panel = new Panel('ensemble');
-  const nets = canvas2d('ensemble-nets').g;
-  const outputs = canvas2d('ensemble-output').g;
+  // Two columns of three on a phone (three columns would squeeze the units together).
+  const nets = canvas2d('ensemble-nets', (w) => (w < 420 ? 330 : 250 * Math.min(1.25, w / 560))).g;
+  // Taller on a phone, where the title and the legend wrap onto more lines.
+  const outputs = canvas2d('ensemble-output', (w) => (w < 420 ? 310 : 260 * Math.min(1.25, Math.max(0.85, w / 560)))).g;
   const maskBuffer = ctx.acquire(SUBNETS * HIDDEN * 4, 'ensemble masks');
   const xs = linspace(X_RANGE[0], X_RANGE[1], GRID);
   const data = regression(64, [[-2.5, 2.5]], (x) => Math.sin(1.6 * x) + 0.25 * x, 0.05, 23);
@@ -47,8 +53,8 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
     const keep = await gpuTurn(async () => {
       await bernoulliMask(ctx, { count: SUBNETS * HIDDEN, p, seed: SEED, stream, out: maskBuffer });
       return readArray(ctx, maskBuffer, 'u32', SUBNETS * HIDDEN);
-    });
-    drawSubnets(keep);
+    }, panel);
+    paint(nets, () => drawSubnets(keep));
     const kept = Array.from({ length: SUBNETS }, (_, s) => keep.subarray(s * HIDDEN, (s + 1) * HIDDEN).reduce((a, b) => a + b, 0));
     showValue('ensemble-kept', `${kept.join(', ')} of ${HIDDEN} (expected ${fmt(HIDDEN * (1 - p), 1)})`, kept);
     if (!trained || !grid) {
@@ -60,13 +66,17 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
       net = new MLP(ctx, { sizes: SIZES, dropout: p, seed: 1 });
       net.setParameters(trained);
     }
-    const result = await gpuTurn(() => compare(net!, grid!, samples, 1000n + stream * 100n));
+    const result = await gpuTurn(() => compare(net!, grid!, samples, 1000n + stream * 100n), panel);
     let gap = 0;
     for (let i = 0; i < GRID; i++) gap += Math.abs(result.full[i]! - result.average[i]!);
     gap /= GRID;
-    drawOutputs(result, samples, p);
+    paint(outputs, () => drawOutputs(result, samples, p));
+    byId('ensemble-output-caption').textContent = `A 1-32-32-1 network: ${describeMembers(samples)}.`;
     showValue('ensemble-gap', fmt(gap, 4), gap);
-    panel.set('ready', `Masks from seed ${SEED}, streams ${stream}–${stream + BigInt(SUBNETS - 1)}; ${samples} thinned networks evaluated on the GPU.`);
+    panel.set(
+      'ready',
+      `Masks: seed ${SEED}, stream ${stream}, one bernoulliMask call over elements 0–${SUBNETS * HIDDEN - 1}; sub-network k uses elements ${HIDDEN}k to ${HIDDEN}k+${HIDDEN - 1}. ${samples} ${thinned(samples)} evaluated on the GPU.`,
+    );
   }, (e) => panel.fail(e));
 
   /**
@@ -101,16 +111,20 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
   const readP = slider('ensemble-p', (v) => v.toFixed(2), () => void run());
   const readSamples = slider('ensemble-samples', (v) => String(v), () => void run());
   byId('ensemble-resample').addEventListener('click', () => {
-    stream += BigInt(SUBNETS);
+    // The next stream: six new masks from the same call over the same elements.
+    stream += 1n;
     void run();
   });
+  panel.enable();
 
   function drawSubnets(keep: Uint32Array): void {
     const g = nets;
     clear(g);
-    const cols = 3;
-    const w = g.canvas.width / cols;
-    const h = g.canvas.height / Math.ceil(SUBNETS / cols);
+    const { width: W, height: H } = size(g);
+    const cols = W < 420 ? 2 : 3;
+    const w = W / cols;
+    const h = H / Math.ceil(SUBNETS / cols);
+    const radius = Math.min(5, (0.4 * (h - 36)) / Math.max(...LAYERS));
     for (let s = 0; s < SUBNETS; s++) {
       const ox = (s % cols) * w;
       const oy = Math.floor(s / cols) * h;
@@ -145,7 +159,7 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
           const [x, y] = pos(l, u);
           const on = alive(l, u);
           g.beginPath();
-          g.arc(x, y, 5, 0, 2 * Math.PI);
+          g.arc(x, y, radius, 0, 2 * Math.PI);
           g.fillStyle = on ? (l === 0 || l === LAYERS.length - 1 ? colors.ink : colors.kept) : '#ffffff';
           g.strokeStyle = on ? '#ffffff' : '#b9c0cc';
           g.fill();
@@ -156,21 +170,43 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
       g.font = '600 11px system-ui, sans-serif';
       g.textAlign = 'left';
       g.textBaseline = 'top';
-      g.fillText(`sub-network ${s + 1}`, ox + 8, oy + 6);
+      // Numbered from 0, as in "elements 16k to 16k+15"; the element range too when it fits.
+      const name = `sub-network ${s}`;
+      const full = `${name}: elements ${s * HIDDEN}–${(s + 1) * HIDDEN - 1}`;
+      g.fillText(g.measureText(full).width <= w - 12 ? full : name, ox + 8, oy + 6);
     }
   }
 
   function drawOutputs(result: Outputs, samples: number, p: number): void {
-    const f = axes(outputs, { x0: X_RANGE[0], x1: X_RANGE[1], y0: -2.5, y1: 2.5 }, { x: 'input x', y: 'output', title: `Full network vs the average of ${samples} thinned networks (p = ${p.toFixed(2)})` });
-    for (const m of result.members.slice(0, MEMBERS)) line(f, xs, m, { color: colors.muted, width: 1, alpha: 0.55 });
+    const members = result.members.slice(0, MEMBERS);
+    // Wide enough for every drawn curve: thinned networks at a large p can leave [-2.5, 2.5].
+    let [y0, y1] = Y_RANGE;
+    for (const curve of [result.full, result.average, ...members, data.y]) {
+      for (const v of curve) {
+        if (!Number.isFinite(v)) continue;
+        y0 = Math.min(y0, v);
+        y1 = Math.max(y1, v);
+      }
+    }
+    const pad = y0 < Y_RANGE[0] || y1 > Y_RANGE[1] ? 0.05 * (y1 - y0) : 0;
+    const f = axes(
+      outputs,
+      { x0: X_RANGE[0], x1: X_RANGE[1], y0: y0 < Y_RANGE[0] ? y0 - pad : y0, y1: y1 > Y_RANGE[1] ? y1 + pad : y1 },
+      {
+        x: 'input x',
+        y: 'output',
+        title: `Full network vs the average of ${samples} ${thinned(samples)} (p = ${p.toFixed(2)})`,
+        legend: [
+          { label: 'full network (eval)', color: colors.plain, dash: [6, 4] },
+          { label: `average of ${samples} thinned`, color: colors.kept },
+          { label: samples === 1 ? 'the thinned network' : members.length === samples ? 'each thinned network' : `${members.length} of the ${samples}`, color: colors.muted },
+        ],
+      },
+    );
+    for (const m of members) line(f, xs, m, { color: colors.muted, width: 1, alpha: 0.55 });
     points(f, data.x, data.y, '#c3cad6', 2);
     line(f, xs, result.average, { color: colors.kept, width: 2.5 });
     line(f, xs, result.full, { color: colors.plain, width: 2, dash: [6, 4] });
-    legend(f, [
-      { label: 'full network (eval)', color: colors.plain, dash: [6, 4] },
-      { label: `average of ${samples} thinned`, color: colors.kept },
-      { label: 'single thinned networks', color: colors.muted },
-    ]);
   }
 
   // The output comparison needs a trained network: train it once, with dropout, on the GPU.
@@ -181,8 +217,8 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
     const model = new MLP(ctx, { sizes: SIZES, dropout: TRAIN_P, seed: 1, learningRate: 0.02 });
     const x = uploadMatrix(ctx, data.x, data.x.length, 1);
     const y = uploadMatrix(ctx, data.y, data.y.length, 1);
-    for (let step = 0; step < TRAIN_STEPS; step++) await gpuTurn(() => model.trainStep(x, y, { loss: 'mse' }));
-    trained = await gpuTurn(() => model.getParameters());
+    for (let step = 0; step < TRAIN_STEPS; step++) await gpuTurn(() => model.trainStep(x, y, { loss: 'mse' }), panel);
+    trained = await gpuTurn(() => model.getParameters(), panel);
     for (const b of [x.buffer, y.buffer]) ctx.release(b);
     model.destroy();
     grid = uploadMatrix(ctx, xs, GRID, 1);
@@ -191,4 +227,16 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
     return;
   }
   await run();
+}
+
+function thinned(n: number): string {
+  return n === 1 ? 'thinned network' : 'thinned networks';
+}
+
+/** What the grey curves are: at most MEMBERS of the averaged thinned networks are drawn. */
+function describeMembers(samples: number): string {
+  if (samples === 1) return 'the grey curve is the one thinned network (one mask for every input), so the blue average lies on it';
+  const shown = Math.min(MEMBERS, samples);
+  const which = shown === samples ? `the ${samples} thinned networks` : `${shown} of the ${samples} thinned networks`;
+  return `the grey curves are ${which}, each with one mask for every input; the blue curve is the average of all ${samples}`;
 }

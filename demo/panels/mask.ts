@@ -3,7 +3,7 @@
 // and draws which neurons survived and their scaled values. A second GPU call draws 2^20 keep
 // decisions with the same (p, seed, stream) to show the kept fraction converging to 1 - p.
 import { bernoulliMask, dropPath, dropout, readArray, spatialDropout, type DropoutContext } from '../../src/index.js';
-import { clear, colors } from '../plot.js';
+import { clear, colors, paint, size } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
 
 type MaskMode = 'element' | 'spatial' | 'droppath';
@@ -22,16 +22,55 @@ interface Layout {
   tiles: number;
   tileColumns: number;
   tile: number;
-  tileLabel: (t: number) => string;
+  /** Tile labels, longest first: the longest that fits every tile is drawn. */
+  tileLabels: ((t: number) => string)[];
   unitName: string;
+  /** The panel's explanation (HTML) and the canvas's accessible name, for this mode. */
+  explain: string;
+  canvasLabel: string;
 }
 
+const SCALED = 'the ones kept are scaled by 1/(1&minus;<var>p</var>) (inverted dropout), so the expected output is unchanged. Move the sliders: the mask is recomputed on the GPU.';
+
 const layouts: Record<MaskMode, Layout> = {
-  element: { mode: 'element', shape: [256], maskShape: [256], tiles: 1, tileColumns: 1, tile: 16, tileLabel: () => '', unitName: 'neurons' },
+  element: {
+    mode: 'element',
+    shape: [256],
+    maskShape: [256],
+    tiles: 1,
+    tileColumns: 1,
+    tile: 16,
+    tileLabels: [() => ''],
+    unitName: 'neurons',
+    explain: `A layer of 256 neurons. Each is dropped with probability <var>p</var>; ${SCALED}`,
+    canvasLabel: "The dropout mask over the layer's 256 neurons",
+  },
   // A feature map (N=2, C=8, H=4, W=4), channels first: one decision per (sample, channel).
-  spatial: { mode: 'spatial', shape: [2, 8, 4, 4], maskShape: [2, 8, 1, 1], tiles: 16, tileColumns: 4, tile: 4, tileLabel: (t) => `sample ${t >> 3}, channel ${t & 7}`, unitName: 'channels' },
+  spatial: {
+    mode: 'spatial',
+    shape: [2, 8, 4, 4],
+    maskShape: [2, 8, 1, 1],
+    tiles: 16,
+    tileColumns: 4,
+    tile: 4,
+    tileLabels: [(t) => `n${t >> 3} c${t & 7}`],
+    unitName: 'channels',
+    explain: `A feature map of 2 samples (n) &times; 8 channels (c) of 4 &times; 4 values. Each channel of each sample is dropped whole with probability <var>p</var> (spatial dropout); ${SCALED}`,
+    canvasLabel: 'The spatial dropout mask: 16 channels (2 samples of 8 channels), each kept or dropped whole',
+  },
   // A batch of 16 samples of 16 features: one decision per sample (stochastic depth).
-  droppath: { mode: 'droppath', shape: [16, 16], maskShape: [16, 1], tiles: 16, tileColumns: 4, tile: 4, tileLabel: (t) => `sample ${t}`, unitName: 'samples' },
+  droppath: {
+    mode: 'droppath',
+    shape: [16, 16],
+    maskShape: [16, 1],
+    tiles: 16,
+    tileColumns: 4,
+    tile: 4,
+    tileLabels: [(t) => `sample ${t}`, (t) => `n${t}`],
+    unitName: 'samples',
+    explain: `A batch of 16 samples of 16 features. Each sample is dropped whole with probability <var>p</var> (drop-path, or stochastic depth); ${SCALED}`,
+    canvasLabel: 'The drop-path mask over 16 samples, each kept or dropped whole',
+  },
 };
 
 /** Positive, smoothly varying activations, so a dropped neuron (exactly 0) is never ambiguous. */
@@ -41,9 +80,13 @@ function layerValues(): Float32Array {
   return x;
 }
 
+/** Room right of the grid for the colour bar and its labels (CSS px). */
+const LEGEND_WIDTH = 104;
+
 export function startMaskPanel(ctx: DropoutContext): Promise<void> {
   const panel = new Panel('mask');
-  const { g } = canvas2d('mask-canvas');
+  // The grid is about square: a bit more height than width on a phone, less on a desktop.
+  const { g } = canvas2d('mask-canvas', (w) => Math.min(520, Math.max(300, 0.75 * w)));
   const x = layerValues();
   const xBuffer = ctx.upload(x, 'mask demo input');
   const yBuffer = ctx.acquire(ELEMENTS * 4, 'mask demo output');
@@ -57,6 +100,7 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
     const seed = BigInt(readSeed());
     const stream = BigInt(readStream());
     panel.set('running', 'Computing on the GPU…');
+    describeMode(layout);
     const opts = { p, seed, stream, out: yBuffer };
     const [y, bits] = await gpuTurn(async () => {
       const forward =
@@ -68,8 +112,8 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
       const draws = bernoulliMask(ctx, { count: DRAWS, p, seed, stream, packed: true, out: drawsBuffer });
       await Promise.all([forward, draws]);
       return Promise.all([readArray(ctx, yBuffer, 'f32', ELEMENTS), readArray(ctx, drawsBuffer, 'u32', DRAWS / 32)]);
-    });
-    render(layout, p, y);
+    }, panel);
+    paint(g, () => render(layout, p, y));
     report(layout, p, y, popcount(bits));
     // What was computed, for tests and for anyone checking it against the CPU reference.
     Object.assign(g.canvas.dataset, { mode: layout.mode, p: String(p), seed: String(seed), stream: String(stream) });
@@ -82,27 +126,46 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
   const readSeed = slider('mask-seed', (v) => String(v), () => void run());
   const readStream = slider('mask-stream', (v) => String(v), () => void run());
   for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="mask-mode"]')) radio.addEventListener('change', () => void run());
+  panel.enable();
+
+  /** The explanation and the canvas's name follow the mode (neurons, channels or samples). */
+  function describeMode(layout: Layout): void {
+    const explain = byId('mask-explain');
+    if (explain.dataset.mode !== layout.mode) {
+      explain.innerHTML = layout.explain;
+      explain.dataset.mode = layout.mode;
+    }
+    g.canvas.setAttribute('aria-label', layout.canvasLabel);
+  }
 
   function render(layout: Layout, p: number, y: Float32Array): void {
     clear(g);
+    const { width: W, height: H } = size(g);
     const scale = p < 1 ? 1 / (1 - p) : 0;
     const vmax = Math.max(1e-6, ...x) * Math.max(scale, 1);
-    const gridWidth = 410;
-    const gap = layout.tiles > 1 ? 14 : 0;
+    const gridWidth = W - LEGEND_WIDTH - 24;
+    const gap = layout.tiles > 1 ? 12 : 0;
     const rows = Math.ceil(layout.tiles / layout.tileColumns);
     const cellsAcross = layout.tileColumns * layout.tile;
-    const labelSpace = layout.tiles > 1 ? 12 : 0;
-    const cell = Math.min((gridWidth - gap * (layout.tileColumns - 1)) / cellsAcross, (g.canvas.height - 20 - rows * labelSpace - gap * (rows - 1)) / (rows * layout.tile));
+    const labelSpace = layout.tiles > 1 ? 13 : 0;
+    const cell = Math.min((gridWidth - gap * (layout.tileColumns - 1)) / cellsAcross, (H - 20 - rows * labelSpace - gap * (rows - 1)) / (rows * layout.tile));
+    const tileWidth = layout.tile * cell;
     const perTile = layout.tile * layout.tile;
-    g.font = '10px system-ui, sans-serif';
+    g.font = '11px system-ui, sans-serif';
     g.textAlign = 'center';
     g.textBaseline = 'middle';
+    // The longest labels that fit over every tile without running into the next one.
+    const tileLabel =
+      layout.tileLabels.find((label) => Array.from({ length: layout.tiles }, (_, t) => g.measureText(label(t)).width).every((w) => w <= tileWidth + gap - 4)) ??
+      layout.tileLabels.at(-1)!;
+    // The short labels need a key; it follows the labels drawn (they change with the width).
+    byId('mask-tile-key').textContent = tileLabel(3) === 'n0 c3' ? ' Tile n0 c3 is sample 0, channel 3.' : tileLabel(3) === 'n3' ? ' Tile n3 is sample 3.' : '';
     for (let t = 0; t < layout.tiles; t++) {
-      const ox = 10 + (t % layout.tileColumns) * (layout.tile * cell + gap);
-      const oy = 10 + Math.floor(t / layout.tileColumns) * (layout.tile * cell + gap + labelSpace) + labelSpace;
+      const ox = 12 + (t % layout.tileColumns) * (tileWidth + gap);
+      const oy = 10 + Math.floor(t / layout.tileColumns) * (tileWidth + gap + labelSpace) + labelSpace;
       if (labelSpace) {
         g.fillStyle = colors.muted;
-        g.fillText(layout.tileLabel(t), ox + (layout.tile * cell) / 2, oy - 7);
+        g.fillText(tileLabel(t), ox + tileWidth / 2, oy - 7);
       }
       for (let k = 0; k < perTile; k++) {
         const i = layout.tiles > 1 ? t * perTile + k : k;
@@ -130,14 +193,14 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
         }
       }
     }
-    drawScale(vmax, scale);
+    drawScale(vmax, scale, W - LEGEND_WIDTH, H);
   }
 
   /** Colour bar: what the cell colours mean, and where x and x/(1-p) fall. */
-  function drawScale(vmax: number, scale: number): void {
-    const left = 440;
+  function drawScale(vmax: number, scale: number, left: number, canvasHeight: number): void {
     const top = 30;
-    const height = 300;
+    // Room below the bar for the "dropped" swatch and the scale.
+    const height = Math.max(60, canvasHeight - top - 80);
     for (let i = 0; i < height; i++) {
       g.fillStyle = valueColor(1 - i / height);
       g.fillRect(left, top + i, 18, 1);

@@ -3,7 +3,7 @@
 // the predictive mean and variance per input, drawn as the mean and a +/- 2 sigma band.
 import { MLP, mcDropout, uploadMatrix, type DropoutContext, type Matrix } from '../../src/index.js';
 import { linspace, regression } from '../data.js';
-import { axes, band, colors, legend, line, message, points, px } from '../plot.js';
+import { axes, band, colors, line, message, paint, points, px } from '../plot.js';
 import { Panel, canvas2d, fmt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
 
 const SIZES = [1, 64, 64, 1];
@@ -29,9 +29,9 @@ export async function startMcPanel(ctx: DropoutContext): Promise<void> {
     panel.set('running', `Running ${samples} stochastic passes on the GPU…`);
     // A fresh block of streams per request: T samples use streams [stream, stream + T).
     const stream = BigInt(call++) * 1000n;
-    const stats = await gpuTurn(() => mcDropout(ctx, mlp!.sampler(), grid!, { samples, seed: 99n, stream, schedule: 'batched' }));
+    const stats = await gpuTurn(() => mcDropout(ctx, mlp!.sampler(), grid!, { samples, seed: 99n, stream, schedule: 'batched' }), panel);
     const sigma = Float32Array.from(stats.variance, (v) => Math.sqrt(Math.max(v, 0)));
-    draw(stats.mean, sigma, samples);
+    paint(g, () => draw(stats.mean, sigma, samples));
     const inside = meanWhere(sigma, (x) => x >= DATA_RANGE[0] && x <= DATA_RANGE[1]);
     const outside = meanWhere(sigma, (x) => Math.abs(x) >= 2);
     showValue('mc-sigma-in', fmt(inside, 3), inside);
@@ -39,7 +39,9 @@ export async function startMcPanel(ctx: DropoutContext): Promise<void> {
     g.canvas.dataset.samples = String(samples);
     panel.set('ready', `${samples} MC-Dropout samples (p = ${P}), computed on the GPU.`);
   }, (e) => panel.fail(e));
+  // Enabled at once: a move during training is not lost, the first run reads the slider.
   const readSamples = slider('mc-samples', (v) => String(v), () => void run());
+  panel.enable();
 
   function meanWhere(sigma: Float32Array, keep: (x: number) => boolean): number {
     let sum = 0;
@@ -56,31 +58,39 @@ export async function startMcPanel(ctx: DropoutContext): Promise<void> {
   function draw(mean: Float32Array, sigma: Float32Array, samples: number): void {
     const lo = Float32Array.from(mean, (m, i) => m - 2 * sigma[i]!);
     const hi = Float32Array.from(mean, (m, i) => m + 2 * sigma[i]!);
-    const f = axes(g, { x0: X_RANGE[0], x1: X_RANGE[1], y0: -3, y1: 3 }, { x: 'x', y: 'y', title: `MC-Dropout, T = ${samples} passes` });
+    const f = axes(
+      g,
+      { x0: X_RANGE[0], x1: X_RANGE[1], y0: -3, y1: 3 },
+      {
+        x: 'x',
+        y: 'y',
+        title: `MC-Dropout, T = ${samples} passes`,
+        legend: [
+          { label: 'predictive mean', color: colors.kept },
+          { label: '± 2σ', color: colors.band, fill: true },
+          { label: 'training data', color: colors.plain, fill: true },
+        ],
+      },
+    );
     // Where the training data lies.
     g.fillStyle = 'rgba(224, 105, 43, 0.07)';
     g.fillRect(px(f, DATA_RANGE[0]), f.top, px(f, DATA_RANGE[1]) - px(f, DATA_RANGE[0]), f.height);
     band(f, xs, lo, hi, colors.band);
     line(f, xs, mean, { color: colors.kept, width: 2 });
     points(f, data.x, data.y, colors.plain, 2.5);
-    legend(f, [
-      { label: 'predictive mean', color: colors.kept },
-      { label: '± 2σ', color: colors.band, fill: true },
-      { label: 'training data', color: colors.plain, fill: true },
-    ]);
   }
 
   message(g, 'Training the model on the GPU…');
-  panel.set('running', 'Training the model on the GPU…');
+  panel.set('running', `Training the model on the GPU (${STEPS} steps)…`);
   try {
     const net = new MLP(ctx, { sizes: SIZES, dropout: P, seed: 5, learningRate: 0.01 });
     const x = uploadMatrix(ctx, data.x, data.x.length, 1);
     const y = uploadMatrix(ctx, data.y, data.y.length, 1);
     for (let step = 1; step <= STEPS; step++) {
-      await gpuTurn(() => net.trainStep(x, y, { loss: 'mse' }));
+      await gpuTurn(() => net.trainStep(x, y, { loss: 'mse' }), panel);
       if (step % 50 === 0) {
-        const loss = await gpuTurn(() => net.evaluate(x, y, { loss: 'mse' }));
-        panel.set('running', `Training on the GPU: step ${step} of ${STEPS}, loss ${fmt(loss, 4)}`);
+        const loss = await gpuTurn(() => net.evaluate(x, y, { loss: 'mse' }), panel);
+        panel.progress(step < STEPS ? `Training: step ${step} of ${STEPS}, loss ${fmt(loss, 4)}` : `Trained for ${STEPS} steps; training loss ${fmt(loss, 4)}`);
       }
     }
     ctx.release(x.buffer);

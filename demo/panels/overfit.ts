@@ -4,7 +4,7 @@
 // and the validation points, and the decision boundaries are redrawn from GPU predictions.
 import { MLP, oneHot, readMatrix, uploadMatrix, type DropoutContext } from '../../src/index.js';
 import { moons, type Points2D } from '../data.js';
-import { axes, colors, legend, line } from '../plot.js';
+import { axes, colors, line, paint, size } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, gpuTurn, showValue, slider } from '../ui.js';
 
 const SIZES = [2, 64, 64, 2];
@@ -21,12 +21,13 @@ interface Run {
   mlp: MLP;
   train: number[];
   val: number[];
-  canvas: string;
 }
 
 export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
   const panel = new Panel('overfit');
   const lossPlot = canvas2d('overfit-loss').g;
+  // Square, like the plane they show.
+  const boundaries = { plain: canvas2d('overfit-boundary-plain', (w) => w).g, dropout: canvas2d('overfit-boundary-dropout', (w) => w).g };
   const button = byId<HTMLButtonElement>('overfit-train');
   const trainSet = moons(40, NOISE, 3);
   const valSet = moons(400, NOISE, 4);
@@ -41,37 +42,42 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
 
   const readP = slider('overfit-p', (v) => v.toFixed(2), () => undefined);
   button.addEventListener('click', () => void train());
+  panel.enable(byId<HTMLInputElement>('overfit-p'));
 
   async function train(): Promise<void> {
     const mine = ++generation;
     const p = readP();
-    button.disabled = true;
+    panel.disable(button);
     byId('overfit-dropout-caption').textContent = `With dropout (p = ${p.toFixed(2)})`;
     // The same seed gives both networks the same initial weights: only dropout differs.
     const runs: Run[] = [
-      { label: 'plain', mlp: new MLP(ctx, { sizes: SIZES, dropout: 0, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [], canvas: 'overfit-boundary-plain' },
-      { label: 'dropout', mlp: new MLP(ctx, { sizes: SIZES, dropout: p, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [], canvas: 'overfit-boundary-dropout' },
+      { label: 'plain', mlp: new MLP(ctx, { sizes: SIZES, dropout: 0, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
+      { label: 'dropout', mlp: new MLP(ctx, { sizes: SIZES, dropout: p, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
     ];
+    // Said once: the epoch count below is not a live region, so a screen reader is not told every epoch.
+    panel.set('running', `Training both networks on the GPU for ${EPOCHS} epochs…`);
     try {
       for (let epoch = 1; epoch <= EPOCHS; epoch++) {
         if (mine !== generation) return;
-        panel.set('running', `Training both networks on the GPU: epoch ${epoch} of ${EPOCHS}`);
         // Both steps, then all four evaluations in flight together: one GPU round trip per epoch.
         const losses = await gpuTurn(async () => {
           await Promise.all(runs.map((r) => r.mlp.trainStep(matrices.trainX, matrices.trainY, { loss: 'xent' })));
           return Promise.all(
             runs.map((r) => Promise.all([r.mlp.evaluate(matrices.trainX, matrices.trainY, { loss: 'xent' }), r.mlp.evaluate(matrices.valX, matrices.valY, { loss: 'xent' })])),
           );
-        });
+        }, panel);
         runs.forEach((r, k) => {
           r.train.push(losses[k]![0]);
           r.val.push(losses[k]![1]);
         });
-        drawLosses(runs, p);
+        paint(lossPlot, () => drawLosses(runs, p));
         showValue('overfit-epoch', `${epoch} of ${EPOCHS}`, epoch);
         for (const r of runs) showValue(`overfit-loss-${r.label}`, `${fmt(r.train.at(-1)!)} / ${fmt(r.val.at(-1)!)}`, [r.train.at(-1)!, r.val.at(-1)!]);
         if (epoch === 1 || epoch % REDRAW_EVERY === 0 || epoch === EPOCHS) {
-          for (const r of runs) await drawBoundary(r.mlp, r.canvas, trainSet);
+          for (const r of runs) {
+            const prob = await classOneProbability(r.mlp);
+            paint(boundaries[r.label], () => drawBoundary(boundaries[r.label], prob, trainSet));
+          }
         }
       }
       lossPlot.canvas.dataset.history = JSON.stringify(Object.fromEntries(runs.map((r) => [r.label, { train: r.train, val: r.val }])));
@@ -85,37 +91,49 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
       panel.fail(e);
     } finally {
       for (const r of runs) r.mlp.destroy();
-      if (mine === generation) button.disabled = false;
+      if (mine === generation) panel.enable(button);
     }
   }
 
   function drawLosses(runs: Run[], p: number): void {
     const top = Math.min(2, Math.max(0.1, ...runs.flatMap((r) => [...r.train, ...r.val])) * 1.05);
-    const f = axes(lossPlot, { x0: 0, x1: EPOCHS, y0: 0, y1: top }, { x: 'epoch', y: 'cross-entropy', title: 'Loss per epoch' });
+    // Colour says which network, the dash which data set: four short entries instead of four long ones.
+    const f = axes(
+      lossPlot,
+      { x0: 0, x1: EPOCHS, y0: 0, y1: top },
+      {
+        x: 'epoch',
+        y: 'cross-entropy',
+        title: 'Loss per epoch',
+        legend: [
+          { label: 'no dropout', color: colors.plain, fill: true },
+          { label: `dropout ${p.toFixed(2)}`, color: colors.dropout, fill: true },
+          { label: 'train', color: colors.ink },
+          { label: 'validation', color: colors.ink, dash: [6, 4] },
+        ],
+      },
+    );
     const epochs = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
     for (const r of runs) {
       const color = r.label === 'plain' ? colors.plain : colors.dropout;
       line(f, epochs(r.train.length), r.train, { color, width: 2 });
       line(f, epochs(r.val.length), r.val, { color, width: 2, dash: [6, 4] });
     }
-    legend(f, [
-      { label: 'no dropout: train', color: colors.plain },
-      { label: 'no dropout: validation', color: colors.plain, dash: [6, 4] },
-      { label: `dropout ${p.toFixed(2)}: train`, color: colors.dropout },
-      { label: `dropout ${p.toFixed(2)}: validation`, color: colors.dropout, dash: [6, 4] },
-    ]);
   }
 
-  /** Class-1 probability over the plane from GPU predictions, the 0.5 contour, and the training points. */
-  async function drawBoundary(mlp: MLP, canvasId: string, points: Points2D): Promise<void> {
+  /** Class-1 probability over the boundary grid, from GPU predictions. */
+  async function classOneProbability(mlp: MLP): Promise<Float32Array> {
     const logits = await gpuTurn(async () => {
       const out = await mlp.predict(matrices.grid);
       const values = await readMatrix(ctx, out);
       ctx.release(out.buffer);
       return values;
-    });
-    const { g } = canvas2d(canvasId);
-    const prob = Float32Array.from({ length: BOUNDARY * BOUNDARY }, (_, i) => 1 / (1 + Math.exp(logits[2 * i]! - logits[2 * i + 1]!)));
+    }, panel);
+    return Float32Array.from({ length: BOUNDARY * BOUNDARY }, (_, i) => 1 / (1 + Math.exp(logits[2 * i]! - logits[2 * i + 1]!)));
+  }
+
+  /** The class-1 probability over the plane, its 0.5 contour, and the training points. */
+  function drawBoundary(g: CanvasRenderingContext2D, prob: Float32Array, points: Points2D): void {
     const image = new ImageData(BOUNDARY, BOUNDARY);
     prob.forEach((q, i) => {
       const [r, gg, b] = q > 0.5 ? [224, 105, 43] : [47, 111, 222];
@@ -123,12 +141,14 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
       const mix = (c: number) => Math.round(255 + (c - 255) * (0.12 + 0.3 * strength));
       image.data.set([mix(r), mix(gg), mix(b), 255], 4 * i);
     });
-    const bitmap = await createImageBitmap(image);
-    const W = g.canvas.width;
-    const H = g.canvas.height;
+    // Through a small canvas, so the image is scaled to the display synchronously (a resize redraws it).
+    const small = document.createElement('canvas');
+    small.width = BOUNDARY;
+    small.height = BOUNDARY;
+    small.getContext('2d')!.putImageData(image, 0, 0);
+    const { width: W, height: H } = size(g);
     g.imageSmoothingEnabled = true;
-    g.drawImage(bitmap, 0, 0, W, H);
-    bitmap.close();
+    g.drawImage(small, 0, 0, W, H);
     g.strokeStyle = colors.ink;
     g.lineWidth = 2;
     g.stroke(contour(prob, BOUNDARY, W / BOUNDARY, 0.5));

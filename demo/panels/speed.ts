@@ -2,7 +2,7 @@
 // into one command encoder and timed from submit to onSubmittedWorkDone (recording excluded);
 // the copy kernel over the same bytes is the floor every other kernel is compared with.
 import { dropout, kernels, randomNormal, type DropoutContext } from '../../src/index.js';
-import { axes, colors, message } from '../plot.js';
+import { axes, colors, message, paint, size } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn } from '../ui.js';
 
 interface Case {
@@ -27,29 +27,31 @@ export function startSpeedPanel(ctx: DropoutContext): void {
   const panel = new Panel('speed');
   const { g } = canvas2d('speed-canvas');
   const button = byId<HTMLButtonElement>('speed-run');
-  const size = byId<HTMLSelectElement>('speed-size');
+  const sizes = byId<HTMLSelectElement>('speed-size');
   message(g, 'Press "Run benchmark" to time the kernels on this adapter.');
   panel.set('ready', 'Not run yet.');
   panel.root.dataset.runs = '0';
 
   button.addEventListener('click', async () => {
-    button.disabled = true;
-    size.disabled = true;
+    panel.disable(button, sizes);
     try {
-      const n = Number(size.value);
-      panel.set('running', `Timing ${fmtInt(n)} elements…`);
-      // Alone on the GPU: the other panels' work waits for the benchmark to finish.
-      const results = await gpuTurn(() => benchmark(ctx, n, (name) => panel.set('running', `Timing ${name} on ${fmtInt(n)} elements…`)));
+      const n = Number(sizes.value);
+      panel.set('running', `Timing the kernels on ${fmtInt(n)} elements…`);
+      // Alone on the GPU: the other panels' work waits for the benchmark to finish. Which kernel
+      // runs goes to the progress line, not to the live status.
+      const results = await gpuTurn(() => benchmark(ctx, n, (name) => panel.progress(`Timing ${name}…`)), 'benchmark');
+      panel.progress('');
       show(results, n);
       panel.root.dataset.runs = String(Number(panel.root.dataset.runs) + 1);
-      panel.set('ready', `${fmtInt(n)} f32 elements, median of ${BATCHES} batches per kernel.`);
+      panel.set('ready', `${fmtInt(n)} f32 elements, median of ${BATCHES} batches per kernel.${boundNote(results)}`);
     } catch (e) {
+      panel.progress('');
       panel.fail(e);
     } finally {
-      button.disabled = false;
-      size.disabled = false;
+      panel.enable(button, sizes);
     }
   });
+  panel.enable(button, sizes);
 
   function show(results: Result[], n: number): void {
     const body = byId('speed-table').querySelector('tbody')!;
@@ -68,10 +70,11 @@ export function startSpeedPanel(ctx: DropoutContext): void {
       }
       body.append(row);
     }
-    drawBars(results, n);
+    paint(g, () => drawBars(results, n));
   }
 
   function drawBars(results: Result[], n: number): void {
+    const canvasWidth = size(g).width;
     const top = Math.max(...results.map((r) => r.gbPerSecond)) * 1.15;
     const f = axes(g, { x0: 0, x1: top, y0: 0, y1: results.length }, { x: 'GB/s (bytes read + written)', title: `Throughput, ${fmtInt(n)} f32 elements`, yTicks: false });
     const rowHeight = f.height / results.length;
@@ -82,12 +85,25 @@ export function startSpeedPanel(ctx: DropoutContext): void {
       const w = (r.gbPerSecond / top) * f.width;
       g.fillStyle = i === 0 ? colors.muted : colors.kept;
       g.fillRect(f.left, y, w, rowHeight * 0.64);
-      // The label inside the bar when it fits, after it otherwise.
+      // The label inside the bar when it fits, after it when that fits; otherwise (a narrow
+      // screen) over the bar's start, on a white halo so it stays readable.
       const label = `${r.name}: ${fmt(r.gbPerSecond, 2)} GB/s`;
-      const inside = g.measureText(label).width + 12 < w;
-      g.fillStyle = inside ? '#ffffff' : colors.ink;
+      const textWidth = g.measureText(label).width;
+      const inside = textWidth + 12 < w;
+      const after = f.left + w + 6 + textWidth <= canvasWidth - 4;
+      const ty = y + rowHeight * 0.32;
       g.textAlign = 'left';
-      g.fillText(label, inside ? f.left + 6 : f.left + w + 6, y + rowHeight * 0.32);
+      if (inside || after) {
+        g.fillStyle = inside ? '#ffffff' : colors.ink;
+        g.fillText(label, inside ? f.left + 6 : f.left + w + 6, ty);
+      } else {
+        g.strokeStyle = '#ffffff';
+        g.lineWidth = 3;
+        g.lineJoin = 'round';
+        g.strokeText(label, f.left + 6, ty);
+        g.fillStyle = colors.ink;
+        g.fillText(label, f.left + 6, ty);
+      }
     }
     // The copy's throughput as a line across all bars: the floor to compare with.
     const copyX = f.left + (results[0]!.gbPerSecond / top) * f.width;
@@ -99,6 +115,17 @@ export function startSpeedPanel(ctx: DropoutContext): void {
     g.stroke();
     g.setLineDash([]);
   }
+}
+
+/**
+ * A note for the status when dropout runs far below the copy: then this adapter is limited by
+ * computing the random numbers, not by memory (a CPU adapter such as SwiftShader or lavapipe).
+ */
+function boundNote(results: Result[]): string {
+  const copy = results[0]!.gbPerSecond;
+  const plain = results.find((r) => r.name === 'dropout');
+  if (!plain || plain.gbPerSecond >= 0.5 * copy) return '';
+  return ` Dropout reaches only ${fmt((100 * plain.gbPerSecond) / copy, 0)} % of the copy here: this adapter is compute-bound (as CPU adapters are), not memory-bound.`;
 }
 
 async function benchmark(ctx: DropoutContext, n: number, progress: (name: string) => void): Promise<Result[]> {
