@@ -365,8 +365,9 @@ export class DropoutContext {
       throw new InvalidArgumentError(argument, `a GPUBuffer of at least ${bytes} bytes`, new Got(`${buffer.size} bytes`));
     }
     // A mapped buffer (or one being mapped) cannot be used by GPU work: say so before recording.
-    if (buffer.mapState !== undefined && buffer.mapState !== 'unmapped') {
-      throw new InvalidArgumentError(argument, 'an unmapped GPUBuffer (call unmap() first)', new Got(`a buffer whose mapState is '${buffer.mapState}'`));
+    const mapState = buffer.mapState; // a native getter: read once
+    if (mapState !== undefined && mapState !== 'unmapped') {
+      throw new InvalidArgumentError(argument, 'an unmapped GPUBuffer (call unmap() first)', new Got(`a buffer whose mapState is '${mapState}'`));
     }
   }
 
