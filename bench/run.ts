@@ -116,7 +116,8 @@ function gitCommit(): string {
   const cwd = dirname(dirname(fileURLToPath(import.meta.url)));
   try {
     const head = execSync('git rev-parse --short HEAD', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    // Earlier results in bench/results are not code: they do not make the measured tree dirty.
+    const dirty = execSync("git status --porcelain --untracked-files=no -- . ':(exclude)bench/results'", { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
     return dirty ? `${head}+dirty` : head;
   } catch {
     return 'unknown';
