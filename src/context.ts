@@ -119,6 +119,34 @@ interface KernelPlan extends PipelineLayout {
 const NO_CONSTANTS: Readonly<Record<string, number>> = Object.freeze({});
 const NO_EXTRA: readonly number[] = Object.freeze([]);
 
+/** Constant sets with MISALIGNED added, one per variant object (see prepare). */
+const misalignedVariants = new WeakMap<object, Readonly<Record<string, number>>>();
+function misaligned(variant: Readonly<Record<string, number>>): Readonly<Record<string, number>> {
+  let v = misalignedVariants.get(variant);
+  if (!v) misalignedVariants.set(variant, (v = Object.freeze({ ...variant, MISALIGNED: 1 })));
+  return v;
+}
+
+/** Cache-key text of kernel records and of frozen constant sets, built once each: pipeline
+ * lookups happen on every call (a new object, like the model kit's `{}`, is simply keyed anew). */
+const recordKeys = new WeakMap<object, string>();
+const constantKeys = new WeakMap<object, string>();
+function constantsKey(constants: Readonly<Record<string, number>>): string {
+  let key = constantKeys.get(constants);
+  if (key === undefined) {
+    key = Object.keys(constants).length ? JSON.stringify(constants) : '';
+    if (Object.isFrozen(constants)) constantKeys.set(constants, key);
+  }
+  return key;
+}
+
+/** A context's pipeline-cache key (its workgroup size is fixed, so it is left out). */
+function pipelineKey(k: { shader: readonly ShaderName[]; entry: string }, dtype: Dtype, constants: Readonly<Record<string, number>>, layout?: { key: string }): string {
+  let record = recordKeys.get(k);
+  if (record === undefined) recordKeys.set(k, (record = `${k.shader.join('+')}:${k.entry}`));
+  return `${record}:${dtype}:${constantsKey(constants)}:${layout?.key ?? 'auto'}`;
+}
+
 interface Batch {
   encoder: GPUCommandEncoder;
   arguments: BoundBuffer[];
@@ -270,41 +298,44 @@ export class DropoutContext {
   pipeline(
     k: { shader: readonly ShaderName[]; entry: string; name: string },
     dtype: Dtype,
-    constants: Record<string, number> = {},
+    constants: Readonly<Record<string, number>> = NO_CONSTANTS,
     layout?: { layout: GPUPipelineLayout; key: string },
   ): Promise<GPUComputePipeline> {
-    const key = this.pipelineKey(k, dtype, constants, layout);
-    let p = this.pipelines.get(key);
-    if (!p) {
-      const moduleKey = `${k.shader.join('+')}:${dtype}`;
-      let module = this.modules.get(moduleKey);
-      if (!module) {
-        module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype) });
-        this.modules.set(moduleKey, module);
-      }
-      p = this.device.createComputePipelineAsync({
-        label: `${k.name}:${k.entry}:${dtype}`,
-        layout: layout?.layout ?? 'auto',
-        // WG only where a file declares it: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
-        compute: { module, entryPoint: k.entry, constants: declaresWg(k.shader) ? { ...constants, WG: this.workgroupSize } : constants },
-      });
-      // A failed compile must not poison the cache forever.
-      const settled = p.then(
-        () => void this.readyPipelines.add(key),
-        () => {
-          this.pipelines.delete(key);
-          this.failedPipelines.add(key);
-        },
-      );
-      this.compiles.add(settled);
-      void settled.finally(() => this.compiles.delete(settled));
-      this.pipelines.set(key, p);
-    }
-    return p;
+    const key = pipelineKey(k, dtype, constants, layout);
+    return this.pipelines.get(key) ?? this.compile(key, k, dtype, constants, layout);
   }
 
-  private pipelineKey(k: { shader: readonly ShaderName[]; entry: string }, dtype: Dtype, constants: Record<string, number>, layout?: { key: string }): string {
-    return `${k.shader.join('+')}:${dtype}:${k.entry}:wg${this.workgroupSize}:${Object.keys(constants).length ? JSON.stringify(constants) : ''}:${layout?.key ?? 'auto'}`;
+  private compile(
+    key: string,
+    k: { shader: readonly ShaderName[]; entry: string; name: string },
+    dtype: Dtype,
+    constants: Readonly<Record<string, number>>,
+    layout?: { layout: GPUPipelineLayout; key: string },
+  ): Promise<GPUComputePipeline> {
+    const moduleKey = `${k.shader.join('+')}:${dtype}`;
+    let module = this.modules.get(moduleKey);
+    if (!module) {
+      module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype) });
+      this.modules.set(moduleKey, module);
+    }
+    const p = this.device.createComputePipelineAsync({
+      label: `${k.name}:${k.entry}:${dtype}`,
+      layout: layout?.layout ?? 'auto',
+      // WG only where a file declares it: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
+      compute: { module, entryPoint: k.entry, constants: declaresWg(k.shader) ? { ...constants, WG: this.workgroupSize } : constants },
+    });
+    // A failed compile must not poison the cache forever.
+    const settled = p.then(
+      () => void this.readyPipelines.add(key),
+      () => {
+        this.pipelines.delete(key);
+        this.failedPipelines.add(key);
+      },
+    );
+    this.compiles.add(settled);
+    void settled.finally(() => this.compiles.delete(settled));
+    this.pipelines.set(key, p);
+    return p;
   }
 
   /**
@@ -317,17 +348,18 @@ export class DropoutContext {
     k: KernelRecord,
     dtype: Dtype,
     specialized: Readonly<Record<string, number>> | undefined,
-    base: Record<string, number>,
+    base: Readonly<Record<string, number>>,
     layout: { layout: GPUPipelineLayout; key: string },
   ): Promise<GPUComputePipeline> {
-    if (specialized === undefined) return this.pipeline(k, dtype, base, layout);
-    const all = { ...specialized, ...base };
-    const key = this.pipelineKey(k, dtype, all, layout);
+    const baseKey = pipelineKey(k, dtype, base, layout);
+    const generic = () => this.pipelines.get(baseKey) ?? this.compile(baseKey, k, dtype, base, layout);
+    if (specialized === undefined) return generic();
+    const key = `${baseKey}+${constantsKey(specialized)}`;
     // A specialization that failed to compile is not tried again: the generic pipeline serves.
-    if (this.failedPipelines.has(key)) return this.pipeline(k, dtype, base, layout);
+    if (this.failedPipelines.has(key)) return generic();
     this.specializedKeys.add(key);
-    const p = this.pipeline(k, dtype, all, layout);
-    return this.readyPipelines.has(key) ? p : this.pipeline(k, dtype, base, layout);
+    const p = this.pipelines.get(key) ?? this.compile(key, k, dtype, { ...specialized, ...base }, layout);
+    return this.readyPipelines.has(key) ? p : generic();
   }
 
   /** Resolves once every pipeline compile started so far has finished, including background
@@ -414,7 +446,7 @@ export class DropoutContext {
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
     const plan = this.kernelPlan(kernel, call.aux !== undefined);
     const variant = call.variant ?? NO_CONSTANTS;
-    const body = this.specializedOr(kernel, dtype, call.constants, offset % 4n ? Object.assign({}, variant, { MISALIGNED: 1 }) : variant, plan);
+    const body = this.specializedOr(kernel, dtype, call.constants, offset % 4n ? misaligned(variant) : variant, plan);
     const tail = kernel.tail && count % 4 ? this.specializedOr(plan.tailKernel!, dtype, call.constants, variant, plan) : undefined;
     const bodyPipeline = await body;
     const tailPipeline = tail && (await tail);

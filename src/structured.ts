@@ -238,20 +238,39 @@ interface Launch {
  * would cost a pipeline per tensor size; the outermost extent is left out, so batch sizes share a
  * pipeline), and the launch's own constants (the fused bias kernel's COLUMNS).
  */
-function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Record<string, number> | undefined {
+function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Readonly<Record<string, number>> | undefined {
   if (!maskIndexed.has(l.kernel) || prep.count === 0) return undefined;
-  const constants: Record<string, number> = { ...l.constants };
   const rank = prep.table[0]!;
-  if (rank >= 2) {
-    Object.assign(constants, { SPECIALIZED: 1, RANK: rank });
-    for (let k = 0; k < rank; k++) {
-      if (k + 1 < rank) constants[`EXTENT${k}`] = prep.table[4 + 4 * k]!;
-      constants[`STRIDE${k}`] = prep.table[5 + 4 * k]!;
+  // The lookup key holds exactly what the constants would, so a call builds no object and no JSON
+  // once its shape has been seen.
+  let key = l.constants ? JSON.stringify(l.constants) : '';
+  if (rank >= 2) for (let k = 0; k < rank; k++) key += `,${k + 1 < rank ? prep.table[4 + 4 * k] : ''}/${prep.table[5 + 4 * k]}`;
+  let seen = specializationsSeen.get(ctx);
+  if (!seen || seen.size >= SPECIALIZATIONS_SEEN) specializationsSeen.set(ctx, (seen = new Map()));
+  let granted = seen.get(key);
+  if (granted === undefined) {
+    const constants: Record<string, number> = { ...l.constants };
+    if (rank >= 2) {
+      Object.assign(constants, { SPECIALIZED: 1, RANK: rank });
+      for (let k = 0; k < rank; k++) {
+        if (k + 1 < rank) constants[`EXTENT${k}`] = prep.table[4 + 4 * k]!;
+        constants[`STRIDE${k}`] = prep.table[5 + 4 * k]!;
+      }
     }
+    // Frozen, so the context keys its pipelines by this object's JSON once (constantsKey).
+    granted = Object.keys(constants).length && ctx.claimSpecialization(JSON.stringify(constants)) ? Object.freeze(constants) : null;
+    seen.set(key, granted);
   }
-  if (Object.keys(constants).length === 0) return undefined;
-  return ctx.claimSpecialization(JSON.stringify(constants)) ? constants : undefined;
+  return granted ?? undefined;
 }
+
+/** Each context's specialization answers by lookup key (null: not granted, which stays so, since
+ * grants are never taken back); forgotten past SPECIALIZATIONS_SEEN keys, so endless new shapes
+ * cannot grow it. */
+const specializationsSeen = new WeakMap<DropoutContext, Map<string, Readonly<Record<string, number>> | null>>();
+const SPECIALIZATIONS_SEEN = 1024;
+/** The variant of calls that read a mask table (frozen: see specialization). */
+const READS_TABLE = Object.freeze({ TABLE: 1 });
 
 /**
  * The kernel that writes the call's mask table (shaders/structured.wgsl, TABLE) and the table's
@@ -300,7 +319,7 @@ async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<v
     // Only this module's kernels declare the broadcast table; the core ones must not be given it.
     aux: l.kernel.shader === files ? prep.table : undefined,
     constants: specialization(ctx, l, prep),
-    variant: table ? { TABLE: 1 } : undefined,
+    variant: table ? READS_TABLE : undefined,
     encoder: l.encoder,
   };
   if (!mask || !table) return ctx.dispatch(call);

@@ -194,6 +194,36 @@ describe('noise-shape (broadcast) masks', () => {
     }
   });
 
+  it('tables that differ only in the outermost extent share one specialized pipeline; a seen shape compiles nothing', async () => {
+    const ctx = await gpuContext();
+    const original = ctx.device.createComputePipelineAsync;
+    const specializedCompiles: string[] = [];
+    ctx.device.createComputePipelineAsync = (descriptor) => {
+      if (descriptor.compute.constants?.SPECIALIZED === 1) specializedCompiles.push(JSON.stringify(descriptor.compute.constants));
+      return original.call(ctx.device, descriptor);
+    };
+    try {
+      const run = async (shape: number[], noise: number[]) => {
+        const want = Array.from(referenceStructuredKeep({ p: 0.5, shape, noiseShape: noise, seed: 77n, stream: 2n, offset: 0n }));
+        expect(Array.from(await gpuKeep(ctx, 0.5, shape, noise, 2n, 0n)), `${shape} / ${noise}`).toEqual(want);
+        await ctx.settled();
+      };
+      await run([2, 3, 8, 8], [2, 3, 1, 1]);
+      expect(specializedCompiles).toHaveLength(1);
+      for (const batch of [2, 5, 1, 2]) await run([batch, 3, 8, 8], [batch, 3, 1, 1]);
+      expect(specializedCompiles).toHaveLength(1);
+      // Same extents, other strides (the mask runs along the other dimension): a table of its own.
+      // (Counts stay multiples of 4: an odd tail would compile a specialized tail pipeline too.)
+      await run([4, 6], [4, 1]);
+      await run([4, 6], [1, 6]);
+      await run([8, 6], [1, 6]);
+      expect(specializedCompiles).toHaveLength(3);
+      expect(ctx.specializedPipelines).toBe(3);
+    } finally {
+      ctx.device.createComputePipelineAsync = original;
+    }
+  });
+
   it('specializedShapes bounds the specializations: later tables fall back to the generic pipeline', async () => {
     const ctx = await gpuContext({ specializedShapes: 2 });
     expect(ctx.claimSpecialization('a')).toBe(true);
