@@ -46,13 +46,35 @@ export class Panel {
     this.status = byId(`${name}-status`);
   }
 
+  /** The status that `busy` will show if its work is still running when its delay ends. */
+  private pendingBusy: { message: string; timer: ReturnType<typeof setTimeout> } | null = null;
+
   /** Sets the state and the status (a polite live region: only set it on real changes). */
   set(state: PanelState, message = ''): void {
     if (halted && state !== 'unavailable') return;
     this.beforeWait = null;
+    this.cancelBusy();
     this.root.dataset.state = state;
     // Rewriting the same text would make a screen reader announce it again.
     if (this.status.textContent !== message) this.status.textContent = message;
+  }
+
+  /**
+   * Marks the panel running at once, but puts `message` in the live status only if the work is
+   * still running after `afterMs`: a quick recomputation (a slider move) then announces its result
+   * alone, not "computing" and then the result.
+   */
+  busy(message: string, afterMs = 400): void {
+    if (halted) return;
+    this.beforeWait = null;
+    this.cancelBusy();
+    this.root.dataset.state = 'running';
+    this.pendingBusy = { message, timer: setTimeout(() => this.set('running', message), afterMs) };
+  }
+
+  private cancelBusy(): void {
+    if (this.pendingBusy) clearTimeout(this.pendingBusy.timer);
+    this.pendingBusy = null;
   }
 
   /** Progress (epochs, steps) goes to a plain element, not to the live status. */
@@ -72,7 +94,8 @@ export class Panel {
   /** Says the panel's next GPU job is queued behind the benchmark. */
   waitForBenchmark(): void {
     if (halted || this.beforeWait !== null) return;
-    const previous = this.status.textContent ?? '';
+    // A busy status not shown yet is what the panel is doing, so it is what comes back after the wait.
+    const previous = this.pendingBusy?.message ?? this.status.textContent ?? '';
     this.set('running', WAITING_FOR_BENCHMARK);
     this.beforeWait = previous;
   }

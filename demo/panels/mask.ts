@@ -99,7 +99,7 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
     const p = readP();
     const seed = BigInt(readSeed());
     const stream = BigInt(readStream());
-    panel.set('running', 'Computing on the GPU…');
+    panel.busy('Computing on the GPU…');
     describeMode(layout);
     const opts = { p, seed, stream, out: yBuffer };
     const [y, bits] = await gpuTurn(async () => {
