@@ -13,7 +13,13 @@ import {
   referenceDropout,
   referenceDropoutBackward,
   referenceKeepMask,
+  referenceWords,
+  applyKeepMask,
+  keepRule,
+  thresholdFor,
   toHalfArray,
+  toHalfBits,
+  unpackMask,
   type DropoutContext,
   type DropoutOptions,
   type DropoutState,
@@ -244,6 +250,114 @@ for (const dtype of ['f32', 'f16'] as const) {
     });
   });
 }
+
+describe('the keep rule at its boundary, and paths random data rarely reaches', () => {
+  it('a word equal to the threshold is kept, one below it drops: vec4 body, straddling and tail paths, fused mask, backward', async () => {
+    // keep iff word >= T (DESIGN.md). A word equal to T comes up with probability 2^-32 per element,
+    // so random tests never meet it: here p is chosen to make T exactly the word of one element.
+    const n = 5;
+    const x = Float32Array.from({ length: n }, (_, i) => i + 1);
+    const stream = 9n;
+    // Offset 0: elements 0-3 in the vec4 body, 4 in the scalar tail; offset 1: the body straddles groups.
+    for (const offset of [0n, 1n]) {
+      const words = referenceWords(SEED, stream, n, offset);
+      for (const i of [1, 4]) {
+        const w = words[i]!;
+        expect(w, 'a word of 0 would make p = 0').toBeGreaterThan(0);
+        for (const [threshold, kept] of [[w, true], [w + 1, false]] as const) {
+          const p = threshold / 2 ** 32; // exact: round(p * 2^32) === threshold
+          expect(thresholdFor(p)).toBe(threshold);
+          const label = `offset ${offset}, element ${i}, T = word${kept ? '' : ' + 1'}`;
+          expect(referenceKeepMask(n, p, { seed: SEED, stream, offset })[i], label).toBe(kept ? 1 : 0);
+          const scale = 1 / (1 - p);
+          const want = referenceDropout(x, { p, seed: SEED, stream, offset }) as Float32Array;
+          expect(want[i], label).toBe(kept ? Math.fround(x[i]! * scale) : 0);
+
+          const mask = poisoned(ctx, 4);
+          const { y, result } = await runForward('f32', x, { p, seed: SEED, stream, offset });
+          compare(y, want, `forward, ${label}`);
+          const fused = poisonedOut('f32', n);
+          await dropout(ctx, ctx.upload(x), { p, seed: SEED, stream, offset, out: fused, mask });
+          compare(await readChecked(fused, 'f32', n), want, `forward with mask, ${label}`);
+          expect((new Uint32Array(await ctx.readBytes(mask, 4))[0]! >>> i) & 1, `mask bit, ${label}`).toBe(kept ? 1 : 0);
+          const dx = poisonedOut('f32', n);
+          await dropoutBackward(ctx, ctx.upload(x), result.state, { out: dx });
+          compare(await readChecked(dx, 'f32', n), want, `backward, ${label}`);
+        }
+      }
+    }
+  });
+
+  it('the threshold is round(p 2^32); p within 2^-33 of 1 keeps nothing, on the GPU and in the reference', async () => {
+    expect(thresholdFor(0.3)).toBe(1288490189); // 0.3 * 2^32 = 1288490188.8
+    expect(thresholdFor(0.5)).toBe(2 ** 31);
+    expect(thresholdFor(2 ** -33)).toBe(1); // 0.5 rounds up
+    expect(thresholdFor(2 ** -34)).toBe(0);
+    // round(p 2^32) = 2^32 would wrap to 0 in a u32 (keep all, scaled by 2^40): it is the zeros rule.
+    const p = 1 - 2 ** -40;
+    expect(keepRule(p).kind).toBe('zeros');
+    const n = 1031;
+    const x = testData(n, 3);
+    const { y } = await runForward('f32', x, { p, seed: SEED, stream: 2n, offset: 0n });
+    expect(Array.from(y).every((v) => Object.is(v, 0))).toBe(true);
+    expect(Array.from(referenceKeepMask(n, p, { seed: SEED, stream: 2n })).every((v) => v === 0)).toBe(true);
+  });
+
+  it('backward from a caller-made mask reads every bit position, in the body and the tail, in place too', async () => {
+    // Random masks agree with a wrong bit position often enough to hide it; alternating halves do not.
+    for (const n of [37, 61, 1023]) {
+      const bits = Uint32Array.from({ length: Math.ceil(n / 32) }, (_, k) => (k % 2 ? 0xaaaa5555 : 0x5555aaaa));
+      const maskBuffer = ctx.upload(bits);
+      const state: DropoutState = { seed: 1n, stream: 0n, offset: 0n, p: 0.5, count: n, dtype: 'f32', training: true };
+      const dy = testData(n, 7);
+      const want = applyKeepMask(dy, unpackMask(bits, n), 0.5, 'f32');
+      const out = poisonedOut('f32', n);
+      await dropoutBackward(ctx, ctx.upload(dy), state, { out, mask: maskBuffer });
+      compare(await readChecked(out, 'f32', n), want, `mask-read backward n=${n}`);
+      const inPlace = poisonedOut('f32', n);
+      ctx.device.queue.writeBuffer(inPlace, 0, padded(dy));
+      await dropoutBackward(ctx, inPlace, state, { out: inPlace, mask: maskBuffer });
+      compare(await readChecked(inPlace, 'f32', n), want, `in-place mask-read backward n=${n}`);
+    }
+  });
+
+  it('in-place forward that also writes the mask', async () => {
+    for (const [n, offset] of [[1029, 1n], [64, 0n]] as const) {
+      const x = testData(n, 4);
+      const opts = { p: 0.3, seed: SEED, stream: 2n, offset };
+      const { y, result } = await runForward('f32', x, { ...opts, mask: true }, true);
+      compare(y, referenceDropout(x, opts), `in-place forward with mask n=${n}`);
+      const maskWords = new Uint32Array(await ctx.readBytes(result.mask!, 4 * Math.ceil(n / 32)));
+      expect(mismatch(maskWords, packMask(referenceKeepMask(n, 0.3, opts))), `mask n=${n}`).toBeNull();
+    }
+  });
+
+  it('f16: on the CPU adapters the tests run on, f16 dropout equals the reference bit for bit', async () => {
+    // WGSL lets an f32 -> f16 conversion round to either neighbour, so elsewhere the tests allow
+    // 1 ulp; lavapipe and SwiftShader round to nearest even, as the reference does, and there the
+    // 1-ulp tolerance would hide a product done in f16 (a second rounding).
+    const { icd } = await nodeDevice();
+    if (!ctx.supportsF16 || !/lvp|swiftshader/i.test(icd ?? '')) {
+      console.warn(`f16 bit-exactness not checked: ${ctx.supportsF16 ? `adapter ICD ${icd ?? 'system'} is not a CPU adapter` : 'no shader-f16'}`);
+      return;
+    }
+    for (const [n, p] of [[4099, 0.3], [1023, 0.1], [517, 0.7]] as const) {
+      const x = toHalfArray(testData(n, 8));
+      const { y } = await runForward('f16', x, { p, seed: SEED, stream: 5n, offset: 3n });
+      expect(mismatch(y, referenceDropout(x, { p, seed: SEED, stream: 5n, offset: 3n, dtype: 'f16' })), `n=${n} p=${p}`).toBeNull();
+    }
+  });
+
+  it('the reference rounds to f16 with ties to even, subnormals included', () => {
+    expect(toHalfBits(1 + 2 ** -11)).toBe(0x3c00); // a tie: the even neighbour is below
+    expect(toHalfBits(1 + 3 * 2 ** -11)).toBe(0x3c02); // a tie: the even neighbour is above
+    expect(toHalfBits(-(1 + 2 ** -11))).toBe(0xbc00);
+    expect(toHalfBits(2 ** -25)).toBe(0); // half the smallest subnormal
+    expect(toHalfBits(3 * 2 ** -25)).toBe(2);
+    expect(toHalfBits(65520)).toBe(0x7c00); // halfway to the next binade past the largest f16: infinity
+    expect(toHalfBits(65519)).toBe(0x7bff);
+  });
+});
 
 describe('dropout f32 special values and recording into a caller encoder', () => {
   it('infinities, -0 and overflow follow the reference bit for bit; NaN stays NaN where kept', async () => {

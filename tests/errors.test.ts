@@ -196,6 +196,14 @@ describe('buffers WebGPU would refuse, and ops sharing a batch with a refused on
 });
 
 describe('helpers and options refuse bad arguments by name', () => {
+  it("dropout's training must be a boolean, checked before anything is recorded", async () => {
+    const out = poisoned(ctx, N * 4);
+    for (const training of ['yes', 1, 0]) {
+      await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out, training: training as never }), 'training', /a boolean/);
+    }
+    await expectUntouched(out);
+  });
+
   it('dropoutArray takes Float32Array or Uint16Array only', async () => {
     await expectInvalid(() => dropoutArray(ctx, new Float64Array([1, 2, 3]) as unknown as Float32Array, { p: 0 }), 'x', /Float32Array.*Uint16Array/);
     await expectInvalid(() => dropoutArray(ctx, new Int32Array([1, 2, 3]) as unknown as Float32Array, { p: 0.5, seed: 1n }), 'x', /Float32Array/);

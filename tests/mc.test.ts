@@ -13,6 +13,9 @@ import {
   referenceMcStats,
   referenceMlpForward,
   sampleDropout,
+  siteOffset,
+  contractWords,
+  referenceKeepMask,
   uploadMatrix,
   type DropoutContext,
   type ForwardFn,
@@ -126,6 +129,25 @@ describe('mcDropout', () => {
       const got = await mcDropout(ctx, forward, x, { samples: T, seed: 4n, stream: 20n, schedule });
       expectClose(got.mean, want.mean, 1e-6, 1e-5);
       expectClose(got.variance, want.variance, 1e-6, 1e-4);
+    }
+  });
+
+  it('sampleDropout over folded samples keeps an element whose word equals the threshold (keep iff word >= T)', async () => {
+    // A word equal to T has probability 2^-32 per element: p is chosen to make it happen in sample 1.
+    const ctx = await gpuContext();
+    const [rows, cols, samples] = [4, 3, 2];
+    const perSample = (rows / samples) * cols;
+    const random = { seed: 4n, stream: 30n, samples };
+    const word = contractWords(4n, 31n, perSample, siteOffset(0))[5]!;
+    for (const [threshold, kept] of [[word, true], [word + 1, false]] as const) {
+      const p = threshold / 2 ** 32;
+      const x = uploadMatrix(ctx, new Float32Array(rows * cols).fill(1), rows, cols);
+      await sampleDropout(ctx, x, { p, random });
+      const got = await readMatrix(ctx, x);
+      const want = Array.from({ length: samples }, (_, t) => Array.from(referenceKeepMask(perSample, p, { seed: 4n, stream: 30n + BigInt(t), offset: siteOffset(0) }))).flat();
+      expect(want[perSample + 5], 'reference').toBe(kept ? 1 : 0);
+      expect(Array.from(got, (v) => (v !== 0 ? 1 : 0)), `T = word${kept ? '' : ' + 1'}`).toEqual(want);
+      ctx.release(x.buffer);
     }
   });
 

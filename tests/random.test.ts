@@ -95,6 +95,41 @@ describe('random ops equal the CPU reference bit for bit (sizes 1..2^20+3, odd o
     }
   });
 
+  it('bernoulliMask keeps an element whose word equals the threshold (keep iff word >= T), packed and unpacked', async () => {
+    // A word equal to T has probability 2^-32 per element: p is chosen to make it happen.
+    const count = 37; // one packed word and a tail of 5 bits
+    const words = contractWords(SEED, 6n, count, 3n);
+    for (const i of [2, 35]) {
+      for (const [threshold, kept] of [[words[i]!, 1], [words[i]! + 1, 0]] as const) {
+        const p = threshold / 2 ** 32;
+        const label = `element ${i}, T = word${kept ? '' : ' + 1'}`;
+        expect(referenceKeepMask(count, p, { seed: SEED, stream: 6n, offset: 3n })[i], label).toBe(kept);
+        const unpacked = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p }), { count, seed: SEED, stream: 6n, offset: 3n }, count);
+        expect(unpacked[i], label).toBe(kept);
+        const packed = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p, packed: true }), { count, seed: SEED, stream: 6n, offset: 3n }, 2);
+        expect((packed[i >> 5]! >>> (i & 31)) & 1, `packed, ${label}`).toBe(kept);
+      }
+    }
+  });
+
+  it('the reference uniforms and normals are the documented functions of the contract words', () => {
+    // GPU and reference are compared elsewhere; this pins the formulas themselves (README, random
+    // ops): u = (w >> 8) 2^-24, and Box-Muller on word pairs with u1 = ((w >> 8) + 1) 2^-24, angle pi (2 u2 - 1).
+    const n = 64;
+    const words = contractWords(SEED, 3n, n, 1n);
+    const u = referenceUniform(n, { seed: SEED, stream: 3n, offset: 1n });
+    for (let i = 0; i < n; i++) expect(u[i], `uniform ${i}`).toBe(Math.fround((words[i]! >>> 8) * 2 ** -24));
+    // Normals pair words within their Philox group: offset 0 so that pairs start at even elements.
+    const pairWords = contractWords(SEED, 3n, n);
+    const z = referenceNormal(n, { seed: SEED, stream: 3n });
+    for (let i = 0; i < n; i += 2) {
+      const radius = Math.sqrt(-2 * Math.log(((pairWords[i]! >>> 8) + 1) * 2 ** -24));
+      const theta = Math.PI * (2 * (pairWords[i + 1]! >>> 8) * 2 ** -24 - 1);
+      expect(z[i], `normal ${i}`).toBeCloseTo(radius * Math.cos(theta), 6);
+      expect(z[i + 1], `normal ${i + 1}`).toBeCloseTo(radius * Math.sin(theta), 6);
+    }
+  });
+
   it('bernoulliMask p = 0 keeps everything and p = 1 nothing (packed and unpacked), with no RNG', async () => {
     for (const count of [1, 5, 33, 1023]) {
       for (const p of [0, 1]) {
@@ -210,6 +245,17 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
       });
     }
   }
+
+  it('a maxChunkElements that is not a multiple of 2048 is rounded down to one; the mask is unchanged', async () => {
+    // Chunks must start on multiples of 2048 elements: binding offsets stay 256-byte aligned (f32
+    // and f16) and every chunk shares the call's alignment within its Philox group.
+    for (const [requested, granted] of [[3000, 2048], [5000, 4096]] as const) {
+      const c = await gpuContext({ maxChunkElements: requested });
+      expect(c.maxChunkElements).toBe(granted);
+      expect(mismatch(await dropoutOutput(c, x), unchunkedDropout), `maxChunkElements ${requested}`).toBeNull();
+      expect(mismatch(await packedMask(c, COUNT), unchunkedPacked), `maxChunkElements ${requested}`).toBeNull();
+    }
+  });
 
   it('more than 65,535 workgroups (2-D grid): words, packed mask and dropout equal the reference', async () => {
     const limit = ctx.device.limits.maxComputeWorkgroupsPerDimension;

@@ -7,6 +7,7 @@ import {
   bernoulliMask,
   biasDropoutResidual,
   broadcastTable,
+  contractWords,
   Dropout2d,
   DropConnect,
   DropPath,
@@ -84,6 +85,30 @@ describe('noise-shape (broadcast) masks', () => {
           expect(Array.from(await read(ctx, b, 'f32', n))).toEqual(Array.from(await read(ctx, a, 'f32', n)));
           const core = await bernoulliMask(ctx, { p: 0.4, count: n, seed: 77n, stream, offset });
           expect(Array.from(await gpuKeep(ctx, 0.4, shape, undefined, stream, offset))).toEqual(Array.from(await readArray(ctx, core.output, 'u32', n)));
+        }
+      }
+    }
+  });
+
+  it('a mask element whose word equals the threshold is kept (keep iff word >= T), with and without a mask table', async () => {
+    // A word equal to T has probability 2^-32 per mask element: p is chosen to make it happen.
+    // (5, 7) / (5, 1): row r is mask element r; row 1 lies in the vec4 body, row 4 reaches the tail.
+    const [shape, noiseShape, stream, offset] = [[5, 7], [5, 1], 12n, 3n] as const;
+    const words = contractWords(77n, stream, 5, offset);
+    const x = new Float32Array(35).fill(1);
+    for (const maskTables of TABLE_MODES) {
+      const ctx = await gpuContext({ maskTables });
+      for (const row of [1, 4]) {
+        for (const [threshold, kept] of [[words[row]!, 1], [words[row]! + 1, 0]] as const) {
+          const p = threshold / 2 ** 32;
+          const label = `row ${row}, T = word${kept ? '' : ' + 1'}, maskTables ${JSON.stringify(maskTables)}`;
+          const want = referenceStructuredKeep({ p, shape, noiseShape, seed: 77n, stream, offset });
+          expect(Array.from(want.subarray(7 * row, 7 * row + 7)), label).toEqual(new Array(7).fill(kept));
+          expect(Array.from(await gpuKeep(ctx, p, [...shape], noiseShape, stream, offset)), label).toEqual(Array.from(want));
+          const out = poisonedOut(ctx, 'f32', 35);
+          await structuredDropout(ctx, ctx.upload(x), { p, shape: [...shape], noiseShape: [...noiseShape], seed: 77n, stream, offset, out });
+          const y = await read(ctx, out, 'f32', 35);
+          expect(Array.from(y, (v) => (v !== 0 ? 1 : 0)), `structuredDropout, ${label}`).toEqual(Array.from(want));
         }
       }
     }
