@@ -110,7 +110,7 @@ export class GpuTimer {
     return [Number(stamps[1]! - stamps[0]!), wallNs];
   }
 
-  /** Times one op: a warm-up submit, a calibration submit, then samples sized to the budget. */
+  /** Times one op: a warm-up submit, three calibration submits, then samples sized to the budget. */
   async measure(record: Recorder, budget: TimingBudget): Promise<Timing> {
     const [t] = await this.measureTogether([record], budget);
     return t!;
@@ -119,7 +119,7 @@ export class GpuTimer {
   /**
    * Times several ops (an op and its copy reference) with their samples interleaved, so that a
    * change in machine load during the cell (other processes on a CPU adapter) hits them alike.
-   * Each gets a warm-up and a calibration submit; the budget is shared.
+   * Each gets a warm-up and three calibration submits; the budget is shared.
    */
   async measureTogether(records: Recorder[], budget: TimingBudget): Promise<Timing[]> {
     const plans: { record: Recorder; reps: number; ts: number[]; wall: number[]; insane: number }[] = [];

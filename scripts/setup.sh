@@ -32,7 +32,9 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${opts[@]}" "${missing[@]}" >/dev/null
 }
 
-command -v node >/dev/null || die "Node.js >= 20.19 is required (https://nodejs.org or your distribution's nodejs)"
+command -v node >/dev/null || die "Node.js >= 20.19 is required (https://nodejs.org; Debian 12's own nodejs is 18)"
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || die "Node.js >= 20.19 is required, found $(node --version) (https://nodejs.org; Debian 12's own nodejs is 18)"
 
 # 1. Tools the tests use.
 if command -v apt-get >/dev/null; then

@@ -50,7 +50,8 @@ export interface ContextOptions {
    * get pipelines of their own with the table compiled in, which turns the per-element index
    * divisions into multiply-shifts; later tables use the generic pipeline, which reads the table
    * from a uniform. A specialization compiles in the background on first use (the generic
-   * pipeline runs until it is ready). Default 32; 0: none. */
+   * pipeline runs until it is ready). The fused bias op's column count (COLUMNS) draws on the
+   * same budget. Default 32; 0: none. */
   specializedShapes?: number;
   /**
    * When a broadcast mask (SpatialDropout, DropPath, any noise shape) goes through a mask table:
@@ -422,7 +423,7 @@ export class DropoutContext {
   async dispatchAll(all: readonly DispatchCall[]): Promise<void> {
     this.checkAlive();
     const encoder = all[0]?.encoder;
-    if (all.some((c) => c.encoder !== encoder)) throw new Error('dispatchAll: every call must record into the same encoder');
+    if (all.some((c) => c.encoder !== encoder)) throw new InvalidArgumentError('encoder', 'the same encoder (or none) in every call of dispatchAll');
     const calls = all.filter((c) => c.count > 0);
     if (calls.length === 0) return;
     this.compiling++;
@@ -864,7 +865,8 @@ export class DropoutContext {
     }
   }
 
-  /** Destroys pooled buffers and forgets cached pipelines; the device itself stays the caller's. */
+  /** Destroys the pool's idle buffers and forgets cached pipelines; outputs the caller still holds
+   * stay alive until released or the device is destroyed, and the device itself stays the caller's. */
   destroy(): void {
     this.destroyed = true;
     this.arena = null;

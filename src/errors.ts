@@ -15,7 +15,8 @@ export class InvalidArgumentError extends DropoutError {
   }
 }
 
-/** The device cannot run the requested dtype (f16 without the `shader-f16` feature). */
+/** Something the environment lacks: f16 without the `shader-f16` feature, no WebGPU or no adapter,
+ * no `webgpu` package or lavapipe in Node, a request larger than one storage binding can hold. */
 export class UnsupportedError extends DropoutError {
   override name = 'UnsupportedError';
 }
@@ -25,7 +26,8 @@ export class DeviceLostError extends DropoutError {
   override name = 'DeviceLostError';
 }
 
-/** WebGPU rejected a submission (validation or out-of-memory); nothing from it ran. */
+/** WebGPU rejected a submission (a validation error, caught by the context's error scopes);
+ * nothing from it ran. */
 export class GpuValidationError extends DropoutError {
   override name = 'GpuValidationError';
 }

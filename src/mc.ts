@@ -51,7 +51,7 @@ export interface McDropoutResult {
 /** An MLP stands for its `sampler()`. */
 function forwardFunction(forward: unknown): ForwardFn {
   if (forward instanceof MLP) return forward.sampler();
-  if (typeof forward !== 'function') throw new InvalidArgumentError('forward', 'an MLP or a function (input, random, encoder) => Promise<Matrix>', forward);
+  if (typeof forward !== 'function') throw new InvalidArgumentError('model', 'an MLP or a function (input, random, encoder) => Promise<Matrix>', forward);
   return forward as ForwardFn;
 }
 
@@ -124,6 +124,7 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
 export async function mcSample(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: { seed: U64; stream: U64; sample: number }): Promise<Float32Array> {
   const forward = forwardFunction(model);
   checkMatrix(ctx, input, 'input', forward.inputSize);
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with seed, stream and sample', opts);
   if (!Number.isSafeInteger(opts.sample) || opts.sample < 0) throw new InvalidArgumentError('sample', 'a non-negative integer', opts.sample);
   const random: SampleRandom = { seed: toU64(opts.seed, 'seed'), stream: toU64(opts.stream, 'stream') + BigInt(opts.sample), samples: 1 };
   toU64(random.stream, 'stream + sample');

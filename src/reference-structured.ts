@@ -2,6 +2,7 @@
 // The mask index is computed here the plain way (unravel the element's coordinates, ravel them in
 // the noise shape), independently of the GPU's coalesced broadcast table.
 import { checkProbability, keepRule } from './contract.js';
+import { InvalidArgumentError } from './errors.js';
 import { fromHalfBits, toHalfBits } from './half.js';
 import { contractWords } from './philox.js';
 import { referenceNormal, type HostData, type ReferenceRandom } from './reference.js';
@@ -43,7 +44,7 @@ export function referenceMaskIndices(shape: Shape, noiseShape?: NoiseShape): Uin
 
 function resolved(count: number, opts: ReferenceStructured): { shape: number[]; noise: number[]; indices: Uint32Array } {
   const shape = checkShape(opts.shape ?? [count]);
-  if (shapeSize(shape) !== count) throw new RangeError(`shape [${shape.join(', ')}] does not hold ${count} elements`);
+  if (shapeSize(shape) !== count) throw new InvalidArgumentError('shape', `a shape holding the data's ${count} elements`, shape);
   const noise = resolveNoiseShape(shape, opts.noiseShape);
   return { shape, noise, indices: referenceMaskIndices(shape, noise) };
 }

@@ -123,7 +123,9 @@ const maskIndexed: ReadonlySet<KernelRecord> = new Set([
 export interface StructuredOptions extends RandomOptions, RecordOptions {
   /** Drop probability (the op's rate). */
   p: number;
-  /** Shape of x (default: one dimension holding the whole buffer). */
+  /** Shape of x. `structuredDropout` and the Gaussian and Alpha ops default to one dimension
+   * holding the whole buffer; the ops with a mask layout of their own (spatial, drop-path,
+   * variational, fused bias) and `structuredKeepMask` require it. */
   shape?: Shape;
   /** Mask shape: the input's with some dimensions 1 (default: the input's, element-wise). */
   noiseShape?: NoiseShape;

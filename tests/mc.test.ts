@@ -176,6 +176,8 @@ describe('mcDropout', () => {
     await expect(mcDropout(ctx, forward, wrong, { samples: 4 })).rejects.toThrow(/input: expected a matrix with 2 columns, got 10 x 3/);
     await expect(mcDropout(ctx, forward, { buffer: x.buffer, rows: 100, cols: 2 }, { samples: 4 })).rejects.toThrow(/input\.buffer: expected a GPUBuffer of at least 800 bytes/);
     await expect(mcDropout(ctx, forward, x, { samples: 4, schedule: 'parallel' as 'batched' })).rejects.toThrow(/schedule/);
+    await expect(mcDropout(ctx, {} as ForwardFn, x, { samples: 4 })).rejects.toThrow(/^model: expected an MLP or a function/);
+    await expect(mcSample(ctx, forward, x, undefined as never)).rejects.toThrow(/^options: expected an object with seed, stream and sample/);
 
     // Dropout never active: p = 0, or a forward function that ignores its randomness (eval mode).
     const noDropout = new MLP(ctx, { sizes: [2, 8, 2], dropout: 0, seed: 1 });

@@ -590,6 +590,9 @@ describe('argument errors (thrown before anything is written)', () => {
     await expectUntouched(ctx, out);
     expect(() => new DropConnect(ctx, -1, 9, { p: 0.5 })).toThrow(/rows: expected a positive integer/);
     expect(() => new DropConnect(ctx, 7, 2.5, { p: 0.5 })).toThrow(/cols: expected a positive integer/);
+    // The CPU reference names a shape that does not fit its data, as the GPU ops do.
+    expect(() => referenceStructuredDropout(new Float32Array(5), { p: 0.5, seed: 1n, shape: [2, 3] })).toThrow(InvalidArgumentError);
+    expect(() => referenceStructuredDropout(new Float32Array(5), { p: 0.5, seed: 1n, shape: [2, 3] })).toThrow(/^shape: expected a shape holding the data's 5 elements, got \[2, 3\]$/);
   });
 });
 
