@@ -29,7 +29,7 @@ import {
   type TargetRow,
   formatNs,
 } from './report.js';
-import { GpuTimer, median, pairedRatio, type Timing, type TimingBudget } from './timing.js';
+import { GpuTimer, median, pairedRatio, type Recorder, type Timing, type TimingBudget } from './timing.js';
 
 interface Options {
   quick: boolean;
@@ -235,7 +235,7 @@ async function main(): Promise<number> {
 
     async function measureCell(op: BenchOp, n: number, log2: number): Promise<CellResult> {
       const bytes = op.bytesPerElement * n;
-      const cell = op.setup(ctx, n);
+      const cell = withInjectedFault(op, op.setup(ctx, n));
       // The copy reference over the same bytes, its samples interleaved with the op's.
       const copy = bytes > 0 ? copyCell(ctx, copyWordsFor(bytes)) : null;
       let t: Timing;
@@ -365,6 +365,24 @@ async function main(): Promise<number> {
 }
 
 /** Bytes the pool holds after a forward, beyond its output: what the backward would need kept. */
+/**
+ * The test hook of the failure path: ops whose id starts with WEBGPU_DROPOUT_BENCH_FAULT also
+ * record a dispatch with no pipeline, which WebGPU rejects, as a broken kernel's would be.
+ */
+function withInjectedFault<T extends { record: Recorder }>(op: BenchOp, cell: T): T {
+  const prefix = process.env.WEBGPU_DROPOUT_BENCH_FAULT;
+  if (!prefix || !op.id.startsWith(prefix)) return cell;
+  const record = cell.record;
+  return Object.assign(cell, {
+    record: async (encoder: GPUCommandEncoder) => {
+      await record(encoder);
+      const pass = encoder.beginComputePass();
+      pass.dispatchWorkgroups(1);
+      pass.end();
+    },
+  });
+}
+
 async function measureMemory(env: BenchEnv, n: number): Promise<MemoryRow[]> {
   const { ctx, device } = env;
   // Sizes no earlier cell used, so the pool cannot hand back an idle buffer and hide a new one.

@@ -63,10 +63,19 @@ describe('npm run bench -- --quick', () => {
       for (const c of op.cells) {
         expect(c.n).toBe(2 ** c.log2);
         expect(c.ns).toBeGreaterThan(0);
-        expect(Number.isFinite(c.elementsPerSec)).toBe(true);
         expect(['timestamp', 'wall']).toContain(c.method);
+        // The rates are derived from the median as the README says.
+        expect(c.elementsPerSec / (c.n / (c.ns * 1e-9))).toBeCloseTo(1, 9);
+        if (op.bytesPerElement > 0) expect(c.gbPerSec / ((op.bytesPerElement * c.n) / c.ns)).toBeCloseTo(1, 9);
         // Ops that move bytes carry the copy reference timed beside them.
-        if (op.bytesPerElement > 0) expect(c.ofCopy).toBeGreaterThan(0);
+        if (op.bytesPerElement === 0) continue;
+        expect(c.ofCopy).toBeGreaterThan(0);
+        const [low, high] = c.ofCopyRange!;
+        expect(low).toBeLessThanOrEqual(c.ofCopy!);
+        expect(c.ofCopy!).toBeLessThanOrEqual(high);
+        // "of copy" is copy time / op time: where the two medians differ twofold, it leans their way.
+        const medians = c.copyNs! / c.ns;
+        if (Math.abs(Math.log(medians)) > Math.log(2)) expect(Math.sign(Math.log(c.ofCopy!)), `${op.id} 2^${c.log2}: of copy ${c.ofCopy}, copy/op medians ${medians}`).toBe(Math.sign(Math.log(medians)));
       }
     }
     // Both peers ran (or said exactly why not), memory and overhead sections are there.
@@ -83,6 +92,13 @@ describe('npm run bench -- --quick', () => {
 
     const md = readFileSync(join(out, 'smoke.md'), 'utf8');
     expect(md).toContain(`# webgpu-dropout benchmark: ${report.adapter.name}`);
+    // Every "of copy" cell reads median (low-high), in that order.
+    const ranges = [...md.matchAll(/\| (\d+)% \((\d+)-(\d+)%\) \|/g)];
+    expect(ranges.length).toBeGreaterThan(0);
+    for (const [cell, mid, low, high] of ranges) {
+      expect(Number(low), cell).toBeLessThanOrEqual(Number(mid));
+      expect(Number(mid), cell).toBeLessThanOrEqual(Number(high));
+    }
     for (const op of report.ops) expect(md).toContain(`### ${op.label}`);
     // Every table row has as many cells as its header.
     for (const table of md.split('\n\n').filter((b) => b.startsWith('| '))) {
@@ -106,6 +122,27 @@ describe('npm run bench with a partial selection', () => {
     expect(report.options.ops).toEqual(['rng.words']);
     expect(report.ops.map((o) => o.id)).toEqual(['rng.words']);
     expect(readFileSync(join(out, file!.replace('.json', '.md')), 'utf8')).toContain('**subset run**');
+  });
+
+  it('a cell that WebGPU rejects is reported as failed, the run goes on, and it exits 1; --no-tf --no-cpu alone make a subset', async () => {
+    // WEBGPU_DROPOUT_BENCH_FAULT makes rng.words record an invalid dispatch as well (bench/run.ts).
+    const failed = await run('npx', ['vite-node', 'bench/run.ts', '--', '--quick', '--no-tf', '--no-cpu', '--budget', '10', '--out', out, '--name', 'fault'], {
+      timeout: 180_000,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, WEBGPU_DROPOUT_BENCH_FAULT: 'rng.words' },
+    }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toMatch(/failure\(s\): rng\.words at 2\^10: WebGPU reported a validation error/);
+    const report = JSON.parse(readFileSync(join(out, 'fault.json'), 'utf8')) as BenchReport;
+    expect(report.options.subset).toBe(true);
+    expect(report.failures).toEqual(report.options.sizesLog2.map((log2) => expect.stringMatching(new RegExp(`^rng\\.words at 2\\^${log2}: `))));
+    for (const op of report.ops) expect(op.cells.length + (op.failures?.length ?? 0), op.id).toBe(report.options.sizesLog2.length);
+    expect(report.ops.find((o) => o.id === 'rng.words')!.cells).toEqual([]);
+    expect(report.ops.find((o) => o.id === 'rng.uniform')!.cells.length).toBe(report.options.sizesLog2.length);
+    expect(readFileSync(join(out, 'fault.md'), 'utf8')).toMatch(/\*\*failed\*\*: WebGPU reported a validation error/);
   });
 
   it('a bad command line exits 2 with the reason, before opening a device', async () => {

@@ -440,6 +440,16 @@ describe('Dropout layer', () => {
     compare(await readChecked(dyb, 'f32', n), referenceDropout(dy, { p: 0.5, seed: 77n, stream: 0n }), 'in-place layer backward');
   });
 
+  it('p defaults to 0.5; forward with mask: true returns the packed keep-mask', async () => {
+    expect(new Dropout(ctx).p).toBe(0.5);
+    const layer = new Dropout(ctx, { p: 0.3, generator: new PhiloxGenerator(8n, 2n) });
+    const n = 100;
+    const result = await layer.forward(ctx.upload(testData(n)), { mask: true });
+    expect(result.mask).toBeDefined();
+    const words = new Uint32Array(await ctx.readBytes(result.mask!, 16));
+    expect(mismatch(words, packMask(referenceKeepMask(n, 0.3, { seed: 8n, stream: 2n })))).toBeNull();
+  });
+
   it('rejects a bad p and a bad generator at construction', () => {
     expect(() => new Dropout(ctx, { p: 1.5 })).toThrow(/p: expected a number in \[0, 1\]/);
     expect(() => new Dropout(ctx, { generator: {} as PhiloxGenerator })).toThrow(/generator/);

@@ -193,6 +193,19 @@ describe('buffers WebGPU would refuse, and ops sharing a batch with a refused on
     expect(badError.argument).toBe('x');
     await expectUntouched(outGood);
   });
+
+  it('one destroyed buffer given to two ops of a batch, as x and as out: each error names its own argument', async () => {
+    const doomed = ctx.upload(testData(N, 3));
+    await ctx.flush();
+    doomed.destroy();
+    const [asX, asOut] = await Promise.allSettled([
+      dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out: poisoned(ctx, N * 4) }),
+      dropout(ctx, x, { p: 0.5, seed: 2n, out: doomed }),
+    ]);
+    const errors = [asX, asOut].map((r) => (r as PromiseRejectedResult).reason as InvalidArgumentError);
+    for (const e of errors) expect(e).toBeInstanceOf(InvalidArgumentError);
+    expect(errors.map((e) => e.argument)).toEqual(['x', 'out']);
+  });
 });
 
 describe('helpers and options refuse bad arguments by name', () => {

@@ -220,3 +220,83 @@ describe('mcDropout', () => {
     mlp.destroy();
   });
 });
+
+describe('mcDropout: edge cases of the statistics, streams and schedule', () => {
+  const p = 0.4;
+  /** y = dropout(x) on the first row of each sample; the other rows are the input itself, the same in every sample. */
+  function partlyConstant(ctx: DropoutContext): ForwardFn {
+    return async (input, random, encoder) => {
+      const bytes = input.rows * input.cols * 4;
+      const out = { buffer: ctx.acquire(bytes), rows: input.rows, cols: input.cols };
+      encoder.copyBufferToBuffer(input.buffer, 0, out.buffer, 0, bytes);
+      await sampleDropout(ctx, out, { p, random, encoder });
+      const perSample = input.rows / random.samples;
+      const rowBytes = input.cols * 4;
+      for (let s = 0; s < random.samples; s++) {
+        const at = (s * perSample + 1) * rowBytes;
+        encoder.copyBufferToBuffer(input.buffer, at, out.buffer, at, (perSample - 1) * rowBytes);
+      }
+      return out;
+    };
+  }
+
+  it('classification: a class of probability 0 in every sample, and rows that never vary', async () => {
+    const ctx = await gpuContext();
+    const [rows, cols, T] = [9, 3, 6];
+    const xData = testData(rows * cols, 21);
+    xData.set([0, 5, -200], 3); // row 1: class 2's softmax probability is exactly 0 in f32 (0 log 0 must be 0)
+    const x = uploadMatrix(ctx, xData, rows, cols);
+    const got = await mcDropout(ctx, partlyConstant(ctx), x, { samples: T, task: 'classification', seed: 3n, stream: 50n });
+    const samples = Array.from({ length: T }, (_, t) => {
+      const sample = Float32Array.from(referenceDropout(xData, { p, seed: 3n, stream: 50n + BigInt(t) }) as Float32Array);
+      sample.set(xData.subarray(cols), cols);
+      return sample;
+    });
+    const want = referenceMcStats(samples, rows, cols, 'classification');
+    expectClose(got.predictiveEntropy!, want.predictiveEntropy!, 1e-5, 1e-4);
+    expectClose(got.expectedEntropy!, want.expectedEntropy!, 1e-5, 1e-4);
+    // Mutual information is >= 0, and 0 (up to rounding) where the samples never differ.
+    for (let r = 0; r < rows; r++) {
+      expect(got.mutualInformation![r]!, `row ${r}`).toBeGreaterThanOrEqual(0);
+      if (r > 0) expect(got.mutualInformation![r]!, `row ${r}`).toBeLessThan(1e-6);
+    }
+    for (let e = cols; e < rows * cols; e++) expect(got.variance[e]).toBe(0);
+  });
+
+  it('without a seed, a run takes T streams from the context generator and reports the first', async () => {
+    const ctx = await gpuContext({ seed: 5n });
+    const x = uploadMatrix(ctx, testData(12, 4), 4, 3);
+    const s0 = ctx.generator.stream;
+    const result = await mcDropout(ctx, partlyConstant(ctx), x, { samples: 4 });
+    expect([result.seed, result.stream]).toEqual([5n, s0]);
+    expect(ctx.generator.stream).toBe(s0 + 4n);
+  });
+
+  it('batched passes are sized by the widest activation (forward.widest), not the input', async () => {
+    const ctx = await gpuContext();
+    const rows = 4;
+    const x = uploadMatrix(ctx, testData(rows * 3, 4), rows, 3);
+    const forward = partlyConstant(ctx);
+    forward.widest = Math.floor(ctx.device.limits.maxStorageBufferBindingSize / (rows * 4 * 2)); // two samples per pass
+    const calls: number[] = [];
+    await mcDropout(ctx, forward, x, { samples: 5, seed: 1n, schedule: 'batched', onProgress: (done) => calls.push(done) });
+    expect(calls).toEqual([2, 4, 5]);
+  });
+
+  it('onProgress comes after the queue reported the pass done', async () => {
+    const ctx = await gpuContext();
+    const x = uploadMatrix(ctx, testData(12, 4), 4, 3);
+    const queue = ctx.device.queue;
+    const original = queue.onSubmittedWorkDone;
+    let finished = 0;
+    queue.onSubmittedWorkDone = () => original.call(queue).then(() => void finished++);
+    const seen: number[] = [];
+    try {
+      await mcDropout(ctx, partlyConstant(ctx), x, { samples: 3, seed: 1n, onProgress: () => seen.push(finished) });
+    } finally {
+      queue.onSubmittedWorkDone = original;
+    }
+    expect(seen).toHaveLength(3);
+    seen.forEach((waits, k) => expect(waits, `progress call ${k + 1}`).toBeGreaterThanOrEqual(k + 1));
+  });
+});

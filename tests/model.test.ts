@@ -2,7 +2,7 @@
 // against central finite differences, the optimiser step, argument errors, and an end-to-end
 // run where dropout narrows the train/validation gap on a noisy classification set.
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, MLP, oneHot, readMatrix, referenceLoss, referenceMlpForward, uploadMatrix, type DropoutContext, type LossKind } from '../src/index.js';
+import { InvalidArgumentError, MLP, oneHot, readMatrix, referenceLoss, referenceMlpForward, referenceUniform, uploadMatrix, type DropoutContext, type LossKind } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
 
 /** Deterministic uniform [0, 1) stream for data sets (not the library's RNG). */
@@ -183,3 +183,126 @@ function noisyBlobs(ctx: DropoutContext) {
   };
   return { train: make(90, 0.25), val: make(600, 0.25) };
 }
+
+function expectNear(got: ArrayLike<number>, want: ArrayLike<number>, abs: number, rel: number, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < got.length; i++) {
+    const tolerance = abs + rel * Math.abs(want[i]!);
+    if (!(Math.abs(got[i]! - want[i]!) <= tolerance)) expect.fail(`${what}, element ${i}: got ${got[i]}, want ${want[i]} (tolerance ${tolerance})`);
+  }
+}
+
+// Pinned against formulas written out here, so that a slip shared by kernel and reference, or one
+// that only an end-to-end statistic would notice, fails a direct check.
+describe('model kit: optimiser, initialisation, losses and defaults, pinned', () => {
+  it('three Adam steps with non-default beta1, beta2 and epsilon follow Kingma and Ba (f64 moments)', async () => {
+    const ctx = await gpuContext();
+    const rows = 8;
+    const x = uploadMatrix(ctx, testData(rows * 2, 9), rows, 2);
+    const y = uploadMatrix(ctx, testData(rows, 10), rows, 1);
+    const [lr, b1, b2, eps] = [0.05, 0.8, 0.9, 1e-3];
+    // Dropout 0: trainStep's gradient is exactly what gradients() returns.
+    const mlp = new MLP(ctx, { sizes: [2, 6, 1], seed: 21, learningRate: lr, beta1: b1, beta2: b2, epsilon: eps });
+    const m = new Float64Array(mlp.parameterCount);
+    const v = new Float64Array(mlp.parameterCount);
+    for (let t = 1; t <= 3; t++) {
+      const { gradients: g } = await mlp.gradients(x, y, { loss: 'mse' });
+      const before = await mlp.getParameters();
+      await mlp.trainStep(x, y, { loss: 'mse' });
+      const want = Float64Array.from(before, (theta, i) => {
+        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+        v[i] = b2 * v[i]! + (1 - b2) * g[i]! ** 2;
+        return theta - (lr * (m[i]! / (1 - b1 ** t))) / (Math.sqrt(v[i]! / (1 - b2 ** t)) + eps);
+      });
+      expectNear(await mlp.getParameters(), want, 1e-5, 0, `Adam step ${t}`);
+    }
+    mlp.destroy();
+  });
+
+  it('each training step takes the next stream: SGD steps replay with streams s0, s0 + 1', async () => {
+    const ctx = await gpuContext();
+    const rows = 8;
+    const x = uploadMatrix(ctx, testData(rows * 2, 9), rows, 2);
+    const y = uploadMatrix(ctx, testData(rows, 10), rows, 1);
+    const mlp = new MLP(ctx, { sizes: [2, 16, 1], dropout: 0.5, seed: 4, optimizer: 'sgd', learningRate: 0.05 });
+    const s0 = mlp.generator.stream;
+    for (let k = 0; k < 2; k++) {
+      const { gradients: g } = await mlp.gradients(x, y, { loss: 'mse', random: { seed: mlp.generator.seed, stream: s0 + BigInt(k), samples: 1 } });
+      const before = await mlp.getParameters();
+      await mlp.trainStep(x, y, { loss: 'mse' });
+      const want = Float64Array.from(before, (theta, i) => theta - 0.05 * g[i]!);
+      expectNear(await mlp.getParameters(), want, 1e-6, 1e-6, `SGD step ${k} with stream ${s0 + BigInt(k)}`);
+    }
+    expect(mlp.generator.stream).toBe(s0 + 2n);
+    mlp.destroy();
+  });
+
+  it('initial weights are He-uniform over fan_in from (seed, stream 0), biases 0, bit for bit', async () => {
+    const ctx = await gpuContext();
+    const sizes = [3, 7, 2];
+    const mlp = new MLP(ctx, { sizes, seed: 12 });
+    const u = referenceUniform(mlp.parameterCount, { seed: 12n, stream: 0n });
+    const want = new Float32Array(mlp.parameterCount);
+    let at = 0;
+    for (let l = 1; l < sizes.length; l++) {
+      const bound = Math.sqrt(6 / sizes[l - 1]!);
+      for (let i = 0; i < sizes[l - 1]! * sizes[l]!; i++, at++) want[at] = (2 * u[at]! - 1) * bound;
+      at += sizes[l]!; // the biases stay 0
+    }
+    expect(Array.from(await mlp.getParameters())).toEqual(Array.from(want));
+    mlp.destroy();
+  });
+
+  it('xent with logits in the hundreds and targets of any mass gives the reference loss and gradient', async () => {
+    const ctx = await gpuContext();
+    const rows = 4;
+    const xData = Float32Array.from([1, 2, -3, 0.5, 2.5, -1, 0, 4]);
+    // One dense layer (no hidden layer: no ReLU, no dropout): logits = x W + b, up to about +-500,
+    // where exp overflows unless the row maximum is subtracted first.
+    const W = [60, -60, 10, -60, 60, 30];
+    const b = [5, 0, -5];
+    // Rows of mass 1, 0.5 and 2 and a soft distribution: the loss is -sum t log p for any t >= 0.
+    const t = Float32Array.from([1, 0, 0, 0, 0.5, 0, 0, 0, 2, 0.2, 0.5, 0.3]);
+    const mlp = new MLP(ctx, { sizes: [2, 3], seed: 1 });
+    mlp.setParameters(Float32Array.from([...W, ...b]));
+    const { loss, gradients } = await mlp.gradients(uploadMatrix(ctx, xData, rows, 2), uploadMatrix(ctx, t, rows, 3), { loss: 'xent' });
+    const z = new Float64Array(rows * 3);
+    for (let r = 0; r < rows; r++) for (let o = 0; o < 3; o++) z[r * 3 + o] = b[o]! + xData[r * 2]! * W[o]! + xData[r * 2 + 1]! * W[3 + o]!;
+    expect(Number.isFinite(loss)).toBe(true);
+    expect(Math.abs(loss - referenceLoss(z, t, rows, 3, 'xent'))).toBeLessThan(1e-4 * (1 + Math.abs(loss)));
+    // dz = (softmax * mass - t) / rows; dW = x^T dz; db = column sums of dz.
+    const want = new Float64Array(9);
+    for (let r = 0; r < rows; r++) {
+      const row = z.subarray(r * 3, r * 3 + 3);
+      const top = Math.max(...row);
+      const logSum = Math.log(row.reduce((s, v) => s + Math.exp(v - top), 0));
+      const mass = t[r * 3]! + t[r * 3 + 1]! + t[r * 3 + 2]!;
+      for (let o = 0; o < 3; o++) {
+        const dz = (Math.exp(row[o]! - top - logSum) * mass - t[r * 3 + o]!) / rows;
+        want[o]! += xData[r * 2]! * dz;
+        want[3 + o]! += xData[r * 2 + 1]! * dz;
+        want[6 + o]! += dz;
+      }
+    }
+    expectNear(gradients, want, 1e-5, 1e-4, 'xent gradient');
+    mlp.destroy();
+  });
+
+  it('predict leaves the caller input alone: not given to the pool, data intact', async () => {
+    const ctx = await gpuContext();
+    const mlp = new MLP(ctx, { sizes: [2, 5, 3], seed: 2 });
+    const x = uploadMatrix(ctx, testData(16, 3), 8, 2);
+    ctx.release((await mlp.predict(x)).buffer);
+    ctx.release((await mlp.forward(x, { random: { seed: 1n, stream: 0n, samples: 1 } })).buffer);
+    expect(ctx.acquire(8 * 2 * 4)).not.toBe(x.buffer);
+    expect(Array.from(await readMatrix(ctx, x))).toEqual(Array.from(testData(16, 3)));
+    mlp.destroy();
+  });
+
+  it('documented defaults: Adam, learning rate 0.01, betas 0.9 and 0.999, epsilon 1e-8, no dropout', async () => {
+    const ctx = await gpuContext();
+    const mlp = new MLP(ctx, { sizes: [2, 3], seed: 1 });
+    expect([mlp.optimizer, mlp.learningRate, mlp.beta1, mlp.beta2, mlp.epsilon, mlp.p]).toEqual(['adam', 0.01, 0.9, 0.999, 1e-8, 0]);
+    mlp.destroy();
+  });
+});

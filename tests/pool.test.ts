@@ -147,3 +147,38 @@ describe('temporaries and the buffer pool', () => {
     expect(allocationsPerStep.slice(1)).toEqual([0, 0]);
   });
 });
+
+describe('the pool itself', () => {
+  it('a buffer released twice is handed out once', async () => {
+    const ctx = await gpuContext();
+    const b = ctx.acquire(1044);
+    ctx.release(b);
+    ctx.release(b);
+    expect(ctx.acquire(1044)).not.toBe(ctx.acquire(1044));
+  });
+
+  it('poolBytes caps the idle bytes; one buffer acquired and released again is one allocation', async () => {
+    const ctx = await gpuContext({ poolBytes: 4096 });
+    const base = ctx.pool.bytes;
+    const buffers = [ctx.acquire(2048), ctx.acquire(2048), ctx.acquire(2048)];
+    for (const b of buffers) ctx.release(b);
+    // The third idle buffer would pass the cap: it is destroyed, the two others kept.
+    expect(ctx.pool.bytes - base).toBe(4096);
+    const allocations = ctx.pool.allocations;
+    for (let i = 0; i < 6; i++) ctx.release(ctx.acquire(1024));
+    expect(ctx.pool.allocations - allocations).toBe(1);
+    expect(ctx.pool.bytes - base).toBe(3072); // idle 2048 + 2048 + 1024 passes the cap: one 2048 goes
+  });
+
+  it('peakBytes is the most bytes held at once', async () => {
+    const ctx = await gpuContext({ poolBytes: 0 });
+    const base = ctx.pool.bytes;
+    const a = ctx.acquire(1 << 20);
+    const b = ctx.acquire(1 << 19);
+    expect(ctx.pool.peakBytes).toBeGreaterThanOrEqual(base + (1 << 20) + (1 << 19));
+    ctx.release(a);
+    ctx.release(b);
+    expect(ctx.pool.bytes).toBe(base);
+    expect(ctx.pool.peakBytes).toBeGreaterThanOrEqual(base + (1 << 20) + (1 << 19));
+  });
+});

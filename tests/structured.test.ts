@@ -11,6 +11,8 @@ import {
   Dropout2d,
   DropConnect,
   DropPath,
+  Dropout1d,
+  Dropout3d,
   dropConnect,
   dropConnectBackward,
   dropout,
@@ -496,6 +498,28 @@ describe('DropPath', () => {
     expect((await layer.forward(x, { shape: [8, 3] })).output).toBe(x);
     const added = await layer.forwardAdd(ctx.upload(testData(24, 2)), x, { shape: [8, 3] });
     expect(Array.from(await read(ctx, added.output, 'f32', 24))).toEqual(Array.from(testData(24, 2), (r, i) => Math.fround(r + testData(24)[i]!)));
+  });
+
+  it('layer: forwardAdd in training honours scaleByKeep (default true)', async () => {
+    const ctx = await gpuContext();
+    const shape = [8, 3];
+    const [res, x] = [testData(24, 2), testData(24, 1)];
+    expect(new DropPath(ctx, { p: 0.5 }).scaleByKeep).toBe(true);
+    for (const scaleByKeep of [undefined, false, true]) {
+      const layer = new DropPath(ctx, { p: 0.5, generator: new PhiloxGenerator(3n), ...(scaleByKeep === undefined ? {} : { scaleByKeep }) });
+      const { output, state } = await layer.forwardAdd(ctx.upload(res), ctx.upload(x), { shape });
+      const want = referenceDropPathAdd(res, x, { p: 0.5, shape, noiseShape: dropPathNoiseShape(shape), seed: 3n, stream: state.stream, scaleByKeep: scaleByKeep ?? true });
+      expectClose(await read(ctx, output, 'f32', 24), want, 2.4e-7, 2.4e-7, `scaleByKeep ${scaleByKeep}`);
+    }
+  });
+});
+
+describe('layer defaults', () => {
+  it('SpatialDropout1D/2D/3D are channels-last (Keras), Dropout1d/2d/3d channels-first (PyTorch); VariationalDropout time axis 1', async () => {
+    const ctx = await gpuContext();
+    for (const Layer of [SpatialDropout1D, SpatialDropout2D, SpatialDropout3D]) expect(new Layer(ctx, { p: 0.2 }).layout, Layer.name).toBe('channels-last');
+    for (const Layer of [Dropout1d, Dropout2d, Dropout3d]) expect(new Layer(ctx, { p: 0.2 }).layout, Layer.name).toBe('channels-first');
+    expect(new VariationalDropout(ctx, { p: 0.2 }).timeAxis).toBe(1);
   });
 });
 

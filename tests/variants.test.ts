@@ -138,6 +138,15 @@ describe('Gaussian dropout', () => {
     expect((await layer.forward(x, { shape: [9] })).output).toBe(x);
     expect((await gaussianDropout(ctx, x, { p: 0, seed: 1n })).output).toBe(x);
   });
+
+  it('layer: backward in training is gaussianDropoutBackward (the same noise, not a keep-mask)', async () => {
+    const ctx = await gpuContext();
+    const layer = new GaussianDropout(ctx, { p: 0.3, generator: new PhiloxGenerator(6n) });
+    const { state } = await layer.forward(ctx.upload(testData(33)), { shape: [33] });
+    const dy = ctx.upload(testData(33, 2));
+    const got = await f32(ctx, await layer.backward(dy, state), 33);
+    expect(Array.from(got)).toEqual(Array.from(await f32(ctx, await gaussianDropoutBackward(ctx, dy, state), 33)));
+  });
 });
 
 describe('Alpha dropout', () => {
@@ -355,6 +364,29 @@ describe('fused bias + dropout + residual', () => {
     expect(Array.from(await f32(ctx, all.output, 24))).toEqual(Array.from(res));
     const g = await biasDropoutResidualBackward(ctx, ctx.upload(x), all.state);
     expect(Array.from(await f32(ctx, g.dbias, 6))).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('eval-mode backward: dx = dy, dresidual = dy, dbias = the column sums of dy', async () => {
+    const ctx = await gpuContext();
+    const shape = [4, 6];
+    const ev = await biasDropoutResidual(ctx, ctx.upload(testData(24, 1)), ctx.upload(testData(6, 2)), ctx.upload(testData(24, 3)), { p: 0.5, shape, training: false });
+    const dy = testData(24, 4);
+    const g = await biasDropoutResidualBackward(ctx, ctx.upload(dy), ev.state);
+    expect(Array.from(await f32(ctx, g.dx, 24))).toEqual(Array.from(dy));
+    expect(Array.from(await f32(ctx, g.dresidual, 24))).toEqual(Array.from(dy));
+    const sums = Float32Array.from({ length: 6 }, (_, c) => [0, 1, 2, 3].reduce((s, r) => s + dy[r * 6 + c]!, 0));
+    expectClose(await f32(ctx, g.dbias, 6), sums, 1e-6, 1e-6, 'dbias');
+  });
+
+  it('the bias gradient is right when a row spans several chunks (maxChunkElements 2048, 5000 columns)', async () => {
+    const ctx = await gpuContext({ maxChunkElements: 2048 });
+    const shape = [3, 5000];
+    const n = 15000;
+    const opts = { p: 0.3, shape, seed: 2n, stream: 9n };
+    const { state } = await biasDropoutResidual(ctx, ctx.upload(testData(n, 1)), ctx.upload(testData(5000, 2)), ctx.upload(testData(n, 3)), opts);
+    const dy = testData(n, 4);
+    const g = await biasDropoutResidualBackward(ctx, ctx.upload(dy), state);
+    expectClose(await f32(ctx, g.dbias, 5000), referenceBiasDropoutResidualBackward(dy, opts).dbias, 1e-5, 1e-5, 'dbias');
   });
 });
 
