@@ -2,7 +2,7 @@
 // against central finite differences, the optimiser step, argument errors, and an end-to-end
 // run where dropout narrows the train/validation gap on a noisy classification set.
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, MLP, oneHot, readMatrix, referenceLoss, referenceMlpForward, referenceUniform, uploadMatrix, type DropoutContext, type LossKind } from '../src/index.js';
+import { InvalidArgumentError, MLP, oneHot, readMatrix, referenceLoss, referenceMlpForward, referenceUniform, uploadMatrix, type DropoutContext, type LossKind, type Matrix } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
 
 /** Deterministic uniform [0, 1) stream for data sets (not the library's RNG). */
@@ -16,6 +16,11 @@ function lcg(seed: number): () => number {
 
 function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+/** 8 rows of 2 inputs and 1 target: the small regression batch of the optimiser tests. */
+function smallRegression(ctx: DropoutContext): { x: Matrix; y: Matrix } {
+  return { x: uploadMatrix(ctx, testData(16, 9), 8, 2), y: uploadMatrix(ctx, testData(8, 10), 8, 1) };
 }
 
 describe('model kit', () => {
@@ -88,9 +93,7 @@ describe('model kit', () => {
 
   it('an Adam step and an SGD step update the parameters as the formulas say', async () => {
     const ctx = await gpuContext();
-    const rows = 8;
-    const x = uploadMatrix(ctx, testData(rows * 2, 9), rows, 2);
-    const y = uploadMatrix(ctx, testData(rows, 10), rows, 1);
+    const { x, y } = smallRegression(ctx);
     for (const optimizer of ['adam', 'sgd'] as const) {
       const mlp = new MLP(ctx, { sizes: [2, 8, 1], dropout: 0.2, seed: 21, optimizer, learningRate: 0.05 });
       // Replay the stream the step will take to get the gradient it will use.
@@ -197,9 +200,7 @@ function expectNear(got: ArrayLike<number>, want: ArrayLike<number>, abs: number
 describe('model kit: optimiser, initialisation, losses and defaults, pinned', () => {
   it('three Adam steps with non-default beta1, beta2 and epsilon follow Kingma and Ba (f64 moments)', async () => {
     const ctx = await gpuContext();
-    const rows = 8;
-    const x = uploadMatrix(ctx, testData(rows * 2, 9), rows, 2);
-    const y = uploadMatrix(ctx, testData(rows, 10), rows, 1);
+    const { x, y } = smallRegression(ctx);
     const [lr, b1, b2, eps] = [0.05, 0.8, 0.9, 1e-3];
     // Dropout 0: trainStep's gradient is exactly what gradients() returns.
     const mlp = new MLP(ctx, { sizes: [2, 6, 1], seed: 21, learningRate: lr, beta1: b1, beta2: b2, epsilon: eps });
@@ -221,9 +222,7 @@ describe('model kit: optimiser, initialisation, losses and defaults, pinned', ()
 
   it('each training step takes the next stream: SGD steps replay with streams s0, s0 + 1', async () => {
     const ctx = await gpuContext();
-    const rows = 8;
-    const x = uploadMatrix(ctx, testData(rows * 2, 9), rows, 2);
-    const y = uploadMatrix(ctx, testData(rows, 10), rows, 1);
+    const { x, y } = smallRegression(ctx);
     const mlp = new MLP(ctx, { sizes: [2, 16, 1], dropout: 0.5, seed: 4, optimizer: 'sgd', learningRate: 0.05 });
     const s0 = mlp.generator.stream;
     for (let k = 0; k < 2; k++) {
