@@ -364,7 +364,6 @@ async function main(): Promise<number> {
   }
 }
 
-/** Bytes the pool holds after a forward, beyond its output: what the backward would need kept. */
 /**
  * The test hook of the failure path: ops whose id starts with WEBGPU_DROPOUT_BENCH_FAULT also
  * record a dispatch with no pipeline, which WebGPU rejects, as a broken kernel's would be.
@@ -383,6 +382,7 @@ function withInjectedFault<T extends { record: Recorder }>(op: BenchOp, cell: T)
   });
 }
 
+/** Bytes the pool holds after a forward, beyond its output: what the backward would need kept. */
 async function measureMemory(env: BenchEnv, n: number): Promise<MemoryRow[]> {
   const { ctx, device } = env;
   // Sizes no earlier cell used, so the pool cannot hand back an idle buffer and hide a new one.
