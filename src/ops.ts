@@ -1,7 +1,7 @@
 // Functional GPU ops. Each validates every argument before recording anything, resolves its
 // randomness to a (seed, stream, offset) triple and returns it, and goes through DropoutContext.dispatch.
 import { checkCount, checkProbability, keepRule, toU64, type KeepRule, type U64 } from './contract.js';
-import { bindingBytes, dtypeBytes, isGpuBuffer, type BoundBuffer, type DropoutContext } from './context.js';
+import { bindingBytes, dtypeBytes, isGpuBuffer, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { kernels, type KernelRecord } from './kernels.js';
@@ -107,8 +107,8 @@ function dataKernel(rule: KeepRule, inPlace: boolean, masked: boolean): KernelRe
 }
 
 /** Applies the keep rule of `p` under `rand` to `count` elements of `x` into `out`. */
-async function applyDropout(
-  ctx: DropoutContext,
+/** The dispatch of y = x * keep / (1 - p) under `rule` (none for an identity in place). */
+function dropoutCall(
   x: GPUBuffer,
   out: GPUBuffer,
   rule: KeepRule,
@@ -118,14 +118,14 @@ async function applyDropout(
   names: { x: string; out: string },
   mask: GPUBuffer | undefined,
   encoder: GPUCommandEncoder | undefined,
-): Promise<void> {
+): DispatchCall | undefined {
   const inPlace = out === x;
   const kernel = dataKernel(rule, inPlace, mask !== undefined);
-  if (!kernel) return;
+  if (!kernel) return undefined;
   const buffers: Record<number, BoundBuffer> = { 2: { buffer: out, argument: names.out } };
   if (!inPlace) buffers[1] = { buffer: x, argument: names.x };
   if (mask) buffers[3] = { buffer: mask, argument: 'mask' };
-  await ctx.dispatch({
+  return {
     kernel,
     dtype,
     count,
@@ -136,7 +136,7 @@ async function applyDropout(
     threshold: rule.kind === 'mask' ? rule.threshold : 0,
     scale: rule.kind === 'mask' ? rule.scale : 1,
     encoder,
-  });
+  };
 }
 
 export function checkEncoder(encoder: unknown): void {
@@ -187,9 +187,9 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
       encoder: opts.encoder,
     });
   } else {
-    const pending: Promise<void>[] = [applyDropout(ctx, x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder)];
-    if (mask) pending.push(writePackedMask(ctx, mask, effective, rand, count, opts.encoder));
-    await Promise.all(pending);
+    // One op, recorded together: if WebGPU refuses the batch, both dispatches know the op's arguments.
+    const calls = [dropoutCall(x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder), mask && packedMaskCall(mask, effective, rand, count, opts.encoder)];
+    await ctx.dispatchAll(calls.filter((c): c is DispatchCall => c !== undefined));
   }
   return mask ? { output, state, mask } : { output, state };
 }
@@ -213,7 +213,8 @@ export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state:
   const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
   if (rule.kind === 'identity' && opts.out === undefined) return dy;
   const output = outputBuffer(ctx, opts.out, bytes, 'dropout grad');
-  await applyDropout(ctx, dy, output, rule, state, state.count, state.dtype, { x: 'dy', out: 'out' }, opts.mask, opts.encoder);
+  const call = dropoutCall(dy, output, rule, state, state.count, state.dtype, { x: 'dy', out: 'out' }, opts.mask, opts.encoder);
+  if (call) await ctx.dispatch(call);
   return output;
 }
 
@@ -227,9 +228,10 @@ function checkState(state: DropoutState): void {
   checkCount(state.count, 'state.count');
 }
 
-async function writePackedMask(ctx: DropoutContext, mask: GPUBuffer, rule: KeepRule, rand: RandomState, count: number, encoder?: GPUCommandEncoder): Promise<void> {
+/** The dispatch that writes the packed keep-mask of `rule` (constant bits where p is 0 or 1). */
+function packedMaskCall(mask: GPUBuffer, rule: KeepRule, rand: RandomState, count: number, encoder?: GPUCommandEncoder): DispatchCall {
   const random = rule.kind === 'mask';
-  await ctx.dispatch({
+  return {
     kernel: random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill,
     dtype: 'f32',
     count,
@@ -237,7 +239,7 @@ async function writePackedMask(ctx: DropoutContext, mask: GPUBuffer, rule: KeepR
     ...rand,
     threshold: random ? rule.threshold : rule.kind === 'identity' ? 0 : 1,
     encoder,
-  });
+  };
 }
 
 export interface RandomOpOptions extends RandomOptions, RecordOptions {
