@@ -1,5 +1,5 @@
 // The suite's results as data (JSON, for comparing commits) and as Markdown tables.
-import type { Timing } from './timing.js';
+import { pairedRatio, type Timing } from './timing.js';
 
 export interface CellResult extends Omit<Timing, 'series' | 'wallSeries'> {
   log2: number;
@@ -14,6 +14,26 @@ export interface CellResult extends Omit<Timing, 'series' | 'wallSeries'> {
   ofCopyRange?: [number, number];
   /** How the copy was timed; when its method differs from the op's, the rounds are paired by wall time. */
   copy?: { method: Timing['method']; reps: number; samples: number };
+}
+
+/** A cell's row from the op's timing and its copy reference's (timed in the same rounds). */
+export function cellResult(log2: number, bytes: number, t: Timing, c?: Timing): CellResult {
+  const n = 2 ** log2;
+  const paired = c ? pairedRatio(c, t) : undefined;
+  return {
+    log2,
+    n,
+    ns: t.ns,
+    method: t.method,
+    wallNs: t.wallNs,
+    reps: t.reps,
+    samples: t.samples,
+    elementsPerSec: n / (t.ns * 1e-9),
+    gbPerSec: bytes / t.ns,
+    ...(t.rejected ? { rejected: t.rejected } : {}),
+    ...(c && paired ? { copyNs: c.ns, ofCopy: paired.ratio, ofCopyRange: [paired.low, paired.high] as [number, number] } : {}),
+    ...(c ? { copy: { method: c.method, reps: c.reps, samples: c.samples } } : {}),
+  };
 }
 
 /** A cell that could not be measured (an exception, or an error WebGPU reported during it). */

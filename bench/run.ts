@@ -18,6 +18,7 @@ import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
 import { benchOps, copyCell, copyWordsFor, P, SEED, type BenchOp } from './ops.js';
 import { openTfPeer, timeCpuReference, type TfPeer } from './peers.js';
 import {
+  cellResult,
   opTable,
   toMarkdown,
   type BenchReport,
@@ -248,22 +249,7 @@ async function main(): Promise<number> {
         cell.dispose();
         copy?.dispose();
       }
-      const paired = c ? pairedRatio(c, t) : undefined;
-      const copyTiming = c ? { copy: { method: c.method, reps: c.reps, samples: c.samples } } : {};
-      return {
-        log2,
-        n,
-        ns: t.ns,
-        method: t.method,
-        wallNs: t.wallNs,
-        reps: t.reps,
-        samples: t.samples,
-        elementsPerSec: n / (t.ns * 1e-9),
-        gbPerSec: bytes / t.ns,
-        ...(t.rejected ? { rejected: t.rejected } : {}),
-        ...(c && paired ? { copyNs: c.ns, ofCopy: paired.ratio, ofCopyRange: [paired.low, paired.high] as [number, number] } : {}),
-        ...copyTiming,
-      };
+      return cellResult(log2, bytes, t, c);
     }
 
     // Peers, side by side.
