@@ -38,8 +38,8 @@ function lavapipeInstalled(): boolean {
   }
 }
 
-const words = async (ctx: DropoutContext, b: GPUBuffer, n = b.size / 4) => Array.from(new Uint32Array(await ctx.readBytes(b, n * 4)));
-const allPoison = async (ctx: DropoutContext, b: GPUBuffer) => (await words(ctx, b)).every((w) => w === POISON_WORD);
+/** Whether every word of `b` still holds the poison (nothing was written). */
+const allPoison = async (ctx: DropoutContext, b: GPUBuffer) => new Uint32Array(await ctx.readBytes(b, b.size)).every((w) => w === POISON_WORD);
 
 describe('context: validate, readBytes, batching, caller encoders, destroy', () => {
   it('validate: false opens no error scope (dropout, readBytes); the default does', async () => {
