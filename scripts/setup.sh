@@ -43,12 +43,15 @@ else
   say "no apt-get: install g++, Random123 headers (set RANDOM123_INCLUDE) and chromium yourself"
 fi
 
-# 2. npm dependencies, skipped when node_modules already matches the lockfile.
-if [ node_modules/.package-lock.json -nt package-lock.json ]; then
+# 2. npm dependencies, skipped when node_modules was installed from this very lockfile (its hash
+# is recorded after a successful npm ci; timestamps would be fooled by copies and checkouts).
+LOCK_STAMP=node_modules/.setup-lock.sha256
+if [ -f "$LOCK_STAMP" ] && sha256sum --status -c "$LOCK_STAMP" 2>/dev/null; then
   say "npm dependencies up to date"
 else
   say "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
+  sha256sum package-lock.json > "$LOCK_STAMP"
 fi
 
 # 3. A WebGPU adapter for Node. Keep a working one; otherwise install lavapipe.

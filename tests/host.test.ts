@@ -27,7 +27,7 @@ import {
   requestDropoutDevice,
   toHalfArray,
 } from '../src/index.js';
-import { requestNodeDevice, resolveIcd } from '../src/node.js';
+import { ADAPTER_ENV, requestNodeDevice, resolveIcd } from '../src/node.js';
 import { POISON_WORD, gpuContext, nodeDevice, poisoned, testData } from './gpu.js';
 
 function lavapipeInstalled(): boolean {
@@ -191,6 +191,25 @@ describe('ops, generators and typed arrays', () => {
 });
 
 describe('Node adapter choice and device request', () => {
+  it('the suite runs on the adapter WEBGPU_DROPOUT_ADAPTER names (lavapipe by default), and lavapipe has shader-f16, so no f16 check skips there', async () => {
+    // Without this, a broken ICD choice could run every GPU test on some other adapter (or skip
+    // the f16 checks) and still pass.
+    const { icd, adapterName, adapter } = await nodeDevice();
+    const choice = process.env[ADAPTER_ENV]?.trim() || 'default';
+    if (choice === 'default' && !lavapipeInstalled()) return expect(icd).toBe('system');
+    if (choice === 'default' || choice === 'lavapipe') {
+      expect(icd).toMatch(/\/lvp_icd[^/]*\.json$/);
+      expect(adapterName).toMatch(/llvmpipe/i);
+      expect(adapter.features.has('shader-f16')).toBe(true);
+      expect((await gpuContext()).supportsF16).toBe(true);
+    } else if (choice === 'swiftshader') {
+      expect(icd).toMatch(/vk_swiftshader_icd\.json$/);
+      expect(adapterName).toMatch(/swiftshader/i);
+    } else {
+      expect(icd).toBe(choice === 'system' ? 'system' : choice);
+    }
+  });
+
   it('resolveIcd: unset/lavapipe give the lvp ICD, system gives none, swiftshader and a path resolve, junk is refused', () => {
     if (!lavapipeInstalled()) return console.warn('resolveIcd checks skipped: lavapipe is not installed (WEBGPU_DROPOUT_ADAPTER=system runs)');
     const lvp = resolveIcd('lavapipe');
