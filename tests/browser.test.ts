@@ -7,8 +7,21 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { colors } from '../demo/plot.js';
 import { NO_WEBGPU_MESSAGE, applyKeepMask, referenceKeepMask } from '../src/index.js';
-import { ROOT, canvasInk, collectErrors, dataValue, setSlider, startHarness, type Harness } from './browser/harness.js';
+import {
+  ROOT,
+  canvasInk,
+  cellColours,
+  collectErrors,
+  dataValue,
+  installDeviceLossSwitch,
+  loseDevice,
+  setSlider,
+  shownValue,
+  startHarness,
+  type Harness,
+} from './browser/harness.js';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'browser');
 const PANELS = ['mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
@@ -83,10 +96,180 @@ async function showMask(page: Page, p: number, seed: number, stream: number): Pr
   return maskView(page);
 }
 
+/**
+ * A read-out's visible text, which must match `pattern`: the numbers it captures (as printed) and
+ * the element's data-value, so a test can check that the text shows the value it keeps.
+ */
+async function readOut(page: Page, id: string, pattern: RegExp): Promise<{ shown: string[]; value: number[] }> {
+  const { text, value } = await shownValue(page, id);
+  const match = pattern.exec(text);
+  expect(match, `#${id} shows ${JSON.stringify(text)}, expected ${pattern}`).not.toBeNull();
+  return { shown: match!.slice(1), value };
+}
+
+/** The mask panel's statistics: each text shows its data-value as formatted (toFixed) in the page. */
+async function expectMaskReadOuts(page: Page, view: MaskView, units: number): Promise<void> {
+  const { p } = view;
+  const layer = await readOut(page, 'mask-kept-layer', /^(\d+) of (\d+) \S+ = (\d+\.\d{3}) \(±(\d+\.\d{3}) is 1σ\)$/);
+  const [fraction] = layer.value;
+  expect(layer.shown, '#mask-kept-layer text vs data-value').toEqual([
+    String(Math.round(fraction! * units)),
+    String(units),
+    fraction!.toFixed(3),
+    Math.sqrt((p * (1 - p)) / units).toFixed(3),
+  ]);
+  const large = await readOut(page, 'mask-kept-large', /^(\d+\.\d{5}) \(±(\d+\.\d{5}) is 1σ\)$/);
+  expect(large.shown, '#mask-kept-large text vs data-value').toEqual([large.value[0]!.toFixed(5), Math.sqrt((p * (1 - p)) / (1 << 20)).toFixed(5)]);
+  const expected = await readOut(page, 'mask-expected', /^(\d+\.\d{2})$/);
+  expect(expected.shown, '#mask-expected text vs data-value').toEqual([expected.value[0]!.toFixed(2)]);
+  const scale = await readOut(page, 'mask-scale', /^× (\d+\.\d{3})$/);
+  expect(scale.shown, '#mask-scale text vs data-value').toEqual([scale.value[0]!.toFixed(3)]);
+  const means = await readOut(page, 'mask-means', /^(\d+\.\d{3}) → (\d+\.\d{3})$/);
+  expect(means.value).toHaveLength(2);
+  expect(means.shown, '#mask-means text vs data-value').toEqual(means.value.map((v) => v.toFixed(3)));
+}
+
+const DROPPED_RGB = [1, 3, 5].map((i) => parseInt(colors.dropped.slice(i, i + 2), 16));
+
+/**
+ * A cell as painted, from samples near its corners: '0' dropped (colors.dropped all over), '1'
+ * kept (one opaque value colour all over: the white-to-blue ramp, so bluer than the dropped grey),
+ * '?' anything else.
+ */
+function paintedAs(samples: number[][]): '0' | '1' | '?' {
+  const [first] = samples;
+  if (!first || first[3] !== 255 || !samples.every((s) => s.every((c, k) => Math.abs(c - first[k]!) <= 1))) return '?';
+  const [r, , b] = first as [number, number, number];
+  if (first.slice(0, 3).every((c, k) => Math.abs(c - DROPPED_RGB[k]!) <= 2)) return '0';
+  return b - r >= 15 ? '1' : '?';
+}
+
+/**
+ * Where value i belongs on the mask canvas, in cells from the top-left: row-major in a 16 x 16
+ * grid; with the structured masks the 16 tiles (one per mask unit) row-major in 4 columns, each
+ * a 4 x 4 block of its 16 values, row-major.
+ */
+function gridPlace(mode: string, i: number): { col: number; row: number } {
+  if (mode === 'element') return { col: i % 16, row: i >> 4 };
+  const [t, k] = [i >> 4, i & 15];
+  return { col: (t % 4) * 4 + (k % 4), row: (t >> 2) * 4 + (k >> 2) };
+}
+
+/** The canvas's cell positions (data-cells) lay the values out as `gridPlace` says, without overlap. */
+function expectGridLayout(mode: string, size: number, at: [number, number][]): void {
+  expect(size, 'cell size').toBeGreaterThanOrEqual(10);
+  for (const axis of [0, 1] as const) {
+    const line = new Map<number, number>();
+    at.forEach((xy, i) => {
+      const place = gridPlace(mode, i);
+      const n = axis === 0 ? place.col : place.row;
+      const seen = line.get(n);
+      if (seen === undefined) line.set(n, xy[axis]);
+      else expect(xy[axis], `${mode} cell ${i}: ${axis === 0 ? 'x' : 'y'} unlike the rest of its ${axis === 0 ? 'column' : 'row'}`).toBeCloseTo(seen, 6);
+    });
+    for (let n = 1; n < 16; n++) {
+      expect(line.get(n)! - line.get(n - 1)!, `${mode}: ${axis === 0 ? 'column' : 'row'} ${n} must start at least a cell after ${axis === 0 ? 'column' : 'row'} ${n - 1}`).toBeGreaterThanOrEqual(size - 1e-9);
+    }
+  }
+}
+
+/**
+ * What the mask canvas PAINTS agrees with its data-kept: every cell, laid out in reading order,
+ * dropped or kept as the GPU output says, and kept cells darker the larger their value.
+ */
+async function expectPaintedMask(page: Page, view: MaskView): Promise<void> {
+  const { size, at, colours: cells } = await cellColours(page, 'mask-canvas');
+  expect(cells).toHaveLength(256);
+  expectGridLayout(view.mode, size, at);
+  const painted = cells.map(paintedAs);
+  const wrong = painted.flatMap((c, i) =>
+    c === view.kept[i] ? [] : [`cell ${i}: painted ${{ '0': 'dropped', '1': 'kept', '?': 'neither' }[c]} (rgba ${cells[i]![0]!.join(',')}), data-kept ${view.kept[i]}`],
+  );
+  expect(wrong.slice(0, 8), `${view.mode} mask (p ${view.p}, seed ${view.seed}, stream ${view.stream}): ${wrong.length} cells painted unlike data-kept`).toEqual([]);
+  const kept = painted.flatMap((c, i) => (c === '1' ? [{ i, value: view.values[i]!, red: cells[i]![0]![0]! }] : [])).sort((a, b) => a.value - b.value);
+  for (let k = 1; k < kept.length; k++) {
+    expect(kept[k]!.red, `cell ${kept[k]!.i} (${kept[k]!.value}) is painted lighter than cell ${kept[k - 1]!.i} (${kept[k - 1]!.value})`).toBeLessThanOrEqual(kept[k - 1]!.red);
+  }
+}
+
 async function expectDrawn(page: Page, id: string): Promise<void> {
   const ink = await canvasInk(page, id);
   expect(ink.colours, `canvas #${id} colours`).toBeGreaterThan(8);
   expect(ink.covered, `canvas #${id} covered`).toBeGreaterThan(0.02);
+}
+
+/** The panels' controls that are not disabled, by id. */
+function enabledControls(page: Page): Promise<string[]> {
+  return page.evaluate((names) =>
+    names.flatMap((n) =>
+      [...document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>(`#panel-${n} :is(input, button, select)`)].filter((el) => !el.disabled).map((el) => `#${el.id}`),
+    ),
+    [...PANELS],
+  );
+}
+
+/**
+ * From the moment body[data-webgpu] is 'lost', records every panel whose data-state becomes other
+ * than 'unavailable' and every control that is enabled again (read by `changesAfterLoss`).
+ */
+function watchAfterLoss(page: Page): Promise<void> {
+  return page.evaluate(() => {
+    const log: string[] = [];
+    (window as unknown as { __afterLoss: string[] }).__afterLoss = log;
+    new MutationObserver((records) => {
+      if (document.body.dataset.webgpu !== 'lost') return;
+      for (const r of records) {
+        const el = r.target as HTMLElement & { disabled?: boolean };
+        if (r.attributeName === 'disabled' && el.disabled === false) log.push(`#${el.id} enabled again`);
+        if (r.attributeName === 'data-state' && el.dataset.state !== 'unavailable') log.push(`#${el.id} data-state ${el.dataset.state}`);
+      }
+    }).observe(document.querySelector('main')!, { subtree: true, attributes: true, attributeFilter: ['disabled', 'data-state'] });
+  });
+}
+
+function changesAfterLoss(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __afterLoss: string[] }).__afterLoss);
+}
+
+/** The page after a device loss: the banner says so, every panel is unavailable and every control disabled. */
+async function expectLostPage(page: Page, when: string): Promise<void> {
+  expect(await page.evaluate(() => document.body.dataset.webgpu), when).toBe('lost');
+  await expect(page.locator('#no-webgpu').isVisible(), when).resolves.toBe(true);
+  expect(await page.locator('#no-webgpu h2').textContent(), when).toBe('The GPU device was lost');
+  expect(await page.locator('#no-webgpu-detail').textContent(), when).toBe('Technical detail: unknown: simulated');
+  await expect(page.locator('#adapter').textContent(), when).resolves.toMatch(/^Was computing on: .*\(the device was lost\)\.$/);
+  for (const name of PANELS) {
+    expect(await panelState(page, name), `${when}: panel ${name}`).toBe('unavailable');
+    expect(await page.locator(`#${name}-status`).textContent(), `${when}: panel ${name}`).toBe('The GPU device was lost: reload the page to compute again.');
+  }
+  expect(await enabledControls(page), `${when}: controls still enabled`).toEqual([]);
+}
+
+/**
+ * Loses the device (simulated, see installDeviceLossSwitch) once `ready` has brought the page to
+ * the moment wanted, then checks that the page says so and stays so: work that was in flight
+ * finishes without re-enabling anything, and a slider moved afterwards (by script: it is disabled)
+ * starts nothing.
+ */
+async function expectDeviceLossHandled(ready: (page: Page) => Promise<void>): Promise<void> {
+  const { page, errors } = await openPage({ width: 1280, height: 800 }, installDeviceLossSwitch);
+  await ready(page);
+  expect(await enabledControls(page), 'some controls are enabled before the loss').not.toEqual([]);
+  await watchAfterLoss(page);
+  await loseDevice(page);
+  await page.waitForFunction(() => document.body.dataset.webgpu === 'lost', undefined, { timeout: 10_000 });
+  await expectLostPage(page, 'right after the loss');
+  await setSlider(page, 'mask-p', 0.3);
+  await setSlider(page, 'mc-samples', 10);
+  await setSlider(page, 'ensemble-p', 0.5);
+  // Time for the work in flight at the loss, and for what the sliders asked, to fail and unwind
+  // (a rejection, a busy status's delay of 0.4 s).
+  await page.waitForTimeout(1500);
+  await expectLostPage(page, 'after the work in flight ended');
+  expect(await changesAfterLoss(page), 'changes after the loss').toEqual([]);
+  expect(errors).toEqual([]);
+  await page.screenshot({ path: join(ARTIFACTS, 'page-device-lost.png') });
+  await page.close();
 }
 
 describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
@@ -121,7 +304,13 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
       expect((await dataValue(page, 'mask-scale'))[0]).toBeCloseTo(1 / (1 - p), 10);
       const [meanX, meanY] = await dataValue(page, 'mask-means');
       expect(Math.abs(meanY! - meanX!)).toBeLessThan(6 * Math.sqrt(p / (1 - p) / 256) * meanX!);
+      await expectMaskReadOuts(page, view, 256);
+      // Both kinds of cell are on the canvas, painted as data-kept says.
+      expect(view.kept).toMatch(/0.*1|1.*0/);
+      await expectPaintedMask(page, view);
     }
+    const draws = await shownValue(page, 'mask-draws-count');
+    expect(draws.text.replaceAll(',', ''), '#mask-draws-count text vs data-value').toBe(String(draws.value[0]));
     // The scaled values themselves, against the CPU reference for the last setting.
     const last = await maskView(page);
     const input = await page.evaluate(() => {
@@ -148,6 +337,9 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
       expect(Float32Array.from(view.values)).toEqual(want);
       expect((await dataValue(page, 'mask-kept-layer'))[0]).toBeCloseTo(units.reduce((a, b) => a + b, 0) / 16, 10);
       await expect(page.locator('#mask-shape').textContent()).resolves.toContain(mode === 'spatial' ? 'mask shape 2 × 8 × 1 × 1' : 'mask shape 16 × 1');
+      await expectMaskReadOuts(page, view, 16);
+      expect(view.kept).toMatch(/0.*1|1.*0/);
+      await expectPaintedMask(page, view);
       await expectDrawn(page, 'mask-canvas');
       await page.locator('#panel-mask').screenshot({ path: join(ARTIFACTS, `panel-1-mask-${mode}.png`) });
     }
@@ -162,6 +354,11 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     const [gap] = await dataValue(page, 'ensemble-gap');
     expect(gap).toBeGreaterThan(0);
     expect(gap).toBeLessThan(0.5);
+    const ensembleP = Number(await page.inputValue('#ensemble-p'));
+    const keptOut = await readOut(page, 'ensemble-kept', /^(\d+(?:, \d+)*) of (\d+) \(expected (\d+\.\d)\)$/);
+    expect(keptOut.shown, '#ensemble-kept text vs data-value').toEqual([keptPerNet.join(', '), '16', (16 * (1 - ensembleP)).toFixed(1)]);
+    const gapOut = await readOut(page, 'ensemble-gap', /^(\d+\.\d{4})$/);
+    expect(gapOut.shown, '#ensemble-gap text vs data-value').toEqual([gap!.toFixed(4)]);
     await expectDrawn(page, 'ensemble-nets');
     await expectDrawn(page, 'ensemble-output');
     await page.locator('#panel-ensemble').screenshot({ path: join(ARTIFACTS, 'panel-2-ensemble.png') });
@@ -172,6 +369,9 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     const [sigmaOut] = await dataValue(page, 'mc-sigma-out');
     expect(sigmaIn).toBeGreaterThan(0);
     expect(sigmaOut).toBeGreaterThan(2 * sigmaIn!);
+    expect((await readOut(page, 'mc-sigma-in', /^(\d+\.\d{3})$/)).shown, '#mc-sigma-in text vs data-value').toEqual([sigmaIn!.toFixed(3)]);
+    const outOut = await readOut(page, 'mc-sigma-out', /^(\d+\.\d{3}) \((\d+\.\d)× wider\)$/);
+    expect(outOut.shown, '#mc-sigma-out text vs data-values').toEqual([sigmaOut!.toFixed(3), (sigmaOut! / sigmaIn!).toFixed(1)]);
     await expectDrawn(page, 'mc-canvas');
     await setSlider(page, 'mc-samples', 8);
     await page.waitForFunction(() => document.getElementById('mc-canvas')!.dataset.samples === '8', undefined, { timeout: 30_000 });
@@ -184,6 +384,13 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     const history = JSON.parse((await page.locator('#overfit-loss').getAttribute('data-history'))!) as Record<'plain' | 'dropout', { train: number[]; val: number[] }>;
     const [epochs] = await dataValue(page, 'overfit-epoch');
     expect(epochs).toBeGreaterThanOrEqual(100);
+    // Done: the epoch read-out shows the last epoch of all of them.
+    expect((await readOut(page, 'overfit-epoch', /^(\d+) of (\d+)$/)).shown, '#overfit-epoch text vs data-value').toEqual([String(epochs), String(epochs)]);
+    for (const label of ['plain', 'dropout'] as const) {
+      const loss = await readOut(page, `overfit-loss-${label}`, /^(\d+\.\d{3}) \/ (\d+\.\d{3})$/);
+      expect(loss.value, `#overfit-loss-${label} data-value: the last losses`).toEqual([history[label].train.at(-1), history[label].val.at(-1)]);
+      expect(loss.shown, `#overfit-loss-${label} text vs data-value`).toEqual(loss.value.map((v) => v.toFixed(3)));
+    }
     for (const run of [history.plain, history.dropout]) {
       expect(run.train).toHaveLength(epochs!);
       expect(run.val).toHaveLength(epochs!);
@@ -229,6 +436,16 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'page-390x844.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  it('disables every panel for good when the GPU device is lost while a benchmark and training run, with no console errors', async () => {
+    await expectDeviceLossHandled(async (page) => {
+      await settle(page, 'mask', 'ready');
+      // In flight at the loss: the ensemble panel's training and a benchmark (whose end re-enables its controls).
+      await page.selectOption('#speed-size', '65536');
+      await page.click('#speed-run');
+      await page.waitForFunction(() => document.getElementById('speed-progress')!.textContent!.startsWith('Timing'), undefined, { timeout: 30_000, polling: 20 });
+    });
   });
 
   it('tells a visitor without WebGPU what is missing and how to enable it', async () => {

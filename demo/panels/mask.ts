@@ -160,6 +160,7 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
       layout.tileLabels.at(-1)!;
     // The short labels need a key; it follows the labels drawn (they change with the width).
     byId('mask-tile-key').textContent = tileLabel(3) === 'n0 c3' ? ' Tile n0 c3 is sample 0, channel 3.' : tileLabel(3) === 'n3' ? ' Tile n3 is sample 3.' : '';
+    const at: [number, number][] = [];
     for (let t = 0; t < layout.tiles; t++) {
       const ox = 12 + (t % layout.tileColumns) * (tileWidth + gap);
       const oy = 10 + Math.floor(t / layout.tileColumns) * (tileWidth + gap + labelSpace) + labelSpace;
@@ -172,6 +173,7 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
         const v = y[i]!;
         const cx = ox + (k % layout.tile) * cell;
         const cy = oy + Math.floor(k / layout.tile) * cell;
+        at[i] = [cx, cy];
         if (v === 0) {
           g.fillStyle = colors.dropped;
           g.fillRect(cx + 1, cy + 1, cell - 2, cell - 2);
@@ -194,6 +196,8 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
       }
     }
     drawScale(vmax, scale, W - LEGEND_WIDTH, H);
+    // Where value i's cell is drawn (top-left corner, CSS px), for tests that check what is painted.
+    g.canvas.dataset.cells = JSON.stringify({ size: cell, at });
   }
 
   /** Colour bar: what the cell colours mean, and where x and x/(1-p) fall. */

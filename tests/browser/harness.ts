@@ -155,3 +155,85 @@ export function setSlider(page: Page, id: string, value: number): Promise<void> 
 export function dataValue(page: Page, id: string): Promise<number[]> {
   return page.locator(`#${id}`).evaluate((el) => (el as HTMLElement).dataset.value?.split(',').map(Number) ?? []);
 }
+
+/** A showValue read-out: its visible text and the raw numbers kept in its data-value. */
+export function shownValue(page: Page, id: string): Promise<{ text: string; value: number[] }> {
+  return page.locator(`#${id}`).evaluate((el) => ({
+    text: el.textContent ?? '',
+    value: (el as HTMLElement).dataset.value?.split(',').map(Number) ?? [],
+  }));
+}
+
+export interface CellPaint {
+  /** The cell size and each cell's top-left corner, in CSS px (the canvas's data-cells). */
+  size: number;
+  at: [number, number][];
+  /** Per cell, its four corner samples. */
+  colours: number[][][];
+}
+
+/**
+ * The colours painted in each cell of a canvas whose data-cells (JSON `{ size, at: [x, y][] }`,
+ * CSS px) says where cell i is drawn: one RGBA sample [r, g, b, a] near each of the cell's four
+ * corners (a fifth of the cell in from each side, clear of a centred label or cross), read from the
+ * bitmap through the drawing's transform (the bitmap is the display size times devicePixelRatio).
+ */
+export function cellColours(page: Page, id: string): Promise<CellPaint> {
+  return page.evaluate((canvasId) => {
+    const canvas = document.getElementById(canvasId) as HTMLCanvasElement | null;
+    if (!canvas?.dataset.cells) throw new Error(`no canvas #${canvasId} with data-cells`);
+    const { size, at } = JSON.parse(canvas.dataset.cells) as { size: number; at: [number, number][] };
+    const g = canvas.getContext('2d')!;
+    const m = g.getTransform();
+    const data = g.getImageData(0, 0, canvas.width, canvas.height).data;
+    const sample = (x: number, y: number) => {
+      const bx = Math.floor(m.a * x + m.c * y + m.e);
+      const by = Math.floor(m.b * x + m.d * y + m.f);
+      if (bx < 0 || by < 0 || bx >= canvas.width || by >= canvas.height) return [-1, -1, -1, -1];
+      const o = 4 * (by * canvas.width + bx);
+      return [data[o]!, data[o + 1]!, data[o + 2]!, data[o + 3]!];
+    };
+    const inset = 0.2 * size;
+    const colours = at.map(([x, y]) =>
+      [
+        [x + inset, y + inset],
+        [x + size - inset, y + inset],
+        [x + inset, y + size - inset],
+        [x + size - inset, y + size - inset],
+      ].map(([sx, sy]) => sample(sx!, sy!)),
+    );
+    return { size, at, colours };
+  }, id);
+}
+
+/**
+ * Lets a test lose the page's GPU device, as a driver reset would, without changing the page: the
+ * device from adapter.requestDevice gets its own `lost` promise, resolved by `loseDevice` with
+ * `{ reason: 'unknown', message: 'simulated' }`, and the real device is destroyed right after, so
+ * later GPU work fails as it does on a real loss. Call before the page loads.
+ */
+export async function installDeviceLossSwitch(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const requestDevice = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, ...args: Parameters<GPUAdapter['requestDevice']>) {
+      const device = await requestDevice.apply(this, args);
+      let resolve!: (info: GPUDeviceLostInfo) => void;
+      const lost = new Promise<GPUDeviceLostInfo>((r) => (resolve = r));
+      Object.defineProperty(device, 'lost', { value: lost, configurable: true });
+      (window as unknown as { __loseDevice: () => void }).__loseDevice = () => {
+        resolve({ reason: 'unknown', message: 'simulated' } as GPUDeviceLostInfo);
+        device.destroy();
+      };
+      return device;
+    };
+  });
+}
+
+/** Loses the device (see installDeviceLossSwitch). */
+export function loseDevice(page: Page): Promise<void> {
+  return page.evaluate(() => {
+    const lose = (window as unknown as { __loseDevice?: () => void }).__loseDevice;
+    if (!lose) throw new Error('the page has requested no device yet (or installDeviceLossSwitch was not called)');
+    lose();
+  });
+}
