@@ -213,6 +213,15 @@ export function copyWordsFor(bytes: number): number {
   return Math.max(4, Math.round(bytes / 8 / 4) * 4);
 }
 
+/**
+ * The largest buffer a cell of these ops allocates, in bytes per element: an op's own buffers hold
+ * at most one f32 per element; its copy reference's two buffers hold half the op's bytes each (6
+ * for the 12-byte ops). The suite's largest size is the one where that still fits maxBufferSize.
+ */
+export function largestBufferBytesPerElement(ops: readonly BenchOp[]): number {
+  return Math.max(4, ...ops.map((op) => op.bytesPerElement / 2));
+}
+
 export const benchOps: BenchOp[] = [
   dropoutForward('f32', false),
   dropoutBack('f32', false),

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dropout, dropoutBackward } from '../src/index.js';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
-import { benchOps, copyCell, copyWordsFor, P, SEED, type BenchOp } from './ops.js';
+import { benchOps, copyCell, copyWordsFor, largestBufferBytesPerElement, P, SEED, type BenchOp } from './ops.js';
 import { openTfPeer, timeCpuReference, type TfPeer } from './peers.js';
 import {
   cellResult,
@@ -152,9 +152,12 @@ async function gpuChecked<T>(device: GPUDevice, work: () => Promise<T>): Promise
   const oom = await device.popErrorScope();
   if (failed) throw thrown;
   const error = validation ?? oom;
-  if (error) throw new Error(`WebGPU reported ${validation ? 'a validation error' : 'out of memory'}: ${error.message.split('\n')[0]}`);
+  if (error) throw new WebGpuReported(`WebGPU reported ${validation ? 'a validation error' : 'out of memory'}: ${error.message.split('\n')[0]}`);
   return result as T;
 }
+
+/** An error WebGPU reported inside gpuChecked: the work timed did not all run. */
+class WebGpuReported extends Error {}
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -173,8 +176,10 @@ async function main(): Promise<number> {
     // The code measured is what was loaded at start: read the commit once, then.
     const commit = gitCommit();
     const name = opts.name ?? [slug, ...(opts.quick ? ['quick'] : []), ...(opts.subset ? ['subset'] : [])].join('-');
-    // Every buffer of an op holds at most 4 bytes per element.
-    const maxLog2 = Math.min(opts.max, Math.floor(Math.log2(device.limits.maxBufferSize / 4)));
+    const ops = benchOps.filter((op) => (op.dtype !== 'f16' || ctx.supportsF16) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
+    const skipped = benchOps.filter((op) => op.dtype === 'f16' && !ctx.supportsF16).map((op) => `${op.id}: adapter lacks shader-f16`);
+    // The largest size at which every buffer of a cell (the op's and its copy reference's) fits.
+    const maxLog2 = Math.min(opts.max, Math.floor(Math.log2(device.limits.maxBufferSize / largestBufferBytesPerElement(ops))));
     const sizes: number[] = [];
     for (let k = opts.min; k <= maxLog2; k += Math.max(1, opts.step)) sizes.push(k);
     if (sizes.at(-1) !== maxLog2 && maxLog2 >= opts.min) sizes.push(maxLog2);
@@ -194,8 +199,6 @@ async function main(): Promise<number> {
     console.log(`webgpu-dropout bench on ${env.adapterName} (${env.icd})`);
     console.log(`timing: ${timer.hasTimestamps ? 'timestamp-query' : 'wall time'}; sizes 2^${sizes[0]}..2^${sizes.at(-1)}${opts.quick ? '; quick mode' : ''}`);
 
-    const ops = benchOps.filter((op) => (op.dtype !== 'f16' || ctx.supportsF16) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
-    const skipped = benchOps.filter((op) => op.dtype === 'f16' && !ctx.supportsF16).map((op) => `${op.id}: adapter lacks shader-f16`);
     // One untimed pass at the largest size first: page faults and shader compiles stay out of the cells.
     progress('warming up ...');
     const warm = copyCell(ctx, 2 ** sizes.at(-1)!);
@@ -263,20 +266,29 @@ async function main(): Promise<number> {
         for (const log2 of tfSizes) {
           progress(`peers: tf.dropout (WebGPU backend) 2^${log2} ...`);
           // The size a target judges gets more rounds: one tf.dropout call there takes most of a second on a CPU adapter.
-          const t = await tf.time(2 ** log2, peerBudget, log2 === 24 ? 7 : 3);
-          const draw = await tf.timeMaskDraw(2 ** log2, peerBudget / 2);
+          const t = await gpuChecked(device, () => tf!.time(2 ** log2, peerBudget, log2 === 24 ? 7 : 3));
+          const draw = await gpuChecked(device, () => tf!.timeMaskDraw(2 ** log2, peerBudget / 2));
           const note = `of which the mask drawn by tf.randomUniform in JS: ${formatNs(draw.ns)} (${((draw.ns / t.peer.ns) * 100).toFixed(0)}%); then upload + add/floor/div/mul kernels`;
           peers.push({ peer: 'tf.dropout (tfjs-backend-webgpu)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note });
         }
       } catch (e) {
-        peerErrors.push(`tf.dropout could not be measured: ${(e as Error).message}`);
+        peerErrors.push(`tf.dropout could not be measured: ${messageOf(e)}`);
+        // tf.dropout missing is a note; a WebGPU error while timing (ours or tf's) fails the run.
+        if (e instanceof WebGpuReported) failures.push(`peers: tf.dropout: ${messageOf(e)}`);
       }
     }
     const cpuSizes = (opts.quick ? [14] : [16, 20]).filter((k) => k <= maxLog2);
     if (opts.cpu) {
       for (const log2 of cpuSizes) {
         progress(`peers: CPU reference 2^${log2} ...`);
-        const t = await timeCpuReference(env, 2 ** log2, peerBudget);
+        let t: Awaited<ReturnType<typeof timeCpuReference>>;
+        try {
+          t = await gpuChecked(device, () => timeCpuReference(env, 2 ** log2, peerBudget));
+        } catch (e) {
+          peerErrors.push(`CPU reference at 2^${log2} could not be measured: ${messageOf(e)}`);
+          failures.push(`peers: CPU reference at 2^${log2}: ${messageOf(e)}`);
+          continue;
+        }
         peers.push({ peer: 'CPU reference (plain JS, src/reference.ts)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note: 'no-GPU baseline, single thread: Philox on plain numbers, one call per 4 elements' });
       }
     }

@@ -127,15 +127,16 @@ export class GpuTimer {
     for (const record of records) {
       // The warm-up compiles pipelines and touches the buffers' pages; an op slower than a few
       // samples' worth gets no separate calibration (its warm-up time sizes it: it runs one call
-      // per sample either way), to save time. Others are sized by the median of three calibration
-      // samples: one sample just after the warm-up is often a slow outlier, and sizing from it
-      // left small sizes with a call or two per sample, whose fixed per-submit cost (the marker
-      // passes, about 20 us on lavapipe) then inflated the time per call.
+      // per sample either way), to save time. Others are sized by the fastest of three calibration
+      // samples: samples just after the warm-up are often slow outliers (on a loaded CPU adapter
+      // two of three can be), and sizing from one left small sizes with a call or two per sample,
+      // whose fixed per-submit cost (the marker passes, about 20 us on lavapipe) then inflated the
+      // time per call. No sample is ever faster than the call itself.
       const [ts0, wall0] = await this.sample(record, 1);
       await this.settle();
       const slow = wall0 > 4 * budget.sampleMs * 1e6;
       const calibration = slow ? [[ts0, wall0] as const] : [await this.sample(record, 1), await this.sample(record, 1), await this.sample(record, 1)];
-      const once = Math.max(median(calibration.map(([ts, wall]) => (sane(ts, wall) ? ts : wall))), 1e3);
+      const once = Math.max(Math.min(...calibration.map(([ts, wall]) => (sane(ts, wall) ? ts : wall))), 1e3);
       // Calls under a millisecond get at least 8 per sample, whatever the calibration said.
       const reps = clamp(Math.round((budget.sampleMs * 1e6) / once), once < 1e6 ? Math.min(8, budget.maxReps) : 1, budget.maxReps);
       plans.push({ record, reps, ts: [], wall: [], insane: 0 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cellResult, type BenchReport } from '../bench/report.js';
+import { cellResult, formatNs, toMarkdown, type BenchReport } from '../bench/report.js';
 import { pairedRatio, quantile, type Timing } from '../bench/timing.js';
 
 const run = promisify(execFile);
@@ -78,6 +78,11 @@ describe('npm run bench -- --quick', () => {
         expect(c.n).toBe(2 ** c.log2);
         expect(c.ns).toBeGreaterThan(0);
         expect(['timestamp', 'wall']).toContain(c.method);
+        // The sanity rule holds sample by sample, so it holds for the per-call medians (bench/timing.ts):
+        // a timestamp median above its wall median (beyond the slack) means a sample was not divided by its calls.
+        if (c.method === 'timestamp') expect(c.ns, `${op.id} 2^${c.log2}`).toBeLessThanOrEqual((c.wallNs * 1.05 + 5e4 / c.reps) * (1 + 1e-12));
+        else expect(c.ns).toBe(c.wallNs);
+        expect(c.rejected !== undefined, `${op.id} 2^${c.log2}: rejected iff a timestamp adapter fell back to wall`).toBe(report.timing.timestampQuery && c.method === 'wall');
         // The rates are derived from the median as the README says.
         expect(c.elementsPerSec / (c.n / (c.ns * 1e-9))).toBeCloseTo(1, 9);
         if (op.bytesPerElement > 0) expect(c.gbPerSec / ((op.bytesPerElement * c.n) / c.ns)).toBeCloseTo(1, 9);
@@ -93,7 +98,37 @@ describe('npm run bench -- --quick', () => {
     const peers = new Set(report.peers.map((p) => p.peer.split(' ')[0]));
     expect(peers.has('CPU')).toBe(true);
     expect(peers.has('tf.dropout') || report.peerErrors.some((e) => e.startsWith('tf.dropout'))).toBe(true);
-    for (const p of report.peers) expect(p.ratio).toBeGreaterThan(0);
+    for (const p of report.peers) {
+      expect(p.ratio).toBeGreaterThan(0);
+      expect(p.n).toBe(2 ** p.log2);
+      // ratio = median of per-round ratios, inside its quartiles [low, high].
+      expect(p.ratioRange![0]).toBeLessThanOrEqual(p.ratio);
+      expect(p.ratio).toBeLessThanOrEqual(p.ratioRange![1]);
+    }
+    expect(report.options.sizesLog2).toEqual([10, 15, 20]);
+    expect(report.options.cellBudgetMs).toBe(60);
+    expect(report.options.peers).toEqual({ tf: true, cpu: true });
+    // The pool's peak over one f32 forward + backward is y and dx: 8 bytes per element.
+    expect(report.memory.rows.find((m) => m.what.includes('pool peak'))?.bytesPerElement).toBe(8);
+    // The overhead table's GPU row is the 2^10 forward cell, as the README says.
+    const fwd = report.ops.find((o) => o.id === 'dropout.forward.f32')!;
+    const fwd10 = fwd.cells.find((c) => c.log2 === 10)!;
+    const gpuRow = report.overhead.find((o) => o.what.startsWith('GPU:'))!;
+    expect(gpuRow.ns).toBe(fwd10.ns);
+    expect(gpuRow.what).toContain(`(${fwd10.method})`);
+    expect(gpuRow.note).toContain(`(${fwd10.samples}×${fwd10.reps}); copy kernel at the same bytes: ${formatNs(fwd10.copyNs!)}`);
+    // Stage notes: one per forward cell from 2^20, each stage's own median.
+    const cellOf = (id: string, log2: number) => report.ops.find((o) => o.id === id)!.cells.find((c) => c.log2 === log2)!;
+    expect(report.stages).toHaveLength(1);
+    expect(report.stages[0]).toContain(`2^20: forward ${formatNs(cellOf('dropout.forward.f32', 20).ns)} = `);
+    expect(report.stages[0]).toContain(`(${formatNs(cellOf('dropout.forward.f32', 20).copyNs!)}); without Philox ${formatNs(cellOf('stage.no_rng.f32', 20).ns)} `);
+    expect(report.stages[0]).toContain(`Philox alone ${formatNs(cellOf('stage.rng_only.f32', 20).ns)};`);
+    // Targets on a CPU adapter are judged at 2^24 only, which a quick run does not reach.
+    if (/llvmpipe|lavapipe|swiftshader/i.test(report.adapter.name))
+      expect(report.targets).toEqual([
+        { target: 'dropout.forward.f32 at 2^24 >= 60% of copy', measured: 'not measured', met: null },
+        { target: 'forward f32 at 2^24 >= 20x tf.dropout', measured: 'not measured', met: null },
+      ]);
     const mem = report.memory.rows.find((m) => m.what.startsWith('ours: dropout,'));
     expect(mem?.bytesPerElement).toBe(0);
     expect(report.memory.rows.find((m) => m.what.includes('bit mask'))?.bytesPerElement).toBe(0.125);
@@ -102,6 +137,8 @@ describe('npm run bench -- --quick', () => {
     expect(report.options.subset).toBe(false);
 
     const md = readFileSync(join(out, 'smoke.md'), 'utf8');
+    // The Markdown is the JSON's report, nothing else.
+    expect(md).toBe(toMarkdown(report) + '\n');
     expect(md).toContain(`# webgpu-dropout benchmark: ${report.adapter.name}`);
     // Every "of copy" cell reads median (low-high), in that order.
     const ranges = [...md.matchAll(/\| (\d+)% \((\d+)-(\d+)%\) \|/g)];
@@ -122,22 +159,26 @@ describe('npm run bench -- --quick', () => {
 
 describe('npm run bench with a partial selection', () => {
   it("a run that leaves ops, sizes or peers out writes '<adapter>-subset' files marked as such", async () => {
-    await run('npx', ['vite-node', 'bench/run.ts', '--', '--ops', 'rng.words', '--min', '10', '--max', '10', '--no-tf', '--no-cpu', '--budget', '20', '--out', out], {
+    await run('npx', ['vite-node', 'bench/run.ts', '--', '--ops', 'rng.words', '--min', '10', '--max', '11', '--step', '2', '--no-tf', '--no-cpu', '--budget', '20', '--out', out], {
       timeout: 120_000,
       maxBuffer: 16 * 1024 * 1024,
     });
-    const file = readdirSync(out).find((f) => f.endsWith('-subset.json'));
+    const file = readdirSync(out).find((f) => f.endsWith('-subset.json') && !f.endsWith('-quick-subset.json'));
     expect(file, 'a <adapter>-subset.json report').toBeDefined();
     const report = JSON.parse(readFileSync(join(out, file!), 'utf8')) as BenchReport;
     expect(report.options.subset).toBe(true);
+    expect(file).toBe(`${report.adapter.slug}-subset.json`);
+    if (/llvmpipe|lavapipe/i.test(report.adapter.name)) expect(report.adapter.slug).toBe('lavapipe');
+    // --max is run even where the step skips it.
+    expect(report.options.sizesLog2).toEqual([10, 11]);
     expect(report.options.ops).toEqual(['rng.words']);
     expect(report.ops.map((o) => o.id)).toEqual(['rng.words']);
     expect(readFileSync(join(out, file!.replace('.json', '.md')), 'utf8')).toContain('**subset run**');
   });
 
-  it('a cell that WebGPU rejects is reported as failed, the run goes on, and it exits 1; --no-tf --no-cpu alone make a subset', async () => {
+  it('a cell that WebGPU rejects is reported as failed, the run goes on, and it exits 1; --no-tf alone makes a subset', async () => {
     // WEBGPU_DROPOUT_BENCH_FAULT makes rng.words record an invalid dispatch as well (bench/run.ts).
-    const failed = await run('npx', ['vite-node', 'bench/run.ts', '--', '--quick', '--no-tf', '--no-cpu', '--budget', '10', '--out', out, '--name', 'fault'], {
+    const failed = await run('npx', ['vite-node', 'bench/run.ts', '--', '--quick', '--no-tf', '--budget', '10', '--out', out], {
       timeout: 180_000,
       maxBuffer: 16 * 1024 * 1024,
       env: { ...process.env, WEBGPU_DROPOUT_BENCH_FAULT: 'rng.words' },
@@ -147,18 +188,30 @@ describe('npm run bench with a partial selection', () => {
     );
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toMatch(/failure\(s\): rng\.words at 2\^10: WebGPU reported a validation error/);
-    const report = JSON.parse(readFileSync(join(out, 'fault.json'), 'utf8')) as BenchReport;
+    // The default name of a quick subset run: neither a full nor a plain quick run's files are overwritten.
+    const file = readdirSync(out).find((f) => f.endsWith('-quick-subset.json'));
+    expect(file, 'a <adapter>-quick-subset.json report').toBeDefined();
+    const report = JSON.parse(readFileSync(join(out, file!), 'utf8')) as BenchReport;
+    expect(file).toBe(`${report.adapter.slug}-quick-subset.json`);
     expect(report.options.subset).toBe(true);
+    expect(report.options.peers).toEqual({ tf: false, cpu: true });
+    expect(report.peers.map((p) => p.peer.split(' ')[0])).toEqual(['CPU']);
+    expect(report.peerErrors).toEqual([]);
     expect(report.failures).toEqual(report.options.sizesLog2.map((log2) => expect.stringMatching(new RegExp(`^rng\\.words at 2\\^${log2}: `))));
     for (const op of report.ops) expect(op.cells.length + (op.failures?.length ?? 0), op.id).toBe(report.options.sizesLog2.length);
     expect(report.ops.find((o) => o.id === 'rng.words')!.cells).toEqual([]);
     expect(report.ops.find((o) => o.id === 'rng.uniform')!.cells.length).toBe(report.options.sizesLog2.length);
-    expect(readFileSync(join(out, 'fault.md'), 'utf8')).toMatch(/\*\*failed\*\*: WebGPU reported a validation error/);
+    const md = readFileSync(join(out, file!.replace('.json', '.md')), 'utf8');
+    expect(md).toMatch(/\*\*failed\*\*: WebGPU reported a validation error/);
+    expect(md).toContain('- **failures** (the run exited non-zero): rng.words at 2^10: WebGPU reported a validation error');
+    expect(md).toContain('- **subset run**: all ops; peers left out: tf;');
   });
 
   it('a bad command line exits 2 with the reason, before opening a device', async () => {
     for (const [args, reason] of [
       [['--min', '12', '--max', '11'], /--min 12 is above --max 11/],
+      // The full run's default sizes go up to 2^26 (bench/README.md).
+      [['--min', '27'], /--min 27 is above --max 26/],
       [['--ops', 'nosuch'], /--ops: no op id starts with nosuch; the ops are dropout\.forward\.f32/],
       [['quick'], /unexpected argument "quick"/],
     ] as const) {
