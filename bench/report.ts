@@ -12,12 +12,13 @@ export interface CellResult extends Omit<Timing, 'series' | 'wallSeries'> {
   copyNs?: number;
   ofCopy?: number;
   ofCopyRange?: [number, number];
-  /** How the copy was timed; when its method differs from the op's, the rounds are paired by wall time. */
-  copy?: { method: Timing['method']; reps: number; samples: number };
+  /** How the copy was timed (when its method differs from the op's, the rounds are paired by wall
+   * time), and the bytes it moved per call (the op's, up to whole vec4s). */
+  copy?: { method: Timing['method']; reps: number; samples: number; bytes?: number };
 }
 
 /** A cell's row from the op's timing and its copy reference's (timed in the same rounds). */
-export function cellResult(log2: number, bytes: number, t: Timing, c?: Timing): CellResult {
+export function cellResult(log2: number, bytes: number, t: Timing, c?: Timing, copyBytes?: number): CellResult {
   const n = 2 ** log2;
   const paired = c ? pairedRatio(c, t) : undefined;
   return {
@@ -32,7 +33,7 @@ export function cellResult(log2: number, bytes: number, t: Timing, c?: Timing): 
     gbPerSec: bytes / t.ns,
     ...(t.rejected ? { rejected: t.rejected } : {}),
     ...(c && paired ? { copyNs: c.ns, ofCopy: paired.ratio, ofCopyRange: [paired.low, paired.high] as [number, number] } : {}),
-    ...(c ? { copy: { method: c.method, reps: c.reps, samples: c.samples } } : {}),
+    ...(c ? { copy: { method: c.method, reps: c.reps, samples: c.samples, ...(copyBytes !== undefined ? { bytes: copyBytes } : {}) } } : {}),
   };
 }
 

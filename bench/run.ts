@@ -241,7 +241,8 @@ async function main(): Promise<number> {
       const bytes = op.bytesPerElement * n;
       const cell = withInjectedFault(op, op.setup(ctx, n));
       // The copy reference over the same bytes, its samples interleaved with the op's.
-      const copy = bytes > 0 ? copyCell(ctx, copyWordsFor(bytes)) : null;
+      const copyWords = bytes > 0 ? copyWordsFor(bytes) : 0;
+      const copy = copyWords ? copyCell(ctx, copyWords) : null;
       let t: Timing;
       let c: Timing | undefined;
       try {
@@ -252,7 +253,7 @@ async function main(): Promise<number> {
         cell.dispose();
         copy?.dispose();
       }
-      return cellResult(log2, bytes, t, c);
+      return cellResult(log2, bytes, t, c, copy ? copyWords * 8 : undefined);
     }
 
     // Peers, side by side.

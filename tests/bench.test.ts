@@ -89,6 +89,8 @@ describe('npm run bench -- --quick', () => {
         // Ops that move bytes carry the copy reference timed beside them.
         if (op.bytesPerElement === 0) continue;
         expect(c.ofCopy).toBeGreaterThan(0);
+        // ... over exactly the op's bytes.
+        expect(c.copy?.bytes, `${op.id} 2^${c.log2}: bytes the copy moved`).toBe(op.bytesPerElement * c.n);
         const [low, high] = c.ofCopyRange!;
         expect(low).toBeLessThanOrEqual(c.ofCopy!);
         expect(c.ofCopy!).toBeLessThanOrEqual(high);
