@@ -11,11 +11,12 @@
 //   --no-tf --no-cpu   skip a peer
 import { execSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dropout, dropoutBackward } from '../src/index.js';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
 import { benchOps, copyCell, copyWordsFor, largestBufferBytesPerElement, P, SEED, type BenchOp } from './ops.js';
+import { UsageError, parseArgs } from './options.js';
 import { openTfPeer, timeCpuReference, type TfPeer } from './peers.js';
 import {
   cellResult,
@@ -31,75 +32,6 @@ import {
   formatNs,
 } from './report.js';
 import { GpuTimer, median, pairedRatio, type Recorder, type Timing, type TimingBudget } from './timing.js';
-
-interface Options {
-  quick: boolean;
-  out: string;
-  name?: string;
-  min: number;
-  max: number;
-  step: number;
-  budgetMs: number;
-  ops?: string[];
-  tf: boolean;
-  cpu: boolean;
-  /** Ops, sizes or peers were left out. */
-  subset: boolean;
-}
-
-/** A bad command line: printed without a stack, with where the options are listed. */
-class UsageError extends Error {}
-
-function parseArgs(argv: string[]): Options {
-  const args = argv.filter((a) => a !== '--');
-  const takesValue = new Set(['--out', '--name', '--min', '--max', '--step', '--budget', '--ops']);
-  const switches = new Set(['--quick', '--no-tf', '--no-cpu']);
-  const values = new Map<string, string>();
-  const on = new Set<string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (takesValue.has(a)) {
-      const v = args[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${a} needs a value`);
-      values.set(a, v);
-    } else if (switches.has(a)) {
-      on.add(a);
-    } else {
-      throw new UsageError(a.startsWith('--') ? `unknown option ${a}` : `unexpected argument ${JSON.stringify(a)} (options start with --, e.g. --quick)`);
-    }
-  }
-  const quick = on.has('--quick');
-  const int = (flag: string, dflt: number) => {
-    const v = values.get(flag);
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: expected a whole number, got ${v}`);
-    return n;
-  };
-  const min = int('--min', 10);
-  const max = int('--max', quick ? 20 : 26);
-  const step = int('--step', quick ? 5 : 2);
-  if (min < 10) throw new UsageError('--min: sizes start at 2^10 (the structured ops build shapes of 1024-element rows)');
-  if (min > max) throw new UsageError(`--min ${min} is above --max ${max}: no sizes to run`);
-  if (step < 1) throw new UsageError('--step: expected at least 1');
-  const ops = values.get('--ops')?.split(',').filter(Boolean);
-  const unknown = ops?.filter((prefix) => !benchOps.some((op) => op.id.startsWith(prefix))) ?? [];
-  if (unknown.length) throw new UsageError(`--ops: no op id starts with ${unknown.join(', ')}; the ops are ${benchOps.map((op) => op.id).join(', ')}`);
-  return {
-    quick,
-    out: resolve(values.get('--out') ?? 'bench/results'),
-    name: values.get('--name'),
-    min,
-    max,
-    step,
-    budgetMs: int('--budget', quick ? 60 : 300),
-    ops,
-    tf: !on.has('--no-tf'),
-    cpu: !on.has('--no-cpu'),
-    // --budget changes precision, not coverage: such a run is still a full run.
-    subset: ['--ops', '--min', '--max', '--step'].some((f) => values.has(f)) || on.has('--no-tf') || on.has('--no-cpu'),
-  };
-}
 
 const isTty = process.stderr.isTTY;
 function progress(msg: string): void {

@@ -3,6 +3,7 @@
 // and vets its samples, how the peers are timed (tf.dropout flushed and waited for, ours waited
 // for, the ratio peer / ours), and the Markdown rows. The clock is a fake one that only the
 // fakes advance, so every number below is exact.
+import { resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 const h = vi.hoisted(() => {
@@ -75,6 +76,7 @@ import * as lib from '../src/index.js';
 import { kernels, type DropoutContext } from '../src/index.js';
 import type { BenchEnv } from '../bench/env.js';
 import { benchOps, copyCell, copyWordsFor, largestBufferBytesPerElement, P, SEED } from '../bench/ops.js';
+import { UsageError, parseArgs } from '../bench/options.js';
 import { openTfPeer, timeAgainstOurs, timeCpuReference } from '../bench/peers.js';
 import { cellResult, formatNs, opTable, toMarkdown, type BenchReport, type OpResult } from '../bench/report.js';
 import { GpuTimer, pairedRatio, quantile, type Recorder, type Timing, type TimingBudget } from '../bench/timing.js';
@@ -504,5 +506,39 @@ describe('Markdown rows from fixed numbers', () => {
 
   it('formatNs units', () => {
     expect([999, 1500, 12_345, 2.01e6, 12.34e6, 1.5e9].map(formatNs)).toEqual(['999 ns', '1.50 µs', '12.3 µs', '2.01 ms', '12.3 ms', '1.50 s']);
+  });
+});
+
+describe('the command line (bench/options.ts)', () => {
+  it('defaults: full run 2^10..2^26 in steps of 2, 300 ms per cell, both peers; quick 2^10..2^20 in steps of 5, 60 ms', () => {
+    expect(parseArgs([])).toEqual({ quick: false, out: resolve('bench/results'), name: undefined, min: 10, max: 26, step: 2, budgetMs: 300, ops: undefined, tf: true, cpu: true, subset: false });
+    expect(parseArgs(['--', '--quick'])).toMatchObject({ quick: true, min: 10, max: 20, step: 5, budgetMs: 60, subset: false });
+    expect(parseArgs(['--out', 'x', '--name', 'n', '--budget', '20', '--ops', 'rng.,dropout.forward'])).toMatchObject({ out: resolve('x'), name: 'n', budgetMs: 20, ops: ['rng.', 'dropout.forward'] });
+  });
+
+  it('a run that leaves ops, sizes or a peer out is a subset; --budget (precision) and --quick are not', () => {
+    for (const args of [['--ops', 'rng.'], ['--min', '12'], ['--max', '24'], ['--step', '1'], ['--no-tf'], ['--no-cpu']]) expect(parseArgs(args).subset, args.join(' ')).toBe(true);
+    for (const args of [[], ['--budget', '50'], ['--quick'], ['--out', 'x', '--name', 'y']]) expect(parseArgs(args).subset, args.join(' ')).toBe(false);
+    expect(parseArgs(['--no-tf'])).toMatchObject({ tf: false, cpu: true });
+    expect(parseArgs(['--no-cpu'])).toMatchObject({ tf: true, cpu: false });
+  });
+
+  it('bad command lines are UsageErrors that say what is wrong', () => {
+    for (const [args, reason] of [
+      [['--min', '12', '--max', '11'], /^--min 12 is above --max 11/],
+      [['--min', '27'], /^--min 27 is above --max 26/],
+      [['--quick', '--min', '21'], /^--min 21 is above --max 20/],
+      [['--min', '9'], /^--min: sizes start at 2\^10/],
+      [['--step', '0'], /^--step: expected at least 1/],
+      [['--max', '2.5'], /^--max: expected a whole number, got 2\.5/],
+      [['--budget'], /^--budget needs a value/],
+      [['--out', '--quick'], /^--out needs a value/],
+      [['--ops', 'nosuch'], /^--ops: no op id starts with nosuch; the ops are dropout\.forward\.f32/],
+      [['--fast'], /^unknown option --fast/],
+      [['quick'], /^unexpected argument "quick"/],
+    ] as const) {
+      expect(() => parseArgs([...args]), args.join(' ')).toThrow(UsageError);
+      expect(() => parseArgs([...args]), args.join(' ')).toThrow(reason);
+    }
   });
 });
