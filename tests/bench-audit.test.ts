@@ -77,6 +77,7 @@ import { kernels, type DropoutContext } from '../src/index.js';
 import type { BenchEnv } from '../bench/env.js';
 import { benchOps, copyCell, copyWordsFor, largestBufferBytesPerElement, P, SEED } from '../bench/ops.js';
 import { UsageError, parseArgs } from '../bench/options.js';
+import { measureMemory, measureOverhead } from '../bench/sections.js';
 import { openTfPeer, timeAgainstOurs, timeCpuReference } from '../bench/peers.js';
 import { cellResult, formatNs, opTable, toMarkdown, type BenchReport, type OpResult } from '../bench/report.js';
 import { GpuTimer, pairedRatio, quantile, type Recorder, type Timing, type TimingBudget } from '../bench/timing.js';
@@ -540,5 +541,78 @@ describe('the command line (bench/options.ts)', () => {
       expect(() => parseArgs([...args]), args.join(' ')).toThrow(UsageError);
       expect(() => parseArgs([...args]), args.join(' ')).toThrow(reason);
     }
+  });
+});
+
+describe('the memory and overhead sections (bench/sections.ts) on a fake context and clock', () => {
+  /** A context whose pool counts the bytes it allocated (released buffers stay pooled) and their peak. */
+  function pooledCtx() {
+    const pool = { bytes: 0, peakBytes: 0 };
+    const fake = fakeCtx();
+    const acquire = fake.raw.acquire;
+    const raw = Object.assign(fake.raw, {
+      pool,
+      submitted: vi.fn(),
+      acquire: (size: number, label?: string) => {
+        pool.bytes += size;
+        pool.peakBytes = Math.max(pool.peakBytes, pool.bytes);
+        return acquire(size, label);
+      },
+    });
+    return { ...fake, raw, pool };
+  }
+  const fakeQueueDevice = (gpuMs: number) =>
+    ({
+      createCommandEncoder: () => ({ finish: () => ({}) }),
+      queue: {
+        submit: vi.fn(),
+        onSubmittedWorkDone: async () => {
+          h.clock += gpuMs;
+        },
+      },
+    }) as unknown as GPUDevice;
+
+  it('memory: bytes kept per element beyond the output (0; 1/8 with the bit mask) and the pool peak of forward + backward (8), whatever the run peaked at before', async () => {
+    const { ctx, raw, pool } = pooledCtx();
+    vi.mocked(lib.dropout).mockImplementation((async (_ctx: unknown, _x: unknown, o: { count: number; mask?: boolean }) => ({
+      output: raw.acquire(o.count * 4),
+      ...(o.mask ? { mask: raw.acquire(o.count / 8) } : {}),
+      state: { count: o.count },
+    })) as never);
+    vi.mocked(lib.dropoutBackward).mockImplementation((async (_ctx: unknown, _dy: unknown, state: { count: number }) => raw.acquire(state.count * 4)) as never);
+    // Earlier cells took the pool far higher than this section will (a full run's 2^26 cells).
+    pool.peakBytes = 1e12;
+    const rows = await measureMemory({ ctx, device: fakeQueueDevice(1) } as unknown as BenchEnv, 4096);
+    expect(rows.slice(0, 3).map((r) => [r.what, r.bytesPerElement])).toEqual([
+      ['ours: dropout, backward regenerates the mask', 0],
+      ['ours: dropout with mask: true (bit mask)', 0.125],
+      ['ours: pool peak over forward + backward', 8],
+    ]);
+    expect(pool.peakBytes, "the run's peak is kept for the report").toBe(1e12);
+    expect(raw.release).toHaveBeenCalledTimes(2 + 3 + 3); // (y, x), (y, mask, x), (dx, y, x)
+  });
+
+  it('overhead: host time per call for recording and issuing, wall time per call batched and one per submit', async () => {
+    const { ctx, raw } = pooledCtx();
+    // One dropout call: 10 us of host time; the GPU queue: 0.5 ms until idle.
+    vi.mocked(lib.dropout).mockImplementation((async () => {
+      h.clock += 0.01;
+      return {};
+    }) as never);
+    const rows = await measureOverhead({ ctx, device: fakeQueueDevice(0.5) } as unknown as BenchEnv, 10, 3, undefined);
+    expect(rows.map((r) => r.what)).toEqual([
+      'host: record one dropout into a caller encoder',
+      'host: issue one dropout into the context batch',
+      'wall: one dropout of many sharing one submit',
+      'wall: one dropout per submit, waited for',
+    ]);
+    const [record, issue, batched, single] = rows.map((r) => r.ns) as [number, number, number, number];
+    expect(record).toBeCloseTo(10_000, 3); // 10 calls of 10 us, / 10
+    expect(issue).toBeCloseTo(10_000, 3);
+    expect(batched).toBeCloseTo(60_000, 3); // (10 x 10 us + 0.5 ms) / 10
+    expect(single).toBeCloseTo(510_000, 3); // 10 us + 0.5 ms, each
+    // Each recording round's encoder is handed back to the context once submitted; x and out go back to the pool.
+    expect(raw.submitted).toHaveBeenCalledTimes(4);
+    expect(raw.release).toHaveBeenCalledTimes(2);
   });
 });
