@@ -229,6 +229,7 @@ async function main(): Promise<number> {
     const section = async <T>(label: string, work: () => Promise<T>, fallback: T): Promise<T> => {
       progress(`${label} ...`);
       try {
+        if (injectedFaults('section').includes(label)) throw new Error('injected fault (WEBGPU_DROPOUT_BENCH_FAULT)');
         return await gpuChecked(device, work);
       } catch (e) {
         progressDone();
@@ -294,15 +295,26 @@ async function main(): Promise<number> {
 }
 
 /**
- * The test hook of the failure path: ops whose id starts with WEBGPU_DROPOUT_BENCH_FAULT also
- * record a dispatch with no pipeline, which WebGPU rejects, as a broken kernel's would be.
+ * The test hooks of the failure paths, from WEBGPU_DROPOUT_BENCH_FAULT (comma-separated):
+ *   <op id prefix>    those ops also record a dispatch with no pipeline, which WebGPU rejects, as a
+ *                     broken kernel's would be;
+ *   throw:<prefix>    recording those ops throws;
+ *   section:<label>   that report section ('memory', 'per-call overhead') throws.
  */
+function injectedFaults(kind: 'invalid' | 'throw' | 'section'): string[] {
+  const entries = (process.env.WEBGPU_DROPOUT_BENCH_FAULT ?? '').split(',').filter(Boolean);
+  if (kind === 'invalid') return entries.filter((e) => !e.includes(':'));
+  return entries.filter((e) => e.startsWith(`${kind}:`)).map((e) => e.slice(kind.length + 1));
+}
+
 function withInjectedFault<T extends { record: Recorder }>(op: BenchOp, cell: T): T {
-  const prefix = process.env.WEBGPU_DROPOUT_BENCH_FAULT;
-  if (!prefix || !op.id.startsWith(prefix)) return cell;
+  const matches = (prefixes: string[]) => prefixes.some((p) => op.id.startsWith(p));
+  const [invalid, throws] = [matches(injectedFaults('invalid')), matches(injectedFaults('throw'))];
+  if (!invalid && !throws) return cell;
   const record = cell.record;
   return Object.assign(cell, {
     record: async (encoder: GPUCommandEncoder) => {
+      if (throws) throw new Error('injected fault (WEBGPU_DROPOUT_BENCH_FAULT)');
       await record(encoder);
       const pass = encoder.beginComputePass();
       pass.dispatchWorkgroups(1);

@@ -178,12 +178,13 @@ describe('npm run bench with a partial selection', () => {
     expect(readFileSync(join(out, file!.replace('.json', '.md')), 'utf8')).toContain('**subset run**');
   });
 
-  it('a cell that WebGPU rejects is reported as failed, the run goes on, and it exits 1; --no-tf alone makes a subset', async () => {
-    // WEBGPU_DROPOUT_BENCH_FAULT makes rng.words record an invalid dispatch as well (bench/run.ts).
+  it('a cell that WebGPU rejects or that throws, and a section that throws, are reported as failed, the run goes on, and it exits 1; --no-tf alone makes a subset', async () => {
+    // WEBGPU_DROPOUT_BENCH_FAULT (bench/run.ts): rng.words records an invalid dispatch as well,
+    // recording rng.uniform throws, and so does the memory section.
     const failed = await run('npx', ['vite-node', 'bench/run.ts', '--', '--quick', '--no-tf', '--budget', '10', '--out', out], {
       timeout: 180_000,
       maxBuffer: 16 * 1024 * 1024,
-      env: { ...process.env, WEBGPU_DROPOUT_BENCH_FAULT: 'rng.words' },
+      env: { ...process.env, WEBGPU_DROPOUT_BENCH_FAULT: 'rng.words,throw:rng.uniform,section:memory' },
     }).then(
       () => null,
       (e: { code: number; stderr: string }) => e,
@@ -199,10 +200,19 @@ describe('npm run bench with a partial selection', () => {
     expect(report.options.peers).toEqual({ tf: false, cpu: true });
     expect(report.peers.map((p) => p.peer.split(' ')[0])).toEqual(['CPU']);
     expect(report.peerErrors).toEqual([]);
-    expect(report.failures).toEqual(report.options.sizesLog2.map((log2) => expect.stringMatching(new RegExp(`^rng\\.words at 2\\^${log2}: `))));
+    const sizes = report.options.sizesLog2;
+    expect(report.failures).toEqual([
+      ...sizes.map((log2) => expect.stringMatching(new RegExp(`^rng\\.words at 2\\^${log2}: WebGPU reported a validation error`))),
+      ...sizes.map((log2) => `rng.uniform at 2^${log2}: injected fault (WEBGPU_DROPOUT_BENCH_FAULT)`),
+      'memory: injected fault (WEBGPU_DROPOUT_BENCH_FAULT)',
+    ]);
     for (const op of report.ops) expect(op.cells.length + (op.failures?.length ?? 0), op.id).toBe(report.options.sizesLog2.length);
     expect(report.ops.find((o) => o.id === 'rng.words')!.cells).toEqual([]);
-    expect(report.ops.find((o) => o.id === 'rng.uniform')!.cells.length).toBe(report.options.sizesLog2.length);
+    expect(report.ops.find((o) => o.id === 'rng.uniform')!.cells).toEqual([]);
+    expect(report.ops.find((o) => o.id === 'rng.normal')!.cells.length).toBe(report.options.sizesLog2.length);
+    // The failed section is empty, not made up; the next section still ran.
+    expect(report.memory.rows).toEqual([]);
+    expect(report.overhead.length).toBeGreaterThan(0);
     const md = readFileSync(join(out, file!.replace('.json', '.md')), 'utf8');
     expect(md).toMatch(/\*\*failed\*\*: WebGPU reported a validation error/);
     expect(md).toContain('- **failures** (the run exited non-zero): rng.words at 2^10: WebGPU reported a validation error');
