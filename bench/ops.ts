@@ -216,10 +216,15 @@ export function copyWordsFor(bytes: number): number {
 /**
  * The largest buffer a cell of these ops allocates, in bytes per element: an op's own buffers hold
  * at most one f32 per element; its copy reference's two buffers hold half the op's bytes each (6
- * for the 12-byte ops). The suite's largest size is the one where that still fits maxBufferSize.
+ * for the 12-byte ops). An op runs the sizes at which that still fits maxBufferSize.
  */
 export function largestBufferBytesPerElement(ops: readonly BenchOp[]): number {
   return Math.max(4, ...ops.map((op) => op.bytesPerElement / 2));
+}
+
+/** Whether every buffer of the op's cell at 2^log2 elements fits the adapter's maxBufferSize. */
+export function fitsBuffers(op: BenchOp, log2: number, maxBufferSize: number): boolean {
+  return largestBufferBytesPerElement([op]) * 2 ** log2 <= maxBufferSize;
 }
 
 export const benchOps: BenchOp[] = [

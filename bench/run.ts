@@ -14,7 +14,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
-import { benchOps, copyCell, copyWordsFor, largestBufferBytesPerElement, P, type BenchOp } from './ops.js';
+import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, type BenchOp } from './ops.js';
 import { UsageError, parseArgs } from './options.js';
 import { measureMemory, measureOverhead } from './sections.js';
 import { openTfPeer, timeCpuReference, type TfPeer } from './peers.js';
@@ -108,8 +108,9 @@ async function main(): Promise<number> {
     const name = opts.name ?? [slug, ...(opts.quick ? ['quick'] : []), ...(opts.subset ? ['subset'] : [])].join('-');
     const ops = benchOps.filter((op) => (op.dtype !== 'f16' || ctx.supportsF16) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
     const skipped = benchOps.filter((op) => op.dtype === 'f16' && !ctx.supportsF16).map((op) => `${op.id}: adapter lacks shader-f16`);
-    // The largest size at which every buffer of a cell (the op's and its copy reference's) fits.
-    const maxLog2 = Math.min(opts.max, Math.floor(Math.log2(device.limits.maxBufferSize / largestBufferBytesPerElement(ops))));
+    // The largest size at which an f32 buffer fits; ops whose copy reference needs larger buffers
+    // skip (and list) the sizes where those do not fit.
+    const maxLog2 = Math.min(opts.max, Math.floor(Math.log2(device.limits.maxBufferSize / 4)));
     const sizes: number[] = [];
     for (let k = opts.min; k <= maxLog2; k += Math.max(1, opts.step)) sizes.push(k);
     if (sizes.at(-1) !== maxLog2 && maxLog2 >= opts.min) sizes.push(maxLog2);
@@ -142,6 +143,11 @@ async function main(): Promise<number> {
       const result: OpResult = { id: op.id, label: op.label, kind: op.kind, dtype: op.dtype, bytesPerElement: op.bytesPerElement, cells: [] };
       for (const log2 of sizes) {
         const n = 2 ** log2;
+        if (!fitsBuffers(op, log2, device.limits.maxBufferSize)) {
+          skipped.push(`${op.id} at 2^${log2}: a buffer of ${largestBufferBytesPerElement([op])} bytes per element would exceed maxBufferSize`);
+          done++;
+          continue;
+        }
         progress(`[${++done}/${total}] ${op.label} 2^${log2} ...`);
         try {
           result.cells.push(await gpuChecked(device, () => measureCell(op, n, log2)));

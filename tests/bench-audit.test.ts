@@ -75,7 +75,7 @@ vi.mock('@tensorflow/tfjs-backend-webgpu', () => ({ WebGPUBackend: class {} }));
 import * as lib from '../src/index.js';
 import { kernels, type DropoutContext } from '../src/index.js';
 import type { BenchEnv } from '../bench/env.js';
-import { benchOps, copyCell, copyWordsFor, largestBufferBytesPerElement, P, SEED } from '../bench/ops.js';
+import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, SEED } from '../bench/ops.js';
 import { UsageError, parseArgs } from '../bench/options.js';
 import { measureMemory, measureOverhead } from '../bench/sections.js';
 import { openTfPeer, timeAgainstOurs, timeCpuReference } from '../bench/peers.js';
@@ -213,6 +213,15 @@ describe('the copy reference moves the same bytes as the op', () => {
     // The copy reference's buffers, for every op and size, within that bound.
     for (const op of benchOps.filter((o) => o.bytesPerElement > 0))
       for (const log2 of [10, 20, 26]) expect(copyWordsFor(op.bytesPerElement * 2 ** log2) * 4, op.id).toBeLessThanOrEqual(largestBufferBytesPerElement(benchOps) * 2 ** log2);
+  });
+
+  it('fitsBuffers: with maxBufferSize 2^30 the f32 forward runs 2^28, the 12-byte ops (6-byte copy buffers) stop at 2^27', () => {
+    const op = (id: string) => benchOps.find((o) => o.id === id)!;
+    expect(fitsBuffers(op('dropout.forward.f32'), 28, 2 ** 30)).toBe(true);
+    expect(fitsBuffers(op('dropout.forward.f32'), 29, 2 ** 30)).toBe(false);
+    expect(fitsBuffers(op('drop_path_add.f32'), 27, 2 ** 30)).toBe(true);
+    expect(fitsBuffers(op('drop_path_add.f32'), 28, 2 ** 30)).toBe(false);
+    expect(fitsBuffers(op('bias_dropout_residual.f32'), 28, 2 ** 30)).toBe(false);
   });
 
   it('copyCell copies all of its words from one buffer into the other', async () => {
