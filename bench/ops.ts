@@ -214,17 +214,17 @@ export function copyWordsFor(bytes: number): number {
 }
 
 /**
- * The largest buffer a cell of these ops allocates, in bytes per element: an op's own buffers hold
+ * The largest buffer a cell of the op allocates, in bytes per element: the op's own buffers hold
  * at most one f32 per element; its copy reference's two buffers hold half the op's bytes each (6
  * for the 12-byte ops). An op runs the sizes at which that still fits maxBufferSize.
  */
-export function largestBufferBytesPerElement(ops: readonly BenchOp[]): number {
-  return Math.max(4, ...ops.map((op) => op.bytesPerElement / 2));
+export function largestBufferBytesPerElement(op: BenchOp): number {
+  return Math.max(4, op.bytesPerElement / 2);
 }
 
 /** Whether every buffer of the op's cell at 2^log2 elements fits the adapter's maxBufferSize. */
 export function fitsBuffers(op: BenchOp, log2: number, maxBufferSize: number): boolean {
-  return largestBufferBytesPerElement([op]) * 2 ** log2 <= maxBufferSize;
+  return largestBufferBytesPerElement(op) * 2 ** log2 <= maxBufferSize;
 }
 
 export const benchOps: BenchOp[] = [

@@ -144,7 +144,7 @@ async function main(): Promise<number> {
       for (const log2 of sizes) {
         const n = 2 ** log2;
         if (!fitsBuffers(op, log2, device.limits.maxBufferSize)) {
-          skipped.push(`${op.id} at 2^${log2}: a buffer of ${largestBufferBytesPerElement([op])} bytes per element would exceed maxBufferSize`);
+          skipped.push(`${op.id} at 2^${log2}: a buffer of ${largestBufferBytesPerElement(op)} bytes per element would exceed maxBufferSize`);
           done++;
           continue;
         }
