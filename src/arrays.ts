@@ -1,7 +1,8 @@
 // Typed-array convenience over the GPUBuffer ops: upload, run, read back, release.
 import type { DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
-import { dropout, type DropoutOptions, type DropoutState } from './ops.js';
+import { dropout, RANDOM_OPTION_NAMES, type DropoutOptions, type DropoutState } from './ops.js';
+import { checkOptionNames, optionNames } from './options.js';
 import type { Dtype } from './shaders.js';
 
 type ArrayFor<D extends Dtype | 'u32'> = D extends 'f32' ? Float32Array : D extends 'f16' ? Uint16Array : Uint32Array;
@@ -15,12 +16,17 @@ export async function readArray<D extends Dtype | 'u32'>(ctx: DropoutContext, bu
   return (dtype === 'f32' ? new Float32Array(bytes) : new Uint32Array(bytes)) as ArrayFor<D>;
 }
 
+type ArrayDropoutOptions = Omit<DropoutOptions, 'out' | 'count' | 'dtype' | 'encoder' | 'mask'>;
+const ARRAY_DROPOUT_OPTIONS = optionNames<ArrayDropoutOptions>({ p: true, training: true, ...RANDOM_OPTION_NAMES });
+
 /** Dropout on a typed array: f32 as Float32Array, f16 as Uint16Array bit patterns. */
 export async function dropoutArray<T extends Float32Array | Uint16Array>(
   ctx: DropoutContext,
   x: T,
-  opts: Omit<DropoutOptions, 'out' | 'count' | 'dtype' | 'encoder' | 'mask'>,
+  opts: ArrayDropoutOptions,
 ): Promise<{ output: T; state: DropoutState }> {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least p', opts);
+  checkOptionNames(opts, ARRAY_DROPOUT_OPTIONS);
   if (!(x instanceof Float32Array || x instanceof Uint16Array)) {
     throw new InvalidArgumentError('x', 'a Float32Array (f32) or a Uint16Array (f16 bit patterns)', x);
   }

@@ -4,6 +4,7 @@ import { split64, toU64, type U64 } from './contract.js';
 import { DeviceLostError, GpuValidationError, Got, InvalidArgumentError, UnsupportedError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { kernels, type BindingUnit, type KernelRecord } from './kernels.js';
+import { checkOptionNames, optionNames } from './options.js';
 import { BufferPool } from './pool.js';
 import { composeShader, shaderSources, type Dtype, type ShaderName } from './shaders.js';
 
@@ -65,6 +66,11 @@ export interface ContextOptions {
    */
   maskTables?: false | { minElements?: number; minReuse?: number };
 }
+
+const CONTEXT_OPTIONS = optionNames<ContextOptions>({
+  workgroupSize: true, maxChunkElements: true, poolBytes: true, seed: true, validate: true, specializedShapes: true, maskTables: true,
+});
+const MASK_TABLE_OPTIONS = optionNames<Exclude<ContextOptions['maskTables'], false | undefined>>({ minElements: true, minReuse: true });
 
 /** ContextOptions.maskTables, resolved: Infinity where tables are off. */
 export interface MaskTablePolicy {
@@ -174,6 +180,7 @@ function maskTablePolicy(option: ContextOptions['maskTables']): MaskTablePolicy 
   if (option !== undefined && (typeof option !== 'object' || option === null)) {
     throw new InvalidArgumentError('options.maskTables', 'false or { minElements?, minReuse? }', option);
   }
+  if (option) checkOptionNames(option, MASK_TABLE_OPTIONS, 'options.maskTables');
   const { minElements = 65536, minReuse = 16 } = option ?? {};
   if (typeof minElements !== 'number' || !(minElements >= 0)) throw new InvalidArgumentError('options.maskTables.minElements', 'a number >= 0', minElements);
   if (typeof minReuse !== 'number' || !(minReuse >= 1)) throw new InvalidArgumentError('options.maskTables.minReuse', 'a number >= 1', minReuse);
@@ -239,6 +246,7 @@ export class DropoutContext {
       throw new InvalidArgumentError('device', 'a GPUDevice', device);
     }
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object of context options', options);
+    checkOptionNames(options, CONTEXT_OPTIONS);
     this.device = device;
     const limits = device.limits;
     const wg = options.workgroupSize ?? 256;

@@ -1,6 +1,7 @@
 // Device acquisition behind one seam: the browser's navigator.gpu, or any GPU object passed in
 // (Node gets one from 'webgpu-dropout/node').
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
+import { checkOptionNames, optionNames } from './options.js';
 
 export interface DeviceRequest {
   /** The GPU entry point (default: navigator.gpu). */
@@ -23,8 +24,12 @@ export const NO_WEBGPU_MESSAGE =
   'e.g. chrome://flags/#enable-unsafe-webgpu), served over https or localhost. ' +
   "In Node, get a GPU from 'webgpu-dropout/node'.";
 
+const REQUEST_OPTIONS = optionNames<DeviceRequest>({ gpu: true, powerPreference: true, f16: true });
+
 export async function requestDropoutDevice(request: DeviceRequest = {}): Promise<AcquiredDevice> {
   // Checked before anything is requested, so a typo costs no adapter.
+  if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('options', 'an object ({ gpu?, powerPreference?, f16? })', request);
+  checkOptionNames(request, REQUEST_OPTIONS);
   const f16 = request.f16 ?? 'prefer';
   if (f16 !== 'prefer' && f16 !== 'require' && f16 !== 'off') throw new InvalidArgumentError('f16', "'prefer', 'require' or 'off'", f16);
   const gpu = request.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;

@@ -17,7 +17,7 @@ export {
   type RandomState,
   type BernoulliOptions,
 } from './ops.js';
-export { Layer, Dropout, type DropoutLayerOptions } from './layers.js';
+export { Layer, Dropout, type DropoutLayerOptions, type DropoutCall } from './layers.js';
 export { requestDropoutDevice, describeAdapter, NO_WEBGPU_MESSAGE, type DeviceRequest, type AcquiredDevice } from './device.js';
 export { keepRule, thresholdFor, toU64, U64_MAX, type U64, type KeepRule } from './contract.js';
 export { philox4x32_10, mulhi32, contractWords } from './philox.js';

@@ -3,7 +3,8 @@ import { checkProbability } from './contract.js';
 import type { DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
-import { dropout, dropoutBackward, withOptions, type DropoutBackwardOptions, type DropoutResult, type DropoutState } from './ops.js';
+import { dropout, dropoutBackward, withOptions, type DropoutBackwardOptions, type DropoutResult, type DropoutState, type RecordOptions } from './ops.js';
+import { checkOptionNames, optionNames } from './options.js';
 import type { Dtype } from './shaders.js';
 
 export interface DropoutLayerOptions {
@@ -15,6 +16,18 @@ export interface DropoutLayerOptions {
   /** Write the output over the input (PyTorch's inplace=True). */
   inPlace?: boolean;
 }
+
+const LAYER_OPTIONS = optionNames<DropoutLayerOptions>({ p: true, dtype: true, generator: true, inPlace: true });
+
+/** Per-call options of Dropout.forward. */
+export interface DropoutCall extends RecordOptions {
+  /** Elements to process (default: all of x). */
+  count?: number;
+  out?: GPUBuffer;
+  mask?: GPUBuffer | boolean;
+}
+
+const CALL_OPTIONS = optionNames<DropoutCall>({ count: true, out: true, mask: true, encoder: true });
 
 /** Base of the layers: the train()/eval() switch. */
 export class Layer {
@@ -43,6 +56,7 @@ export class Dropout extends Layer {
   ) {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object of layer options ({ p?, dtype?, generator?, inPlace? })', options);
+    checkOptionNames(options, LAYER_OPTIONS);
     this.p = checkProbability(options.p ?? 0.5);
     this.dtype = options.dtype ?? 'f32';
     ctx.checkDtype(this.dtype);
@@ -55,7 +69,9 @@ export class Dropout extends Layer {
   }
 
   /** Returns the output and the state that `backward` needs (nothing else is kept). */
-  async forward(x: GPUBuffer, opts: { count?: number; out?: GPUBuffer; encoder?: GPUCommandEncoder; mask?: GPUBuffer | boolean } = {}): Promise<DropoutResult> {
+  async forward(x: GPUBuffer, opts: DropoutCall = {}): Promise<DropoutResult> {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'call options ({ count?, out?, mask?, encoder? })', opts);
+    checkOptionNames(opts, CALL_OPTIONS);
     return dropout(this.ctx, x, {
       p: this.p,
       dtype: this.dtype,

@@ -6,6 +6,7 @@ import type { DropoutContext } from './context.js';
 import { DropoutError, InvalidArgumentError } from './errors.js';
 import { modelKernels, packUniform, Recording } from './model-kernels.js';
 import { checkMatrix, MLP, readMatrix, type ForwardFn, type Matrix, type SampleRandom } from './model.js';
+import { checkOptionNames, optionNames } from './options.js';
 
 /** Every MC sample came out identical: dropout never acted in the forward function (eval mode,
  * p = 0, or no dropout site), so a zero variance would be a false claim of certainty. */
@@ -30,6 +31,11 @@ export interface McDropoutOptions {
   /** Called after every pass has finished on the GPU with (samples done, total). */
   onProgress?: (done: number, total: number) => void;
 }
+
+const MC_DROPOUT_OPTIONS = optionNames<McDropoutOptions>({
+  samples: true, schedule: true, samplesPerPass: true, task: true, seed: true, stream: true, onProgress: true,
+});
+const MC_SAMPLE_OPTIONS = optionNames<{ seed: U64; stream: U64; sample: number }>({ seed: true, stream: true, sample: true });
 
 export interface McDropoutResult {
   samples: number;
@@ -66,6 +72,7 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
   ctx.checkAlive();
   const forward = forwardFunction(model);
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least samples', opts);
+  checkOptionNames(opts, MC_DROPOUT_OPTIONS);
   const T = opts.samples;
   if (!Number.isSafeInteger(T) || T < 2 || T > 0xffffffff) {
     throw new InvalidArgumentError('samples', 'an integer T >= 2 (the spread of fewer than two samples is undefined)', T);
@@ -125,6 +132,7 @@ export async function mcSample(ctx: DropoutContext, model: ForwardFn | MLP, inpu
   const forward = forwardFunction(model);
   checkMatrix(ctx, input, 'input', forward.inputSize);
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with seed, stream and sample', opts);
+  checkOptionNames(opts, MC_SAMPLE_OPTIONS);
   if (!Number.isSafeInteger(opts.sample) || opts.sample < 0) throw new InvalidArgumentError('sample', 'a non-negative integer', opts.sample);
   const random: SampleRandom = { seed: toU64(opts.seed, 'seed'), stream: toU64(opts.stream, 'stream') + BigInt(opts.sample), samples: 1 };
   toU64(random.stream, 'stream + sample');

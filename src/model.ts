@@ -7,6 +7,7 @@ import { DropoutError, Got, InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { modelKernels, packUniform, Recording } from './model-kernels.js';
 import { dropout, dropoutBackward, type DropoutState } from './ops.js';
+import { checkOptionNames, optionNames, type OptionNames } from './options.js';
 import { contractWords } from './philox.js';
 import { referenceUniform } from './reference.js';
 
@@ -89,12 +90,15 @@ export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array
  * numbers the dropout sites of one pass (0, 1, ...) so that each draws its own words.
  * Returns the state for `dropoutBackward` when samples = 1, else null.
  */
+const SAMPLE_DROPOUT_OPTIONS = optionNames<Parameters<typeof sampleDropout>[2]>({ p: true, random: true, site: true, encoder: true });
+
 export async function sampleDropout(
   ctx: DropoutContext,
   x: Matrix,
   opts: { p: number; random: SampleRandom; site?: number; encoder?: GPUCommandEncoder },
 ): Promise<DropoutState | null> {
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with p and random', opts);
+  checkOptionNames(opts, SAMPLE_DROPOUT_OPTIONS);
   checkMatrix(ctx, x, 'x');
   const rule = typeof opts.p === 'number' && opts.p < 1 ? keepRule(opts.p) : null;
   // p = 1 (or so close that round(p 2^32) = 2^32) would leave no sample any signal.
@@ -183,6 +187,25 @@ interface Pass {
  * const stats = await mcDropout(ctx, mlp.sampler(), xTest, { samples: 50 });
  * ```
  */
+const MLP_OPTIONS = optionNames<MLPOptions>({
+  sizes: true, dropout: true, seed: true, optimizer: true, learningRate: true, beta1: true, beta2: true, epsilon: true,
+});
+
+type ForwardOptions = { random?: SampleRandom; encoder?: GPUCommandEncoder };
+type TrainOptions = { loss: LossKind; readLoss?: boolean; encoder?: GPUCommandEncoder };
+type GradientOptions = { loss: LossKind; random?: SampleRandom };
+const FORWARD_OPTIONS = optionNames<ForwardOptions>({ random: true, encoder: true });
+const PREDICT_OPTIONS = optionNames<{ encoder?: GPUCommandEncoder }>({ encoder: true });
+const TRAIN_OPTIONS = optionNames<TrainOptions>({ loss: true, readLoss: true, encoder: true });
+const EVALUATE_OPTIONS = optionNames<{ loss: LossKind }>({ loss: true });
+const GRADIENT_OPTIONS = optionNames<GradientOptions>({ loss: true, random: true });
+
+/** A method's options object, with only the names it takes. */
+function checkMethodOptions(opts: unknown, names: OptionNames): void {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', `an object of options (${[...names].join(', ')})`, opts);
+  checkOptionNames(opts, names);
+}
+
 export class MLP {
   readonly sizes: readonly number[];
   readonly p: number;
@@ -210,6 +233,7 @@ export class MLP {
   ) {
     ctx.checkAlive();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object with sizes', options);
+    checkOptionNames(options, MLP_OPTIONS);
     const sizes = options.sizes;
     if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every(isPositiveInteger)) {
       throw new InvalidArgumentError('sizes', 'an array of at least two positive integer widths', sizes);
@@ -263,8 +287,9 @@ export class MLP {
    * Forward pass. With `random`, dropout is active and draws from it (MC sampling); without, it
    * is the deterministic eval-mode network. Returns a pooled Matrix (give it back with ctx.release).
    */
-  async forward(x: Matrix, opts: { random?: SampleRandom; encoder?: GPUCommandEncoder } = {}): Promise<Matrix> {
+  async forward(x: Matrix, opts: ForwardOptions = {}): Promise<Matrix> {
     this.checkUsable();
+    checkMethodOptions(opts, FORWARD_OPTIONS);
     checkMatrix(this.ctx, x, 'x', this.inputSize);
     const random = opts.random === undefined ? null : checkSampleRandom(opts.random, x.rows);
     const rec = new Recording(this.ctx, 'mlp.forward', opts.encoder);
@@ -274,8 +299,9 @@ export class MLP {
   }
 
   /** Eval-mode prediction (no dropout). */
-  predict(x: Matrix, opts: { encoder?: GPUCommandEncoder } = {}): Promise<Matrix> {
-    return this.forward(x, opts);
+  async predict(x: Matrix, opts: { encoder?: GPUCommandEncoder } = {}): Promise<Matrix> {
+    checkMethodOptions(opts, PREDICT_OPTIONS); // a `random` here would turn dropout on
+    return this.forward(x, { encoder: opts.encoder });
   }
 
   /** This network as a forward function for `mcDropout` (dropout active, streams from the sampler). */
@@ -291,8 +317,9 @@ export class MLP {
    * `generator`), loss, backward, Adam/SGD, recorded into one submission. With `readLoss` it
    * reads back and returns the batch's mean training loss, else nothing is read back.
    */
-  async trainStep(x: Matrix, y: Matrix, opts: { loss: LossKind; readLoss?: boolean; encoder?: GPUCommandEncoder }): Promise<number | undefined> {
+  async trainStep(x: Matrix, y: Matrix, opts: TrainOptions): Promise<number | undefined> {
     this.checkBatch(x, y, opts?.loss);
+    checkMethodOptions(opts, TRAIN_OPTIONS);
     if (opts.readLoss && opts.encoder) throw new InvalidArgumentError('readLoss', 'false when recording into your own encoder (submit it, then call evaluate)', true);
     const rec = new Recording(this.ctx, 'mlp.trainStep', opts.encoder);
     const random = this.p > 0 ? { seed: this.generator.seed, stream: this.generator.take(), samples: 1 } : null;
@@ -309,6 +336,7 @@ export class MLP {
   /** Mean loss of (x, y) in eval mode (no dropout), read back. */
   async evaluate(x: Matrix, y: Matrix, opts: { loss: LossKind }): Promise<number> {
     this.checkBatch(x, y, opts?.loss);
+    checkMethodOptions(opts, EVALUATE_OPTIONS);
     const rec = new Recording(this.ctx, 'mlp.evaluate');
     const pass = await this.run(rec, x, null, false);
     const { rowLoss, grad } = await this.recordLoss(rec, pass.output, y, opts.loss);
@@ -323,8 +351,9 @@ export class MLP {
    * parameter layout) for one batch, without an optimiser step; dropout from `random` if given
    * (replayable), none otherwise. For gradient checks and inspection.
    */
-  async gradients(x: Matrix, y: Matrix, opts: { loss: LossKind; random?: SampleRandom }): Promise<{ loss: number; gradients: Float32Array }> {
+  async gradients(x: Matrix, y: Matrix, opts: GradientOptions): Promise<{ loss: number; gradients: Float32Array }> {
     this.checkBatch(x, y, opts?.loss);
+    checkMethodOptions(opts, GRADIENT_OPTIONS);
     const random = opts.random === undefined ? null : checkSampleRandom(opts.random, x.rows);
     if (random && random.samples !== 1) throw new InvalidArgumentError('random.samples', '1 for a gradient', random.samples);
     const rec = new Recording(this.ctx, 'mlp.gradients');

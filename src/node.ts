@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describeAdapter, requestDropoutDevice, type AcquiredDevice, type DeviceRequest } from './device.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
+import { checkOptionNames, optionNames } from './options.js';
 
 export const ADAPTER_ENV = 'WEBGPU_DROPOUT_ADAPTER';
 
@@ -48,7 +49,12 @@ export interface NodeDevice extends AcquiredDevice {
 }
 
 /** A GPUDevice in Node through Dawn, on the adapter WEBGPU_DROPOUT_ADAPTER selects. */
-export async function requestNodeDevice(request: Omit<DeviceRequest, 'gpu'> & { adapter?: string } = {}): Promise<NodeDevice> {
+export type NodeDeviceRequest = Omit<DeviceRequest, 'gpu'> & { adapter?: string };
+const NODE_REQUEST_OPTIONS = optionNames<NodeDeviceRequest>({ adapter: true, powerPreference: true, f16: true });
+
+export async function requestNodeDevice(request: NodeDeviceRequest = {}): Promise<NodeDevice> {
+  if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('options', 'an object ({ adapter?, powerPreference?, f16? })', request);
+  checkOptionNames(request, NODE_REQUEST_OPTIONS);
   if (request.adapter !== undefined && typeof request.adapter !== 'string') {
     throw new InvalidArgumentError('adapter', 'lavapipe, swiftshader, system or an ICD json path', request.adapter);
   }
@@ -67,7 +73,7 @@ export async function requestNodeDevice(request: Omit<DeviceRequest, 'gpu'> & { 
   }
   for (const [k, v] of Object.entries(webgpu.globals)) (globalThis as Record<string, unknown>)[k] ??= v;
   let gpu: GPU | null = webgpu.create([]);
-  const acquired = await requestDropoutDevice({ ...request, gpu });
+  const acquired = await requestDropoutDevice({ powerPreference: request.powerPreference, f16: request.f16, gpu });
   return {
     ...acquired,
     adapterName: describeAdapter(acquired.adapter),

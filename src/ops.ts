@@ -5,6 +5,7 @@ import { bindingBytes, dtypeBytes, isGpuBuffer, type BoundBuffer, type DispatchC
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { kernels, type KernelRecord } from './kernels.js';
+import { checkOptionNames, optionNames } from './options.js';
 import type { Dtype } from './shaders.js';
 
 /** Where an op's randomness comes from. Precedence: `seed` (with `stream`, default 0), then
@@ -29,6 +30,9 @@ export interface RecordOptions {
   encoder?: GPUCommandEncoder;
 }
 
+/** RandomOptions' names, for the option lists of every op that draws randomness. */
+export const RANDOM_OPTION_NAMES = { seed: true, stream: true, generator: true, offset: true } as const;
+
 export interface DropoutOptions extends RandomOptions, RecordOptions {
   /** Drop probability in [0, 1]. */
   p: number;
@@ -42,6 +46,8 @@ export interface DropoutOptions extends RandomOptions, RecordOptions {
   /** false: eval mode, the identity (no RNG work; returns `x` unless `out` is given). Default true. */
   training?: boolean;
 }
+
+const DROPOUT_OPTIONS = optionNames<DropoutOptions>({ p: true, dtype: true, count: true, out: true, mask: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true });
 
 /** Everything the backward pass needs; nothing else is kept between the passes. */
 export interface DropoutState extends RandomState {
@@ -64,6 +70,8 @@ export interface DropoutBackwardOptions extends RecordOptions {
   /** A packed keep-mask from the forward (`mask: true`): read it instead of regenerating. */
   mask?: GPUBuffer;
 }
+
+const DROPOUT_BACKWARD_OPTIONS = optionNames<DropoutBackwardOptions>({ out: true, mask: true, encoder: true });
 
 /**
  * `{ ...opts, ...more }` as a new object. Spelled with Object.assign because V8 (Node 20) builds a
@@ -152,6 +160,7 @@ export function checkEncoder(encoder: unknown): void {
 export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOptions): Promise<DropoutResult> {
   ctx.checkAlive();
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least p');
+  checkOptionNames(opts, DROPOUT_OPTIONS);
   const rule = keepRule(opts.p);
   const dtype = opts.dtype ?? 'f32';
   ctx.checkDtype(dtype);
@@ -201,6 +210,8 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
 export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: DropoutState, opts: DropoutBackwardOptions = {}): Promise<GPUBuffer> {
   ctx.checkAlive();
   checkState(state);
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object of backward options ({ out?, mask?, encoder? })', opts);
+  checkOptionNames(opts, DROPOUT_BACKWARD_OPTIONS);
   ctx.checkDtype(state.dtype, 'state.dtype');
   checkEncoder(opts.encoder);
   const bytes = bindingBytes('data', state.dtype, state.count);
@@ -249,14 +260,24 @@ export interface RandomOpOptions extends RandomOptions, RecordOptions {
   out?: GPUBuffer;
 }
 
+const RANDOM_OP_OPTIONS = optionNames<RandomOpOptions>({ count: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
+
 export interface RandomResult {
   output: GPUBuffer;
   state: RandomState;
 }
 
-async function randomOp(ctx: DropoutContext, kernel: KernelRecord, opts: RandomOpOptions, threshold = 0, unit: 'word' | 'bit' = 'word'): Promise<RandomResult> {
+async function randomOp(
+  ctx: DropoutContext,
+  kernel: KernelRecord,
+  opts: RandomOpOptions,
+  threshold = 0,
+  unit: 'word' | 'bit' = 'word',
+  names = RANDOM_OP_OPTIONS,
+): Promise<RandomResult> {
   ctx.checkAlive();
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least count');
+  checkOptionNames(opts, names);
   const count = checkCount(opts.count);
   checkEncoder(opts.encoder);
   const bytes = bindingBytes(unit, 'f32', count);
@@ -289,12 +310,15 @@ export interface BernoulliOptions extends RandomOpOptions {
   packed?: boolean;
 }
 
+const BERNOULLI_OPTIONS = optionNames<BernoulliOptions>({ count: true, p: true, packed: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
+
 /** The keep-mask dropout with the same (p, seed, stream, offset) would use: 1 = keep. */
 export async function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions): Promise<RandomResult> {
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with count and p');
+  checkOptionNames(opts, BERNOULLI_OPTIONS);
   const rule = keepRule(opts.p);
   const random = rule.kind === 'mask';
   const threshold = random ? rule.threshold : rule.kind === 'identity' ? 0 : 1;
-  if (opts.packed) return randomOp(ctx, random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill, opts, threshold, 'bit');
-  return randomOp(ctx, random ? kernels.bernoulli : kernels.bernoulliFill, opts, threshold);
+  if (opts.packed) return randomOp(ctx, random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill, opts, threshold, 'bit', BERNOULLI_OPTIONS);
+  return randomOp(ctx, random ? kernels.bernoulli : kernels.bernoulliFill, opts, threshold, 'word', BERNOULLI_OPTIONS);
 }

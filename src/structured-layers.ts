@@ -6,6 +6,7 @@ import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { Layer } from './layers.js';
 import { withOptions, type RecordOptions } from './ops.js';
+import { checkOptionNames, optionNames, type OptionNames } from './options.js';
 import type { Dtype } from './shaders.js';
 import {
   alphaDropout,
@@ -44,6 +45,10 @@ export interface LayerCall extends RecordOptions {
   out?: GPUBuffer;
 }
 
+const LAYER_OPTIONS = { p: true, dtype: true, generator: true } as const;
+const CALL_OPTIONS = optionNames<LayerCall>({ shape: true, out: true, encoder: true });
+const DROP_CONNECT_CALL_OPTIONS = optionNames<RecordOptions & { out?: GPUBuffer }>({ out: true, encoder: true });
+
 /** What every layer here shares: p, dtype, generator, train()/eval(). */
 abstract class RandomLayer extends Layer {
   readonly p: number;
@@ -53,9 +58,11 @@ abstract class RandomLayer extends Layer {
   constructor(
     readonly ctx: DropoutContext,
     options: StructuredLayerOptions,
+    names: OptionNames,
   ) {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object with at least p', options);
+    checkOptionNames(options, names);
     this.p = checkProbability(options.p);
     this.dtype = options.dtype ?? 'f32';
     ctx.checkDtype(this.dtype);
@@ -67,6 +74,7 @@ abstract class RandomLayer extends Layer {
 
   protected common(call: LayerCall) {
     if (typeof call !== 'object' || call === null) throw new InvalidArgumentError('shape', 'call options with the shape of x ({ shape, ... })', call);
+    checkOptionNames(call, CALL_OPTIONS);
     return { p: this.p, dtype: this.dtype, training: this.training, generator: this.generator, shape: call.shape, out: call.out, encoder: call.encoder };
   }
 
@@ -80,6 +88,11 @@ export interface SpatialDropoutLayerOptions extends StructuredLayerOptions {
   layout?: ChannelLayout;
 }
 
+const SPATIAL_LAYER_OPTIONS = optionNames<SpatialDropoutLayerOptions>({ ...LAYER_OPTIONS, layout: true });
+const PLAIN_LAYER_OPTIONS = optionNames<StructuredLayerOptions>(LAYER_OPTIONS);
+const DROP_PATH_LAYER_OPTIONS = optionNames<StructuredLayerOptions & { scaleByKeep?: boolean }>({ ...LAYER_OPTIONS, scaleByKeep: true });
+const VARIATIONAL_LAYER_OPTIONS = optionNames<StructuredLayerOptions & { timeAxis?: number }>({ ...LAYER_OPTIONS, timeAxis: true });
+
 /** Whole channels dropped for inputs of rank spatialDims + 2. */
 class SpatialDropoutLayer extends RandomLayer {
   readonly layout: ChannelLayout;
@@ -90,7 +103,7 @@ class SpatialDropoutLayer extends RandomLayer {
     options: SpatialDropoutLayerOptions,
     defaultLayout: ChannelLayout,
   ) {
-    super(ctx, options);
+    super(ctx, options, SPATIAL_LAYER_OPTIONS);
     this.layout = options.layout ?? defaultLayout;
     channelAxisFor(spatialDims + 2, { layout: this.layout });
   }
@@ -150,7 +163,7 @@ export class DropPath extends RandomLayer {
   readonly scaleByKeep: boolean;
 
   constructor(ctx: DropoutContext, options: StructuredLayerOptions & { scaleByKeep?: boolean }) {
-    super(ctx, options);
+    super(ctx, options, DROP_PATH_LAYER_OPTIONS);
     this.scaleByKeep = options.scaleByKeep ?? true;
     if (typeof this.scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', this.scaleByKeep);
   }
@@ -175,7 +188,7 @@ export class VariationalDropout extends RandomLayer {
   readonly timeAxis: number;
 
   constructor(ctx: DropoutContext, options: StructuredLayerOptions & { timeAxis?: number }) {
-    super(ctx, options);
+    super(ctx, options, VARIATIONAL_LAYER_OPTIONS);
     this.timeAxis = options.timeAxis ?? 1;
     if (!Number.isInteger(this.timeAxis) || this.timeAxis < 0) throw new InvalidArgumentError('timeAxis', 'a non-negative integer', this.timeAxis);
   }
@@ -188,7 +201,7 @@ export class VariationalDropout extends RandomLayer {
 /** keras.layers.GaussianDropout: multiplicative N(1, p / (1 - p)) noise; p in [0, 1). */
 export class GaussianDropout extends RandomLayer {
   constructor(ctx: DropoutContext, options: StructuredLayerOptions) {
-    super(ctx, options);
+    super(ctx, options, PLAIN_LAYER_OPTIONS);
     gaussianSigma(this.p);
   }
 
@@ -204,7 +217,7 @@ export class GaussianDropout extends RandomLayer {
 /** keras.layers.AlphaDropout / torch.nn.AlphaDropout: keeps SELU's zero mean, unit variance; p in [0, 1). */
 export class AlphaDropout extends RandomLayer {
   constructor(ctx: DropoutContext, options: StructuredLayerOptions) {
-    super(ctx, options);
+    super(ctx, options, PLAIN_LAYER_OPTIONS);
     alphaDropoutCoefficients(this.p);
   }
 
@@ -226,13 +239,15 @@ export class DropConnect extends RandomLayer {
     readonly cols: number,
     options: StructuredLayerOptions,
   ) {
-    super(ctx, options);
+    super(ctx, options, PLAIN_LAYER_OPTIONS);
     if (!Number.isSafeInteger(rows) || rows < 1) throw new InvalidArgumentError('rows', 'a positive integer', rows);
     if (!Number.isSafeInteger(cols) || cols < 1) throw new InvalidArgumentError('cols', 'a positive integer', cols);
     if (rows * cols > 0xffffffff) throw new InvalidArgumentError('cols', 'rows * cols at most 2^32 - 1 elements', cols);
   }
 
   async forward(weight: GPUBuffer, call: RecordOptions & { out?: GPUBuffer } = {}): Promise<StructuredResult> {
+    if (typeof call !== 'object' || call === null) throw new InvalidArgumentError('options', 'call options ({ out?, encoder? })', call);
+    checkOptionNames(call, DROP_CONNECT_CALL_OPTIONS);
     const { p, dtype, training, generator } = this;
     return dropConnect(this.ctx, weight, { p, dtype, training, generator, rows: this.rows, cols: this.cols, out: call.out, encoder: call.encoder });
   }

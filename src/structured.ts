@@ -7,7 +7,8 @@ import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from './
 import { bindingBytes, dtypeBytes, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
 import { kernels, type KernelRecord } from './kernels.js';
-import { checkEncoder, resolveCount, resolveRandom, withOptions, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
+import { checkEncoder, RANDOM_OPTION_NAMES, resolveCount, resolveRandom, withOptions, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
+import { checkOptionNames, optionNames, type OptionNames } from './options.js';
 import type { Dtype, ShaderName } from './shaders.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -136,6 +137,10 @@ export interface StructuredOptions extends RandomOptions, RecordOptions {
   training?: boolean;
 }
 
+/** The names every structured op shares; each op's list adds its own. */
+const COMMON_OPTION_NAMES = { p: true, shape: true, dtype: true, out: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true } as const;
+const STRUCTURED_OPTIONS = optionNames<StructuredOptions>({ ...COMMON_OPTION_NAMES, noiseShape: true });
+
 export type StructuredOp = 'dropout' | 'gaussian' | 'alpha' | 'bias-residual';
 
 /** Everything a backward pass needs to regenerate the forward's mask; nothing else is kept. */
@@ -159,6 +164,8 @@ export interface BackwardOptions extends RecordOptions {
   /** Output buffer for the gradient (default: a new pooled buffer). Must not be dy. */
   out?: GPUBuffer;
 }
+
+const BACKWARD_OPTIONS = optionNames<BackwardOptions>({ out: true, encoder: true });
 
 interface Prepared {
   shape: number[];
@@ -189,8 +196,11 @@ function prepare(ctx: DropoutContext, x: unknown, opts: StructuredOptions, xName
   return { shape, noiseShape, count, dtype, bytes, table: broadcastTable(shape, noiseShape) };
 }
 
-function checkOptions(opts: unknown, needs: string): asserts opts is object {
+/** An options object, with only the names the op takes when `names` is given (entry points give it;
+ * the shared steps after them see options the entry point has added to). */
+function checkOptions(opts: unknown, needs: string, names?: OptionNames): asserts opts is object {
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', `an object with ${needs}`, opts);
+  if (names) checkOptionNames(opts, names);
 }
 
 function randomFor(ctx: DropoutContext, opts: StructuredOptions, training: boolean): RandomState {
@@ -216,7 +226,7 @@ function checkState(state: unknown, ops: readonly StructuredOp[]): asserts state
 
 /** The Prepared of a backward pass: the forward's shapes, checked against dy and out. */
 function prepareBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions, outName = 'out'): Prepared {
-  checkOptions(opts, `${outName} or encoder`);
+  checkOptions(opts, `${outName} or encoder`, BACKWARD_OPTIONS);
   return prepare(ctx, dy, { p: state.p, shape: state.shape, noiseShape: state.noiseShape, dtype: state.dtype, out: opts.out, encoder: opts.encoder }, 'dy', false, outName);
 }
 
@@ -369,6 +379,8 @@ export interface StructuredDropoutOptions extends StructuredOptions {
   scaleByKeep?: boolean;
 }
 
+const STRUCTURED_DROPOUT_OPTIONS = optionNames<StructuredDropoutOptions>({ ...COMMON_OPTION_NAMES, noiseShape: true, scaleByKeep: true });
+
 /** Checks the arguments (`checkMore` for an op's own, given the prepared call) and only then takes
  * a stream, so that a rejected call leaves the generator where it was. */
 function dropoutState(
@@ -397,6 +409,12 @@ function dropoutState(
  * is element-wise dropout, word for word the same as `dropout()`.
  */
 export async function structuredDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions): Promise<StructuredResult> {
+  checkOptions(opts, 'at least p', STRUCTURED_DROPOUT_OPTIONS);
+  return maskedDropout(ctx, x, opts);
+}
+
+/** structuredDropout after its entry point's checks (the ops built on it add a noise shape). */
+async function maskedDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions): Promise<StructuredResult> {
   ctx.checkAlive();
   const { prep, rule, state } = dropoutState(ctx, x, opts, 'x');
   const output = await applyMask(ctx, prep, { buffer: x, argument: 'x' }, opts.out, rule, state, state.scale, opts.encoder);
@@ -476,14 +494,16 @@ export interface SpatialDropoutOptions extends Omit<StructuredOptions, 'noiseSha
   shape: Shape;
 }
 
+const SPATIAL_OPTIONS = optionNames<SpatialDropoutOptions>({ ...COMMON_OPTION_NAMES, layout: true, channelAxis: true });
+
 /**
  * SpatialDropout1D/2D/3D (Keras) and Dropout1d/2d/3d (PyTorch): whole channels dropped, one
  * decision per (sample, channel). Backward: structuredDropoutBackward.
  */
 export async function spatialDropout(ctx: DropoutContext, x: GPUBuffer, opts: SpatialDropoutOptions): Promise<StructuredResult> {
-  checkOptions(opts, 'p, shape and layout');
+  checkOptions(opts, 'p, shape and layout', SPATIAL_OPTIONS);
   checkProbability(opts.p);
-  return structuredDropout(ctx, x, withOptions(opts, { noiseShape: spatialNoiseShape(requireShape(opts), opts) }));
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: spatialNoiseShape(requireShape(opts), opts) }));
 }
 
 export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
@@ -492,12 +512,14 @@ export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
   scaleByKeep?: boolean;
 }
 
+const DROP_PATH_OPTIONS = optionNames<DropPathOptions>({ ...COMMON_OPTION_NAMES, scaleByKeep: true });
+
 /** DropPath / stochastic depth (timm `drop_path`): each sample's branch kept or zeroed whole.
  * Backward: structuredDropoutBackward. */
 export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
-  checkOptions(opts, 'p and shape');
+  checkOptions(opts, 'p and shape', DROP_PATH_OPTIONS);
   checkProbability(opts.p);
-  return structuredDropout(ctx, x, withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) }));
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) }));
 }
 
 /**
@@ -507,7 +529,7 @@ export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPath
  */
 export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, branch: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
   ctx.checkAlive();
-  checkOptions(opts, 'p and shape');
+  checkOptions(opts, 'p and shape', DROP_PATH_OPTIONS);
   checkProbability(opts.p);
   const full = withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) });
   const { prep, rule, state } = dropoutState(ctx, branch, full, 'branch', (p) => {
@@ -545,18 +567,24 @@ export interface VariationalDropoutOptions extends Omit<StructuredOptions, 'nois
   timeAxis?: number;
 }
 
+const VARIATIONAL_OPTIONS = optionNames<VariationalDropoutOptions>({ ...COMMON_OPTION_NAMES, timeAxis: true });
+
 /** Variational (locked) dropout for sequences: the same mask for every time step.
  * Backward: structuredDropoutBackward. */
 export async function variationalDropout(ctx: DropoutContext, x: GPUBuffer, opts: VariationalDropoutOptions): Promise<StructuredResult> {
-  checkOptions(opts, 'p and shape');
+  checkOptions(opts, 'p and shape', VARIATIONAL_OPTIONS);
   checkProbability(opts.p);
-  return structuredDropout(ctx, x, withOptions(opts, { noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) }));
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) }));
 }
 
 export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
   rows: number;
   cols: number;
 }
+
+const DROP_CONNECT_OPTIONS = optionNames<DropConnectOptions>({
+  p: true, rows: true, cols: true, noiseShape: true, dtype: true, out: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true,
+});
 
 /**
  * DropConnect (Wan et al. 2013; torchnlp/AWD-LSTM WeightDrop): dropout on a (rows, cols) weight
@@ -565,7 +593,7 @@ export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
  */
 export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: DropConnectOptions): Promise<StructuredResult> {
   ctx.checkAlive();
-  checkOptions(opts, 'p, rows and cols');
+  checkOptions(opts, 'p, rows and cols', DROP_CONNECT_OPTIONS);
   checkProbability(opts.p);
   checkCount(opts.rows, 'rows');
   checkCount(opts.cols, 'cols');
@@ -581,11 +609,13 @@ export async function dropConnectBackward(ctx: DropoutContext, dMaskedWeight: GP
 
 export interface KeepMaskOptions extends Omit<StructuredOptions, 'dtype' | 'training'> {}
 
+const KEEP_MASK_OPTIONS = optionNames<KeepMaskOptions>({ p: true, shape: true, noiseShape: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
+
 /** The broadcast keep-mask itself, one u32 per element of x's shape (1 = keep): what every op
  * here decides for the same (p, shape, noiseShape, seed, stream, offset). */
 export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOptions): Promise<{ output: GPUBuffer; state: StructuredState }> {
   ctx.checkAlive();
-  checkOptions(opts, 'p and shape');
+  checkOptions(opts, 'p and shape', KEEP_MASK_OPTIONS);
   const rule = keepRule(opts.p);
   checkEncoder(opts.encoder);
   const shape = checkShape(requireShape(opts));
@@ -623,7 +653,7 @@ export function gaussianSigma(p: number): number {
 /** Validates a forward of an op whose rate must be below 1 (Gaussian, Alpha) and draws its stream. */
 function beginOpenRateOp(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions, op: 'gaussian' | 'alpha') {
   ctx.checkAlive();
-  checkOptions(opts, 'at least p');
+  checkOptions(opts, 'at least p', STRUCTURED_OPTIONS);
   const rule = checkOpenRate(opts.p);
   const prep = prepare(ctx, x, opts, 'x');
   const training = opts.training ?? true;
@@ -724,7 +754,7 @@ const BIAS_GRAD_BLOCK_ROWS = 128;
  */
 export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bias: GPUBuffer, residual: GPUBuffer, opts: BiasDropoutResidualOptions): Promise<StructuredResult> {
   ctx.checkAlive();
-  checkOptions(opts, 'p and shape');
+  checkOptions(opts, 'p and shape', STRUCTURED_OPTIONS);
   const rule = keepRule(opts.p);
   const prep = prepare(ctx, x, opts, 'x', true);
   if (prep.shape.length < 1) throw new InvalidArgumentError('shape', 'at least 1 dimension (..., C)', prep.shape);
@@ -765,6 +795,8 @@ export interface BiasDropoutResidualGrads {
   dresidual: GPUBuffer;
 }
 
+const BIAS_BACKWARD_OPTIONS = optionNames<RecordOptions & { outX?: GPUBuffer; outBias?: GPUBuffer }>({ outX: true, outBias: true, encoder: true });
+
 /** Gradients of biasDropoutResidual for x, bias and residual, the mask regenerated from the state. */
 export async function biasDropoutResidualBackward(
   ctx: DropoutContext,
@@ -774,7 +806,7 @@ export async function biasDropoutResidualBackward(
 ): Promise<BiasDropoutResidualGrads> {
   ctx.checkAlive();
   checkState(state, ['bias-residual']);
-  checkOptions(opts, 'outX, outBias or encoder');
+  checkOptions(opts, 'outX, outBias or encoder', BIAS_BACKWARD_OPTIONS);
   const prep = prepareBackward(ctx, dy, state, { out: opts.outX, encoder: opts.encoder }, 'outX');
   const cols = prep.shape[prep.shape.length - 1] ?? 1;
   const rows = cols === 0 ? 0 : prep.count / cols;
