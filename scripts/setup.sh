@@ -2,7 +2,8 @@
 # One-command set-up on a fresh machine (Debian 12 first; other apt distributions best-effort).
 # Idempotent: every step checks before it installs. Installs
 #   - build/test tools from apt: g++ and Random123's headers and known-answer vectors (test oracle),
-#     Debian's chromium (headless browser tests; never a downloaded browser);
+#     Debian's chromium (headless browser tests; never a downloaded browser), python3 (the GPU
+#     recipe's comparison script is tested here without a GPU);
 #   - the npm dependencies (npm ci against package-lock.json);
 #   - a software Vulkan driver for Dawn when no WebGPU adapter is available: Mesa lavapipe from
 #     bookworm-backports on Debian 12 (bookworm's own 22.3 is too old for Dawn).
@@ -38,9 +39,9 @@ node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.ex
 
 # 1. Tools the tests use.
 if command -v apt-get >/dev/null; then
-  apt_install g++ librandom123-dev librandom123-doc chromium fonts-dejavu-core
+  apt_install g++ librandom123-dev librandom123-doc chromium fonts-dejavu-core python3
 else
-  say "no apt-get: install g++, Random123 headers (set RANDOM123_INCLUDE) and chromium yourself"
+  say "no apt-get: install g++, Random123 headers (set RANDOM123_INCLUDE), chromium and python3 yourself"
 fi
 
 # 2. npm dependencies, skipped when node_modules was installed from this very lockfile (its hash
