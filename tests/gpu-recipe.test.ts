@@ -12,7 +12,18 @@ import { contractWords } from '../src/index.js';
 
 const root = join(import.meta.dirname, '..');
 const script = join(root, 'bench/gpu/torch_triton.py');
-const suiteJson = join(root, 'bench/results/lavapipe.json');
+/** The committed full lavapipe run (as committed: `npm run bench` rewrites the working copy). */
+const suiteJson = (() => {
+  const path = join(mkdtempSync(join(tmpdir(), 'recipe-suite-')), 'lavapipe.json');
+  let text: string;
+  try {
+    text = execFileSync('git', ['show', 'HEAD:bench/results/lavapipe.json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    text = readFileSync(join(root, 'bench/results/lavapipe.json'), 'utf8'); // not a git checkout
+  }
+  writeFileSync(path, text);
+  return path;
+})();
 
 /** Runs Python code with torch_triton.py loaded as `tt` (torch and triton replaced by empty stubs). */
 function python(code: string): string {
