@@ -82,6 +82,8 @@ export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array
   return out;
 }
 
+const SAMPLE_DROPOUT_OPTIONS = optionNames<Parameters<typeof sampleDropout>[2]>({ p: true, random: true, site: true, encoder: true });
+
 /**
  * In-place inverted dropout with drop probability `p` in [0, 1) on `x`, whose rows are `random.samples`
  * MC samples: sample t draws the words of (seed, stream + t, offset + i) for its element i, i.e.
@@ -90,8 +92,6 @@ export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array
  * numbers the dropout sites of one pass (0, 1, ...) so that each draws its own words.
  * Returns the state for `dropoutBackward` when samples = 1, else null.
  */
-const SAMPLE_DROPOUT_OPTIONS = optionNames<Parameters<typeof sampleDropout>[2]>({ p: true, random: true, site: true, encoder: true });
-
 export async function sampleDropout(
   ctx: DropoutContext,
   x: Matrix,
@@ -176,17 +176,6 @@ interface Pass {
   output: Matrix;
 }
 
-/**
- * A multilayer perceptron: Linear -> ReLU -> Dropout(p) for each hidden layer, then Linear.
- * Parameters, gradients and Adam's moments are single flat GPU buffers; training reads nothing
- * back unless asked for the loss.
- *
- * ```ts
- * const mlp = new MLP(ctx, { sizes: [1, 64, 64, 1], dropout: 0.1, seed: 7 });
- * for (let i = 0; i < 300; i++) await mlp.trainStep(x, y, { loss: 'mse' });
- * const stats = await mcDropout(ctx, mlp.sampler(), xTest, { samples: 50 });
- * ```
- */
 const MLP_OPTIONS = optionNames<MLPOptions>({
   sizes: true, dropout: true, seed: true, optimizer: true, learningRate: true, beta1: true, beta2: true, epsilon: true,
 });
@@ -206,6 +195,17 @@ function checkMethodOptions(opts: unknown, names: OptionNames): void {
   checkOptionNames(opts, names);
 }
 
+/**
+ * A multilayer perceptron: Linear -> ReLU -> Dropout(p) for each hidden layer, then Linear.
+ * Parameters, gradients and Adam's moments are single flat GPU buffers; training reads nothing
+ * back unless asked for the loss.
+ *
+ * ```ts
+ * const mlp = new MLP(ctx, { sizes: [1, 64, 64, 1], dropout: 0.1, seed: 7 });
+ * for (let i = 0; i < 300; i++) await mlp.trainStep(x, y, { loss: 'mse' });
+ * const stats = await mcDropout(ctx, mlp.sampler(), xTest, { samples: 50 });
+ * ```
+ */
 export class MLP {
   readonly sizes: readonly number[];
   readonly p: number;

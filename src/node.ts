@@ -48,10 +48,11 @@ export interface NodeDevice extends AcquiredDevice {
   release(): void;
 }
 
-/** A GPUDevice in Node through Dawn, on the adapter WEBGPU_DROPOUT_ADAPTER selects. */
+/** requestNodeDevice's options: requestDropoutDevice's, with the adapter instead of a GPU object. */
 export type NodeDeviceRequest = Omit<DeviceRequest, 'gpu'> & { adapter?: string };
 const NODE_REQUEST_OPTIONS = optionNames<NodeDeviceRequest>({ adapter: true, powerPreference: true, f16: true });
 
+/** A GPUDevice in Node through Dawn, on the adapter WEBGPU_DROPOUT_ADAPTER selects. */
 export async function requestNodeDevice(request: NodeDeviceRequest = {}): Promise<NodeDevice> {
   if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('options', 'an object ({ adapter?, powerPreference?, f16? })', request);
   checkOptionNames(request, NODE_REQUEST_OPTIONS);
