@@ -163,7 +163,7 @@ describe('Philox4x32-10 against the Random123 C++ oracle (librandom123-dev, g++)
   }
 });
 
-describe('32x32 -> 64-bit products and 64-bit adds (mulhi32, WGSL mulhilo, add64)', () => {
+describe('32x32 -> 64-bit products and 64-bit adds (mulhi32, WGSL mulhi and the native low word, add64)', () => {
   const rng = testRng(77);
   const pairs: [number, number][] = [];
   for (const a of [...EDGE_WORDS, PHILOX_M0, PHILOX_M1]) for (const b of [...EDGE_WORDS, PHILOX_M0, PHILOX_M1]) pairs.push([a, b]);
@@ -181,7 +181,7 @@ describe('32x32 -> 64-bit products and 64-bit adds (mulhi32, WGSL mulhilo, add64
     expect(wrong).toEqual([]);
   });
 
-  it('WGSL mulhilo returns the exact (lo, hi) product on carry edges and random pairs', async () => {
+  it('WGSL a * b and mulhi return the exact (lo, hi) product on carry edges and random pairs', async () => {
     const inputs = new Uint32Array(pairs.length * 4);
     pairs.forEach(([a, b], i) => inputs.set([a, b], 4 * i));
     const got = await runFixture(ctx, 'mulhilo_pairs', inputs, pairs.length);
@@ -196,7 +196,7 @@ describe('32x32 -> 64-bit products and 64-bit adds (mulhi32, WGSL mulhilo, add64
     expect(bad).toBe(-1);
   });
 
-  it('WGSL mulhilo_m0 (the shortcut for a * M0) is exact for every edge and random word', async () => {
+  it('WGSL M0 * a and mulhi_m0 (the shortcut for a * M0) are exact for every edge and random word', async () => {
     // Its cross products must never overflow: a = 0xffffffff is the worst case, every 16-bit
     // half at 0xffff or 0 and the words around them are the carry edges.
     const words = [...EDGE_WORDS, PHILOX_M0, PHILOX_M1, ...pairs.map(([a]) => a)];
