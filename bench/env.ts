@@ -1,7 +1,8 @@
 // The benchmark's device: one Dawn GPU object on the adapter WEBGPU_DROPOUT_ADAPTER selects (as
 // src/node.ts does), kept so TensorFlow.js can be pointed at the very same GPUDevice.
 import { createRequire } from 'node:module';
-import { DropoutContext, describeAdapter, requestDropoutDevice } from '../src/index.js';
+import { DropoutContext, describeAdapter, requestDropoutDevice, type LaunchTuning } from '../src/index.js';
+import { UsageError } from './options.js';
 import { resolveIcd } from '../src/node.js';
 
 export interface BenchEnv {
@@ -29,8 +30,10 @@ export async function openBenchEnv(): Promise<BenchEnv> {
   // benchmark wants them exact.
   let gpu: GPU | null = webgpu.create(['disable-dawn-features=timestamp_quantization']);
   const { adapter, device } = await requestDropoutDevice({ gpu });
-  // validate: false keeps error-scope round trips out of the timed submissions.
-  const ctx = await DropoutContext.create(device, { validate: false, seed: 0x5eedn });
+  // validate: false keeps error-scope round trips out of the timed submissions. The launch tuning is
+  // the adapter's default unless WEBGPU_DROPOUT_TUNING gives one (JSON, e.g. '{"groupsPerInvocation":4}'),
+  // for timing the choices against each other; the report records the tuning used.
+  const ctx = await DropoutContext.create(device, { validate: false, seed: 0x5eedn, ...tuningFromEnv() });
   return {
     gpu,
     adapter,
@@ -45,6 +48,16 @@ export async function openBenchEnv(): Promise<BenchEnv> {
       gpu = null;
     },
   };
+}
+
+/** ContextOptions.tuning from WEBGPU_DROPOUT_TUNING, if set; a value that is not JSON is a usage error. */
+export function tuningFromEnv(value = process.env.WEBGPU_DROPOUT_TUNING): { tuning?: LaunchTuning } {
+  if (!value) return {};
+  try {
+    return { tuning: JSON.parse(value) as LaunchTuning };
+  } catch {
+    throw new UsageError(`WEBGPU_DROPOUT_TUNING: expected JSON such as '{"groupsPerInvocation":1,"maskWords":"workgroup"}', got ${value}`);
+  }
 }
 
 /** A short file-name-safe name for the adapter: 'lavapipe', 'swiftshader', or the device name. */

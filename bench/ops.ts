@@ -164,7 +164,7 @@ function stage(entry: 'stage_no_rng' | 'stage_rng_only', label: string): BenchOp
     name: `bench.${entry}`,
     shader: ['philox', 'elementwise', 'dropout', 'benchStages'],
     entry,
-    perInvocation: 16,
+    perInvocation: 'strided',
     bindings: noRng ? { 1: 'data', 2: 'data' } : { 2: 'data' },
   };
   return {

@@ -92,7 +92,7 @@ export interface BenchReport {
   date: string;
   commit: string;
   node: string;
-  adapter: { name: string; slug: string; icd: string; features: string[]; limits: Record<string, number> };
+  adapter: { name: string; slug: string; icd: string; features: string[]; limits: Record<string, number>; tuning?: Record<string, unknown> };
   timing: { timestampQuery: boolean; description: string };
   options: {
     quick: boolean;
@@ -171,6 +171,7 @@ export function toMarkdown(r: BenchReport): string {
   out.push('');
   out.push(`- date: ${r.date}, commit: ${r.commit}, Node ${r.node}${r.options.quick ? ', **quick mode**' : ''}, took ${r.elapsedSec.toFixed(0)} s`);
   out.push(`- adapter: ${r.adapter.name} (ICD: ${r.adapter.icd})`);
+  if (r.adapter.tuning) out.push(`- launch tuning: ${Object.entries(r.adapter.tuning).map(([k, v]) => `${k} ${v}`).join(', ')} (the context's choice for this adapter unless WEBGPU_DROPOUT_TUNING set it)`);
   out.push(`- timing: ${r.timing.description}`);
   out.push(`- p = ${r.options.p}; sizes 2^${r.options.sizesLog2[0]} to 2^${r.options.sizesLog2.at(-1)} elements; ~${r.options.cellBudgetMs} ms of samples per cell`);
   if (r.options.subset) {

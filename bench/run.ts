@@ -14,6 +14,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
+import { isCpuAdapter } from '../src/index.js';
 import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, type BenchOp } from './ops.js';
 import { UsageError, parseArgs } from './options.js';
 import { measureMemory, measureOverhead } from './sections.js';
@@ -56,9 +57,8 @@ function gitCommit(): string {
 }
 
 /** A software (CPU) Vulkan driver: targets and labels differ from a real GPU's. */
-function isCpuAdapter(env: BenchEnv): boolean {
-  const info = env.adapter.info;
-  return info?.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(env.adapterName);
+function onCpu(env: BenchEnv): boolean {
+  return isCpuAdapter(env.adapter.info);
 }
 
 /**
@@ -265,6 +265,7 @@ async function main(): Promise<number> {
         slug,
         icd: env.icd,
         features: [...device.features].sort(),
+        tuning: { ...ctx.tuning },
         limits: {
           maxBufferSize: device.limits.maxBufferSize,
           maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
@@ -358,7 +359,7 @@ function stageNotes(results: OpResult[]): string[] {
 /** The f32/f16 forward and backward ops and sizes whose "of copy" a target judges (checkTargets). */
 const targetOps = { cpu: ['dropout.forward.f32'], gpu: ['dropout.forward.f32', 'dropout.backward.f32', 'dropout.forward.f16', 'dropout.backward.f16'] };
 function isTargetCell(env: BenchEnv, id: string, log2: number): boolean {
-  return isCpuAdapter(env) ? targetOps.cpu.includes(id) && log2 === 24 : targetOps.gpu.includes(id) && log2 >= 24;
+  return onCpu(env) ? targetOps.cpu.includes(id) && log2 === 24 : targetOps.gpu.includes(id) && log2 >= 24;
 }
 
 function checkTargets(env: BenchEnv, results: OpResult[], peers: PeerRow[]): TargetRow[] {
@@ -372,7 +373,7 @@ function checkTargets(env: BenchEnv, results: OpResult[], peers: PeerRow[]): Tar
       met: c?.ofCopy !== undefined ? c.ofCopy >= goal : null,
     });
   };
-  if (isCpuAdapter(env)) {
+  if (onCpu(env)) {
     for (const id of targetOps.cpu) ofCopy(id, 24, 0.6);
     const tfRow = peers.find((p) => p.peer.startsWith('tf.dropout') && p.log2 === 24);
     rows.push({ target: 'forward f32 at 2^24 >= 20x tf.dropout', measured: tfRow ? `${tfRow.ratio.toFixed(1)}×` : 'not measured', met: tfRow ? tfRow.ratio >= 20 : null });

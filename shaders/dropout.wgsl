@@ -43,23 +43,37 @@ fn forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   if (e < params.count) { y1[e] = scale1(x1[e], word1(e) >= params.threshold); }
 }
 
-// Forward that also writes the packed keep-mask, one invocation per mask word of whole vec4 groups:
-// each group's words decide both the outputs and the bits (one Philox call per 4 elements, not two).
+// Forward that also writes the packed keep-mask: each group's words decide both the outputs and the
+// bits (one Philox call per 4 elements, not two). MASK_WORDS_IN_WORKGROUP: one invocation per vec4
+// group, mask words assembled in workgroup memory; else one invocation per mask word (8 groups).
 @compute @workgroup_size(WG)
-fn forward_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
+fn forward_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
   let groups = body_groups();
-  if (8u * k >= groups) { return; }
-  var bits = 0u;
-  for (var q = 0u; q < 8u; q++) {
-    let j = 8u * k + q;
+  if (MASK_WORDS_IN_WORKGROUP) {
+    let j = linear_id(gid, nwg);
+    var nibble = 0u;
     if (j < groups) {
       let keep = keep4(words4(j));
       y4[j] = scale4(x4[j], keep);
-      bits |= dot(select(vec4<u32>(0u), vec4<u32>(1u, 2u, 4u, 8u), keep), vec4<u32>(1u)) << (4u * q);
+      nibble = keep_nibble(keep);
+    }
+    let word = gather_mask_word(li, nibble);
+    if ((li & 7u) == 0u && j < groups) { mask_out[j >> 3u] = word; }
+  } else {
+    let k = linear_id(gid, nwg);
+    if (8u * k < groups) {
+      var bits = 0u;
+      for (var q = 0u; q < 8u; q++) {
+        let j = 8u * k + q;
+        if (j < groups) {
+          let keep = keep4(words4(j));
+          y4[j] = scale4(x4[j], keep);
+          bits |= keep_nibble(keep) << (4u * q);
+        }
+      }
+      mask_out[k] = bits;
     }
   }
-  mask_out[k] = bits;
 }
 
 // The count % 4 tail of forward_packed, in one invocation so its bits land in one word: it owns

@@ -22,11 +22,18 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 
-// Vec4 groups each invocation of a grid-stride body kernel handles (their kernel records say
-// 16 elements per invocation). Fewer, longer invocations amortise per-invocation cost (on lavapipe
-// the f32 forward went from 0.51-0.58 to 0.66 of the copy kernel), and consecutive invocations
-// still touch consecutive vec4s, as coalescing GPUs want.
-const GROUPS_PER_INVOCATION: u32 = 4u;
+// Launch shape, chosen per adapter by the host (ContextOptions.tuning); the words an element gets
+// never depend on it.
+// Vec4 groups each invocation of a grid-stride body kernel handles. Consecutive invocations touch
+// consecutive vec4s in every pass of the loop, as coalescing GPUs want. On CPU adapters fewer,
+// longer invocations amortise per-invocation cost (lavapipe's f32 forward went from 0.51-0.58 to
+// 0.66 of the copy kernel with 4); on an NVIDIA H200 one group per invocation was fastest.
+override GROUPS_PER_INVOCATION: u32 = 4u;
+// How the kernels that write packed 1-bit masks build a 32-bit mask word (8 vec4 groups): true, one
+// group per invocation and the 8 neighbours' nibbles combined in workgroup memory (neighbouring
+// invocations read neighbouring vec4s: coalesced); false, one invocation walks the word's 8 groups
+// (fine on a CPU, but on a GPU neighbouring invocations then read addresses 128 bytes apart).
+override MASK_WORDS_IN_WORKGROUP: bool = false;
 
 // Invocations in the whole dispatch: the stride of the grid-stride loops.
 fn grid_size(nwg: vec3<u32>) -> u32 {
@@ -104,4 +111,23 @@ fn body_groups() -> u32 {
 // Element index handled by tail invocation t.
 fn tail_element(t: u32) -> u32 {
   return (params.count & ~3u) + t;
+}
+
+// The keep bits of one vec4 group, lane l at bit l.
+fn keep_nibble(keep: vec4<bool>) -> u32 {
+  return dot(select(vec4<u32>(0u), vec4<u32>(1u, 2u, 4u, 8u), keep), vec4<u32>(1u));
+}
+
+// Nibbles of the 8 invocations li & ~7 .. li | 7 (8 consecutive vec4 groups, since WG is a
+// multiple of 8 when MASK_WORDS_IN_WORKGROUP is set) combined into one mask word, returned to the
+// invocation with li % 8 == 0 (the others get 0). Every invocation of the workgroup must call it.
+var<workgroup> mask_nibbles: array<u32, WG>;
+fn gather_mask_word(li: u32, nibble: u32) -> u32 {
+  mask_nibbles[li] = nibble << (4u * (li & 7u));
+  workgroupBarrier();
+  var word = 0u;
+  if ((li & 7u) == 0u) {
+    for (var q = 0u; q < 8u; q++) { word |= mask_nibbles[li + q]; }
+  }
+  return word;
 }

@@ -65,10 +65,61 @@ export interface ContextOptions {
    * never.
    */
   maskTables?: false | { minElements?: number; minReuse?: number };
+  /** The launch shape of the element-wise kernels (see LaunchTuning); default: chosen from the
+   * adapter (defaultTuning). Never changes which word an element gets. */
+  tuning?: LaunchTuning;
+}
+
+/**
+ * How the element-wise kernels are launched: a per-adapter choice of speed, never of results (the
+ * tests check every setting bit for bit against the reference).
+ */
+export interface LaunchTuning {
+  /** Vec4 groups each invocation of the grid-stride kernels handles: 1, 2, 4 or 8. */
+  groupsPerInvocation?: 1 | 2 | 4 | 8;
+  /** How kernels that write packed 1-bit masks build each 32-bit mask word: 'workgroup' (one vec4
+   * group per invocation, 8 neighbours' bits combined in workgroup memory, so neighbouring
+   * invocations read neighbouring memory; needs a workgroupSize divisible by 8) or 'invocation'
+   * (one invocation reads the word's 8 groups in turn). */
+  maskWords?: 'workgroup' | 'invocation';
+}
+
+/** Whether an adapter computes on the CPU (lavapipe/llvmpipe, SwiftShader): the tuning defaults differ. */
+export function isCpuAdapter(info: GPUAdapterInfo | undefined): boolean {
+  if (!info) return false;
+  return info.isFallbackAdapter === true || info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${info.device} ${info.description}`);
+}
+
+/**
+ * The tuning a context uses when not told: on a CPU adapter 4 groups per invocation (fewer, longer
+ * invocations amortise per-invocation cost: lavapipe's forward went from 0.51-0.58 to 0.66 of the
+ * copy kernel) and mask words per invocation (no barrier); on a GPU one group per invocation and
+ * mask words in workgroup memory (coalesced; on an NVIDIA H200 one group per invocation took the
+ * f32 forward from 80% to 85% of the copy kernel at 2^24). Unknown adapters count as GPUs.
+ */
+export function defaultTuning(info: GPUAdapterInfo | undefined, workgroupSize = 256): Required<LaunchTuning> {
+  const cpu = isCpuAdapter(info);
+  return { groupsPerInvocation: cpu ? 4 : 1, maskWords: cpu || workgroupSize % 8 !== 0 ? 'invocation' : 'workgroup' };
+}
+
+const TUNING_OPTIONS = optionNames<LaunchTuning>({ groupsPerInvocation: true, maskWords: true });
+
+function launchTuning(option: unknown, device: GPUDevice, workgroupSize: number): Required<LaunchTuning> {
+  const auto = defaultTuning((device as { adapterInfo?: GPUAdapterInfo }).adapterInfo, workgroupSize);
+  if (option === undefined) return auto;
+  if (typeof option !== 'object' || option === null) throw new InvalidArgumentError('options.tuning', '{ groupsPerInvocation?, maskWords? }', option);
+  checkOptionNames(option, TUNING_OPTIONS, 'options.tuning');
+  const { groupsPerInvocation = auto.groupsPerInvocation, maskWords = auto.maskWords } = option as LaunchTuning;
+  if (![1, 2, 4, 8].includes(groupsPerInvocation)) throw new InvalidArgumentError('options.tuning.groupsPerInvocation', '1, 2, 4 or 8', groupsPerInvocation);
+  if (maskWords !== 'workgroup' && maskWords !== 'invocation') throw new InvalidArgumentError('options.tuning.maskWords', "'workgroup' or 'invocation'", maskWords);
+  if (maskWords === 'workgroup' && workgroupSize % 8 !== 0) {
+    throw new InvalidArgumentError('options.tuning.maskWords', `'invocation' with a workgroupSize that is not a multiple of 8 (it is ${workgroupSize})`, maskWords);
+  }
+  return { groupsPerInvocation, maskWords };
 }
 
 const CONTEXT_OPTIONS = optionNames<ContextOptions>({
-  workgroupSize: true, maxChunkElements: true, poolBytes: true, seed: true, validate: true, specializedShapes: true, maskTables: true,
+  workgroupSize: true, maxChunkElements: true, poolBytes: true, seed: true, validate: true, specializedShapes: true, maskTables: true, tuning: true,
 });
 const MASK_TABLE_OPTIONS = optionNames<Exclude<ContextOptions['maskTables'], false | undefined>>({ minElements: true, minReuse: true });
 
@@ -195,6 +246,10 @@ export class DropoutContext {
   readonly validate: boolean;
   readonly specializedShapes: number;
   readonly maskTables: MaskTablePolicy;
+  /** The launch tuning in use (ContextOptions.tuning, or the adapter's default). */
+  readonly tuning: Readonly<Required<LaunchTuning>>;
+  /** The pipeline constants that carry `workgroupSize` and `tuning` into every module declaring them. */
+  private readonly launchConstants: Readonly<Record<string, number>>;
   /** Default generator for ops that are given neither a seed nor a generator. */
   readonly generator: PhiloxGenerator;
 
@@ -275,6 +330,12 @@ export class DropoutContext {
     if (!Number.isInteger(specialized) || specialized < 0) throw new InvalidArgumentError('options.specializedShapes', 'a non-negative integer', specialized);
     this.specializedShapes = specialized;
     this.maskTables = maskTablePolicy(options.maskTables);
+    this.tuning = Object.freeze(launchTuning(options.tuning, device, wg));
+    this.launchConstants = Object.freeze({
+      WG: wg,
+      GROUPS_PER_INVOCATION: this.tuning.groupsPerInvocation,
+      MASK_WORDS_IN_WORKGROUP: this.tuning.maskWords === 'workgroup' ? 1 : 0,
+    });
     this.generator = new PhiloxGenerator(options.seed === undefined ? randomSeed() : toU64(options.seed, 'options.seed'));
     void device.lost.then((info) => this.onLost(`device lost (${info.reason}): ${info.message}`));
   }
@@ -330,8 +391,8 @@ export class DropoutContext {
     const p = this.device.createComputePipelineAsync({
       label: `${k.name}:${k.entry}:${dtype}`,
       layout: layout?.layout ?? 'auto',
-      // WG only where a file declares it: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
-      compute: { module, entryPoint: k.entry, constants: declaresWg(k.shader) ? { ...constants, WG: this.workgroupSize } : constants },
+      // The launch constants only where a file declares them: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
+      compute: { module, entryPoint: k.entry, constants: { ...constants, ...declaredOf(k.shader, this.launchConstants) } },
     });
     // A failed compile must not poison the cache forever.
     const settled = p.then(
@@ -512,8 +573,7 @@ export class DropoutContext {
           const [x, y] = this.grid(Math.ceil(invocations / this.workgroupSize));
           pass.dispatchWorkgroups(x, y);
         };
-        // With a tail entry the body covers whole vec4 groups only (the tail takes count % 4).
-        const bodyInvocations = kernel.tail ? Math.ceil(Math.floor(n / 4) / (kernel.perInvocation / 4)) : Math.ceil(n / kernel.perInvocation);
+        const bodyInvocations = this.invocations(kernel, n);
         if (bodyInvocations > 0) run(bodyPipeline, bodyInvocations);
         if (tailPipeline && n % 4) run(tailPipeline, n % 4);
       }
@@ -665,6 +725,16 @@ export class DropoutContext {
 
   /** Workgroup grid for `groups` workgroups: x up to the per-dimension limit, the rest in y
    * (kernels fold it back with linear_id in shaders/elementwise.wgsl). */
+  /** Invocations of `kernel`'s body entry point over n elements under this context's tuning. With a
+   * tail entry the body covers whole vec4 groups only (the tail takes count % 4). */
+  invocations(kernel: KernelRecord, n: number): number {
+    const per =
+      kernel.perInvocation === 'strided' ? 4 * this.tuning.groupsPerInvocation
+      : kernel.perInvocation === 'maskWord' ? (this.tuning.maskWords === 'workgroup' ? 4 : 32)
+      : kernel.perInvocation;
+    return kernel.tail ? Math.ceil(Math.floor(n / 4) / (per / 4)) : Math.ceil(n / per);
+  }
+
   grid(groups: number): [number, number] {
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (groups <= max) return [groups, 1];
@@ -897,8 +967,13 @@ function padTo4(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-function declaresWg(files: readonly ShaderName[]): boolean {
-  return files.some((f) => /\boverride\s+WG\b/.test(shaderSources[f]));
+/** The entries of `constants` that some file of `files` declares as an override. */
+function declaredOf(files: readonly ShaderName[], constants: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(constants)) {
+    if (files.some((f) => new RegExp(`\\boverride\\s+${name}\\b`).test(shaderSources[f]))) out[name] = value;
+  }
+  return out;
 }
 
 export function isGpuBuffer(v: unknown): v is GPUBuffer {

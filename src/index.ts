@@ -1,4 +1,4 @@
-export { DropoutContext, Usage, CHUNK_ALIGN, dtypeBytes, type ContextOptions, type DispatchCall, type BoundBuffer } from './context.js';
+export { DropoutContext, Usage, CHUNK_ALIGN, dtypeBytes, defaultTuning, isCpuAdapter, type ContextOptions, type LaunchTuning, type DispatchCall, type BoundBuffer } from './context.js';
 export { PhiloxGenerator } from './generator.js';
 export {
   dropout,

@@ -18,9 +18,11 @@ export interface KernelRecord {
   readonly entry: string;
   /** Scalar entry point for the last count % 4 elements' values. */
   readonly tail?: string;
-  /** Elements one body invocation covers: 4 for vec4 kernels, 16 for grid-stride vec4 kernels,
-   * 32 for packed masks, 1 for scalar. */
-  readonly perInvocation: 1 | 4 | 16 | 32;
+  /** Elements one body invocation covers: 4 for vec4 kernels, 1 for scalar, 32 for one mask word;
+   * the launch tuning decides it for 'strided' (grid-stride vec4 kernels: 4 x groupsPerInvocation)
+   * and 'maskWord' (kernels that write packed masks: 4 when mask words are assembled in workgroup
+   * memory, else 32). See DropoutContext.invocations. */
+  readonly perInvocation: 1 | 4 | 32 | 'strided' | 'maskWord';
   /** Storage bindings by number (binding 0 is always the Params uniform, 4 the optional aux uniform). */
   readonly bindings: Readonly<Record<number, BindingUnit>>;
   /** The storage bindings the kernel writes (read_write in WGSL); the others are read-only. Default [2]. */
@@ -35,16 +37,16 @@ function vec4Kernel(name: string, shader: readonly ShaderName[], entry: string, 
   return { name, shader, entry, tail: `${entry}_tail`, perInvocation: 4, bindings };
 }
 
-/** A vec4 kernel whose body loops over GROUPS_PER_INVOCATION (4) grid-strided groups (elementwise.wgsl). */
+/** A vec4 kernel whose body loops over GROUPS_PER_INVOCATION grid-strided groups (elementwise.wgsl). */
 function stridedKernel(name: string, shader: readonly ShaderName[], entry: string, bindings: KernelRecord['bindings']): KernelRecord {
-  return { ...vec4Kernel(name, shader, entry, bindings), perInvocation: 16 };
+  return { ...vec4Kernel(name, shader, entry, bindings), perInvocation: 'strided' };
 }
 
 export const kernels = {
   dropoutForward: stridedKernel('dropout.forward', dropoutFiles, 'forward', data),
   dropoutForwardInPlace: { ...stridedKernel('dropout.forward_inplace', dropoutFiles, 'forward_inplace', { 2: 'data' }), tail: 'forward_tail_inplace' },
-  /** Forward plus the packed keep-mask in one pass: one body invocation per mask word. */
-  dropoutForwardPacked: { name: 'dropout.forward_packed', shader: dropoutFiles, entry: 'forward_packed', tail: 'forward_packed_tail', perInvocation: 32, bindings: { ...data, 3: 'bit' }, writes: [2, 3] },
+  /** Forward plus the packed keep-mask in one pass. */
+  dropoutForwardPacked: { name: 'dropout.forward_packed', shader: dropoutFiles, entry: 'forward_packed', tail: 'forward_packed_tail', perInvocation: 'maskWord', bindings: { ...data, 3: 'bit' }, writes: [2, 3] },
   dropoutMasked: stridedKernel('dropout.masked', dropoutFiles, 'masked', { ...data, 3: 'bit' }),
   dropoutMaskedInPlace: { ...stridedKernel('dropout.masked_inplace', dropoutFiles, 'masked_inplace', { 2: 'data', 3: 'bit' }), tail: 'masked_tail_inplace' },
   identity: stridedKernel('dropout.identity', dropoutFiles, 'identity', data),
@@ -54,7 +56,7 @@ export const kernels = {
   normal: stridedKernel('random.normal', randomFiles, 'normal', { 2: 'word' }),
   bernoulli: stridedKernel('random.bernoulli', randomFiles, 'bernoulli', { 2: 'word' }),
   bernoulliFill: { name: 'random.fill', shader: randomFiles, entry: 'fill', perInvocation: 1, bindings: { 2: 'word' } },
-  bernoulliPacked: { name: 'random.bernoulli_packed', shader: randomFiles, entry: 'bernoulli_packed', perInvocation: 32, bindings: { 2: 'bit' } },
+  bernoulliPacked: { name: 'random.bernoulli_packed', shader: randomFiles, entry: 'bernoulli_packed', perInvocation: 'maskWord', bindings: { 2: 'bit' } },
   bernoulliPackedFill: { name: 'random.fill_packed', shader: randomFiles, entry: 'fill_packed', perInvocation: 32, bindings: { 2: 'bit' } },
-  copy: { name: 'copy', shader: ['philox', 'elementwise', 'copy'], entry: 'copy', perInvocation: 16, bindings: { 1: 'word', 2: 'word' } },
+  copy: { name: 'copy', shader: ['philox', 'elementwise', 'copy'], entry: 'copy', perInvocation: 'strided', bindings: { 1: 'word', 2: 'word' } },
 } satisfies Record<string, KernelRecord>;

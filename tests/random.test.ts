@@ -3,6 +3,7 @@
 // chunking, workgroup size or sharding; generators hand out successive, replayable streams.
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  kernels,
   PhiloxGenerator,
   bernoulliMask,
   contractWords,
@@ -246,6 +247,54 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     }
   }
 
+  // The launch tuning (groups per grid-stride invocation, how packed mask words are assembled) is a
+  // per-adapter speed choice: every setting must give the same words, outputs and bits, chunked
+  // (chunks of 2048 elements start mid-way through nothing but whole mask words) and with a tail.
+  for (const groupsPerInvocation of [1, 2, 4, 8] as const) {
+    for (const maskWords of ['workgroup', 'invocation'] as const) {
+      it(`tuning { groupsPerInvocation: ${groupsPerInvocation}, maskWords: '${maskWords}' }, chunks of 2048: words, packed mask, dropout and forward + mask equal the unchunked run`, async () => {
+        const c = await gpuContext({ maxChunkElements: 2048, workgroupSize: 64, tuning: { groupsPerInvocation, maskWords } });
+        expect(c.tuning).toEqual({ groupsPerInvocation, maskWords });
+        expect(mismatch(await packedMask(c, COUNT), unchunkedPacked)).toBeNull();
+        expect(mismatch(await dropoutOutput(c, x), unchunkedDropout)).toBeNull();
+        const fusedOut = poisoned(c, COUNT * 4);
+        const fusedMask = poisoned(c, Math.ceil(COUNT / 32) * 4);
+        await dropout(c, c.upload(x), { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET, out: fusedOut, mask: fusedMask });
+        expect(mismatch(await readArray(c, fusedOut, 'f32', COUNT), unchunkedDropout)).toBeNull();
+        expect(mismatch(await readArray(c, fusedMask, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
+        const words = await gpuWords(c, randomWords, { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
+        expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
+      });
+    }
+  }
+
+  it("maskWords 'workgroup': packed masks of every size 1..80 and around whole words (each a mask word's tail or a partial workgroup) equal the reference", async () => {
+    const c = await gpuContext({ workgroupSize: 64, tuning: { groupsPerInvocation: 1, maskWords: 'workgroup' } });
+    const sizes = [...Array.from({ length: 80 }, (_, i) => i + 1), 255, 256, 257, 1023, 1025];
+    for (const n of sizes) {
+      for (const offset of [0n, 3n]) {
+        const want = packMask(referenceKeepMask(n, 0.3, { seed: SEED, stream: 9n, offset }));
+        const got = await gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.3, packed: true }), { count: n, seed: SEED, stream: 9n, offset }, Math.ceil(n / 32));
+        expect(mismatch(got, want), `bernoulliMask packed n=${n} offset=${offset}`).toBeNull();
+        const data = testData(n, n);
+        const out = poisoned(c, n * 4);
+        const bits = poisoned(c, Math.ceil(n / 32) * 4);
+        await dropout(c, c.upload(data), { p: 0.3, seed: SEED, stream: 9n, offset, out, mask: bits });
+        expect(mismatch(await readArray(c, bits, 'u32', Math.ceil(n / 32)), want), `forward + mask bits n=${n} offset=${offset}`).toBeNull();
+        expect(mismatch(await readArray(c, out, 'f32', n), referenceDropout(data, { p: 0.3, seed: SEED, stream: 9n, offset }) as Float32Array), `forward + mask output n=${n}`).toBeNull();
+      }
+    }
+  });
+
+  it('tuning is checked: unknown names, values outside the choices, and workgroup mask words with a workgroupSize not divisible by 8 are refused', async () => {
+    await expect(gpuContext({ tuning: { groupsPerInvocation: 3 as never } })).rejects.toMatchObject({ argument: 'options.tuning.groupsPerInvocation' });
+    await expect(gpuContext({ tuning: { maskWords: 'warp' as never } })).rejects.toMatchObject({ argument: 'options.tuning.maskWords' });
+    await expect(gpuContext({ tuning: { groups: 1 } as never })).rejects.toMatchObject({ argument: 'options.tuning.groups' });
+    await expect(gpuContext({ workgroupSize: 12, tuning: { maskWords: 'workgroup' } })).rejects.toMatchObject({ argument: 'options.tuning.maskWords' });
+    // Left to choose, such a context assembles mask words per invocation.
+    expect((await gpuContext({ workgroupSize: 12 })).tuning.maskWords).toBe('invocation');
+  });
+
   it('a maxChunkElements that is not a multiple of 2048 is rounded down to one; the mask is unchanged', async () => {
     // Chunks must start on multiples of 2048 elements: binding offsets stay 256-byte aligned (f32
     // and f16) and every chunk shares the call's alignment within its Philox group.
@@ -260,19 +309,31 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
   it('more than 65,535 workgroups (2-D grid): words, packed mask and dropout equal the reference', async () => {
     const limit = ctx.device.limits.maxComputeWorkgroupsPerDimension;
     const one = await gpuContext({ workgroupSize: 1 });
-    // Grid-stride kernels cover 4 vec4 groups (16 elements) per invocation: 16 * (limit + 10) + 3
-    // elements need limit + 10 single-invocation workgroups.
+    // Grid-stride kernels cover 4 vec4 groups (16 elements) per invocation on this adapter:
+    // 16 * (limit + 10) + 3 elements need limit + 10 single-invocation workgroups.
     const n = 16 * (limit + 10) + 3;
-    expect(one.grid(Math.ceil(Math.floor(n / 4) / 4))[1]).toBeGreaterThan(1);
+    expect(one.grid(one.invocations(kernels.words, n))[1]).toBeGreaterThan(1);
     const words = await gpuWords(one, randomWords, { count: n, seed: SEED, stream: STREAM, offset: 1n }, n);
     expect(mismatch(words, contractWords(SEED, STREAM, n, 1n))).toBeNull();
     // Packed: 32 elements per invocation, so 32 * (limit + 10) elements.
     const np = 32 * (limit + 10) + 7;
     const packed = await gpuWords(one, (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }), { count: np, seed: SEED, stream: STREAM, offset: 3n }, Math.ceil(np / 32));
     expect(mismatch(packed, packMask(referenceKeepMask(np, 0.4, { seed: SEED, stream: STREAM, offset: 3n })))).toBeNull();
+    // Mask words assembled in workgroup memory (4 elements per invocation) over a 2-D grid of
+    // 8-invocation workgroups: the y rows must continue the x rows' groups, 8 to a word.
+    const eight = await gpuContext({ workgroupSize: 8, tuning: { groupsPerInvocation: 1, maskWords: 'workgroup' } });
+    expect(eight.grid(eight.invocations(kernels.bernoulliPacked, np) / 8)[1]).toBeGreaterThan(1);
+    const packed8 = await gpuWords(eight, (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }), { count: np, seed: SEED, stream: STREAM, offset: 3n }, Math.ceil(np / 32));
+    expect(mismatch(packed8, packed)).toBeNull();
+    const data8 = testData(np, 8);
+    const out8 = poisoned(eight, np * 4);
+    const bits8 = poisoned(eight, Math.ceil(np / 32) * 4);
+    await dropout(eight, eight.upload(data8), { p: 0.4, seed: SEED, stream: STREAM, offset: 3n, out: out8, mask: bits8 });
+    expect(mismatch(await readArray(eight, bits8, 'u32', Math.ceil(np / 32)), packed)).toBeNull();
+    expect(mismatch(await readArray(eight, out8, 'f32', np), referenceDropout(data8, { p: 0.4, seed: SEED, stream: STREAM, offset: 3n }) as Float32Array)).toBeNull();
 
     // Dropout over BIG elements with one invocation per workgroup: 2^16 workgroups, a 2-D grid.
-    expect(one.grid(Math.ceil(Math.floor(BIG / 4) / 4))[1]).toBeGreaterThan(1);
+    expect(one.grid(one.invocations(kernels.dropoutForward, BIG))[1]).toBeGreaterThan(1);
     const big = testData(BIG, 9);
     const xb = one.upload(big);
     const out = poisoned(one, BIG * 4);
