@@ -158,7 +158,7 @@ const variantOps: BenchOp[] = [
 ];
 
 /** The dropout forward with one stage left out (shaders/bench_stages.wgsl). */
-function stage(entry: 'stage_no_rng' | 'stage_rng_only', label: string): BenchOp {
+function stage(entry: 'stage_no_rng' | 'stage_rng_only' | 'stage_rng_only_rebuilt_lo', label: string): BenchOp {
   const noRng = entry === 'stage_no_rng';
   const kernel: KernelRecord = {
     name: `bench.${entry}`,
@@ -241,4 +241,5 @@ export const benchOps: BenchOp[] = [
   ...variantOps,
   stage('stage_no_rng', 'stage: dropout f32 without Philox (bytes + select)'),
   stage('stage_rng_only', 'stage: dropout f32 Philox only (no loads/stores)'),
+  stage('stage_rng_only_rebuilt_lo', 'stage: Philox only, low words rebuilt from partial products (the kernels before the native low word)'),
 ];

@@ -30,3 +30,60 @@ fn stage_rng_only(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     }
   }
 }
+
+// The Philox rounds exactly as the kernels computed them before commit 928011c: low words rebuilt
+// from the 16-bit partial products instead of WGSL's native wrapping multiply. Bench-only, to time
+// in the same run what the native low word buys (stage.rng_only_rebuilt_lo against stage.rng_only);
+// the library's kernels use philox.wgsl.
+fn rebuilt_mulhilo(a: u32, b: u32) -> vec2<u32> {
+  let a0 = a & 0xffffu;
+  let a1 = a >> 16u;
+  let b0 = b & 0xffffu;
+  let b1 = b >> 16u;
+  let t = a0 * b0;
+  let u = a1 * b0 + (t >> 16u);
+  let v = a0 * b1 + (u & 0xffffu);
+  return vec2<u32>((v << 16u) | (t & 0xffffu), a1 * b1 + (u >> 16u) + (v >> 16u));
+}
+
+fn rebuilt_mulhilo_m0(a: u32) -> vec2<u32> {
+  let a0 = a & 0xffffu;
+  let a1 = a >> 16u;
+  let t = a0 * M0_LO;
+  let mid = a1 * M0_LO + a0 * M0_HI + (t >> 16u);
+  return vec2<u32>((mid << 16u) | (t & 0xffffu), a1 * M0_HI + (mid >> 16u));
+}
+
+fn rebuilt_philox_round(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
+  let r0 = rebuilt_mulhilo_m0(c.x);
+  let r1 = rebuilt_mulhilo(PHILOX_M1, c.z);
+  return vec4<u32>(r1.y ^ c.y ^ k.x, r1.x, r0.y ^ c.w ^ k.y, r0.x);
+}
+
+fn rebuilt_philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+  let bump = vec2<u32>(PHILOX_W0, PHILOX_W1);
+  var c = rebuilt_philox_round(counter, key);
+  var k = key + bump;
+  c = rebuilt_philox_round(c, k); k += bump;
+  c = rebuilt_philox_round(c, k); k += bump;
+  c = rebuilt_philox_round(c, k); k += bump;
+  c = rebuilt_philox_round(c, k); k += bump;
+  c = rebuilt_philox_round(c, k); k += bump;
+  c = rebuilt_philox_round(c, k); k += bump;
+  c = rebuilt_philox_round(c, k); k += bump;
+  c = rebuilt_philox_round(c, k); k += bump;
+  return rebuilt_philox_round(c, k);
+}
+
+@compute @workgroup_size(WG)
+fn stage_rng_only_rebuilt_lo(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let k = linear_id(gid, nwg);
+  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
+    let j = k + q * grid_size(nwg);
+    if (j < body_groups()) {
+      let w = rebuilt_philox4x32_10(vec4<u32>(add64(params.group0, j), params.stream), params.key);
+      let keep = keep4(w);
+      if ((w.x ^ w.y ^ w.z ^ w.w) == params.extra_u && any(keep)) { y4[j] = vec4<S>(); }
+    }
+  }
+}

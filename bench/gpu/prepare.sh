@@ -8,7 +8,9 @@
 #   .carry/node_modules/webgpu the webgpu package's JS (run.sh unpacks dawn.node into it)
 #   .carry/bench/run.mjs       bench/run.ts bundled with the library, the WGSL and TensorFlow.js
 #   .carry/commit              the commit being measured
-#   .gl/libvulkan1_*.deb       the Vulkan loader (the GPU image has the NVIDIA driver's ICD only)
+#   .gl/*.deb                  the Vulkan loader and glvnd's libraries (the GPU image has the NVIDIA
+#                              driver's ICD only; libGLX_nvidia needs glvnd, and the loader alone
+#                              reports "Found no drivers")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(uname -m)" = x86_64 ] || { echo "prepare.sh: the GPU machine is x86-64; run this on an x86-64 machine" >&2; exit 1; }
@@ -29,12 +31,15 @@ stdcxx=$(readlink -f "$(g++ -print-file-name=libstdc++.so.6 2>/dev/null || echo 
 { git rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >.carry/commit
 git diff --quiet HEAD 2>/dev/null || printf '+dirty' >>.carry/commit
 
-if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
-  # The device README's recipe: amd64 package lists of their own, so any host architecture works.
+loaders="libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2"
+missing=""
+for p in $loaders; do ls .gl/${p}_*.deb >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  # amd64 package lists of their own, so any host architecture works.
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   mkdir -p /tmp/amd64/partial
   apt-get $o update -qq
-  (cd .gl && apt-get $o download libvulkan1)
+  (cd .gl && apt-get $o download $missing)
 fi
 du -sh .carry .gl
 echo "ready: device tool run(command='bash bench/gpu/run.sh', carry=['.carry', '.gl'], timeout_s=600)"

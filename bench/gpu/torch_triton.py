@@ -238,41 +238,59 @@ def write_comparison(result, ours_path, md_path):
              f"torch {result['torch']}, triton {result['triton']}, CUDA {result['cuda']}; p = {result['p']}; "
              f"WebGPU adapter: {ours['adapter']['name']}; commit {ours['commit']}{' (suite cut short: the ops it finished)' if ours.get('partial') else ''}. "
              f"Triton randint4x mask equals the contract's words: {result['triton_matches_contract']}.", "",
-             "Median time of one call (µs). 'x torch' = torch dropout time / ours (> 1: ours is faster per element). "
-             "torch's forward also writes a 1-byte mask, so 'ours fwd+mask' (outputs and a 1-bit mask, f32 only) is the closest match.", ""]
+             "Median time of one call (µs). 'x torch' = torch time / ours (> 1: ours is faster per element).", "",
+             "Memory kept between forward and backward, per element: torch keeps its 1-byte bool mask; ours keeps "
+             "nothing when the backward regenerates the mask ('ours fwd', 'ours bwd'), or 1/8 byte with the bit mask "
+             "('ours fwd+mask', 'ours bwd from bits'). torch's forward also writes its mask, so 'ours fwd+mask' is the "
+             "like-for-like forward and 'ours bwd from bits' the like-for-like backward (both read a stored mask).", ""]
     for dtype, ours_dtype in (("float32", "f32"), ("float16", "f16")):
         lines += [f"## {dtype}", "",
-                  "| elements | ours fwd | ours fwd of copy | ours fwd+mask | ours bwd | torch fwd | torch bwd | triton randint4x | triton rand | torch copy | x torch fwd | x torch bwd |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| elements | ours fwd | ours fwd of copy | ours fwd+mask | ours bwd | ours bwd from bits | torch fwd | torch bwd | triton randint4x | triton rand | torch copy | x torch fwd | x torch bwd | x torch bwd (from bits) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for log2 in sorted({r["log2"] for r in result["rows"]}):
             fwd = ours_cells.get((f"dropout.forward.{ours_dtype}", log2))
             bwd = ours_cells.get((f"dropout.backward.{ours_dtype}", log2))
             fwd_mask = ours_cells.get((f"dropout.forward+mask.{ours_dtype}", log2))
+            bwd_bits = ours_cells.get((f"dropout.backward+mask.{ours_dtype}", log2))
             t = {k: by.get((k, dtype, log2)) for k in ("torch.dropout", "torch.dropout_backward", "triton.randint4x", "triton.rand", "torch.copy")}
             us = lambda r, key="ms": f"{r[key] * 1e3:.1f}" if r else "-"
             ours_us = lambda c: f"{c['ns'] / 1e3:.1f}" if c else "-"
             ratio = lambda r, c: f"{r['ms'] * 1e6 / c['ns']:.2f}" if r and c else "-"
             of_copy = f"{fwd['ofCopy'] * 100:.0f}%" if fwd and fwd.get("ofCopy") else "-"
-            lines.append(f"| 2^{log2} | {ours_us(fwd)} | {of_copy} | {ours_us(fwd_mask)} | {ours_us(bwd)} | {us(t['torch.dropout'])} | {us(t['torch.dropout_backward'])} | "
+            lines.append(f"| 2^{log2} | {ours_us(fwd)} | {of_copy} | {ours_us(fwd_mask)} | {ours_us(bwd)} | {ours_us(bwd_bits)} | {us(t['torch.dropout'])} | {us(t['torch.dropout_backward'])} | "
                          f"{us(t['triton.randint4x'])} | {us(t['triton.rand'])} | {us(t['torch.copy'])} | "
-                         f"{ratio(t['torch.dropout'], fwd)} | {ratio(t['torch.dropout_backward'], bwd)} |")
+                         f"{ratio(t['torch.dropout'], fwd)} | {ratio(t['torch.dropout_backward'], bwd)} | {ratio(t['torch.dropout_backward'], bwd_bits)} |")
         lines.append("")
-    # The GPU target: at 2^24 elements and above, ours faster per element than torch's dropout.
-    lines += ["## Target: faster per element than torch.nn.functional.dropout (2^24 and above)", "",
-              "| dtype | elements | pass | torch / ours | met |", "| --- | --- | --- | --- | --- |"]
+    lines += comparison_targets(by, ours_cells, sorted({r["log2"] for r in result["rows"]}))
+    lines.append("")
+    with open(md_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+# The GPU targets judged against the peers (bench/run.ts judges the "of copy" ones): (label, peer
+# impl, our op, goal for peer time / our time, sizes it applies to).
+PEER_TARGETS = (
+    ("forward >= 1.1x torch forward", "torch.dropout", "dropout.forward", 1.1, lambda k: k >= 24),
+    ("backward (mask regenerated) >= 1.0x torch backward", "torch.dropout_backward", "dropout.backward", 1.0, lambda k: k >= 24),
+    ("backward from bits >= 1.0x torch backward", "torch.dropout_backward", "dropout.backward+mask", 1.0, lambda k: k >= 24),
+    ("forward >= 0.95x Triton randint4x (the same masks, CUDA)", "triton.randint4x", "dropout.forward", 0.95, lambda k: k >= 24),
+    ("forward >= 1.0x torch forward at 2^20 and 2^22", "torch.dropout", "dropout.forward", 1.0, lambda k: k in (20, 22)),
+)
+
+
+def comparison_targets(by, ours_cells, sizes):
+    lines = ["## Targets against the peers", "", "| dtype | elements | target | peer / ours | met |", "| --- | --- | --- | --- | --- |"]
     for dtype, ours_dtype in (("float32", "f32"), ("float16", "f16")):
-        for log2 in sorted({r["log2"] for r in result["rows"] if r["log2"] >= 24}):
-            for label, impl, op in (("forward", "torch.dropout", "dropout.forward"), ("backward", "torch.dropout_backward", "dropout.backward")):
+        for label, impl, op, goal, applies in PEER_TARGETS:
+            for log2 in (k for k in sizes if applies(k)):
                 r, c = by.get((impl, dtype, log2)), ours_cells.get((f"{op}.{ours_dtype}", log2))
                 if not r or not c:
                     lines.append(f"| {dtype} | 2^{log2} | {label} | not measured | n/a |")
                     continue
                 x = r["ms"] * 1e6 / c["ns"]
-                lines.append(f"| {dtype} | 2^{log2} | {label} | {x:.2f} | {'yes' if x >= 1 else '**no**'} |")
-    lines.append("")
-    with open(md_path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+                lines.append(f"| {dtype} | 2^{log2} | {label} | {x:.2f} | {'yes' if x >= goal else '**no**'} |")
+    return lines
 
 
 if __name__ == "__main__":
