@@ -50,14 +50,18 @@ export async function openBenchEnv(): Promise<BenchEnv> {
   };
 }
 
-/** ContextOptions.tuning from WEBGPU_DROPOUT_TUNING, if set; a value that is not JSON is a usage error. */
-export function tuningFromEnv(value = process.env.WEBGPU_DROPOUT_TUNING): { tuning?: LaunchTuning } {
+/** Context options from WEBGPU_DROPOUT_TUNING, if set: JSON with the ContextOptions.tuning fields
+ * and optionally workgroupSize; a value that is not JSON is a usage error. */
+export function tuningFromEnv(value = process.env.WEBGPU_DROPOUT_TUNING): { tuning?: LaunchTuning; workgroupSize?: number } {
   if (!value) return {};
+  let parsed: LaunchTuning & { workgroupSize?: number };
   try {
-    return { tuning: JSON.parse(value) as LaunchTuning };
+    parsed = JSON.parse(value) as LaunchTuning & { workgroupSize?: number };
   } catch {
-    throw new UsageError(`WEBGPU_DROPOUT_TUNING: expected JSON such as '{"groupsPerInvocation":1,"maskWords":"workgroup"}', got ${value}`);
+    throw new UsageError(`WEBGPU_DROPOUT_TUNING: expected JSON such as '{"groupsPerInvocation":1,"maskWords":"workgroup","workgroupSize":128}', got ${value}`);
   }
+  const { workgroupSize, ...tuning } = parsed;
+  return { tuning, ...(workgroupSize !== undefined ? { workgroupSize } : {}) };
 }
 
 /** A short file-name-safe name for the adapter: 'lavapipe', 'swiftshader', or the device name. */

@@ -77,10 +77,10 @@ export interface ContextOptions {
 export interface LaunchTuning {
   /** Vec4 groups each invocation of the grid-stride kernels handles: 1, 2, 4 or 8. */
   groupsPerInvocation?: 1 | 2 | 4 | 8;
-  /** How kernels that write packed 1-bit masks build each 32-bit mask word: 'workgroup' (one vec4
-   * group per invocation, 8 neighbours' bits combined in workgroup memory, so neighbouring
-   * invocations read neighbouring memory; needs a workgroupSize divisible by 8) or 'invocation'
-   * (one invocation reads the word's 8 groups in turn). */
+  /** How the forward that also writes the packed 1-bit mask builds each 32-bit mask word:
+   * 'workgroup' (one vec4 group per invocation, 8 neighbours' bits combined in workgroup memory,
+   * so neighbouring invocations read neighbouring memory; needs a workgroupSize divisible by 8) or
+   * 'invocation' (one invocation reads the word's 8 groups in turn). */
   maskWords?: 'workgroup' | 'invocation';
 }
 

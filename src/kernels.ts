@@ -20,8 +20,8 @@ export interface KernelRecord {
   readonly tail?: string;
   /** Elements one body invocation covers: 4 for vec4 kernels, 1 for scalar, 32 for one mask word;
    * the launch tuning decides it for 'strided' (grid-stride vec4 kernels: 4 x groupsPerInvocation)
-   * and 'maskWord' (kernels that write packed masks: 4 when mask words are assembled in workgroup
-   * memory, else 32). See DropoutContext.invocations. */
+   * and 'maskWord' (the forward that also writes the packed mask: 4 when mask words are assembled
+   * in workgroup memory, else 32). See DropoutContext.invocations. */
   readonly perInvocation: 1 | 4 | 32 | 'strided' | 'maskWord';
   /** Storage bindings by number (binding 0 is always the Params uniform, 4 the optional aux uniform). */
   readonly bindings: Readonly<Record<number, BindingUnit>>;
@@ -56,7 +56,7 @@ export const kernels = {
   normal: stridedKernel('random.normal', randomFiles, 'normal', { 2: 'word' }),
   bernoulli: stridedKernel('random.bernoulli', randomFiles, 'bernoulli', { 2: 'word' }),
   bernoulliFill: { name: 'random.fill', shader: randomFiles, entry: 'fill', perInvocation: 1, bindings: { 2: 'word' } },
-  bernoulliPacked: { name: 'random.bernoulli_packed', shader: randomFiles, entry: 'bernoulli_packed', perInvocation: 'maskWord', bindings: { 2: 'bit' } },
+  bernoulliPacked: { name: 'random.bernoulli_packed', shader: randomFiles, entry: 'bernoulli_packed', perInvocation: 32, bindings: { 2: 'bit' } },
   bernoulliPackedFill: { name: 'random.fill_packed', shader: randomFiles, entry: 'fill_packed', perInvocation: 32, bindings: { 2: 'bit' } },
   copy: { name: 'copy', shader: ['philox', 'elementwise', 'copy'], entry: 'copy', perInvocation: 'strided', bindings: { 1: 'word', 2: 'word' } },
 } satisfies Record<string, KernelRecord>;

@@ -322,7 +322,7 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     // Mask words assembled in workgroup memory (4 elements per invocation) over a 2-D grid of
     // 8-invocation workgroups: the y rows must continue the x rows' groups, 8 to a word.
     const eight = await gpuContext({ workgroupSize: 8, tuning: { groupsPerInvocation: 1, maskWords: 'workgroup' } });
-    expect(eight.grid(eight.invocations(kernels.bernoulliPacked, np) / 8)[1]).toBeGreaterThan(1);
+    expect(eight.grid(eight.invocations(kernels.dropoutForwardPacked, np) / 8)[1]).toBeGreaterThan(1);
     const packed8 = await gpuWords(eight, (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }), { count: np, seed: SEED, stream: STREAM, offset: 3n }, Math.ceil(np / 32));
     expect(mismatch(packed8, packed)).toBeNull();
     const data8 = testData(np, 8);
