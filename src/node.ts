@@ -4,6 +4,8 @@
 //   swiftshader  the SwiftShader Vulkan ICD shipped with Debian's chromium
 //   system       leave the Vulkan loader alone (real GPUs)
 //   <path>       an ICD json file
+// Kept in dist/node.d.ts: a consumer importing only this entry still gets the WebGPU types.
+/// <reference types="@webgpu/types" preserve="true" />
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describeAdapter, requestDropoutDevice, type AcquiredDevice, type DeviceRequest } from './device.js';
