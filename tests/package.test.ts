@@ -164,7 +164,7 @@ export const misspelt = (ctx: DropoutContext, x: GPUBuffer) => dropout(ctx, x, {
     const page = join(consumer, 'web');
     mkdirSync(page);
     writeFileSync(join(page, 'main.js'), readme.browser);
-    writeFileSync(join(page, 'index.html'), '<!doctype html><html><head><meta charset="utf-8"><title>consumer</title></head><body><script type="module" src="./main.js"></script></body></html>\n');
+    writeFileSync(join(page, 'index.html'), '<!doctype html><html><head><meta charset="utf-8"><title>consumer</title><link rel="icon" href="data:,"></head><body><script type="module" src="./main.js"></script></body></html>\n');
     const site = join(consumer, 'site');
     const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
     await sh(process.execPath, [vite, 'build', page, '--outDir', site, '--emptyOutDir', '--base', './', '--logLevel', 'warn'], consumer);
