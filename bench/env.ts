@@ -1,7 +1,7 @@
 // The benchmark's device: one Dawn GPU object on the adapter WEBGPU_DROPOUT_ADAPTER selects (as
 // src/node.ts does), kept so TensorFlow.js can be pointed at the very same GPUDevice.
 import { createRequire } from 'node:module';
-import { DropoutContext, describeAdapter, requestDropoutDevice, type LaunchTuning } from '../src/index.js';
+import { DropoutContext, UnsupportedError, describeAdapter, requestDropoutDevice, type LaunchTuning } from '../src/index.js';
 import { UsageError } from './options.js';
 import { resolveIcd } from '../src/node.js';
 
@@ -24,7 +24,12 @@ export async function openBenchEnv(): Promise<BenchEnv> {
     process.env.VK_DRIVER_FILES = icd;
   }
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  const webgpu = createRequire(import.meta.url)('webgpu') as { create(flags: string[]): GPU; globals: Record<string, unknown> };
+  let webgpu: { create(flags: string[]): GPU; globals: Record<string, unknown> };
+  try {
+    webgpu = createRequire(import.meta.url)('webgpu');
+  } catch (e) {
+    throw new UnsupportedError(`the 'webgpu' package (Dawn for Node) could not be loaded; run 'npm run setup' (${(e as Error).message.split('\n')[0]})`);
+  }
   for (const [k, v] of Object.entries(webgpu.globals)) (globalThis as Record<string, unknown>)[k] ??= v;
   // Dawn rounds timestamps to 65.536 us by default (a browser's timing-attack guard); the
   // benchmark wants them exact.

@@ -3,9 +3,16 @@
 import { resolve } from 'node:path';
 import { benchOps } from './ops.js';
 
+/** Where a run's files go by default: git-ignored, so a user's run leaves the checkout clean. */
+export const LOCAL_OUT = 'bench/results/local';
+/** The committed reference results, written only with --write-reference. */
+export const REFERENCE_OUT = 'bench/results';
+
 export interface Options {
   quick: boolean;
   out: string;
+  /** --write-reference: a full run that refreshes the committed files in bench/results/. */
+  writeReference: boolean;
   name?: string;
   min: number;
   max: number;
@@ -18,13 +25,16 @@ export interface Options {
   subset: boolean;
 }
 
-/** A bad command line: printed without a stack, with where the options are listed. */
+/** A bad command line: printed without a stack, with where the options are listed; exit 2. */
 export class UsageError extends Error {}
+
+/** A bad environment (the adapter, a missing package): printed in one line without a stack; exit 2. */
+export class ConfigError extends Error {}
 
 export function parseArgs(argv: string[]): Options {
   const args = argv.filter((a) => a !== '--');
   const takesValue = new Set(['--out', '--name', '--min', '--max', '--step', '--budget', '--ops']);
-  const switches = new Set(['--quick', '--no-tf', '--no-cpu']);
+  const switches = new Set(['--quick', '--no-tf', '--no-cpu', '--write-reference']);
   const values = new Map<string, string>();
   const on = new Set<string>();
   for (let i = 0; i < args.length; i++) {
@@ -56,9 +66,17 @@ export function parseArgs(argv: string[]): Options {
   const ops = values.get('--ops')?.split(',').filter(Boolean);
   const unknown = ops?.filter((prefix) => !benchOps.some((op) => op.id.startsWith(prefix))) ?? [];
   if (unknown.length) throw new UsageError(`--ops: no op id starts with ${unknown.join(', ')}; the ops are ${benchOps.map((op) => op.id).join(', ')}`);
+  // --budget changes precision, not coverage: such a run is still a full run.
+  const subset = ['--ops', '--min', '--max', '--step'].some((f) => values.has(f)) || on.has('--no-tf') || on.has('--no-cpu');
+  const writeReference = on.has('--write-reference');
+  if (writeReference) {
+    const clash = [...(quick ? ['--quick'] : []), ...['--out', '--name', '--ops', '--min', '--max', '--step'].filter((f) => values.has(f)), ...['--no-tf', '--no-cpu'].filter((f) => on.has(f))];
+    if (clash.length) throw new UsageError(`--write-reference refreshes the committed full-run results in ${REFERENCE_OUT}/ and takes no ${clash.join(', ')}`);
+  }
   return {
     quick,
-    out: resolve(values.get('--out') ?? 'bench/results'),
+    out: resolve(values.get('--out') ?? (writeReference ? REFERENCE_OUT : LOCAL_OUT)),
+    writeReference,
     name: values.get('--name'),
     min,
     max,
@@ -67,7 +85,6 @@ export function parseArgs(argv: string[]): Options {
     ops,
     tf: !on.has('--no-tf'),
     cpu: !on.has('--no-cpu'),
-    // --budget changes precision, not coverage: such a run is still a full run.
-    subset: ['--ops', '--min', '--max', '--step'].some((f) => values.has(f)) || on.has('--no-tf') || on.has('--no-cpu'),
+    subset,
   };
 }

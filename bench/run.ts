@@ -1,10 +1,13 @@
 // `npm run bench [-- options]`: the headless benchmark suite (see bench/README.md).
 //   --quick            CI smoke run (< 1 minute on lavapipe): 3 sizes, short budgets
-//   --out DIR          where the JSON and Markdown go (default bench/results)
+//   --out DIR          where the JSON and Markdown go (default bench/results/local, git-ignored)
+//   --write-reference  a full run that refreshes the committed results in bench/results/ (no
+//                      --out, --name, --quick or subset options with it)
 //   --name NAME        file name stem (default: the adapter, e.g. 'lavapipe'; '-quick' appended in quick
 //                      mode, '-subset' when --ops, --min, --max, --step, --no-tf or --no-cpu leave
 //                      something out, so a sliced run never overwrites a full run's files)
-//   --min N --max N    sizes 2^N (default 10 and 26; capped by the adapter's maxBufferSize)
+//   --min N --max N    sizes 2^N (default 10 and 26); a --max beyond what the adapter's
+//                      maxBufferSize holds as f32 is refused, naming the largest it allows
 //   --step N           exponent step (default 2)
 //   --budget MS        time for one cell's samples, op and copy together (default 300; quick 60)
 //   --ops a,b          only ops whose id starts with one of these
@@ -16,7 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
 import { isCpuAdapter } from '../src/index.js';
 import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, type BenchOp } from './ops.js';
-import { UsageError, parseArgs } from './options.js';
+import { ConfigError, UsageError, parseArgs } from './options.js';
+import { DropoutError } from '../src/index.js';
+import { ADAPTER_ENV } from '../src/node.js';
 import { measureMemory, measureOverhead } from './sections.js';
 import { openTfPeer, timeCpuReference, type TfPeer } from './peers.js';
 import {
@@ -97,7 +102,13 @@ function messageOf(e: unknown): string {
 async function main(): Promise<number> {
   const started = performance.now();
   const opts = parseArgs(process.argv.slice(2));
-  const env = await openBenchEnv();
+  // The adapter choice, the 'webgpu' package and the adapter itself are configuration: their
+  // errors are one line, like the command line's.
+  const env = await openBenchEnv().catch((e: unknown) => {
+    if (!(e instanceof DropoutError)) throw e;
+    const choice = process.env[ADAPTER_ENV];
+    throw new ConfigError(choice && !e.message.includes(ADAPTER_ENV) ? `${e.message} (${ADAPTER_ENV}=${choice})` : e.message);
+  });
   const { ctx, device } = env;
   const timer = new GpuTimer(device, () => ctx.settled(), (encoder) => ctx.submitted(encoder));
   let tf: TfPeer | null = null;
@@ -110,11 +121,14 @@ async function main(): Promise<number> {
     const skipped = benchOps.filter((op) => op.dtype === 'f16' && !ctx.supportsF16).map((op) => `${op.id}: adapter lacks shader-f16`);
     // The largest size at which an f32 buffer fits; ops whose copy reference needs larger buffers
     // skip (and list) the sizes where those do not fit.
-    const maxLog2 = Math.min(opts.max, Math.floor(Math.log2(device.limits.maxBufferSize / 4)));
+    const largest = Math.floor(Math.log2(device.limits.maxBufferSize / 4));
+    if (opts.max > largest) {
+      throw new UsageError(`--max ${opts.max}: this adapter's maxBufferSize (${device.limits.maxBufferSize} bytes) holds at most 2^${largest} f32 elements; pass --max ${largest} or less`);
+    }
+    const maxLog2 = opts.max;
     const sizes: number[] = [];
     for (let k = opts.min; k <= maxLog2; k += Math.max(1, opts.step)) sizes.push(k);
     if (sizes.at(-1) !== maxLog2 && maxLog2 >= opts.min) sizes.push(maxLog2);
-    if (sizes.length === 0) throw new Error(`no sizes to run: --min ${opts.min} is above 2^${maxLog2}, the largest size this adapter's maxBufferSize allows`);
     const failures: string[] = [];
     const budget: TimingBudget = {
       budgetMs: opts.budgetMs,
@@ -292,6 +306,7 @@ async function main(): Promise<number> {
     rmSync(join(opts.out, `${name}.partial.json`), { force: true });
     console.log(`\n${md.slice(md.indexOf('## Peers'))}`);
     console.log(`\nwrote ${join(opts.out, `${name}.json`)} and ${name}.md in ${report.elapsedSec.toFixed(0)} s`);
+    if (opts.writeReference) console.log('these are the committed reference results: review and commit them');
     if (failures.length) console.error(`\n${failures.length} failure(s): ${failures.join('; ')}`);
     return failures.length ? 1 : 0;
   } finally {
@@ -406,7 +421,8 @@ main().then(
   (e) => {
     progressDone();
     if (e instanceof UsageError) console.error(`bench: ${e.message} (the options are listed at the top of bench/run.ts and in bench/README.md)`);
+    else if (e instanceof ConfigError) console.error(`bench: ${e.message}`);
     else console.error(e instanceof Error ? e.stack : e);
-    exit(e instanceof UsageError ? 2 : 1);
+    exit(e instanceof UsageError || e instanceof ConfigError ? 2 : 1);
   },
 );

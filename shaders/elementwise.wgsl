@@ -1,5 +1,5 @@
 // Shared by every element-wise kernel: the per-dispatch parameters and the mapping from an
-// element of this dispatch to its random word under the mask contract (DESIGN.md section 1).
+// element of this dispatch to its random word under the mask contract (docs/DESIGN.md section 1).
 
 override WG: u32 = 256u;
 // True when the dispatch starts mid-group (offset + first not divisible by 4). A pipeline

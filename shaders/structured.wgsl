@@ -1,4 +1,4 @@
-// Structured and variant dropout (DESIGN.md section 2). One broadcast rule serves every op here:
+// Structured and variant dropout (docs/DESIGN.md section 2). One broadcast rule serves every op here:
 // the mask has the input's shape with some dimensions set to 1, and element e of the call uses
 // the contract word (or normal) of its mask index, the linear index in that reduced shape plus
 // the call's offset. Element-wise dropout is the case noise shape == input shape.

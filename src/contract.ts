@@ -1,4 +1,4 @@
-// The mask contract of DESIGN.md section 1, as host-side arithmetic shared by the GPU ops and the
+// The mask contract of docs/DESIGN.md section 1, as host-side arithmetic shared by the GPU ops and the
 // CPU reference: seeds and streams as 64-bit values split into u32 words, the integer keep
 // threshold and the inverted-dropout scale.
 import { InvalidArgumentError } from './errors.js';

@@ -4,7 +4,9 @@
 //   swiftshader  the SwiftShader Vulkan ICD shipped with Debian's chromium
 //   system       leave the Vulkan loader alone (real GPUs)
 //   <path>       an ICD json file
-import { existsSync, readdirSync } from 'node:fs';
+// Kept in dist/node.d.ts: a consumer importing only this entry still gets the WebGPU types.
+/// <reference types="@webgpu/types" preserve="true" />
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describeAdapter, requestDropoutDevice, type AcquiredDevice, type DeviceRequest } from './device.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
@@ -37,7 +39,10 @@ export function resolveIcd(choice = process.env[ADAPTER_ENV], source: string = A
     if (!icd) throw new UnsupportedError(`${source}=swiftshader but vk_swiftshader_icd.json was not found (install Debian's chromium)`);
     return icd;
   }
-  if (existsSync(wanted)) return wanted;
+  if (existsSync(wanted) && statSync(wanted).isFile()) return wanted;
+  if (/[\\/]/.test(wanted) || wanted.endsWith('.json')) {
+    throw new UnsupportedError(`${source}=${wanted}: ${existsSync(wanted) ? 'not a file' : 'no such file'} (a path must name an ICD json file)`);
+  }
   throw new UnsupportedError(`${source}: expected lavapipe, swiftshader, system or an ICD json path, got ${JSON.stringify(wanted)}`);
 }
 

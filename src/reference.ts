@@ -1,4 +1,4 @@
-// CPU reference of every op, on the same contract as the GPU kernels (DESIGN.md section 1).
+// CPU reference of every op, on the same contract as the GPU kernels (docs/DESIGN.md section 1).
 // Tests compare the GPU to these; users can check a mask without a GPU.
 import { checkCount, checkProbability, keepRule, toU64, type U64 } from './contract.js';
 import { InvalidArgumentError } from './errors.js';

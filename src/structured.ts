@@ -1,4 +1,4 @@
-// Structured and variant dropout ops (DESIGN.md section 2). One broadcast ("noise shape") rule
+// Structured and variant dropout ops (docs/DESIGN.md section 2). One broadcast ("noise shape") rule
 // serves them all: the mask has the input's shape with some dimensions set to 1, and element e
 // uses the contract word of its linear index in that reduced shape (plus the call's offset).
 // SpatialDropout, DropPath, variational dropout and DropConnect are noise shapes over it;

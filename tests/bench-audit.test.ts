@@ -522,7 +522,9 @@ describe('Markdown rows from fixed numbers', () => {
 
 describe('the command line (bench/options.ts)', () => {
   it('defaults: full run 2^10..2^26 in steps of 2, 300 ms per cell, both peers; quick 2^10..2^20 in steps of 5, 60 ms', () => {
-    expect(parseArgs([])).toEqual({ quick: false, out: resolve('bench/results'), name: undefined, min: 10, max: 26, step: 2, budgetMs: 300, ops: undefined, tf: true, cpu: true, subset: false });
+    // A user's run goes to a git-ignored folder; only --write-reference writes the committed results.
+    expect(parseArgs([])).toEqual({ quick: false, out: resolve('bench/results/local'), writeReference: false, name: undefined, min: 10, max: 26, step: 2, budgetMs: 300, ops: undefined, tf: true, cpu: true, subset: false });
+    expect(parseArgs(['--write-reference', '--budget', '400'])).toMatchObject({ out: resolve('bench/results'), writeReference: true, budgetMs: 400, subset: false, quick: false });
     expect(parseArgs(['--', '--quick'])).toMatchObject({ quick: true, min: 10, max: 20, step: 5, budgetMs: 60, subset: false });
     expect(parseArgs(['--out', 'x', '--name', 'n', '--budget', '20', '--ops', 'rng.,dropout.forward'])).toMatchObject({ out: resolve('x'), name: 'n', budgetMs: 20, ops: ['rng.', 'dropout.forward'] });
   });
@@ -547,6 +549,8 @@ describe('the command line (bench/options.ts)', () => {
       [['--ops', 'nosuch'], /^--ops: no op id starts with nosuch; the ops are dropout\.forward\.f32/],
       [['--fast'], /^unknown option --fast/],
       [['quick'], /^unexpected argument "quick"/],
+      [['--write-reference', '--quick'], /^--write-reference refreshes the committed full-run results in bench\/results\/ and takes no --quick$/],
+      [['--write-reference', '--out', 'x', '--ops', 'rng.', '--no-tf'], /and takes no --out, --ops, --no-tf$/],
     ] as const) {
       expect(() => parseArgs([...args]), args.join(' ')).toThrow(UsageError);
       expect(() => parseArgs([...args]), args.join(' ')).toThrow(reason);

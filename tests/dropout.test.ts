@@ -253,7 +253,7 @@ for (const dtype of ['f32', 'f16'] as const) {
 
 describe('the keep rule at its boundary, and paths random data rarely reaches', () => {
   it('a word equal to the threshold is kept, one below it drops: vec4 body, straddling and tail paths, fused mask, backward', async () => {
-    // keep iff word >= T (DESIGN.md). A word equal to T comes up with probability 2^-32 per element,
+    // keep iff word >= T (docs/DESIGN.md). A word equal to T comes up with probability 2^-32 per element,
     // so random tests never meet it: here p is chosen to make T exactly the word of one element.
     const n = 5;
     const x = Float32Array.from({ length: n }, (_, i) => i + 1);

@@ -3,6 +3,7 @@
 // loss; seeds, generators and typed arrays; adapter choice and the device request; layers passing
 // out and encoder through.
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import {
   DeviceLostError,
@@ -220,6 +221,8 @@ describe('Node adapter choice and device request', () => {
     if (existsSync('/usr/lib/chromium/vk_swiftshader_icd.json')) expect(resolveIcd('swiftshader')).toBe('/usr/lib/chromium/vk_swiftshader_icd.json');
     expect(resolveIcd(lvp!)).toBe(lvp);
     expect(() => resolveIcd('/no/such/icd.json')).toThrow(UnsupportedError);
+    expect(() => resolveIcd('/no/such/icd.json')).toThrow(/^WEBGPU_DROPOUT_ADAPTER=\/no\/such\/icd\.json: no such file/);
+    expect(() => resolveIcd(tmpdir(), 'adapter')).toThrow(/^adapter=.*: not a file/);
     expect(() => resolveIcd('bogus', 'adapter')).toThrow(/^adapter: expected lavapipe, swiftshader, system or an ICD json path/);
   });
 

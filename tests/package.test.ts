@@ -1,35 +1,190 @@
-// The published form: `npm run build` emits dist/ (ESM + .d.ts, WGSL inlined) that plain Node can
-// import with no bundler, and that computes the same mask as the source tree's CPU reference.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+// @vitest-environment node
+// The package as a user gets it. A clean `git clone` of HEAD (uncommitted work is not in it:
+// commit before running this locally) is packed with `npm pack`, whose `prepack` builds dist/;
+// the tarball goes into a fresh consumer project through exactly the README's install line (the
+// tarball's path in place of the package name, as the README says to do until the package is
+// published). Then, in that one consumer:
+//   (a) the README's Node example runs under plain `node` (both entry points, on the adapter
+//       WEBGPU_DROPOUT_ADAPTER picks: lavapipe by default) and prints the source tree's CPU
+//       reference; `require()` is refused, as the README says (ESM only);
+//   (b) the README's examples and a typed consumer file pass `strict` TypeScript, with no
+//       skipLibCheck and no `types` configured, under NodeNext and Bundler resolution;
+//   (c) the README's browser example, built by Vite into a page, runs in Debian's Chromium on
+//       SwiftShader (never a downloaded browser) and shows the reference's numbers.
+// The clone borrows this checkout's node_modules (the build tools), and the install reaches the
+// npm registry (or npm's cache) for `webgpu` as a user's would.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { format, promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceDropout } from '../src/index.js';
+import { CHROMIUM, CHROMIUM_ARGS, collectErrors, serve } from './browser/harness.js';
 
 const root = join(import.meta.dirname, '..');
+const run = promisify(execFile);
 
-describe('package build', () => {
-  it('builds dist/ with types and runs from plain Node', () => {
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'pipe' });
-    for (const f of ['index.js', 'index.d.ts', 'node.js', 'node.d.ts']) expect(existsSync(join(root, 'dist', f)), f).toBe(true);
+/** The child's environment without the npm_* variables of the `npm test` that started us. */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+const npmEnv = { ...cleanEnv, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
-    const script = join(mkdtempSync(join(tmpdir(), 'dropout-pkg-')), 'use.mjs');
-    writeFileSync(
-      script,
-      `import { DropoutContext, dropoutArray } from ${JSON.stringify(join(root, 'dist/index.js'))};
-       import { requestNodeDevice } from ${JSON.stringify(join(root, 'dist/node.js'))};
-       const nd = await requestNodeDevice();
-       const ctx = await DropoutContext.create(nd.device);
-       const x = Float32Array.from({ length: 37 }, (_, i) => i - 18.5);
-       const { output } = await dropoutArray(ctx, x, { p: 0.25, seed: 99n, stream: 3n });
-       console.log(JSON.stringify(Array.from(output)));
-       ctx.destroy(); nd.release();`,
+async function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv, timeout = 120_000): Promise<string> {
+  try {
+    return (await run(cmd, args, { cwd, env, timeout, maxBuffer: 16 << 20 })).stdout;
+  } catch (e) {
+    const err = e as Error & { stdout?: string; stderr?: string };
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+  }
+}
+
+/** The README's Install section: its install line and its two examples. */
+function readmeInstall(): { install: string; browser: string; node: string } {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Install\n');
+  expect(start, 'README has an "## Install" section').toBeGreaterThan(0);
+  const section = readme.slice(start + 1, readme.indexOf('\n## ', start + 1));
+  const blocks = [...section.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, code: m[2]! }));
+  const install = blocks.filter((b) => b.lang === 'sh').flatMap((b) => b.code.split('\n')).find((l) => l.startsWith('npm i'));
+  const js = blocks.filter((b) => b.lang === 'js');
+  const node = js.filter((b) => b.code.includes("from 'webgpu-dropout/node'"));
+  const browser = js.filter((b) => b.code.includes('requestDropoutDevice()'));
+  expect(install, 'an `npm i` line in the Install section').toBeDefined();
+  expect([node.length, browser.length], 'one Node and one browser ```js example in the Install section').toEqual([1, 1]);
+  return { install: install!.trim(), node: node[0]!.code, browser: browser[0]!.code };
+}
+
+const x = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
+const want = Array.from(referenceDropout(x, { p: 0.5, seed: 42n }));
+
+let work: string;
+let consumer: string;
+let readme: ReturnType<typeof readmeInstall>;
+let tarballFiles: string[];
+let packageJson: { exports: Record<string, Record<string, string>> };
+
+beforeAll(async () => {
+  readme = readmeInstall();
+  work = mkdtempSync(join(tmpdir(), 'webgpu-dropout-package-'));
+  // A clean clone of HEAD, with the build tools borrowed from this checkout.
+  let head: string;
+  try {
+    head = (await sh('git', ['rev-parse', 'HEAD'], root)).trim();
+  } catch (e) {
+    throw new Error(`this test packs a clean clone of HEAD, so it needs a git checkout: ${(e as Error).message}`);
+  }
+  const clone = join(work, 'clone');
+  await sh('git', ['clone', '--quiet', '--no-checkout', root, clone], work);
+  await sh('git', ['checkout', '--quiet', '--detach', head], clone);
+  symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
+  const tarball = join(work, (await sh('npm', ['pack', '--silent', '--pack-destination', work], clone, npmEnv, 180_000)).trim().split('\n').pop()!);
+  tarballFiles = (await sh('tar', ['tzf', tarball], work)).split('\n').filter(Boolean);
+  packageJson = JSON.parse(readFileSync(join(clone, 'package.json'), 'utf8'));
+
+  // A fresh consumer project, installed with the README's line.
+  consumer = join(work, 'consumer');
+  mkdirSync(consumer);
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2));
+  const words = readme.install.split(/\s+/);
+  expect(words.slice(0, 2), `README install line ${JSON.stringify(readme.install)}`).toEqual(['npm', 'i']);
+  expect(words).toContain('webgpu-dropout');
+  expect(words, 'the install line brings Dawn for the Node entry point').toContain('webgpu');
+  await sh('npm', words.slice(1).map((w) => (w === 'webgpu-dropout' ? tarball : w)), consumer, npmEnv, 180_000);
+}, 300_000);
+
+afterAll(() => {
+  if (!work) return;
+  try {
+    unlinkSync(join(work, 'clone', 'node_modules')); // the link only, never this checkout's node_modules
+  } catch {
+    // not created
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('the package, packed from a clean clone and installed as the README says', () => {
+  it('the tarball holds every file package.json exports, the licence and the design notes, and no sources or tests', () => {
+    const files = new Set(tarballFiles.map((f) => f.replace(/^package\//, '')));
+    const exported = Object.values(packageJson.exports).flatMap((conditions) => Object.values(conditions));
+    expect(exported.length).toBeGreaterThanOrEqual(4);
+    for (const f of [...exported.map((p) => p.replace(/^\.\//, '')), 'LICENSE', 'README.md', 'docs/DESIGN.md', 'package.json']) {
+      expect(files.has(f), `${f} in the tarball`).toBe(true);
+    }
+    expect([...files].filter((f) => /^(src|tests|bench|demo|scripts)\//.test(f))).toEqual([]);
+  });
+
+  it('(a) plain Node ESM runs the README example through both entry points and prints the CPU reference; require() is refused', async () => {
+    writeFileSync(join(consumer, 'main.mjs'), readme.node);
+    // Plain node, no loader; it must exit by itself (the example releases its device).
+    const out = await sh(process.execPath, ['main.mjs'], consumer, cleanEnv, 60_000);
+    expect(out).toBe(`${format(want)}\n${format(want)}\n`);
+    expect(want.filter((v) => v === 0).length, 'p = 0.5 drops some of the 8').toBeGreaterThan(0);
+    expect(want.some((v, i) => v === 2 * x[i]!), 'and keeps some, scaled by 2').toBe(true);
+
+    const required = await sh(process.execPath, ['-e', "require('webgpu-dropout')"], consumer).then(
+      () => 'loaded',
+      (e: Error) => e.message,
     );
-    // Plain node, no loader: the process must also exit on its own (devices released).
-    const out = execFileSync(process.execPath, [script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-    const x = Float32Array.from({ length: 37 }, (_, i) => i - 18.5);
-    const want = referenceDropout(x, { p: 0.25, seed: 99n, stream: 3n });
-    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual(Array.from(want));
+    expect(required).toContain('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
+  it('(b) strict TypeScript type-checks the examples and a typed consumer file, with no types configured', async () => {
+    writeFileSync(join(consumer, 'node-example.ts'), readme.node);
+    writeFileSync(join(consumer, 'browser-example.ts'), readme.browser);
+    writeFileSync(
+      join(consumer, 'typed.ts'),
+      `import { DropoutContext, PhiloxGenerator, dropout, type DropoutState } from 'webgpu-dropout';
+import { requestNodeDevice, type NodeDevice } from 'webgpu-dropout/node';
+
+// The WebGPU globals (GPUBuffer) come with the package's declarations.
+export async function forward(ctx: DropoutContext, x: GPUBuffer): Promise<{ y: GPUBuffer; state: DropoutState }> {
+  const { output, state } = await dropout(ctx, x, { p: 0.1, generator: new PhiloxGenerator(1n) });
+  return { y: output, state };
+}
+export const open: () => Promise<NodeDevice> = () => requestNodeDevice({ adapter: 'lavapipe' });
+// The declarations are real types, not any: an option the call does not take is an error.
+// @ts-expect-error rate is not an option of dropout
+export const misspelt = (ctx: DropoutContext, x: GPUBuffer) => dropout(ctx, x, { p: 0.1, rate: 0.1 });
+`,
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const base = { strict: true, target: 'ES2022', noEmit: true, lib: ['ES2022', 'DOM'] };
+    for (const [module, moduleResolution] of [
+      ['NodeNext', 'NodeNext'],
+      ['ESNext', 'Bundler'],
+    ] as const) {
+      const config = `tsconfig.${moduleResolution.toLowerCase()}.json`;
+      writeFileSync(join(consumer, config), JSON.stringify({ compilerOptions: { ...base, module, moduleResolution }, files: ['node-example.ts', 'browser-example.ts', 'typed.ts'] }));
+      await sh(process.execPath, [tsc, '-p', config], consumer);
+    }
+  });
+
+  it('(c) the README browser example, bundled by Vite, runs in Chromium on SwiftShader', async () => {
+    const page = join(consumer, 'web');
+    mkdirSync(page);
+    writeFileSync(join(page, 'main.js'), readme.browser);
+    writeFileSync(join(page, 'index.html'), '<!doctype html><html><head><meta charset="utf-8"><title>consumer</title><link rel="icon" href="data:,"></head><body><script type="module" src="./main.js"></script></body></html>\n');
+    const site = join(consumer, 'site');
+    const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
+    await sh(process.execPath, [vite, 'build', page, '--outDir', site, '--emptyOutDir', '--base', './', '--logLevel', 'warn'], consumer);
+
+    const { url, server } = await serve(site);
+    const browser = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: false, args: CHROMIUM_ARGS });
+    try {
+      const tab = await browser.newPage();
+      const errors = collectErrors(tab);
+      await tab.goto(url);
+      await tab
+        .waitForFunction(() => (document.body.textContent ?? '').trim().length > 0, undefined, { timeout: 60_000, polling: 100 })
+        .catch((e: Error) => {
+          throw new Error(`the page showed nothing: ${e.message}; page errors: ${errors.join(' | ') || 'none'}`);
+        });
+      expect((await tab.locator('body').textContent())?.trim()).toBe(want.join(' '));
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await new Promise<void>((done) => server.close(() => done()));
+    }
   });
 });
