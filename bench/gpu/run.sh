@@ -69,7 +69,7 @@ TRIALS=/tmp/trials; mkdir -p "$TRIALS"
   echo
   echo "The suite's ops that the launch tuning affects, under tunings other than this adapter's default (see bench-$gpu.md for the default's figures); each block is one run of the suite with WEBGPU_DROPOUT_TUNING set."
 } >"$OUT/tuning-$gpu.md"
-for tuning in '{"groupsPerInvocation":4,"maskWords":"invocation"}' '{"groupsPerInvocation":2,"maskWords":"workgroup"}' '{"groupsPerInvocation":1,"maskWords":"invocation"}'; do
+for tuning in '{"groupsPerInvocation":4,"maskWords":"invocation"}' '{"groupsPerInvocation":1,"maskWords":"workgroup","workgroupSize":64}' '{"groupsPerInvocation":1,"maskWords":"workgroup","workgroupSize":128}'; do
   name=$(echo "$tuning" | tr -c 'a-zA-Z0-9\n' '-' | sed 's/-\+/-/g; s/^-//; s/-$//')
   WEBGPU_DROPOUT_TUNING=$tuning WEBGPU_DROPOUT_ADAPTER=${icd:-system} timeout -k 10 60 "${node_env[@]}" node .carry/bench/run.mjs \
     --min "$MIN" --max 26 --step 2 --budget 100 --no-tf --no-cpu --ops dropout.forward.f32,dropout.forward+mask.f32,rng.bernoulli_packed,stage.rng_only \
