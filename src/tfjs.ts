@@ -448,3 +448,65 @@ export function gaussianDropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor
     })),
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// MC-Dropout
+
+export interface TfMcDropoutOptions {
+  /** T, the number of stochastic passes (at least 2). */
+  samples: number;
+  /** 'regression' (default): statistics of the outputs. 'classification': outputs are logits
+   * (..., K), statistics of their softmax plus the entropies and BALD. */
+  task?: 'regression' | 'classification';
+}
+
+const MC_NAMES = optionNames<TfMcDropoutOptions>({ samples: true, task: true });
+
+export interface TfMcDropoutResult {
+  /** Mean over the T passes (of the softmax probabilities, for classification). */
+  mean: tf.Tensor;
+  /** Population variance over the T passes, per output. */
+  variance: tf.Tensor;
+  /** Classification, per row (the outputs' last axis summed out), in nats: H[mean p]. */
+  predictiveEntropy?: tf.Tensor;
+  /** E_t[H[p_t]]. */
+  expectedEntropy?: tf.Tensor;
+  /** BALD, the mutual information H[mean p] - E_t[H[p_t]] (clamped at 0). */
+  mutualInformation?: tf.Tensor;
+}
+
+/** -sum p log p over the last axis, with 0 log 0 = 0. */
+function entropy(p: tf.Tensor): tf.Tensor {
+  return tf.neg(tf.sum(tf.where(tf.greater(p, 0), tf.mul(p, tf.log(p)), tf.zerosLike(p)), -1));
+}
+
+/**
+ * MC-Dropout (Gal & Ghahramani 2016) for a tfjs model: `forward` is called T times with dropout
+ * active, e.g. `(x) => model.apply(x, { training: true }) as tf.Tensor` for a model holding
+ * WebGPUDropout layers (each call takes new streams), and the predictive statistics are computed as
+ * tensors, with no readback. The intermediate tensors are disposed; the result's are the caller's.
+ */
+export function mcDropout(forward: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, opts: TfMcDropoutOptions): TfMcDropoutResult {
+  if (typeof forward !== 'function') throw new InvalidArgumentError('forward', 'a function (x: tf.Tensor) => tf.Tensor', forward);
+  if (!(x instanceof tf.Tensor)) throw new InvalidArgumentError('x', 'a tf.Tensor', x);
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with samples', opts);
+  checkOptionNames(opts, MC_NAMES);
+  if (!Number.isSafeInteger(opts.samples) || opts.samples < 2) throw new InvalidArgumentError('samples', 'an integer >= 2', opts.samples);
+  const task = opts.task ?? 'regression';
+  if (task !== 'regression' && task !== 'classification') throw new InvalidArgumentError('task', "'regression' or 'classification'", task);
+  return tf.tidy(() => {
+    const outputs: tf.Tensor[] = [];
+    for (let t = 0; t < opts.samples; t++) {
+      const y = forward(x);
+      if (!(y instanceof tf.Tensor)) throw new InvalidArgumentError('forward', 'a function returning a tf.Tensor', y);
+      outputs.push(task === 'classification' ? tf.softmax(y) : y);
+    }
+    const stacked = tf.stack(outputs);
+    const { mean, variance } = tf.moments(stacked, 0);
+    if (task === 'regression') return { mean, variance };
+    const predictiveEntropy = entropy(mean);
+    const expectedEntropy = tf.mean(entropy(stacked), 0);
+    const mutualInformation = tf.relu(tf.sub(predictiveEntropy, expectedEntropy));
+    return { mean, variance, predictiveEntropy, expectedEntropy, mutualInformation };
+  }) as TfMcDropoutResult;
+}

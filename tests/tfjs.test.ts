@@ -18,7 +18,10 @@ import {
   UnsupportedError,
   type RandomState,
 } from '../src/index.js';
-import { dropPath, dropout, gaussianDropout, setTfjsContext, spatialDropout, tfjsContext, useTfjsDevice } from '../src/tfjs.js';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { applyKeepMask, referenceKeepMask, referenceMcStats } from '../src/index.js';
+import { dropPath, dropout, gaussianDropout, mcDropout, setTfjsContext, spatialDropout, tfjsContext, useTfjsDevice } from '../src/tfjs.js';
+import { WebGPUDropout, webgpuDropout } from '../src/tfjs-layers.js';
 import { nodeDevice, testData } from './gpu.js';
 
 beforeAll(async () => {
@@ -264,5 +267,106 @@ describe('errors', () => {
     } finally {
       other.destroy();
     }
+  });
+});
+
+/** The reference: tf.layers-style dropout whose mask comes from the CPU reference (applyKeepMask's
+ * rule as a tensor of keep ? 1 / (1 - p) : 0), call k on stream k. */
+class ReferenceDropout extends tfl.layers.Layer {
+  static className = 'ReferenceDropout';
+  calls = 0n;
+  constructor(private readonly p: number, private readonly seed: number) {
+    super({});
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    if (!kwargs.training) return x;
+    const keep = referenceKeepMask(x.size, this.p, { seed: this.seed, stream: this.calls++ });
+    return tf.mul(x, tf.tensor(applyKeepMask(new Float32Array(x.size).fill(1), keep, this.p, 'f32') as Float32Array, x.shape));
+  }
+}
+
+/** A small classifier: 4 inputs, 3 classes, dropout between the dense layers. */
+function classifier(drop: tfl.layers.Layer): tfl.Sequential {
+  const model = tfl.sequential({
+    layers: [tfl.layers.dense({ units: 16, activation: 'relu', inputShape: [4], kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }), drop, tfl.layers.dense({ units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) })],
+  });
+  model.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy' });
+  return model;
+}
+
+function toyData(): { xs: tf.Tensor; ys: tf.Tensor } {
+  const n = 48;
+  const x = testData(n * 4, 21);
+  const labels = Array.from({ length: n }, (_, i) => (x[4 * i]! + x[4 * i + 1]! > 0 ? 0 : x[4 * i + 2]! > 0 ? 1 : 2));
+  return { xs: tf.tensor(x, [n, 4]), ys: tf.oneHot(tf.tensor1d(labels, 'int32'), 3) };
+}
+
+describe('WebGPUDropout layer', () => {
+  it('is active only in training calls, a new stream each call, with noiseShape', async () => {
+    const layer = webgpuDropout({ rate: 0.4, seed: 17, noiseShape: [null, 1] });
+    const xs = testData(24, 22);
+    const x = tf.tensor(xs, [6, 4]);
+    expect(bits(await (layer.apply(x, { training: false }) as tf.Tensor).data())).toEqual(bits(xs));
+    expect(bits(await (layer.apply(x) as tf.Tensor).data())).toEqual(bits(xs));
+    for (const stream of [0n, 1n]) {
+      const y = layer.apply(x, { training: true }) as tf.Tensor;
+      expect(bits(await y.data())).toEqual(bits(referenceStructuredDropout(xs, { p: 0.4, seed: 17, stream, shape: [6, 4], noiseShape: [6, 1] })));
+    }
+    expect(layer.generator.stream).toBe(2n);
+    expect(() => webgpuDropout({ rate: 1.5 })).toThrow(/^rate: /);
+    expect(() => webgpuDropout({ rate: 0.5, seed: -2 })).toThrow(/^seed: /);
+  });
+
+  it('trains in tf.sequential like the same model with reference masks; the loss falls', async () => {
+    const { xs, ys } = toyData();
+    const ours = classifier(webgpuDropout({ rate: 0.25, seed: 99 }));
+    const ref = classifier(new ReferenceDropout(0.25, 99));
+    ref.setWeights(ours.getWeights());
+    const fit = (m: tfl.Sequential) => m.fit(xs, ys, { epochs: 12, batchSize: 48, shuffle: false, verbose: 0 });
+    const [a, b] = [await fit(ours), await fit(ref)];
+    const [la, lb] = [a.history.loss as number[], b.history.loss as number[]];
+    expect(la).toEqual(lb);
+    expect(la[la.length - 1]!).toBeLessThan(la[0]! * 0.9);
+    const [wa, wb] = [ours.getWeights(), ref.getWeights()];
+    for (let i = 0; i < wa.length; i++) expect(bits(await wa[i]!.data())).toEqual(bits(await wb[i]!.data()));
+    // MC-Dropout on the trained model: statistics against the reference over the very same samples.
+    const kept: tf.Tensor[] = [];
+    const forward = (x: tf.Tensor) => {
+      const y = ours.apply(x, { training: true }) as tf.Tensor;
+      kept.push(tf.keep(tf.clone(y)));
+      return y;
+    };
+    const stats = mcDropout(forward, xs, { samples: 8, task: 'classification' });
+    const samples = await Promise.all(kept.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(kept);
+    const want = referenceMcStats(samples, 48, 3, 'classification');
+    const close = async (t: tf.Tensor | undefined, w: ArrayLike<number> | undefined) => {
+      const got = await t!.data();
+      expect(got.length).toBe(w!.length);
+      got.forEach((v, i) => expect(Math.abs(v - w![i]!)).toBeLessThan(2e-6 + 2e-5 * Math.abs(w![i]!)));
+    };
+    await close(stats.mean, want.mean);
+    await close(stats.variance, want.variance);
+    await close(stats.predictiveEntropy, want.predictiveEntropy);
+    await close(stats.expectedEntropy, want.expectedEntropy);
+    await close(stats.mutualInformation, want.mutualInformation);
+    expect(Math.max(...(await stats.mutualInformation!.data()))).toBeGreaterThan(0);
+    tf.dispose([xs, ys, ...Object.values(stats)]);
+  });
+
+  it('survives a save/load round trip (registered for serialization)', async () => {
+    const model = classifier(webgpuDropout({ rate: 0.3, seed: 5, noiseShape: [null, 16] }));
+    let saved: tf.io.ModelArtifacts | undefined;
+    await model.save(tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(saved!));
+    const layer = loaded.layers[1]!;
+    expect(layer).toBeInstanceOf(WebGPUDropout);
+    expect((layer as WebGPUDropout).getConfig()).toMatchObject({ rate: 0.3, seed: 5, noiseShape: [null, 16] });
+    const x = tf.tensor(testData(8, 23), [2, 4]);
+    expect(bits(await (loaded.predict(x) as tf.Tensor).data())).toEqual(bits(await (model.predict(x) as tf.Tensor).data()));
   });
 });
