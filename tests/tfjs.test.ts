@@ -100,6 +100,30 @@ describe('dropout on tfjs tensors', () => {
     tf.dispose([x, y]);
   });
 
+  it('a tensor larger than one chunk is recorded in chunks with the same mask', async () => {
+    const { device } = await nodeDevice();
+    const own = tfjsContext();
+    const small = new DropoutContext(device, { maxChunkElements: 2048, seed: 1n });
+    setTfjsContext(small);
+    try {
+      const xs = testData(5003, 14);
+      const x = tf.tensor(xs);
+      const opts = { p: 0.4, seed: 8, stream: 3, offset: 2 ** 32 - 3 };
+      const [y, dx] = [dropout(x, opts), tf.grad((t: tf.Tensor) => dropout(t, opts))(x)];
+      expect(bits(await y.data())).toEqual(bits(referenceDropout(xs, opts)));
+      expect(bits(await dx.data())).toEqual(bits(referenceDropoutBackward(new Float32Array(5003).fill(1), opts)));
+      const shape = [4, 700, 3];
+      const zs = testData(8400, 15);
+      const z = tf.tensor(zs, shape);
+      const s = spatialDropout(z, { p: 0.5, seed: 8, offset: 1 });
+      expect(bits(await s.data())).toEqual(bits(referenceStructuredDropout(zs, { p: 0.5, seed: 8, offset: 1, shape, noiseShape: [4, 1, 3] })));
+      tf.dispose([x, y, dx, z, s]);
+    } finally {
+      setTfjsContext(own);
+      small.destroy();
+    }
+  });
+
   it('p = 0 and eval mode are copies of x, p = 1 zeros (NaN included)', async () => {
     const x = tf.tensor([1, NaN, -3, Infinity]);
     expect(Array.from(await dropout(x, { p: 0, seed: 1 }).data())).toEqual([1, NaN, -3, Infinity]);
