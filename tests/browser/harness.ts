@@ -13,7 +13,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--headless=new',
   '--enable-unsafe-webgpu',
   '--use-webgpu-adapter=swiftshader',
