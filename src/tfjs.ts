@@ -71,7 +71,8 @@ export function webgpuBackend(): WebGPUBackendLike {
  * would request a device of its own) and makes it the active backend. For Node, where the device
  * comes from 'webgpu-dropout/node' (Dawn); in a browser, `await tf.setBackend('webgpu')` alone is
  * enough and the backend's own device is used. tfjs only checks that `navigator.gpu` exists; where
- * it does not (Node), a stand-in that hands out `adapter` is installed.
+ * it does not (Node), a stand-in that hands out `adapter` is installed. A 'webgpu' backend already
+ * running on another device is removed (its tensors with it).
  */
 export async function useTfjsDevice(device: GPUDevice, adapter?: GPUAdapter): Promise<void> {
   if (typeof device !== 'object' || device === null || typeof device.createBuffer !== 'function') throw new InvalidArgumentError('device', 'a GPUDevice', device);
