@@ -316,6 +316,8 @@ type Apply = (ctx: DropoutContext, t: tf.Tensor) => tf.Tensor;
 function checkOptions(opts: unknown, names: ReadonlySet<string>): asserts opts is TfDropoutOptions {
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least p', opts);
   checkOptionNames(opts, names);
+  const onState = (opts as TfDropoutOptions).onState;
+  if (onState !== undefined && typeof onState !== 'function') throw new InvalidArgumentError('onState', 'a function', onState);
 }
 
 /**
@@ -325,7 +327,6 @@ function checkOptions(opts: unknown, names: ReadonlySet<string>): asserts opts i
 function differentiable(x: tf.Tensor, opts: TfDropoutOptions, rule: KeepRule, apply: Apply): tf.Tensor {
   const training = opts.training ?? true;
   if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
-  if (opts.onState !== undefined && typeof opts.onState !== 'function') throw new InvalidArgumentError('onState', 'a function', opts.onState);
   const ctx = tfjsContext();
   if (!training) {
     toU64(opts.offset ?? 0n, 'offset');

@@ -242,6 +242,9 @@ describe('errors', () => {
     ['stream', 'a stream without a seed', () => dropout(x(), { p: 0.5, stream: 3 })],
     ['generator', 'not a generator', () => dropout(x(), { p: 0.5, generator: {} as never })],
     ['training', 'a string', () => dropout(x(), { p: 0.5, training: 'yes' as never })],
+    ['onState', 'onState not a function', () => dropPath(tf.ones([2, 3]), { p: 0.5, onState: 5 as never })],
+    ['scaleByKeep', 'scaleByKeep a number', () => dropPath(tf.ones([2, 3]), { p: 0.5, scaleByKeep: 1 as never })],
+    ['options.noiseShape', 'a noise shape given to spatialDropout', () => spatialDropout(tf.ones([2, 3]), { p: 0.5, noiseShape: [2, 1] } as never)],
     ['x', 'spatial dropout of a vector', () => spatialDropout(x(), { p: 0.5 })],
     ['p', 'Gaussian p = 1', () => gaussianDropout(x(), { p: 1 })],
   ];
