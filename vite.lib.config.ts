@@ -9,11 +9,11 @@ export default defineConfig({
     minify: false,
     sourcemap: true,
     lib: {
-      entry: { index: 'src/index.ts', node: 'src/node.ts' },
+      entry: { index: 'src/index.ts', node: 'src/node.ts', tfjs: 'src/tfjs.ts', 'tfjs-layers': 'src/tfjs-layers.ts' },
       formats: ['es'],
     },
     rollupOptions: {
-      external: [/^node:/, 'webgpu'],
+      external: [/^node:/, 'webgpu', /^@tensorflow\//],
     },
   },
 });

@@ -73,6 +73,9 @@ export interface TfPeer {
   /** tf.dropout on a resident tensor, its queue flushed and the GPU idle before the clock stops, in
    * rounds with ours (at least `minRounds`). */
   time(n: number, budgetMs: number, minRounds?: number): Promise<PeerTiming>;
+  /** tf.dropout against webgpu-dropout/tfjs's dropout on the same resident tensor, both flushed and
+   * waited for alike, in rounds: the drop-in replacement, tensor in, tensor out. */
+  timeTfjsEntry(n: number, budgetMs: number, minRounds?: number): Promise<PeerTiming>;
   /** tf.randomUniform alone: the part of tf.dropout that runs in JS on the CPU (before the upload). */
   timeMaskDraw(n: number, budgetMs: number): Promise<CallTiming>;
   dispose(): void;
@@ -113,6 +116,23 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
           await flush();
           y.dispose();
         }, budgetMs, minRounds);
+      } finally {
+        x.dispose();
+      }
+    },
+    async timeTfjsEntry(n, budgetMs, minRounds = 3) {
+      const ours = await import('../src/tfjs.js');
+      const x = tf.fill([n], 1.5);
+      try {
+        await flush();
+        const call = (op: () => import('@tensorflow/tfjs-core').Tensor) => async () => {
+          const y = op();
+          await flush();
+          y.dispose();
+        };
+        const [p, o] = await timeCallsTogether([call(() => tf.dropout(x, P)), call(() => ours.dropout(x, { p: P, seed: SEED, stream: 1n }))], budgetMs, minRounds, 20);
+        const ratios = p!.perRound.map((t, i) => t / o!.perRound[i]!);
+        return { peer: { ns: p!.ns, calls: p!.calls }, ours: { ns: o!.ns, calls: o!.calls }, ratio: median(ratios), ratioRange: [quantile(ratios, 0.25), quantile(ratios, 0.75)] };
       } finally {
         x.dispose();
       }

@@ -221,6 +221,9 @@ async function main(): Promise<number> {
           const draw = await gpuChecked(device, () => tf!.timeMaskDraw(2 ** log2, peerBudget / 2));
           const note = `of which the mask drawn by tf.randomUniform in JS: ${formatNs(draw.ns)} (${((draw.ns / t.peer.ns) * 100).toFixed(0)}%); then upload + add/floor/div/mul kernels`;
           peers.push({ peer: 'tf.dropout (tfjs-backend-webgpu)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note });
+          // The drop-in on the same tensors: tf.dropout against webgpu-dropout/tfjs's dropout (ours median = the tfjs entry).
+          const e = await gpuChecked(device, () => tf!.timeTfjsEntry(2 ** log2, peerBudget, log2 === 24 ? 7 : 3));
+          peers.push({ peer: 'tf.dropout vs webgpu-dropout/tfjs (same tfjs tensors)', log2, n: 2 ** log2, ns: e.peer.ns, calls: e.peer.calls, oursNs: e.ours.ns, ratio: e.ratio, ratioRange: e.ratioRange, note: 'ours median: dropout() from webgpu-dropout/tfjs, tensor in, tensor out, recorded into the backend encoder' });
         }
       } catch (e) {
         peerErrors.push(`tf.dropout could not be measured: ${messageOf(e)}`);

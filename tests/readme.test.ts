@@ -32,6 +32,22 @@ interface Harness {
 // except where the README's op sums (dbias) or works in f16.
 const harnesses: Harness[] = [
   {
+    // The TensorFlow.js section: on the suite's device, through tfjs's WebGPU backend.
+    match: "from 'webgpu-dropout/tfjs'",
+    before: `import { expect } from 'vitest';
+import { referenceDropout, referenceDropoutBackward } from 'webgpu-dropout';
+import { WebGPUDropout } from 'webgpu-dropout/tfjs-layers';`,
+    after: `const x8 = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
+expect(Array.from(await y.data())).toEqual(Array.from(referenceDropout(x8, { p: 0.5, seed: 42 })));
+expect(Array.from(await dx.data())).toEqual(Array.from(referenceDropoutBackward(new Float32Array(8).fill(1), { p: 0.5, seed: 42 })));
+expect(model.layers[1]).toBeInstanceOf(WebGPUDropout);
+// Two epochs of one batch, then 16 MC passes: one stream each.
+expect((model.layers[1] as WebGPUDropout).generator.stream).toBe(18n);
+expect(mc.mean.shape).toEqual([32, 3]);
+expect(mc.mutualInformation!.shape).toEqual([32]);`,
+    printed: (lines) => expect(lines).toHaveLength(1),
+  },
+  {
     match: "from 'webgpu-dropout/node'",
     standalone: true,
     before: `import { expect } from 'vitest';
@@ -169,7 +185,11 @@ function tsBlocks(markdown: string): Block[] {
 /** The block as a module: imports first (the block's and the harness's), then declarations, the block, the checks. */
 function moduleText(block: Block, h: Harness): string {
   const fromSrc = (text: string) =>
-    text.replaceAll("'webgpu-dropout/node'", "'../../src/node.js'").replaceAll("'webgpu-dropout'", "'../../src/index.js'");
+    text
+      .replaceAll("'webgpu-dropout/node'", "'../../src/node.js'")
+      .replaceAll("'webgpu-dropout/tfjs'", "'../../src/tfjs.js'")
+      .replaceAll("'webgpu-dropout/tfjs-layers'", "'../../src/tfjs-layers.js'")
+      .replaceAll("'webgpu-dropout'", "'../../src/index.js'");
   const split = (text: string) => {
     const lines = fromSrc(text).split('\n');
     return { imports: lines.filter((l) => l.startsWith('import ')), body: lines.filter((l) => !l.startsWith('import ')) };
