@@ -392,7 +392,7 @@ export class DropoutContext {
       label: `${k.name}:${k.entry}:${dtype}`,
       layout: layout?.layout ?? 'auto',
       // The launch constants only where a file declares them: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
-      compute: { module, entryPoint: k.entry, constants: { ...constants, ...declaredOf(k.shader, this.launchConstants) } },
+      compute: { module, entryPoint: k.entry, constants: { ...constants, ...this.launchConstantsFor(k.shader) } },
     });
     // A failed compile must not poison the cache forever.
     const settled = p.then(
@@ -725,6 +725,11 @@ export class DropoutContext {
 
   /** Workgroup grid for `groups` workgroups: x up to the per-dimension limit, the rest in y
    * (kernels fold it back with linear_id in shaders/elementwise.wgsl). */
+  /** The launch constants (WG and the tuning's) that a module of these files declares. */
+  launchConstantsFor(files: readonly ShaderName[]): Record<string, number> {
+    return declaredOf(files, this.launchConstants);
+  }
+
   /** Invocations of `kernel`'s body entry point over n elements under this context's tuning. With a
    * tail entry the body covers whole vec4 groups only (the tail takes count % 4). */
   invocations(kernel: KernelRecord, n: number): number {

@@ -158,7 +158,7 @@ function pipelineFor(ctx: DropoutContext, kernel: KernelRecord, entry: string, l
     const moduleKey = kernel.shader.join('+');
     let module = r.modules.get(moduleKey);
     if (!module) r.modules.set(moduleKey, (module = ctx.device.createShaderModule({ label: `webgpu-dropout/tfjs ${moduleKey}`, code: composeShader(kernel.shader, 'f32') })));
-    const constants: Record<string, number> = { WG: ctx.workgroupSize };
+    const constants: Record<string, number> = { ...ctx.launchConstantsFor(kernel.shader) };
     if (misaligned) constants.MISALIGNED = 1;
     p = ctx.device.createComputePipeline({ label: `webgpu-dropout/tfjs ${kernel.name}:${entry}`, layout: layout.layout, compute: { module, entryPoint: entry, constants } });
     r.pipelines.set(key, p);
@@ -225,7 +225,7 @@ function record(ctx: DropoutContext, encoder: GPUCommandEncoder, l: Launch): voi
       const [x, y] = ctx.grid(Math.ceil(invocations / ctx.workgroupSize));
       pass.dispatchWorkgroups(x, y);
     };
-    const bodyInvocations = kernel.tail ? Math.ceil(Math.floor(n / 4) / (kernel.perInvocation / 4)) : Math.ceil(n / kernel.perInvocation);
+    const bodyInvocations = ctx.invocations(kernel, n);
     if (bodyInvocations > 0) run(body, bodyInvocations);
     if (tail && n % 4) run(tail, n % 4);
   }
