@@ -6,10 +6,11 @@ import { startMaskPanel } from './panels/mask.js';
 import { startMcPanel } from './panels/mc.js';
 import { startOverfitPanel } from './panels/overfit.js';
 import { startSpeedPanel } from './panels/speed.js';
+import { startTogglePanel } from './panels/toggle.js';
 import { message } from './plot.js';
 import { Panel, byId, canvas2d, haltPanels } from './ui.js';
 
-const PANELS = ['mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
+const PANELS = ['toggle', 'mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
 
 /**
  * What a visitor can do when the browser has WebGPU but gives the page no adapter or device: the
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
   document.body.dataset.webgpu = 'ready';
   startSpeedPanel(ctx);
   // In order, so the light panels are on screen before training takes the GPU.
+  await startTogglePanel(ctx);
   await startMaskPanel(ctx);
   await startEnsemblePanel(ctx);
   await startMcPanel(ctx);

@@ -3,14 +3,20 @@
 
 export const colors = {
   ink: '#1d2330',
-  muted: '#7a8394',
+  /** Secondary text and axes: 5.9:1 on white (WCAG AA for small text). */
+  muted: '#5b6475',
   grid: '#e6e9f0',
   kept: '#2f6fde',
   dropped: '#e4e7ee',
   plain: '#e0692b',
   dropout: '#2f6fde',
-  classA: '#2f6fde',
-  classB: '#e0692b',
+  /** What a neuron computed, before dropout. */
+  input: '#9aa3b2',
+  /** The two classes of the classification panel: hues no other plot uses. */
+  classA: '#7b3fa0',
+  classB: '#178a73',
+  /** Training data points where they are not a class. */
+  data: '#4a5263',
   band: 'rgba(47, 111, 222, 0.18)',
 } as const;
 
