@@ -282,20 +282,17 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
         sg.fillStyle = v === 0 ? colors.dropped : valueColor(v / COLOR_MAX);
         sg.fillRect(cx, cy, cell - 1, cell - 1);
       }
-      // A dropped whole channel gets one big cross, so it reads as one decision.
+      // A dropped whole channel gets a dashed frame (in the gap around it), so it reads as one decision.
       if (m === 1) {
         for (let t = 0; t < 4; t++) {
           if (channels[t * 64] !== 0) continue;
           const x0 = ox + (t % 2) * (8 * cell + tileGap);
           const y0 = oy + (t >> 1) * (8 * cell + tileGap);
-          sg.strokeStyle = colors.muted;
+          sg.strokeStyle = colors.ink;
           sg.lineWidth = 2;
-          sg.beginPath();
-          sg.moveTo(x0 + 2 * cell, y0 + 2 * cell);
-          sg.lineTo(x0 + 6 * cell, y0 + 6 * cell);
-          sg.moveTo(x0 + 6 * cell, y0 + 2 * cell);
-          sg.lineTo(x0 + 2 * cell, y0 + 6 * cell);
-          sg.stroke();
+          sg.setLineDash([4, 3]);
+          sg.strokeRect(x0 - 3, y0 - 3, 8 * cell + 5, 8 * cell + 5);
+          sg.setLineDash([]);
         }
         at = cells;
       }

@@ -68,7 +68,7 @@ export async function startMcPanel(ctx: DropoutContext): Promise<void> {
         legend: [
           { label: 'predictive mean', color: colors.kept },
           { label: '± 2σ', color: colors.band, fill: true },
-          { label: 'training data', color: colors.plain, fill: true },
+          { label: 'training data', color: colors.data, fill: true },
         ],
       },
     );
@@ -77,7 +77,7 @@ export async function startMcPanel(ctx: DropoutContext): Promise<void> {
     g.fillRect(px(f, DATA_RANGE[0]), f.top, px(f, DATA_RANGE[1]) - px(f, DATA_RANGE[0]), f.height);
     band(f, xs, lo, hi, colors.band);
     line(f, xs, mean, { color: colors.kept, width: 2 });
-    points(f, data.x, data.y, colors.plain, 2.5);
+    points(f, data.x, data.y, colors.data, 2.5);
   }
 
   message(g, 'Training the model on the GPU…');

@@ -15,8 +15,8 @@ const SEED = 11n;
 /** The layer plot's fixed value axis: 0 to Y_MAX, whatever p is (taller bars are capped and marked). */
 export const TOGGLE_Y_MAX = 4;
 /** Room left of the bars for the axis labels, and right of them (CSS px; the buttons row matches). */
-export const TOGGLE_LEFT = 30;
-export const TOGGLE_RIGHT = 6;
+export const TOGGLE_LEFT = 22;
+export const TOGGLE_RIGHT = 4;
 const PLAY_MS = 500;
 
 /**
