@@ -112,6 +112,16 @@ async function main(): Promise<void> {
     return;
   }
   document.body.dataset.webgpu = 'ready';
+  // The panels that train wait for the light ones: say so on their canvases until they start.
+  for (const [name, ids] of [
+    ['ensemble', ['ensemble-nets', 'ensemble-output']],
+    ['overfit', ['overfit-loss', 'overfit-boundary-plain', 'overfit-boundary-dropout']],
+    ['mc', ['mc-canvas']],
+  ] as const) {
+    new Panel(name).set('waiting', 'Queued: starts on the GPU once the panels above are drawn…');
+    // Not canvas2d: the panel fits its canvases itself (with its own heights); the message is replayed then.
+    for (const id of ids) message(byId<HTMLCanvasElement>(id).getContext('2d')!, 'Queued: computed on the GPU after the panels above…');
+  }
   startSpeedPanel(ctx);
   // In order, so the light panels are on screen before training takes the GPU.
   await startTogglePanel(ctx);

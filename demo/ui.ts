@@ -31,7 +31,7 @@ export function haltPanels(): void {
   halted = true;
 }
 
-const WAITING_FOR_BENCHMARK = 'Waiting for the benchmark to finish (the GPU runs one job at a time)…';
+const WAITING_FOR_BENCHMARK = 'Waiting for the benchmark\'s current batch (the GPU runs one job at a time)…';
 
 type Control = HTMLInputElement | HTMLButtonElement | HTMLSelectElement;
 
@@ -194,8 +194,8 @@ let benchmarksAhead = 0;
 /**
  * Runs GPU jobs of all panels one at a time, in request order, so that the speed panel times its
  * kernels alone and a long training run yields to the other panels between its steps. `owner` is
- * the panel asking: while it waits behind a benchmark its status says so. The benchmark itself
- * passes 'benchmark'.
+ * the panel asking: while it waits behind a benchmark batch its status says so. The benchmark
+ * passes 'benchmark' for each of its batches (it yields between them).
  */
 export function gpuTurn<T>(job: () => Promise<T>, owner?: Panel | 'benchmark'): Promise<T> {
   const isBenchmark = owner === 'benchmark';
