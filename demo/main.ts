@@ -10,6 +10,8 @@ import { startTogglePanel } from './panels/toggle.js';
 import { message } from './plot.js';
 import { Panel, byId, canvas2d, haltPanels } from './ui.js';
 
+/** The panels that can run on the CPU reference when there is no WebGPU. */
+const CPU_PANELS = ['toggle', 'mask'] as const;
 const PANELS = ['toggle', 'mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
 
 /**
@@ -108,7 +110,18 @@ async function main(): Promise<void> {
         detail: e instanceof Error ? `${e.name}: ${e.message}` : text,
       });
     }
-    markUnavailable(missing ? 'Needs WebGPU (see the message at the top).' : 'WebGPU failed to start (see the message at the top).', 'Needs WebGPU');
+    // Panels 1 and 2 run on the library's CPU reference instead (the same masks); the rest need a GPU.
+    const reason = missing ? 'Needs WebGPU (see the message at the top).' : 'WebGPU failed to start (see the message at the top).';
+    for (const name of PANELS) {
+      if ((CPU_PANELS as readonly string[]).includes(name)) continue;
+      const panel = new Panel(name);
+      panel.set('unavailable', reason);
+      panel.disable();
+      for (const canvas of panel.root.querySelectorAll('canvas')) message(canvas2d(canvas.id).g, 'Needs WebGPU');
+    }
+    byId('adapter').textContent += ' Panels 1 and 2 run on the CPU reference instead (the same masks as on a GPU); the others need WebGPU.';
+    await startTogglePanel(null);
+    await startMaskPanel(null);
     return;
   }
   document.body.dataset.webgpu = 'ready';

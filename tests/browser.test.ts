@@ -620,7 +620,21 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await expect(page.locator('#no-webgpu').isVisible()).resolves.toBe(true);
     expect(await page.locator('#no-webgpu-message').textContent()).toBe(NO_WEBGPU_MESSAGE);
     expect(NO_WEBGPU_MESSAGE).toMatch(/enable-unsafe-webgpu/);
-    for (const name of PANELS) expect(await panelState(page, name)).toBe('unavailable');
+    // Panels 1 and 2 run on the CPU reference, labelled so, with the same masks; the others cannot.
+    for (const name of PANELS.slice(2)) expect(await panelState(page, name)).toBe('unavailable');
+    await settle(page, 'toggle', 'ready');
+    await settle(page, 'mask', 'ready');
+    for (const name of ['toggle', 'mask']) {
+      expect(await page.locator(`#panel-${name}`).getAttribute('data-backend')).toBe('cpu');
+      await expect(page.locator(`#${name}-status`).textContent()).resolves.toContain('on the CPU reference (no WebGPU here)');
+    }
+    await expectToggle(page, 0, []);
+    await page.click('#toggle-neurons button[data-neuron="3"]');
+    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.flips === '3', undefined, { timeout: 30_000 });
+    await expectToggle(page, 0, [3]);
+    const view = await maskView(page);
+    expect(view.kept).toBe(Array.from(referenceKeepMask(256, view.p, { seed: view.seed, stream: view.stream })).join(''));
+    await expectPaintedMask(page, view);
     await page.screenshot({ path: join(ARTIFACTS, 'page-no-webgpu.png') });
     expect(errors).toEqual([]);
     await page.close();

@@ -2,7 +2,7 @@
 // structured masks) goes through the library's dropout on the GPU; the page reads the output back
 // and draws which neurons survived and their scaled values. A second GPU call draws 2^20 keep
 // decisions with the same (p, seed, stream) to show the kept fraction converging to 1 - p.
-import { bernoulliMask, dropPath, dropout, readArray, spatialDropout, type DropoutContext } from '../../src/index.js';
+import { applyKeepMask, bernoulliMask, dropPath, dropout, readArray, referenceKeepMask, spatialDropout, type DropoutContext } from '../../src/index.js';
 import { featureMap } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
@@ -95,18 +95,64 @@ function layerValues(): Float32Array {
 /** Room right of the grid for the colour bar and its labels (CSS px). */
 const LEGEND_WIDTH = 104;
 
-export function startMaskPanel(ctx: DropoutContext): Promise<void> {
+/**
+ * Starts the panel on the GPU, or (ctx null: no WebGPU here) on the library's CPU reference, which
+ * gives the same masks: referenceKeepMask's word u decides element u, or mask unit u (channel,
+ * sample) of the structured masks, as on the GPU.
+ */
+export function startMaskPanel(ctx: DropoutContext | null): Promise<void> {
   const panel = new Panel('mask');
+  const where = ctx ? 'on the GPU' : 'on the CPU reference (no WebGPU here)';
   // The grid is about square: a bit more height than width on a phone, less on a desktop.
   const { g } = canvas2d('mask-canvas', (w) => Math.min(520, Math.max(300, 0.75 * w)));
   const spatialPlot = canvas2d('mask-spatial', (w) => (w < 480 ? 2 * Math.min(w - 24, 280) + 135 : (w - 48) / 2 + 100)).g;
   const layer = layerValues();
   const map = featureMap(FEATURE_SHAPE[1]!, FEATURE_SHAPE[2]!);
-  const xBuffer = ctx.upload(layer, 'mask demo input');
-  const mapBuffer = ctx.upload(map, 'mask demo feature map');
-  const yBuffer = ctx.acquire(ELEMENTS * 4, 'mask demo output');
-  const pixelBuffer = ctx.acquire(ELEMENTS * 4, 'mask demo element-wise feature map');
-  const drawsBuffer = ctx.acquire(DRAWS / 8, 'mask demo packed draws');
+  const gpu = ctx
+    ? {
+        x: ctx.upload(layer, 'mask demo input'),
+        map: ctx.upload(map, 'mask demo feature map'),
+        y: ctx.acquire(ELEMENTS * 4, 'mask demo output'),
+        pixels: ctx.acquire(ELEMENTS * 4, 'mask demo element-wise feature map'),
+        draws: ctx.acquire(DRAWS / 8, 'mask demo packed draws'),
+      }
+    : null;
+
+  /** The GPU's output, kept count over DRAWS draws, and (spatial) the map dropped pixel by pixel. */
+  async function onGpu(c: DropoutContext, buffers: NonNullable<typeof gpu>, layout: Layout, p: number, seed: bigint, stream: bigint): Promise<[Float32Array, number, Float32Array | null]> {
+    const spatial = layout.mode === 'spatial';
+    const opts = { p, seed, stream, out: buffers.y };
+    const forward =
+      layout.mode === 'element'
+        ? dropout(c, buffers.x, { ...opts, count: ELEMENTS })
+        : spatial
+          ? spatialDropout(c, buffers.map, { ...opts, shape: layout.shape, layout: 'channels-first' })
+          : dropPath(c, buffers.x, { ...opts, shape: layout.shape });
+    // The same map, dropped pixel by pixel with the same (p, seed, stream), for the comparison.
+    const perPixel = spatial ? dropout(c, buffers.map, { p, seed, stream, out: buffers.pixels, count: ELEMENTS }) : null;
+    const draws = bernoulliMask(c, { count: DRAWS, p, seed, stream, packed: true, out: buffers.draws });
+    await Promise.all([forward, draws, perPixel]);
+    const [y, bits, pixels] = await Promise.all([
+      readArray(c, buffers.y, 'f32', ELEMENTS),
+      readArray(c, buffers.draws, 'u32', DRAWS / 32),
+      spatial ? readArray(c, buffers.pixels, 'f32', ELEMENTS) : null,
+    ]);
+    return [y, popcount(bits), pixels];
+  }
+
+  /** The same on the CPU reference. */
+  function onCpu(layout: Layout, p: number, seed: bigint, stream: bigint): [Float32Array, number, Float32Array | null] {
+    const r = { seed, stream };
+    const units = layout.maskShape.reduce((a, b) => a * b, 1);
+    const perUnit = ELEMENTS / units;
+    const unitKeep = referenceKeepMask(units, p, r);
+    const keep = Uint8Array.from({ length: ELEMENTS }, (_, i) => unitKeep[Math.floor(i / perUnit)]!);
+    const spatial = layout.mode === 'spatial';
+    const y = applyKeepMask(spatial ? map : layer, keep, p, 'f32') as Float32Array;
+    const pixels = spatial ? (applyKeepMask(map, referenceKeepMask(ELEMENTS, p, r), p, 'f32') as Float32Array) : null;
+    const kept = referenceKeepMask(DRAWS, p, r).reduce((a, b) => a + b, 0);
+    return [y, kept, pixels];
+  }
   showValue('mask-draws-count', fmtInt(DRAWS), DRAWS);
 
   const mode = (): MaskMode => (document.querySelector<HTMLInputElement>('input[name="mask-mode"]:checked')?.value as MaskMode | undefined) ?? 'element';
@@ -115,30 +161,17 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
     const p = readP();
     const seed = BigInt(readSeed());
     const stream = BigInt(readStream());
-    panel.busy('Computing on the GPU…');
+    panel.busy(`Computing ${where}…`);
     describeMode(layout);
-    const opts = { p, seed, stream, out: yBuffer };
     const spatial = layout.mode === 'spatial';
     const x = spatial ? map : layer;
-    const [y, bits, pixels] = await gpuTurn(async () => {
-      const forward =
-        layout.mode === 'element'
-          ? dropout(ctx, xBuffer, { ...opts, count: ELEMENTS })
-          : spatial
-            ? spatialDropout(ctx, mapBuffer, { ...opts, shape: layout.shape, layout: 'channels-first' })
-            : dropPath(ctx, xBuffer, { ...opts, shape: layout.shape });
-      // The same map, dropped pixel by pixel with the same (p, seed, stream), for the comparison.
-      const perPixel = spatial ? dropout(ctx, mapBuffer, { p, seed, stream, out: pixelBuffer, count: ELEMENTS }) : null;
-      const draws = bernoulliMask(ctx, { count: DRAWS, p, seed, stream, packed: true, out: drawsBuffer });
-      await Promise.all([forward, draws, perPixel]);
-      return Promise.all([readArray(ctx, yBuffer, 'f32', ELEMENTS), readArray(ctx, drawsBuffer, 'u32', DRAWS / 32), spatial ? readArray(ctx, pixelBuffer, 'f32', ELEMENTS) : null]);
-    }, panel);
+    const [y, keptDraws, pixels] = ctx && gpu ? await gpuTurn(() => onGpu(ctx, gpu, layout, p, seed, stream), panel) : onCpu(layout, p, seed, stream);
     g.canvas.hidden = spatial;
     spatialPlot.canvas.hidden = !spatial;
     const shown = spatial ? spatialPlot : g;
     if (spatial) paint(spatialPlot, () => renderSpatial(p, pixels!, y));
     else paint(g, () => render(layout, p, x, y));
-    report(layout, p, x, y, popcount(bits));
+    report(layout, p, x, y, keptDraws);
     byId('mask-recover-row').hidden = !spatial;
     if (spatial) {
       reportRecovery(pixels!, y);
@@ -151,7 +184,8 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
     shown.canvas.dataset.kept = Array.from(y, (v) => (v !== 0 ? '1' : '0')).join('');
     shown.canvas.dataset.values = Array.from(y).join(',');
     byId('panel-mask').dataset.mode = layout.mode;
-    panel.set('ready', `Mask for seed ${seed}, stream ${stream}, p = ${p.toFixed(2)}: computed on the GPU.`);
+    panel.set('ready', `Mask for seed ${seed}, stream ${stream}, p = ${p.toFixed(2)}: computed ${where}.`);
+    panel.root.dataset.backend = ctx ? 'gpu' : 'cpu';
   }, (e) => panel.fail(e));
 
   const readP = slider('mask-p', (v) => v.toFixed(2), () => void run());

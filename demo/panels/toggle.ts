@@ -4,7 +4,20 @@
 // bernoulliMask; a click flips one neuron of the current step's mask, and the masked layer is
 // recomputed by the library's dropout kernel reading that packed mask (dropoutBackward's mask
 // path: out = x * keep / (1 - p)), then the network's forward pass runs on the result.
-import { MLP, bernoulliMask, dropoutBackward, packMask, readArray, readMatrix, uploadMatrix, type DropoutContext, type DropoutState } from '../../src/index.js';
+import {
+  MLP,
+  applyKeepMask,
+  bernoulliMask,
+  dropoutBackward,
+  packMask,
+  readArray,
+  readMatrix,
+  referenceKeepMask,
+  referenceMlpForward,
+  uploadMatrix,
+  type DropoutContext,
+  type DropoutState,
+} from '../../src/index.js';
 import { TOGGLE_NEURONS, TOGGLE_NEXT, toggleNetwork } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
@@ -31,18 +44,19 @@ export function toggleInputs(kind: DropoutKind, p: number, h: Float32Array): { t
   return { train: down, test: down };
 }
 
-export async function startTogglePanel(ctx: DropoutContext): Promise<void> {
+/**
+ * Starts the panel on the GPU, or (ctx null: no WebGPU here) on the library's CPU reference,
+ * which draws the same masks (referenceKeepMask) and computes the same layer (applyKeepMask) and
+ * network (referenceMlpForward, in f64).
+ */
+export async function startTogglePanel(ctx: DropoutContext | null): Promise<void> {
+  const where = ctx ? 'on the GPU' : 'on the CPU reference (no WebGPU here)';
   const panel = new Panel('toggle');
   const layerPlot = canvas2d('toggle-layer', (w) => (w < 420 ? 220 : 230)).g;
   const nextPlot = canvas2d('toggle-next', (w) => (w < 420 ? 200 : 190)).g;
   const net = toggleNetwork();
   const h = net.activations;
-  const mlp = new MLP(ctx, { sizes: net.sizes, dropout: 0, seed: 1 });
-  mlp.setParameters(net.parameters);
-  const drawnMask = ctx.acquire(4, 'toggle drawn mask');
-  const userMask = ctx.acquire(4, 'toggle edited mask');
-  const trainIn = ctx.acquire(TOGGLE_NEURONS * 4, 'toggle layer input');
-  const masked = ctx.acquire(TOGGLE_NEURONS * 4, 'toggle masked layer');
+  const gpu = ctx ? gpuParts(ctx) : null;
 
   let step = 0;
   /** Neurons the learner flipped in the current step. */
@@ -78,23 +92,9 @@ export async function startTogglePanel(ctx: DropoutContext): Promise<void> {
     const k = kind();
     const stream = BigInt(step);
     const edits = new Set(flips);
-    panel.busy('Computing on the GPU…');
+    panel.busy(`Computing ${where}…`);
     const inputs = toggleInputs(k, p, h);
-    const result = await gpuTurn(async () => {
-      await bernoulliMask(ctx, { count: TOGGLE_NEURONS, p, seed: SEED, stream, packed: true, out: drawnMask });
-      const [bits] = await readArray(ctx, drawnMask, 'u32', 1);
-      const drawn = Uint8Array.from({ length: TOGGLE_NEURONS }, (_, i) => (bits! >>> i) & 1);
-      const keep = Uint8Array.from(drawn, (v, i) => (edits.has(i) ? 1 - v : v));
-      ctx.device.queue.writeBuffer(userMask, 0, Uint32Array.from(packMask(keep)));
-      ctx.device.queue.writeBuffer(trainIn, 0, Float32Array.from(inputs.train));
-      const state: DropoutState = { p, seed: SEED, stream, offset: 0n, count: TOGGLE_NEURONS, dtype: 'f32', training: true };
-      await dropoutBackward(ctx, trainIn, state, { mask: userMask, out: masked });
-      const testMatrix = uploadMatrix(ctx, inputs.test, 1, TOGGLE_NEURONS);
-      const [trainOut, testOut] = await Promise.all([mlp.predict({ buffer: masked, rows: 1, cols: TOGGLE_NEURONS }), mlp.predict(testMatrix)]);
-      const [layer, next, test] = await Promise.all([readArray(ctx, masked, 'f32', TOGGLE_NEURONS), readMatrix(ctx, trainOut), readMatrix(ctx, testOut)]);
-      for (const b of [testMatrix.buffer, trainOut.buffer, testOut.buffer]) ctx.release(b);
-      return { drawn, keep, layer, next, test };
-    }, panel);
+    const result = gpu ? await gpuTurn(() => gpu.compute(p, stream, edits, inputs), panel) : cpuCompute(p, stream, edits, inputs);
     // The running average counts each step's drawn mask once (the learner's flips are not draws).
     const key = `${step}|${p}|${k}`;
     if (counted !== key && edits.size === 0) {
@@ -139,7 +139,8 @@ export async function startTogglePanel(ctx: DropoutContext): Promise<void> {
       next: Array.from(result.next).join(','),
       test: Array.from(result.test).join(','),
     });
-    panel.set('ready', `Step ${step}, p = ${p.toFixed(2)}: ${kept} of ${TOGGLE_NEURONS} neurons kept${edits.size ? `, ${edits.size} flipped by you` : ''}; output ${fmt(out)} (without dropout ${fmt(outTest)}). Computed on the GPU.`);
+    panel.set('ready', `Step ${step}, p = ${p.toFixed(2)}: ${kept} of ${TOGGLE_NEURONS} neurons kept${edits.size ? `, ${edits.size} flipped by you` : ''}; output ${fmt(out)} (without dropout ${fmt(outTest)}). Computed ${where}.`);
+    panel.root.dataset.backend = ctx ? 'gpu' : 'cpu';
   }, (e) => panel.fail(e));
 
   const resetAverage = () => {
@@ -339,4 +340,58 @@ export async function startTogglePanel(ctx: DropoutContext): Promise<void> {
   }
 
   return run();
+}
+
+interface Computed {
+  drawn: Uint8Array;
+  keep: Uint8Array;
+  layer: Float32Array;
+  next: Float32Array;
+  test: Float32Array;
+}
+
+const NETWORK = toggleNetwork();
+
+function withFlips(drawn: Uint8Array, edits: ReadonlySet<number>): Uint8Array {
+  return Uint8Array.from(drawn, (v, i) => (edits.has(i) ? 1 - v : v));
+}
+
+/**
+ * The GPU path: bernoulliMask draws the step's packed mask; the learner's flips are applied to it
+ * and the edited packed mask uploaded; the dropout kernel applies it (dropoutBackward's mask path:
+ * out = x * keep / (1 - p)) and the MLP runs on the result and on the test-time input.
+ */
+function gpuParts(ctx: DropoutContext): { compute: (p: number, stream: bigint, edits: ReadonlySet<number>, inputs: { train: Float32Array; test: Float32Array }) => Promise<Computed> } {
+  const mlp = new MLP(ctx, { sizes: NETWORK.sizes, dropout: 0, seed: 1 });
+  mlp.setParameters(NETWORK.parameters);
+  const drawnMask = ctx.acquire(4, 'toggle drawn mask');
+  const userMask = ctx.acquire(4, 'toggle edited mask');
+  const trainIn = ctx.acquire(TOGGLE_NEURONS * 4, 'toggle layer input');
+  const masked = ctx.acquire(TOGGLE_NEURONS * 4, 'toggle masked layer');
+  return {
+    async compute(p, stream, edits, inputs) {
+      await bernoulliMask(ctx, { count: TOGGLE_NEURONS, p, seed: SEED, stream, packed: true, out: drawnMask });
+      const [bits] = await readArray(ctx, drawnMask, 'u32', 1);
+      const drawn = Uint8Array.from({ length: TOGGLE_NEURONS }, (_, i) => (bits! >>> i) & 1);
+      const keep = withFlips(drawn, edits);
+      ctx.device.queue.writeBuffer(userMask, 0, Uint32Array.from(packMask(keep)));
+      ctx.device.queue.writeBuffer(trainIn, 0, Float32Array.from(inputs.train));
+      const state: DropoutState = { p, seed: SEED, stream, offset: 0n, count: TOGGLE_NEURONS, dtype: 'f32', training: true };
+      await dropoutBackward(ctx, trainIn, state, { mask: userMask, out: masked });
+      const testMatrix = uploadMatrix(ctx, inputs.test, 1, TOGGLE_NEURONS);
+      const [trainOut, testOut] = await Promise.all([mlp.predict({ buffer: masked, rows: 1, cols: TOGGLE_NEURONS }), mlp.predict(testMatrix)]);
+      const [layer, next, test] = await Promise.all([readArray(ctx, masked, 'f32', TOGGLE_NEURONS), readMatrix(ctx, trainOut), readMatrix(ctx, testOut)]);
+      for (const b of [testMatrix.buffer, trainOut.buffer, testOut.buffer]) ctx.release(b);
+      return { drawn, keep, layer, next, test };
+    },
+  };
+}
+
+/** The CPU path: the library's reference functions, the same masks and arithmetic as the GPU's. */
+function cpuCompute(p: number, stream: bigint, edits: ReadonlySet<number>, inputs: { train: Float32Array; test: Float32Array }): Computed {
+  const drawn = referenceKeepMask(TOGGLE_NEURONS, p, { seed: SEED, stream });
+  const keep = withFlips(drawn, edits);
+  const layer = applyKeepMask(inputs.train, keep, p, 'f32') as Float32Array;
+  const model = { sizes: NETWORK.sizes, parameters: NETWORK.parameters };
+  return { drawn, keep, layer, next: Float32Array.from(referenceMlpForward(model, layer, 1)), test: Float32Array.from(referenceMlpForward(model, inputs.test, 1)) };
 }
