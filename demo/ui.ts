@@ -128,10 +128,43 @@ export class Panel {
   }
 }
 
-/** A range input with its <output>: `format` writes the read-out, `onInput` fires on every move. */
+/**
+ * The page's shareable state: `key=value` pairs in the URL's hash (slider positions, modes, the
+ * training step), written as they change and read when the page starts.
+ */
+export const urlState = {
+  get(key: string): string | null {
+    return new URLSearchParams(location.hash.slice(1)).get(key);
+  },
+  set(key: string, value: string): void {
+    const q = new URLSearchParams(location.hash.slice(1));
+    q.set(key, value);
+    history.replaceState(null, '', `#${q.toString()}`);
+  },
+};
+
+/**
+ * Checks the radio of group `name` whose value the URL names (if any), and writes the group's
+ * value to the URL whenever it changes.
+ */
+export function radioFromUrl(name: string): void {
+  const wanted = urlState.get(name);
+  const radios = [...document.querySelectorAll<HTMLInputElement>(`input[name="${name}"]`)];
+  const match = radios.find((r) => r.value === wanted);
+  if (match) match.checked = true;
+  for (const r of radios) r.addEventListener('change', () => urlState.set(name, r.value));
+}
+
+/**
+ * A range input with its <output>: `format` writes the read-out, `onInput` fires on every move.
+ * Its position comes from the URL when the URL names it (clamped to the range by the browser) and
+ * goes to the URL on every move.
+ */
 export function slider(id: string, format: (v: number) => string, onInput: () => void): () => number {
   const input = byId<HTMLInputElement>(id);
   const out = byId<HTMLOutputElement>(`${id}-value`);
+  const fromUrl = urlState.get(id);
+  if (fromUrl !== null && Number.isFinite(Number(fromUrl))) input.value = fromUrl;
   const read = () => Number(input.value);
   const show = () => {
     out.value = format(read());
@@ -139,6 +172,7 @@ export function slider(id: string, format: (v: number) => string, onInput: () =>
   show();
   input.addEventListener('input', () => {
     show();
+    urlState.set(id, input.value);
     onInput();
   });
   return read;

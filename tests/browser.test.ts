@@ -38,12 +38,12 @@ afterAll(async () => {
   await harness?.close();
 });
 
-async function openPage(viewport: { width: number; height: number }, prepare?: (page: Page) => Promise<unknown>): Promise<{ page: Page; errors: string[] }> {
+async function openPage(viewport: { width: number; height: number }, prepare?: (page: Page) => Promise<unknown>, hash = ''): Promise<{ page: Page; errors: string[] }> {
   const page = await harness.browser.newPage();
   await page.setViewportSize(viewport);
   const errors = collectErrors(page);
   if (prepare) await prepare(page);
-  await page.goto(harness.url);
+  await page.goto(harness.url + hash);
   return { page, errors };
 }
 
@@ -534,9 +534,13 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(await page.locator('#overfit-stale').isVisible()).toBe(false);
     await setSlider(page, 'overfit-p', 0.55);
     expect(await page.locator('#overfit-stale').isVisible()).toBe(true);
-    await expect(page.locator('#overfit-stale').textContent()).resolves.toMatch(/trained with p = 0\.40\..*p = 0\.55/);
+    await expect(page.locator('#overfit-stale').textContent()).resolves.toMatch(/trained with p = 0\.40 and 64 hidden units per layer\..*p = 0\.55 and 64\.$/);
     expect(await page.locator('#panel-overfit').getAttribute('data-stale')).toBe('true');
     await setSlider(page, 'overfit-p', 0.4);
+    expect(await page.locator('#overfit-stale').isVisible()).toBe(false);
+    await page.selectOption('#overfit-width', '4');
+    await expect(page.locator('#overfit-stale').textContent()).resolves.toMatch(/64 hidden units per layer\..*p = 0\.40 and 4\.$/);
+    await page.selectOption('#overfit-width', '64');
     expect(await page.locator('#overfit-stale').isVisible()).toBe(false);
     await page.locator('#panel-overfit').screenshot({ path: join(ARTIFACTS, 'panel-4-overfit.png') });
 
@@ -573,8 +577,11 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
   });
 
   it('fits a narrow screen (390x844) without horizontal overflow, and every control has a label', async () => {
-    const { page, errors } = await openPage({ width: 390, height: 844 });
+    // Opened from a shared link: the URL's hash sets the panels' state.
+    const { page, errors } = await openPage({ width: 390, height: 844 }, undefined, '#toggle-step=4&toggle-p=0.3&mask-mode=spatial&mask-seed=7&mask-p=0.25');
     await settle(page, 'mask', 'ready');
+    const shared = await maskView(page, 'mask-spatial');
+    expect([shared.mode, shared.p, shared.seed, shared.stream]).toEqual(['spatial', 0.25, 7n, 0n]);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     const unlabelled = await page.evaluate(() =>
@@ -587,6 +594,11 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     const lefts = await page.evaluate((names) => names.map((n) => Math.round(document.getElementById(`panel-${n}`)!.getBoundingClientRect().left)), [...PANELS]);
     expect(new Set(lefts).size).toBe(1);
     await settle(page, 'toggle', 'ready');
+    await expectToggle(page, 4, []);
+    expect((await toggleView(page)).p).toBe(0.3);
+    await page.click('#toggle-step');
+    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.stream === '5', undefined, { timeout: 30_000 });
+    expect(new URLSearchParams(new URL(page.url()).hash.slice(1)).get('toggle-step')).toBe('5');
     // Touch targets: every neuron button at least 24 px apart centre to centre and 32 px tall.
     const boxes = await page.locator('#toggle-neurons button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect()).map((r) => ({ x: r.left + r.width / 2, h: r.height })));
     expect(boxes).toHaveLength(TOGGLE_NEURONS);

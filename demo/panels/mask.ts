@@ -5,7 +5,7 @@
 import { applyKeepMask, bernoulliMask, dropPath, dropout, readArray, referenceKeepMask, spatialDropout, type DropoutContext } from '../../src/index.js';
 import { featureMap } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
+import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, radioFromUrl, showValue, slider } from '../ui.js';
 
 type MaskMode = 'element' | 'spatial' | 'droppath';
 
@@ -155,6 +155,7 @@ export function startMaskPanel(ctx: DropoutContext | null): Promise<void> {
   }
   showValue('mask-draws-count', fmtInt(DRAWS), DRAWS);
 
+  radioFromUrl('mask-mode');
   const mode = (): MaskMode => (document.querySelector<HTMLInputElement>('input[name="mask-mode"]:checked')?.value as MaskMode | undefined) ?? 'element';
   const run = latestWins(async () => {
     const layout = layouts[mode()];

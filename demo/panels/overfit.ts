@@ -5,9 +5,10 @@
 import { MLP, oneHot, readMatrix, uploadMatrix, type DropoutContext } from '../../src/index.js';
 import { moons, type Points2D } from '../data.js';
 import { axes, colors, line, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, gpuTurn, showValue, slider } from '../ui.js';
+import { Panel, byId, canvas2d, fmt, gpuTurn, showValue, slider, urlState } from '../ui.js';
 
-const SIZES = [2, 64, 64, 2];
+/** Hidden units per layer by default; the panel's select offers a too-small network too. */
+const WIDTH = 64;
 const EPOCHS = 150;
 const LEARNING_RATE = 0.01;
 const NOISE = 0.3;
@@ -40,33 +41,48 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
   };
   let generation = 0;
 
-  /** The p the shown curves were trained with (null before the first run ends or while training). */
+  /** The p and width the shown curves were trained with (null before the first run). */
   let trainedP: number | null = null;
+  let trainedWidth = WIDTH;
+  const widthSelect = byId<HTMLSelectElement>('overfit-width');
+  const readWidth = () => Number(widthSelect.value);
   const readP = slider('overfit-p', (v) => v.toFixed(2), () => markStale());
-  /** The plots show the p they were trained with; when the slider differs, say so at once. */
+  const widthFromUrl = urlState.get('overfit-width');
+  if ([...widthSelect.options].some((o) => o.value === widthFromUrl)) widthSelect.value = widthFromUrl!;
+  widthSelect.addEventListener('change', () => {
+    urlState.set('overfit-width', widthSelect.value);
+    markStale();
+  });
+  /** The plots show the p and width they were trained with; when the controls differ, say so at once. */
   function markStale(): void {
     const p = readP();
-    const stale = trainedP !== null && Math.abs(p - trainedP) > 1e-9;
+    const width = readWidth();
+    const stale = trainedP !== null && (Math.abs(p - trainedP) > 1e-9 || width !== trainedWidth);
     const note = byId('overfit-stale');
     note.hidden = !stale;
-    note.textContent = stale ? `These curves and maps were trained with p = ${trainedP!.toFixed(2)}. Press "Train again" to train with p = ${p.toFixed(2)}.` : '';
+    note.textContent = stale
+      ? `These curves and maps were trained with p = ${trainedP!.toFixed(2)} and ${trainedWidth} hidden units per layer. Press "Train again" to train with p = ${p.toFixed(2)} and ${width}.`
+      : '';
     panel.root.dataset.stale = String(stale);
     button.classList.toggle('attention', stale);
   }
   button.addEventListener('click', () => void train());
-  panel.enable(byId<HTMLInputElement>('overfit-p'));
+  panel.enable(byId<HTMLInputElement>('overfit-p'), widthSelect);
 
   async function train(): Promise<void> {
     const mine = ++generation;
     const p = readP();
+    const width = readWidth();
+    const sizes = [2, width, width, 2];
     trainedP = p;
+    trainedWidth = width;
     markStale();
     panel.disable(button);
     byId('overfit-dropout-caption').textContent = `With dropout (p = ${p.toFixed(2)})`;
     // The same seed gives both networks the same initial weights: only dropout differs.
     const runs: Run[] = [
-      { label: 'plain', mlp: new MLP(ctx, { sizes: SIZES, dropout: 0, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
-      { label: 'dropout', mlp: new MLP(ctx, { sizes: SIZES, dropout: p, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
+      { label: 'plain', mlp: new MLP(ctx, { sizes, dropout: 0, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
+      { label: 'dropout', mlp: new MLP(ctx, { sizes, dropout: p, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
     ];
     // Said once: the epoch count below is not a live region, so a screen reader is not told every epoch.
     panel.set('running', `Training both networks on the GPU for ${EPOCHS} epochs…`);
@@ -100,7 +116,7 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
       const gap = (r: Run) => r.val.at(-1)! - r.train.at(-1)!;
       panel.set(
         'ready',
-        `Done: ${EPOCHS} epochs each on the GPU. Validation minus training loss: ${fmt(gap(plain))} without dropout, ${fmt(gap(drop))} with dropout.`,
+        `Done: ${EPOCHS} epochs each on the GPU. Best validation loss: ${fmt(Math.min(...plain.val))} without dropout, ${fmt(Math.min(...drop.val))} with dropout. Validation minus training loss at the end: ${fmt(gap(plain))} without, ${fmt(gap(drop))} with.`,
       );
     } catch (e) {
       panel.fail(e);
@@ -119,7 +135,7 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
       {
         x: 'epoch',
         y: 'cross-entropy',
-        title: 'Loss per epoch',
+        title: `Loss per epoch (2-${trainedWidth}-${trainedWidth}-2 network)`,
         legend: [
           { label: 'no dropout', color: colors.plain, fill: true },
           { label: `dropout ${p.toFixed(2)}`, color: colors.dropout, fill: true },

@@ -20,7 +20,7 @@ import {
 } from '../../src/index.js';
 import { TOGGLE_NEURONS, TOGGLE_NEXT, toggleNetwork } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
+import { Panel, byId, canvas2d, fmt, gpuTurn, latestWins, radioFromUrl, showValue, slider, urlState } from '../ui.js';
 
 export type DropoutKind = 'inverted' | 'classic';
 
@@ -58,7 +58,9 @@ export async function startTogglePanel(ctx: DropoutContext | null): Promise<void
   const h = net.activations;
   const gpu = ctx ? gpuParts(ctx) : null;
 
-  let step = 0;
+  radioFromUrl('toggle-kind');
+  /** The training step (= the mask's stream); from the URL when it names one. */
+  let step = Math.max(0, Math.min(1e9, Math.floor(Number(urlState.get('toggle-step') ?? 0)))) || 0;
   /** Neurons the learner flipped in the current step. */
   let flips = new Set<number>();
   /** The running average of the layer's training output over steps (drawn masks, no flips). */
@@ -150,6 +152,7 @@ export async function startTogglePanel(ctx: DropoutContext | null): Promise<void
   };
   const nextStep = () => {
     step++;
+    urlState.set('toggle-step', String(step));
     flips = new Set();
     return run();
   };
