@@ -173,7 +173,7 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
         }
       }
       g.fillStyle = colors.ink;
-      g.font = '600 11px system-ui, sans-serif';
+      g.font = '600 12px system-ui, sans-serif';
       g.textAlign = 'left';
       g.textBaseline = 'top';
       // Numbered from 0, as in "elements 16k to 16k+15"; the element range too when it fits.

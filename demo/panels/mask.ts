@@ -66,7 +66,7 @@ const layouts: Record<MaskMode, Layout> = {
     tile: 8,
     tileLabels: [(t) => `channel ${t}`, (t) => `c${t}`],
     unitName: 'channels',
-    explain: `A feature map, as a convolution outputs it: 4 channels of 8 &times; 8 pixels, each channel a smooth pattern, so neighbouring pixels carry nearly the same value. Left: element-wise dropout drops single pixels, and the next convolution still sees their neighbours, which say almost the same thing: little information is removed. Right: spatial dropout drops whole channels with probability <var>p</var>, so a feature is really gone and the network cannot rely on it. Kept values are scaled by 1/(1&minus;<var>p</var>) in both.`,
+    explain: `A feature map, as a convolution outputs it: 4 channels of 8 &times; 8 pixels, each channel a smooth pattern, so neighbouring pixels carry nearly the same value. In the first map, element-wise dropout drops single pixels, and the next convolution still sees their neighbours, which say almost the same thing: little information is removed. In the second, spatial dropout drops whole channels with probability <var>p</var>, so a feature is really gone and the network cannot rely on it. Kept values are scaled by 1/(1&minus;<var>p</var>) in both.`,
     canvasLabel: 'One feature map of 4 channels of 8 by 8 pixels, dropped pixel by pixel (left) and channel by channel (right)',
   },
   // A batch of 16 samples of 16 features, one row per sample: one decision per sample.
@@ -219,7 +219,7 @@ export function startMaskPanel(ctx: DropoutContext | null): Promise<void> {
     const cell = Math.min((gridWidth - gap * (layout.tileColumns - 1)) / cellsAcross, (H - 20 - rows * labelSpace - gap * (rows - 1)) / (rows * layout.tile));
     const tileWidth = layout.tile * cell;
     const perTile = layout.tile * layout.tile;
-    g.font = '11px system-ui, sans-serif';
+    g.font = '12px system-ui, sans-serif';
     g.textAlign = 'center';
     g.textBaseline = 'middle';
     // The longest labels that fit over every tile without running into the next one.

@@ -80,7 +80,7 @@ export function startSpeedPanel(ctx: DropoutContext): void {
     const top = Math.max(...results.map((r) => r.gbPerSecond)) * 1.15;
     const f = axes(g, { x0: 0, x1: top, y0: 0, y1: results.length }, { x: 'GB/s (bytes read + written)', title: `Throughput, ${fmtInt(n)} f32 elements`, yTicks: false });
     const rowHeight = f.height / results.length;
-    g.font = '11px system-ui, sans-serif';
+    g.font = '12px system-ui, sans-serif';
     g.textBaseline = 'middle';
     for (const [i, r] of results.entries()) {
       const y = f.top + i * rowHeight + rowHeight * 0.18;
@@ -109,7 +109,7 @@ export function startSpeedPanel(ctx: DropoutContext): void {
     }
     // The copy's throughput as a line across all bars: the floor to compare with.
     const copyX = f.left + (results[0]!.gbPerSecond / top) * f.width;
-    g.strokeStyle = colors.plain;
+    g.strokeStyle = colors.ink;
     g.setLineDash([4, 3]);
     g.beginPath();
     g.moveTo(copyX, f.top);
