@@ -141,10 +141,14 @@ export async function startTogglePanel(ctx: DropoutContext | null): Promise<void
       next: Array.from(result.next).join(','),
       test: Array.from(result.test).join(','),
     });
-    panel.set('ready', `Step ${step}, p = ${p.toFixed(2)}: ${kept} of ${TOGGLE_NEURONS} neurons kept${edits.size ? `, ${edits.size} flipped by you` : ''}; output ${fmt(out)} (without dropout ${fmt(outTest)}). Computed ${where}.`);
+    // While playing (or running 50 steps) the live status keeps one text, so a screen reader is
+    // not told every step; the read-outs above still follow each step.
+    if (autoStepping()) panel.set('ready', `Stepping: a new mask every step, computed ${where}. Press Pause to stop and read the step.`);
+    else panel.set('ready', `Step ${step}, p = ${p.toFixed(2)}: ${kept} of ${TOGGLE_NEURONS} neurons kept${edits.size ? `, ${edits.size} flipped by you` : ''}; output ${fmt(out)} (without dropout ${fmt(outTest)}). Computed ${where}.`);
     panel.root.dataset.backend = ctx ? 'gpu' : 'cpu';
   }, (e) => panel.fail(e));
 
+  const autoStepping = () => timer !== null || fiftyRunning;
   const resetAverage = () => {
     sum = new Float64Array(TOGGLE_NEURONS);
     steps = 0;
@@ -170,14 +174,20 @@ export async function startTogglePanel(ctx: DropoutContext | null): Promise<void
   const fifty = byId<HTMLButtonElement>('toggle-fifty');
   fifty.addEventListener('click', async () => {
     panel.disable(fifty);
+    fiftyRunning = true;
     try {
-      for (let i = 0; i < 50; i++) await nextStep();
+      for (let i = 0; i < 50; i++) {
+        if (i === 49) fiftyRunning = false;
+        await nextStep();
+      }
     } finally {
+      fiftyRunning = false;
       panel.enable(fifty);
     }
   });
   const play = byId<HTMLButtonElement>('toggle-play');
   let timer: ReturnType<typeof setTimeout> | null = null;
+  let fiftyRunning = false;
   const tick = async () => {
     await nextStep();
     if (timer !== null) timer = setTimeout(() => void tick(), PLAY_MS);
@@ -190,6 +200,8 @@ export async function startTogglePanel(ctx: DropoutContext | null): Promise<void
     else {
       clearTimeout(timer!);
       timer = null;
+      // The step now shown gets its full status (announced once).
+      void run();
     }
   });
   panel.enable();
