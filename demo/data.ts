@@ -62,3 +62,59 @@ export function regression(n: number, intervals: readonly [number, number][], f:
 export function linspace(a: number, b: number, n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => a + ((b - a) * i) / (n - 1));
 }
+
+/** The toggle panel's layer: 12 neurons' activations (inputs to dropout, all positive). */
+export const TOGGLE_NEURONS = 12;
+/** The next layer's width (ReLU units) after the dropped layer. */
+export const TOGGLE_NEXT = 6;
+/**
+ * The toggle panel's network: sizes [12, 6, 7]. Layer 1 is the next layer (weights from a fixed
+ * seed); layer 2 copies the 6 ReLU activations out unchanged (an identity block, so the GPU
+ * returns them) and adds the output neuron as a 7th column: out = w . relu(z) + b.
+ */
+export function toggleNetwork(): { sizes: number[]; parameters: Float32Array; activations: Float32Array } {
+  const next = rng(2024);
+  const activations = Float32Array.from({ length: TOGGLE_NEURONS }, (_, i) => Number((0.35 + 0.6 * Math.abs(Math.sin(1.7 * i + 0.4))).toFixed(2)));
+  const n = TOGGLE_NEURONS;
+  const m = TOGGLE_NEXT;
+  const w1 = Float32Array.from({ length: n * m }, () => Number(((next() - 0.35) * 0.9).toFixed(2)));
+  const b1 = Float32Array.from({ length: m }, () => Number(((next() - 0.5) * 0.4).toFixed(2)));
+  const w2 = new Float32Array(m * (m + 1));
+  for (let j = 0; j < m; j++) {
+    w2[j * (m + 1) + j] = 1;
+    w2[j * (m + 1) + m] = Number(((next() - 0.3) * 1.2).toFixed(2));
+  }
+  const b2 = new Float32Array(m + 1);
+  b2[m] = 0.1;
+  const parameters = new Float32Array(w1.length + b1.length + w2.length + b2.length);
+  parameters.set(w1, 0);
+  parameters.set(b1, w1.length);
+  parameters.set(w2, w1.length + b1.length);
+  parameters.set(b2, w1.length + b1.length + w2.length);
+  return { sizes: [n, m, m + 1], parameters, activations };
+}
+
+/**
+ * An image-like feature map, channels first (1, channels, side, side): each channel is a smooth
+ * pattern (a blob, stripes, a ramp, rings), so neighbouring pixels carry nearly the same value,
+ * as a convolution's outputs do. All values positive.
+ */
+export function featureMap(channels: number, side: number): Float32Array {
+  const out = new Float32Array(channels * side * side);
+  for (let c = 0; c < channels; c++) {
+    for (let r = 0; r < side; r++) {
+      for (let k = 0; k < side; k++) {
+        const u = (k + 0.5) / side - 0.5;
+        const v = (r + 0.5) / side - 0.5;
+        const pattern = [
+          Math.exp(-((u + 0.1) ** 2 + (v - 0.1) ** 2) * 9),
+          0.5 + 0.5 * Math.cos(6 * (u + 0.6 * v)),
+          0.5 + u - 0.6 * v,
+          0.5 + 0.5 * Math.cos(14 * Math.hypot(u, v)),
+        ][c % 4]!;
+        out[(c * side + r) * side + k] = Number((0.15 + 0.85 * Math.min(1, Math.max(0, pattern))).toFixed(2));
+      }
+    }
+  }
+  return out;
+}

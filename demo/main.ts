@@ -6,10 +6,13 @@ import { startMaskPanel } from './panels/mask.js';
 import { startMcPanel } from './panels/mc.js';
 import { startOverfitPanel } from './panels/overfit.js';
 import { startSpeedPanel } from './panels/speed.js';
+import { startTogglePanel } from './panels/toggle.js';
 import { message } from './plot.js';
 import { Panel, byId, canvas2d, haltPanels } from './ui.js';
 
-const PANELS = ['mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
+/** The panels that can run on the CPU reference when there is no WebGPU. */
+const CPU_PANELS = ['toggle', 'mask'] as const;
+const PANELS = ['toggle', 'mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
 
 /**
  * What a visitor can do when the browser has WebGPU but gives the page no adapter or device: the
@@ -107,12 +110,34 @@ async function main(): Promise<void> {
         detail: e instanceof Error ? `${e.name}: ${e.message}` : text,
       });
     }
-    markUnavailable(missing ? 'Needs WebGPU (see the message at the top).' : 'WebGPU failed to start (see the message at the top).', 'Needs WebGPU');
+    // Panels 1 and 2 run on the library's CPU reference instead (the same masks); the rest need a GPU.
+    const reason = missing ? 'Needs WebGPU (see the message at the top).' : 'WebGPU failed to start (see the message at the top).';
+    for (const name of PANELS) {
+      if ((CPU_PANELS as readonly string[]).includes(name)) continue;
+      const panel = new Panel(name);
+      panel.set('unavailable', reason);
+      panel.disable();
+      for (const canvas of panel.root.querySelectorAll('canvas')) message(canvas2d(canvas.id).g, 'Needs WebGPU');
+    }
+    byId('adapter').textContent += ' Panels 1 and 2 run on the CPU reference instead (the same masks as on a GPU); the others need WebGPU.';
+    await startTogglePanel(null);
+    await startMaskPanel(null);
     return;
   }
   document.body.dataset.webgpu = 'ready';
+  // The panels that train wait for the light ones: say so on their canvases until they start.
+  for (const [name, ids] of [
+    ['ensemble', ['ensemble-nets', 'ensemble-output']],
+    ['overfit', ['overfit-loss', 'overfit-boundary-plain', 'overfit-boundary-dropout']],
+    ['mc', ['mc-canvas']],
+  ] as const) {
+    new Panel(name).set('waiting', 'Queued: starts on the GPU once the panels above are drawn…');
+    // Not canvas2d: the panel fits its canvases itself (with its own heights); the message is replayed then.
+    for (const id of ids) message(byId<HTMLCanvasElement>(id).getContext('2d')!, 'Queued: computed on the GPU after the panels above…');
+  }
   startSpeedPanel(ctx);
   // In order, so the light panels are on screen before training takes the GPU.
+  await startTogglePanel(ctx);
   await startMaskPanel(ctx);
   await startEnsemblePanel(ctx);
   await startMcPanel(ctx);

@@ -3,14 +3,20 @@
 
 export const colors = {
   ink: '#1d2330',
-  muted: '#7a8394',
+  /** Secondary text and axes: 5.9:1 on white (WCAG AA for small text). */
+  muted: '#5b6475',
   grid: '#e6e9f0',
   kept: '#2f6fde',
   dropped: '#e4e7ee',
   plain: '#e0692b',
   dropout: '#2f6fde',
-  classA: '#2f6fde',
-  classB: '#e0692b',
+  /** What a neuron computed, before dropout. */
+  input: '#9aa3b2',
+  /** The two classes of the classification panel: hues no other plot uses. */
+  classA: '#7b3fa0',
+  classB: '#178a73',
+  /** Training data points where they are not a class. */
+  data: '#4a5263',
   band: 'rgba(47, 111, 222, 0.18)',
 } as const;
 
@@ -45,7 +51,7 @@ export function size(g: CanvasRenderingContext2D): { width: number; height: numb
 }
 
 /**
- * Keeps a canvas's bitmap at its displayed width times devicePixelRatio, so that 11 px text stays
+ * Keeps a canvas's bitmap at its displayed width times devicePixelRatio, so that 12 px text stays
  * 11 CSS px on a phone as on a desktop. `height` gives the CSS height for a CSS width; by default
  * the height attribute scaled with the width, but never below 85 % of it (plots need the room).
  * Drawing is in CSS pixels; every resize replays the canvas's latest `paint`.
@@ -115,7 +121,7 @@ const LEGEND_SAMPLE = 22;
 
 /** Legend entries flowed into rows of at most `maxWidth`: each entry's x offset and row. */
 function legendLayout(g: CanvasRenderingContext2D, entries: readonly LegendEntry[], maxWidth: number): { x: number; row: number }[] {
-  g.font = '11px system-ui, sans-serif';
+  g.font = '12px system-ui, sans-serif';
   const out: { x: number; row: number }[] = [];
   let x = 0;
   let row = 0;
@@ -152,7 +158,7 @@ export function axes(
   const legendTop = 6 + titleLines.length * 15;
   const top = legendTop + legendRows * LEGEND_ROW + (titleLines.length || legendRows ? 6 : 4);
   const f: Frame = { g, left, top, width: W - left - 12, height: H - top - 34, ...range };
-  g.font = '11px system-ui, sans-serif';
+  g.font = '12px system-ui, sans-serif';
   g.lineWidth = 1;
   g.strokeStyle = colors.grid;
   g.fillStyle = colors.muted;
@@ -212,7 +218,7 @@ function drawLegendEntry(g: CanvasRenderingContext2D, e: LegendEntry, x: number,
     g.lineTo(x + LEGEND_SAMPLE, y + 7);
     g.stroke();
   }
-  g.font = '11px system-ui, sans-serif';
+  g.font = '12px system-ui, sans-serif';
   g.fillStyle = colors.ink;
   g.textAlign = 'left';
   g.textBaseline = 'middle';

@@ -31,7 +31,7 @@ export function haltPanels(): void {
   halted = true;
 }
 
-const WAITING_FOR_BENCHMARK = 'Waiting for the benchmark to finish (the GPU runs one job at a time)…';
+const WAITING_FOR_BENCHMARK = 'Waiting for the benchmark\'s current batch (the GPU runs one job at a time)…';
 
 type Control = HTMLInputElement | HTMLButtonElement | HTMLSelectElement;
 
@@ -128,10 +128,43 @@ export class Panel {
   }
 }
 
-/** A range input with its <output>: `format` writes the read-out, `onInput` fires on every move. */
+/**
+ * The page's shareable state: `key=value` pairs in the URL's hash (slider positions, modes, the
+ * training step), written as they change and read when the page starts.
+ */
+export const urlState = {
+  get(key: string): string | null {
+    return new URLSearchParams(location.hash.slice(1)).get(key);
+  },
+  set(key: string, value: string): void {
+    const q = new URLSearchParams(location.hash.slice(1));
+    q.set(key, value);
+    history.replaceState(null, '', `#${q.toString()}`);
+  },
+};
+
+/**
+ * Checks the radio of group `name` whose value the URL names (if any), and writes the group's
+ * value to the URL whenever it changes.
+ */
+export function radioFromUrl(name: string): void {
+  const wanted = urlState.get(name);
+  const radios = [...document.querySelectorAll<HTMLInputElement>(`input[name="${name}"]`)];
+  const match = radios.find((r) => r.value === wanted);
+  if (match) match.checked = true;
+  for (const r of radios) r.addEventListener('change', () => urlState.set(name, r.value));
+}
+
+/**
+ * A range input with its <output>: `format` writes the read-out, `onInput` fires on every move.
+ * Its position comes from the URL when the URL names it (clamped to the range by the browser) and
+ * goes to the URL on every move.
+ */
 export function slider(id: string, format: (v: number) => string, onInput: () => void): () => number {
   const input = byId<HTMLInputElement>(id);
   const out = byId<HTMLOutputElement>(`${id}-value`);
+  const fromUrl = urlState.get(id);
+  if (fromUrl !== null && Number.isFinite(Number(fromUrl))) input.value = fromUrl;
   const read = () => Number(input.value);
   const show = () => {
     out.value = format(read());
@@ -139,6 +172,7 @@ export function slider(id: string, format: (v: number) => string, onInput: () =>
   show();
   input.addEventListener('input', () => {
     show();
+    urlState.set(id, input.value);
     onInput();
   });
   return read;
@@ -194,8 +228,8 @@ let benchmarksAhead = 0;
 /**
  * Runs GPU jobs of all panels one at a time, in request order, so that the speed panel times its
  * kernels alone and a long training run yields to the other panels between its steps. `owner` is
- * the panel asking: while it waits behind a benchmark its status says so. The benchmark itself
- * passes 'benchmark'.
+ * the panel asking: while it waits behind a benchmark batch its status says so. The benchmark
+ * passes 'benchmark' for each of its batches (it yields between them).
  */
 export function gpuTurn<T>(job: () => Promise<T>, owner?: Panel | 'benchmark'): Promise<T> {
   const isBenchmark = owner === 'benchmark';

@@ -7,8 +7,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOGGLE_NEURONS, featureMap, toggleNetwork } from '../demo/data.js';
 import { colors } from '../demo/plot.js';
-import { NO_WEBGPU_MESSAGE, applyKeepMask, referenceKeepMask } from '../src/index.js';
+import { NO_WEBGPU_MESSAGE, applyKeepMask, referenceKeepMask, referenceMlpForward } from '../src/index.js';
 import {
   ROOT,
   canvasInk,
@@ -24,7 +25,7 @@ import {
 } from './browser/harness.js';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'browser');
-const PANELS = ['mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
+const PANELS = ['toggle', 'mask', 'ensemble', 'overfit', 'mc', 'speed'] as const;
 
 let harness: Harness;
 
@@ -37,12 +38,12 @@ afterAll(async () => {
   await harness?.close();
 });
 
-async function openPage(viewport: { width: number; height: number }, prepare?: (page: Page) => Promise<unknown>): Promise<{ page: Page; errors: string[] }> {
+async function openPage(viewport: { width: number; height: number }, prepare?: (page: Page) => Promise<unknown>, hash = ''): Promise<{ page: Page; errors: string[] }> {
   const page = await harness.browser.newPage();
   await page.setViewportSize(viewport);
   const errors = collectErrors(page);
   if (prepare) await prepare(page);
-  await page.goto(harness.url);
+  await page.goto(harness.url + hash);
   return { page, errors };
 }
 
@@ -73,8 +74,8 @@ interface MaskView {
   values: number[];
 }
 
-async function maskView(page: Page): Promise<MaskView> {
-  const d = await page.locator('#mask-canvas').evaluate((el) => ({ ...(el as HTMLElement).dataset }));
+async function maskView(page: Page, canvas = 'mask-canvas'): Promise<MaskView> {
+  const d = await page.locator(`#${canvas}`).evaluate((el) => ({ ...(el as HTMLElement).dataset }));
   return { mode: d.mode!, p: Number(d.p), seed: BigInt(d.seed!), stream: BigInt(d.stream!), kept: d.kept!, values: d.values!.split(',').map(Number) };
 }
 
@@ -150,9 +151,10 @@ function paintedAs(samples: number[][]): '0' | '1' | '?' {
  * a 4 x 4 block of its 16 values, row-major.
  */
 function gridPlace(mode: string, i: number): { col: number; row: number } {
-  if (mode === 'element') return { col: i % 16, row: i >> 4 };
-  const [t, k] = [i >> 4, i & 15];
-  return { col: (t % 4) * 4 + (k % 4), row: (t >> 2) * 4 + (k >> 2) };
+  if (mode !== 'spatial') return { col: i % 16, row: i >> 4 };
+  // The feature map: 4 channels of 8 x 8 as 2 x 2 tiles.
+  const [t, k] = [i >> 6, i & 63];
+  return { col: (t % 2) * 8 + (k % 8), row: (t >> 1) * 8 + (k >> 3) };
 }
 
 /** The canvas's cell positions (data-cells) lay the values out as `gridPlace` says, without overlap. */
@@ -177,8 +179,8 @@ function expectGridLayout(mode: string, size: number, at: [number, number][]): v
  * What the mask canvas PAINTS agrees with its data-kept: every cell, laid out in reading order,
  * dropped or kept as the GPU output says, and kept cells darker the larger their value.
  */
-async function expectPaintedMask(page: Page, view: MaskView): Promise<void> {
-  const { size, at, colours: cells } = await cellColours(page, 'mask-canvas');
+async function expectPaintedMask(page: Page, view: MaskView, canvas = 'mask-canvas'): Promise<void> {
+  const { size, at, colours: cells } = await cellColours(page, canvas);
   expect(cells).toHaveLength(256);
   expectGridLayout(view.mode, size, at);
   const painted = cells.map(paintedAs);
@@ -272,6 +274,84 @@ async function expectDeviceLossHandled(ready: (page: Page) => Promise<void>): Pr
   await page.close();
 }
 
+interface ToggleView {
+  p: number;
+  kind: string;
+  stream: bigint;
+  drawn: string;
+  keep: string;
+  flips: string;
+  values: number[];
+  next: number[];
+  test: number[];
+}
+
+async function toggleView(page: Page): Promise<ToggleView> {
+  const d = await page.locator('#toggle-layer').evaluate((el) => ({ ...(el as HTMLElement).dataset }));
+  const nums = (v?: string) => v!.split(',').map(Number);
+  return { p: Number(d.p), kind: d.kind!, stream: BigInt(d.stream!), drawn: d.drawn!, keep: d.keep!, flips: d.flips!, values: nums(d.values), next: nums(d.next), test: nums(d.test) };
+}
+
+/**
+ * The toggle panel against the CPU reference: the drawn mask is the contract's for (seed 11,
+ * stream = step), the kept mask is it with `flips` flipped, the layer is applyKeepMask of the
+ * layer's input (bit for bit), and the next layer and output are referenceMlpForward of it.
+ */
+async function expectToggle(page: Page, step: number, flips: number[]): Promise<ToggleView> {
+  const view = await toggleView(page);
+  expect(view.stream).toBe(BigInt(step));
+  expect(view.flips).toBe(flips.join(','));
+  const drawn = referenceKeepMask(TOGGLE_NEURONS, view.p, { seed: 11n, stream: BigInt(step) });
+  expect(view.drawn).toBe(Array.from(drawn).join(''));
+  const keep = drawn.map((v, i) => (flips.includes(i) ? 1 - v : v));
+  expect(view.keep).toBe(Array.from(keep).join(''));
+  const net = toggleNetwork();
+  const input = view.kind === 'classic' ? Float32Array.from(net.activations, (v) => v * (1 - view.p)) : net.activations;
+  const layer = applyKeepMask(input, keep, view.p, 'f32');
+  expect(Float32Array.from(view.values)).toEqual(layer);
+  const next = referenceMlpForward({ sizes: net.sizes, parameters: net.parameters }, layer, 1);
+  const test = referenceMlpForward({ sizes: net.sizes, parameters: net.parameters }, input, 1);
+  view.next.forEach((v, j) => expect(v, `next[${j}]`).toBeCloseTo(next[j]!, 4));
+  view.test.forEach((v, j) => expect(v, `test[${j}]`).toBeCloseTo(test[j]!, 4));
+  const [out, outTest] = await dataValue(page, 'toggle-output');
+  expect([out, outTest]).toEqual([view.next.at(-1), view.test.at(-1)]);
+  return view;
+}
+
+/**
+ * On the fixed axis, each kept neuron's blue bar is drawn 1/(1-p) times as tall as its grey input
+ * bar (or capped at the axis top): checked on the painted pixels, a few px inside and outside the
+ * bar's top edge.
+ */
+async function expectToggleBars(page: Page, p: number): Promise<void> {
+  const painted = await page.locator('#toggle-layer').evaluate((el, blue) => {
+    const canvas = el as HTMLCanvasElement;
+    const { base, unit, bars } = JSON.parse(canvas.dataset.bars!) as { base: number; unit: number; bars: { input: [number, number]; output: [number, number] }[] };
+    const g = canvas.getContext('2d')!;
+    const m = g.getTransform();
+    const data = g.getImageData(0, 0, canvas.width, canvas.height).data;
+    const isBlue = (x: number, y: number) => {
+      const o = 4 * (Math.floor(m.d * y + m.f) * canvas.width + Math.floor(m.a * x + m.e));
+      return [data[o], data[o + 1], data[o + 2]].every((c, k) => Math.abs(c! - blue[k]!) <= 3);
+    };
+    return { base, unit, bars: bars.map((b) => ({ ...b, inside: isBlue(b.output[0], base - b.output[1] + 3), above: isBlue(b.output[0], base - b.output[1] - 3) })) };
+  }, [1, 3, 5].map((i) => parseInt(colors.kept.slice(i, i + 2), 16)));
+  const keep = (await toggleView(page)).keep;
+  let checked = 0;
+  painted.bars.forEach((b, i) => {
+    if (keep[i] !== '1') {
+      expect(b.output[1], `dropped neuron ${i} has no bar`).toBe(0);
+      return;
+    }
+    const want = Math.min(b.input[1] / (1 - p), 4 * painted.unit);
+    expect(b.output[1] / want, `neuron ${i}: bar height vs input bar x 1/(1-p) at p ${p}`).toBeCloseTo(1, 2);
+    expect(b.inside, `neuron ${i}: painted inside its bar`).toBe(true);
+    if (b.output[1] < 4 * painted.unit - 4) expect(b.above, `neuron ${i}: painted above its bar`).toBe(false);
+    checked++;
+  });
+  expect(checked).toBeGreaterThan(0);
+}
+
 describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
   it('renders every panel from real GPU computation at 1280x800, with no console errors', async () => {
     const { page, errors } = await openPage({ width: 1280, height: 800 });
@@ -279,7 +359,37 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(await page.evaluate(() => document.body.dataset.webgpu)).toBe('ready');
     await expect(page.locator('#adapter').textContent()).resolves.toMatch(/^Computing on: /);
 
-    // 1. The mask: the page's GPU mask is the contract's mask, bit for bit; the statistics agree.
+    // 1. Drop neurons by hand: the drawn mask is the contract's, a click flips one neuron, and the
+    // layer and the next layer are what the CPU reference computes from the edited mask.
+    await settle(page, 'toggle', 'ready');
+    await expectToggle(page, 0, []);
+    const before = await toggleView(page);
+    await page.click('#toggle-neurons button[data-neuron="3"]');
+    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.flips === '3' && document.getElementById('panel-toggle')!.dataset.state === 'ready', undefined, { timeout: 30_000 });
+    const clicked = await expectToggle(page, 0, [3]);
+    expect(clicked.values[3], 'neuron 3 flipped').not.toBe(before.values[3]);
+    expect(clicked.next, 'the next layer reacts to the click').not.toEqual(before.next);
+    expect(await page.getAttribute('#toggle-neurons button[data-neuron="3"]', 'aria-pressed')).toBe(clicked.keep[3] === '1' ? 'true' : 'false');
+    // The next training step: stream 1's mask, the flip forgotten.
+    await page.click('#toggle-step');
+    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.stream === '1' && document.getElementById('panel-toggle')!.dataset.state === 'ready', undefined, { timeout: 30_000 });
+    await expectToggle(page, 1, []);
+    // Scaling on the fixed axis: a kept neuron's drawn bar is 1/(1-p) times its input's, in pixels.
+    for (const p of [0.5, 0.2, 0.75]) {
+      await setSlider(page, 'toggle-p', p);
+      await page.waitForFunction((pp) => Number(document.getElementById('toggle-layer')!.dataset.p) === pp && document.getElementById('panel-toggle')!.dataset.state === 'ready', p, { timeout: 30_000 });
+      await expectToggle(page, 1, []);
+      await expectToggleBars(page, p);
+    }
+    // Classic dropout: kept neurons pass unchanged (computed as (x(1-p)) * keep / (1-p)).
+    await page.check('#toggle-kind-classic');
+    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.kind === 'classic' && document.getElementById('panel-toggle')!.dataset.state === 'ready', undefined, { timeout: 30_000 });
+    const classic = await expectToggle(page, 1, []);
+    const h = toggleNetwork().activations;
+    classic.values.forEach((v, i) => expect(v).toBeCloseTo(classic.keep[i] === '1' ? h[i]! : 0, 5));
+    await page.locator('#panel-toggle').screenshot({ path: join(ARTIFACTS, 'panel-1-toggle.png') });
+
+    // 2. The mask: the page's GPU mask is the contract's mask, bit for bit; the statistics agree.
     await settle(page, 'mask', 'ready');
     for (const [p, seed, stream] of [
       [0.5, 42, 0],
@@ -322,26 +432,45 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(Float32Array.from(last.values)).toEqual(want);
     await showMask(page, 0.5, 42, 0);
     await expectDrawn(page, 'mask-canvas');
-    await page.locator('#panel-mask').screenshot({ path: join(ARTIFACTS, 'panel-1-mask.png') });
+    await page.locator('#panel-mask').screenshot({ path: join(ARTIFACTS, 'panel-2-mask.png') });
 
-    // Spatial (2, 8, 4, 4) channels-first and drop-path (16, 16): 16 mask units of 16 elements
-    // each, unit u decided by word u of the contract (its index in the mask shape).
+    // Spatial: a (1, 4, 8, 8) feature map, channels first: channel c decided by word c of the
+    // contract, next to element-wise dropout of the same map (word i for pixel i). Drop-path
+    // (16, 16): sample r decided by word r.
+    const map = featureMap(4, 8);
     for (const mode of ['spatial', 'droppath'] as const) {
       await page.check(`#mask-mode-${mode}`);
-      await page.waitForFunction((m) => document.getElementById('mask-canvas')!.dataset.mode === m, mode, { timeout: 30_000 });
+      await page.waitForFunction((m) => document.getElementById('panel-mask')!.dataset.mode === m, mode, { timeout: 30_000 });
       await settle(page, 'mask', 'ready');
-      const view = await maskView(page);
-      const units = referenceKeepMask(16, view.p, { seed: view.seed, stream: view.stream });
-      expect(view.kept).toBe(Array.from({ length: 256 }, (_, i) => units[i >> 4]).join(''));
-      const want = applyKeepMask(Float32Array.from(input), Uint8Array.from({ length: 256 }, (_, i) => units[i >> 4]!), view.p, 'f32');
+      const canvas = mode === 'spatial' ? 'mask-spatial' : 'mask-canvas';
+      expect(await page.locator(`#${canvas}`).isVisible(), `${canvas} shown in ${mode} mode`).toBe(true);
+      const view = await maskView(page, canvas);
+      const unitSize = mode === 'spatial' ? 64 : 16;
+      const units = referenceKeepMask(256 / unitSize, view.p, { seed: view.seed, stream: view.stream });
+      // Whole channels (samples): every element of a unit shares its decision.
+      expect(view.kept).toBe(Array.from({ length: 256 }, (_, i) => units[Math.floor(i / unitSize)]).join(''));
+      const source = mode === 'spatial' ? map : Float32Array.from(input);
+      const want = applyKeepMask(source, Uint8Array.from({ length: 256 }, (_, i) => units[Math.floor(i / unitSize)]!), view.p, 'f32');
       expect(Float32Array.from(view.values)).toEqual(want);
-      expect((await dataValue(page, 'mask-kept-layer'))[0]).toBeCloseTo(units.reduce((a, b) => a + b, 0) / 16, 10);
-      await expect(page.locator('#mask-shape').textContent()).resolves.toContain(mode === 'spatial' ? 'mask shape 2 × 8 × 1 × 1' : 'mask shape 16 × 1');
-      await expectMaskReadOuts(page, view, 16);
+      expect((await dataValue(page, 'mask-kept-layer'))[0]).toBeCloseTo(units.reduce((a, b) => a + b, 0) / units.length, 10);
+      await expect(page.locator('#mask-shape').textContent()).resolves.toContain(mode === 'spatial' ? 'mask shape 1 × 4 × 1 × 1' : 'mask shape 16 × 1');
+      await expectMaskReadOuts(page, view, units.length);
       expect(view.kept).toMatch(/0.*1|1.*0/);
-      await expectPaintedMask(page, view);
-      await expectDrawn(page, 'mask-canvas');
-      await page.locator('#panel-mask').screenshot({ path: join(ARTIFACTS, `panel-1-mask-${mode}.png`) });
+      await expectPaintedMask(page, view, canvas);
+      await expectDrawn(page, canvas);
+      if (mode === 'spatial') {
+        // The element-wise map beside it: single pixels, the contract's words 0..255.
+        const pixels = await page.locator('#mask-spatial').evaluate((el) => ({ kept: (el as HTMLElement).dataset.pixelKept!, values: (el as HTMLElement).dataset.pixelValues!.split(',').map(Number) }));
+        const keep = referenceKeepMask(256, view.p, { seed: view.seed, stream: view.stream });
+        expect(pixels.kept).toBe(Array.from(keep).join(''));
+        expect(Float32Array.from(pixels.values)).toEqual(applyKeepMask(map, keep, view.p, 'f32'));
+        // Most dropped pixels still have a kept neighbour in their channel; a dropped channel has none.
+        const [pixelShare, pixelError, channelShare] = await dataValue(page, 'mask-recover');
+        expect(pixelShare).toBeGreaterThan(0.5);
+        expect(pixelError).toBeLessThan(0.3);
+        expect(channelShare).toBe(0);
+      }
+      await page.locator('#panel-mask').screenshot({ path: join(ARTIFACTS, `panel-2-mask-${mode}.png`) });
     }
     await page.check('#mask-mode-element');
 
@@ -361,7 +490,8 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(gapOut.shown, '#ensemble-gap text vs data-value').toEqual([gap!.toFixed(4)]);
     await expectDrawn(page, 'ensemble-nets');
     await expectDrawn(page, 'ensemble-output');
-    await page.locator('#panel-ensemble').screenshot({ path: join(ARTIFACTS, 'panel-2-ensemble.png') });
+    await expect(page.locator('#ensemble-note').textContent()).resolves.toContain(`(here ${gap!.toFixed(3)} with `);
+    await page.locator('#panel-ensemble').screenshot({ path: join(ARTIFACTS, 'panel-3-ensemble.png') });
 
     // 4. MC-Dropout: the band is wider away from the data than inside it.
     await settle(page, 'mc', 'ready', 120_000);
@@ -376,7 +506,7 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await setSlider(page, 'mc-samples', 8);
     await page.waitForFunction(() => document.getElementById('mc-canvas')!.dataset.samples === '8', undefined, { timeout: 30_000 });
     await settle(page, 'mc', 'ready');
-    await page.locator('#panel-mc').screenshot({ path: join(ARTIFACTS, 'panel-4-mc.png') });
+    await page.locator('#panel-mc').screenshot({ path: join(ARTIFACTS, 'panel-5-mc.png') });
 
     // 3. Overfitting: both networks' training losses fall; without dropout the validation loss
     // ends above the training loss by more than with dropout.
@@ -400,7 +530,19 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     const generalisationGap = (r: { train: number[]; val: number[] }) => r.val.at(-1)! - r.train.at(-1)!;
     expect(generalisationGap(history.plain)).toBeGreaterThan(generalisationGap(history.dropout));
     for (const id of ['overfit-loss', 'overfit-boundary-plain', 'overfit-boundary-dropout']) await expectDrawn(page, id);
-    await page.locator('#panel-overfit').screenshot({ path: join(ARTIFACTS, 'panel-3-overfit.png') });
+    // Moving p marks the trained curves stale at once (they were trained with 0.40).
+    expect(await page.locator('#overfit-stale').isVisible()).toBe(false);
+    await setSlider(page, 'overfit-p', 0.55);
+    expect(await page.locator('#overfit-stale').isVisible()).toBe(true);
+    await expect(page.locator('#overfit-stale').textContent()).resolves.toMatch(/trained with p = 0\.40 and 64 hidden units per layer\..*p = 0\.55 and 64\.$/);
+    expect(await page.locator('#panel-overfit').getAttribute('data-stale')).toBe('true');
+    await setSlider(page, 'overfit-p', 0.4);
+    expect(await page.locator('#overfit-stale').isVisible()).toBe(false);
+    await page.selectOption('#overfit-width', '4');
+    await expect(page.locator('#overfit-stale').textContent()).resolves.toMatch(/64 hidden units per layer\..*p = 0\.40 and 4\.$/);
+    await page.selectOption('#overfit-width', '64');
+    expect(await page.locator('#overfit-stale').isVisible()).toBe(false);
+    await page.locator('#panel-overfit').screenshot({ path: join(ARTIFACTS, 'panel-4-overfit.png') });
 
     // 5. Speed, on demand, at the smallest size (SwiftShader is a CPU).
     await page.selectOption('#speed-size', '65536');
@@ -408,19 +550,38 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await page.waitForFunction(() => document.getElementById('panel-speed')!.dataset.runs === '1' || document.getElementById('panel-speed')!.dataset.state === 'error', undefined, { timeout: 90_000 });
     await settle(page, 'speed', 'ready');
     const rows = await page.locator('#speed-table tbody tr').evaluateAll((trs) => trs.map((tr) => ({ kernel: (tr as HTMLElement).dataset.kernel, gbps: Number((tr as HTMLElement).dataset.gbps) })));
-    expect(rows.map((r) => r.kernel)).toEqual(['copy (floor)', 'dropout', 'dropout in place', 'dropout + packed mask', 'normal']);
+    expect(rows.map((r) => r.kernel)).toEqual(['plain copy (the floor)', 'dropout', 'dropout in place', 'dropout + packed mask', 'random normals (write only)']);
     for (const r of rows) expect(r.gbps).toBeGreaterThan(0);
     await expectDrawn(page, 'speed-canvas');
-    await page.locator('#panel-speed').screenshot({ path: join(ARTIFACTS, 'panel-5-speed.png') });
+    await page.locator('#panel-speed').screenshot({ path: join(ARTIFACTS, 'panel-6-speed.png') });
 
     await page.screenshot({ path: join(ARTIFACTS, 'page-1280x800.png'), fullPage: true });
+
+    // The benchmark yields between its batches: a slider moved while a 16 MiB run is timing
+    // dropout is answered (the mask recomputed on the GPU) well before the run ends.
+    await page.selectOption('#speed-size', '4194304');
+    await page.click('#speed-run');
+    await page.waitForFunction(() => document.getElementById('speed-progress')!.textContent === 'Timing dropout…', undefined, { timeout: 60_000, polling: 20 });
+    const asked = Date.now();
+    await setSlider(page, 'mask-p', 0.35);
+    await page.waitForFunction(
+      () => Number(document.getElementById('mask-canvas')!.dataset.p) === 0.35 && document.getElementById('panel-mask')!.dataset.state === 'ready',
+      undefined,
+      { timeout: 60_000, polling: 20 },
+    );
+    const answeredMs = Date.now() - asked;
+    await expect(page.locator('#speed-progress').textContent(), 'the benchmark was still running when the mask came back').resolves.toMatch(/^Timing /);
+    expect(answeredMs, 'ms from the slider move to the new mask, during a benchmark').toBeLessThan(5000);
     expect(errors).toEqual([]);
     await page.close();
   });
 
   it('fits a narrow screen (390x844) without horizontal overflow, and every control has a label', async () => {
-    const { page, errors } = await openPage({ width: 390, height: 844 });
+    // Opened from a shared link: the URL's hash sets the panels' state.
+    const { page, errors } = await openPage({ width: 390, height: 844 }, undefined, '#toggle-step=4&toggle-p=0.3&mask-mode=spatial&mask-seed=7&mask-p=0.25');
     await settle(page, 'mask', 'ready');
+    const shared = await maskView(page, 'mask-spatial');
+    expect([shared.mode, shared.p, shared.seed, shared.stream]).toEqual(['spatial', 0.25, 7n, 0n]);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     const unlabelled = await page.evaluate(() =>
@@ -432,7 +593,19 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     // Panels are stacked in one column.
     const lefts = await page.evaluate((names) => names.map((n) => Math.round(document.getElementById(`panel-${n}`)!.getBoundingClientRect().left)), [...PANELS]);
     expect(new Set(lefts).size).toBe(1);
-    await page.locator('#panel-mask').screenshot({ path: join(ARTIFACTS, 'narrow-panel-1-mask.png') });
+    await settle(page, 'toggle', 'ready');
+    await expectToggle(page, 4, []);
+    expect((await toggleView(page)).p).toBe(0.3);
+    await page.click('#toggle-step');
+    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.stream === '5', undefined, { timeout: 30_000 });
+    expect(new URLSearchParams(new URL(page.url()).hash.slice(1)).get('toggle-step')).toBe('5');
+    // Touch targets: every neuron button at least 24 px apart centre to centre and 32 px tall.
+    const boxes = await page.locator('#toggle-neurons button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect()).map((r) => ({ x: r.left + r.width / 2, h: r.height })));
+    expect(boxes).toHaveLength(TOGGLE_NEURONS);
+    for (let i = 1; i < boxes.length; i++) expect(boxes[i]!.x - boxes[i - 1]!.x).toBeGreaterThanOrEqual(24);
+    for (const b of boxes) expect(b.h).toBeGreaterThanOrEqual(24);
+    await page.locator('#panel-toggle').screenshot({ path: join(ARTIFACTS, 'narrow-panel-1-toggle.png') });
+    await page.locator('#panel-mask').screenshot({ path: join(ARTIFACTS, 'narrow-panel-2-mask.png') });
     await page.screenshot({ path: join(ARTIFACTS, 'page-390x844.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
@@ -459,7 +632,21 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await expect(page.locator('#no-webgpu').isVisible()).resolves.toBe(true);
     expect(await page.locator('#no-webgpu-message').textContent()).toBe(NO_WEBGPU_MESSAGE);
     expect(NO_WEBGPU_MESSAGE).toMatch(/enable-unsafe-webgpu/);
-    for (const name of PANELS) expect(await panelState(page, name)).toBe('unavailable');
+    // Panels 1 and 2 run on the CPU reference, labelled so, with the same masks; the others cannot.
+    for (const name of PANELS.slice(2)) expect(await panelState(page, name)).toBe('unavailable');
+    await settle(page, 'toggle', 'ready');
+    await settle(page, 'mask', 'ready');
+    for (const name of ['toggle', 'mask']) {
+      expect(await page.locator(`#panel-${name}`).getAttribute('data-backend')).toBe('cpu');
+      await expect(page.locator(`#${name}-status`).textContent()).resolves.toContain('on the CPU reference (no WebGPU here)');
+    }
+    await expectToggle(page, 0, []);
+    await page.click('#toggle-neurons button[data-neuron="3"]');
+    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.flips === '3', undefined, { timeout: 30_000 });
+    await expectToggle(page, 0, [3]);
+    const view = await maskView(page);
+    expect(view.kept).toBe(Array.from(referenceKeepMask(256, view.p, { seed: view.seed, stream: view.stream })).join(''));
+    await expectPaintedMask(page, view);
     await page.screenshot({ path: join(ARTIFACTS, 'page-no-webgpu.png') });
     expect(errors).toEqual([]);
     await page.close();

@@ -73,6 +73,12 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
     paint(outputs, () => drawOutputs(result, samples, p));
     byId('ensemble-output-caption').textContent = `A 1-32-32-1 network: ${describeMembers(samples)}.`;
     showValue('ensemble-gap', fmt(gap, 4), gap);
+    byId('ensemble-note').textContent =
+      `Why the gap does not go to 0: averaging more thinned networks removes sampling noise, so the gap falls at first (1 network: noisy), but then it levels off (here ${fmt(gap, 3)} with ${samples}). ` +
+      'What remains is bias from the non-linearity: the full network feeds each ReLU the average input, the ensemble averages the ReLUs\' outputs, and for a non-linear function the two differ. Scaling the weights (or, with inverted dropout, doing nothing at test time) is an approximation of the ensemble, exact only for a linear network.' +
+      (Math.abs(p - TRAIN_P) > 1e-9
+        ? ` Note: these weights were trained with p = ${TRAIN_P.toFixed(2)}; at p = ${p.toFixed(2)} the thinned networks are ones training never used, so the gap is larger. That shows a p mismatch, not a failure of dropout.`
+        : '');
     panel.set(
       'ready',
       `Masks: seed ${SEED}, stream ${stream}, one bernoulliMask call over elements 0–${SUBNETS * HIDDEN - 1}; sub-network k uses elements ${HIDDEN}k to ${HIDDEN}k+${HIDDEN - 1}. ${samples} ${thinned(samples)} evaluated on the GPU.`,
@@ -167,7 +173,7 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
         }
       }
       g.fillStyle = colors.ink;
-      g.font = '600 11px system-ui, sans-serif';
+      g.font = '600 12px system-ui, sans-serif';
       g.textAlign = 'left';
       g.textBaseline = 'top';
       // Numbered from 0, as in "elements 16k to 16k+15"; the element range too when it fits.

@@ -2,14 +2,22 @@
 // structured masks) goes through the library's dropout on the GPU; the page reads the output back
 // and draws which neurons survived and their scaled values. A second GPU call draws 2^20 keep
 // decisions with the same (p, seed, stream) to show the kept fraction converging to 1 - p.
-import { bernoulliMask, dropPath, dropout, readArray, spatialDropout, type DropoutContext } from '../../src/index.js';
+import { applyKeepMask, bernoulliMask, dropPath, dropout, readArray, referenceKeepMask, spatialDropout, type DropoutContext } from '../../src/index.js';
+import { featureMap } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
+import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, radioFromUrl, showValue, slider } from '../ui.js';
 
 type MaskMode = 'element' | 'spatial' | 'droppath';
 
 const ELEMENTS = 256;
 const DRAWS = 1 << 20;
+/**
+ * The colour scale is fixed: 0 to COLOR_MAX whatever p is, so kept cells darken as 1/(1-p) grows
+ * (values above it are drawn at its colour, and the legend says so).
+ */
+export const COLOR_MAX = 4;
+/** The spatial mode's feature map: 1 sample, 4 channels of 8 x 8 pixels, channels first. */
+const FEATURE_SHAPE = [1, 4, 8, 8];
 
 /** How the 256 values are arranged and which dimensions the mask spans. */
 interface Layout {
@@ -24,6 +32,8 @@ interface Layout {
   tile: number;
   /** Tile labels, longest first: the longest that fits every tile is drawn. */
   tileLabels: ((t: number) => string)[];
+  /** Label each row of the grid (drop-path: a row is a sample). */
+  rowLabels?: boolean;
   unitName: string;
   /** The panel's explanation (HTML) and the canvas's accessible name, for this mode. */
   explain: string;
@@ -45,31 +55,33 @@ const layouts: Record<MaskMode, Layout> = {
     explain: `A layer of 256 neurons. Each is dropped with probability <var>p</var>; ${SCALED}`,
     canvasLabel: "The dropout mask over the layer's 256 neurons",
   },
-  // A feature map (N=2, C=8, H=4, W=4), channels first: one decision per (sample, channel).
+  // An image-like feature map (N=1, C=4, H=8, W=8), channels first: one decision per channel,
+  // drawn next to element-wise dropout of the same map (see renderSpatial).
   spatial: {
     mode: 'spatial',
-    shape: [2, 8, 4, 4],
-    maskShape: [2, 8, 1, 1],
-    tiles: 16,
-    tileColumns: 4,
-    tile: 4,
-    tileLabels: [(t) => `n${t >> 3} c${t & 7}`],
+    shape: FEATURE_SHAPE,
+    maskShape: [1, 4, 1, 1],
+    tiles: 4,
+    tileColumns: 2,
+    tile: 8,
+    tileLabels: [(t) => `channel ${t}`, (t) => `c${t}`],
     unitName: 'channels',
-    explain: `A feature map of 2 samples (n) &times; 8 channels (c) of 4 &times; 4 values. Each channel of each sample is dropped whole with probability <var>p</var> (spatial dropout); ${SCALED}`,
-    canvasLabel: 'The spatial dropout mask: 16 channels (2 samples of 8 channels), each kept or dropped whole',
+    explain: `A feature map, as a convolution outputs it: 4 channels of 8 &times; 8 pixels, each channel a smooth pattern, so neighbouring pixels carry nearly the same value. In the first map, element-wise dropout drops single pixels, and the next convolution still sees their neighbours, which say almost the same thing: little information is removed. In the second, spatial dropout drops whole channels with probability <var>p</var>, so a feature is really gone and the network cannot rely on it. Kept values are scaled by 1/(1&minus;<var>p</var>) in both.`,
+    canvasLabel: 'One feature map of 4 channels of 8 by 8 pixels, dropped pixel by pixel (left) and channel by channel (right)',
   },
-  // A batch of 16 samples of 16 features: one decision per sample (stochastic depth).
+  // A batch of 16 samples of 16 features, one row per sample: one decision per sample.
   droppath: {
     mode: 'droppath',
     shape: [16, 16],
     maskShape: [16, 1],
-    tiles: 16,
-    tileColumns: 4,
-    tile: 4,
-    tileLabels: [(t) => `sample ${t}`, (t) => `n${t}`],
+    tiles: 1,
+    tileColumns: 1,
+    tile: 16,
+    tileLabels: [() => ''],
+    rowLabels: true,
     unitName: 'samples',
-    explain: `A batch of 16 samples of 16 features. Each sample is dropped whole with probability <var>p</var> (drop-path, or stochastic depth); ${SCALED}`,
-    canvasLabel: 'The drop-path mask over 16 samples, each kept or dropped whole',
+    explain: `Drop-path (stochastic depth) acts on a residual block's branch, out = x + drop_path(f(x)): for each sample of the batch (one row here, 16 features) the whole branch f(x) is kept, scaled by 1/(1&minus;<var>p</var>), or dropped, so that sample skips the block and only x goes on. A dropped row is a sample for which this block did not exist in this step.`,
+    canvasLabel: 'The drop-path mask over a batch of 16 samples (rows), each branch kept or dropped whole',
   },
 };
 
@@ -83,43 +95,98 @@ function layerValues(): Float32Array {
 /** Room right of the grid for the colour bar and its labels (CSS px). */
 const LEGEND_WIDTH = 104;
 
-export function startMaskPanel(ctx: DropoutContext): Promise<void> {
+/**
+ * Starts the panel on the GPU, or (ctx null: no WebGPU here) on the library's CPU reference, which
+ * gives the same masks: referenceKeepMask's word u decides element u, or mask unit u (channel,
+ * sample) of the structured masks, as on the GPU.
+ */
+export function startMaskPanel(ctx: DropoutContext | null): Promise<void> {
   const panel = new Panel('mask');
+  const where = ctx ? 'on the GPU' : 'on the CPU reference (no WebGPU here)';
   // The grid is about square: a bit more height than width on a phone, less on a desktop.
   const { g } = canvas2d('mask-canvas', (w) => Math.min(520, Math.max(300, 0.75 * w)));
-  const x = layerValues();
-  const xBuffer = ctx.upload(x, 'mask demo input');
-  const yBuffer = ctx.acquire(ELEMENTS * 4, 'mask demo output');
-  const drawsBuffer = ctx.acquire(DRAWS / 8, 'mask demo packed draws');
+  const spatialPlot = canvas2d('mask-spatial', (w) => (w < 480 ? 2 * Math.min(w - 24, 280) + 135 : (w - 48) / 2 + 100)).g;
+  const layer = layerValues();
+  const map = featureMap(FEATURE_SHAPE[1]!, FEATURE_SHAPE[2]!);
+  const gpu = ctx
+    ? {
+        x: ctx.upload(layer, 'mask demo input'),
+        map: ctx.upload(map, 'mask demo feature map'),
+        y: ctx.acquire(ELEMENTS * 4, 'mask demo output'),
+        pixels: ctx.acquire(ELEMENTS * 4, 'mask demo element-wise feature map'),
+        draws: ctx.acquire(DRAWS / 8, 'mask demo packed draws'),
+      }
+    : null;
+
+  /** The GPU's output, kept count over DRAWS draws, and (spatial) the map dropped pixel by pixel. */
+  async function onGpu(c: DropoutContext, buffers: NonNullable<typeof gpu>, layout: Layout, p: number, seed: bigint, stream: bigint): Promise<[Float32Array, number, Float32Array | null]> {
+    const spatial = layout.mode === 'spatial';
+    const opts = { p, seed, stream, out: buffers.y };
+    const forward =
+      layout.mode === 'element'
+        ? dropout(c, buffers.x, { ...opts, count: ELEMENTS })
+        : spatial
+          ? spatialDropout(c, buffers.map, { ...opts, shape: layout.shape, layout: 'channels-first' })
+          : dropPath(c, buffers.x, { ...opts, shape: layout.shape });
+    // The same map, dropped pixel by pixel with the same (p, seed, stream), for the comparison.
+    const perPixel = spatial ? dropout(c, buffers.map, { p, seed, stream, out: buffers.pixels, count: ELEMENTS }) : null;
+    const draws = bernoulliMask(c, { count: DRAWS, p, seed, stream, packed: true, out: buffers.draws });
+    await Promise.all([forward, draws, perPixel]);
+    const [y, bits, pixels] = await Promise.all([
+      readArray(c, buffers.y, 'f32', ELEMENTS),
+      readArray(c, buffers.draws, 'u32', DRAWS / 32),
+      spatial ? readArray(c, buffers.pixels, 'f32', ELEMENTS) : null,
+    ]);
+    return [y, popcount(bits), pixels];
+  }
+
+  /** The same on the CPU reference. */
+  function onCpu(layout: Layout, p: number, seed: bigint, stream: bigint): [Float32Array, number, Float32Array | null] {
+    const r = { seed, stream };
+    const units = layout.maskShape.reduce((a, b) => a * b, 1);
+    const perUnit = ELEMENTS / units;
+    const unitKeep = referenceKeepMask(units, p, r);
+    const keep = Uint8Array.from({ length: ELEMENTS }, (_, i) => unitKeep[Math.floor(i / perUnit)]!);
+    const spatial = layout.mode === 'spatial';
+    const y = applyKeepMask(spatial ? map : layer, keep, p, 'f32') as Float32Array;
+    const pixels = spatial ? (applyKeepMask(map, referenceKeepMask(ELEMENTS, p, r), p, 'f32') as Float32Array) : null;
+    const kept = referenceKeepMask(DRAWS, p, r).reduce((a, b) => a + b, 0);
+    return [y, kept, pixels];
+  }
   showValue('mask-draws-count', fmtInt(DRAWS), DRAWS);
 
+  radioFromUrl('mask-mode');
   const mode = (): MaskMode => (document.querySelector<HTMLInputElement>('input[name="mask-mode"]:checked')?.value as MaskMode | undefined) ?? 'element';
   const run = latestWins(async () => {
     const layout = layouts[mode()];
     const p = readP();
     const seed = BigInt(readSeed());
     const stream = BigInt(readStream());
-    panel.busy('Computing on the GPU…');
+    panel.busy(`Computing ${where}…`);
     describeMode(layout);
-    const opts = { p, seed, stream, out: yBuffer };
-    const [y, bits] = await gpuTurn(async () => {
-      const forward =
-        layout.mode === 'element'
-          ? dropout(ctx, xBuffer, { ...opts, count: ELEMENTS })
-          : layout.mode === 'spatial'
-            ? spatialDropout(ctx, xBuffer, { ...opts, shape: layout.shape, layout: 'channels-first' })
-            : dropPath(ctx, xBuffer, { ...opts, shape: layout.shape });
-      const draws = bernoulliMask(ctx, { count: DRAWS, p, seed, stream, packed: true, out: drawsBuffer });
-      await Promise.all([forward, draws]);
-      return Promise.all([readArray(ctx, yBuffer, 'f32', ELEMENTS), readArray(ctx, drawsBuffer, 'u32', DRAWS / 32)]);
-    }, panel);
-    paint(g, () => render(layout, p, y));
-    report(layout, p, y, popcount(bits));
+    const spatial = layout.mode === 'spatial';
+    const x = spatial ? map : layer;
+    const [y, keptDraws, pixels] = ctx && gpu ? await gpuTurn(() => onGpu(ctx, gpu, layout, p, seed, stream), panel) : onCpu(layout, p, seed, stream);
+    g.canvas.hidden = spatial;
+    spatialPlot.canvas.hidden = !spatial;
+    const shown = spatial ? spatialPlot : g;
+    if (spatial) paint(spatialPlot, () => renderSpatial(p, pixels!, y));
+    else paint(g, () => render(layout, p, x, y));
+    report(layout, p, x, y, keptDraws);
+    byId('mask-recover-row').hidden = !spatial;
+    if (spatial) {
+      reportRecovery(pixels!, y);
+      byId('mask-tile-key').textContent = ' Each map: channels 0–3 in reading order, 8 × 8 pixels each, same (p, seed, stream).';
+    }
+    spatialPlot.canvas.dataset.pixelKept = pixels ? Array.from(pixels, (v) => (v !== 0 ? '1' : '0')).join('') : '';
+    spatialPlot.canvas.dataset.pixelValues = pixels ? Array.from(pixels).join(',') : '';
     // What was computed, for tests and for anyone checking it against the CPU reference.
-    Object.assign(g.canvas.dataset, { mode: layout.mode, p: String(p), seed: String(seed), stream: String(stream) });
-    g.canvas.dataset.kept = Array.from(y, (v) => (v !== 0 ? '1' : '0')).join('');
-    g.canvas.dataset.values = Array.from(y).join(',');
-    panel.set('ready', `Mask for seed ${seed}, stream ${stream}, p = ${p.toFixed(2)}: computed on the GPU.`);
+    Object.assign(shown.canvas.dataset, { mode: layout.mode, p: String(p), seed: String(seed), stream: String(stream) });
+    shown.canvas.dataset.kept = Array.from(y, (v) => (v !== 0 ? '1' : '0')).join('');
+    shown.canvas.dataset.values = Array.from(y).join(',');
+    byId('panel-mask').dataset.mode = layout.mode;
+    panel.set('ready', `Mask for seed ${seed}, stream ${stream}, p = ${p.toFixed(2)}: computed ${where}.`);
+    panel.root.dataset.backend = ctx ? 'gpu' : 'cpu';
   }, (e) => panel.fail(e));
 
   const readP = slider('mask-p', (v) => v.toFixed(2), () => void run());
@@ -138,12 +205,13 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
     g.canvas.setAttribute('aria-label', layout.canvasLabel);
   }
 
-  function render(layout: Layout, p: number, y: Float32Array): void {
+  function render(layout: Layout, p: number, x: Float32Array, y: Float32Array): void {
     clear(g);
     const { width: W, height: H } = size(g);
     const scale = p < 1 ? 1 / (1 - p) : 0;
-    const vmax = Math.max(1e-6, ...x) * Math.max(scale, 1);
-    const gridWidth = W - LEGEND_WIDTH - 24;
+    const vmax = COLOR_MAX;
+    const rowLabel = layout.rowLabels ? 64 : 0;
+    const gridWidth = W - LEGEND_WIDTH - 24 - rowLabel;
     const gap = layout.tiles > 1 ? 12 : 0;
     const rows = Math.ceil(layout.tiles / layout.tileColumns);
     const cellsAcross = layout.tileColumns * layout.tile;
@@ -151,7 +219,7 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
     const cell = Math.min((gridWidth - gap * (layout.tileColumns - 1)) / cellsAcross, (H - 20 - rows * labelSpace - gap * (rows - 1)) / (rows * layout.tile));
     const tileWidth = layout.tile * cell;
     const perTile = layout.tile * layout.tile;
-    g.font = '11px system-ui, sans-serif';
+    g.font = '12px system-ui, sans-serif';
     g.textAlign = 'center';
     g.textBaseline = 'middle';
     // The longest labels that fit over every tile without running into the next one.
@@ -162,7 +230,7 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
     byId('mask-tile-key').textContent = tileLabel(3) === 'n0 c3' ? ' Tile n0 c3 is sample 0, channel 3.' : tileLabel(3) === 'n3' ? ' Tile n3 is sample 3.' : '';
     const at: [number, number][] = [];
     for (let t = 0; t < layout.tiles; t++) {
-      const ox = 12 + (t % layout.tileColumns) * (tileWidth + gap);
+      const ox = 12 + rowLabel + (t % layout.tileColumns) * (tileWidth + gap);
       const oy = 10 + Math.floor(t / layout.tileColumns) * (tileWidth + gap + labelSpace) + labelSpace;
       if (labelSpace) {
         g.fillStyle = colors.muted;
@@ -174,11 +242,17 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
         const cx = ox + (k % layout.tile) * cell;
         const cy = oy + Math.floor(k / layout.tile) * cell;
         at[i] = [cx, cy];
+        if (rowLabel && k % layout.tile === 0) {
+          g.fillStyle = colors.ink;
+          g.textAlign = 'right';
+          g.fillText(`sample ${k / layout.tile}`, ox - 6, cy + cell / 2);
+          g.textAlign = 'center';
+        }
         if (v === 0) {
           g.fillStyle = colors.dropped;
           g.fillRect(cx + 1, cy + 1, cell - 2, cell - 2);
-          g.strokeStyle = '#b9c0cc';
-          g.lineWidth = 1;
+          g.strokeStyle = colors.muted;
+          g.lineWidth = 1.5;
           g.beginPath();
           g.moveTo(cx + 0.3 * cell, cy + 0.3 * cell);
           g.lineTo(cx + 0.7 * cell, cy + 0.7 * cell);
@@ -195,37 +269,120 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
         }
       }
     }
-    drawScale(vmax, scale, W - LEGEND_WIDTH, H);
+    drawScale(vmax, scale, W - LEGEND_WIDTH, H, x);
     // Where value i's cell is drawn (top-left corner, CSS px), for tests that check what is painted.
     g.canvas.dataset.cells = JSON.stringify({ size: cell, at });
   }
 
-  /** Colour bar: what the cell colours mean, and where x and x/(1-p) fall. */
-  function drawScale(vmax: number, scale: number, left: number, canvasHeight: number): void {
-    const top = 30;
-    // Room below the bar for the "dropped" swatch and the scale.
-    const height = Math.max(60, canvasHeight - top - 80);
-    for (let i = 0; i < height; i++) {
-      g.fillStyle = valueColor(1 - i / height);
-      g.fillRect(left, top + i, 18, 1);
+  /**
+   * The feature map dropped pixel by pixel and channel by channel, side by side (stacked on a
+   * phone), on the fixed colour scale, with a horizontal colour bar below.
+   */
+  function renderSpatial(p: number, pixels: Float32Array, channels: Float32Array): void {
+    const sg = spatialPlot;
+    clear(sg);
+    const { width: W } = size(sg);
+    const side = W >= 480;
+    const mapW = side ? (W - 48) / 2 : Math.min(W - 24, 280);
+    const tileGap = 8;
+    const cell = (mapW - tileGap) / 16;
+    const titleH = 22;
+    const origins: [number, number][] = side
+      ? [
+          [12, titleH + 8],
+          [36 + mapW, titleH + 8],
+        ]
+      : [
+          [(W - mapW) / 2, titleH + 8],
+          [(W - mapW) / 2, 2 * (titleH + 8) + mapW + 6],
+        ];
+    const titles = ['Element-wise: single pixels', 'Spatial: whole channels'];
+    const values = [pixels, channels];
+    let at: [number, number][] = [];
+    for (let m = 0; m < 2; m++) {
+      const [ox, oy] = origins[m]!;
+      sg.font = '600 13px system-ui, sans-serif';
+      sg.fillStyle = colors.ink;
+      sg.textAlign = 'left';
+      sg.textBaseline = 'bottom';
+      sg.fillText(titles[m]!, ox, oy - 6);
+      const cells: [number, number][] = [];
+      for (let i = 0; i < ELEMENTS; i++) {
+        const t = i >> 6;
+        const k = i & 63;
+        const cx = ox + (t % 2) * (8 * cell + tileGap) + (k % 8) * cell;
+        const cy = oy + (t >> 1) * (8 * cell + tileGap) + (k >> 3) * cell;
+        cells.push([cx, cy]);
+        const v = values[m]![i]!;
+        sg.fillStyle = v === 0 ? colors.dropped : valueColor(v / COLOR_MAX);
+        sg.fillRect(cx, cy, cell - 1, cell - 1);
+      }
+      // A dropped whole channel gets a dashed frame (in the gap around it), so it reads as one decision.
+      if (m === 1) {
+        for (let t = 0; t < 4; t++) {
+          if (channels[t * 64] !== 0) continue;
+          const x0 = ox + (t % 2) * (8 * cell + tileGap);
+          const y0 = oy + (t >> 1) * (8 * cell + tileGap);
+          sg.strokeStyle = colors.ink;
+          sg.lineWidth = 2;
+          sg.setLineDash([4, 3]);
+          sg.strokeRect(x0 - 3, y0 - 3, 8 * cell + 5, 8 * cell + 5);
+          sg.setLineDash([]);
+        }
+        at = cells;
+      }
     }
-    g.strokeStyle = colors.muted;
-    g.strokeRect(left, top, 18, height);
-    g.fillStyle = colors.ink;
-    g.font = '11px system-ui, sans-serif';
-    g.textAlign = 'left';
-    g.textBaseline = 'middle';
-    g.fillText(vmax.toFixed(2), left + 24, top);
-    g.fillText('0', left + 24, top + height);
-    g.fillText('value', left, top - 14);
-    g.fillStyle = colors.dropped;
-    g.fillRect(left, top + height + 22, 18, 18);
-    g.fillStyle = colors.ink;
-    g.fillText('dropped', left + 24, top + height + 31);
-    g.fillText(`kept: x × ${scale.toFixed(2)}`, left - 2, top + height + 62);
+    const barTop = (side ? titleH + 8 + mapW : origins[1]![1] + mapW) + 22;
+    const scale = p < 1 ? 1 / (1 - p) : 0;
+    drawColourBar(sg, COLOR_MAX, scale, map, { left: 24, top: barTop, length: Math.min(W - 140, 360), vertical: false });
+    sg.font = '12px system-ui, sans-serif';
+    sg.fillStyle = colors.ink;
+    sg.textAlign = 'left';
+    sg.textBaseline = 'top';
+    sg.fillText(`kept: x × ${scale.toFixed(2)}`, 30 + Math.min(W - 140, 360), barTop);
+    sg.canvas.dataset.cells = JSON.stringify({ size: cell - 1, at });
   }
 
-  function report(layout: Layout, p: number, y: Float32Array, keptDraws: number): void {
+  /**
+   * How much of a dropped pixel its kept neighbours (same channel, 4-neighbourhood) still say:
+   * the share of dropped pixels with one, and how far their inputs' mean is from the pixel's own.
+   */
+  function reportRecovery(pixels: Float32Array, channels: Float32Array): void {
+    const stats = (out: Float32Array) => {
+      let dropped = 0;
+      let described = 0;
+      let error = 0;
+      for (let i = 0; i < ELEMENTS; i++) {
+        if (out[i] !== 0) continue;
+        dropped++;
+        const [c, r, k] = [i >> 6, (i >> 3) & 7, i & 7];
+        const near = [
+          [r - 1, k],
+          [r + 1, k],
+          [r, k - 1],
+          [r, k + 1],
+        ].filter(([rr, kk]) => rr! >= 0 && rr! < 8 && kk! >= 0 && kk! < 8 && out[c * 64 + rr! * 8 + kk!] !== 0);
+        if (!near.length) continue;
+        described++;
+        error += Math.abs(map[i]! - near.reduce((a, [rr, kk]) => a + map[c * 64 + rr! * 8 + kk!]!, 0) / near.length);
+      }
+      return { share: dropped ? described / dropped : 0, error: described ? error / described : 0 };
+    };
+    const a = stats(pixels);
+    const b = stats(channels);
+    showValue(
+      'mask-recover',
+      `pixels: ${fmt(100 * a.share, 0)}% (their neighbours' mean is off by ${fmt(a.error, 2)}); channels: ${fmt(100 * b.share, 0)}%`,
+      [a.share, a.error, b.share],
+    );
+  }
+
+  /** The colour bar right of the grid, from the canvas's top to above its bottom. */
+  function drawScale(vmax: number, scale: number, left: number, canvasHeight: number, x: Float32Array): void {
+    drawColourBar(g, vmax, scale, x, { left, top: 30, length: Math.max(60, canvasHeight - 30 - 96), vertical: true });
+  }
+
+  function report(layout: Layout, p: number, x: Float32Array, y: Float32Array, keptDraws: number): void {
     const units = layout.maskShape.reduce((a, b) => a * b, 1);
     const perUnit = ELEMENTS / units;
     let keptUnits = 0;
@@ -253,6 +410,85 @@ export function startMaskPanel(ctx: DropoutContext): Promise<void> {
   }
 
   return run();
+}
+
+/**
+ * A colour bar on the fixed scale 0..vmax, with brackets for where the inputs x lie and where their
+ * kept outputs x/(1-p) lie (the second moves along the bar as p grows), and the "dropped" swatch.
+ * Vertical (0 at the bottom) right of a grid, or horizontal (0 at the left) below one.
+ */
+function drawColourBar(
+  g: CanvasRenderingContext2D,
+  vmax: number,
+  scale: number,
+  x: Float32Array,
+  at: { left: number; top: number; length: number; vertical: boolean },
+): void {
+  let lo = Infinity;
+  let hi = 0;
+  for (const v of x) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  const { left, top, length, vertical } = at;
+  const thick = 16;
+  // Position along the bar of value v (clamped: values above vmax take its colour).
+  const pos = (v: number) => (Math.min(v, vmax) / vmax) * length;
+  for (let i = 0; i < length; i++) {
+    g.fillStyle = valueColor(i / length);
+    if (vertical) g.fillRect(left, top + length - i - 1, thick, 1);
+    else g.fillRect(left + i, top, 1, thick);
+  }
+  g.strokeStyle = colors.muted;
+  g.lineWidth = 1;
+  g.strokeRect(left, top, vertical ? thick : length, vertical ? length : thick);
+  g.font = '12px system-ui, sans-serif';
+  g.fillStyle = colors.ink;
+  const label = (text: string, v: number, side: number) => {
+    if (vertical) {
+      g.textAlign = 'left';
+      g.textBaseline = 'middle';
+      g.fillText(text, left + thick + 6 + side, top + length - pos(v));
+    } else {
+      g.textAlign = 'center';
+      g.textBaseline = 'top';
+      g.fillText(text, left + pos(v), top + thick + 4 + side);
+    }
+  };
+  label('0', 0, 0);
+  label(`${vmax}+`, vmax, 0);
+  // Brackets beside the bar: x (grey) and the kept x/(1-p) (ink).
+  const bracket = (a: number, b: number, color: string, offset: number) => {
+    g.strokeStyle = color;
+    g.lineWidth = 3;
+    g.beginPath();
+    if (vertical) {
+      g.moveTo(left - 4 - offset, top + length - pos(a));
+      g.lineTo(left - 4 - offset, top + length - pos(b));
+    } else {
+      g.moveTo(left + pos(a), top - 4 - offset);
+      g.lineTo(left + pos(b), top - 4 - offset);
+    }
+    g.stroke();
+  };
+  bracket(lo, hi, colors.input, 0);
+  if (scale > 0) bracket(lo * scale, hi * scale, colors.ink, 5);
+  g.textAlign = 'left';
+  g.textBaseline = 'middle';
+  if (vertical) {
+    g.fillText('value (fixed)', left - 10, top - 16);
+    const y = top + length + 16;
+    g.fillStyle = colors.dropped;
+    g.fillRect(left, y, 16, 16);
+    g.fillStyle = colors.ink;
+    g.fillText('dropped', left + 22, y + 8);
+    g.fillStyle = colors.input;
+    g.fillRect(left - 10, y + 26, 10, 3);
+    g.fillStyle = colors.ink;
+    g.fillText('inputs x', left + 4, y + 28);
+    g.fillRect(left - 10, y + 44, 10, 3);
+    g.fillText(`kept: x × ${scale.toFixed(2)}`, left + 4, y + 46);
+  }
 }
 
 /** A unit is kept when its elements are non-zero (the inputs are all positive). */

@@ -5,9 +5,10 @@
 import { MLP, oneHot, readMatrix, uploadMatrix, type DropoutContext } from '../../src/index.js';
 import { moons, type Points2D } from '../data.js';
 import { axes, colors, line, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, gpuTurn, showValue, slider } from '../ui.js';
+import { Panel, byId, canvas2d, fmt, gpuTurn, showValue, slider, urlState } from '../ui.js';
 
-const SIZES = [2, 64, 64, 2];
+/** Hidden units per layer by default; the panel's select offers a too-small network too. */
+const WIDTH = 64;
 const EPOCHS = 150;
 const LEARNING_RATE = 0.01;
 const NOISE = 0.3;
@@ -40,19 +41,48 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
   };
   let generation = 0;
 
-  const readP = slider('overfit-p', (v) => v.toFixed(2), () => undefined);
+  /** The p and width the shown curves were trained with (null before the first run). */
+  let trainedP: number | null = null;
+  let trainedWidth = WIDTH;
+  const widthSelect = byId<HTMLSelectElement>('overfit-width');
+  const readWidth = () => Number(widthSelect.value);
+  const readP = slider('overfit-p', (v) => v.toFixed(2), () => markStale());
+  const widthFromUrl = urlState.get('overfit-width');
+  if ([...widthSelect.options].some((o) => o.value === widthFromUrl)) widthSelect.value = widthFromUrl!;
+  widthSelect.addEventListener('change', () => {
+    urlState.set('overfit-width', widthSelect.value);
+    markStale();
+  });
+  /** The plots show the p and width they were trained with; when the controls differ, say so at once. */
+  function markStale(): void {
+    const p = readP();
+    const width = readWidth();
+    const stale = trainedP !== null && (Math.abs(p - trainedP) > 1e-9 || width !== trainedWidth);
+    const note = byId('overfit-stale');
+    note.hidden = !stale;
+    note.textContent = stale
+      ? `These curves and maps were trained with p = ${trainedP!.toFixed(2)} and ${trainedWidth} hidden units per layer. Press "Train again" to train with p = ${p.toFixed(2)} and ${width}.`
+      : '';
+    panel.root.dataset.stale = String(stale);
+    button.classList.toggle('attention', stale);
+  }
   button.addEventListener('click', () => void train());
-  panel.enable(byId<HTMLInputElement>('overfit-p'));
+  panel.enable(byId<HTMLInputElement>('overfit-p'), widthSelect);
 
   async function train(): Promise<void> {
     const mine = ++generation;
     const p = readP();
+    const width = readWidth();
+    const sizes = [2, width, width, 2];
+    trainedP = p;
+    trainedWidth = width;
+    markStale();
     panel.disable(button);
     byId('overfit-dropout-caption').textContent = `With dropout (p = ${p.toFixed(2)})`;
     // The same seed gives both networks the same initial weights: only dropout differs.
     const runs: Run[] = [
-      { label: 'plain', mlp: new MLP(ctx, { sizes: SIZES, dropout: 0, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
-      { label: 'dropout', mlp: new MLP(ctx, { sizes: SIZES, dropout: p, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
+      { label: 'plain', mlp: new MLP(ctx, { sizes, dropout: 0, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
+      { label: 'dropout', mlp: new MLP(ctx, { sizes, dropout: p, seed: 9, learningRate: LEARNING_RATE }), train: [], val: [] },
     ];
     // Said once: the epoch count below is not a live region, so a screen reader is not told every epoch.
     panel.set('running', `Training both networks on the GPU for ${EPOCHS} epochs…`);
@@ -76,16 +106,17 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
         if (epoch === 1 || epoch % REDRAW_EVERY === 0 || epoch === EPOCHS) {
           for (const r of runs) {
             const prob = await classOneProbability(r.mlp);
-            paint(boundaries[r.label], () => drawBoundary(boundaries[r.label], prob, trainSet));
+            paint(boundaries[r.label], () => drawBoundary(boundaries[r.label], prob, trainSet, valSet));
           }
         }
       }
+      if (mine === generation) markStale();
       lossPlot.canvas.dataset.history = JSON.stringify(Object.fromEntries(runs.map((r) => [r.label, { train: r.train, val: r.val }])));
       const [plain, drop] = runs as [Run, Run];
       const gap = (r: Run) => r.val.at(-1)! - r.train.at(-1)!;
       panel.set(
         'ready',
-        `Done: ${EPOCHS} epochs each on the GPU. Validation minus training loss: ${fmt(gap(plain))} without dropout, ${fmt(gap(drop))} with dropout.`,
+        `Done: ${EPOCHS} epochs each on the GPU. Best validation loss: ${fmt(Math.min(...plain.val))} without dropout, ${fmt(Math.min(...drop.val))} with dropout. Validation minus training loss at the end: ${fmt(gap(plain))} without, ${fmt(gap(drop))} with.`,
       );
     } catch (e) {
       panel.fail(e);
@@ -104,11 +135,11 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
       {
         x: 'epoch',
         y: 'cross-entropy',
-        title: 'Loss per epoch',
+        title: `Loss per epoch (2-${trainedWidth}-${trainedWidth}-2 network)`,
         legend: [
           { label: 'no dropout', color: colors.plain, fill: true },
           { label: `dropout ${p.toFixed(2)}`, color: colors.dropout, fill: true },
-          { label: 'train', color: colors.ink },
+          { label: 'train (dropout off)', color: colors.ink },
           { label: 'validation', color: colors.ink, dash: [6, 4] },
         ],
       },
@@ -118,6 +149,22 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
       const color = r.label === 'plain' ? colors.plain : colors.dropout;
       line(f, epochs(r.train.length), r.train, { color, width: 2 });
       line(f, epochs(r.val.length), r.val, { color, width: 2, dash: [6, 4] });
+      // The best epoch so far: where this network's validation loss is lowest.
+      let best = 0;
+      r.val.forEach((v, i) => {
+        if (v < r.val[best]!) best = i;
+      });
+      if (r.val.length) {
+        const X = f.left + ((best + 1) / EPOCHS) * f.width;
+        const Y = f.top + (1 - r.val[best]! / f.y1) * f.height;
+        f.g.fillStyle = color;
+        f.g.strokeStyle = '#ffffff';
+        f.g.lineWidth = 1.5;
+        f.g.beginPath();
+        f.g.arc(X, Y, 5, 0, 2 * Math.PI);
+        f.g.fill();
+        f.g.stroke();
+      }
     }
   }
 
@@ -133,10 +180,10 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
   }
 
   /** The class-1 probability over the plane, its 0.5 contour, and the training points. */
-  function drawBoundary(g: CanvasRenderingContext2D, prob: Float32Array, points: Points2D): void {
+  function drawBoundary(g: CanvasRenderingContext2D, prob: Float32Array, points: Points2D, validation: Points2D): void {
     const image = new ImageData(BOUNDARY, BOUNDARY);
     prob.forEach((q, i) => {
-      const [r, gg, b] = q > 0.5 ? [224, 105, 43] : [47, 111, 222];
+      const [r, gg, b] = rgb(q > 0.5 ? colors.classB : colors.classA);
       const strength = Math.min(1, Math.abs(q - 0.5) * 2);
       const mix = (c: number) => Math.round(255 + (c - 255) * (0.12 + 0.3 * strength));
       image.data.set([mix(r), mix(gg), mix(b), 255], 4 * i);
@@ -152,6 +199,16 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
     g.strokeStyle = colors.ink;
     g.lineWidth = 2;
     g.stroke(contour(prob, BOUNDARY, W / BOUNDARY, 0.5));
+    // Some validation points, as rings (every fourth of the 400).
+    for (let i = 0; i < validation.labels.length; i += 4) {
+      const x = ((validation.x[2 * i]! + RANGE) / (2 * RANGE)) * W;
+      const y = (1 - (validation.x[2 * i + 1]! + RANGE) / (2 * RANGE)) * H;
+      g.beginPath();
+      g.arc(x, y, 2.5, 0, 2 * Math.PI);
+      g.strokeStyle = validation.labels[i] ? colors.classB : colors.classA;
+      g.lineWidth = 1.2;
+      g.stroke();
+    }
     for (let i = 0; i < points.labels.length; i++) {
       const x = ((points.x[2 * i]! + RANGE) / (2 * RANGE)) * W;
       const y = (1 - (points.x[2 * i + 1]! + RANGE) / (2 * RANGE)) * H;
@@ -196,6 +253,10 @@ function contour(field: Float32Array, n: number, cell: number, level: number): P
     }
   }
   return path;
+}
+
+function rgb(hex: string): [number, number, number] {
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
 }
 
 /** Row-major BOUNDARY x BOUNDARY points over [-RANGE, RANGE]^2, top row first. */
