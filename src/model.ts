@@ -320,6 +320,7 @@ export class MLP {
   async trainStep(x: Matrix, y: Matrix, opts: TrainOptions): Promise<number | undefined> {
     this.checkBatch(x, y, opts?.loss);
     checkMethodOptions(opts, TRAIN_OPTIONS);
+    if (opts.readLoss !== undefined && typeof opts.readLoss !== 'boolean') throw new InvalidArgumentError('readLoss', 'a boolean', opts.readLoss);
     if (opts.readLoss && opts.encoder) throw new InvalidArgumentError('readLoss', 'false when recording into your own encoder (submit it, then call evaluate)', true);
     const rec = new Recording(this.ctx, 'mlp.trainStep', opts.encoder);
     const random = this.p > 0 ? { seed: this.generator.seed, stream: this.generator.take(), samples: 1 } : null;
