@@ -918,8 +918,8 @@ export class DropoutContext {
       this.pool.release(staging);
       return out;
     } catch (e) {
-      // A refused read gives its staging buffer back (unless a mapping is still pending on it).
-      if (staging.mapState === 'unmapped') this.pool.release(staging);
+      // A refused read gives its staging buffer back, as if never taken (unless a mapping is still pending on it).
+      if (staging.mapState === 'unmapped') this.pool.refund(staging);
       if (this.lostReason !== null && !(e instanceof DeviceLostError)) throw new DeviceLostError(this.lostReason);
       throw e;
     }

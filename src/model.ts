@@ -406,7 +406,12 @@ export class MLP {
     for (const [l, layer] of this.layers.entries()) {
       const out = this.ctx.acquire(x.rows * layer.outputs * 4, `mlp layer ${l + 1}`);
       const hidden = l < last;
-      await rec.kernel(modelKernels.linearForward, this.denseUniform(layer, x.rows, hidden), { 1: acts[l]!, 2: this.params, 3: out }, x.rows * layer.outputs);
+      const bound = { 1: acts[l]!, 2: this.params, 3: out };
+      // Refused (x a buffer WebGPU cannot use here), nothing was recorded: `out` goes back as if never taken.
+      await rec.kernel(modelKernels.linearForward, this.denseUniform(layer, x.rows, hidden), bound, x.rows * layer.outputs, l === 0 ? { 1: 'x' } : {}).catch((e: unknown) => {
+        this.ctx.pool.refund(out);
+        throw e;
+      });
       let state: DropoutState | null = null;
       if (hidden && random && this.p > 0) {
         state = await sampleDropout(this.ctx, { buffer: out, rows: x.rows, cols: layer.outputs }, { p: this.p, random, site: l, encoder: rec.encoder });
@@ -427,7 +432,7 @@ export class MLP {
     const grad = this.ctx.acquire(rows * output.cols * 4, 'mlp loss grad');
     const rowLoss = this.ctx.acquire(rows * 4, 'mlp row loss');
     const uniform = packUniform([rows, 0, output.cols, 0, 0, 0]);
-    await rec.kernel(loss === 'mse' ? modelKernels.mseLoss : modelKernels.xentLoss, uniform, { 1: output.buffer, 3: grad, 4: y.buffer, 5: rowLoss }, rows);
+    await rec.kernel(loss === 'mse' ? modelKernels.mseLoss : modelKernels.xentLoss, uniform, { 1: output.buffer, 3: grad, 4: y.buffer, 5: rowLoss }, rows, { 4: 'y' });
     return { rowLoss, grad };
   }
 
