@@ -65,7 +65,8 @@ import { requestNodeDevice, type NodeDevice } from '../src/node.js';
 import { gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
 
 const SEED = Number(process.env.WEBGPU_DROPOUT_FUZZ_SEED ?? 18);
-const RUNS = Number(process.env.WEBGPU_DROPOUT_FUZZ_RUNS ?? 60);
+/** Cases per property: twice this many valid calls, and as many invalid ones (each followed by a valid one). */
+const RUNS = Number(process.env.WEBGPU_DROPOUT_FUZZ_RUNS ?? 100);
 /** Words after every `out` that must stay poisoned. */
 const GUARD = 4;
 
