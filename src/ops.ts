@@ -199,40 +199,26 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
   const output = outputBuffer(ctx, opts.out, bytes, 'dropout output');
   const mask = opts.mask === true ? ctx.acquire(maskBytes, 'dropout mask') : opts.mask || undefined;
   const acquired = [opts.out === undefined ? output : undefined, opts.mask === true ? mask : undefined];
-  await refundOnFailure(ctx, acquired, () => dropoutWork(ctx, x, output, mask, effective, rand, count, dtype, opts.encoder));
+  await refundOnFailure(ctx, acquired, async () => {
+    if (mask && effective.kind === 'mask' && output !== x) {
+      // Outputs and mask bits from the same words, in one pass.
+      await ctx.dispatch({
+        kernel: kernels.dropoutForwardPacked,
+        dtype,
+        count,
+        buffers: { 1: { buffer: x, argument: 'x' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: mask, argument: 'mask' } },
+        ...rand,
+        threshold: effective.threshold,
+        scale: effective.scale,
+        encoder: opts.encoder,
+      });
+    } else {
+      // One op, recorded together: if WebGPU refuses the batch, both dispatches know the op's arguments.
+      const calls = [dropoutCall(x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder), mask && packedMaskCall(mask, effective, rand, count, opts.encoder)];
+      await ctx.dispatchAll(calls.filter((c): c is DispatchCall => c !== undefined));
+    }
+  });
   return mask ? { output, state, mask } : { output, state };
-}
-
-/** dropout's GPU work (its arguments checked): one pass with the packed mask, or the data and mask dispatches. */
-async function dropoutWork(
-  ctx: DropoutContext,
-  x: GPUBuffer,
-  output: GPUBuffer,
-  mask: GPUBuffer | undefined,
-  effective: KeepRule,
-  rand: RandomState,
-  count: number,
-  dtype: Dtype,
-  encoder: GPUCommandEncoder | undefined,
-): Promise<void> {
-  const opts = { encoder };
-  if (mask && effective.kind === 'mask' && output !== x) {
-    // Outputs and mask bits from the same words, in one pass.
-    await ctx.dispatch({
-      kernel: kernels.dropoutForwardPacked,
-      dtype,
-      count,
-      buffers: { 1: { buffer: x, argument: 'x' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: mask, argument: 'mask' } },
-      ...rand,
-      threshold: effective.threshold,
-      scale: effective.scale,
-      encoder: opts.encoder,
-    });
-  } else {
-    // One op, recorded together: if WebGPU refuses the batch, both dispatches know the op's arguments.
-    const calls = [dropoutCall(x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder), mask && packedMaskCall(mask, effective, rand, count, opts.encoder)];
-    await ctx.dispatchAll(calls.filter((c): c is DispatchCall => c !== undefined));
-  }
 }
 
 /**

@@ -147,7 +147,7 @@ describe('4. a buffer of another GPUDevice', () => {
 
   const foreign = (bytes: number) => other.device.createBuffer({ size: bytes, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST });
 
-  it('is named before anything is recorded, with no uncaptured error, in the batch and with a caller encoder', async () => {
+  it('is named (before recording into a caller encoder, at the batch submit otherwise) with no uncaptured error, nothing written, the pool as it was', async () => {
     const c = await gpuContext();
     const errors: string[] = [];
     c.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
