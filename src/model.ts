@@ -291,6 +291,7 @@ export class MLP {
     this.checkUsable();
     checkMethodOptions(opts, FORWARD_OPTIONS);
     checkMatrix(this.ctx, x, 'x', this.inputSize);
+    this.checkRows(x, 'x');
     const random = opts.random === undefined ? null : checkSampleRandom(opts.random, x.rows);
     const rec = new Recording(this.ctx, 'mlp.forward', opts.encoder);
     const pass = await this.run(rec, x, random, false);
@@ -396,6 +397,16 @@ export class MLP {
     checkMatrix(this.ctx, x, 'x', this.inputSize);
     checkMatrix(this.ctx, y, 'y', this.outputSize);
     if (y.rows !== x.rows) throw new InvalidArgumentError('y', `${x.rows} rows, as x`, y.rows);
+    this.checkRows(x, 'x');
+  }
+
+  /** Every activation of a pass over `x` is bound whole: its widest must fit one storage binding. */
+  private checkRows(x: Matrix, argument: string): void {
+    const limit = this.ctx.device.limits.maxStorageBufferBindingSize;
+    const widest = Math.max(...this.sizes);
+    if (x.rows * widest * 4 > limit) {
+      throw new InvalidArgumentError(argument, `at most ${Math.floor(limit / (widest * 4))} rows (a ${widest}-wide activation of f32 must fit this device's maxStorageBufferBindingSize of ${limit} bytes)`, x.rows);
+    }
   }
 
   /** Records the forward pass; `keep` keeps every activation for the backward pass. */

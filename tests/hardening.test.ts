@@ -18,6 +18,7 @@ import {
   dropout,
   gaussianDropout,
   gaussianDropoutBackward,
+  mcDropout,
   randomNormal,
   randomWords,
   readArray,
@@ -101,6 +102,29 @@ describe('1. buffers past maxBufferSize are refused before any work', () => {
     await settled();
     expect(uncaptured).toEqual([]);
     expect(counts(ctx)).toEqual(before);
+  });
+});
+
+describe('1b. what the model kit binds whole is checked against maxStorageBufferBindingSize up front', () => {
+  it("an MLP's batch too tall for its widest activation names x; mcDropout's samplesPerPass past what fits names samplesPerPass", async () => {
+    const limit = ctx.device.limits.maxStorageBufferBindingSize;
+    const width = 4096;
+    const rows = Math.floor(limit / (width * 4)) + 1;
+    const mlp = new MLP(ctx, { sizes: [1, width, 1], seed: 1 });
+    const x = uploadMatrix(ctx, testData(rows), rows, 1);
+    const y = uploadMatrix(ctx, testData(rows, 2), rows, 1);
+    const small = uploadMatrix(ctx, testData(8), 8, 1);
+    const before = counts(ctx);
+    uncaptured = [];
+    await expectInvalid(() => mlp.trainStep(x, y, { loss: 'mse' }), 'x', new RegExp(`at most ${rows - 1} rows .*maxStorageBufferBindingSize of ${limit} bytes`));
+    await expectInvalid(() => mlp.predict(x), 'x', /at most/);
+    const fits = Math.floor(limit / (8 * width * 4));
+    await expectInvalid(() => mcDropout(ctx, mlp, small, { samples: fits + 1, schedule: 'batched', samplesPerPass: fits + 1, seed: 1n }), 'samplesPerPass', new RegExp(`at most ${fits}`));
+    await settled();
+    expect(uncaptured).toEqual([]);
+    expect(counts(ctx)).toEqual(before);
+    expect(mlp.steps).toBe(0);
+    mlp.destroy();
   });
 });
 
