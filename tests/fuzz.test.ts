@@ -19,6 +19,7 @@ import {
   DropPath,
   GaussianDropout,
   InvalidArgumentError,
+  MLP,
   PhiloxGenerator,
   SpatialDropout2D,
   Usage,
@@ -36,6 +37,8 @@ import {
   gaussianDropout,
   gaussianSigma,
   keepRule,
+  mcDropout,
+  mcSample,
   packMask,
   randomNormal,
   randomUniform,
@@ -53,11 +56,13 @@ import {
   referenceStructuredKeep,
   referenceUniform,
   referenceWords,
+  sampleDropout,
   shapeSize,
   spatialDropout,
   spatialNoiseShape,
   structuredDropout,
   structuredKeepMask,
+  uploadMatrix,
   variationalDropout,
   variationalNoiseShape,
 } from '../src/index.js';
@@ -539,6 +544,75 @@ describe('fuzz (fast-check, seed and size from WEBGPU_DROPOUT_FUZZ_SEED / WEBGPU
       fuzzOptions(RUNS * 2),
     );
     expect(tally.invalid).toBe(RUNS * 2);
+  });
+
+  it('the model kit: refused MLP and MC-Dropout calls change nothing (a twin trained without them ends bit-identical)', async () => {
+    const MODEL_FAULTS = [
+      'trainStep loss', 'trainStep misspelt option', 'trainStep readLoss', 'trainStep x columns', 'trainStep y rows', 'trainStep x of another device',
+      'predict random', 'gradients random.samples', 'mcDropout samples', 'mcDropout schedule', 'mcDropout stream without seed', 'mcSample sample', 'sampleDropout p = 1',
+    ] as const;
+    const argumentOf: Record<(typeof MODEL_FAULTS)[number], string> = {
+      'trainStep loss': 'loss', 'trainStep misspelt option': 'options.los', 'trainStep readLoss': 'readLoss', 'trainStep x columns': 'x', 'trainStep y rows': 'y',
+      'trainStep x of another device': 'x', 'predict random': 'options.random', 'gradients random.samples': 'random.samples', 'mcDropout samples': 'samples',
+      'mcDropout schedule': 'schedule', 'mcDropout stream without seed': 'stream', 'mcSample sample': 'sample', 'sampleDropout p = 1': 'p',
+    };
+    const steps = fc.array(fc.oneof(fc.constant('step' as const), fc.constantFrom(...MODEL_FAULTS)), { minLength: 2, maxLength: 8 });
+    await fc.assert(
+      fc.asyncProperty(steps, fc.integer({ min: 1, max: 9 }), async (plan, rows) => {
+        const [a, b] = [0, 1].map(() => new MLP(ctx, { sizes: [3, 8, 2], dropout: 0.25, seed: 11 }));
+        const x = uploadMatrix(ctx, testData(rows * 3, 5), rows, 3);
+        const y = uploadMatrix(ctx, testData(rows * 2, 6), rows, 2);
+        const yTall = uploadMatrix(ctx, testData((rows + 1) * 2, 7), rows + 1, 2);
+        const foreign = { buffer: other.device.createBuffer({ size: rows * 12, usage: Usage.STORAGE | Usage.COPY_SRC }), rows, cols: 3 };
+        for (const step of plan) {
+          if (step === 'step') {
+            await a!.trainStep(x, y, { loss: 'mse' });
+            await b!.trainStep(x, y, { loss: 'mse' });
+            continue;
+          }
+          const before = { allocations: ctx.pool.allocations, bytes: ctx.pool.bytes, steps: a!.steps, stream: ctx.generator.stream };
+          uncaptured.length = 0;
+          ctx.device.pushErrorScope('validation');
+          const run: Record<(typeof MODEL_FAULTS)[number], () => Promise<unknown>> = {
+            'trainStep loss': () => a!.trainStep(x, y, { loss: 'l2' as 'mse' }),
+            'trainStep misspelt option': () => a!.trainStep(x, y, { loss: 'mse', los: 'mse' } as never),
+            'trainStep readLoss': () => a!.trainStep(x, y, { loss: 'mse', readLoss: 1 as unknown as boolean }),
+            'trainStep x columns': () => a!.trainStep(y, y, { loss: 'mse' }),
+            'trainStep y rows': () => a!.trainStep(x, yTall, { loss: 'mse' }),
+            'trainStep x of another device': () => a!.trainStep(foreign, y, { loss: 'mse' }),
+            'predict random': () => a!.predict(x, { random: { seed: 1n, stream: 0n, samples: 1 } } as never),
+            'gradients random.samples': () => a!.gradients(x, y, { loss: 'mse', random: { seed: 1n, stream: 0n, samples: 0 } }),
+            'mcDropout samples': () => mcDropout(ctx, a!, x, { samples: 1 }),
+            'mcDropout schedule': () => mcDropout(ctx, a!, x, { samples: 4, schedule: 'parallel' as 'batched' }),
+            'mcDropout stream without seed': () => mcDropout(ctx, a!, x, { samples: 4, stream: 2n }),
+            'mcSample sample': () => mcSample(ctx, a!, x, { seed: 1n, stream: 0n, sample: -1 }),
+            'sampleDropout p = 1': () => sampleDropout(ctx, x, { p: 1, random: { seed: 1n, stream: 0n, samples: 1 } }),
+          };
+          let caught: unknown;
+          try {
+            await run[step]();
+          } catch (e) {
+            caught = e;
+          }
+          const escaped = await ctx.device.popErrorScope();
+          await ctx.device.queue.onSubmittedWorkDone();
+          expect(caught, `${step} was not refused`).toBeInstanceOf(InvalidArgumentError);
+          expect((caught as InvalidArgumentError).argument, String(caught)).toBe(argumentOf[step]);
+          expect(escaped?.message ?? null).toBeNull();
+          expect(uncaptured).toEqual([]);
+          // A refusal WebGPU makes (another device's buffer) comes after the step drew its stream (README, Errors).
+          if (step === 'trainStep x of another device') b!.generator.take();
+          expect({ allocations: ctx.pool.allocations, bytes: ctx.pool.bytes, steps: a!.steps, stream: ctx.generator.stream }).toEqual(before);
+        }
+        expect(a!.generator.stream).toBe(b!.generator.stream);
+        const [pa, pb] = await Promise.all([a!.getParameters(), b!.getParameters()]);
+        expect(Array.from(new Uint32Array(pa.buffer))).toEqual(Array.from(new Uint32Array(pb.buffer)));
+        foreign.buffer.destroy();
+        for (const m of [a!, b!]) m.destroy();
+        for (const m of [x, y, yTall]) ctx.release(m.buffer);
+      }),
+      fuzzOptions(Math.max(4, Math.round(RUNS / 10))),
+    );
   });
 
   it('every fault, on calls drawn for it, is refused the same way (none left to chance)', async () => {
