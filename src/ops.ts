@@ -112,13 +112,12 @@ function outputBuffer(ctx: DropoutContext, out: GPUBuffer | undefined, bytes: nu
  * they go back with `refund`, so a refused call leaves the pool's counts as it found them. Only
  * for work recorded in one go (one dispatchAll): a refusal then means nothing of it was recorded.
  */
-export async function refundOnFailure<T>(ctx: DropoutContext, acquired: readonly (GPUBuffer | undefined)[], work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (e) {
+export function refundOnFailure<T>(ctx: DropoutContext, acquired: readonly (GPUBuffer | undefined)[], work: () => Promise<T>): Promise<T> {
+  // One promise reaction, no async frame of its own: this is on every op's path.
+  return work().catch((e: unknown) => {
     for (const b of acquired) if (b) ctx.pool.refund(b);
     throw e;
-  }
+  });
 }
 
 /** The kernel that carries out a keep rule on data, in place or not. */
