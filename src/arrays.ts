@@ -33,11 +33,18 @@ export async function dropoutArray<T extends Float32Array | Uint16Array>(
   const dtype: Dtype = x instanceof Uint16Array ? 'f16' : 'f32';
   ctx.checkDtype(dtype);
   const input = ctx.upload(x, 'dropoutArray input');
+  let result: { output: GPUBuffer; state: DropoutState };
   try {
-    const { output, state } = await dropout(ctx, input, { ...opts, dtype, count: x.length });
-    const result = (await readArray(ctx, output, dtype, x.length)) as T;
+    result = await dropout(ctx, input, { ...opts, dtype, count: x.length });
+  } catch (e) {
+    ctx.pool.refund(input); // refused: the pool as it was
+    throw e;
+  }
+  try {
+    const { output, state } = result;
+    const values = (await readArray(ctx, output, dtype, x.length)) as T;
     if (output !== input) ctx.release(output);
-    return { output: result, state };
+    return { output: values, state };
   } finally {
     ctx.release(input);
   }

@@ -208,6 +208,8 @@ function pipelineKey(k: { shader: readonly ShaderName[]; entry: string }, dtype:
 interface Batch {
   encoder: GPUCommandEncoder;
   arguments: BoundBuffer[];
+  /** Error scopes of the objects created for its calls (checked at submit). */
+  scopes: Promise<GPUError | null>[];
   submitted: Promise<void>;
 }
 
@@ -497,20 +499,34 @@ export class DropoutContext {
     if (calls.length === 0) return;
     this.compiling++;
     let records: ((encoder: GPUCommandEncoder) => void)[];
+    const scopes: Promise<GPUError | null>[] = [];
+    const args = calls.flatMap((c) => Object.values(c.buffers));
     try {
-      records = await Promise.all(calls.map((c) => this.prepare(c)));
+      records = await Promise.all(calls.map((c) => this.prepare(c, scopes)));
+      // A bind group WebGPU refused (a buffer of another device): named now, before anything is
+      // recorded into a caller's encoder. The batch checks its scopes when it submits instead, so
+      // that ops recorded in one tick stay in call order.
+      if (encoder && scopes.length) await this.checkScopes(scopes, args);
     } finally {
       // Waiters run on a later microtask, after these calls have recorded (synchronously, below).
       if (--this.compiling === 0) for (const f of this.afterCompiles.splice(0)) queueMicrotask(f);
     }
     this.checkAlive();
-    // The arguments name buffers in the batch's error messages; a caller's encoder needs none.
-    const args = encoder ? undefined : calls.flatMap((c) => Object.values(c.buffers));
-    await this.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: args });
+    // The arguments name buffers in the batch's error messages.
+    await this.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: encoder ? undefined : args, scopes: encoder ? undefined : scopes });
+  }
+
+  /** Rejects with the error `explain` makes (naming an unusable buffer among `args`) if any of
+   * these error scopes caught one; the bind-group cache is emptied then (it may hold the refused group). */
+  async checkScopes(scopes: readonly Promise<GPUError | null>[], args: readonly BoundBuffer[]): Promise<void> {
+    const error = (await this.guard(Promise.all(scopes))).find((e) => e !== null);
+    if (!error) return;
+    this.bindGroups.clear();
+    throw await this.explain(error, [...args]);
   }
 
   /** Compiles (or finds) a call's pipelines and returns the function that records it. */
-  private async prepare(call: DispatchCall): Promise<(encoder: GPUCommandEncoder) => void> {
+  private async prepare(call: DispatchCall, scopes: Promise<GPUError | null>[]): Promise<(encoder: GPUCommandEncoder) => void> {
     const { kernel, dtype, count } = call;
     const offset = call.offset ?? 0n;
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
@@ -555,17 +571,24 @@ export class DropoutContext {
     }
     const uniforms = this.uniformSlots(params.bytes);
     const aux = call.aux ? this.uniformSlots(call.aux) : undefined;
+    // Created here, before anything is recorded: a new bind group is made inside an error scope
+    // (`scopes`), which dispatchAll checks, so a buffer WebGPU refuses is named before recording.
+    const groups: GPUBindGroup[] = [];
+    for (let c = 0; c < chunks; c++) {
+      const first = c * chunk;
+      const n = Math.min(chunk, count - first);
+      const storage: [number, GPUBuffer, number, number][] = plan.storage.map(([binding, unit]) => {
+        const { buffer } = call.buffers[binding]!;
+        return unit === 'whole' ? [binding, buffer, 0, buffer.size] : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
+      });
+      groups.push(this.bindGroup(plan, { buffer: uniforms.buffer, size: PARAMS_BYTES }, aux, storage, scopes));
+    }
 
     return (encoder) => {
       const pass = encoder.beginComputePass({ label: kernel.name });
       for (let c = 0; c < chunks; c++) {
-        const first = c * chunk;
-        const n = Math.min(chunk, count - first);
-        const storage: [number, GPUBuffer, number, number][] = plan.storage.map(([binding, unit]) => {
-          const { buffer } = call.buffers[binding]!;
-          return unit === 'whole' ? [binding, buffer, 0, buffer.size] : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
-        });
-        const group = this.bindGroup(plan, { buffer: uniforms.buffer, size: PARAMS_BYTES }, aux, storage);
+        const n = Math.min(chunk, count - c * chunk);
+        const group = groups[c]!;
         const dynamicOffsets = aux ? [uniforms.offset + c * slot, aux.offset] : [uniforms.offset + c * slot];
         const run = (pipeline: GPUComputePipeline, invocations: number) => {
           pass.setPipeline(pipeline);
@@ -599,7 +622,7 @@ export class DropoutContext {
    */
   async encode(
     record: (encoder: GPUCommandEncoder) => void,
-    opts: { encoder?: GPUCommandEncoder; arguments?: BoundBuffer[] } = {},
+    opts: { encoder?: GPUCommandEncoder; arguments?: BoundBuffer[]; scopes?: Promise<GPUError | null>[] } = {},
   ): Promise<void> {
     this.checkAlive();
     if (opts.encoder) {
@@ -609,6 +632,7 @@ export class DropoutContext {
     const batch = this.openBatch();
     record(batch.encoder);
     batch.arguments.push(...(opts.arguments ?? []));
+    if (opts.scopes) batch.scopes.push(...opts.scopes);
     try {
       await batch.submitted;
     } catch (e) {
@@ -677,6 +701,7 @@ export class DropoutContext {
     params: { buffer: GPUBuffer; size: number },
     aux: { buffer: GPUBuffer; size: number } | undefined,
     storage: readonly (readonly [binding: number, buffer: GPUBuffer, offset: number, size: number])[],
+    scopes?: Promise<GPUError | null>[],
   ): GPUBindGroup {
     let key = `${layout.key}|${this.bufferId(params.buffer)}:${params.size}|${aux ? `${this.bufferId(aux.buffer)}:${aux.size}` : ''}`;
     for (const [b, buffer, offset, size] of storage) key += `|${b}:${this.bufferId(buffer)}:${offset}:${size}`;
@@ -687,7 +712,12 @@ export class DropoutContext {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params.buffer, offset: 0, size: params.size } }];
       if (aux) entries.push({ binding: 4, resource: { buffer: aux.buffer, offset: 0, size: aux.size } });
       for (const [binding, buffer, offset, size] of storage) entries.push({ binding, resource: { buffer, offset, size } });
+      // A new group is made inside an error scope the caller checks (`checkScopes`) when it
+      // passes `scopes` and the context validates: a buffer of another device fails here.
+      const scoped = scopes !== undefined && this.validate;
+      if (scoped) this.device.pushErrorScope('validation');
       group = this.device.createBindGroup({ layout: layout.group, entries });
+      if (scoped) scopes.push(this.device.popErrorScope());
       if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
     }
     this.bindGroups.set(key, group);
@@ -750,7 +780,7 @@ export class DropoutContext {
   private openBatch(): Batch {
     if (this.batch) return this.batch;
     const encoder = this.device.createCommandEncoder({ label: 'webgpu-dropout batch' });
-    const batch: Batch = { encoder, arguments: [], submitted: Promise.resolve() };
+    const batch: Batch = { encoder, arguments: [], scopes: [], submitted: Promise.resolve() };
     batch.submitted = new Promise<void>((resolve, reject) => {
       const submitWhenCompiled = () => {
         if (this.compiling > 0) {
@@ -758,7 +788,7 @@ export class DropoutContext {
           return;
         }
         if (this.batch === batch) this.batch = null;
-        this.submit(batch.encoder.finish(), batch.arguments).then(resolve, reject);
+        this.submit(batch.encoder, batch.arguments, batch.scopes).then(resolve, reject);
       };
       queueMicrotask(submitWhenCompiled);
     });
@@ -772,16 +802,17 @@ export class DropoutContext {
    * buffer ran) becomes a specific error naming a destroyed argument among `args` if there is one,
    * and device loss while waiting rejects with DeviceLostError.
    */
-  async submit(commands: GPUCommandBuffer, args: BoundBuffer[] = []): Promise<void> {
+  async submit(commands: GPUCommandBuffer | GPUCommandEncoder, args: BoundBuffer[] = [], scopes: readonly Promise<GPUError | null>[] = []): Promise<void> {
     this.checkAlive();
+    // An encoder is finished inside the scope: finish() is where WebGPU reports what was recorded wrong.
+    const finish = () => ('finish' in commands ? commands.finish() : commands);
     if (!this.validate) {
-      this.device.queue.submit([commands]);
+      this.device.queue.submit([finish()]);
       return;
     }
     this.device.pushErrorScope('validation');
-    this.device.queue.submit([commands]);
-    const error = await this.guard(this.device.popErrorScope());
-    if (error) throw await this.explain(error, args);
+    this.device.queue.submit([finish()]);
+    await this.checkScopes([...scopes, this.device.popErrorScope()], args);
   }
 
 
@@ -831,10 +862,24 @@ export class DropoutContext {
     this.modules.clear();
   }
 
+  /**
+   * Throws unless a buffer of `bytes` bytes fits this device's `maxBufferSize`: `argument` names
+   * what set the size (with its `value`), `what` says which buffer it is. Ops call it before any
+   * work for the buffers they create (outputs, tables, staging), so that WebGPU never sees one too large.
+   */
+  checkBufferSize(bytes: number, argument: string, value: unknown, what = 'the output buffer'): void {
+    const max = this.device.limits.maxBufferSize;
+    if (bytes > max) {
+      throw new InvalidArgumentError(argument, `a size for which ${what} fits this device's maxBufferSize of ${max} bytes (it would take ${bytes} bytes)`, value);
+    }
+  }
+
   /** A buffer from the pool for `bytes` bytes (STORAGE | COPY_SRC | COPY_DST). Give it back with `release`. */
   acquire(bytes: number, label?: string): GPUBuffer {
     this.checkAlive();
     if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 0) throw new InvalidArgumentError('bytes', 'a finite byte count >= 0', bytes);
+    const max = this.device.limits.maxBufferSize;
+    if (Math.ceil(bytes / 4) * 4 > max) throw new InvalidArgumentError('bytes', `a byte count up to this device's maxBufferSize (${max})`, bytes);
     return this.pool.acquire(Math.max(4, Math.ceil(bytes / 4) * 4), Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label);
   }
 
@@ -903,6 +948,7 @@ export class DropoutContext {
     this.checkAlive();
     if (!ArrayBuffer.isView(data)) throw new InvalidArgumentError('data', 'a typed array or DataView', data);
     const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
+    this.checkBufferSize(size, 'data', new Got(`${data.byteLength} bytes`), 'its buffer');
     const buffer = this.pool.acquire(size, Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label, true);
     new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     buffer.unmap();
@@ -917,11 +963,14 @@ export class DropoutContext {
     this.checkAlive();
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InvalidArgumentError('bytes', 'a whole byte count >= 0', bytes);
+    if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % 4) {
+      throw new InvalidArgumentError('byteOffset', 'a whole byte offset >= 0, a multiple of 4', byteOffset);
+    }
     if (!(buffer.usage & Usage.COPY_SRC)) {
       throw new InvalidArgumentError(argument, 'a GPUBuffer with COPY_SRC usage to read it back', new Got(`usage 0x${buffer.usage.toString(16)}`));
     }
     const size = Math.ceil(bytes / 4) * 4;
-    if (byteOffset % 4 || byteOffset + size > buffer.size) {
+    if (byteOffset + size > buffer.size) {
       throw new InvalidArgumentError(argument, `a readable range inside its ${buffer.size} bytes`, new Got(`[${byteOffset}, ${byteOffset + size})`));
     }
     // A failed batch has already rejected the ops that recorded it; reading is still valid.
@@ -929,9 +978,10 @@ export class DropoutContext {
     if (size === 0) return new ArrayBuffer(0);
     const staging = this.pool.acquire(size, Usage.MAP_READ | Usage.COPY_DST, 'readback');
     try {
+      // The copy is recorded and finished inside the scope: a buffer of another device fails there.
+      if (this.validate) this.device.pushErrorScope('validation');
       const encoder = this.device.createCommandEncoder({ label: 'readback' });
       encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
-      if (this.validate) this.device.pushErrorScope('validation');
       this.device.queue.submit([encoder.finish()]);
       if (this.validate) {
         const error = await this.guard(this.device.popErrorScope());
@@ -943,6 +993,8 @@ export class DropoutContext {
       this.pool.release(staging);
       return out;
     } catch (e) {
+      // A refused read gives its staging buffer back, as if never taken (unless a mapping is still pending on it).
+      if (staging.mapState === 'unmapped') this.pool.refund(staging);
       if (this.lostReason !== null && !(e instanceof DeviceLostError)) throw new DeviceLostError(this.lostReason);
       throw e;
     }

@@ -34,6 +34,7 @@ export class Layer {
   training = true;
 
   train(mode = true): this {
+    if (typeof mode !== 'boolean') throw new InvalidArgumentError('mode', 'a boolean (train(true) or train(false))', mode);
     this.training = mode;
     return this;
   }

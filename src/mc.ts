@@ -158,12 +158,16 @@ function resolveStreams(ctx: DropoutContext, opts: McDropoutOptions, T: number):
 }
 
 function samplesPerPass(ctx: DropoutContext, input: Matrix, forward: ForwardFn, T: number, requested: number | undefined): number {
-  if (requested !== undefined) {
-    if (!Number.isSafeInteger(requested) || requested < 1) throw new InvalidArgumentError('samplesPerPass', 'a positive integer', requested);
-    return Math.min(requested, T);
-  }
   const widest = Math.max(forward.widest ?? input.cols, input.cols);
   const fits = Math.floor(ctx.device.limits.maxStorageBufferBindingSize / (input.rows * widest * 4));
+  if (requested !== undefined) {
+    if (!Number.isSafeInteger(requested) || requested < 1) throw new InvalidArgumentError('samplesPerPass', 'a positive integer', requested);
+    // The tiled input and every activation of a pass are bound whole: checked before any work.
+    if (Math.min(requested, T) > Math.max(1, fits)) {
+      throw new InvalidArgumentError('samplesPerPass', `at most ${Math.max(1, fits)} (${widest}-wide passes of ${input.rows} rows each must fit this device's maxStorageBufferBindingSize)`, requested);
+    }
+    return Math.min(requested, T);
+  }
   return Math.max(1, Math.min(T, fits));
 }
 

@@ -77,7 +77,13 @@ export class Recording {
    * storage bindings (`k.bindings`), bound whole. Like the element-wise kernels, it uses an explicit
    * layout with the uniform at a dynamic offset, so a step that repeats binds cached bind groups.
    */
-  async kernel(k: CustomKernel, uniform: Uint32Array, buffers: Readonly<Record<number, GPUBuffer>>, invocations: number): Promise<void> {
+  async kernel(
+    k: CustomKernel,
+    uniform: Uint32Array,
+    buffers: Readonly<Record<number, GPUBuffer>>,
+    invocations: number,
+    names: Readonly<Record<number, string>> = {},
+  ): Promise<void> {
     const storage = storageOf(k);
     const layout = this.ctx.explicitLayout(storage);
     const pipeline = await this.ctx.pipeline(k, 'f32', {}, layout);
@@ -88,7 +94,11 @@ export class Recording {
       if (!buffer) throw new Error(`${k.name}: no buffer for binding ${binding}`); // a bug in the caller, not user input
       return [binding, buffer, 0, buffer.size] as const;
     });
-    const group = this.ctx.bindGroup(layout, params, undefined, bound);
+    // A new bind group is made inside an error scope, checked before anything is recorded: a
+    // buffer of another device is refused here (named by `names`, the caller's argument names).
+    const scopes: Promise<GPUError | null>[] = [];
+    const group = this.ctx.bindGroup(layout, params, undefined, bound, scopes);
+    if (scopes.length) await this.ctx.checkScopes(scopes, bound.map(([b, buffer]) => ({ buffer, argument: names[b] ?? `${k.name} binding ${b}` })));
     await this.ctx.encode(
       (encoder) => {
         const pass = encoder.beginComputePass({ label: k.name });
@@ -112,7 +122,7 @@ export class Recording {
     if (!this.owned) return;
     try {
       await this.ctx.flush();
-      await this.ctx.submit(this.encoder.finish());
+      await this.ctx.submit(this.encoder);
     } finally {
       this.ctx.submitted(this.encoder);
     }

@@ -291,6 +291,7 @@ export class MLP {
     this.checkUsable();
     checkMethodOptions(opts, FORWARD_OPTIONS);
     checkMatrix(this.ctx, x, 'x', this.inputSize);
+    this.checkRows(x, 'x');
     const random = opts.random === undefined ? null : checkSampleRandom(opts.random, x.rows);
     const rec = new Recording(this.ctx, 'mlp.forward', opts.encoder);
     const pass = await this.run(rec, x, random, false);
@@ -320,6 +321,7 @@ export class MLP {
   async trainStep(x: Matrix, y: Matrix, opts: TrainOptions): Promise<number | undefined> {
     this.checkBatch(x, y, opts?.loss);
     checkMethodOptions(opts, TRAIN_OPTIONS);
+    if (opts.readLoss !== undefined && typeof opts.readLoss !== 'boolean') throw new InvalidArgumentError('readLoss', 'a boolean', opts.readLoss);
     if (opts.readLoss && opts.encoder) throw new InvalidArgumentError('readLoss', 'false when recording into your own encoder (submit it, then call evaluate)', true);
     const rec = new Recording(this.ctx, 'mlp.trainStep', opts.encoder);
     const random = this.p > 0 ? { seed: this.generator.seed, stream: this.generator.take(), samples: 1 } : null;
@@ -395,6 +397,16 @@ export class MLP {
     checkMatrix(this.ctx, x, 'x', this.inputSize);
     checkMatrix(this.ctx, y, 'y', this.outputSize);
     if (y.rows !== x.rows) throw new InvalidArgumentError('y', `${x.rows} rows, as x`, y.rows);
+    this.checkRows(x, 'x');
+  }
+
+  /** Every activation of a pass over `x` is bound whole: its widest must fit one storage binding. */
+  private checkRows(x: Matrix, argument: string): void {
+    const limit = this.ctx.device.limits.maxStorageBufferBindingSize;
+    const widest = Math.max(...this.sizes);
+    if (x.rows * widest * 4 > limit) {
+      throw new InvalidArgumentError(argument, `at most ${Math.floor(limit / (widest * 4))} rows (a ${widest}-wide activation of f32 must fit this device's maxStorageBufferBindingSize of ${limit} bytes)`, x.rows);
+    }
   }
 
   /** Records the forward pass; `keep` keeps every activation for the backward pass. */
@@ -405,7 +417,12 @@ export class MLP {
     for (const [l, layer] of this.layers.entries()) {
       const out = this.ctx.acquire(x.rows * layer.outputs * 4, `mlp layer ${l + 1}`);
       const hidden = l < last;
-      await rec.kernel(modelKernels.linearForward, this.denseUniform(layer, x.rows, hidden), { 1: acts[l]!, 2: this.params, 3: out }, x.rows * layer.outputs);
+      const bound = { 1: acts[l]!, 2: this.params, 3: out };
+      // Refused (x a buffer WebGPU cannot use here), nothing was recorded: `out` goes back as if never taken.
+      await rec.kernel(modelKernels.linearForward, this.denseUniform(layer, x.rows, hidden), bound, x.rows * layer.outputs, l === 0 ? { 1: 'x' } : {}).catch((e: unknown) => {
+        this.ctx.pool.refund(out);
+        throw e;
+      });
       let state: DropoutState | null = null;
       if (hidden && random && this.p > 0) {
         state = await sampleDropout(this.ctx, { buffer: out, rows: x.rows, cols: layer.outputs }, { p: this.p, random, site: l, encoder: rec.encoder });
@@ -426,7 +443,7 @@ export class MLP {
     const grad = this.ctx.acquire(rows * output.cols * 4, 'mlp loss grad');
     const rowLoss = this.ctx.acquire(rows * 4, 'mlp row loss');
     const uniform = packUniform([rows, 0, output.cols, 0, 0, 0]);
-    await rec.kernel(loss === 'mse' ? modelKernels.mseLoss : modelKernels.xentLoss, uniform, { 1: output.buffer, 3: grad, 4: y.buffer, 5: rowLoss }, rows);
+    await rec.kernel(loss === 'mse' ? modelKernels.mseLoss : modelKernels.xentLoss, uniform, { 1: output.buffer, 3: grad, 4: y.buffer, 5: rowLoss }, rows, { 4: 'y' });
     return { rowLoss, grad };
   }
 

@@ -106,6 +106,20 @@ function outputBuffer(ctx: DropoutContext, out: GPUBuffer | undefined, bytes: nu
   return out ?? ctx.acquire(bytes, label);
 }
 
+/**
+ * `work` on buffers the op took from the pool (`acquired`; undefined entries are skipped, e.g. a
+ * caller's `out`): if WebGPU refuses it (submit, or a buffer of another device before recording),
+ * they go back with `refund`, so a refused call leaves the pool's counts as it found them. Only
+ * for work recorded in one go (one dispatchAll): a refusal then means nothing of it was recorded.
+ */
+export function refundOnFailure<T>(ctx: DropoutContext, acquired: readonly (GPUBuffer | undefined)[], work: () => Promise<T>): Promise<T> {
+  // One promise reaction, no async frame of its own: this is on every op's path.
+  return work().catch((e: unknown) => {
+    for (const b of acquired) if (b) ctx.pool.refund(b);
+    throw e;
+  });
+}
+
 /** The kernel that carries out a keep rule on data, in place or not. */
 function dataKernel(rule: KeepRule, inPlace: boolean, masked: boolean): KernelRecord | null {
   if (rule.kind === 'identity') return inPlace ? null : kernels.identity;
@@ -183,23 +197,26 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
   if (effective.kind === 'identity' && opts.out === undefined && !opts.mask) return { output: x, state };
   const output = outputBuffer(ctx, opts.out, bytes, 'dropout output');
   const mask = opts.mask === true ? ctx.acquire(maskBytes, 'dropout mask') : opts.mask || undefined;
-  if (mask && effective.kind === 'mask' && output !== x) {
-    // Outputs and mask bits from the same words, in one pass.
-    await ctx.dispatch({
-      kernel: kernels.dropoutForwardPacked,
-      dtype,
-      count,
-      buffers: { 1: { buffer: x, argument: 'x' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: mask, argument: 'mask' } },
-      ...rand,
-      threshold: effective.threshold,
-      scale: effective.scale,
-      encoder: opts.encoder,
-    });
-  } else {
-    // One op, recorded together: if WebGPU refuses the batch, both dispatches know the op's arguments.
-    const calls = [dropoutCall(x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder), mask && packedMaskCall(mask, effective, rand, count, opts.encoder)];
-    await ctx.dispatchAll(calls.filter((c): c is DispatchCall => c !== undefined));
-  }
+  const acquired = [opts.out === undefined ? output : undefined, opts.mask === true ? mask : undefined];
+  await refundOnFailure(ctx, acquired, async () => {
+    if (mask && effective.kind === 'mask' && output !== x) {
+      // Outputs and mask bits from the same words, in one pass.
+      await ctx.dispatch({
+        kernel: kernels.dropoutForwardPacked,
+        dtype,
+        count,
+        buffers: { 1: { buffer: x, argument: 'x' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: mask, argument: 'mask' } },
+        ...rand,
+        threshold: effective.threshold,
+        scale: effective.scale,
+        encoder: opts.encoder,
+      });
+    } else {
+      // One op, recorded together: if WebGPU refuses the batch, both dispatches know the op's arguments.
+      const calls = [dropoutCall(x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder), mask && packedMaskCall(mask, effective, rand, count, opts.encoder)];
+      await ctx.dispatchAll(calls.filter((c): c is DispatchCall => c !== undefined));
+    }
+  });
   return mask ? { output, state, mask } : { output, state };
 }
 
@@ -225,7 +242,7 @@ export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state:
   if (rule.kind === 'identity' && opts.out === undefined) return dy;
   const output = outputBuffer(ctx, opts.out, bytes, 'dropout grad');
   const call = dropoutCall(dy, output, rule, state, state.count, state.dtype, { x: 'dy', out: 'out' }, opts.mask, opts.encoder);
-  if (call) await ctx.dispatch(call);
+  if (call) await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => ctx.dispatch(call));
   return output;
 }
 
@@ -282,9 +299,11 @@ async function randomOp(
   checkEncoder(opts.encoder);
   const bytes = bindingBytes(unit, 'f32', count);
   if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
+  else ctx.checkBufferSize(bytes, 'count', count);
   const state = resolveRandom(ctx, opts);
   const output = outputBuffer(ctx, opts.out, bytes, kernel.name);
-  await ctx.dispatch({ kernel, dtype: 'f32', count, buffers: { 2: { buffer: output, argument: 'out' } }, ...state, threshold, encoder: opts.encoder });
+  const call: DispatchCall = { kernel, dtype: 'f32', count, buffers: { 2: { buffer: output, argument: 'out' } }, ...state, threshold, encoder: opts.encoder };
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => ctx.dispatch(call));
   return { output, state };
 }
 
@@ -317,6 +336,7 @@ export async function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions)
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with count and p');
   checkOptionNames(opts, BERNOULLI_OPTIONS);
   const rule = keepRule(opts.p);
+  if (opts.packed !== undefined && typeof opts.packed !== 'boolean') throw new InvalidArgumentError('packed', 'a boolean', opts.packed);
   const random = rule.kind === 'mask';
   const threshold = random ? rule.threshold : rule.kind === 'identity' ? 0 : 1;
   if (opts.packed) return randomOp(ctx, random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill, opts, threshold, 'bit', BERNOULLI_OPTIONS);

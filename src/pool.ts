@@ -3,11 +3,14 @@
 export class BufferPool {
   private readonly idle = new Map<string, GPUBuffer[]>();
   private readonly owned = new WeakSet<GPUBuffer>();
+  /** Buffers created and not handed back since: what `refund` may undo. */
+  private readonly fresh = new WeakSet<GPUBuffer>();
   private idleBytes = 0;
   private liveBytes = 0;
   /** Most bytes the pool's buffers (in use and idle) ever held at once. */
   peakBytes = 0;
-  /** Buffers created so far: a loop whose buffers come back to the pool stops adding to it. */
+  /** Buffers created so far: a loop whose buffers come back to the pool stops adding to it (a
+   * buffer created for a call that was then refused is not counted: see `refund`). */
   allocations = 0;
 
   constructor(
@@ -30,6 +33,7 @@ export class BufferPool {
     }
     const buffer = this.device.createBuffer({ size, usage, label: label ?? 'webgpu-dropout pooled', mappedAtCreation: mapped });
     this.owned.add(buffer);
+    this.fresh.add(buffer);
     this.allocations++;
     this.liveBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
@@ -39,6 +43,7 @@ export class BufferPool {
   /** Takes a buffer back for reuse; buffers the pool did not make are left alone. */
   release(buffer: GPUBuffer): void {
     if (!this.owned.has(buffer)) return;
+    this.fresh.delete(buffer);
     const k = key(buffer.size, buffer.usage);
     const list = this.idle.get(k) ?? [];
     if (list.includes(buffer)) return;
@@ -46,6 +51,19 @@ export class BufferPool {
     this.idle.set(k, list);
     this.idleBytes += buffer.size;
     this.trim();
+  }
+
+  /**
+   * Takes back a buffer acquired for a call that was then refused, as if it had not been acquired,
+   * so that refused calls leave the pool's counts as they found them: a reused buffer goes back to
+   * the idle list, one created for the call is destroyed and not counted in `allocations`. Only
+   * for buffers no recorded work will use (the refused call's work never ran, and never will).
+   */
+  refund(buffer: GPUBuffer): void {
+    if (!this.owned.has(buffer)) return;
+    if (!this.fresh.has(buffer)) return this.release(buffer);
+    this.allocations--;
+    this.drop(buffer);
   }
 
   /**
@@ -94,6 +112,7 @@ export class BufferPool {
   private drop(buffer: GPUBuffer): void {
     this.liveBytes -= buffer.size;
     this.owned.delete(buffer);
+    this.fresh.delete(buffer);
     buffer.destroy();
   }
 }

@@ -74,6 +74,13 @@ function store(v: ArrayLike<number>, dtype: Dtype): HostData {
 
 const f = Math.fround;
 
+/** The scaleByKeep option (default true), type-checked. */
+function scaleByKeepOf(opts: { scaleByKeep?: boolean }): boolean {
+  const v = opts.scaleByKeep ?? true;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', v);
+  return v;
+}
+
 /** y = keep ? x * scale : 0, scale = 1 / (1 - p) rounded to f32 (1 without scaleByKeep). */
 export function referenceStructuredDropout(x: HostData, opts: ReferenceStructured & { scaleByKeep?: boolean }): HostData {
   checkProbability(opts.p);
@@ -81,7 +88,7 @@ export function referenceStructuredDropout(x: HostData, opts: ReferenceStructure
   const { shape } = resolved(x.length, opts);
   const keep = referenceStructuredKeep({ ...opts, shape });
   const rule = keepRule(opts.p);
-  const scale = f(rule.kind === 'mask' && (opts.scaleByKeep ?? true) ? rule.scale : 1);
+  const scale = f(rule.kind === 'mask' && scaleByKeepOf(opts) ? rule.scale : 1);
   const v = values(x, dtype);
   return store(Array.from(v, (u, i) => (keep[i] ? f(u * scale) : 0)), dtype);
 }
@@ -96,7 +103,7 @@ export function referenceDropPathAdd(residual: HostData, branch: HostData, opts:
   const { shape } = resolved(branch.length, opts);
   const keep = referenceStructuredKeep({ ...opts, shape });
   const rule = keepRule(opts.p);
-  const scale = f(rule.kind === 'mask' && (opts.scaleByKeep ?? true) ? rule.scale : 1);
+  const scale = f(rule.kind === 'mask' && scaleByKeepOf(opts) ? rule.scale : 1);
   const [bv, rv] = [values(branch, dtype), values(residual, dtype)];
   return store(Array.from(rv, (u, i) => f(u + (keep[i] ? f(bv[i]! * scale) : 0))), dtype);
 }

@@ -109,10 +109,11 @@ class SpatialDropoutLayer extends RandomLayer {
   }
 
   async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
-    if (!Array.isArray(call?.shape) || call.shape.length !== this.spatialDims + 2) {
-      throw new InvalidArgumentError('shape', `${this.spatialDims + 2} dimensions: the batch, the channels and ${this.spatialDims} spatial`, call?.shape);
+    const common = this.common(call); // first: a misspelt option is reported as such, not as a missing shape
+    if (!Array.isArray(call.shape) || call.shape.length !== this.spatialDims + 2) {
+      throw new InvalidArgumentError('shape', `${this.spatialDims + 2} dimensions: the batch, the channels and ${this.spatialDims} spatial`, call.shape);
     }
-    return spatialDropout(this.ctx, x, withOptions(this.common(call), { layout: this.layout }));
+    return spatialDropout(this.ctx, x, withOptions(common, { layout: this.layout }));
   }
 }
 

@@ -7,7 +7,7 @@ import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from './
 import { bindingBytes, dtypeBytes, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
 import { kernels, type KernelRecord } from './kernels.js';
-import { checkEncoder, RANDOM_OPTION_NAMES, resolveCount, resolveRandom, withOptions, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
+import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, resolveRandom, withOptions, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
 import { checkOptionNames, optionNames, type OptionNames } from './options.js';
 import type { Dtype, ShaderName } from './shaders.js';
 
@@ -298,7 +298,7 @@ function maskTable(ctx: DropoutContext, l: Launch, prep: Prepared): { kernel: Ke
   const maskCount = shapeSize(prep.noiseShape);
   const { minElements, minReuse } = ctx.maskTables;
   if (maskCount === prep.count || prep.count < minElements || maskCount * minReuse > prep.count) return undefined;
-  if (maskCount * 4 > ctx.device.limits.maxStorageBufferBindingSize) return undefined;
+  if (maskCount * 4 > Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize)) return undefined;
   return { kernel: gaussian ? kernels.normal : kernels.words, count: maskCount };
 }
 
@@ -335,15 +335,15 @@ async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<v
     encoder: l.encoder,
   };
   if (!mask || !table) return ctx.dispatch(call);
-  try {
-    // Recorded back to back, the table's writer first, into one encoder (one submission).
-    await ctx.dispatchAll([
+  // Recorded back to back, the table's writer first, into one encoder (one submission); refused,
+  // nothing of it was recorded and the table goes back as if never taken.
+  await refundOnFailure(ctx, [table.buffer], () =>
+    ctx.dispatchAll([
       { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
       call,
-    ]);
-  } finally {
-    ctx.retire(table.buffer, l.encoder);
-  }
+    ]),
+  );
+  ctx.retire(table.buffer, l.encoder);
 }
 
 /** A copy of `from` into `out` (the core identity kernel): eval modes that must still write `out`. */
@@ -365,9 +365,11 @@ async function applyMask(
   if (rule.kind === 'identity' && out === undefined) return input.buffer;
   const output = out ?? ctx.acquire(prep.bytes, 'structured dropout output');
   const target = { buffer: output, argument: 'out' };
-  if (rule.kind === 'identity') await copyInto(ctx, prep, input, output, encoder);
-  else if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.zeros, buffers: { 2: target }, encoder });
-  else await launch(ctx, prep, { kernel: structuredKernels.masked, buffers: { 1: input, 2: target }, rand, threshold: rule.threshold, scale, encoder });
+  await refundOnFailure(ctx, [out === undefined ? output : undefined], async () => {
+    if (rule.kind === 'identity') await copyInto(ctx, prep, input, output, encoder);
+    else if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.zeros, buffers: { 2: target }, encoder });
+    else await launch(ctx, prep, { kernel: structuredKernels.masked, buffers: { 1: input, 2: target }, rand, threshold: rule.threshold, scale, encoder });
+  });
   return output;
 }
 
@@ -539,9 +541,11 @@ export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, bran
   });
   const output = opts.out ?? ctx.acquire(prep.bytes, 'dropPathAdd output');
   const bound = { 1: { buffer: branch, argument: 'branch' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: residual, argument: 'residual' } };
-  if (rule.kind === 'zeros') await copyInto(ctx, prep, bound[3], output, opts.encoder);
-  else if (rule.kind === 'identity') await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, threshold: 0, scale: 1, encoder: opts.encoder });
-  else await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, rand: state, threshold: rule.threshold, scale: state.scale, encoder: opts.encoder });
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], async () => {
+    if (rule.kind === 'zeros') await copyInto(ctx, prep, bound[3], output, opts.encoder);
+    else if (rule.kind === 'identity') await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, threshold: 0, scale: 1, encoder: opts.encoder });
+    else await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, rand: state, threshold: rule.threshold, scale: state.scale, encoder: opts.encoder });
+  });
   return { output, state };
 }
 
@@ -623,13 +627,17 @@ export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOpti
   const count = shapeSize(shape);
   const bytes = bindingBytes('word', 'f32', count);
   if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
+  else ctx.checkBufferSize(bytes, 'shape', shape, 'the output buffer (a u32 per element)');
   const rand = resolveRandom(ctx, opts);
   const prep: Prepared = { shape, noiseShape, count, dtype: 'f32', bytes, table: broadcastTable(shape, noiseShape) };
   const output = opts.out ?? ctx.acquire(bytes, 'structured keep mask');
   const out = { 2: { buffer: output, argument: 'out' } };
   // threshold 0 keeps all; bernoulliFill writes 0 for any other threshold (p = 1).
-  if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.bernoulliFill, buffers: out, threshold: 1, encoder: opts.encoder });
-  else await launch(ctx, prep, { kernel: structuredKernels.keepMask, buffers: out, rand, threshold: rule.kind === 'mask' ? rule.threshold : 0, encoder: opts.encoder });
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () =>
+    rule.kind === 'zeros'
+      ? launch(ctx, prep, { kernel: kernels.bernoulliFill, buffers: out, threshold: 1, encoder: opts.encoder })
+      : launch(ctx, prep, { kernel: structuredKernels.keepMask, buffers: out, rand, threshold: rule.kind === 'mask' ? rule.threshold : 0, encoder: opts.encoder }),
+  );
   const scale = rule.kind === 'mask' ? rule.scale : 1;
   return { output, state: { op: 'dropout', ...rand, p: opts.p, shape, noiseShape, dtype: 'f32', training: true, scale } };
 }
@@ -638,9 +646,10 @@ export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOpti
 // Gaussian dropout
 
 /** p in [0, 1): the rates Gaussian and Alpha dropout are defined for. */
-function checkOpenRate(p: number): KeepRule {
+function checkOpenRate(p: number, argument = 'p'): KeepRule {
+  checkProbability(p, argument);
   const rule = keepRule(p);
-  if (rule.kind === 'zeros') throw new InvalidArgumentError('p', 'a number in [0, 1) (p = 1 leaves no signal to rescale)', p);
+  if (rule.kind === 'zeros') throw new InvalidArgumentError(argument, 'a number in [0, 1) (p = 1 leaves no signal to rescale)', p);
   return rule;
 }
 
@@ -666,7 +675,7 @@ function beginOpenRateOp(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOpti
 function beginOpenRateBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions, op: 'gaussian' | 'alpha') {
   ctx.checkAlive();
   checkState(state, [op]);
-  const rule = checkOpenRate(state.p);
+  const rule = checkOpenRate(state.p, 'state.p');
   const prep = prepareBackward(ctx, dy, state, opts);
   return { rule: state.training ? rule : ({ kind: 'identity' } as KeepRule), prep, input: { buffer: dy, argument: 'dy' } };
 }
@@ -690,7 +699,8 @@ export async function gaussianDropoutBackward(ctx: DropoutContext, dy: GPUBuffer
 async function applyGaussian(ctx: DropoutContext, prep: Prepared, input: BoundBuffer, out: GPUBuffer | undefined, rule: KeepRule, state: StructuredState, encoder?: GPUCommandEncoder): Promise<GPUBuffer> {
   if (rule.kind !== 'mask') return applyMask(ctx, prep, input, out, rule, state, 1, encoder);
   const output = out ?? ctx.acquire(prep.bytes, 'gaussian dropout output');
-  await launch(ctx, prep, { kernel: structuredKernels.gaussian, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, extra: [gaussianSigma(state.p)], encoder });
+  const l: Launch = { kernel: structuredKernels.gaussian, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, extra: [gaussianSigma(state.p)], encoder };
+  await refundOnFailure(ctx, [out === undefined ? output : undefined], () => launch(ctx, prep, l));
   return output;
 }
 
@@ -723,7 +733,8 @@ export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: Stru
   const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
   const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout output');
   const buffers = { 1: input, 2: { buffer: output, argument: 'out' } };
-  await launch(ctx, prep, { kernel: structuredKernels.alpha, buffers, rand: state, threshold: rule.threshold, extra: [a, b, alphaPrime], encoder: opts.encoder });
+  const l: Launch = { kernel: structuredKernels.alpha, buffers, rand: state, threshold: rule.threshold, extra: [a, b, alphaPrime], encoder: opts.encoder };
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => launch(ctx, prep, l));
   return { output, state };
 }
 
@@ -733,7 +744,8 @@ export async function alphaDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, s
   if (rule.kind !== 'mask') return applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
   const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout grad');
   const { a } = alphaDropoutCoefficients(state.p);
-  await launch(ctx, prep, { kernel: structuredKernels.alphaBackward, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, threshold: rule.threshold, extra: [a], encoder: opts.encoder });
+  const l: Launch = { kernel: structuredKernels.alphaBackward, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, threshold: rule.threshold, extra: [a], encoder: opts.encoder };
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => launch(ctx, prep, l));
   return output;
 }
 
@@ -778,11 +790,12 @@ export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bia
     3: { buffer: residual, argument: 'residual' },
     5: { buffer: bias, argument: 'bias' },
   };
-  if (effective.kind === 'zeros') await copyInto(ctx, prep, buffers[3], output, opts.encoder);
-  else {
-    const threshold = effective.kind === 'mask' ? effective.threshold : 0;
-    await launch(ctx, prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, extraU: cols, constants: { COLUMNS: cols }, encoder: opts.encoder });
-  }
+  const threshold = effective.kind === 'mask' ? effective.threshold : 0;
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () =>
+    effective.kind === 'zeros'
+      ? copyInto(ctx, prep, buffers[3], output, opts.encoder)
+      : launch(ctx, prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, extraU: cols, constants: { COLUMNS: cols }, encoder: opts.encoder }),
+  );
   return { output, state };
 }
 
@@ -822,7 +835,13 @@ export async function biasDropoutResidualBackward(
   const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
   const dx = await applyMask(ctx, prep, { buffer: dy, argument: 'dy' }, opts.outX, rule, state, state.scale, opts.encoder);
   const dbias = opts.outBias ?? ctx.acquire(biasBytes, 'bias grad');
-  await reduceRows(ctx, dx, dbias, rows, cols, prep.dtype, opts.encoder);
+  try {
+    await refundOnFailure(ctx, [opts.outBias === undefined ? dbias : undefined], () => reduceRows(ctx, dx, dbias, rows, cols, prep.dtype, opts.encoder));
+  } catch (e) {
+    // dx's work was recorded (and, without an encoder, ran): back to the pool once that is submitted.
+    if (opts.outX === undefined && dx !== dy) ctx.retire(dx, opts.encoder);
+    throw e;
+  }
   return { dx, dbias, dresidual: dy };
 }
 
@@ -835,9 +854,11 @@ async function reduceRows(ctx: DropoutContext, dx: GPUBuffer, dbias: GPUBuffer, 
   table.set([0, cols, rows, perBlock]);
   const partial = ctx.acquire(blocks * cols * 4, 'bias grad partial sums');
   const stage = (count: number): Prepared => ({ shape: [count], noiseShape: [count], count, dtype, bytes: 0, table });
+  const stage1 = stage(blocks * cols);
+  await refundOnFailure(ctx, [partial], () =>
+    launch(ctx, stage1, { kernel: structuredKernels.biasGradPartial, buffers: { 1: { buffer: dx, argument: 'dx' }, 2: { buffer: partial, argument: 'partial' } }, encoder }),
+  );
   try {
-    const stage1 = stage(blocks * cols);
-    await launch(ctx, stage1, { kernel: structuredKernels.biasGradPartial, buffers: { 1: { buffer: dx, argument: 'dx' }, 2: { buffer: partial, argument: 'partial' } }, encoder });
     await launch(ctx, stage(cols), { kernel: structuredKernels.biasGradFinal, buffers: { 1: { buffer: partial, argument: 'partial' }, 2: { buffer: dbias, argument: 'outBias' } }, encoder });
   } finally {
     ctx.retire(partial, encoder);
