@@ -276,6 +276,8 @@ export class DropoutContext {
   private readonly specializations = new Set<string>();
   /** Keys of the specialized pipelines asked for so far. */
   private readonly specializedKeys = new Set<string>();
+  /** Pipelines whose compile has finished (or that recordNow made), by key. */
+  private readonly compiledPipelines = new Map<string, GPUComputePipeline>();
   /** Keys of the pipelines whose compile has finished, and of those whose compile failed. */
   private readonly readyPipelines = new Set<string>();
   private readonly failedPipelines = new Set<string>();
@@ -377,6 +379,27 @@ export class DropoutContext {
     return this.pipelines.get(key) ?? this.compile(key, k, dtype, constants, layout);
   }
 
+  /** What a pipeline of `k` for `dtype` and these constants is made from (the module cached per files and dtype). */
+  private pipelineDescriptor(
+    k: { shader: readonly ShaderName[]; entry: string; name: string },
+    dtype: Dtype,
+    constants: Readonly<Record<string, number>>,
+    layout?: { layout: GPUPipelineLayout; key: string },
+  ): GPUComputePipelineDescriptor {
+    const moduleKey = `${k.shader.join('+')}:${dtype}`;
+    let module = this.modules.get(moduleKey);
+    if (!module) {
+      module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype) });
+      this.modules.set(moduleKey, module);
+    }
+    return {
+      label: `${k.name}:${k.entry}:${dtype}`,
+      layout: layout?.layout ?? 'auto',
+      // The launch constants only where a file declares them: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
+      compute: { module, entryPoint: k.entry, constants: { ...constants, ...this.launchConstantsFor(k.shader) } },
+    };
+  }
+
   private compile(
     key: string,
     k: { shader: readonly ShaderName[]; entry: string; name: string },
@@ -384,21 +407,13 @@ export class DropoutContext {
     constants: Readonly<Record<string, number>>,
     layout?: { layout: GPUPipelineLayout; key: string },
   ): Promise<GPUComputePipeline> {
-    const moduleKey = `${k.shader.join('+')}:${dtype}`;
-    let module = this.modules.get(moduleKey);
-    if (!module) {
-      module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype) });
-      this.modules.set(moduleKey, module);
-    }
-    const p = this.device.createComputePipelineAsync({
-      label: `${k.name}:${k.entry}:${dtype}`,
-      layout: layout?.layout ?? 'auto',
-      // The launch constants only where a file declares them: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
-      compute: { module, entryPoint: k.entry, constants: { ...constants, ...this.launchConstantsFor(k.shader) } },
-    });
+    const p = this.device.createComputePipelineAsync(this.pipelineDescriptor(k, dtype, constants, layout));
     // A failed compile must not poison the cache forever.
     const settled = p.then(
-      () => void this.readyPipelines.add(key),
+      (pipeline) => {
+        this.readyPipelines.add(key);
+        this.compiledPipelines.set(key, pipeline);
+      },
       () => {
         this.pipelines.delete(key);
         this.failedPipelines.add(key);
@@ -528,15 +543,53 @@ export class DropoutContext {
   /** Compiles (or finds) a call's pipelines and returns the function that records it. */
   private async prepare(call: DispatchCall, scopes: Promise<GPUError | null>[]): Promise<(encoder: GPUCommandEncoder) => void> {
     const { kernel, dtype, count } = call;
-    const offset = call.offset ?? 0n;
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
     const plan = this.kernelPlan(kernel, call.aux !== undefined);
     const variant = call.variant ?? NO_CONSTANTS;
-    const body = this.specializedOr(kernel, dtype, call.constants, offset % 4n ? misaligned(variant) : variant, plan);
+    const body = this.specializedOr(kernel, dtype, call.constants, (call.offset ?? 0n) % 4n ? misaligned(variant) : variant, plan);
     const tail = kernel.tail && count % 4 ? this.specializedOr(plan.tailKernel!, dtype, call.constants, variant, plan) : undefined;
     const bodyPipeline = await body;
     const tailPipeline = tail && (await tail);
+    return this.recorder(call, plan, bodyPipeline, tailPipeline, scopes);
+  }
 
+  /**
+   * Records `call` into `encoder` now, synchronously, for callers that cannot wait (the tfjs entry
+   * records between TensorFlow.js's own kernels, which run synchronously): the same Params words,
+   * chunks and bind groups as `dispatch`, with the generic pipelines (no specialization), compiled
+   * synchronously on first use. No error scope: the caller's own WebGPU error handling applies.
+   */
+  recordNow(call: DispatchCall, encoder: GPUCommandEncoder): void {
+    const { kernel, dtype, count } = call;
+    const plan = this.kernelPlan(kernel, call.aux !== undefined);
+    const variant = call.variant ?? NO_CONSTANTS;
+    const body = this.pipelineNow(kernel, dtype, (call.offset ?? 0n) % 4n ? misaligned(variant) : variant, plan);
+    const tail = kernel.tail && count % 4 ? this.pipelineNow(plan.tailKernel!, dtype, variant, plan) : undefined;
+    this.recorder(call, plan, body, tail)(encoder);
+  }
+
+  /** The pipeline `pipeline()` would give, made synchronously if no compile has finished yet. */
+  private pipelineNow(k: KernelRecord, dtype: Dtype, constants: Readonly<Record<string, number>>, layout: PipelineLayout): GPUComputePipeline {
+    const key = pipelineKey(k, dtype, constants, layout);
+    let pipeline = this.compiledPipelines.get(key);
+    if (!pipeline) {
+      pipeline = this.device.createComputePipeline(this.pipelineDescriptor(k, dtype, constants, layout));
+      this.compiledPipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  /** Writes a call's Params and creates its bind groups (inside `scopes` when given), and returns
+   * the function that records its dispatches. */
+  private recorder(
+    call: DispatchCall,
+    plan: KernelPlan,
+    bodyPipeline: GPUComputePipeline,
+    tailPipeline: GPUComputePipeline | undefined,
+    scopes?: Promise<GPUError | null>[],
+  ): (encoder: GPUCommandEncoder) => void {
+    const { kernel, dtype, count } = call;
+    const offset = call.offset ?? 0n;
     const chunk = this.maxChunkElements;
     const chunks = Math.ceil(count / chunk);
     const slot = Math.max(PARAMS_BYTES, this.device.limits.minUniformBufferOffsetAlignment);
@@ -756,7 +809,7 @@ export class DropoutContext {
   /** Workgroup grid for `groups` workgroups: x up to the per-dimension limit, the rest in y
    * (kernels fold it back with linear_id in shaders/elementwise.wgsl). */
   /** The launch constants (WG and the tuning's) that a module of these files declares. */
-  launchConstantsFor(files: readonly ShaderName[]): Record<string, number> {
+  private launchConstantsFor(files: readonly ShaderName[]): Record<string, number> {
     return declaredOf(files, this.launchConstants);
   }
 
@@ -859,6 +912,7 @@ export class DropoutContext {
     this.lostWaiters.clear();
     this.pipelines.clear();
     this.readyPipelines.clear();
+    this.compiledPipelines.clear();
     this.modules.clear();
   }
 
@@ -1009,6 +1063,7 @@ export class DropoutContext {
     this.pool.clear();
     this.pipelines.clear();
     this.readyPipelines.clear();
+    this.compiledPipelines.clear();
     this.modules.clear();
   }
 }

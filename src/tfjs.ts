@@ -11,14 +11,13 @@
 //   allocated from its own pool, written in place: no copy, no readback, and tfjs frees y as usual;
 // - the mask is never stored: the backward (tf.customGrad) regenerates it from (seed, stream, offset).
 import * as tf from '@tensorflow/tfjs-core';
-import { toU64, keepRule, split64, type KeepRule, type U64 } from './contract.js';
-import { DropoutContext, Usage, type ContextOptions, type PipelineLayout } from './context.js';
+import { toU64, keepRule, type KeepRule, type U64 } from './contract.js';
+import { DropoutContext, Usage, type ContextOptions } from './context.js';
 import { Got, InvalidArgumentError, UnsupportedError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { kernels, type KernelRecord } from './kernels.js';
 import { checkOptionNames, optionNames } from './options.js';
 import { RANDOM_OPTION_NAMES, resolveRandom, type RandomState } from './ops.js';
-import { composeShader } from './shaders.js';
 import {
   broadcastTable,
   dropPathNoiseShape,
@@ -129,41 +128,15 @@ export function setTfjsContext(ctx: DropoutContext): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Synchronous recording of a kernel record (the chunking and Params words of DropoutContext.prepare)
+// Synchronous recording of a kernel record (DropoutContext.recordNow)
 
-const PARAMS_BYTES = 80;
-
-interface Recorder {
-  modules: Map<string, GPUShaderModule>;
-  pipelines: Map<string, GPUComputePipeline>;
-  placeholder: GPUBuffer;
-}
-const recorders = new WeakMap<DropoutContext, Recorder>();
-
-function recorderOf(ctx: DropoutContext): Recorder {
-  let r = recorders.get(ctx);
-  if (!r) {
-    const placeholder = ctx.device.createBuffer({ label: 'webgpu-dropout/tfjs no mask table', size: 16, usage: Usage.STORAGE });
-    recorders.set(ctx, (r = { modules: new Map(), pipelines: new Map(), placeholder }));
-  }
-  return r;
-}
-
-/** A pipeline compiled synchronously (once per context, kernel entry and alignment). */
-function pipelineFor(ctx: DropoutContext, kernel: KernelRecord, entry: string, layout: PipelineLayout, misaligned: boolean): GPUComputePipeline {
-  const r = recorderOf(ctx);
-  const key = `${kernel.shader.join('+')}:${entry}:${layout.key}:${misaligned ? 1 : 0}`;
-  let p = r.pipelines.get(key);
-  if (!p) {
-    const moduleKey = kernel.shader.join('+');
-    let module = r.modules.get(moduleKey);
-    if (!module) r.modules.set(moduleKey, (module = ctx.device.createShaderModule({ label: `webgpu-dropout/tfjs ${moduleKey}`, code: composeShader(kernel.shader, 'f32') })));
-    const constants: Record<string, number> = { ...ctx.launchConstantsFor(kernel.shader) };
-    if (misaligned) constants.MISALIGNED = 1;
-    p = ctx.device.createComputePipeline({ label: `webgpu-dropout/tfjs ${kernel.name}:${entry}`, layout: layout.layout, compute: { module, entryPoint: entry, constants } });
-    r.pipelines.set(key, p);
-  }
-  return p;
+/** A 16-byte storage buffer per context, bound where a structured kernel declares its mask table
+ * but the call reads no table. */
+const placeholders = new WeakMap<DropoutContext, GPUBuffer>();
+function placeholderOf(ctx: DropoutContext): GPUBuffer {
+  let b = placeholders.get(ctx);
+  if (!b) placeholders.set(ctx, (b = ctx.device.createBuffer({ label: 'webgpu-dropout/tfjs no mask table', size: 16, usage: Usage.STORAGE })));
+  return b;
 }
 
 interface Launch {
@@ -179,57 +152,15 @@ interface Launch {
   aux?: Uint32Array;
 }
 
-/** Records one kernel call into `encoder`, chunked as DropoutContext.dispatch chunks it. */
+/** Records one kernel call into `encoder` now, chunked as DropoutContext.dispatch chunks it. */
 function record(ctx: DropoutContext, encoder: GPUCommandEncoder, l: Launch): void {
-  const { kernel, count, rand } = l;
-  if (count === 0) return;
-  const writes = kernel.writes ?? [2];
-  const storage = Object.entries(kernel.bindings).map(([b, unit]) => [Number(b), unit] as const);
-  const layout = ctx.explicitLayout(storage.map(([b]) => [b, writes.includes(b)] as const), l.aux !== undefined);
-  const body = pipelineFor(ctx, kernel, kernel.entry, layout, rand.offset % 4n !== 0n);
-  const tail = kernel.tail && count % 4 ? pipelineFor(ctx, kernel, kernel.tail, layout, false) : undefined;
-
-  const chunk = ctx.maxChunkElements;
-  const chunks = Math.ceil(count / chunk);
-  const slot = Math.max(PARAMS_BYTES, ctx.device.limits.minUniformBufferOffsetAlignment);
-  const bytes = new ArrayBuffer((chunks - 1) * slot + PARAMS_BYTES);
-  const u = new Uint32Array(bytes);
-  const f = new Float32Array(bytes);
-  const [k0, k1] = split64(rand.seed);
-  const [s0, s1] = split64(rand.stream);
-  const [o0, o1] = split64(rand.offset);
-  for (let c = 0; c < chunks; c++) {
-    const start = rand.offset + BigInt(c * chunk);
-    const [g0, g1] = split64(start >> 2n);
-    const w = (c * slot) / 4;
-    u.set([k0, k1, s0, s1, g0, g1, o0, o1, Number(start & 3n), Math.min(chunk, count - c * chunk), l.threshold], w);
-    f[w + 11] = l.scale;
-    u.set([c * chunk, 0, 0, 0], w + 12);
-    for (let i = 0; i < 4; i++) f[w + 16 + i] = l.extra?.[i] ?? 0;
-  }
-  const uniforms = ctx.uniformSlots(bytes);
-  const aux = l.aux ? ctx.uniformSlots(l.aux) : undefined;
-  const pass = encoder.beginComputePass({ label: `webgpu-dropout/tfjs ${kernel.name}` });
-  for (let c = 0; c < chunks; c++) {
-    const first = c * chunk;
-    const n = Math.min(chunk, count - first);
-    const bound = storage.map(([binding, unit]) => {
-      const buffer = l.buffers[binding]!;
-      const per = unit === 'data' || unit === 'word' ? 4 : 1 / 8;
-      return unit === 'whole' ? ([binding, buffer, 0, buffer.size] as const) : ([binding, buffer, first * per, Math.ceil((n * per) / 4) * 4] as const);
-    });
-    const group = ctx.bindGroup(layout, { buffer: uniforms.buffer, size: PARAMS_BYTES }, aux, bound);
-    pass.setBindGroup(0, group, aux ? [uniforms.offset + c * slot, aux.offset] : [uniforms.offset + c * slot]);
-    const run = (pipeline: GPUComputePipeline, invocations: number) => {
-      pass.setPipeline(pipeline);
-      const [x, y] = ctx.grid(Math.ceil(invocations / ctx.workgroupSize));
-      pass.dispatchWorkgroups(x, y);
-    };
-    const bodyInvocations = ctx.invocations(kernel, n);
-    if (bodyInvocations > 0) run(body, bodyInvocations);
-    if (tail && n % 4) run(tail, n % 4);
-  }
-  pass.end();
+  if (l.count === 0) return;
+  const buffers: Record<number, { buffer: GPUBuffer; argument: string }> = {};
+  for (const [b, buffer] of Object.entries(l.buffers)) buffers[Number(b)] = { buffer, argument: Number(b) === 1 ? 'x' : 'out' };
+  ctx.recordNow(
+    { kernel: l.kernel, dtype: 'f32', count: l.count, buffers, seed: l.rand.seed, stream: l.rand.stream, offset: l.rand.offset, threshold: l.threshold, scale: l.scale, extra: l.extra, aux: l.aux },
+    encoder,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,7 +282,7 @@ function maskedApply(shape: number[], noiseShape: number[], rule: KeepRule & { k
     runOp(ctx, t, (x, out): Launch =>
       elementwise
         ? { kernel: kernels.dropoutForward, count: t.size, buffers: { 1: x, 2: out }, rand, threshold: rule.threshold, scale }
-        : { kernel: structuredKernels.masked, count: t.size, buffers: { 1: x, 2: out, 6: recorderOf(ctx).placeholder }, rand, threshold: rule.threshold, scale, aux: table },
+        : { kernel: structuredKernels.masked, count: t.size, buffers: { 1: x, 2: out, 6: placeholderOf(ctx) }, rand, threshold: rule.threshold, scale, aux: table },
     );
 }
 
@@ -441,7 +372,7 @@ export function gaussianDropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor
     runOp(ctx, t, (xb, out) => ({
       kernel: structuredKernels.gaussian,
       count: t.size,
-      buffers: { 1: xb, 2: out, 6: recorderOf(ctx).placeholder },
+      buffers: { 1: xb, 2: out, 6: placeholderOf(ctx) },
       rand: state!,
       threshold: 0,
       scale: 1,
