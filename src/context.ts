@@ -6,9 +6,9 @@ import { PhiloxGenerator } from './generator.js';
 import { kernels, type BindingUnit, type KernelRecord } from './kernels.js';
 import { checkOptionNames, optionNames } from './options.js';
 import { BufferPool } from './pool.js';
-import { composeShader, shaderSources, type Dtype, type ShaderName } from './shaders.js';
+import { composeShader, shaderSources, type Dtype, type F16Path, type ShaderName } from './shaders.js';
 
-export type { Dtype };
+export type { Dtype, F16Path };
 
 // GPUBufferUsage / GPUMapMode values, spelled out so the library does not need the globals.
 export const Usage = {
@@ -65,10 +65,17 @@ export interface ContextOptions {
    * never.
    */
   maskTables?: false | { minElements?: number; minReuse?: number };
+  /**
+   * How f16 data (`dtype: 'f16'`) reaches the kernels. 'native': as WGSL `f16`, which needs the
+   * device feature `shader-f16`. 'packed': as u32 words holding two halves, widened and rounded
+   * (to nearest even) in integer arithmetic, on any device. Both give the CPU reference's bits.
+   * Default: 'native' where the device has `shader-f16`, else 'packed'.
+   */
+  f16Path?: F16Path;
 }
 
 const CONTEXT_OPTIONS = optionNames<ContextOptions>({
-  workgroupSize: true, maxChunkElements: true, poolBytes: true, seed: true, validate: true, specializedShapes: true, maskTables: true,
+  workgroupSize: true, maxChunkElements: true, poolBytes: true, seed: true, validate: true, specializedShapes: true, maskTables: true, f16Path: true,
 });
 const MASK_TABLE_OPTIONS = optionNames<Exclude<ContextOptions['maskTables'], false | undefined>>({ minElements: true, minReuse: true });
 
@@ -195,6 +202,9 @@ export class DropoutContext {
   readonly validate: boolean;
   readonly specializedShapes: number;
   readonly maskTables: MaskTablePolicy;
+  /** The path f16 data takes (ContextOptions.f16Path): 'native' (WGSL f16, `shader-f16`) or
+   * 'packed' (u32 words, any device). */
+  readonly f16Path: F16Path;
   /** Default generator for ops that are given neither a seed nor a generator. */
   readonly generator: PhiloxGenerator;
 
@@ -275,21 +285,38 @@ export class DropoutContext {
     if (!Number.isInteger(specialized) || specialized < 0) throw new InvalidArgumentError('options.specializedShapes', 'a non-negative integer', specialized);
     this.specializedShapes = specialized;
     this.maskTables = maskTablePolicy(options.maskTables);
+    const hasF16 = device.features.has('shader-f16');
+    const f16Path = options.f16Path ?? (hasF16 ? 'native' : 'packed');
+    if (f16Path !== 'native' && f16Path !== 'packed') throw new InvalidArgumentError('options.f16Path', "'native' or 'packed'", f16Path);
+    if (f16Path === 'native' && !hasF16) {
+      throw new UnsupportedError("options.f16Path: 'native' needs the device feature 'shader-f16', which this device lacks (use 'packed' or leave it unset)");
+    }
+    this.f16Path = f16Path;
     this.generator = new PhiloxGenerator(options.seed === undefined ? randomSeed() : toU64(options.seed, 'options.seed'));
     void device.lost.then((info) => this.onLost(`device lost (${info.reason}): ${info.message}`));
   }
 
+  /**
+   * Whether the device has `shader-f16`, which the native f16 path needs and every op with
+   * `dtype: 'f16'` can use. Without it f16 takes the packed path (see `f16Path`), which the
+   * element-wise dropout ops (forward, backward, in place, with and from the packed mask, the
+   * Dropout layer, dropoutArray) support; the other ops refuse f16 there with UnsupportedError.
+   */
   get supportsF16(): boolean {
     return this.device.features.has('shader-f16');
   }
 
-  /** Throws unless the device can run `dtype`. */
-  checkDtype(dtype: unknown, argument = 'dtype'): asserts dtype is Dtype {
+  /**
+   * Throws unless the context can run `dtype` for an op; `packed`: the op has a packed f16 path
+   * (shaders written against the storage interface of shaders/f16_packed.wgsl).
+   */
+  checkDtype(dtype: unknown, argument = 'dtype', packed = false): asserts dtype is Dtype {
     if (dtype !== 'f32' && dtype !== 'f16') throw new InvalidArgumentError(argument, "'f32' or 'f16'", dtype);
-    if (dtype === 'f16' && !this.supportsF16) {
+    if (dtype === 'f16' && this.f16Path === 'packed' && !packed) {
+      if (this.supportsF16) throw new UnsupportedError(`${argument}: 'f16' for this op has no packed path yet (the context was created with f16Path: 'packed')`);
       throw new UnsupportedError(
         `${argument}: 'f16' needs the adapter feature 'shader-f16', which this device lacks ` +
-          `(request the device with requiredFeatures: ['shader-f16'] on an adapter that has it)`,
+          `for this op (the packed f16 path, for devices without it, covers the element-wise dropout ops so far)`,
       );
     }
   }
@@ -324,7 +351,7 @@ export class DropoutContext {
     const moduleKey = `${k.shader.join('+')}:${dtype}`;
     let module = this.modules.get(moduleKey);
     if (!module) {
-      module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype) });
+      module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype, this.f16Path) });
       this.modules.set(moduleKey, module);
     }
     const p = this.device.createComputePipelineAsync({
