@@ -297,28 +297,16 @@ export class DropoutContext {
   }
 
   /**
-   * Whether the device has `shader-f16`, which the native f16 path needs and every op with
-   * `dtype: 'f16'` can use. Without it f16 takes the packed path (see `f16Path`), which the
-   * element-wise dropout ops (forward, backward, in place, with and from the packed mask, the
-   * Dropout layer, dropoutArray) support; the other ops refuse f16 there with UnsupportedError.
+   * Whether ops take `dtype: 'f16'`: true on every device (since the packed path). Which path f16
+   * data take is `f16Path`; whether the device has the feature, `device.features.has('shader-f16')`.
    */
   get supportsF16(): boolean {
-    return this.device.features.has('shader-f16');
+    return true;
   }
 
-  /**
-   * Throws unless the context can run `dtype` for an op; `packed`: the op has a packed f16 path
-   * (shaders written against the storage interface of shaders/f16_packed.wgsl).
-   */
-  checkDtype(dtype: unknown, argument = 'dtype', packed = false): asserts dtype is Dtype {
+  /** Throws unless `dtype` is 'f32' or 'f16' (both run on every device, see f16Path). */
+  checkDtype(dtype: unknown, argument = 'dtype'): asserts dtype is Dtype {
     if (dtype !== 'f32' && dtype !== 'f16') throw new InvalidArgumentError(argument, "'f32' or 'f16'", dtype);
-    if (dtype === 'f16' && this.f16Path === 'packed' && !packed) {
-      if (this.supportsF16) throw new UnsupportedError(`${argument}: 'f16' for this op has no packed path yet (the context was created with f16Path: 'packed')`);
-      throw new UnsupportedError(
-        `${argument}: 'f16' needs the adapter feature 'shader-f16', which this device lacks ` +
-          `for this op (the packed f16 path, for devices without it, covers the element-wise dropout ops so far)`,
-      );
-    }
   }
 
   /** Throws DeviceLostError once the device is gone. */

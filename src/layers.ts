@@ -59,7 +59,7 @@ export class Dropout extends Layer {
     checkOptionNames(options, LAYER_OPTIONS);
     this.p = checkProbability(options.p ?? 0.5);
     this.dtype = options.dtype ?? 'f32';
-    ctx.checkDtype(this.dtype, 'dtype', true);
+    ctx.checkDtype(this.dtype);
     if (options.generator !== undefined && !(options.generator instanceof PhiloxGenerator)) {
       throw new InvalidArgumentError('generator', 'a PhiloxGenerator', options.generator);
     }

@@ -163,7 +163,7 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
   checkOptionNames(opts, DROPOUT_OPTIONS);
   const rule = keepRule(opts.p);
   const dtype = opts.dtype ?? 'f32';
-  ctx.checkDtype(dtype, 'dtype', true);
+  ctx.checkDtype(dtype);
   checkEncoder(opts.encoder);
   const count = resolveCount(opts.count, x, dtypeBytes(dtype), 'x');
   const bytes = bindingBytes('data', dtype, count);
@@ -212,7 +212,7 @@ export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state:
   checkState(state);
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object of backward options ({ out?, mask?, encoder? })', opts);
   checkOptionNames(opts, DROPOUT_BACKWARD_OPTIONS);
-  ctx.checkDtype(state.dtype, 'state.dtype', true);
+  ctx.checkDtype(state.dtype, 'state.dtype');
   checkEncoder(opts.encoder);
   const bytes = bindingBytes('data', state.dtype, state.count);
   ctx.checkStorage(dy, 'dy', bytes);

@@ -8,6 +8,17 @@ import {
   DropoutContext,
   InvalidArgumentError,
   UnsupportedError,
+  alphaDropout,
+  alphaDropoutBackward,
+  biasDropoutResidual,
+  biasDropoutResidualBackward,
+  dropPathAdd,
+  dropPathAddBackward,
+  gaussianDropout,
+  gaussianDropoutBackward,
+  referenceStructuredDropout,
+  shapeSize,
+  structuredDropoutBackward,
   dropout,
   dropoutArray,
   dropoutBackward,
@@ -84,7 +95,7 @@ async function forward(c: DropoutContext, x: Uint16Array, opts: Omit<DropoutOpti
 describe('f16 packed path (device without shader-f16)', () => {
   it('is chosen automatically and named by ctx.f16Path; native is refused without the feature', async () => {
     expect(plain.device.features.has('shader-f16')).toBe(false);
-    expect(ctx.supportsF16).toBe(false);
+    expect(ctx.supportsF16).toBe(true);
     expect(ctx.f16Path).toBe('packed');
     expect(() => new DropoutContext(plain.device, { f16Path: 'native' })).toThrow(UnsupportedError);
     expect(() => new DropoutContext(plain.device, { f16Path: 'half' as never })).toThrow(InvalidArgumentError);
@@ -201,11 +212,6 @@ describe('f16 packed path (device without shader-f16)', () => {
     await expect(dropoutBackward(ctx, small, state)).rejects.toThrow(/^dy: expected a GPUBuffer of at least 8 bytes/);
     expect(new Uint32Array(await ctx.readBytes(out, 4))[0]).toBe(POISON_WORD);
   });
-
-  it('ops without a packed path yet refuse f16 with UnsupportedError', async () => {
-    const xb = ctx.upload(new Uint16Array(8));
-    await expect(structuredDropout(ctx, xb, { p: 0.5, shape: [2, 4], noiseShape: [2, 1], dtype: 'f16', seed: 1n })).rejects.toBeInstanceOf(UnsupportedError);
-  });
 });
 
 describe('f16 packed and native paths agree on an adapter that has both', () => {
@@ -227,6 +233,102 @@ describe('f16 packed and native paths agree on an adapter that has both', () => 
     } finally {
       native.destroy();
       packed.destroy();
+    }
+  });
+});
+
+/** Outputs of every structured op on context c, each read as halves with its poison checked. */
+async function structuredOutputs(c: DropoutContext, shape: number[], noise: number[], offset: bigint): Promise<Record<string, Uint16Array>> {
+  const n = shapeSize(shape);
+  const cols = shape[shape.length - 1]!;
+  const x = toHalfArray(testData(n, 21));
+  x[0] = 0x7bff; // 65504: overflows where kept (scale > 1) and in the residual sums
+  if (n > 2) x[2] = 0x0001; // the smallest subnormal
+  const res = toHalfArray(testData(n, 22));
+  const bias = toHalfArray(testData(cols, 23));
+  const dy = toHalfArray(testData(n, 24));
+  const rand = { seed: SEED, stream: 5n, offset };
+  const out: Record<string, Uint16Array> = {};
+  const fresh = (m = n) => poisonedHalves(c, m);
+  const read = async (name: string, b: GPUBuffer, m = n) => void (out[name] = await readHalves(c, b, m));
+
+  let y = fresh();
+  const s = await structuredDropout(c, c.upload(x), { p: 0.35, shape, noiseShape: noise, dtype: 'f16', out: y, ...rand });
+  await read('structured', y);
+  y = fresh();
+  await structuredDropoutBackward(c, c.upload(dy), s.state, { out: y });
+  await read('structured backward', y);
+
+  y = fresh();
+  const dp = await dropPathAdd(c, c.upload(res), c.upload(x), { p: 0.4, shape, dtype: 'f16', out: y, ...rand });
+  await read('dropPathAdd', y);
+  y = fresh();
+  const { dbranch } = await dropPathAddBackward(c, c.upload(dy), dp.state, { out: y });
+  expect(dbranch).toBe(y);
+  await read('dropPathAdd backward', y);
+
+  y = fresh();
+  const g = await gaussianDropout(c, c.upload(x), { p: 0.3, shape, noiseShape: noise, dtype: 'f16', out: y, ...rand });
+  await read('gaussian', y);
+  y = fresh();
+  await gaussianDropoutBackward(c, c.upload(dy), g.state, { out: y });
+  await read('gaussian backward', y);
+
+  y = fresh();
+  const a = await alphaDropout(c, c.upload(x), { p: 0.2, shape, noiseShape: noise, dtype: 'f16', out: y, ...rand });
+  await read('alpha', y);
+  y = fresh();
+  await alphaDropoutBackward(c, c.upload(dy), a.state, { out: y });
+  await read('alpha backward', y);
+
+  y = fresh();
+  const b = await biasDropoutResidual(c, c.upload(x), c.upload(bias), c.upload(res), { p: 0.25, shape, dtype: 'f16', out: y, ...rand });
+  await read('biasDropoutResidual', y);
+  const outX = fresh();
+  const outBias = fresh(cols);
+  await biasDropoutResidualBackward(c, c.upload(dy), b.state, { outX, outBias });
+  await read('biasDropoutResidual dx', outX);
+  await read('biasDropoutResidual dbias', outBias, cols);
+  return out;
+}
+
+const STRUCTURED_CASES: [shape: number[], noise: number[], offset: bigint][] = [
+  [[3, 5, 7], [3, 1, 7], 1n],
+  [[2, 3, 2, 5], [2, 3, 1, 1], 3n],
+  [[3, 1367], [3, 1367], 2n], // odd columns (the bias gradient's last word), past one 2048 chunk
+  [[7], [7], 0n],
+  [[1], [1], 5n],
+];
+
+describe('structured ops, Gaussian, Alpha, DropPath and the fused bias op on the packed path', () => {
+  it('structuredDropout equals the reference bit for bit (odd counts, chunks, neighbour half kept)', async () => {
+    for (const c of [ctx, chunked]) {
+      for (const [shape, noise, offset] of STRUCTURED_CASES) {
+        const n = shapeSize(shape);
+        const x = toHalfArray(testData(n, 31));
+        const y = poisonedHalves(c, n);
+        const opts = { p: 0.35, shape, noiseShape: noise, seed: SEED, stream: 2n, offset };
+        await structuredDropout(c, c.upload(x), { ...opts, dtype: 'f16', out: y });
+        expectBits(await readHalves(c, y, n), referenceStructuredDropout(x, opts) as Uint16Array, `shape ${shape} chunk ${c.maxChunkElements}`);
+      }
+    }
+  });
+
+  it('every op (forward and backward) gives the native path\'s bits on lavapipe, where both run', async () => {
+    const { device } = await nodeDevice();
+    if (!device.features.has('shader-f16')) return console.warn('native f16 not compared: the adapter lacks shader-f16');
+    const native = await DropoutContext.create(device, { seed: 1n });
+    try {
+      for (const [shape, noise, offset] of STRUCTURED_CASES) {
+        const want = await structuredOutputs(native, shape, noise, offset);
+        for (const c of [ctx, chunked]) {
+          const got = await structuredOutputs(c, shape, noise, offset);
+          expect(Object.keys(got)).toEqual(Object.keys(want));
+          for (const name of Object.keys(want)) expectBits(got[name]!, want[name]!, `${name} shape ${shape} chunk ${c.maxChunkElements}`);
+        }
+      }
+    } finally {
+      native.destroy();
     }
   });
 });
