@@ -37,6 +37,10 @@ export interface BenchOp {
   dtype: Dtype;
   /** Bytes read plus bytes written per element; the copy reference moves the same bytes. */
   bytesPerElement: number;
+  /** 'packed': the f16 data take the packed path (u32 words) even where the adapter has
+   * shader-f16, so it can be timed next to the native path (the suite runs the op on a context
+   * created with f16Path: 'packed'). Unset: the context's own path. */
+  f16Path?: 'packed';
   setup(ctx: DropoutContext, n: number): BenchCell;
 }
 
@@ -48,6 +52,11 @@ function buffers(ctx: DropoutContext, ...bytes: number[]): { list: GPUBuffer[]; 
 
 function forwardState(n: number, dtype: Dtype): DropoutState {
   return { seed: SEED, stream: 1n, offset: 0n, p: P, count: n, dtype, training: true };
+}
+
+/** An f16 op's row on the packed path (see BenchOp.f16Path). */
+function packedF16(op: BenchOp): BenchOp {
+  return { ...op, id: `${op.id}.packed`, label: `${op.label}, packed path (u32 words)`, f16Path: 'packed' };
 }
 
 function dropoutForward(dtype: Dtype, withMask: boolean): BenchOp {
@@ -231,7 +240,9 @@ export const benchOps: BenchOp[] = [
   dropoutForward('f32', false),
   dropoutBack('f32', false),
   dropoutForward('f16', false),
+  packedF16(dropoutForward('f16', false)),
   dropoutBack('f16', false),
+  packedF16(dropoutBack('f16', false)),
   dropoutForward('f32', true),
   dropoutBack('f32', true),
   rng('rng.words', 'RNG raw words (u32)', randomWords),

@@ -16,6 +16,7 @@ import { execSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DropoutContext } from '../src/index.js';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
 import { isCpuAdapter } from '../src/index.js';
 import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, type BenchOp } from './ops.js';
@@ -112,13 +113,20 @@ async function main(): Promise<number> {
   const { ctx, device } = env;
   const timer = new GpuTimer(device, () => ctx.settled(), (encoder) => ctx.submitted(encoder));
   let tf: TfPeer | null = null;
+  // The context of the ops forced onto the packed f16 path (BenchOp.f16Path), made on first use.
+  const packed: { ctx?: DropoutContext } = {};
+  const packedCtx = (): DropoutContext => (packed.ctx ??= new DropoutContext(device, { validate: false, seed: 0x5eedn, f16Path: 'packed' }));
   try {
     const slug = adapterSlug(env.adapter);
     // The code measured is what was loaded at start: read the commit once, then.
     const commit = gitCommit();
     const name = opts.name ?? [slug, ...(opts.quick ? ['quick'] : []), ...(opts.subset ? ['subset'] : [])].join('-');
-    const ops = benchOps.filter((op) => (op.dtype !== 'f16' || ctx.supportsF16) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
-    const skipped = benchOps.filter((op) => op.dtype === 'f16' && !ctx.supportsF16).map((op) => `${op.id}: adapter lacks shader-f16`);
+    // f16 runs on every adapter: natively with shader-f16, else on the packed path (ctx.f16Path).
+    // Rows forced onto the packed path are left out where that is the context's own path anyway
+    // (they would time the same kernels as the plain f16 rows).
+    const samePath = (op: BenchOp) => op.f16Path === 'packed' && ctx.f16Path === 'packed';
+    const ops = benchOps.filter((op) => !samePath(op) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
+    const skipped = benchOps.filter(samePath).map((op) => `${op.id}: the f16 rows already take the packed path here (no shader-f16)`);
     // The largest size at which an f32 buffer fits; ops whose copy reference needs larger buffers
     // skip (and list) the sizes where those do not fit.
     const largest = Math.floor(Math.log2(device.limits.maxBufferSize / 4));
@@ -141,7 +149,7 @@ async function main(): Promise<number> {
     const timingDescription = timer.hasTimestamps
       ? 'GPU timestamp queries (marker passes around many calls recorded into one command encoder, one submit), checked against the wall time of the same submit; a cell falls back to wall time (marked "wall") if any timestamp sample is outside (0, wall]'
       : 'wall time from submit to onSubmittedWorkDone around many calls recorded into one command encoder (the adapter has no timestamp-query)';
-    console.log(`webgpu-dropout bench on ${env.adapterName} (${env.icd})`);
+    console.log(`webgpu-dropout bench on ${env.adapterName} (${env.icd}); f16 path: ${ctx.f16Path}`);
     console.log(`timing: ${timer.hasTimestamps ? 'timestamp-query' : 'wall time'}; sizes 2^${sizes[0]}..2^${sizes.at(-1)}${opts.quick ? '; quick mode' : ''}`);
 
     // One untimed pass at the largest size first: page faults and shader compiles stay out of the cells.
@@ -189,7 +197,7 @@ async function main(): Promise<number> {
 
     async function measureCell(op: BenchOp, n: number, log2: number): Promise<CellResult> {
       const bytes = op.bytesPerElement * n;
-      const cell = withInjectedFault(op, op.setup(ctx, n));
+      const cell = withInjectedFault(op, op.setup(op.f16Path === 'packed' ? packedCtx() : ctx, n));
       // The copy reference over the same bytes, its samples interleaved with the op's.
       const copyWords = bytes > 0 ? copyWordsFor(bytes) : 0;
       const copy = copyWords ? copyCell(ctx, copyWords) : null;
@@ -314,6 +322,7 @@ async function main(): Promise<number> {
     return failures.length ? 1 : 0;
   } finally {
     tf?.dispose();
+    packed.ctx?.destroy();
     timer.destroy();
     env.close();
   }

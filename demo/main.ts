@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   try {
     const { device, adapterName } = await requestDropoutDevice();
     ctx = await DropoutContext.create(device);
-    const f16 = ctx.supportsF16 ? 'f16 supported' : 'no f16';
+    const f16 = ctx.f16Path === 'native' ? 'f16: native, shader-f16' : 'f16: packed path, no shader-f16';
     byId('adapter').textContent = `Computing on: ${adapterName} (${f16}).`;
     void device.lost.then((info) => {
       if (info.reason === 'destroyed') return;

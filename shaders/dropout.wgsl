@@ -1,22 +1,38 @@
 // Inverted dropout: y = x * keep / (1 - p). The backward pass is the same map applied to dy with
 // the forward's (seed, stream, offset, p): the mask is regenerated, never stored.
-// S is the storage type (f32 or f16, aliased by the host); arithmetic is in f32, one rounding.
+// The data go through the storage interface of the prelude (native_storage.wgsl: f32 or f16
+// as vec4<S>; f16_packed.wgsl: f16 as u32 words): arithmetic is in f32, one rounding.
 
-@group(0) @binding(1) var<storage, read> x4: array<vec4<S>>;
-@group(0) @binding(2) var<storage, read_write> y4: array<vec4<S>>;
-@group(0) @binding(1) var<storage, read> x1: array<S>;
-@group(0) @binding(2) var<storage, read_write> y1: array<S>;
+@group(0) @binding(1) var<storage, read> x4: array<S4>;
+@group(0) @binding(2) var<storage, read_write> y4: array<S4>;
+@group(0) @binding(1) var<storage, read> x1: array<S1>;
+@group(0) @binding(2) var<storage, read_write> y1: array<S1>;
 // Packed keep-mask (bit b of word k = element 32k + b), read by the *_masked entry points and
 // written by forward_packed.
 @group(0) @binding(3) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> mask_out: array<u32>;
 
-fn scale4(v: vec4<S>, keep: vec4<bool>) -> vec4<S> {
-  return vec4<S>(select(vec4<f32>(0.0), vec4<f32>(v) * params.scale, keep));
+fn scale4(v: S4, keep: vec4<bool>) -> S4 {
+  return pack_s4(select(vec4<f32>(0.0), unpack_s4(v) * params.scale, keep));
 }
 
-fn scale1(v: S, keep: bool) -> S {
-  return S(select(0.0, f32(v) * params.scale, keep));
+fn scale1(v: f32, keep: bool) -> f32 {
+  return select(0.0, v * params.scale, keep);
+}
+
+// Element e of x (or of y, for in-place kernels), and element e of y set to v: a read-modify-
+// write of its cell, so the invocation doing it must own the cell (see tail_cells).
+fn load_x1(e: u32) -> f32 {
+  return cell_get(x1[cell_of(e)], e);
+}
+
+fn load_y1(e: u32) -> f32 {
+  return cell_get(y1[cell_of(e)], e);
+}
+
+fn store_y1(e: u32, v: f32) {
+  let c = cell_of(e);
+  y1[c] = cell_set(y1[c], e, v);
 }
 
 fn mask_keep4(j: u32) -> vec4<bool> {
@@ -39,8 +55,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(WG)
 fn forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { y1[e] = scale1(x1[e], word1(e) >= params.threshold); }
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) { store_y1(e, scale1(load_x1(e), word1(e) >= params.threshold)); }
 }
 
 // Forward that also writes the packed keep-mask: each group's words decide both the outputs and the
@@ -85,7 +101,7 @@ fn forward_packed_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
   var bits = 0u;
   for (var e = first; e < params.count; e++) {
     let keep = word1(e) >= params.threshold;
-    y1[e] = scale1(x1[e], keep);
+    store_y1(e, scale1(load_x1(e), keep));
     bits |= select(0u, 1u, keep) << (e & 31u);
   }
   let k = first >> 5u;
@@ -108,8 +124,8 @@ fn forward_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 @compute @workgroup_size(WG)
 fn forward_tail_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { y1[e] = scale1(y1[e], word1(e) >= params.threshold); }
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) { store_y1(e, scale1(load_y1(e), word1(e) >= params.threshold)); }
 }
 
 @compute @workgroup_size(WG)
@@ -123,8 +139,8 @@ fn masked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 @compute @workgroup_size(WG)
 fn masked_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { y1[e] = scale1(x1[e], mask_keep1(e)); }
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) { store_y1(e, scale1(load_x1(e), mask_keep1(e))); }
 }
 
 @compute @workgroup_size(WG)
@@ -138,8 +154,8 @@ fn masked_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 @compute @workgroup_size(WG)
 fn masked_tail_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { y1[e] = scale1(y1[e], mask_keep1(e)); }
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) { store_y1(e, scale1(load_y1(e), mask_keep1(e))); }
 }
 
 // p = 0 (or eval mode into a separate output) and p = 1: no RNG work.
@@ -154,8 +170,11 @@ fn identity(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 
 @compute @workgroup_size(WG)
 fn identity_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { y1[e] = x1[e]; }
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) {
+    let c = cell_of(e);
+    y1[c] = cell_take(y1[c], x1[c], e);
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -163,12 +182,12 @@ fn zeros(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
   let k = linear_id(gid, nwg);
   for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
     let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { y4[j] = vec4<S>(); }
+    if (j < body_groups()) { y4[j] = S4(); }
   }
 }
 
 @compute @workgroup_size(WG)
 fn zeros_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { y1[e] = S(); }
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) { store_y1(e, 0.0); }
 }

@@ -133,3 +133,11 @@ fn gather_mask_word(li: u32, nibble: u32) -> u32 {
   }
   return word;
 }
+
+// Elements [x, y) of the tail that tail invocation t handles: the CELL elements of one storage
+// cell (one element natively, one u32 word of two halves on the packed f16 path), clipped to the
+// count, so no two invocations write the same word. The tail starts word-aligned (count & ~3).
+fn tail_cells(t: u32) -> vec2<u32> {
+  let first = tail_element(t * CELL);
+  return vec2<u32>(first, min(first + CELL, params.count));
+}

@@ -15,15 +15,17 @@ struct Broadcast {
 
 @group(0) @binding(4) var<uniform> bcast: Broadcast;
 
-@group(0) @binding(1) var<storage, read> sx4: array<vec4<S>>;
-@group(0) @binding(1) var<storage, read> sx1: array<S>;
-@group(0) @binding(2) var<storage, read_write> sy4: array<vec4<S>>;
-@group(0) @binding(2) var<storage, read_write> sy1: array<S>;
+// The data go through the storage interface of the prelude (native_storage.wgsl or
+// f16_packed.wgsl): S4 holds elements 4j .. 4j+3, S1 the cell of one (or, packed, two) elements.
+@group(0) @binding(1) var<storage, read> sx4: array<S4>;
+@group(0) @binding(1) var<storage, read> sx1: array<S1>;
+@group(0) @binding(2) var<storage, read_write> sy4: array<S4>;
+@group(0) @binding(2) var<storage, read_write> sy1: array<S1>;
 // The residual of the fused kernels.
-@group(0) @binding(3) var<storage, read> sres4: array<vec4<S>>;
-@group(0) @binding(3) var<storage, read> sres1: array<S>;
+@group(0) @binding(3) var<storage, read> sres4: array<S4>;
+@group(0) @binding(3) var<storage, read> sres1: array<S1>;
 // The bias of the fused kernel, bound whole for every chunk and indexed by column.
-@group(0) @binding(5) var<storage, read> sbias: array<S>;
+@group(0) @binding(5) var<storage, read> sbias: array<S1>;
 // Keep-mask output (1 = keep), one u32 per element.
 @group(0) @binding(2) var<storage, read_write> skeep4: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> skeep1: array<u32>;
@@ -203,6 +205,25 @@ fn body_first(j: u32) -> u32 {
   return params.first + 4u * j;
 }
 
+fn sx_at(e: u32) -> f32 {
+  return cell_get(sx1[cell_of(e)], e);
+}
+
+fn sres_at(e: u32) -> f32 {
+  return cell_get(sres1[cell_of(e)], e);
+}
+
+fn sbias_at(c: u32) -> f32 {
+  return cell_get(sbias[cell_of(c)], c);
+}
+
+// Element e of y set to v: a read-modify-write of its cell, so the invocation must own the cell
+// (tail entry points take whole cells, see tail_cells).
+fn sy_set(e: u32, v: f32) {
+  let c = cell_of(e);
+  sy1[c] = cell_set(sy1[c], e, v);
+}
+
 // ---- Dropout with a broadcast mask: y = keep ? x * scale : 0 (scale 1 for DropPath without
 // scale_by_keep). The backward pass is the same map applied to dy.
 
@@ -210,15 +231,15 @@ fn body_first(j: u32) -> u32 {
 fn masked_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    sy4[j] = vec4<S>(select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.scale, keep_at4(j)));
+    sy4[j] = pack_s4(select(vec4<f32>(0.0), unpack_s4(sx4[j]) * params.scale, keep_at4(j)));
   }
 }
 
 @compute @workgroup_size(WG)
 fn masked_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) {
-    sy1[e] = S(select(0.0, f32(sx1[e]) * params.scale, keep_at1(params.first + e)));
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) {
+    sy_set(e, select(0.0, sx_at(e) * params.scale, keep_at1(params.first + e)));
   }
 }
 
@@ -241,17 +262,17 @@ fn keep_mask_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 fn residual_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    let branch = select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.scale, keep_at4(j));
-    sy4[j] = vec4<S>(vec4<f32>(sres4[j]) + branch);
+    let branch = select(vec4<f32>(0.0), unpack_s4(sx4[j]) * params.scale, keep_at4(j));
+    sy4[j] = pack_s4(unpack_s4(sres4[j]) + branch);
   }
 }
 
 @compute @workgroup_size(WG)
 fn residual_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) {
-    let branch = select(0.0, f32(sx1[e]) * params.scale, keep_at1(params.first + e));
-    sy1[e] = S(f32(sres1[e]) + branch);
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) {
+    let branch = select(0.0, sx_at(e) * params.scale, keep_at1(params.first + e));
+    sy_set(e, sres_at(e) + branch);
   }
 }
 
@@ -275,25 +296,25 @@ fn bias4(e0: u32) -> vec4<f32> {
   let c1 = select(c0 + 1u, 0u, c0 + 1u == cols);
   let c2 = select(c1 + 1u, 0u, c1 + 1u == cols);
   let c3 = select(c2 + 1u, 0u, c2 + 1u == cols);
-  return vec4<f32>(f32(sbias[c0]), f32(sbias[c1]), f32(sbias[c2]), f32(sbias[c3]));
+  return vec4<f32>(sbias_at(c0), sbias_at(c1), sbias_at(c2), sbias_at(c3));
 }
 
 @compute @workgroup_size(WG)
 fn bias_residual_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    let v = (vec4<f32>(sx4[j]) + bias4(body_first(j))) * params.scale;
-    sy4[j] = vec4<S>(vec4<f32>(sres4[j]) + select(vec4<f32>(0.0), v, keep_at4(j)));
+    let v = (unpack_s4(sx4[j]) + bias4(body_first(j))) * params.scale;
+    sy4[j] = pack_s4(unpack_s4(sres4[j]) + select(vec4<f32>(0.0), v, keep_at4(j)));
   }
 }
 
 @compute @workgroup_size(WG)
 fn bias_residual_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) {
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) {
     let g = params.first + e;
-    let v = (f32(sx1[e]) + f32(sbias[g % bias_columns()])) * params.scale;
-    sy1[e] = S(f32(sres1[e]) + select(0.0, v, keep_at1(g)));
+    let v = (sx_at(e) + sbias_at(g % bias_columns())) * params.scale;
+    sy_set(e, sres_at(e) + select(0.0, v, keep_at1(g)));
   }
 }
 
@@ -311,20 +332,24 @@ fn bias_grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let r0 = (i / cols) * per_block;
   let r1 = min(rows, r0 + per_block);
   var sum = 0.0;
-  for (var r = r0; r < r1; r++) { sum += f32(sx1[r * cols + c]); }
+  for (var r = r0; r < r1; r++) { sum += sx_at(r * cols + c); }
   spartial_out[t] = sum;
 }
 
 @compute @workgroup_size(WG)
 fn bias_grad_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = linear_id(gid, nwg);
-  if (t >= params.count) { return; }
-  let c = params.first + t;
+  // One invocation per output cell (CELL columns; the chunk starts on a whole cell), so no two
+  // write one word of a packed f16 bias gradient.
+  let t0 = linear_id(gid, nwg);
+  if (t0 >= params.count || t0 % CELL != 0u) { return; }
   let cols = bcast.header.y;
   let blocks = (bcast.header.z + bcast.header.w - 1u) / bcast.header.w;
-  var sum = 0.0;
-  for (var b = 0u; b < blocks; b++) { sum += spartial_in[b * cols + c]; }
-  sy1[t] = S(sum);
+  for (var t = t0; t < min(t0 + CELL, params.count); t++) {
+    let c = params.first + t;
+    var sum = 0.0;
+    for (var b = 0u; b < blocks; b++) { sum += spartial_in[b * cols + c]; }
+    sy_set(t, sum);
+  }
 }
 
 // ---- Gaussian dropout: y = x * (1 + sigma z), sigma = params.extra.x, z the contract normal of
@@ -334,15 +359,15 @@ fn bias_grad_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 fn gaussian_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    sy4[j] = vec4<S>(vec4<f32>(sx4[j]) * (1.0 + params.extra.x * mask_normals4(j)));
+    sy4[j] = pack_s4(unpack_s4(sx4[j]) * (1.0 + params.extra.x * mask_normals4(j)));
   }
 }
 
 @compute @workgroup_size(WG)
 fn gaussian_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) {
-    sy1[e] = S(f32(sx1[e]) * (1.0 + params.extra.x * mask_normal(params.first + e)));
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) {
+    sy_set(e, sx_at(e) * (1.0 + params.extra.x * mask_normal(params.first + e)));
   }
 }
 
@@ -353,17 +378,17 @@ fn gaussian_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 fn alpha_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    let v = select(vec4<f32>(params.extra.z), vec4<f32>(sx4[j]), keep_at4(j));
-    sy4[j] = vec4<S>(params.extra.x * v + params.extra.y);
+    let v = select(vec4<f32>(params.extra.z), unpack_s4(sx4[j]), keep_at4(j));
+    sy4[j] = pack_s4(params.extra.x * v + params.extra.y);
   }
 }
 
 @compute @workgroup_size(WG)
 fn alpha_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) {
-    let v = select(params.extra.z, f32(sx1[e]), keep_at1(params.first + e));
-    sy1[e] = S(params.extra.x * v + params.extra.y);
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) {
+    let v = select(params.extra.z, sx_at(e), keep_at1(params.first + e));
+    sy_set(e, params.extra.x * v + params.extra.y);
   }
 }
 
@@ -371,14 +396,14 @@ fn alpha_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 fn alpha_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let j = linear_id(gid, nwg);
   if (j < body_groups()) {
-    sy4[j] = vec4<S>(select(vec4<f32>(0.0), vec4<f32>(sx4[j]) * params.extra.x, keep_at4(j)));
+    sy4[j] = pack_s4(select(vec4<f32>(0.0), unpack_s4(sx4[j]) * params.extra.x, keep_at4(j)));
   }
 }
 
 @compute @workgroup_size(WG)
 fn alpha_backward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) {
-    sy1[e] = S(select(0.0, f32(sx1[e]) * params.extra.x, keep_at1(params.first + e)));
+  let r = tail_cells(linear_id(gid, nwg));
+  for (var e = r.x; e < r.y; e++) {
+    sy_set(e, select(0.0, sx_at(e) * params.extra.x, keep_at1(params.first + e)));
   }
 }

@@ -6,9 +6,9 @@ import { PhiloxGenerator } from './generator.js';
 import { kernels, type BindingUnit, type KernelRecord } from './kernels.js';
 import { checkOptionNames, optionNames } from './options.js';
 import { BufferPool } from './pool.js';
-import { composeShader, shaderSources, type Dtype, type ShaderName } from './shaders.js';
+import { composeShader, shaderSources, type Dtype, type F16Path, type ShaderName } from './shaders.js';
 
-export type { Dtype };
+export type { Dtype, F16Path };
 
 // GPUBufferUsage / GPUMapMode values, spelled out so the library does not need the globals.
 export const Usage = {
@@ -68,6 +68,13 @@ export interface ContextOptions {
   /** The launch shape of the element-wise kernels (see LaunchTuning); default: chosen from the
    * adapter (defaultTuning). Never changes which word an element gets. */
   tuning?: LaunchTuning;
+  /**
+   * How f16 data (`dtype: 'f16'`) reaches the kernels. 'native': as WGSL `f16`, which needs the
+   * device feature `shader-f16`. 'packed': as u32 words holding two halves, widened and rounded
+   * (to nearest even) in integer arithmetic, on any device. Both give the CPU reference's bits.
+   * Default: 'native' where the device has `shader-f16`, else 'packed'.
+   */
+  f16Path?: F16Path;
 }
 
 /**
@@ -119,7 +126,7 @@ function launchTuning(option: unknown, device: GPUDevice, workgroupSize: number)
 }
 
 const CONTEXT_OPTIONS = optionNames<ContextOptions>({
-  workgroupSize: true, maxChunkElements: true, poolBytes: true, seed: true, validate: true, specializedShapes: true, maskTables: true, tuning: true,
+  workgroupSize: true, maxChunkElements: true, poolBytes: true, seed: true, validate: true, specializedShapes: true, maskTables: true, tuning: true, f16Path: true,
 });
 const MASK_TABLE_OPTIONS = optionNames<Exclude<ContextOptions['maskTables'], false | undefined>>({ minElements: true, minReuse: true });
 
@@ -252,6 +259,9 @@ export class DropoutContext {
   readonly tuning: Readonly<Required<LaunchTuning>>;
   /** The pipeline constants that carry `workgroupSize` and `tuning` into every module declaring them. */
   private readonly launchConstants: Readonly<Record<string, number>>;
+  /** The path f16 data takes (ContextOptions.f16Path): 'native' (WGSL f16, `shader-f16`) or
+   * 'packed' (u32 words, any device). */
+  readonly f16Path: F16Path;
   /** Default generator for ops that are given neither a seed nor a generator. */
   readonly generator: PhiloxGenerator;
 
@@ -340,23 +350,28 @@ export class DropoutContext {
       GROUPS_PER_INVOCATION: this.tuning.groupsPerInvocation,
       MASK_WORDS_IN_WORKGROUP: this.tuning.maskWords === 'workgroup' ? 1 : 0,
     });
+    const hasF16 = device.features.has('shader-f16');
+    const f16Path = options.f16Path ?? (hasF16 ? 'native' : 'packed');
+    if (f16Path !== 'native' && f16Path !== 'packed') throw new InvalidArgumentError('options.f16Path', "'native' or 'packed'", f16Path);
+    if (f16Path === 'native' && !hasF16) {
+      throw new UnsupportedError("options.f16Path: 'native' needs the device feature 'shader-f16', which this device lacks (use 'packed' or leave it unset)");
+    }
+    this.f16Path = f16Path;
     this.generator = new PhiloxGenerator(options.seed === undefined ? randomSeed() : toU64(options.seed, 'options.seed'));
     void device.lost.then((info) => this.onLost(`device lost (${info.reason}): ${info.message}`));
   }
 
+  /**
+   * Whether ops take `dtype: 'f16'`: true on every device (since the packed path). Which path f16
+   * data take is `f16Path`; whether the device has the feature, `device.features.has('shader-f16')`.
+   */
   get supportsF16(): boolean {
-    return this.device.features.has('shader-f16');
+    return true;
   }
 
-  /** Throws unless the device can run `dtype`. */
+  /** Throws unless `dtype` is 'f32' or 'f16' (both run on every device, see f16Path). */
   checkDtype(dtype: unknown, argument = 'dtype'): asserts dtype is Dtype {
     if (dtype !== 'f32' && dtype !== 'f16') throw new InvalidArgumentError(argument, "'f32' or 'f16'", dtype);
-    if (dtype === 'f16' && !this.supportsF16) {
-      throw new UnsupportedError(
-        `${argument}: 'f16' needs the adapter feature 'shader-f16', which this device lacks ` +
-          `(request the device with requiredFeatures: ['shader-f16'] on an adapter that has it)`,
-      );
-    }
   }
 
   /** Throws DeviceLostError once the device is gone. */
@@ -389,7 +404,7 @@ export class DropoutContext {
     const moduleKey = `${k.shader.join('+')}:${dtype}`;
     let module = this.modules.get(moduleKey);
     if (!module) {
-      module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype) });
+      module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype, this.f16Path) });
       this.modules.set(moduleKey, module);
     }
     return {

@@ -7,7 +7,7 @@ export interface DeviceRequest {
   /** The GPU entry point (default: navigator.gpu). */
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
-  /** 'prefer' (default): request shader-f16 when the adapter has it; 'require': fail without it; 'off'. */
+  /** 'prefer' (default): request shader-f16 when the adapter has it (f16 then takes the native path, else the packed one); 'require': fail without it; 'off': never request it (f16 takes the packed path). */
   f16?: 'prefer' | 'require' | 'off';
 }
 
@@ -37,7 +37,7 @@ export async function requestDropoutDevice(request: DeviceRequest = {}): Promise
   const adapter = await gpu.requestAdapter(request.powerPreference ? { powerPreference: request.powerPreference } : undefined);
   if (!adapter) throw new UnsupportedError('WebGPU is present but no adapter was found (requestAdapter returned null)');
   const hasF16 = adapter.features.has('shader-f16');
-  if (f16 === 'require' && !hasF16) throw new UnsupportedError("the adapter lacks 'shader-f16', which f16 dropout needs");
+  if (f16 === 'require' && !hasF16) throw new UnsupportedError("the adapter lacks 'shader-f16', which the native f16 path needs (without it f16 takes the packed path: request with f16: 'prefer' or 'off')");
   // Ask for the adapter's largest binding and buffer sizes so fewer tensors need chunking.
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,

@@ -15,7 +15,7 @@ export class InvalidArgumentError extends DropoutError {
   }
 }
 
-/** Something the environment lacks: f16 without the `shader-f16` feature, no WebGPU or no adapter,
+/** Something the environment lacks: f16Path 'native' without the `shader-f16` feature, no WebGPU or no adapter,
  * no `webgpu` package or lavapipe in Node, a request larger than one storage binding can hold. */
 export class UnsupportedError extends DropoutError {
   override name = 'UnsupportedError';

@@ -28,7 +28,7 @@ export * from './reference.js';
 export { toHalfBits, fromHalfBits, toHalfArray, fromHalfArray } from './half.js';
 export { DropoutError, Got, InvalidArgumentError, UnsupportedError, DeviceLostError, GpuValidationError } from './errors.js';
 export { kernels, type KernelRecord, type BindingUnit } from './kernels.js';
-export { shaderSources, composeShader, type Dtype, type ShaderName } from './shaders.js';
+export { shaderSources, composeShader, type Dtype, type F16Path, type ShaderName } from './shaders.js';
 export { readArray, dropoutArray } from './arrays.js';
 export { MLP, sampleDropout, uploadMatrix, readMatrix, oneHot, checkMatrix, siteOffset, SITE_OFFSET_STRIDE, type Matrix, type SampleRandom, type MLPOptions, type ForwardFn, type LossKind } from './model.js';
 export { referenceMlpForward, referenceLoss, referenceMcStats, type ReferenceMlp, type ReferenceSample, type ReferenceMcStats } from './model-reference.js';

@@ -10,6 +10,8 @@ import model from '../shaders/model.wgsl?raw';
 import mc from '../shaders/mc.wgsl?raw';
 import structured from '../shaders/structured.wgsl?raw';
 import benchStages from '../shaders/bench_stages.wgsl?raw';
+import nativeStorage from '../shaders/native_storage.wgsl?raw';
+import f16Packed from '../shaders/f16_packed.wgsl?raw';
 
 export const shaderSources = { model, mc, philox, elementwise, random, dropout, copy, probe, benchStages, structured } as const;
 export type ShaderName = keyof typeof shaderSources;
@@ -17,8 +19,25 @@ export type ShaderName = keyof typeof shaderSources;
 /** Storage type of a kernel's data arrays; the shaders refer to it as `S`. */
 export type Dtype = 'f32' | 'f16';
 
-/** The dtype prelude (the alias `S`, and `enable f16` where needed) followed by the files in order. */
-export function composeShader(files: readonly ShaderName[], dtype: Dtype): string {
-  const prelude = dtype === 'f16' ? 'enable f16;\nalias S = f16;\n' : 'alias S = f32;\n';
-  return prelude + files.map((f) => shaderSources[f]).join('\n');
+/**
+ * How f16 data reaches the shaders: 'native' names it as `f16` (needs the `shader-f16` feature);
+ * 'packed' binds it as u32 words, two halves each, converted in integer arithmetic (any adapter).
+ */
+export type F16Path = 'native' | 'packed';
+
+/**
+ * The dtype prelude followed by the files in order. Native storage (f32, or f16 with
+ * `enable f16`) defines the alias `S`; every module also gets the storage interface the
+ * element-wise kernels use (S4, S1, unpack_s4, pack_s4, cell_*): shaders/native_storage.wgsl, or
+ * for f16 on the packed path shaders/f16_packed.wgsl (which defines no `S`, so a kernel not
+ * written against the interface fails to compile rather than misread the data).
+ */
+export function composeShader(files: readonly ShaderName[], dtype: Dtype, f16Path: F16Path = 'native'): string {
+  const prelude =
+    dtype === 'f16'
+      ? f16Path === 'packed'
+        ? f16Packed
+        : `enable f16;\nalias S = f16;\n${nativeStorage}`
+      : `alias S = f32;\n${nativeStorage}`;
+  return prelude + '\n' + files.map((f) => shaderSources[f]).join('\n');
 }

@@ -135,6 +135,8 @@ describe('bench ops: each op times its own library call, on the bytes it counts'
     'dropout.backward.f32': 'dropoutBackward',
     'dropout.forward.f16': 'dropout',
     'dropout.backward.f16': 'dropoutBackward',
+    'dropout.forward.f16.packed': 'dropout',
+    'dropout.backward.f16.packed': 'dropoutBackward',
     'dropout.forward+mask.f32': 'dropout',
     'dropout.backward+mask.f32': 'dropoutBackward',
     'rng.words': 'randomWords',

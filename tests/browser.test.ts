@@ -652,3 +652,26 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await page.close();
   });
 });
+
+describe('f16 in Chromium on SwiftShader (no shader-f16): the packed path', () => {
+  it('dropout forward, with mask, backward in place and structured dropout equal the CPU reference bit for bit, the half past an odd count kept', async () => {
+    const { page, errors } = await openPage({ width: 800, height: 600 });
+    await page.goto(`${harness.url}f16/`);
+    await page.waitForFunction(() => document.body.dataset.result !== undefined || document.body.dataset.error !== undefined, undefined, { timeout: 90_000, polling: 100 });
+    const error = await page.evaluate(() => document.body.dataset.error);
+    expect(error).toBeUndefined();
+    const result = JSON.parse((await page.evaluate(() => document.body.dataset.result))!) as {
+      adapter: string;
+      shaderF16: boolean;
+      f16Path: string;
+      checks: { name: string; count: number; mismatches: number; overwritten: number }[];
+    };
+    expect(result.adapter).toMatch(/swiftshader/i);
+    expect(result.shaderF16).toBe(false);
+    expect(result.f16Path).toBe('packed');
+    expect(result.checks.map((c) => c.name)).toEqual(['forward', 'forward with mask', 'backward in place from mask', 'structured']);
+    for (const c of result.checks) expect(c, c.name).toEqual({ name: c.name, count: c.name === 'structured' ? 105 : 65539, mismatches: 0, overwritten: 0 });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});

@@ -8,7 +8,6 @@ import {
   DropoutContext,
   GpuValidationError,
   InvalidArgumentError,
-  UnsupportedError,
   Usage,
   bernoulliMask,
   dropout,
@@ -22,6 +21,7 @@ import {
   randomNormal,
   randomUniform,
   randomWords,
+  structuredDropout,
   type DropoutState,
 } from '../src/index.js';
 import { requestNodeDevice, type NodeDevice } from '../src/node.js';
@@ -330,26 +330,21 @@ describe('f16 on a device without shader-f16', () => {
     plain?.release();
   });
 
-  it('dropout, dropoutBackward and the Dropout layer refuse f16 with UnsupportedError naming shader-f16', async () => {
-    expect(noF16.supportsF16).toBe(false);
+  it('f16 takes the packed path there: supportsF16 is true, f16Path says packed, and the ops run; a bad dtype is still refused', async () => {
+    expect(plain.device.features.has('shader-f16')).toBe(false);
+    expect(noF16.supportsF16).toBe(true);
+    expect(noF16.f16Path).toBe('packed');
     const xb = noF16.upload(new Uint16Array(N));
     const out = noF16.upload(new Uint32Array(N).fill(POISON_WORD));
-    const check = (e: unknown, argument: string) => {
-      expect(e).toBeInstanceOf(UnsupportedError);
-      expect((e as Error).message).toMatch(new RegExp(`^${argument}: 'f16' needs the adapter feature 'shader-f16'`));
-    };
-    check(await dropout(noF16, xb, { p: 0.5, dtype: 'f16', seed: 1n, out }).catch((e) => e), 'dtype');
+    await expect(dropout(noF16, xb, { p: 0.5, dtype: 'bf16' as never, seed: 1n, out })).rejects.toThrow(/^dtype: expected 'f32' or 'f16'/);
+    await expect(structuredDropout(noF16, xb, { p: 0.5, shape: [N], dtype: 'f64' as never, seed: 1n, out })).rejects.toThrow(/^dtype: expected 'f32' or 'f16'/);
+    expect(new Uint32Array(await noF16.readBytes(out, N * 4)).every((w) => w === POISON_WORD)).toBe(true);
+    // tests/f16-packed.test.ts checks the bits; here only that they run.
+    await dropout(noF16, xb, { p: 0.5, dtype: 'f16', seed: 1n, out });
+    await structuredDropout(noF16, xb, { p: 0.5, shape: [N], dtype: 'f16', seed: 1n, out });
     const state: DropoutState = { seed: 1n, stream: 0n, offset: 0n, p: 0.5, count: N, dtype: 'f16', training: true };
-    check(await dropoutBackward(noF16, xb, state, { out }).catch((e) => e), 'state.dtype');
-    let layerError: unknown;
-    try {
-      new Dropout(noF16, { dtype: 'f16' });
-    } catch (e) {
-      layerError = e;
-    }
-    check(layerError, 'dtype');
-    const words = new Uint32Array(await noF16.readBytes(out, N * 4));
-    expect(words.every((w) => w === POISON_WORD)).toBe(true);
+    await dropoutBackward(noF16, xb, state, { out });
+    expect(new Dropout(noF16, { dtype: 'f16' }).dtype).toBe('f16');
     // f32 still works on that device.
     await dropout(noF16, noF16.upload(testData(8)), { p: 0.5, seed: 1n, out });
     expect(new Uint32Array(await noF16.readBytes(out, 32))).not.toContain(POISON_WORD);

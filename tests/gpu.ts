@@ -12,9 +12,13 @@ export function nodeDevice(): Promise<NodeDevice> {
   return acquired;
 }
 
+/** WEBGPU_DROPOUT_F16_PATH=packed runs the suites' f16 cases on the packed path where the adapter
+ * has shader-f16 (tests/f16-packed.test.ts covers that path in every run). */
+const F16_PATH = process.env.WEBGPU_DROPOUT_F16_PATH as ContextOptions['f16Path'] | undefined;
+
 export async function gpuContext(options: ContextOptions = {}): Promise<DropoutContext> {
   const { device } = await nodeDevice();
-  const ctx = await DropoutContext.create(device, { seed: 1234n, ...options });
+  const ctx = await DropoutContext.create(device, { seed: 1234n, ...(F16_PATH ? { f16Path: F16_PATH } : {}), ...options });
   contexts.push(ctx);
   return ctx;
 }

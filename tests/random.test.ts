@@ -253,7 +253,8 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
   for (const groupsPerInvocation of [1, 2, 4, 8] as const) {
     for (const maskWords of ['workgroup', 'invocation'] as const) {
       it(`tuning { groupsPerInvocation: ${groupsPerInvocation}, maskWords: '${maskWords}' }, chunks of 2048: words, packed mask, dropout and forward + mask equal the unchunked run`, async () => {
-        const c = await gpuContext({ maxChunkElements: 2048, workgroupSize: 64, tuning: { groupsPerInvocation, maskWords } });
+        // f16 through the packed path here (the native one is checked above): its kernels share the loops the tuning shapes.
+        const c = await gpuContext({ maxChunkElements: 2048, workgroupSize: 64, tuning: { groupsPerInvocation, maskWords }, f16Path: 'packed' });
         expect(c.tuning).toEqual({ groupsPerInvocation, maskWords });
         expect(mismatch(await packedMask(c, COUNT), unchunkedPacked)).toBeNull();
         expect(mismatch(await dropoutOutput(c, x), unchunkedDropout)).toBeNull();
@@ -264,6 +265,12 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
         expect(mismatch(await readArray(c, fusedMask, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
         const words = await gpuWords(c, randomWords, { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
         expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
+        const xh = c.upload(toHalfArray(x));
+        const outH = poisoned(c, 2 * COUNT + 2);
+        const maskH = poisoned(c, Math.ceil(COUNT / 32) * 4);
+        await dropout(c, xh, { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out: outH, mask: maskH });
+        expect(mismatch(await readArray(c, outH, 'f16', COUNT), f16Unchunked)).toBeNull();
+        expect(mismatch(await readArray(c, maskH, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
       });
     }
   }

@@ -269,7 +269,7 @@ describe('noise-shape (broadcast) masks', () => {
   it('structuredDropout matches the reference exactly in f32 and f16, and its backward too', async () => {
     for (const maskTables of TABLE_MODES) {
       const ctx = await gpuContext({ maskTables });
-      const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
+      const dtypes: Dtype[] = ['f32', 'f16'];
       for (const dtype of dtypes) {
         for (const { shape, noise } of broadcastCases) {
           const n = shapeSize(shape);
@@ -452,7 +452,6 @@ describe('DropPath', () => {
 
   it('fused form in f16: one f32 computation, one rounding', async () => {
     const ctx = await gpuContext();
-    if (!ctx.supportsF16) return;
     const shape = [7, 3, 5];
     const n = 105;
     const [res, x] = [toHalfArray(testData(n, 8)), toHalfArray(testData(n, 4))];

@@ -62,7 +62,7 @@ describe('Gaussian dropout', () => {
   it('matches the reference (f32 and f16, noise shapes, streams, offsets), backward too', async () => {
     for (const maskTables of TABLE_MODES) {
       const ctx = await gpuContext({ maskTables });
-      const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
+      const dtypes: Dtype[] = ['f32', 'f16'];
       for (const dtype of dtypes) {
         for (const { shape, noise } of cases) {
           for (const [stream, offset] of [[0n, 0n], [3n, 5n], [1n << 36n, (1n << 33n) + 2n]] as const) {
@@ -161,7 +161,7 @@ describe('Alpha dropout', () => {
   it('matches the reference (f32 and f16); the backward (one product) bit for bit', async () => {
     for (const maskTables of TABLE_MODES) {
       const ctx = await gpuContext({ maskTables });
-      const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
+      const dtypes: Dtype[] = ['f32', 'f16'];
       for (const dtype of dtypes) {
         for (const { shape, noise } of cases) {
           for (const [stream, offset] of [[1n, 0n], [8n, 3n], [1n << 34n, 7n]] as const) {
@@ -265,7 +265,7 @@ describe('fused bias + dropout + residual', () => {
 
   it('matches the reference in f32 and f16 (both mask and values), with its backward', async () => {
     const ctx = await gpuContext();
-    const dtypes: Dtype[] = ctx.supportsF16 ? ['f32', 'f16'] : ['f32'];
+    const dtypes: Dtype[] = ['f32', 'f16'];
     for (const dtype of dtypes) {
       for (const shape of shapes) {
         for (const [stream, offset] of [[0n, 0n], [14n, 6n]] as const) {

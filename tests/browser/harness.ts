@@ -1,5 +1,5 @@
-// Browser-test plumbing: build the demo with Vite into a temp dir, serve it on loopback, and run
-// Debian's Chromium (never a downloaded browser) through playwright-core with WebGPU on
+// Browser-test plumbing: build the demo (and the f16 check page, at f16/) with Vite into a temp
+// dir, serve it on loopback, and run Debian's Chromium (never a downloaded browser) through playwright-core with WebGPU on
 // SwiftShader. Everything started here is stopped by `close()`.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -48,6 +48,19 @@ export async function buildDemo(outDir: string): Promise<void> {
   if (!existsSync(join(outDir, 'index.html'))) throw new Error(`vite build wrote no index.html to ${outDir}`);
 }
 
+/** The f16 check page (tests/browser/f16-page, the library in the browser) built into `outDir`. */
+export async function buildF16Page(outDir: string): Promise<void> {
+  const vite = join(dirname(createRequire(import.meta.url).resolve('vite/package.json')), 'bin', 'vite.js');
+  const root = join(ROOT, 'tests', 'browser', 'f16-page');
+  const child = spawn(process.execPath, [vite, 'build', root, '--base', './', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  if (code !== 0) throw new Error(`vite build of the f16 page failed (exit ${code}):\n${output}`);
+  if (!existsSync(join(outDir, 'index.html'))) throw new Error(`vite build wrote no index.html to ${outDir}`);
+}
+
 /** A static file server for `dir` on 127.0.0.1 and a free port. */
 export async function serve(dir: string): Promise<{ url: string; server: Server }> {
   const base = resolve(dir);
@@ -87,6 +100,7 @@ export async function startHarness(): Promise<Harness> {
   };
   try {
     await buildDemo(join(work, 'site'));
+    await buildF16Page(join(work, 'site', 'f16'));
     const { url, server } = await serve(join(work, 'site'));
     cleanups.push(() => new Promise<void>((done) => server.close(() => done())));
     // Playwright's own headless switch is off: the new headless mode comes from the flag, which
