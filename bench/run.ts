@@ -113,9 +113,10 @@ async function main(): Promise<number> {
   const { ctx, device } = env;
   const timer = new GpuTimer(device, () => ctx.settled(), (encoder) => ctx.submitted(encoder));
   let tf: TfPeer | null = null;
-  // The context of the ops forced onto the packed f16 path (BenchOp.f16Path), made on first use.
+  // The context of the ops forced onto the packed f16 path (BenchOp.f16Path), made on first use,
+  // with the suite context's workgroup size and launch tuning (so the rows differ in the path only).
   const packed: { ctx?: DropoutContext } = {};
-  const packedCtx = (): DropoutContext => (packed.ctx ??= new DropoutContext(device, { validate: false, seed: 0x5eedn, f16Path: 'packed' }));
+  const packedCtx = (): DropoutContext => (packed.ctx ??= new DropoutContext(device, { validate: false, seed: 0x5eedn, workgroupSize: ctx.workgroupSize, tuning: { ...ctx.tuning }, f16Path: 'packed' }));
   try {
     const slug = adapterSlug(env.adapter);
     // The code measured is what was loaded at start: read the commit once, then.
