@@ -208,11 +208,11 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     expect(ctx.maxChunkElements).toBeGreaterThan(BIG);
     unchunkedPacked = await packedMask(ctx, COUNT);
     unchunkedDropout = await dropoutOutput(ctx, x);
-    if (ctx.supportsF16) {
-      const out = poisoned(ctx, 2 * COUNT + 2);
-      await dropout(ctx, ctx.upload(toHalfArray(x)), { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out });
-      f16Unchunked = await readArray(ctx, out, 'f16', COUNT);
-    }
+    // f16 runs on every device (natively with shader-f16, else through the packed path).
+    const out = poisoned(ctx, 2 * COUNT + 2);
+    await dropout(ctx, ctx.upload(toHalfArray(x)), { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out });
+    f16Unchunked = await readArray(ctx, out, 'f16', COUNT);
+    expect(mismatch(f16Unchunked, referenceDropout(toHalfArray(x), { p: 0.4, dtype: 'f16', seed: SEED, stream: STREAM, offset: OFFSET }) as Uint16Array)).toBeNull();
     expect(mismatch(unchunkedPacked, packMask(referenceKeepMask(COUNT, 0.4, { seed: SEED, stream: STREAM, offset: OFFSET })))).toBeNull();
     expect(mismatch(unchunkedDropout, referenceDropout(x, { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET }) as Float32Array)).toBeNull();
   });
@@ -234,15 +234,11 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
         expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
         const mask = await gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.4 }), { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
         expect(mismatch(mask, Uint32Array.from(referenceKeepMask(COUNT, 0.4, { seed: SEED, stream: STREAM, offset: OFFSET })))).toBeNull();
-        if (c.supportsF16) {
-          // f16 chunks start at 2-byte elements: the chunk alignment must keep binding offsets legal.
-          const xh = toHalfArray(x);
-          const xb = c.upload(xh);
-          const out = poisoned(c, 2 * COUNT + 2);
-          await dropout(c, xb, { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out });
-          const got = await readArray(c, out, 'f16', COUNT);
-          expect(mismatch(got, f16Unchunked)).toBeNull();
-        }
+        // f16 chunks start at 2-byte elements: the chunk alignment must keep binding offsets legal.
+        const xb = c.upload(toHalfArray(x));
+        const outH = poisoned(c, 2 * COUNT + 2);
+        await dropout(c, xb, { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out: outH });
+        expect(mismatch(await readArray(c, outH, 'f16', COUNT), f16Unchunked)).toBeNull();
       });
     }
   }
