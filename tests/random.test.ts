@@ -204,6 +204,29 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     return got;
   }
 
+  /** What every chunking and tuning setting must reproduce: the packed mask, dropout, the fused
+   * forward + mask (f32 and f16), raw words and the unpacked Bernoulli mask of the unchunked run. */
+  async function expectSameAsUnchunked(c: DropoutContext): Promise<void> {
+    expect(mismatch(await packedMask(c, COUNT), unchunkedPacked)).toBeNull();
+    expect(mismatch(await dropoutOutput(c, x), unchunkedDropout)).toBeNull();
+    // Forward and packed mask in one pass, chunked: the same outputs and bits.
+    const fusedOut = poisoned(c, COUNT * 4);
+    const fusedMask = poisoned(c, Math.ceil(COUNT / 32) * 4);
+    await dropout(c, c.upload(x), { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET, out: fusedOut, mask: fusedMask });
+    expect(mismatch(await readArray(c, fusedOut, 'f32', COUNT), unchunkedDropout)).toBeNull();
+    expect(mismatch(await readArray(c, fusedMask, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
+    const words = await gpuWords(c, randomWords, { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
+    expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
+    const mask = await gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.4 }), { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
+    expect(mismatch(mask, Uint32Array.from(referenceKeepMask(COUNT, 0.4, { seed: SEED, stream: STREAM, offset: OFFSET })))).toBeNull();
+    // f16 chunks start at 2-byte elements: the chunk alignment must keep binding offsets legal.
+    const outH = poisoned(c, 2 * COUNT + 2);
+    const maskH = poisoned(c, Math.ceil(COUNT / 32) * 4);
+    await dropout(c, c.upload(toHalfArray(x)), { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out: outH, mask: maskH });
+    expect(mismatch(await readArray(c, outH, 'f16', COUNT), f16Unchunked)).toBeNull();
+    expect(mismatch(await readArray(c, maskH, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
+  }
+
   beforeAll(async () => {
     expect(ctx.maxChunkElements).toBeGreaterThan(BIG);
     unchunkedPacked = await packedMask(ctx, COUNT);
@@ -219,26 +242,10 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
 
   for (const maxChunkElements of [2048, 6144, 10240]) {
     for (const workgroupSize of [1, 64, 256]) {
-      it(`maxChunkElements ${maxChunkElements}, workgroupSize ${workgroupSize}: packed mask, words and dropout equal the unchunked run`, async () => {
+      it(`maxChunkElements ${maxChunkElements}, workgroupSize ${workgroupSize}: packed mask, words, dropout and forward + mask (f32, f16) equal the unchunked run`, async () => {
         const c = await gpuContext({ maxChunkElements, workgroupSize });
         expect(c.maxChunkElements).toBe(maxChunkElements);
-        expect(mismatch(await packedMask(c, COUNT), unchunkedPacked)).toBeNull();
-        expect(mismatch(await dropoutOutput(c, x), unchunkedDropout)).toBeNull();
-        // Forward and packed mask in one pass, chunked: the same outputs and bits.
-        const fusedOut = poisoned(c, COUNT * 4);
-        const fusedMask = poisoned(c, Math.ceil(COUNT / 32) * 4);
-        await dropout(c, c.upload(x), { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET, out: fusedOut, mask: fusedMask });
-        expect(mismatch(await readArray(c, fusedOut, 'f32', COUNT), unchunkedDropout)).toBeNull();
-        expect(mismatch(await readArray(c, fusedMask, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
-        const words = await gpuWords(c, randomWords, { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
-        expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
-        const mask = await gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.4 }), { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
-        expect(mismatch(mask, Uint32Array.from(referenceKeepMask(COUNT, 0.4, { seed: SEED, stream: STREAM, offset: OFFSET })))).toBeNull();
-        // f16 chunks start at 2-byte elements: the chunk alignment must keep binding offsets legal.
-        const xb = c.upload(toHalfArray(x));
-        const outH = poisoned(c, 2 * COUNT + 2);
-        await dropout(c, xb, { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out: outH });
-        expect(mismatch(await readArray(c, outH, 'f16', COUNT), f16Unchunked)).toBeNull();
+        await expectSameAsUnchunked(c);
       });
     }
   }
@@ -248,25 +255,11 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
   // (chunks of 2048 elements start mid-way through nothing but whole mask words) and with a tail.
   for (const groupsPerInvocation of [1, 2, 4, 8] as const) {
     for (const maskWords of ['workgroup', 'invocation'] as const) {
-      it(`tuning { groupsPerInvocation: ${groupsPerInvocation}, maskWords: '${maskWords}' }, chunks of 2048: words, packed mask, dropout and forward + mask equal the unchunked run`, async () => {
+      it(`tuning { groupsPerInvocation: ${groupsPerInvocation}, maskWords: '${maskWords}' }, chunks of 2048: words, packed mask, dropout and forward + mask (f32, f16) equal the unchunked run`, async () => {
         // f16 through the packed path here (the native one is checked above): its kernels share the loops the tuning shapes.
         const c = await gpuContext({ maxChunkElements: 2048, workgroupSize: 64, tuning: { groupsPerInvocation, maskWords }, f16Path: 'packed' });
         expect(c.tuning).toEqual({ groupsPerInvocation, maskWords });
-        expect(mismatch(await packedMask(c, COUNT), unchunkedPacked)).toBeNull();
-        expect(mismatch(await dropoutOutput(c, x), unchunkedDropout)).toBeNull();
-        const fusedOut = poisoned(c, COUNT * 4);
-        const fusedMask = poisoned(c, Math.ceil(COUNT / 32) * 4);
-        await dropout(c, c.upload(x), { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET, out: fusedOut, mask: fusedMask });
-        expect(mismatch(await readArray(c, fusedOut, 'f32', COUNT), unchunkedDropout)).toBeNull();
-        expect(mismatch(await readArray(c, fusedMask, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
-        const words = await gpuWords(c, randomWords, { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
-        expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
-        const xh = c.upload(toHalfArray(x));
-        const outH = poisoned(c, 2 * COUNT + 2);
-        const maskH = poisoned(c, Math.ceil(COUNT / 32) * 4);
-        await dropout(c, xh, { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out: outH, mask: maskH });
-        expect(mismatch(await readArray(c, outH, 'f16', COUNT), f16Unchunked)).toBeNull();
-        expect(mismatch(await readArray(c, maskH, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
+        await expectSameAsUnchunked(c);
       });
     }
   }
