@@ -25,7 +25,7 @@ import {
   type DropoutState,
 } from '../src/index.js';
 import { requestNodeDevice, type NodeDevice } from '../src/node.js';
-import { gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
+import { expectInvalid, gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
 
 const N = 1024;
 let ctx: DropoutContext;
@@ -34,22 +34,6 @@ beforeAll(async () => {
   ctx = await gpuContext();
   x = ctx.upload(testData(N));
 });
-
-/** Runs `call` (sync throw or rejection), expects InvalidArgumentError for `argument` with `message`. */
-async function expectInvalid(call: () => unknown, argument: string, message: RegExp): Promise<InvalidArgumentError> {
-  let caught: unknown;
-  try {
-    await call();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, `expected InvalidArgumentError for '${argument}'`).toBeInstanceOf(InvalidArgumentError);
-  const err = caught as InvalidArgumentError;
-  expect(err.argument).toBe(argument);
-  expect(err.message).toMatch(message);
-  expect(err.message.startsWith(`${argument}: expected `)).toBe(true);
-  return err;
-}
 
 /** Checks that every word of `buffer` still holds the poison. */
 async function expectUntouched(buffer: GPUBuffer): Promise<void> {

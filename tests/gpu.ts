@@ -1,7 +1,7 @@
 // Shared test set-up: one Dawn device per test file on the adapter WEBGPU_DROPOUT_ADAPTER picks
 // (lavapipe by default), and helpers that poison output buffers before every GPU run.
-import { afterAll } from 'vitest';
-import { DropoutContext, type ContextOptions } from '../src/index.js';
+import { afterAll, expect } from 'vitest';
+import { DropoutContext, InvalidArgumentError, type ContextOptions } from '../src/index.js';
 import { requestNodeDevice, type NodeDevice } from '../src/node.js';
 
 let acquired: Promise<NodeDevice> | null = null;
@@ -51,4 +51,20 @@ export function testData(n: number, salt = 1): Float32Array {
     out[i] = (s / 2 ** 32) * 8 - 4;
   }
   return out;
+}
+
+/** Runs `call` (sync throw or rejection), expects InvalidArgumentError for `argument` with `message`. */
+export async function expectInvalid(call: () => unknown, argument: string, message: RegExp): Promise<InvalidArgumentError> {
+  let caught: unknown;
+  try {
+    await call();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, `expected InvalidArgumentError for '${argument}'`).toBeInstanceOf(InvalidArgumentError);
+  const err = caught as InvalidArgumentError;
+  expect(err.argument).toBe(argument);
+  expect(err.message).toMatch(message);
+  expect(err.message.startsWith(`${argument}: expected `)).toBe(true);
+  return err;
 }

@@ -30,7 +30,7 @@ import {
   uploadMatrix,
 } from '../src/index.js';
 import { requestNodeDevice, type NodeDevice } from '../src/node.js';
-import { gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
+import { expectInvalid, gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
 
 const N = 1024;
 let ctx: DropoutContext;
@@ -41,19 +41,6 @@ beforeAll(async () => {
   x = ctx.upload(testData(N));
   ctx.device.addEventListener('uncapturederror', (e) => uncaptured.push((e as GPUUncapturedErrorEvent).error.message));
 });
-
-/** Runs `call`, expects InvalidArgumentError for `argument` whose message matches `message`. */
-async function expectInvalid(call: () => unknown, argument: string, message: RegExp): Promise<void> {
-  let caught: unknown;
-  try {
-    await call();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, `expected InvalidArgumentError for '${argument}'`).toBeInstanceOf(InvalidArgumentError);
-  expect((caught as InvalidArgumentError).argument).toBe(argument);
-  expect((caught as Error).message).toMatch(message);
-}
 
 /** The device's queue drained and its events delivered: an uncaptured error would have arrived. */
 async function settled(c: DropoutContext = ctx): Promise<void> {
