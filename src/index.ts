@@ -23,8 +23,8 @@ export {
 export { Layer, Dropout, type DropoutLayerOptions, type DropoutCall } from './layers.js';
 export { requestDropoutDevice, describeAdapter, NO_WEBGPU_MESSAGE, type DeviceRequest, type AcquiredDevice } from './device.js';
 export { keepRule, thresholdFor, toU64, U64_MAX, type U64, type KeepRule } from './contract.js';
-export { philox4x32_10, mulhi32, contractWords } from './philox.js';
-export * from './reference.js';
+export { philox4x32_10, mulhi32, contractWords } from './reference/philox.js';
+export * from './reference/dropout.js';
 export { toHalfBits, fromHalfBits, toHalfArray, fromHalfArray } from './half.js';
 export { DropoutError, Got, InvalidArgumentError, UnsupportedError, DeviceLostError, GpuValidationError } from './errors.js';
 export { kernels, type KernelRecord, type BindingUnit } from './kernels.js';
@@ -50,4 +50,4 @@ export {
   referenceMaskIndices, referenceStructuredKeep, referenceStructuredDropout, referenceStructuredDropoutBackward, referenceDropPathAdd, referenceGaussianDropout,
   referenceGaussianDropoutBackward, referenceAlphaDropout, referenceAlphaDropoutBackward, referenceBiasDropoutResidual, referenceBiasDropoutResidualBackward,
   type ReferenceStructured,
-} from './reference-structured.js';
+} from './reference/structured.js';

@@ -3,7 +3,7 @@
 import { keepRule, toU64, type U64 } from './contract.js';
 import { InvalidArgumentError } from './errors.js';
 import { siteOffset, type LossKind } from './model.js';
-import { referenceKeepMask } from './reference.js';
+import { referenceKeepMask } from './reference/dropout.js';
 
 export interface ReferenceMlp {
   sizes: readonly number[];

@@ -8,8 +8,8 @@ import { PhiloxGenerator } from './generator.js';
 import { modelKernels, packUniform, Recording } from './model-kernels.js';
 import { dropout, dropoutBackward, type DropoutState } from './ops.js';
 import { checkOptionNames, optionNames, type OptionNames } from './options.js';
-import { contractWords } from './philox.js';
-import { referenceUniform } from './reference.js';
+import { contractWords } from './reference/philox.js';
+import { referenceUniform } from './reference/dropout.js';
 
 /** A row-major rows x cols f32 matrix in a GPU storage buffer. */
 export interface Matrix {
