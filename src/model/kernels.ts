@@ -1,9 +1,9 @@
 // Host side of the model kit's custom (non element-wise) kernels: records, uniforms, and a
 // Recording that owns one command encoder per training step or MC pass, so a whole step is one
 // submission and nothing is read back unless asked for.
-import { runtimeOf, type DropoutContext, type Runtime } from './context.js';
-import { InvalidArgumentError } from './errors.js';
-import type { CustomKernel } from './runtime/dispatch.js';
+import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { CustomKernel } from '../runtime/dispatch.js';
 
 export type { CustomKernel };
 
