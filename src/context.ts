@@ -4,4 +4,4 @@ export { defaultTuning, isCpuAdapter, type ContextOptions, type LaunchTuning, ty
 export { CHUNK_ALIGN, Usage, bindingBytes, dtypeBytes, isGpuBuffer, type BoundBuffer } from './runtime/units.js';
 export type { DispatchCall } from './runtime/dispatch.js';
 export type { PipelineLayout } from './runtime/bindings.js';
-export type { Dtype, F16Path } from './shaders.js';
+export type { Dtype, F16Path } from './kernels/shaders.js';

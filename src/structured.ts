@@ -6,10 +6,10 @@
 import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from './contract.js';
 import { bindingBytes, dtypeBytes, runtimeOf, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
-import { kernels, type KernelRecord } from './kernels.js';
+import { kernels, type KernelRecord } from './kernels/elementwise.js';
 import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, resolveRandom, withOptions, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
 import { checkOptionNames, optionNames, type OptionNames } from './options.js';
-import type { Dtype, ShaderName } from './shaders.js';
+import type { Dtype, ShaderName } from './kernels/shaders.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes and the broadcast table

@@ -4,7 +4,7 @@
 // op is called, and the backend submits that encoder later (after a batch of dispatches, or on a
 // read). The library's own ops record asynchronously (they await pipeline compiles), which would
 // let tfjs submit the work that reads our output before our work is recorded. So this module
-// records the same kernel records (src/kernels.ts, src/structured.ts: no WGSL of its own) with the
+// records the same kernel records (src/kernels/elementwise.ts, src/structured.ts: no WGSL of its own) with the
 // same Params words synchronously, into the backend's own encoder, between the tfjs kernels that
 // produce x and those that read y:
 // - x's GPUBuffer is read in place (the backend's tensor storage), and y is a tensor the backend
@@ -15,7 +15,7 @@ import { toU64, keepRule, type KeepRule, type U64 } from './contract.js';
 import { DropoutContext, runtimeOf, Usage, type ContextOptions } from './context.js';
 import { Got, InvalidArgumentError, UnsupportedError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
-import { kernels, type KernelRecord } from './kernels.js';
+import { kernels, type KernelRecord } from './kernels/elementwise.js';
 import { checkOptionNames, optionNames } from './options.js';
 import { RANDOM_OPTION_NAMES, resolveRandom, type RandomState } from './ops.js';
 import {

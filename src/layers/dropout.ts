@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import { dropout, dropoutBackward, withOptions, type DropoutBackwardOptions, type DropoutResult, type DropoutState, type RecordOptions } from '../ops.js';
 import { checkOptionNames, optionNames } from '../options.js';
-import type { Dtype } from '../shaders.js';
+import type { Dtype } from '../kernels/shaders.js';
 
 export interface DropoutLayerOptions {
   /** Drop probability in [0, 1] (default 0.5, as PyTorch). */

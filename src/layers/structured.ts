@@ -7,7 +7,7 @@ import { PhiloxGenerator } from '../generator.js';
 import { Layer } from './dropout.js';
 import { withOptions, type RecordOptions } from '../ops.js';
 import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
-import type { Dtype } from '../shaders.js';
+import type { Dtype } from '../kernels/shaders.js';
 import {
   alphaDropout,
   alphaDropoutBackward,

@@ -4,7 +4,7 @@ import { checkCount, checkProbability, keepRule, toU64, type U64 } from '../cont
 import { InvalidArgumentError } from '../errors.js';
 import { fromHalfBits, toHalfBits } from '../half.js';
 import { contractWords } from './philox.js';
-import type { Dtype } from '../shaders.js';
+import type { Dtype } from '../kernels/shaders.js';
 
 export { contractWords as referenceWords } from './philox.js';
 

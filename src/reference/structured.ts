@@ -6,7 +6,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { fromHalfBits, toHalfBits } from '../half.js';
 import { contractWords } from './philox.js';
 import { referenceNormal, type HostData, type ReferenceRandom } from './dropout.js';
-import type { Dtype } from '../shaders.js';
+import type { Dtype } from '../kernels/shaders.js';
 import { alphaDropoutCoefficients, checkShape, gaussianSigma, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from '../structured.js';
 
 export interface ReferenceStructured extends ReferenceRandom {

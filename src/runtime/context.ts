@@ -8,9 +8,9 @@
 // Library modules that record kernels of their own reach those parts through `runtimeOf(ctx)`,
 // never through private members; the methods below are the public surface.
 import { PhiloxGenerator } from '../generator.js';
-import { kernels, type KernelRecord } from '../kernels.js';
-import { BufferPool } from '../pool.js';
-import type { Dtype, F16Path } from '../shaders.js';
+import { kernels, type KernelRecord } from '../kernels/elementwise.js';
+import { BufferPool } from './pool.js';
+import type { Dtype, F16Path } from '../kernels/shaders.js';
 import { InvalidArgumentError } from '../errors.js';
 import { Bindings, type PipelineLayout, type UniformSlot } from './bindings.js';
 import { Dispatcher, type DispatchCall } from './dispatch.js';

@@ -4,8 +4,8 @@
 // kernels (one dispatch, whole buffers, a uniform of their own).
 import { split64 } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { BindingUnit, KernelRecord } from '../kernels.js';
-import type { Dtype } from '../shaders.js';
+import type { BindingUnit, KernelRecord } from '../kernels/elementwise.js';
+import type { Dtype } from '../kernels/shaders.js';
 import type { Bindings, PipelineLayout } from './bindings.js';
 import type { Liveness } from './liveness.js';
 import { misaligned, NO_CONSTANTS, type Constants, type Pipelines } from './pipelines.js';

@@ -3,7 +3,7 @@
 import { toU64, type U64 } from '../contract.js';
 import { InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { checkOptionNames, optionNames } from '../options.js';
-import type { F16Path } from '../shaders.js';
+import type { F16Path } from '../kernels/shaders.js';
 import { CHUNK_ALIGN } from './units.js';
 
 export interface ContextOptions {

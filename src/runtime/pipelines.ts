@@ -1,7 +1,7 @@
 // The pipeline cache of one context: shader modules per file set and dtype, pipelines compiled
 // asynchronously once per (record, dtype, constants, layout), the budget of specialized pipelines
 // (ContextOptions.specializedShapes), and synchronous compiles for recordNow.
-import { composeShader, shaderSources, type Dtype, type F16Path, type ShaderName } from '../shaders.js';
+import { composeShader, shaderSources, type Dtype, type F16Path, type ShaderName } from '../kernels/shaders.js';
 
 /** What a pipeline is compiled from: the record's files and entry point (name labels it). */
 export interface PipelineSource {

@@ -1,7 +1,7 @@
 // Buffers in and out: pooled buffers (acquire, release), temporaries given back once the work on
 // them is submitted (retire, ownEncoder, submitted), uploads, and the one readback path.
 import { DeviceLostError, Got, InvalidArgumentError } from '../errors.js';
-import type { BufferPool } from '../pool.js';
+import type { BufferPool } from './pool.js';
 import type { Liveness } from './liveness.js';
 import type { Submission } from './submission.js';
 import { isGpuBuffer, MAP_MODE_READ, Usage } from './units.js';

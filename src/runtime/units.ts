@@ -1,7 +1,7 @@
 // Byte arithmetic and WebGPU constants the runtime modules share.
 import { InvalidArgumentError } from '../errors.js';
-import type { BindingUnit } from '../kernels.js';
-import type { Dtype } from '../shaders.js';
+import type { BindingUnit } from '../kernels/elementwise.js';
+import type { Dtype } from '../kernels/shaders.js';
 
 // GPUBufferUsage / GPUMapMode values, spelled out so the library does not need the globals.
 export const Usage = {
