@@ -149,7 +149,7 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
   };
 }
 
-/** The CPU reference (src/reference.ts) on a host Float32Array, in rounds with ours. */
+/** The CPU reference (src/reference/dropout.ts) on a host Float32Array, in rounds with ours. */
 export function timeCpuReference(env: BenchEnv, n: number, budgetMs: number): Promise<PeerTiming> {
   const x = new Float32Array(n).fill(1.5);
   return timeAgainstOurs(env, n, async () => {

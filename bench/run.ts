@@ -252,7 +252,7 @@ async function main(): Promise<number> {
           failures.push(`peers: CPU reference at 2^${log2}: ${messageOf(e)}`);
           continue;
         }
-        peers.push({ peer: 'CPU reference (plain JS, src/reference.ts)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note: 'no-GPU baseline, single thread: Philox on plain numbers, one call per 4 elements' });
+        peers.push({ peer: 'CPU reference (plain JS, src/reference/dropout.ts)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note: 'no-GPU baseline, single thread: Philox on plain numbers, one call per 4 elements' });
       }
     }
     progressDone();

@@ -1,16 +1,22 @@
 // The demo's small datasets, generated on the CPU from a fixed seed (they are inputs, not results;
 // every number the panels show about them is computed on the GPU).
 
-/** A small deterministic PRNG (mulberry32) for the data only. */
-export function rng(seed: number): () => number {
+/** mulberry32: a small deterministic stream of u32 words (the demo's data and the tests' inputs). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
   };
+}
+
+/** Uniform numbers in [0, 1) from mulberry32, for the data only. */
+export function rng(seed: number): () => number {
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 function gaussian(next: () => number): number {

@@ -3,7 +3,7 @@ import type { DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { dropout, RANDOM_OPTION_NAMES, type DropoutOptions, type DropoutState } from './ops.js';
 import { checkOptionNames, optionNames } from './options.js';
-import type { Dtype } from './shaders.js';
+import type { Dtype } from './kernels/shaders.js';
 
 type ArrayFor<D extends Dtype | 'u32'> = D extends 'f32' ? Float32Array : D extends 'f16' ? Uint16Array : Uint32Array;
 

@@ -20,19 +20,19 @@ export {
   type RandomState,
   type BernoulliOptions,
 } from './ops.js';
-export { Layer, Dropout, type DropoutLayerOptions, type DropoutCall } from './layers.js';
+export { Layer, Dropout, type DropoutLayerOptions, type DropoutCall } from './layers/dropout.js';
 export { requestDropoutDevice, describeAdapter, NO_WEBGPU_MESSAGE, type DeviceRequest, type AcquiredDevice } from './device.js';
 export { keepRule, thresholdFor, toU64, U64_MAX, type U64, type KeepRule } from './contract.js';
-export { philox4x32_10, mulhi32, contractWords } from './philox.js';
-export * from './reference.js';
+export { philox4x32_10, mulhi32, contractWords } from './reference/philox.js';
+export * from './reference/dropout.js';
 export { toHalfBits, fromHalfBits, toHalfArray, fromHalfArray } from './half.js';
 export { DropoutError, Got, InvalidArgumentError, UnsupportedError, DeviceLostError, GpuValidationError } from './errors.js';
-export { kernels, type KernelRecord, type BindingUnit } from './kernels.js';
-export { shaderSources, composeShader, type Dtype, type F16Path, type ShaderName } from './shaders.js';
+export { kernels, type KernelRecord, type BindingUnit } from './kernels/elementwise.js';
+export { shaderSources, composeShader, type Dtype, type F16Path, type ShaderName } from './kernels/shaders.js';
 export { readArray, dropoutArray } from './arrays.js';
-export { MLP, sampleDropout, uploadMatrix, readMatrix, oneHot, checkMatrix, siteOffset, SITE_OFFSET_STRIDE, type Matrix, type SampleRandom, type MLPOptions, type ForwardFn, type LossKind } from './model.js';
-export { referenceMlpForward, referenceLoss, referenceMcStats, type ReferenceMlp, type ReferenceSample, type ReferenceMcStats } from './model-reference.js';
-export { mcDropout, mcSample, DropoutInactiveError, type McDropoutOptions, type McDropoutResult } from './mc.js';
+export { MLP, sampleDropout, uploadMatrix, readMatrix, oneHot, checkMatrix, siteOffset, SITE_OFFSET_STRIDE, type Matrix, type SampleRandom, type MLPOptions, type ForwardFn, type LossKind } from './model/mlp.js';
+export { referenceMlpForward, referenceLoss, referenceMcStats, type ReferenceMlp, type ReferenceSample, type ReferenceMcStats } from './model/reference.js';
+export { mcDropout, mcSample, DropoutInactiveError, type McDropoutOptions, type McDropoutResult } from './model/mc.js';
 export {
   structuredDropout, structuredDropoutBackward, structuredKeepMask, spatialDropout, dropPath, dropPathAdd, dropPathAddBackward, dropPathRates,
   variationalDropout, dropConnect, dropConnectBackward, gaussianDropout, gaussianDropoutBackward, gaussianSigma, alphaDropout, alphaDropoutBackward,
@@ -45,9 +45,9 @@ export {
 export {
   SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, Dropout1d, Dropout2d, Dropout3d, DropPath, VariationalDropout, GaussianDropout, AlphaDropout, DropConnect,
   type StructuredLayerOptions, type SpatialDropoutLayerOptions, type LayerCall,
-} from './structured-layers.js';
+} from './layers/structured.js';
 export {
   referenceMaskIndices, referenceStructuredKeep, referenceStructuredDropout, referenceStructuredDropoutBackward, referenceDropPathAdd, referenceGaussianDropout,
   referenceGaussianDropoutBackward, referenceAlphaDropout, referenceAlphaDropoutBackward, referenceBiasDropoutResidual, referenceBiasDropoutResidualBackward,
   type ReferenceStructured,
-} from './reference-structured.js';
+} from './reference/structured.js';

@@ -4,9 +4,9 @@ import { checkCount, checkProbability, keepRule, toU64, type KeepRule, type U64 
 import { bindingBytes, dtypeBytes, isGpuBuffer, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
-import { kernels, type KernelRecord } from './kernels.js';
+import { kernels, type KernelRecord } from './kernels/elementwise.js';
 import { checkOptionNames, optionNames } from './options.js';
-import type { Dtype } from './shaders.js';
+import type { Dtype } from './kernels/shaders.js';
 
 /** Where an op's randomness comes from. Precedence: `seed` (with `stream`, default 0), then
  * `generator` (takes its next stream), then the context's default generator. */

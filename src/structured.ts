@@ -4,12 +4,12 @@
 // SpatialDropout, DropPath, variational dropout and DropConnect are noise shapes over it;
 // Gaussian and Alpha dropout and the fused bias + dropout + residual add use it too.
 import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from './contract.js';
-import { bindingBytes, dtypeBytes, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
+import { bindingBytes, dtypeBytes, runtimeOf, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
-import { kernels, type KernelRecord } from './kernels.js';
+import { kernels, type KernelRecord } from './kernels/elementwise.js';
 import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, resolveRandom, withOptions, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
 import { checkOptionNames, optionNames, type OptionNames } from './options.js';
-import type { Dtype, ShaderName } from './shaders.js';
+import type { Dtype, ShaderName } from './kernels/shaders.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes and the broadcast table
@@ -270,7 +270,7 @@ function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Readonl
       }
     }
     // Frozen, so the context keys its pipelines by this object's JSON once (constantsKey).
-    granted = Object.keys(constants).length && ctx.claimSpecialization(JSON.stringify(constants)) ? Object.freeze(constants) : null;
+    granted = Object.keys(constants).length && runtimeOf(ctx).pipelines.claimSpecialization(JSON.stringify(constants)) ? Object.freeze(constants) : null;
     seen.set(key, granted);
   }
   return granted ?? undefined;

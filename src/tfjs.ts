@@ -4,7 +4,7 @@
 // op is called, and the backend submits that encoder later (after a batch of dispatches, or on a
 // read). The library's own ops record asynchronously (they await pipeline compiles), which would
 // let tfjs submit the work that reads our output before our work is recorded. So this module
-// records the same kernel records (src/kernels.ts, src/structured.ts: no WGSL of its own) with the
+// records the same kernel records (src/kernels/elementwise.ts, src/structured.ts: no WGSL of its own) with the
 // same Params words synchronously, into the backend's own encoder, between the tfjs kernels that
 // produce x and those that read y:
 // - x's GPUBuffer is read in place (the backend's tensor storage), and y is a tensor the backend
@@ -12,10 +12,10 @@
 // - the mask is never stored: the backward (tf.customGrad) regenerates it from (seed, stream, offset).
 import * as tf from '@tensorflow/tfjs-core';
 import { toU64, keepRule, type KeepRule, type U64 } from './contract.js';
-import { DropoutContext, Usage, type ContextOptions } from './context.js';
+import { DropoutContext, runtimeOf, Usage, type ContextOptions } from './context.js';
 import { Got, InvalidArgumentError, UnsupportedError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
-import { kernels, type KernelRecord } from './kernels.js';
+import { kernels, type KernelRecord } from './kernels/elementwise.js';
 import { checkOptionNames, optionNames } from './options.js';
 import { RANDOM_OPTION_NAMES, resolveRandom, type RandomState } from './ops.js';
 import {
@@ -128,7 +128,7 @@ export function setTfjsContext(ctx: DropoutContext): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Synchronous recording of a kernel record (DropoutContext.recordNow)
+// Synchronous recording of a kernel record (the runtime's Dispatcher.recordNow)
 
 /** A 16-byte storage buffer per context, bound where a structured kernel declares its mask table
  * but the call reads no table. */
@@ -157,7 +157,7 @@ function record(ctx: DropoutContext, encoder: GPUCommandEncoder, l: Launch): voi
   if (l.count === 0) return;
   const buffers: Record<number, { buffer: GPUBuffer; argument: string }> = {};
   for (const [b, buffer] of Object.entries(l.buffers)) buffers[Number(b)] = { buffer, argument: Number(b) === 1 ? 'x' : 'out' };
-  ctx.recordNow(
+  runtimeOf(ctx).dispatcher.recordNow(
     { kernel: l.kernel, dtype: 'f32', count: l.count, buffers, seed: l.rand.seed, stream: l.rand.stream, offset: l.rand.offset, threshold: l.threshold, scale: l.scale, extra: l.extra, aux: l.aux },
     encoder,
   );

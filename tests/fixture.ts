@@ -4,6 +4,7 @@ import philoxSource from '../shaders/philox.wgsl?raw';
 import fixtureSource from './fixtures/philox_fixture.wgsl?raw';
 import { readArray, type DropoutContext } from '../src/index.js';
 import { poisoned } from './gpu.js';
+import { mulberry32 } from '../demo/data.js';
 
 export type FixtureEntry = 'philox_blocks' | 'mulhilo_pairs' | 'mulhilo_m0_pairs' | 'add64_pairs';
 
@@ -45,17 +46,8 @@ export async function runFixture(ctx: DropoutContext, entry: FixtureEntry, input
   return words;
 }
 
-/** mulberry32: a small deterministic u32 stream for test inputs. */
-export function testRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+/** mulberry32 (demo/data.ts, one copy): a small deterministic u32 stream for test inputs. */
+export const testRng: (seed: number) => () => number = mulberry32;
 
 /** Values where 32-bit arithmetic carries or overflows. */
 export const EDGE_WORDS = [0, 1, 2, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff, 0xffff0000, 0x0000ffff] as const;

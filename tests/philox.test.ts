@@ -1,8 +1,8 @@
 // Philox4x32-10 is checked against Random123 itself: its known-answer vectors, and its C++
-// implementation compiled at test time, on the CPU port (src/philox.ts), the WGSL function
+// implementation compiled at test time, on the CPU port (src/reference/philox.ts), the WGSL function
 // (through a test fixture shader) and the randomWords op (the mask contract's counter layout).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PHILOX_M0, PHILOX_M1, mulhi32, philox4x32_10 } from '../src/philox.js';
+import { PHILOX_M0, PHILOX_M1, mulhi32, philox4x32_10 } from '../src/reference/philox.js';
 import { randomWords, readArray, type DropoutContext } from '../src/index.js';
 import { gpuContext, poisoned } from './gpu.js';
 import { EDGE_WORDS, edgyWord, runFixture, testRng, u64 } from './fixture.js';

@@ -1,15 +1,15 @@
 // A minimal model kit that exists to serve dropout: row-major f32 matrices on the GPU, an MLP with
 // ReLU and dropout between its layers, MSE and softmax cross-entropy losses, and Adam/SGD, all as
 // GPU kernels (shaders/model.wgsl). Not a framework: no autograd, no layers beyond dense.
-import { keepRule, split64, toU64, type U64 } from './contract.js';
-import type { DropoutContext } from './context.js';
-import { DropoutError, Got, InvalidArgumentError } from './errors.js';
-import { PhiloxGenerator } from './generator.js';
-import { modelKernels, packUniform, Recording } from './model-kernels.js';
-import { dropout, dropoutBackward, type DropoutState } from './ops.js';
-import { checkOptionNames, optionNames, type OptionNames } from './options.js';
-import { contractWords } from './philox.js';
-import { referenceUniform } from './reference.js';
+import { keepRule, split64, toU64, type U64 } from '../contract.js';
+import type { DropoutContext } from '../context.js';
+import { DropoutError, Got, InvalidArgumentError } from '../errors.js';
+import { PhiloxGenerator } from '../generator.js';
+import { modelKernels, packUniform, Recording } from './kernels.js';
+import { dropout, dropoutBackward, type DropoutState } from '../ops.js';
+import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
+import { contractWords } from '../reference/philox.js';
+import { referenceUniform } from '../reference/dropout.js';
 
 /** A row-major rows x cols f32 matrix in a GPU storage buffer. */
 export interface Matrix {

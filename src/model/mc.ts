@@ -1,12 +1,12 @@
 // MC-Dropout (Gal & Ghahramani, 2016) as a GPU op: T stochastic forward passes, sample t on its
 // own stream (seed, stream + t) so any sample can be replayed alone, with the predictive
 // statistics accumulated on the GPU (shaders/mc.wgsl) and only the final statistics read back.
-import { toU64, type U64 } from './contract.js';
-import type { DropoutContext } from './context.js';
-import { DropoutError, InvalidArgumentError } from './errors.js';
-import { modelKernels, packUniform, Recording } from './model-kernels.js';
-import { checkMatrix, MLP, readMatrix, type ForwardFn, type Matrix, type SampleRandom } from './model.js';
-import { checkOptionNames, optionNames } from './options.js';
+import { toU64, type U64 } from '../contract.js';
+import type { DropoutContext } from '../context.js';
+import { DropoutError, InvalidArgumentError } from '../errors.js';
+import { modelKernels, packUniform, Recording } from './kernels.js';
+import { checkMatrix, MLP, readMatrix, type ForwardFn, type Matrix, type SampleRandom } from './mlp.js';
+import { checkOptionNames, optionNames } from '../options.js';
 
 /** Every MC sample came out identical: dropout never acted in the forward function (eval mode,
  * p = 0, or no dropout site), so a zero variance would be a false claim of certainty. */

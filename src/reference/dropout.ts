@@ -1,10 +1,10 @@
 // CPU reference of every op, on the same contract as the GPU kernels (docs/DESIGN.md section 1).
 // Tests compare the GPU to these; users can check a mask without a GPU.
-import { checkCount, checkProbability, keepRule, toU64, type U64 } from './contract.js';
-import { InvalidArgumentError } from './errors.js';
-import { fromHalfBits, toHalfBits } from './half.js';
+import { checkCount, checkProbability, keepRule, toU64, type U64 } from '../contract.js';
+import { InvalidArgumentError } from '../errors.js';
+import { fromHalfBits, toHalfBits } from '../half.js';
 import { contractWords } from './philox.js';
-import type { Dtype } from './shaders.js';
+import type { Dtype } from '../kernels/shaders.js';
 
 export { contractWords as referenceWords } from './philox.js';
 

@@ -1,17 +1,11 @@
 // Host side of the model kit's custom (non element-wise) kernels: records, uniforms, and a
 // Recording that owns one command encoder per training step or MC pass, so a whole step is one
 // submission and nothing is read back unless asked for.
-import type { DropoutContext } from './context.js';
-import { InvalidArgumentError } from './errors.js';
-import type { ShaderName } from './shaders.js';
+import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { CustomKernel } from '../runtime/dispatch.js';
 
-export interface CustomKernel {
-  readonly name: string;
-  readonly shader: readonly ShaderName[];
-  readonly entry: string;
-  /** The entry point's storage bindings and their WGSL access mode (binding 0 is its uniform). */
-  readonly bindings: Readonly<Record<number, 'read' | 'read_write'>>;
-}
+export type { CustomKernel };
 
 const modelFiles = ['philox', 'model'] as const;
 const mcFiles = ['mc'] as const;
@@ -32,14 +26,6 @@ export const modelKernels = {
   finalizeClassification: { name: 'mc.finalize_classification', shader: mcFiles, entry: 'finalize_classification', bindings: { 2: RW, 3: RW, 4: RW, 5: RW } },
 } satisfies Record<string, CustomKernel>;
 
-/** Each record's storage bindings in binding order, with `true` where the entry writes (see explicitLayout). */
-const storageBindings = new WeakMap<CustomKernel, readonly (readonly [number, boolean])[]>();
-function storageOf(k: CustomKernel): readonly (readonly [number, boolean])[] {
-  let storage = storageBindings.get(k);
-  if (!storage) storageBindings.set(k, (storage = Object.entries(k.bindings).map(([b, access]) => [Number(b), access === RW] as const)));
-  return storage;
-}
-
 /** A uniform block of u32 and f32 fields in declaration order (f32 fields given as { f: value }). */
 export function packUniform(fields: readonly (number | { f: number })[]): Uint32Array {
   const words = new Uint32Array(fields.length);
@@ -58,6 +44,7 @@ export function packUniform(fields: readonly (number | { f: number })[]): Uint32
 export class Recording {
   readonly encoder: GPUCommandEncoder;
   readonly owned: boolean;
+  private readonly rt: Runtime;
 
   constructor(
     readonly ctx: DropoutContext,
@@ -68,63 +55,38 @@ export class Recording {
     if (encoder !== undefined && (typeof encoder !== 'object' || encoder === null || typeof encoder.beginComputePass !== 'function')) {
       throw new InvalidArgumentError('encoder', 'a GPUCommandEncoder', encoder);
     }
+    this.rt = runtimeOf(ctx);
     this.owned = encoder === undefined;
-    this.encoder = encoder ?? ctx.ownEncoder(label);
+    this.encoder = encoder ?? this.rt.transfers.ownEncoder(label);
   }
 
   /**
    * Records one dispatch of `invocations` invocations; `buffers` are exactly the entry point's
-   * storage bindings (`k.bindings`), bound whole. Like the element-wise kernels, it uses an explicit
-   * layout with the uniform at a dynamic offset, so a step that repeats binds cached bind groups.
+   * storage bindings (`k.bindings`), bound whole (see Dispatcher.custom).
    */
-  async kernel(
+  kernel(
     k: CustomKernel,
     uniform: Uint32Array,
     buffers: Readonly<Record<number, GPUBuffer>>,
     invocations: number,
     names: Readonly<Record<number, string>> = {},
   ): Promise<void> {
-    const storage = storageOf(k);
-    const layout = this.ctx.explicitLayout(storage);
-    const pipeline = await this.ctx.pipeline(k, 'f32', {}, layout);
-    if (invocations === 0) return;
-    const params = this.ctx.uniformSlots(uniform);
-    const bound = storage.map(([binding]) => {
-      const buffer = buffers[binding];
-      if (!buffer) throw new Error(`${k.name}: no buffer for binding ${binding}`); // a bug in the caller, not user input
-      return [binding, buffer, 0, buffer.size] as const;
-    });
-    // A new bind group is made inside an error scope, checked before anything is recorded: a
-    // buffer of another device is refused here (named by `names`, the caller's argument names).
-    const scopes: Promise<GPUError | null>[] = [];
-    const group = this.ctx.bindGroup(layout, params, undefined, bound, scopes);
-    if (scopes.length) await this.ctx.checkScopes(scopes, bound.map(([b, buffer]) => ({ buffer, argument: names[b] ?? `${k.name} binding ${b}` })));
-    await this.ctx.encode(
-      (encoder) => {
-        const pass = encoder.beginComputePass({ label: k.name });
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, group, [params.offset]);
-        const [x, y] = this.ctx.grid(Math.ceil(invocations / this.ctx.workgroupSize));
-        pass.dispatchWorkgroups(x, y);
-        pass.end();
-      },
-      { encoder: this.encoder },
-    );
+    return this.rt.dispatcher.custom(k, uniform, buffers, invocations, names, this.encoder);
   }
 
   /** Gives a pooled buffer back once this recording's work on it is submitted (`ctx.retire`). */
   release(buffer: GPUBuffer): void {
-    this.ctx.retire(buffer, this.encoder);
+    this.rt.transfers.retire(buffer, this.encoder);
   }
 
   /** Submits our own encoder (after anything the context has batched) and reports a rejected submission. */
   async submit(): Promise<void> {
     if (!this.owned) return;
     try {
-      await this.ctx.flush();
-      await this.ctx.submit(this.encoder);
+      await this.rt.submission.flush();
+      await this.rt.submission.submit(this.encoder);
     } finally {
-      this.ctx.submitted(this.encoder);
+      this.rt.transfers.submitted(this.encoder);
     }
   }
 }

@@ -1,5 +1,5 @@
 // CPU Philox4x32-10, the reference for shaders/philox.wgsl (same contract, bit for bit).
-import { split64, toU64, type U64 } from './contract.js';
+import { split64, toU64, type U64 } from '../contract.js';
 
 export const PHILOX_M0 = 0xd2511f53;
 export const PHILOX_M1 = 0xcd9e8d57;

@@ -1,13 +1,13 @@
 // Layer classes over the structured and variant ops: each holds p, a generator and the
 // train()/eval() switch; forward returns the state its backward needs.
-import { checkProbability } from './contract.js';
-import type { DropoutContext } from './context.js';
-import { InvalidArgumentError } from './errors.js';
-import { PhiloxGenerator } from './generator.js';
-import { Layer } from './layers.js';
-import { withOptions, type RecordOptions } from './ops.js';
-import { checkOptionNames, optionNames, type OptionNames } from './options.js';
-import type { Dtype } from './shaders.js';
+import { checkProbability } from '../contract.js';
+import type { DropoutContext } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
+import { PhiloxGenerator } from '../generator.js';
+import { Layer } from './dropout.js';
+import { withOptions, type RecordOptions } from '../ops.js';
+import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
+import type { Dtype } from '../kernels/shaders.js';
 import {
   alphaDropout,
   alphaDropoutBackward,
@@ -29,7 +29,7 @@ import {
   type Shape,
   type StructuredResult,
   type StructuredState,
-} from './structured.js';
+} from '../structured.js';
 
 export interface StructuredLayerOptions {
   /** Drop probability (required: the frameworks' defaults differ). */

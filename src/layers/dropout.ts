@@ -1,11 +1,11 @@
 // Layer classes over the functional ops: they hold p, a generator and the train/eval switch.
-import { checkProbability } from './contract.js';
-import type { DropoutContext } from './context.js';
-import { InvalidArgumentError } from './errors.js';
-import { PhiloxGenerator } from './generator.js';
-import { dropout, dropoutBackward, withOptions, type DropoutBackwardOptions, type DropoutResult, type DropoutState, type RecordOptions } from './ops.js';
-import { checkOptionNames, optionNames } from './options.js';
-import type { Dtype } from './shaders.js';
+import { checkProbability } from '../contract.js';
+import type { DropoutContext } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
+import { PhiloxGenerator } from '../generator.js';
+import { dropout, dropoutBackward, withOptions, type DropoutBackwardOptions, type DropoutResult, type DropoutState, type RecordOptions } from '../ops.js';
+import { checkOptionNames, optionNames } from '../options.js';
+import type { Dtype } from '../kernels/shaders.js';
 
 export interface DropoutLayerOptions {
   /** Drop probability in [0, 1] (default 0.5, as PyTorch). */

@@ -1,9 +1,9 @@
 // CPU reference of the model kit and of the MC statistics, in f64, on the same mask contract as
 // the GPU (each hidden layer's dropout draws referenceKeepMask words of (seed, stream + t, site offset)).
-import { keepRule, toU64, type U64 } from './contract.js';
-import { InvalidArgumentError } from './errors.js';
-import { siteOffset, type LossKind } from './model.js';
-import { referenceKeepMask } from './reference.js';
+import { keepRule, toU64, type U64 } from '../contract.js';
+import { InvalidArgumentError } from '../errors.js';
+import { siteOffset, type LossKind } from './mlp.js';
+import { referenceKeepMask } from '../reference/dropout.js';
 
 export interface ReferenceMlp {
   sizes: readonly number[];

@@ -1,13 +1,13 @@
 // CPU reference of the structured and variant dropout ops, on the same contract as the kernels.
 // The mask index is computed here the plain way (unravel the element's coordinates, ravel them in
 // the noise shape), independently of the GPU's coalesced broadcast table.
-import { checkProbability, keepRule } from './contract.js';
-import { InvalidArgumentError } from './errors.js';
-import { fromHalfBits, toHalfBits } from './half.js';
+import { checkProbability, keepRule } from '../contract.js';
+import { InvalidArgumentError } from '../errors.js';
+import { fromHalfBits, toHalfBits } from '../half.js';
 import { contractWords } from './philox.js';
-import { referenceNormal, type HostData, type ReferenceRandom } from './reference.js';
-import type { Dtype } from './shaders.js';
-import { alphaDropoutCoefficients, checkShape, gaussianSigma, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from './structured.js';
+import { referenceNormal, type HostData, type ReferenceRandom } from './dropout.js';
+import type { Dtype } from '../kernels/shaders.js';
+import { alphaDropoutCoefficients, checkShape, gaussianSigma, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from '../structured.js';
 
 export interface ReferenceStructured extends ReferenceRandom {
   p: number;
