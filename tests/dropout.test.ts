@@ -8,7 +8,6 @@ import {
   dropout,
   dropoutBackward,
   packMask,
-  readArray,
   referenceDropout,
   referenceDropoutBackward,
   referenceKeepMask,

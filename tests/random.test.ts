@@ -49,8 +49,6 @@ async function gpuWords(c: DropoutContext, op: Op, opts: Omit<RandomOpOptions, '
   return got;
 }
 
-const asU32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-
 /** Every (size, offset, stream) case: the small sizes against all offsets and streams, 2^20 + 3 against two. */
 function cases(): { count: number; offset: bigint; stream: bigint }[] {
   const out = [];

@@ -12,11 +12,11 @@ import { kernels, type KernelRecord } from '../kernels/elementwise.js';
 import { BufferPool } from './pool.js';
 import type { Dtype, F16Path } from '../kernels/shaders.js';
 import { InvalidArgumentError } from '../errors.js';
-import { Bindings, type PipelineLayout, type UniformSlot } from './bindings.js';
+import { Bindings } from './bindings.js';
 import { Dispatcher, type DispatchCall } from './dispatch.js';
 import { Liveness } from './liveness.js';
 import { resolveOptions, type ContextOptions, type LaunchTuning, type MaskTablePolicy } from './options.js';
-import { NO_CONSTANTS, Pipelines, type Constants, type LayoutRef, type PipelineSource } from './pipelines.js';
+import { Pipelines } from './pipelines.js';
 import { Submission } from './submission.js';
 import { Transfers } from './transfers.js';
 import type { BoundBuffer } from './units.js';
@@ -62,7 +62,7 @@ export class DropoutContext {
     const ctx = new DropoutContext(device, options);
     // Compile the core pipelines up front, in parallel and asynchronously.
     const forward = kernels.dropoutForward;
-    await Promise.all([ctx.pipeline(forward, 'f32'), ctx.pipeline({ ...forward, entry: 'forward_tail' }, 'f32')]);
+    await Promise.all([ctx.rt.pipelines.get(forward, 'f32'), ctx.rt.pipelines.get({ ...forward, entry: 'forward_tail' }, 'f32')]);
     return ctx;
   }
 
@@ -132,14 +132,6 @@ export class DropoutContext {
 
   // ---- pipelines -------------------------------------------------------------------------------
 
-  /**
-   * The cached pipeline of one entry point for one dtype and set of pipeline constants (besides WG,
-   * which is the context's), compiled asynchronously once per device.
-   */
-  pipeline(k: PipelineSource, dtype: Dtype, constants: Constants = NO_CONSTANTS, layout?: LayoutRef): Promise<GPUComputePipeline> {
-    return this.rt.pipelines.get(k, dtype, constants, layout);
-  }
-
   /** Resolves once every pipeline compile started so far has finished, including background
    * specializations (ContextOptions.specializedShapes): benchmarks call it after a warm-up. */
   settled(): Promise<void> {
@@ -198,27 +190,6 @@ export class DropoutContext {
     return this.rt.dispatcher.grid(groups);
   }
 
-  /** The explicit layout (uniform at binding 0, aux at 4 when `withAux`, these storage bindings; `true`: read_write). */
-  explicitLayout(storage: readonly (readonly [binding: number, writes: boolean])[], withAux = false): PipelineLayout {
-    return this.rt.bindings.layout(storage, withAux);
-  }
-
-  /** A bind group from the bounded cache (`params` at binding 0, `aux` at 4, placed by dynamic offsets). */
-  bindGroup(
-    layout: PipelineLayout,
-    params: { buffer: GPUBuffer; size: number },
-    aux: { buffer: GPUBuffer; size: number } | undefined,
-    storage: readonly (readonly [binding: number, buffer: GPUBuffer, offset: number, size: number])[],
-    scopes?: Promise<GPUError | null>[],
-  ): GPUBindGroup {
-    return this.rt.bindings.group(layout, params, aux, storage, scopes);
-  }
-
-  /** Fresh write-once slots of the uniform arena holding `data`. */
-  uniformSlots(data: ArrayBuffer | ArrayBufferView): UniformSlot {
-    return this.rt.bindings.uniformSlots(data);
-  }
-
   // ---- submission ------------------------------------------------------------------------------
 
   /**
@@ -241,11 +212,6 @@ export class DropoutContext {
    */
   submit(commands: GPUCommandBuffer | GPUCommandEncoder, args: BoundBuffer[] = [], scopes: readonly Promise<GPUError | null>[] = []): Promise<void> {
     return this.rt.submission.submit(commands, args, scopes);
-  }
-
-  /** Rejects with an error naming an unusable buffer among `args` if any of these error scopes caught one. */
-  checkScopes(scopes: readonly Promise<GPUError | null>[], args: readonly BoundBuffer[]): Promise<void> {
-    return this.rt.submission.checkScopes(scopes, args);
   }
 
   /** Submits whatever the context has batched (ops do this on their own on the next microtask). */
