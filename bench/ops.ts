@@ -169,10 +169,12 @@ const variantOps: BenchOp[] = [
 /** The dropout forward with one stage left out (shaders/bench_stages.wgsl). */
 function stage(entry: 'stage_no_rng' | 'stage_rng_only' | 'stage_rng_only_rebuilt_lo', label: string): BenchOp {
   const noRng = entry === 'stage_no_rng';
+  // The grid-stride body of shaders/grid.wgsl over the stage's section; no tail (whole vec4 groups).
   const kernel: KernelRecord = {
     name: `bench.${entry}`,
-    shader: ['philox', 'elementwise', 'dropout', 'benchStages'],
-    entry,
+    shader: ['philox', 'elementwise', 'data', 'input', 'dropout', 'benchStages', 'grid'],
+    section: entry,
+    entry: 'body',
     perInvocation: 'strided',
     bindings: noRng ? { 1: 'data', 2: 'data' } : { 2: 'data' },
   };

@@ -1,14 +1,10 @@
 // Inverted dropout: y = x * keep / (1 - p). The backward pass is the same map applied to dy with
 // the forward's (seed, stream, offset, p): the mask is regenerated, never stored.
-// The data go through the storage interface of the prelude (native_storage.wgsl: f32 or f16
-// as vec4<S>; f16_packed.wgsl: f16 as u32 words): arithmetic is in f32, one rounding.
+// Needs elementwise.wgsl, data.wgsl and input.wgsl (or inplace.wgsl); the vec4 kernels also
+// grid.wgsl. Each `// ==== kernel` section is one kernel; a record selects one.
 
-@group(0) @binding(1) var<storage, read> x4: array<S4>;
-@group(0) @binding(2) var<storage, read_write> y4: array<S4>;
-@group(0) @binding(1) var<storage, read> x1: array<S1>;
-@group(0) @binding(2) var<storage, read_write> y1: array<S1>;
-// Packed keep-mask (bit b of word k = element 32k + b), read by the *_masked entry points and
-// written by forward_packed.
+// Packed keep-mask (bit b of word k = element 32k + b), read by `masked` and written by
+// `forward_packed`.
 @group(0) @binding(3) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> mask_out: array<u32>;
 
@@ -20,59 +16,41 @@ fn scale1(v: f32, keep: bool) -> f32 {
   return select(0.0, v * params.scale, keep);
 }
 
-// Element e of x (or of y, for in-place kernels), and element e of y set to v: a read-modify-
-// write of its cell, so the invocation doing it must own the cell (see tail_cells).
-fn load_x1(e: u32) -> f32 {
-  return cell_get(x1[cell_of(e)], e);
+// The forward of group j (y = in * keep * scale); returns the keep decisions.
+fn forward4(j: u32) -> vec4<bool> {
+  let keep = keep4(words4(j));
+  y4[j] = scale4(in4(j), keep);
+  return keep;
 }
 
-fn load_y1(e: u32) -> f32 {
-  return cell_get(y1[cell_of(e)], e);
+fn forward1(e: u32) -> bool {
+  let keep = word1(e) >= params.threshold;
+  store_y1(e, scale1(in1(e), keep));
+  return keep;
 }
 
-fn store_y1(e: u32, v: f32) {
-  let c = cell_of(e);
-  y1[c] = cell_set(y1[c], e, v);
+// ==== kernel forward
+
+fn group(j: u32) {
+  forward4(j);
 }
 
-fn mask_keep4(j: u32) -> vec4<bool> {
-  let nibble = (mask[j >> 3u] >> ((j & 7u) * 4u)) & 0xfu;
-  return (vec4<u32>(nibble) & vec4<u32>(1u, 2u, 4u, 8u)) != vec4<u32>(0u);
+fn element(e: u32) {
+  forward1(e);
 }
 
-fn mask_keep1(e: u32) -> bool {
-  return ((mask[e >> 5u] >> (e & 31u)) & 1u) != 0u;
-}
-
-@compute @workgroup_size(WG)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { y4[j] = scale4(x4[j], keep4(words4(j))); }
-  }
-}
-
-@compute @workgroup_size(WG)
-fn forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) { store_y1(e, scale1(load_x1(e), word1(e) >= params.threshold)); }
-}
-
+// ==== kernel forward_packed
 // Forward that also writes the packed keep-mask: each group's words decide both the outputs and the
 // bits (one Philox call per 4 elements, not two). MASK_WORDS_IN_WORKGROUP: one invocation per vec4
 // group, mask words assembled in workgroup memory; else one invocation per mask word (8 groups).
+
 @compute @workgroup_size(WG)
 fn forward_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
   let groups = body_groups();
   if (MASK_WORDS_IN_WORKGROUP) {
     let j = linear_id(gid, nwg);
     var nibble = 0u;
-    if (j < groups) {
-      let keep = keep4(words4(j));
-      y4[j] = scale4(x4[j], keep);
-      nibble = keep_nibble(keep);
-    }
+    if (j < groups) { nibble = keep_nibble(forward4(j)); }
     let word = gather_mask_word(li, nibble);
     if ((li & 7u) == 0u && j < groups) { mask_out[j >> 3u] = word; }
   } else {
@@ -81,11 +59,7 @@ fn forward_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_
       var bits = 0u;
       for (var q = 0u; q < 8u; q++) {
         let j = 8u * k + q;
-        if (j < groups) {
-          let keep = keep4(words4(j));
-          y4[j] = scale4(x4[j], keep);
-          bits |= keep_nibble(keep) << (4u * q);
-        }
+        if (j < groups) { bits |= keep_nibble(forward4(j)) << (4u * q); }
       }
       mask_out[k] = bits;
     }
@@ -99,11 +73,7 @@ fn forward_packed_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
   if (linear_id(gid, nwg) != 0u) { return; }
   let first = tail_element(0u);
   var bits = 0u;
-  for (var e = first; e < params.count; e++) {
-    let keep = word1(e) >= params.threshold;
-    store_y1(e, scale1(load_x1(e), keep));
-    bits |= select(0u, 1u, keep) << (e & 31u);
-  }
+  for (var e = first; e < params.count; e++) { bits |= select(0u, 1u, forward1(e)) << (e & 31u); }
   let k = first >> 5u;
   if ((first & 31u) == 0u) {
     mask_out[k] = bits;
@@ -112,82 +82,37 @@ fn forward_packed_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
   }
 }
 
-// In place: one read_write binding, since WebGPU forbids aliasing a writable binding.
-@compute @workgroup_size(WG)
-fn forward_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { y4[j] = scale4(y4[j], keep4(words4(j))); }
-  }
+// ==== kernel masked
+// The forward (and backward) with the keep decisions read from a packed keep-mask.
+
+fn group(j: u32) {
+  let nibble = (mask[j >> 3u] >> ((j & 7u) * 4u)) & 0xfu;
+  y4[j] = scale4(in4(j), (vec4<u32>(nibble) & vec4<u32>(1u, 2u, 4u, 8u)) != vec4<u32>(0u));
 }
 
-@compute @workgroup_size(WG)
-fn forward_tail_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) { store_y1(e, scale1(load_y1(e), word1(e) >= params.threshold)); }
+fn element(e: u32) {
+  store_y1(e, scale1(in1(e), ((mask[e >> 5u] >> (e & 31u)) & 1u) != 0u));
 }
 
-@compute @workgroup_size(WG)
-fn masked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { y4[j] = scale4(x4[j], mask_keep4(j)); }
-  }
+// ==== kernel identity
+// p = 0 (or eval mode into a separate output): a copy, bit for bit (no conversion).
+
+fn group(j: u32) {
+  y4[j] = x4[j];
 }
 
-@compute @workgroup_size(WG)
-fn masked_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) { store_y1(e, scale1(load_x1(e), mask_keep1(e))); }
+fn element(e: u32) {
+  let c = cell_of(e);
+  y1[c] = cell_take(y1[c], x1[c], e);
 }
 
-@compute @workgroup_size(WG)
-fn masked_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { y4[j] = scale4(y4[j], mask_keep4(j)); }
-  }
+// ==== kernel zeros
+// p = 1: no RNG work.
+
+fn group(j: u32) {
+  y4[j] = S4();
 }
 
-@compute @workgroup_size(WG)
-fn masked_tail_inplace(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) { store_y1(e, scale1(load_y1(e), mask_keep1(e))); }
-}
-
-// p = 0 (or eval mode into a separate output) and p = 1: no RNG work.
-@compute @workgroup_size(WG)
-fn identity(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { y4[j] = x4[j]; }
-  }
-}
-
-@compute @workgroup_size(WG)
-fn identity_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) {
-    let c = cell_of(e);
-    y1[c] = cell_take(y1[c], x1[c], e);
-  }
-}
-
-@compute @workgroup_size(WG)
-fn zeros(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { y4[j] = S4(); }
-  }
-}
-
-@compute @workgroup_size(WG)
-fn zeros_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) { store_y1(e, 0.0); }
+fn element(e: u32) {
+  store_y1(e, 0.0);
 }

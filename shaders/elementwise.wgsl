@@ -47,8 +47,14 @@ fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
+// The words of Philox group g under this call's seed and stream.
 fn group_words(g: vec2<u32>) -> vec4<u32> {
-  return philox4x32_10(vec4<u32>(g, params.stream), params.key);
+  return contract_words(g, params.stream, params.key);
+}
+
+// Philox group (lo, hi) and lane of this call's mask index m (the call's offset added).
+fn mask_slot(m: u32) -> vec3<u32> {
+  return contract_slot(add64(params.offset, m));
 }
 
 // Lanes lane0..3 of `a` followed by lanes 0..lane0-1 of `b`.
@@ -70,8 +76,9 @@ fn shift_lanes_f(a: vec4<f32>, b: vec4<f32>, lane0: u32) -> vec4<f32> {
   }
 }
 
-// Words for elements 4j .. 4j+3 of this dispatch. When the dispatch starts mid-group
-// (an offset not divisible by 4) they straddle two Philox groups.
+// Words for elements 4j .. 4j+3 of this dispatch, whose mask indices are the element indices:
+// group0 is contract_slot's group of the dispatch's element 0, so group j follows it. When the
+// dispatch starts mid-group (an offset not divisible by 4) they straddle two Philox groups.
 fn words4(j: u32) -> vec4<u32> {
   let g = add64(params.group0, j);
   let a = group_words(g);
@@ -81,10 +88,9 @@ fn words4(j: u32) -> vec4<u32> {
   return shift_lanes_u(a, group_words(add64(g, 1u)), params.lane0);
 }
 
-// The word for element e of this dispatch (used by the scalar tail entry points).
+// The word for element e of this dispatch (used by the scalar tails).
 fn word1(e: u32) -> u32 {
-  let m = e + params.lane0;
-  return group_words(add64(params.group0, m >> 2u))[m & 3u];
+  return contract_word(add64(params.offset, params.first + e), params.stream, params.key);
 }
 
 fn normals4(j: u32) -> vec4<f32> {
@@ -97,8 +103,8 @@ fn normals4(j: u32) -> vec4<f32> {
 }
 
 fn normal1(e: u32) -> f32 {
-  let m = e + params.lane0;
-  return words_to_normals(group_words(add64(params.group0, m >> 2u)))[m & 3u];
+  let s = mask_slot(params.first + e);
+  return words_to_normals(group_words(s.xy))[s.z];
 }
 
 fn keep4(w: vec4<u32>) -> vec4<bool> {

@@ -1,6 +1,6 @@
 // A minimal MLP kit: dense layers on row-major f32 matrices, losses, and optimiser steps.
 // All parameters live in one flat buffer (layer l: W_l as inputs x outputs row-major, then b_l),
-// so one optimiser dispatch updates every layer. Needs philox.wgsl (for dropout_blocks).
+// so one optimiser dispatch updates every layer. Needs philox.wgsl (the mask contract, for dropout_blocks).
 // One invocation per output element: the sizes this kit serves (widths <= ~64) are small, and a
 // fixed summation order makes every output independent of how many rows share the dispatch.
 
@@ -177,8 +177,6 @@ fn dropout_blocks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let e = invocation(gid, nwg);
   if (e >= blocks.count) { return; }
   let t = e / blocks.per_block;
-  let index = add64(blocks.offset, e % blocks.per_block);
-  let group = vec2<u32>((index.x >> 2u) | (index.y << 30u), index.y >> 2u);
-  let word = philox4x32_10(vec4<u32>(group, add64(blocks.stream, t)), blocks.key)[index.x & 3u];
+  let word = contract_word(add64(blocks.offset, e % blocks.per_block), add64(blocks.stream, t), blocks.key);
   result[e] = select(0.0, result[e] * blocks.scale, word >= blocks.threshold);
 }

@@ -62,6 +62,26 @@ fn add64(a: vec2<u32>, b: u32) -> vec2<u32> {
   return vec2<u32>(lo, a.y + select(0u, 1u, lo < b));
 }
 
+// ---- The mask contract (docs/DESIGN.md section 1): mask index i, a 64-bit count with the call's
+// offset included, takes lane i mod 4 of the Philox block at counter (i / 4, stream) under the
+// key (seed). Every kernel maps its elements to random words through these three functions.
+
+// Philox group (lo, hi) = i / 4 and lane i mod 4 of mask index i (lo, hi).
+fn contract_slot(i: vec2<u32>) -> vec3<u32> {
+  return vec3<u32>((i.x >> 2u) | (i.y << 30u), i.y >> 2u, i.x & 3u);
+}
+
+// The four words of Philox group g (lanes 0..3).
+fn contract_words(g: vec2<u32>, stream: vec2<u32>, key: vec2<u32>) -> vec4<u32> {
+  return philox4x32_10(vec4<u32>(g, stream), key);
+}
+
+// The word of mask index i.
+fn contract_word(i: vec2<u32>, stream: vec2<u32>, key: vec2<u32>) -> u32 {
+  let s = contract_slot(i);
+  return contract_words(s.xy, stream, key)[s.z];
+}
+
 // Uniform in [0, 1) from the top 24 bits of a word: exact in f32, never 1.0.
 fn word_to_unit(w: u32) -> f32 {
   return f32(w >> 8u) * 5.9604644775390625e-8;

@@ -1,79 +1,59 @@
-// Raw contract words, uniforms, normals and Bernoulli keep-masks.
-// Body entry points write four elements per invocation; *_tail entry points write the last count % 4.
+// Raw contract words, uniforms, normals and Bernoulli keep-masks. Needs elementwise.wgsl; the vec4
+// kernels also grid.wgsl. Each `// ==== kernel` section is one kernel; a record selects one.
 
 @group(0) @binding(2) var<storage, read_write> out_u4: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> out_u1: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out_f4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out_f1: array<f32>;
 
-@compute @workgroup_size(WG)
-fn words(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { out_u4[j] = words4(j); }
-  }
+// ==== kernel words
+
+fn group(j: u32) {
+  out_u4[j] = words4(j);
 }
 
-@compute @workgroup_size(WG)
-fn words_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { out_u1[e] = word1(e); }
+fn element(e: u32) {
+  out_u1[e] = word1(e);
 }
 
-@compute @workgroup_size(WG)
-fn uniform01(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) {
-      let w = words4(j);
-      out_f4[j] = vec4<f32>(word_to_unit(w.x), word_to_unit(w.y), word_to_unit(w.z), word_to_unit(w.w));
-    }
-  }
+// ==== kernel uniform01
+
+fn group(j: u32) {
+  let w = words4(j);
+  out_f4[j] = vec4<f32>(word_to_unit(w.x), word_to_unit(w.y), word_to_unit(w.z), word_to_unit(w.w));
 }
 
-@compute @workgroup_size(WG)
-fn uniform01_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { out_f1[e] = word_to_unit(word1(e)); }
+fn element(e: u32) {
+  out_f1[e] = word_to_unit(word1(e));
 }
 
-@compute @workgroup_size(WG)
-fn normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { out_f4[j] = normals4(j); }
-  }
+// ==== kernel normal
+
+fn group(j: u32) {
+  out_f4[j] = normals4(j);
 }
 
-@compute @workgroup_size(WG)
-fn normal_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { out_f1[e] = normal1(e); }
+fn element(e: u32) {
+  out_f1[e] = normal1(e);
 }
 
+// ==== kernel bernoulli
 // 1 = keep, 0 = drop.
-@compute @workgroup_size(WG)
-fn bernoulli(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let k = linear_id(gid, nwg);
-  for (var q = 0u; q < GROUPS_PER_INVOCATION; q++) {
-    let j = k + q * grid_size(nwg);
-    if (j < body_groups()) { out_u4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep4(words4(j))); }
-  }
+
+fn group(j: u32) {
+  out_u4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep4(words4(j)));
 }
 
-@compute @workgroup_size(WG)
-fn bernoulli_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { out_u1[e] = select(0u, 1u, word1(e) >= params.threshold); }
+fn element(e: u32) {
+  out_u1[e] = select(0u, 1u, word1(e) >= params.threshold);
 }
 
+// ==== kernel bernoulli_packed
 // Packed keep-mask: bit b of word k is element 32k + b of this dispatch; bits past count are 0.
 // One invocation per mask word. (Assembling words in workgroup memory, as forward_packed does on
 // GPUs, was slower here on an NVIDIA H200: 46.0 against 39.8 us at 2^24. With no data to read,
 // there is nothing to coalesce, and the barrier costs.)
+
 @compute @workgroup_size(WG)
 fn bernoulli_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let k = linear_id(gid, nwg);
@@ -90,7 +70,9 @@ fn bernoulli_packed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   out_u1[k] = bits;
 }
 
+// ==== kernel fill
 // p = 0 or p = 1: constant masks with no RNG work. threshold 0 keeps everything, anything else nothing.
+
 @compute @workgroup_size(WG)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = linear_id(gid, nwg);

@@ -2,7 +2,8 @@
 // the mask has the input's shape with some dimensions set to 1, and element e of the call uses
 // the contract word (or normal) of its mask index, the linear index in that reduced shape plus
 // the call's offset. Element-wise dropout is the case noise shape == input shape.
-// Needs philox.wgsl and elementwise.wgsl (Params, linear_id, group_words, body_groups, tail_element).
+// Needs philox.wgsl, elementwise.wgsl, data.wgsl and grid.wgsl. Each `// ==== kernel` section is
+// one kernel; a record selects one.
 
 // The input shape coalesced on the host (adjacent dimensions of the same kind merged, extents of
 // 1 dropped), innermost dimension first. header.x = rank; dims[k] = (extent, mask stride), the
@@ -14,24 +15,6 @@ struct Broadcast {
 }
 
 @group(0) @binding(4) var<uniform> bcast: Broadcast;
-
-// The data go through the storage interface of the prelude (native_storage.wgsl or
-// f16_packed.wgsl): S4 holds elements 4j .. 4j+3, S1 the cell of one (or, packed, two) elements.
-@group(0) @binding(1) var<storage, read> sx4: array<S4>;
-@group(0) @binding(1) var<storage, read> sx1: array<S1>;
-@group(0) @binding(2) var<storage, read_write> sy4: array<S4>;
-@group(0) @binding(2) var<storage, read_write> sy1: array<S1>;
-// The residual of the fused kernels.
-@group(0) @binding(3) var<storage, read> sres4: array<S4>;
-@group(0) @binding(3) var<storage, read> sres1: array<S1>;
-// The bias of the fused kernel, bound whole for every chunk and indexed by column.
-@group(0) @binding(5) var<storage, read> sbias: array<S1>;
-// Keep-mask output (1 = keep), one u32 per element.
-@group(0) @binding(2) var<storage, read_write> skeep4: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> skeep1: array<u32>;
-// Bias-gradient reduction: per-block partial sums (f32) between the two stages.
-@group(0) @binding(2) var<storage, read_write> spartial_out: array<f32>;
-@group(0) @binding(1) var<storage, read> spartial_in: array<f32>;
 
 // The same table as pipeline constants, in a pipeline the host specializes for one table
 // (ContextOptions.specializedShapes; only for rank >= 2). Divisions by constants compile to
@@ -110,23 +93,16 @@ fn mask_indices4(e0: u32) -> vec4<u32> {
 // Philox for it again. Entry m is mask index m's word under the call's offset. Bound for every
 // mask-indexed kernel (a placeholder where TABLE is false, since the reads below are static uses).
 override TABLE: bool = false;
-@group(0) @binding(6) var<storage, read> smask_table: array<u32>;
+@group(0) @binding(6) var<storage, read> mask_table: array<u32>;
 
 fn table_words4(m: vec4<u32>) -> vec4<u32> {
-  if (all(m == vec4<u32>(m.x))) { return vec4<u32>(smask_table[m.x]); }
-  return vec4<u32>(smask_table[m.x], smask_table[m.y], smask_table[m.z], smask_table[m.w]);
-}
-
-// Philox group (lo, hi) and lane of mask index m under the call's offset.
-fn mask_slot(m: u32) -> vec3<u32> {
-  let a = add64(params.offset, m);
-  return vec3<u32>((a.x >> 2u) | (a.y << 30u), a.y >> 2u, a.x & 3u);
+  if (all(m == vec4<u32>(m.x))) { return vec4<u32>(mask_table[m.x]); }
+  return vec4<u32>(mask_table[m.x], mask_table[m.y], mask_table[m.z], mask_table[m.w]);
 }
 
 fn mask_word(e: u32) -> u32 {
-  if (TABLE) { return smask_table[mask_index(e)]; }
-  let s = mask_slot(mask_index(e));
-  return group_words(s.xy)[s.z];
+  if (TABLE) { return mask_table[mask_index(e)]; }
+  return contract_word(add64(params.offset, mask_index(e)), params.stream, params.key);
 }
 
 fn pick_u(w: vec4<u32>, lane: u32) -> u32 {
@@ -177,7 +153,7 @@ fn keep_at4(j: u32) -> vec4<bool> {
 
 // The contract normal of each element's mask index (Box-Muller on the word pair of its lane).
 fn mask_normal(e: u32) -> f32 {
-  if (TABLE) { return bitcast<f32>(smask_table[mask_index(e)]); }
+  if (TABLE) { return bitcast<f32>(mask_table[mask_index(e)]); }
   let s = mask_slot(mask_index(e));
   return words_to_normals(group_words(s.xy))[s.z];
 }
@@ -200,84 +176,67 @@ fn mask_normals4(j: u32) -> vec4<f32> {
   return vec4<f32>(pick_f(z0, s0.z), pick_f(z1, s1.z), pick_f(z2, s2.z), pick_f(z3, s3.z));
 }
 
-// Element index (in the call, not the chunk) of body invocation j's first element.
+// Element index (in the call, not the chunk) of body group j's first element.
 fn body_first(j: u32) -> u32 {
   return params.first + 4u * j;
 }
+// The residual of the fused kernels.
+@group(0) @binding(3) var<storage, read> res4: array<S4>;
+@group(0) @binding(3) var<storage, read> res1: array<S1>;
 
-fn sx_at(e: u32) -> f32 {
-  return cell_get(sx1[cell_of(e)], e);
+fn load_res1(e: u32) -> f32 {
+  return cell_get(res1[cell_of(e)], e);
 }
 
-fn sres_at(e: u32) -> f32 {
-  return cell_get(sres1[cell_of(e)], e);
-}
-
-fn sbias_at(c: u32) -> f32 {
-  return cell_get(sbias[cell_of(c)], c);
-}
-
-// Element e of y set to v: a read-modify-write of its cell, so the invocation must own the cell
-// (tail entry points take whole cells, see tail_cells).
-fn sy_set(e: u32, v: f32) {
-  let c = cell_of(e);
-  sy1[c] = cell_set(sy1[c], e, v);
-}
-
-// ---- Dropout with a broadcast mask: y = keep ? x * scale : 0 (scale 1 for DropPath without
+// ==== kernel masked
+// Dropout with a broadcast mask: y = keep ? x * scale : 0 (scale 1 for DropPath without
 // scale_by_keep). The backward pass is the same map applied to dy.
 
-@compute @workgroup_size(WG)
-fn masked_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) {
-    sy4[j] = pack_s4(select(vec4<f32>(0.0), unpack_s4(sx4[j]) * params.scale, keep_at4(j)));
-  }
+fn group(j: u32) {
+  y4[j] = pack_s4(select(vec4<f32>(0.0), unpack_s4(x4[j]) * params.scale, keep_at4(j)));
 }
 
-@compute @workgroup_size(WG)
-fn masked_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) {
-    sy_set(e, select(0.0, sx_at(e) * params.scale, keep_at1(params.first + e)));
-  }
+fn element(e: u32) {
+  store_y1(e, select(0.0, load_x1(e) * params.scale, keep_at1(params.first + e)));
 }
 
+// ==== kernel keep_mask
 // The keep-mask itself, one u32 per element (1 = keep): the broadcast mask made visible.
-@compute @workgroup_size(WG)
-fn keep_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) { skeep4[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep_at4(j)); }
+
+@group(0) @binding(2) var<storage, read_write> keep4_out: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> keep1_out: array<u32>;
+
+fn group(j: u32) {
+  keep4_out[j] = select(vec4<u32>(0u), vec4<u32>(1u), keep_at4(j));
 }
 
-@compute @workgroup_size(WG)
-fn keep_mask_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = tail_element(linear_id(gid, nwg));
-  if (e < params.count) { skeep1[e] = select(0u, 1u, keep_at1(params.first + e)); }
+fn element(e: u32) {
+  keep1_out[e] = select(0u, 1u, keep_at1(params.first + e));
 }
 
-// ---- Fused residual add (DropPath): y = residual + (keep ? branch * scale : 0), one pass.
+// ==== kernel residual
+// Fused residual add (DropPath): y = residual + (keep ? branch * scale : 0), one pass.
 
-@compute @workgroup_size(WG)
-fn residual_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) {
-    let branch = select(vec4<f32>(0.0), unpack_s4(sx4[j]) * params.scale, keep_at4(j));
-    sy4[j] = pack_s4(unpack_s4(sres4[j]) + branch);
-  }
+fn group(j: u32) {
+  let branch = select(vec4<f32>(0.0), unpack_s4(x4[j]) * params.scale, keep_at4(j));
+  y4[j] = pack_s4(unpack_s4(res4[j]) + branch);
 }
 
-@compute @workgroup_size(WG)
-fn residual_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) {
-    let branch = select(0.0, sx_at(e) * params.scale, keep_at1(params.first + e));
-    sy_set(e, sres_at(e) + branch);
-  }
+fn element(e: u32) {
+  let branch = select(0.0, load_x1(e) * params.scale, keep_at1(params.first + e));
+  store_y1(e, load_res1(e) + branch);
 }
 
-// ---- Fused bias + dropout + residual (the transformer block pattern):
+// ==== kernel bias_residual
+// Fused bias + dropout + residual (the transformer block pattern):
 // y = residual + (keep ? (x + bias[col]) * scale : 0), col = element mod params.extra_u.
+
+// The bias, bound whole for every chunk and indexed by column.
+@group(0) @binding(5) var<storage, read> bias: array<S1>;
+
+fn bias_at(c: u32) -> f32 {
+  return cell_get(bias[cell_of(c)], c);
+}
 
 // The bias length, compiled in where the host specialized the pipeline (ContextOptions.
 // specializedShapes), so the column's `%` is by a constant; 0: read from params.extra_u.
@@ -296,30 +255,29 @@ fn bias4(e0: u32) -> vec4<f32> {
   let c1 = select(c0 + 1u, 0u, c0 + 1u == cols);
   let c2 = select(c1 + 1u, 0u, c1 + 1u == cols);
   let c3 = select(c2 + 1u, 0u, c2 + 1u == cols);
-  return vec4<f32>(sbias_at(c0), sbias_at(c1), sbias_at(c2), sbias_at(c3));
+  return vec4<f32>(bias_at(c0), bias_at(c1), bias_at(c2), bias_at(c3));
 }
 
-@compute @workgroup_size(WG)
-fn bias_residual_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) {
-    let v = (unpack_s4(sx4[j]) + bias4(body_first(j))) * params.scale;
-    sy4[j] = pack_s4(unpack_s4(sres4[j]) + select(vec4<f32>(0.0), v, keep_at4(j)));
-  }
+fn group(j: u32) {
+  let v = (unpack_s4(x4[j]) + bias4(body_first(j))) * params.scale;
+  y4[j] = pack_s4(unpack_s4(res4[j]) + select(vec4<f32>(0.0), v, keep_at4(j)));
 }
 
-@compute @workgroup_size(WG)
-fn bias_residual_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) {
-    let g = params.first + e;
-    let v = (sx_at(e) + sbias_at(g % bias_columns())) * params.scale;
-    sy_set(e, sres_at(e) + select(0.0, v, keep_at1(g)));
-  }
+fn element(e: u32) {
+  let g = params.first + e;
+  let v = (load_x1(e) + bias_at(g % bias_columns())) * params.scale;
+  store_y1(e, load_res1(e) + select(0.0, v, keep_at1(g)));
 }
 
-// Bias gradient, stage 1: partial[i] = sum of dx[r * cols + c] over the rows r of block b,
-// with i = b * cols + c. Stage 2 adds the blocks of each column. dx is bound whole at binding 1.
+// ==== kernel bias_grad
+// Bias gradient in two stages, one invocation per output; dx is bound whole at binding 1.
+
+// Per-block partial sums (f32) between the two stages.
+@group(0) @binding(2) var<storage, read_write> partial_out: array<f32>;
+@group(0) @binding(1) var<storage, read> partial_in: array<f32>;
+
+// Stage 1: partial[i] = sum of dx[r * cols + c] over the rows r of block b, with
+// i = b * cols + c. Stage 2 adds the blocks of each column.
 @compute @workgroup_size(WG)
 fn bias_grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = linear_id(gid, nwg);
@@ -332,8 +290,8 @@ fn bias_grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let r0 = (i / cols) * per_block;
   let r1 = min(rows, r0 + per_block);
   var sum = 0.0;
-  for (var r = r0; r < r1; r++) { sum += sx_at(r * cols + c); }
-  spartial_out[t] = sum;
+  for (var r = r0; r < r1; r++) { sum += load_x1(r * cols + c); }
+  partial_out[t] = sum;
 }
 
 @compute @workgroup_size(WG)
@@ -347,63 +305,43 @@ fn bias_grad_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   for (var t = t0; t < min(t0 + CELL, params.count); t++) {
     let c = params.first + t;
     var sum = 0.0;
-    for (var b = 0u; b < blocks; b++) { sum += spartial_in[b * cols + c]; }
-    sy_set(t, sum);
+    for (var b = 0u; b < blocks; b++) { sum += partial_in[b * cols + c]; }
+    store_y1(t, sum);
   }
 }
 
-// ---- Gaussian dropout: y = x * (1 + sigma z), sigma = params.extra.x, z the contract normal of
-// the element's mask index. The backward pass is the same map applied to dy (same z).
+// ==== kernel gaussian
+// Gaussian dropout: y = x * (1 + sigma z), sigma = params.extra.x, z the contract normal of the
+// element's mask index. The backward pass is the same map applied to dy (same z).
 
-@compute @workgroup_size(WG)
-fn gaussian_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) {
-    sy4[j] = pack_s4(unpack_s4(sx4[j]) * (1.0 + params.extra.x * mask_normals4(j)));
-  }
+fn group(j: u32) {
+  y4[j] = pack_s4(unpack_s4(x4[j]) * (1.0 + params.extra.x * mask_normals4(j)));
 }
 
-@compute @workgroup_size(WG)
-fn gaussian_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) {
-    sy_set(e, sx_at(e) * (1.0 + params.extra.x * mask_normal(params.first + e)));
-  }
+fn element(e: u32) {
+  store_y1(e, load_x1(e) * (1.0 + params.extra.x * mask_normal(params.first + e)));
 }
 
-// ---- Alpha dropout (SELU): y = a * (keep ? x : alpha') + b with params.extra = (a, b, alpha').
-// Backward: dx = keep ? dy * a : 0.
+// ==== kernel alpha
+// Alpha dropout (SELU): y = a * (keep ? x : alpha') + b with params.extra = (a, b, alpha').
 
-@compute @workgroup_size(WG)
-fn alpha_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) {
-    let v = select(vec4<f32>(params.extra.z), unpack_s4(sx4[j]), keep_at4(j));
-    sy4[j] = pack_s4(params.extra.x * v + params.extra.y);
-  }
+fn group(j: u32) {
+  let v = select(vec4<f32>(params.extra.z), unpack_s4(x4[j]), keep_at4(j));
+  y4[j] = pack_s4(params.extra.x * v + params.extra.y);
 }
 
-@compute @workgroup_size(WG)
-fn alpha_forward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) {
-    let v = select(params.extra.z, sx_at(e), keep_at1(params.first + e));
-    sy_set(e, params.extra.x * v + params.extra.y);
-  }
+fn element(e: u32) {
+  let v = select(params.extra.z, load_x1(e), keep_at1(params.first + e));
+  store_y1(e, params.extra.x * v + params.extra.y);
 }
 
-@compute @workgroup_size(WG)
-fn alpha_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let j = linear_id(gid, nwg);
-  if (j < body_groups()) {
-    sy4[j] = pack_s4(select(vec4<f32>(0.0), unpack_s4(sx4[j]) * params.extra.x, keep_at4(j)));
-  }
+// ==== kernel alpha_backward
+// Backward of alpha dropout: dx = keep ? dy * a : 0.
+
+fn group(j: u32) {
+  y4[j] = pack_s4(select(vec4<f32>(0.0), unpack_s4(x4[j]) * params.extra.x, keep_at4(j)));
 }
 
-@compute @workgroup_size(WG)
-fn alpha_backward_tail(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = tail_cells(linear_id(gid, nwg));
-  for (var e = r.x; e < r.y; e++) {
-    sy_set(e, select(0.0, sx_at(e) * params.extra.x, keep_at1(params.first + e)));
-  }
+fn element(e: u32) {
+  store_y1(e, select(0.0, load_x1(e) * params.extra.x, keep_at1(params.first + e)));
 }

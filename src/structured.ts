@@ -6,7 +6,7 @@
 import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from './contract.js';
 import { bindingBytes, dtypeBytes, runtimeOf, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from './context.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
-import { kernels, type KernelRecord } from './kernels/elementwise.js';
+import { gridKernel, kernels, type KernelRecord } from './kernels/elementwise.js';
 import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, resolveRandom, withOptions, type RandomOptions, type RandomState, type RecordOptions } from './ops.js';
 import { checkOptionNames, optionNames, type OptionNames } from './options.js';
 import type { Dtype, ShaderName } from './kernels/shaders.js';
@@ -84,10 +84,10 @@ export function broadcastTable(shape: Shape, noiseShape: Shape): Uint32Array {
 // ---------------------------------------------------------------------------------------------
 // Kernel records
 
-const files: readonly ShaderName[] = ['philox', 'elementwise', 'structured'];
+const files: readonly ShaderName[] = ['philox', 'elementwise', 'data', 'structured'];
 
-function vec4Kernel(name: string, entry: string, bindings: KernelRecord['bindings']): KernelRecord {
-  return { name, shader: files, entry, tail: `${entry}_tail`, perInvocation: 4, bindings };
+function vec4Kernel(name: string, section: string, bindings: KernelRecord['bindings']): KernelRecord {
+  return gridKernel(name, files, section, bindings);
 }
 
 const data = { 1: 'data', 2: 'data' } as const;
@@ -95,14 +95,14 @@ const data = { 1: 'data', 2: 'data' } as const;
 const table = { 6: 'whole' } as const;
 
 export const structuredKernels = {
-  masked: vec4Kernel('structured.masked', 'masked_forward', { ...data, ...table }),
+  masked: vec4Kernel('structured.masked', 'masked', { ...data, ...table }),
   keepMask: vec4Kernel('structured.keep_mask', 'keep_mask', { 2: 'word', ...table }),
-  residual: vec4Kernel('structured.residual', 'residual_forward', { ...data, 3: 'data', ...table }),
-  biasResidual: vec4Kernel('structured.bias_residual', 'bias_residual_forward', { ...data, 3: 'data', 5: 'whole', ...table }),
-  biasGradPartial: { name: 'structured.bias_grad_partial', shader: files, entry: 'bias_grad_partial', perInvocation: 1, bindings: { 1: 'whole', 2: 'word' } },
-  biasGradFinal: { name: 'structured.bias_grad_final', shader: files, entry: 'bias_grad_final', perInvocation: 1, bindings: { 1: 'whole', 2: 'data' } },
-  gaussian: vec4Kernel('structured.gaussian', 'gaussian_forward', { ...data, ...table }),
-  alpha: vec4Kernel('structured.alpha', 'alpha_forward', { ...data, ...table }),
+  residual: vec4Kernel('structured.residual', 'residual', { ...data, 3: 'data', ...table }),
+  biasResidual: vec4Kernel('structured.bias_residual', 'bias_residual', { ...data, 3: 'data', 5: 'whole', ...table }),
+  biasGradPartial: { name: 'structured.bias_grad_partial', shader: files, section: 'bias_grad', entry: 'bias_grad_partial', perInvocation: 1, bindings: { 1: 'whole', 2: 'word' } },
+  biasGradFinal: { name: 'structured.bias_grad_final', shader: files, section: 'bias_grad', entry: 'bias_grad_final', perInvocation: 1, bindings: { 1: 'whole', 2: 'data' } },
+  gaussian: vec4Kernel('structured.gaussian', 'gaussian', { ...data, ...table }),
+  alpha: vec4Kernel('structured.alpha', 'alpha', { ...data, ...table }),
   alphaBackward: vec4Kernel('structured.alpha_backward', 'alpha_backward', { ...data, ...table }),
 } satisfies Record<string, KernelRecord>;
 
@@ -329,7 +329,7 @@ async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<v
     extra: l.extra,
     extraU: l.extraU,
     // Only this module's kernels declare the broadcast table; the core ones must not be given it.
-    aux: l.kernel.shader === files ? prep.table : undefined,
+    aux: l.kernel.shader.includes('structured') ? prep.table : undefined,
     constants: specialization(ctx, l, prep),
     variant: table ? READS_TABLE : undefined,
     encoder: l.encoder,

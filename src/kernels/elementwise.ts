@@ -14,9 +14,12 @@ export interface KernelRecord {
   readonly name: string;
   /** Shader files, concatenated after the dtype prelude. */
   readonly shader: readonly ShaderName[];
-  /** Entry point over whole groups of `perInvocation` elements. */
+  /** The kernel's `// ==== kernel` section of the files that have sections (see composeShader). */
+  readonly section?: string;
+  /** Entry point over whole groups of `perInvocation` elements ('body' of shaders/grid.wgsl for
+   * the vec4 kernels). */
   readonly entry: string;
-  /** Scalar entry point for the last count % 4 elements' values. */
+  /** Scalar entry point for the last count % 4 elements' values ('tail' of shaders/grid.wgsl). */
   readonly tail?: string;
   /** Elements one body invocation covers: 4 for vec4 kernels, 1 for scalar, 32 for one mask word;
    * the launch tuning decides it for 'strided' (grid-stride vec4 kernels: 4 x groupsPerInvocation)
@@ -29,34 +32,36 @@ export interface KernelRecord {
   readonly writes?: readonly number[];
 }
 
+/**
+ * A vec4 kernel: its section of `files` defines `group` and `element`, which the grid-stride
+ * `body` and the `tail` of shaders/grid.wgsl call.
+ */
+export function gridKernel(name: string, files: readonly ShaderName[], section: string, bindings: KernelRecord['bindings']): KernelRecord {
+  return { name, shader: [...files, 'grid'], section, entry: 'body', tail: 'tail', perInvocation: 'strided', bindings };
+}
+
 const data = { 1: 'data', 2: 'data' } as const;
-const dropoutFiles = ['philox', 'elementwise', 'dropout'] as const;
+const dropoutFiles = ['philox', 'elementwise', 'data', 'input', 'dropout'] as const;
+/** The in-place kernels read y itself (shaders/inplace.wgsl) with no binding 1. */
+const inPlaceFiles = ['philox', 'elementwise', 'data', 'inplace', 'dropout'] as const;
 const randomFiles = ['philox', 'elementwise', 'random'] as const;
 
-function vec4Kernel(name: string, shader: readonly ShaderName[], entry: string, bindings: KernelRecord['bindings']): KernelRecord {
-  return { name, shader, entry, tail: `${entry}_tail`, perInvocation: 4, bindings };
-}
-
-/** A vec4 kernel whose body loops over GROUPS_PER_INVOCATION grid-strided groups (elementwise.wgsl). */
-function stridedKernel(name: string, shader: readonly ShaderName[], entry: string, bindings: KernelRecord['bindings']): KernelRecord {
-  return { ...vec4Kernel(name, shader, entry, bindings), perInvocation: 'strided' };
-}
-
 export const kernels = {
-  dropoutForward: stridedKernel('dropout.forward', dropoutFiles, 'forward', data),
-  dropoutForwardInPlace: { ...stridedKernel('dropout.forward_inplace', dropoutFiles, 'forward_inplace', { 2: 'data' }), tail: 'forward_tail_inplace' },
+  dropoutForward: gridKernel('dropout.forward', dropoutFiles, 'forward', data),
+  dropoutForwardInPlace: gridKernel('dropout.forward_inplace', inPlaceFiles, 'forward', { 2: 'data' }),
   /** Forward plus the packed keep-mask in one pass. */
-  dropoutForwardPacked: { name: 'dropout.forward_packed', shader: dropoutFiles, entry: 'forward_packed', tail: 'forward_packed_tail', perInvocation: 'maskWord', bindings: { ...data, 3: 'bit' }, writes: [2, 3] },
-  dropoutMasked: stridedKernel('dropout.masked', dropoutFiles, 'masked', { ...data, 3: 'bit' }),
-  dropoutMaskedInPlace: { ...stridedKernel('dropout.masked_inplace', dropoutFiles, 'masked_inplace', { 2: 'data', 3: 'bit' }), tail: 'masked_tail_inplace' },
-  identity: stridedKernel('dropout.identity', dropoutFiles, 'identity', data),
-  zeros: stridedKernel('dropout.zeros', dropoutFiles, 'zeros', { 2: 'data' }),
-  words: stridedKernel('random.words', randomFiles, 'words', { 2: 'word' }),
-  uniform: stridedKernel('random.uniform', randomFiles, 'uniform01', { 2: 'word' }),
-  normal: stridedKernel('random.normal', randomFiles, 'normal', { 2: 'word' }),
-  bernoulli: stridedKernel('random.bernoulli', randomFiles, 'bernoulli', { 2: 'word' }),
-  bernoulliFill: { name: 'random.fill', shader: randomFiles, entry: 'fill', perInvocation: 1, bindings: { 2: 'word' } },
-  bernoulliPacked: { name: 'random.bernoulli_packed', shader: randomFiles, entry: 'bernoulli_packed', perInvocation: 32, bindings: { 2: 'bit' } },
-  bernoulliPackedFill: { name: 'random.fill_packed', shader: randomFiles, entry: 'fill_packed', perInvocation: 32, bindings: { 2: 'bit' } },
-  copy: { name: 'copy', shader: ['philox', 'elementwise', 'copy'], entry: 'copy', perInvocation: 'strided', bindings: { 1: 'word', 2: 'word' } },
+  dropoutForwardPacked: { name: 'dropout.forward_packed', shader: dropoutFiles, section: 'forward_packed', entry: 'forward_packed', tail: 'forward_packed_tail', perInvocation: 'maskWord', bindings: { ...data, 3: 'bit' }, writes: [2, 3] },
+  dropoutMasked: gridKernel('dropout.masked', dropoutFiles, 'masked', { ...data, 3: 'bit' }),
+  dropoutMaskedInPlace: gridKernel('dropout.masked_inplace', inPlaceFiles, 'masked', { 2: 'data', 3: 'bit' }),
+  identity: gridKernel('dropout.identity', dropoutFiles, 'identity', data),
+  zeros: gridKernel('dropout.zeros', dropoutFiles, 'zeros', { 2: 'data' }),
+  words: gridKernel('random.words', randomFiles, 'words', { 2: 'word' }),
+  uniform: gridKernel('random.uniform', randomFiles, 'uniform01', { 2: 'word' }),
+  normal: gridKernel('random.normal', randomFiles, 'normal', { 2: 'word' }),
+  bernoulli: gridKernel('random.bernoulli', randomFiles, 'bernoulli', { 2: 'word' }),
+  bernoulliFill: { name: 'random.fill', shader: randomFiles, section: 'fill', entry: 'fill', perInvocation: 1, bindings: { 2: 'word' } },
+  bernoulliPacked: { name: 'random.bernoulli_packed', shader: randomFiles, section: 'bernoulli_packed', entry: 'bernoulli_packed', perInvocation: 32, bindings: { 2: 'bit' } },
+  bernoulliPackedFill: { name: 'random.fill_packed', shader: randomFiles, section: 'fill', entry: 'fill_packed', perInvocation: 32, bindings: { 2: 'bit' } },
+  /** The bench's roofline reference (no tail: whole vec4 groups only). */
+  copy: { name: 'copy', shader: ['philox', 'elementwise', 'copy', 'grid'], entry: 'body', perInvocation: 'strided', bindings: { 1: 'word', 2: 'word' } },
 } satisfies Record<string, KernelRecord>;

@@ -2,6 +2,10 @@
 // bundler, and how a kernel's module is assembled from them.
 import philox from '../../shaders/philox.wgsl?raw';
 import elementwise from '../../shaders/elementwise.wgsl?raw';
+import grid from '../../shaders/grid.wgsl?raw';
+import data from '../../shaders/data.wgsl?raw';
+import input from '../../shaders/input.wgsl?raw';
+import inplace from '../../shaders/inplace.wgsl?raw';
 import random from '../../shaders/random.wgsl?raw';
 import dropout from '../../shaders/dropout.wgsl?raw';
 import copy from '../../shaders/copy.wgsl?raw';
@@ -13,7 +17,7 @@ import benchStages from '../../shaders/bench_stages.wgsl?raw';
 import nativeStorage from '../../shaders/native_storage.wgsl?raw';
 import f16Packed from '../../shaders/f16_packed.wgsl?raw';
 
-export const shaderSources = { model, mc, philox, elementwise, random, dropout, copy, probe, benchStages, structured } as const;
+export const shaderSources = { model, mc, philox, elementwise, grid, data, input, inplace, random, dropout, copy, probe, benchStages, structured } as const;
 export type ShaderName = keyof typeof shaderSources;
 
 /** Storage type of a kernel's data arrays; the shaders refer to it as `S`. */
@@ -25,19 +29,50 @@ export type Dtype = 'f32' | 'f16';
  */
 export type F16Path = 'native' | 'packed';
 
+/** A line `// ==== kernel <name>` starts a file's section <name>, which runs to the next one. */
+const SECTION = /^\/\/ ==== kernel (\w+)[^\n]*\n/gm;
+
+/** A file split at its section markers: the text before the first (shared by every section) and
+ * each section's text. */
+interface SplitFile {
+  common: string;
+  sections: ReadonlyMap<string, string>;
+}
+
+const splits = new Map<ShaderName, SplitFile>();
+function split(file: ShaderName): SplitFile {
+  let s = splits.get(file);
+  if (!s) {
+    const source = shaderSources[file];
+    const marks = [...source.matchAll(SECTION)];
+    const sections = new Map(marks.map((m, i) => [m[1]!, source.slice(m.index, marks[i + 1]?.index ?? source.length)]));
+    splits.set(file, (s = { common: source.slice(0, marks[0]?.index ?? source.length), sections }));
+  }
+  return s;
+}
+
+/** The text of `file` a kernel in `section` compiles: the whole file, or for a file with sections
+ * its common part plus that section (none of them where the file lacks it). */
+function sourceOf(file: ShaderName, section: string | undefined): string {
+  const s = split(file);
+  if (s.sections.size === 0) return s.common;
+  return s.common + (section === undefined ? '' : (s.sections.get(section) ?? ''));
+}
+
 /**
- * The dtype prelude followed by the files in order. Native storage (f32, or f16 with
- * `enable f16`) defines the alias `S`; every module also gets the storage interface the
- * element-wise kernels use (S4, S1, unpack_s4, pack_s4, cell_*): shaders/native_storage.wgsl, or
- * for f16 on the packed path shaders/f16_packed.wgsl (which defines no `S`, so a kernel not
- * written against the interface fails to compile rather than misread the data).
+ * The dtype prelude followed by the files in order (of a file with `// ==== kernel` sections, its
+ * common part and `section`). Native storage (f32, or f16 with `enable f16`) defines the alias
+ * `S`; every module also gets the storage interface the element-wise kernels use (S4, S1,
+ * unpack_s4, pack_s4, cell_*): shaders/native_storage.wgsl, or for f16 on the packed path
+ * shaders/f16_packed.wgsl (which defines no `S`, so a kernel not written against the interface
+ * fails to compile rather than misread the data).
  */
-export function composeShader(files: readonly ShaderName[], dtype: Dtype, f16Path: F16Path = 'native'): string {
+export function composeShader(files: readonly ShaderName[], dtype: Dtype, f16Path: F16Path = 'native', section?: string): string {
   const prelude =
     dtype === 'f16'
       ? f16Path === 'packed'
         ? f16Packed
         : `enable f16;\nalias S = f16;\n${nativeStorage}`
       : `alias S = f32;\n${nativeStorage}`;
-  return prelude + '\n' + files.map((f) => shaderSources[f]).join('\n');
+  return prelude + '\n' + files.map((f) => sourceOf(f, section)).join('\n');
 }

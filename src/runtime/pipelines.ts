@@ -1,11 +1,12 @@
 // The pipeline cache of one context: shader modules per file set and dtype, pipelines compiled
 // asynchronously once per (record, dtype, constants, layout), the budget of specialized pipelines
 // (ContextOptions.specializedShapes), and synchronous compiles for recordNow.
-import { composeShader, shaderSources, type Dtype, type F16Path, type ShaderName } from '../kernels/shaders.js';
+import { composeShader, type Dtype, type F16Path, type ShaderName } from '../kernels/shaders.js';
 
-/** What a pipeline is compiled from: the record's files and entry point (name labels it). */
+/** What a pipeline is compiled from: the record's files, section and entry point (name labels it). */
 export interface PipelineSource {
   readonly shader: readonly ShaderName[];
+  readonly section?: string;
   readonly entry: string;
   readonly name: string;
 }
@@ -41,23 +42,29 @@ function constantsKey(constants: Constants): string {
 }
 
 /** A context's pipeline-cache key (its workgroup size is fixed, so it is left out). */
-function pipelineKey(k: { shader: readonly ShaderName[]; entry: string }, dtype: Dtype, constants: Constants, layout?: { key: string }): string {
+function pipelineKey(k: PipelineSource, dtype: Dtype, constants: Constants, layout?: { key: string }): string {
   let record = recordKeys.get(k);
-  if (record === undefined) recordKeys.set(k, (record = `${k.shader.join('+')}:${k.entry}`));
+  if (record === undefined) recordKeys.set(k, (record = `${moduleName(k)}:${k.entry}`));
   return `${record}:${dtype}:${constantsKey(constants)}:${layout?.key ?? 'auto'}`;
 }
 
-/** The entries of `constants` that some file of `files` declares as an override. */
-function declaredOf(files: readonly ShaderName[], constants: Constants): Record<string, number> {
+/** The files and section a module is made of, naming it in cache keys. */
+function moduleName(k: PipelineSource): string {
+  return k.section === undefined ? k.shader.join('+') : `${k.shader.join('+')}#${k.section}`;
+}
+
+/** The entries of `constants` that the module's code declares as an override. */
+function declaredOf(code: string, constants: Constants): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, value] of Object.entries(constants)) {
-    if (files.some((f) => new RegExp(`\\boverride\\s+${name}\\b`).test(shaderSources[f]))) out[name] = value;
+    if (new RegExp(`\\boverride\\s+${name}\\b`).test(code)) out[name] = value;
   }
   return out;
 }
 
 export class Pipelines {
-  private readonly modules = new Map<string, GPUShaderModule>();
+  /** Shader modules by files, section and dtype, with the launch constants each declares. */
+  private readonly modules = new Map<string, { module: GPUShaderModule; launch: Constants }>();
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   /** Keys of the specializations granted so far (at most `budget`). */
   private readonly specializations = new Set<string>();
@@ -151,17 +158,18 @@ export class Pipelines {
 
   /** What a pipeline of `k` for `dtype` and these constants is made from (the module cached per files and dtype). */
   private descriptor(k: PipelineSource, dtype: Dtype, constants: Constants, layout?: LayoutRef): GPUComputePipelineDescriptor {
-    const moduleKey = `${k.shader.join('+')}:${dtype}`;
-    let module = this.modules.get(moduleKey);
-    if (!module) {
-      module = this.device.createShaderModule({ label: moduleKey, code: composeShader(k.shader, dtype, this.f16Path) });
-      this.modules.set(moduleKey, module);
+    const moduleKey = `${moduleName(k)}:${dtype}`;
+    let m = this.modules.get(moduleKey);
+    if (!m) {
+      const code = composeShader(k.shader, dtype, this.f16Path, k.section);
+      // The launch constants only where the module declares them: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
+      m = { module: this.device.createShaderModule({ label: moduleKey, code }), launch: declaredOf(code, this.launchConstants) };
+      this.modules.set(moduleKey, m);
     }
     return {
       label: `${k.name}:${k.entry}:${dtype}`,
       layout: layout?.layout ?? 'auto',
-      // The launch constants only where a file declares them: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
-      compute: { module, entryPoint: k.entry, constants: { ...constants, ...declaredOf(k.shader, this.launchConstants) } },
+      compute: { module: m.module, entryPoint: k.entry, constants: { ...constants, ...m.launch } },
     };
   }
 
