@@ -129,7 +129,7 @@ const bernoulliPacked: BenchOp = {
   },
 };
 
-// Structured and fused variants (src/structured.ts), f32, shapes built around n elements.
+// Structured and fused variants (src/ops/), f32, shapes built around n elements.
 const SAMPLES = 8; // batch of DropPath; channels of bias-dropout-residual below
 const ROW = 1024;
 

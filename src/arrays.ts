@@ -1,7 +1,8 @@
 // Typed-array convenience over the GPUBuffer ops: upload, run, read back, release.
 import type { DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
-import { dropout, RANDOM_OPTION_NAMES, type DropoutOptions, type DropoutState } from './ops.js';
+import { RANDOM_OPTION_NAMES } from './ops/common.js';
+import { dropout, type DropoutOptions, type DropoutState } from './ops/dropout.js';
 import { checkOptionNames, optionNames } from './options.js';
 import type { Dtype } from './kernels/shaders.js';
 

@@ -19,7 +19,7 @@ export {
   type RandomResult,
   type RandomState,
   type BernoulliOptions,
-} from './ops.js';
+} from './ops/index.js';
 export { Layer, Dropout, type DropoutLayerOptions, type DropoutCall } from './layers/dropout.js';
 export { requestDropoutDevice, describeAdapter, NO_WEBGPU_MESSAGE, type DeviceRequest, type AcquiredDevice } from './device.js';
 export { keepRule, thresholdFor, toU64, U64_MAX, type U64, type KeepRule } from './contract.js';
@@ -37,11 +37,12 @@ export {
   structuredDropout, structuredDropoutBackward, structuredKeepMask, spatialDropout, dropPath, dropPathAdd, dropPathAddBackward, dropPathRates,
   variationalDropout, dropConnect, dropConnectBackward, gaussianDropout, gaussianDropoutBackward, gaussianSigma, alphaDropout, alphaDropoutBackward,
   alphaDropoutCoefficients, biasDropoutResidual, biasDropoutResidualBackward, spatialNoiseShape, dropPathNoiseShape, variationalNoiseShape,
-  channelAxisFor, resolveNoiseShape, broadcastTable, checkShape, shapeSize, structuredKernels, MAX_RANK, SELU_LAMBDA, SELU_ALPHA,
+  channelAxisFor, resolveNoiseShape, broadcastTable, checkShape, shapeSize, MAX_RANK, SELU_LAMBDA, SELU_ALPHA,
   type Shape, type NoiseShape, type ChannelLayout, type ChannelOptions, type StructuredOptions, type StructuredDropoutOptions, type StructuredState,
   type StructuredResult, type StructuredOp, type BackwardOptions, type SpatialDropoutOptions, type DropPathOptions, type VariationalDropoutOptions,
   type DropConnectOptions, type KeepMaskOptions, type BiasDropoutResidualOptions, type BiasDropoutResidualGrads,
-} from './structured.js';
+} from './ops/index.js';
+export { structuredKernels } from './kernels/structured.js';
 export {
   SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, Dropout1d, Dropout2d, Dropout3d, DropPath, VariationalDropout, GaussianDropout, AlphaDropout, DropConnect,
   type StructuredLayerOptions, type SpatialDropoutLayerOptions, type LayerCall,

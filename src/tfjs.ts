@@ -4,7 +4,7 @@
 // op is called, and the backend submits that encoder later (after a batch of dispatches, or on a
 // read). The library's own ops record asynchronously (they await pipeline compiles), which would
 // let tfjs submit the work that reads our output before our work is recorded. So this module
-// records the same kernel records (src/kernels/elementwise.ts, src/structured.ts: no WGSL of its own) with the
+// records the same kernel records (src/kernels/elementwise.ts, src/kernels/structured.ts: no WGSL of its own) with the
 // same Params words synchronously, into the backend's own encoder, between the tfjs kernels that
 // produce x and those that read y:
 // - x's GPUBuffer is read in place (the backend's tensor storage), and y is a tensor the backend
@@ -17,17 +17,10 @@ import { Got, InvalidArgumentError, UnsupportedError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { kernels, type KernelRecord } from './kernels/elementwise.js';
 import { checkOptionNames, optionNames } from './options.js';
-import { RANDOM_OPTION_NAMES, resolveRandom, type RandomState } from './ops.js';
-import {
-  broadcastTable,
-  dropPathNoiseShape,
-  gaussianSigma,
-  resolveNoiseShape,
-  spatialNoiseShape,
-  structuredKernels,
-  type ChannelLayout,
-  type NoiseShape,
-} from './structured.js';
+import { RANDOM_OPTION_NAMES, resolveRandom, type RandomState } from './ops/common.js';
+import { structuredKernels } from './kernels/structured.js';
+import { gaussianSigma } from './ops/gaussian.js';
+import { broadcastTable, dropPathNoiseShape, resolveNoiseShape, spatialNoiseShape, type ChannelLayout, type NoiseShape } from './ops/shape.js';
 
 // ---------------------------------------------------------------------------------------------
 // The backend

@@ -3,7 +3,8 @@ import { checkProbability } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
-import { dropout, dropoutBackward, withOptions, type DropoutBackwardOptions, type DropoutResult, type DropoutState, type RecordOptions } from '../ops.js';
+import { withOptions, type RecordOptions } from '../ops/common.js';
+import { dropout, dropoutBackward, type DropoutBackwardOptions, type DropoutResult, type DropoutState } from '../ops/dropout.js';
 import { checkOptionNames, optionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
 

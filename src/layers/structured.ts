@@ -5,7 +5,7 @@ import type { DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import { Layer } from './dropout.js';
-import { withOptions, type RecordOptions } from '../ops.js';
+import { withOptions, type RecordOptions } from '../ops/common.js';
 import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
 import {
@@ -29,7 +29,7 @@ import {
   type Shape,
   type StructuredResult,
   type StructuredState,
-} from '../structured.js';
+} from '../ops/index.js';
 
 export interface StructuredLayerOptions {
   /** Drop probability (required: the frameworks' defaults differ). */

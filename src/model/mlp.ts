@@ -6,7 +6,7 @@ import type { DropoutContext } from '../context.js';
 import { DropoutError, Got, InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import { modelKernels, packUniform, Recording } from './kernels.js';
-import { dropout, dropoutBackward, type DropoutState } from '../ops.js';
+import { dropout, dropoutBackward, type DropoutState } from '../ops/dropout.js';
 import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
 import { contractWords } from '../reference/philox.js';
 import { referenceUniform } from '../reference/dropout.js';

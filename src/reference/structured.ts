@@ -7,7 +7,9 @@ import { fromHalfBits, toHalfBits } from '../half.js';
 import { contractWords } from './philox.js';
 import { referenceNormal, type HostData, type ReferenceRandom } from './dropout.js';
 import type { Dtype } from '../kernels/shaders.js';
-import { alphaDropoutCoefficients, checkShape, gaussianSigma, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from '../structured.js';
+import { alphaDropoutCoefficients } from '../ops/alpha.js';
+import { gaussianSigma } from '../ops/gaussian.js';
+import { checkShape, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from '../ops/shape.js';
 
 export interface ReferenceStructured extends ReferenceRandom {
   p: number;

@@ -1,0 +1,49 @@
+// Alpha dropout for SELU networks: dropped units take SELU's negative saturation, then an affine
+// map keeps zero mean and unit variance.
+import type { DropoutContext } from '../context.js';
+import { structuredKernels } from '../kernels/structured.js';
+import { refundOnFailure } from './common.js';
+import { beginOpenRateBackward, beginOpenRateOp, checkOpenRate } from './gaussian.js';
+import { applyMask, launch, type BackwardOptions, type Launch, type StructuredOptions, type StructuredResult, type StructuredState } from './launch.js';
+
+/** SELU's constants (Klambauer et al. 2017). */
+export const SELU_LAMBDA = 1.0507009873554805;
+export const SELU_ALPHA = 1.6732632423543772;
+
+/**
+ * Keras AlphaDropout's coefficients for rate p, keep probability q = 1 - p: dropped units take
+ * alpha' = -lambda alpha, then y = a x + b with a = (q + alpha'^2 q p)^-1/2 and b = -a alpha' p,
+ * which keeps zero mean and unit variance.
+ */
+export function alphaDropoutCoefficients(p: number): { a: number; b: number; alphaPrime: number } {
+  checkOpenRate(p);
+  const alphaPrime = -SELU_LAMBDA * SELU_ALPHA;
+  const q = 1 - p;
+  const a = (q + alphaPrime * alphaPrime * q * p) ** -0.5;
+  return { a, b: -a * alphaPrime * p, alphaPrime };
+}
+
+/** Alpha dropout for SELU networks (Keras `AlphaDropout`, PyTorch `nn.AlphaDropout`):
+ * y = a (keep ? x : alpha') + b. */
+export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
+  const { rule, prep, training, state } = beginOpenRateOp(ctx, x, opts, 'alpha');
+  const input = { buffer: x, argument: 'x' };
+  if (!training || rule.kind !== 'mask') return { output: await applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder), state };
+  const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
+  const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout output');
+  const buffers = { 1: input, 2: { buffer: output, argument: 'out' } };
+  const l: Launch = { kernel: structuredKernels.alpha, buffers, rand: state, threshold: rule.threshold, extra: [a, b, alphaPrime], encoder: opts.encoder };
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => launch(ctx, prep, l));
+  return { output, state };
+}
+
+/** dx = keep ? dy * a : 0 with the forward's mask, regenerated. */
+export async function alphaDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  const { rule, prep, input } = beginOpenRateBackward(ctx, dy, state, opts, 'alpha');
+  if (rule.kind !== 'mask') return applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
+  const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout grad');
+  const { a } = alphaDropoutCoefficients(state.p);
+  const l: Launch = { kernel: structuredKernels.alphaBackward, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, threshold: rule.threshold, extra: [a], encoder: opts.encoder };
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => launch(ctx, prep, l));
+  return output;
+}

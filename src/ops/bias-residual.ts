@@ -1,0 +1,124 @@
+// The fused bias + dropout + residual add (out = residual + dropout(x + bias)) and its backward,
+// whose bias gradient is a two-stage column reduction.
+import { keepRule, type KeepRule } from '../contract.js';
+import { bindingBytes, type DropoutContext } from '../context.js';
+import { InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { structuredKernels } from '../kernels/structured.js';
+import type { Dtype } from '../kernels/shaders.js';
+import { optionNames } from '../options.js';
+import { refundOnFailure, type RecordOptions } from './common.js';
+import { applyMask, checkOptions, checkState, copyInto, launch, prepare, prepareBackward, randomFor, STRUCTURED_OPTIONS, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState } from './launch.js';
+import { MAX_RANK, type Shape } from './shape.js';
+
+export interface BiasDropoutResidualOptions extends StructuredOptions {
+  /** Shape of x and residual, (..., C); bias holds C elements. */
+  shape: Shape;
+}
+
+/** Rows per block of the first bias-gradient stage. */
+const BIAS_GRAD_BLOCK_ROWS = 128;
+
+/**
+ * out = residual + dropout(x + bias) in one pass (the transformer block pattern; Megatron's
+ * bias_dropout_add), f32 or f16 with f32 arithmetic. In eval mode: out = residual + x + bias.
+ */
+export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bias: GPUBuffer, residual: GPUBuffer, opts: BiasDropoutResidualOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  checkOptions(opts, 'p and shape', STRUCTURED_OPTIONS);
+  const rule = keepRule(opts.p);
+  const prep = prepare(ctx, x, opts, 'x', true);
+  if (prep.shape.length < 1) throw new InvalidArgumentError('shape', 'at least 1 dimension (..., C)', prep.shape);
+  const cols = prep.shape[prep.shape.length - 1]!;
+  ctx.checkStorage(bias, 'bias', bindingBytes('data', prep.dtype, Math.max(cols, 1)));
+  ctx.checkStorage(residual, 'residual', prep.bytes);
+  if (residual === x) throw new InvalidArgumentError('residual', 'a buffer other than x (x, bias and residual must be distinct)');
+  if (bias === x || bias === residual) throw new InvalidArgumentError('bias', 'a buffer other than x and residual (x, bias and residual must be distinct)');
+  if (opts.out !== undefined && (opts.out === bias || opts.out === residual)) {
+    throw new InvalidArgumentError('out', 'a buffer other than x, bias and residual (this op does not run in place)');
+  }
+  const training = opts.training ?? true;
+  const rand = randomFor(ctx, opts, training);
+  const effective: KeepRule = training ? rule : { kind: 'identity' };
+  const scale = effective.kind === 'mask' ? effective.scale : 1;
+  const state: StructuredState = { op: 'bias-residual', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale };
+  const output = opts.out ?? ctx.acquire(prep.bytes, 'biasDropoutResidual output');
+  const buffers = {
+    1: { buffer: x, argument: 'x' },
+    2: { buffer: output, argument: 'out' },
+    3: { buffer: residual, argument: 'residual' },
+    5: { buffer: bias, argument: 'bias' },
+  };
+  const threshold = effective.kind === 'mask' ? effective.threshold : 0;
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () =>
+    effective.kind === 'zeros'
+      ? copyInto(ctx, prep, buffers[3], output, opts.encoder)
+      : launch(ctx, prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, extraU: cols, constants: { COLUMNS: cols }, encoder: opts.encoder }),
+  );
+  return { output, state };
+}
+
+export interface BiasDropoutResidualGrads {
+  /** dy * keep / (1 - p). */
+  dx: GPUBuffer;
+  /** Sum of dx over every dimension but the last (C elements). */
+  dbias: GPUBuffer;
+  /** dy itself (the same buffer): the residual's gradient. */
+  dresidual: GPUBuffer;
+}
+
+const BIAS_BACKWARD_OPTIONS = optionNames<RecordOptions & { outX?: GPUBuffer; outBias?: GPUBuffer }>({ outX: true, outBias: true, encoder: true });
+
+/** Gradients of biasDropoutResidual for x, bias and residual, the mask regenerated from the state. */
+export async function biasDropoutResidualBackward(
+  ctx: DropoutContext,
+  dy: GPUBuffer,
+  state: StructuredState,
+  opts: RecordOptions & { outX?: GPUBuffer; outBias?: GPUBuffer } = {},
+): Promise<BiasDropoutResidualGrads> {
+  ctx.checkAlive();
+  checkState(state, ['bias-residual']);
+  checkOptions(opts, 'outX, outBias or encoder', BIAS_BACKWARD_OPTIONS);
+  const prep = prepareBackward(ctx, dy, state, { out: opts.outX, encoder: opts.encoder }, 'outX');
+  const cols = prep.shape[prep.shape.length - 1] ?? 1;
+  const rows = cols === 0 ? 0 : prep.count / cols;
+  const biasBytes = bindingBytes('data', prep.dtype, Math.max(cols, 1));
+  if (opts.outBias !== undefined) {
+    ctx.checkStorage(opts.outBias, 'outBias', biasBytes);
+    if (opts.outBias === dy || opts.outBias === opts.outX) throw new InvalidArgumentError('outBias', 'a buffer other than dy and outX');
+  }
+  // The reduction binds dx whole.
+  if (prep.bytes > ctx.device.limits.maxStorageBufferBindingSize) {
+    throw new UnsupportedError(`state.shape: the bias gradient reads dx in one binding; ${prep.bytes} bytes exceed this device's maxStorageBufferBindingSize`);
+  }
+  const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
+  const dx = await applyMask(ctx, prep, { buffer: dy, argument: 'dy' }, opts.outX, rule, state, state.scale, opts.encoder);
+  const dbias = opts.outBias ?? ctx.acquire(biasBytes, 'bias grad');
+  try {
+    await refundOnFailure(ctx, [opts.outBias === undefined ? dbias : undefined], () => reduceRows(ctx, dx, dbias, rows, cols, prep.dtype, opts.encoder));
+  } catch (e) {
+    // dx's work was recorded (and, without an encoder, ran): back to the pool once that is submitted.
+    if (opts.outX === undefined && dx !== dy) ctx.retire(dx, opts.encoder);
+    throw e;
+  }
+  return { dx, dbias, dresidual: dy };
+}
+
+/** dbias[c] = sum over r of dx[r * cols + c]: blocks of rows summed in f32, then the blocks. */
+async function reduceRows(ctx: DropoutContext, dx: GPUBuffer, dbias: GPUBuffer, rows: number, cols: number, dtype: Dtype, encoder?: GPUCommandEncoder): Promise<void> {
+  if (cols === 0) return;
+  const perBlock = BIAS_GRAD_BLOCK_ROWS;
+  const blocks = Math.max(1, Math.ceil(rows / perBlock));
+  const table = new Uint32Array(4 + 4 * MAX_RANK);
+  table.set([0, cols, rows, perBlock]);
+  const partial = ctx.acquire(blocks * cols * 4, 'bias grad partial sums');
+  const stage = (count: number): Prepared => ({ shape: [count], noiseShape: [count], count, dtype, bytes: 0, table });
+  const stage1 = stage(blocks * cols);
+  await refundOnFailure(ctx, [partial], () =>
+    launch(ctx, stage1, { kernel: structuredKernels.biasGradPartial, buffers: { 1: { buffer: dx, argument: 'dx' }, 2: { buffer: partial, argument: 'partial' } }, encoder }),
+  );
+  try {
+    await launch(ctx, stage(cols), { kernel: structuredKernels.biasGradFinal, buffers: { 1: { buffer: partial, argument: 'partial' }, 2: { buffer: dbias, argument: 'outBias' } }, encoder });
+  } finally {
+    ctx.retire(partial, encoder);
+  }
+}

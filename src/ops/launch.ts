@@ -1,0 +1,264 @@
+// What every structured op shares: options and state, the validation of its buffers and shapes
+// (prepare), and the launch of a structured kernel (pipeline specialization, the optional mask
+// table, the placeholder binding), plus the mask application most ops end in.
+import { checkProbability, toU64, type KeepRule } from '../contract.js';
+import { bindingBytes, dtypeBytes, runtimeOf, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
+import { kernels, type KernelRecord } from '../kernels/elementwise.js';
+import { maskIndexed, structuredKernels } from '../kernels/structured.js';
+import type { Dtype } from '../kernels/shaders.js';
+import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
+import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
+import { broadcastTable, checkShape, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from './shape.js';
+
+export interface StructuredOptions extends RandomOptions, RecordOptions {
+  /** Drop probability (the op's rate). */
+  p: number;
+  /** Shape of x. `structuredDropout` and the Gaussian and Alpha ops default to one dimension
+   * holding the whole buffer; the ops with a mask layout of their own (spatial, drop-path,
+   * variational, fused bias) and `structuredKeepMask` require it. */
+  shape?: Shape;
+  /** Mask shape: the input's with some dimensions 1 (default: the input's, element-wise). */
+  noiseShape?: NoiseShape;
+  dtype?: Dtype;
+  /** Output buffer (default: a new pooled buffer). Must not be an input buffer. */
+  out?: GPUBuffer;
+  /** false: eval mode (no randomness). Default true. */
+  training?: boolean;
+}
+
+/** The names every structured op shares; each op's list adds its own. */
+export const COMMON_OPTION_NAMES = { p: true, shape: true, dtype: true, out: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true } as const;
+export const STRUCTURED_OPTIONS = optionNames<StructuredOptions>({ ...COMMON_OPTION_NAMES, noiseShape: true });
+
+export type StructuredOp = 'dropout' | 'gaussian' | 'alpha' | 'bias-residual';
+
+/** Everything a backward pass needs to regenerate the forward's mask; nothing else is kept. */
+export interface StructuredState extends RandomState {
+  op: StructuredOp;
+  p: number;
+  shape: number[];
+  noiseShape: number[];
+  dtype: Dtype;
+  training: boolean;
+  /** Multiplier of kept values: 1 / (1 - p), or 1 for DropPath without scale_by_keep. */
+  scale: number;
+}
+
+export interface StructuredResult {
+  output: GPUBuffer;
+  state: StructuredState;
+}
+
+export interface BackwardOptions extends RecordOptions {
+  /** Output buffer for the gradient (default: a new pooled buffer). Must not be dy. */
+  out?: GPUBuffer;
+}
+
+const BACKWARD_OPTIONS = optionNames<BackwardOptions>({ out: true, encoder: true });
+
+export interface Prepared {
+  shape: number[];
+  noiseShape: number[];
+  count: number;
+  dtype: Dtype;
+  bytes: number;
+  table: Uint32Array;
+}
+
+/** Validates the common options (everything but p) and the input buffer; throws before any work. */
+export function prepare(ctx: DropoutContext, x: unknown, opts: StructuredOptions, xName: string, shapeRequired = false, outName = 'out'): Prepared {
+  const dtype = opts.dtype ?? 'f32';
+  ctx.checkDtype(dtype);
+  checkEncoder(opts.encoder);
+  if (shapeRequired && opts.shape === undefined) throw new InvalidArgumentError('shape', 'the shape of x');
+  const shape = opts.shape !== undefined ? checkShape(opts.shape) : [resolveCount(undefined, x, dtypeBytes(dtype), xName)];
+  const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
+  const count = shapeSize(shape);
+  const bytes = bindingBytes('data', dtype, count);
+  ctx.checkStorage(x, xName, bytes);
+  if (opts.out !== undefined) {
+    ctx.checkStorage(opts.out, outName, bytes);
+    if (opts.out === x) throw new InvalidArgumentError(outName, `a buffer other than ${xName} (this op does not run in place)`);
+  }
+  const training = opts.training ?? true;
+  if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
+  return { shape, noiseShape, count, dtype, bytes, table: broadcastTable(shape, noiseShape) };
+}
+
+/** An options object, with only the names the op takes when `names` is given (entry points give it;
+ * the shared steps after them see options the entry point has added to). */
+export function checkOptions(opts: unknown, needs: string, names?: OptionNames): asserts opts is object {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', `an object with ${needs}`, opts);
+  if (names) checkOptionNames(opts, names);
+}
+
+export function randomFor(ctx: DropoutContext, opts: StructuredOptions, training: boolean): RandomState {
+  // Eval mode draws no stream: it needs no randomness.
+  return training ? resolveRandom(ctx, opts) : { seed: 0n, stream: 0n, offset: toU64(opts.offset ?? 0n, 'offset') };
+}
+
+export function checkState(state: unknown, ops: readonly StructuredOp[]): asserts state is StructuredState {
+  const s = state as StructuredState;
+  if (typeof s !== 'object' || s === null || !ops.includes(s.op)) {
+    throw new InvalidArgumentError('state', `the state returned by the forward op (${ops.join(' or ')})`, state);
+  }
+  checkProbability(s.p, 'state.p');
+  toU64(s.seed, 'state.seed');
+  toU64(s.stream, 'state.stream');
+  toU64(s.offset, 'state.offset');
+  checkShape(s.shape, 'state.shape');
+  resolveNoiseShape(s.shape, s.noiseShape, 'state.noiseShape');
+  if (s.dtype !== 'f32' && s.dtype !== 'f16') throw new InvalidArgumentError('state.dtype', "'f32' or 'f16'", s.dtype);
+  if (typeof s.training !== 'boolean') throw new InvalidArgumentError('state.training', 'a boolean', s.training);
+  if (typeof s.scale !== 'number' || !Number.isFinite(s.scale)) throw new InvalidArgumentError('state.scale', 'a finite number', s.scale);
+}
+
+/** The Prepared of a backward pass: the forward's shapes, checked against dy and out. */
+export function prepareBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions, outName = 'out'): Prepared {
+  checkOptions(opts, `${outName} or encoder`, BACKWARD_OPTIONS);
+  return prepare(ctx, dy, { p: state.p, shape: state.shape, noiseShape: state.noiseShape, dtype: state.dtype, out: opts.out, encoder: opts.encoder }, 'dy', false, outName);
+}
+
+export interface Launch {
+  kernel: KernelRecord;
+  buffers: Record<number, BoundBuffer>;
+  rand?: RandomState;
+  threshold?: number;
+  scale?: number;
+  extra?: number[];
+  extraU?: number;
+  /** Op-specific pipeline constants to compile in with the broadcast table (e.g. COLUMNS). */
+  constants?: Record<string, number>;
+  encoder?: GPUCommandEncoder;
+}
+
+/**
+ * Pipeline constants that compile the call's shape into the kernel (shaders/structured.wgsl), if
+ * the context grants one more specialization: the broadcast table (SPECIALIZED) for tables of
+ * rank >= 2 (rank 1 is element-wise or a single decision, whose extent is the element count and
+ * would cost a pipeline per tensor size; the outermost extent is left out, so batch sizes share a
+ * pipeline), and the launch's own constants (the fused bias kernel's COLUMNS).
+ */
+function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Readonly<Record<string, number>> | undefined {
+  if (!maskIndexed.has(l.kernel) || prep.count === 0) return undefined;
+  const rank = prep.table[0]!;
+  // The lookup key holds exactly what the constants would, so a call builds no object and no JSON
+  // once its shape has been seen.
+  let key = l.constants ? JSON.stringify(l.constants) : '';
+  if (rank >= 2) for (let k = 0; k < rank; k++) key += `,${k + 1 < rank ? prep.table[4 + 4 * k] : ''}/${prep.table[5 + 4 * k]}`;
+  let seen = specializationsSeen.get(ctx);
+  if (!seen || seen.size >= SPECIALIZATIONS_SEEN) specializationsSeen.set(ctx, (seen = new Map()));
+  let granted = seen.get(key);
+  if (granted === undefined) {
+    const constants: Record<string, number> = { ...l.constants };
+    if (rank >= 2) {
+      Object.assign(constants, { SPECIALIZED: 1, RANK: rank });
+      for (let k = 0; k < rank; k++) {
+        if (k + 1 < rank) constants[`EXTENT${k}`] = prep.table[4 + 4 * k]!;
+        constants[`STRIDE${k}`] = prep.table[5 + 4 * k]!;
+      }
+    }
+    // Frozen, so the context keys its pipelines by this object's JSON once (constantsKey).
+    granted = Object.keys(constants).length && runtimeOf(ctx).pipelines.claimSpecialization(JSON.stringify(constants)) ? Object.freeze(constants) : null;
+    seen.set(key, granted);
+  }
+  return granted ?? undefined;
+}
+
+/** Each context's specialization answers by lookup key (null: not granted, which stays so, since
+ * grants are never taken back); forgotten past SPECIALIZATIONS_SEEN keys, so endless new shapes
+ * cannot grow it. */
+const specializationsSeen = new WeakMap<DropoutContext, Map<string, Readonly<Record<string, number>> | null>>();
+const SPECIALIZATIONS_SEEN = 1024;
+/** The variant of calls that read a mask table (frozen: see specialization). */
+const READS_TABLE = Object.freeze({ TABLE: 1 });
+
+/**
+ * The kernel that writes the call's mask table (shaders/structured.wgsl, TABLE) and the table's
+ * length (the mask's element count), where one pays
+ * (ContextOptions.maskTables): a large enough call, a broadcast mask whose elements each serve
+ * enough elements, and RNG work to save (threshold 0 keeps everything without it; Gaussian
+ * dropout reads normals).
+ */
+function maskTable(ctx: DropoutContext, l: Launch, prep: Prepared): { kernel: KernelRecord; count: number } | undefined {
+  if (!maskIndexed.has(l.kernel) || l.rand === undefined || prep.count === 0) return undefined;
+  const gaussian = l.kernel === structuredKernels.gaussian;
+  if (!gaussian && !l.threshold) return undefined;
+  const maskCount = shapeSize(prep.noiseShape);
+  const { minElements, minReuse } = ctx.maskTables;
+  if (maskCount === prep.count || prep.count < minElements || maskCount * minReuse > prep.count) return undefined;
+  if (maskCount * 4 > Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize)) return undefined;
+  return { kernel: gaussian ? kernels.normal : kernels.words, count: maskCount };
+}
+
+/** A 16-byte buffer bound as the mask table of calls that use none (the binding is declared anyway). */
+const placeholders = new WeakMap<DropoutContext, GPUBuffer>();
+function placeholder(ctx: DropoutContext): BoundBuffer {
+  let buffer = placeholders.get(ctx);
+  if (!buffer) placeholders.set(ctx, (buffer = ctx.device.createBuffer({ label: 'webgpu-dropout no mask table', size: 16, usage: Usage.STORAGE })));
+  return { buffer, argument: 'mask table' };
+}
+
+export async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
+  const mask = maskTable(ctx, l, prep);
+  const table = mask && { buffer: ctx.acquire(mask.count * 4, 'mask table'), argument: 'mask table' };
+  // The structured kernels declare a mask-table binding, bound to a placeholder when the call uses
+  // no table; the core kernels must not be given one.
+  const tableBinding = table ?? (maskIndexed.has(l.kernel) ? placeholder(ctx) : undefined);
+  const call: DispatchCall = {
+    kernel: l.kernel,
+    dtype: prep.dtype,
+    count: prep.count,
+    buffers: tableBinding ? Object.assign({}, l.buffers, { 6: tableBinding }) : l.buffers,
+    seed: l.rand?.seed,
+    stream: l.rand?.stream,
+    offset: l.rand?.offset,
+    threshold: l.threshold,
+    scale: l.scale,
+    extra: l.extra,
+    extraU: l.extraU,
+    // Only the structured kernels declare the broadcast table; the core ones must not be given it.
+    aux: l.kernel.shader.includes('structured') ? prep.table : undefined,
+    constants: specialization(ctx, l, prep),
+    variant: table ? READS_TABLE : undefined,
+    encoder: l.encoder,
+  };
+  if (!mask || !table) return ctx.dispatch(call);
+  // Recorded back to back, the table's writer first, into one encoder (one submission); refused,
+  // nothing of it was recorded and the table goes back as if never taken.
+  await refundOnFailure(ctx, [table.buffer], () =>
+    ctx.dispatchAll([
+      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
+      call,
+    ]),
+  );
+  ctx.retire(table.buffer, l.encoder);
+}
+
+/** A copy of `from` into `out` (the core identity kernel): eval modes that must still write `out`. */
+export function copyInto(ctx: DropoutContext, prep: Prepared, from: BoundBuffer, out: GPUBuffer, encoder?: GPUCommandEncoder): Promise<void> {
+  return launch(ctx, prep, { kernel: kernels.identity, buffers: { 1: from, 2: { buffer: out, argument: 'out' } }, encoder });
+}
+
+/** y = keep ? x * scale : 0 under `rule`, or x itself when nothing is to be done and no `out` is given. */
+export async function applyMask(
+  ctx: DropoutContext,
+  prep: Prepared,
+  input: BoundBuffer,
+  out: GPUBuffer | undefined,
+  rule: KeepRule,
+  rand: RandomState,
+  scale: number,
+  encoder: GPUCommandEncoder | undefined,
+): Promise<GPUBuffer> {
+  if (rule.kind === 'identity' && out === undefined) return input.buffer;
+  const output = out ?? ctx.acquire(prep.bytes, 'structured dropout output');
+  const target = { buffer: output, argument: 'out' };
+  await refundOnFailure(ctx, [out === undefined ? output : undefined], async () => {
+    if (rule.kind === 'identity') await copyInto(ctx, prep, input, output, encoder);
+    else if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.zeros, buffers: { 2: target }, encoder });
+    else await launch(ctx, prep, { kernel: structuredKernels.masked, buffers: { 1: input, 2: target }, rand, threshold: rule.threshold, scale, encoder });
+  });
+  return output;
+}

@@ -1,0 +1,81 @@
+// The contract's random numbers as ops of their own: raw words, uniforms, normals and the Bernoulli
+// keep-mask dropout would use.
+import { checkCount, keepRule } from '../contract.js';
+import { bindingBytes, type DispatchCall, type DropoutContext } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
+import { kernels, type KernelRecord } from '../kernels/elementwise.js';
+import { checkOptionNames, optionNames } from '../options.js';
+import { checkEncoder, outputBuffer, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
+
+export interface RandomOpOptions extends RandomOptions, RecordOptions {
+  /** Number of values to generate. */
+  count: number;
+  /** Output buffer (default: a new pooled buffer), 4 bytes per value (or per 32 values, packed). */
+  out?: GPUBuffer;
+}
+
+const RANDOM_OP_OPTIONS = optionNames<RandomOpOptions>({ count: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
+
+export interface RandomResult {
+  output: GPUBuffer;
+  state: RandomState;
+}
+
+async function randomOp(
+  ctx: DropoutContext,
+  kernel: KernelRecord,
+  opts: RandomOpOptions,
+  threshold = 0,
+  unit: 'word' | 'bit' = 'word',
+  names = RANDOM_OP_OPTIONS,
+): Promise<RandomResult> {
+  ctx.checkAlive();
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least count');
+  checkOptionNames(opts, names);
+  const count = checkCount(opts.count);
+  checkEncoder(opts.encoder);
+  const bytes = bindingBytes(unit, 'f32', count);
+  if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
+  else ctx.checkBufferSize(bytes, 'count', count);
+  const state = resolveRandom(ctx, opts);
+  const output = outputBuffer(ctx, opts.out, bytes, kernel.name);
+  const call: DispatchCall = { kernel, dtype: 'f32', count, buffers: { 2: { buffer: output, argument: 'out' } }, ...state, threshold, encoder: opts.encoder };
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => ctx.dispatch(call));
+  return { output, state };
+}
+
+/** The contract's raw 32-bit words (u32), the ones every mask is decided from. */
+export function randomWords(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
+  return randomOp(ctx, kernels.words, opts);
+}
+
+/** Uniform f32 in [0, 1): (word >> 8) * 2^-24. */
+export function randomUniform(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
+  return randomOp(ctx, kernels.uniform, opts);
+}
+
+/** Standard normal f32, Box-Muller on word pairs (see referenceNormal for the exact formula). */
+export function randomNormal(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
+  return randomOp(ctx, kernels.normal, opts);
+}
+
+export interface BernoulliOptions extends RandomOpOptions {
+  /** Drop probability: an element is 1 (kept) with probability 1 - p. */
+  p: number;
+  /** Pack 32 decisions per u32 (bit b of word k = element 32k + b) instead of one u32 each. */
+  packed?: boolean;
+}
+
+const BERNOULLI_OPTIONS = optionNames<BernoulliOptions>({ count: true, p: true, packed: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
+
+/** The keep-mask dropout with the same (p, seed, stream, offset) would use: 1 = keep. */
+export async function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions): Promise<RandomResult> {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with count and p');
+  checkOptionNames(opts, BERNOULLI_OPTIONS);
+  const rule = keepRule(opts.p);
+  if (opts.packed !== undefined && typeof opts.packed !== 'boolean') throw new InvalidArgumentError('packed', 'a boolean', opts.packed);
+  const random = rule.kind === 'mask';
+  const threshold = random ? rule.threshold : rule.kind === 'identity' ? 0 : 1;
+  if (opts.packed) return randomOp(ctx, random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill, opts, threshold, 'bit', BERNOULLI_OPTIONS);
+  return randomOp(ctx, random ? kernels.bernoulli : kernels.bernoulliFill, opts, threshold, 'word', BERNOULLI_OPTIONS);
+}

@@ -1,0 +1,228 @@
+// Dropout with a noise shape (structuredDropout) and the structured ops built on it: SpatialDropout,
+// DropPath (and its fused residual form), variational dropout, DropConnect, and the keep-mask
+// itself (docs/DESIGN.md section 2). Element e uses the contract word of its linear index in the
+// noise shape (plus the call's offset).
+import { checkCount, checkProbability, keepRule, type KeepRule } from '../contract.js';
+import { bindingBytes, type DropoutContext } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
+import { kernels } from '../kernels/elementwise.js';
+import { structuredKernels } from '../kernels/structured.js';
+import { optionNames } from '../options.js';
+import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, withOptions } from './common.js';
+import {
+  applyMask, checkOptions, checkState, copyInto, COMMON_OPTION_NAMES, launch, prepare, prepareBackward, randomFor,
+  type BackwardOptions, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState,
+} from './launch.js';
+import { broadcastTable, checkShape, dropPathNoiseShape, resolveNoiseShape, shapeSize, spatialNoiseShape, variationalNoiseShape, type ChannelOptions, type Shape } from './shape.js';
+
+export interface StructuredDropoutOptions extends StructuredOptions {
+  /** Scale kept values by 1 / (1 - p) (default true; timm's scale_by_keep=False sets it false). */
+  scaleByKeep?: boolean;
+}
+
+const STRUCTURED_DROPOUT_OPTIONS = optionNames<StructuredDropoutOptions>({ ...COMMON_OPTION_NAMES, noiseShape: true, scaleByKeep: true });
+
+/** Checks the arguments (`checkMore` for an op's own, given the prepared call) and only then takes
+ * a stream, so that a rejected call leaves the generator where it was. */
+function dropoutState(
+  ctx: DropoutContext,
+  x: unknown,
+  opts: StructuredDropoutOptions,
+  xName: string,
+  checkMore: (prep: Prepared) => void = () => {},
+): { prep: Prepared; rule: KeepRule; state: StructuredState } {
+  checkOptions(opts, 'at least p');
+  const rule = keepRule(opts.p);
+  const prep = prepare(ctx, x, opts, xName);
+  const scaleByKeep = opts.scaleByKeep ?? true;
+  if (typeof scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', scaleByKeep);
+  checkMore(prep);
+  const training = opts.training ?? true;
+  const rand = randomFor(ctx, opts, training);
+  const scale = scaleByKeep && rule.kind === 'mask' ? rule.scale : 1;
+  const state: StructuredState = { op: 'dropout', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale };
+  return { prep, rule: training ? rule : { kind: 'identity' }, state };
+}
+
+/**
+ * Dropout with a broadcast mask (Keras `Dropout(noise_shape=...)`, `tf.dropout(x, rate, noiseShape)`):
+ * y = keep ? x / (1 - p) : 0, one decision per element of the noise shape. With no noise shape it
+ * is element-wise dropout, word for word the same as `dropout()`.
+ */
+export async function structuredDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions): Promise<StructuredResult> {
+  checkOptions(opts, 'at least p', STRUCTURED_DROPOUT_OPTIONS);
+  return maskedDropout(ctx, x, opts);
+}
+
+/** structuredDropout after its entry point's checks (the ops built on it add a noise shape). */
+async function maskedDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  const { prep, rule, state } = dropoutState(ctx, x, opts, 'x');
+  const output = await applyMask(ctx, prep, { buffer: x, argument: 'x' }, opts.out, rule, state, state.scale, opts.encoder);
+  return { output, state };
+}
+
+/** dx = keep ? dy * scale : 0 with the forward's mask, regenerated from its state (structured
+ * dropout, SpatialDropout, DropPath, variational dropout, DropConnect, fused bias + dropout + residual). */
+export async function structuredDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  ctx.checkAlive();
+  checkState(state, ['dropout', 'bias-residual']);
+  const prep = prepareBackward(ctx, dy, state, opts);
+  const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
+  return applyMask(ctx, prep, { buffer: dy, argument: 'dy' }, opts.out, rule, state, state.scale, opts.encoder);
+}
+
+function requireShape(opts: { shape?: Shape }): Shape {
+  if (opts.shape === undefined) throw new InvalidArgumentError('shape', 'the shape of x');
+  return opts.shape;
+}
+
+export interface SpatialDropoutOptions extends Omit<StructuredOptions, 'noiseShape'>, ChannelOptions {
+  shape: Shape;
+}
+
+const SPATIAL_OPTIONS = optionNames<SpatialDropoutOptions>({ ...COMMON_OPTION_NAMES, layout: true, channelAxis: true });
+
+/**
+ * SpatialDropout1D/2D/3D (Keras) and Dropout1d/2d/3d (PyTorch): whole channels dropped, one
+ * decision per (sample, channel). Backward: structuredDropoutBackward.
+ */
+export async function spatialDropout(ctx: DropoutContext, x: GPUBuffer, opts: SpatialDropoutOptions): Promise<StructuredResult> {
+  checkOptions(opts, 'p, shape and layout', SPATIAL_OPTIONS);
+  checkProbability(opts.p);
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: spatialNoiseShape(requireShape(opts), opts) }));
+}
+
+export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
+  shape: Shape;
+  /** Divide kept samples by 1 - p (timm's scale_by_keep, default true). */
+  scaleByKeep?: boolean;
+}
+
+const DROP_PATH_OPTIONS = optionNames<DropPathOptions>({ ...COMMON_OPTION_NAMES, scaleByKeep: true });
+
+/** DropPath / stochastic depth (timm `drop_path`): each sample's branch kept or zeroed whole.
+ * Backward: structuredDropoutBackward. */
+export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
+  checkOptions(opts, 'p and shape', DROP_PATH_OPTIONS);
+  checkProbability(opts.p);
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) }));
+}
+
+/**
+ * The fused residual form of DropPath, out = residual + drop_path(branch), in one pass:
+ * out = residual + branch * keep / (1 - p) (or * keep without scaleByKeep).
+ * Backward: dropPathAddBackward (d residual = dy, d branch = structuredDropoutBackward).
+ */
+export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, branch: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  checkOptions(opts, 'p and shape', DROP_PATH_OPTIONS);
+  checkProbability(opts.p);
+  const full = withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) });
+  const { prep, rule, state } = dropoutState(ctx, branch, full, 'branch', (p) => {
+    ctx.checkStorage(residual, 'residual', p.bytes);
+    if (residual === branch) throw new InvalidArgumentError('residual', 'a buffer other than branch');
+    if (opts.out === residual) throw new InvalidArgumentError('out', 'a buffer other than residual (this op does not run in place)');
+  });
+  const output = opts.out ?? ctx.acquire(prep.bytes, 'dropPathAdd output');
+  const bound = { 1: { buffer: branch, argument: 'branch' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: residual, argument: 'residual' } };
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], async () => {
+    if (rule.kind === 'zeros') await copyInto(ctx, prep, bound[3], output, opts.encoder);
+    else if (rule.kind === 'identity') await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, threshold: 0, scale: 1, encoder: opts.encoder });
+    else await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, rand: state, threshold: rule.threshold, scale: state.scale, encoder: opts.encoder });
+  });
+  return { output, state };
+}
+
+/** Gradients of dropPathAdd: d residual is dy itself (the same buffer), d branch regenerates the mask. */
+export async function dropPathAddBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
+  const dbranch = await structuredDropoutBackward(ctx, dy, state, opts);
+  return { dresidual: dy, dbranch };
+}
+
+/** timm's per-block stochastic-depth rates: rate_i = rate * i / (depth - 1), i = 0 .. depth-1
+ * (torch.linspace(0, rate, depth); a single block gets 0). */
+export function dropPathRates(rate: number, depth: number): number[] {
+  checkProbability(rate, 'rate');
+  if (!Number.isSafeInteger(depth) || depth < 1) throw new InvalidArgumentError('depth', 'a positive integer', depth);
+  if (depth === 1) return [0];
+  // The last block gets `rate` exactly (rate * i / (depth - 1) can overshoot it by an ulp).
+  return Array.from({ length: depth }, (_, i) => (i === depth - 1 ? rate : (rate * i) / (depth - 1)));
+}
+
+export interface VariationalDropoutOptions extends Omit<StructuredOptions, 'noiseShape'> {
+  shape: Shape;
+  /** The axis that shares one mask (default 1: (N, T, F); 0 for time-major (T, N, F), as AWD-LSTM's LockedDropout). */
+  timeAxis?: number;
+}
+
+const VARIATIONAL_OPTIONS = optionNames<VariationalDropoutOptions>({ ...COMMON_OPTION_NAMES, timeAxis: true });
+
+/** Variational (locked) dropout for sequences: the same mask for every time step.
+ * Backward: structuredDropoutBackward. */
+export async function variationalDropout(ctx: DropoutContext, x: GPUBuffer, opts: VariationalDropoutOptions): Promise<StructuredResult> {
+  checkOptions(opts, 'p and shape', VARIATIONAL_OPTIONS);
+  checkProbability(opts.p);
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) }));
+}
+
+export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
+  rows: number;
+  cols: number;
+}
+
+const DROP_CONNECT_OPTIONS = optionNames<DropConnectOptions>({
+  p: true, rows: true, cols: true, noiseShape: true, dtype: true, out: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true,
+});
+
+/**
+ * DropConnect (Wan et al. 2013; torchnlp/AWD-LSTM WeightDrop): dropout on a (rows, cols) weight
+ * matrix, a fresh mask per call (the next stream), returning the masked weight for the caller's
+ * matmul. Backward: dropConnectBackward turns d(masked weight) into dW.
+ */
+export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: DropConnectOptions): Promise<StructuredResult> {
+  ctx.checkAlive();
+  checkOptions(opts, 'p, rows and cols', DROP_CONNECT_OPTIONS);
+  checkProbability(opts.p);
+  checkCount(opts.rows, 'rows');
+  checkCount(opts.cols, 'cols');
+  const { prep, rule, state } = dropoutState(ctx, weight, withOptions(opts, { shape: [opts.rows, opts.cols] }), 'weight');
+  const output = await applyMask(ctx, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder);
+  return { output, state };
+}
+
+/** dW = d(masked weight) * keep / (1 - p) with the forward's mask. */
+export async function dropConnectBackward(ctx: DropoutContext, dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+  return structuredDropoutBackward(ctx, dMaskedWeight, state, opts);
+}
+
+export interface KeepMaskOptions extends Omit<StructuredOptions, 'dtype' | 'training'> {}
+
+const KEEP_MASK_OPTIONS = optionNames<KeepMaskOptions>({ p: true, shape: true, noiseShape: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
+
+/** The broadcast keep-mask itself, one u32 per element of x's shape (1 = keep): what every op
+ * here decides for the same (p, shape, noiseShape, seed, stream, offset). */
+export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOptions): Promise<{ output: GPUBuffer; state: StructuredState }> {
+  ctx.checkAlive();
+  checkOptions(opts, 'p and shape', KEEP_MASK_OPTIONS);
+  const rule = keepRule(opts.p);
+  checkEncoder(opts.encoder);
+  const shape = checkShape(requireShape(opts));
+  const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
+  const count = shapeSize(shape);
+  const bytes = bindingBytes('word', 'f32', count);
+  if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
+  else ctx.checkBufferSize(bytes, 'shape', shape, 'the output buffer (a u32 per element)');
+  const rand = resolveRandom(ctx, opts);
+  const prep: Prepared = { shape, noiseShape, count, dtype: 'f32', bytes, table: broadcastTable(shape, noiseShape) };
+  const output = opts.out ?? ctx.acquire(bytes, 'structured keep mask');
+  const out = { 2: { buffer: output, argument: 'out' } };
+  // threshold 0 keeps all; bernoulliFill writes 0 for any other threshold (p = 1).
+  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () =>
+    rule.kind === 'zeros'
+      ? launch(ctx, prep, { kernel: kernels.bernoulliFill, buffers: out, threshold: 1, encoder: opts.encoder })
+      : launch(ctx, prep, { kernel: structuredKernels.keepMask, buffers: out, rand, threshold: rule.kind === 'mask' ? rule.threshold : 0, encoder: opts.encoder }),
+  );
+  const scale = rule.kind === 'mask' ? rule.scale : 1;
+  return { output, state: { op: 'dropout', ...rand, p: opts.p, shape, noiseShape, dtype: 'f32', training: true, scale } };
+}
