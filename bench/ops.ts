@@ -19,6 +19,7 @@ import {
   type Dtype,
   type KernelRecord,
 } from '../src/index.js';
+import { read, write } from '../src/kernels/record.js';
 import type { Recorder } from './timing.js';
 
 export const P = 0.5;
@@ -175,8 +176,10 @@ function stage(entry: 'stage_no_rng' | 'stage_rng_only' | 'stage_rng_only_rebuil
     shader: ['philox', 'elementwise', 'data', 'input', 'dropout', 'benchStages', 'grid'],
     section: entry,
     entry: 'body',
-    perInvocation: 'strided',
-    bindings: noRng ? { 1: 'data', 2: 'data' } : { 2: 'data' },
+    dispatch: 'grid',
+    mask: noRng ? 'none' : 'elementwise',
+    bindings: noRng ? { x: read(1), out: write(2) } : { out: write(2) },
+    uniforms: noRng ? {} : { sentinel: 'u32' },
   };
   return {
     id: `stage.${entry.slice(6)}.f32`,
@@ -187,19 +190,19 @@ function stage(entry: 'stage_no_rng' | 'stage_rng_only' | 'stage_rng_only_rebuil
     setup(ctx, n) {
       const b = buffers(ctx, n * 4, n * 4);
       const [x, y] = b.list as [GPUBuffer, GPUBuffer];
-      const io = { 1: { buffer: x, argument: 'x' }, 2: { buffer: y, argument: 'out' } };
+      const io = { x: { buffer: x, argument: 'x' }, out: { buffer: y, argument: 'out' } };
       return {
         record: (encoder) =>
           ctx.dispatch({
             kernel,
             dtype: 'f32',
             count: n,
-            buffers: noRng ? io : { 2: io[2] },
+            buffers: noRng ? io : { out: io.out },
             seed: SEED,
             stream: 1n,
             threshold: 2 ** 31,
             scale: 2,
-            extraU: 0x2545f491, // the rng-only store's sentinel
+            uniforms: { sentinel: 0x2545f491 }, // the rng-only store's sentinel
             encoder,
           }),
         dispose: b.dispose,
@@ -214,7 +217,7 @@ export function copyCell(ctx: DropoutContext, words: number): BenchCell {
   const [src, dst] = b.list as [GPUBuffer, GPUBuffer];
   return {
     record: (encoder) =>
-      ctx.dispatch({ kernel: kernels.copy, dtype: 'f32', count: words, buffers: { 1: { buffer: src, argument: 'src' }, 2: { buffer: dst, argument: 'dst' } }, encoder }),
+      ctx.dispatch({ kernel: kernels.copy, dtype: 'f32', count: words, buffers: { src: { buffer: src, argument: 'src' }, dst: { buffer: dst, argument: 'dst' } }, encoder }),
     dispose: b.dispose,
   };
 }

@@ -16,11 +16,15 @@ fn element(e: u32) {}
 
 // ==== kernel stage_rng_only
 // Philox and the keep decision, no loads and (in practice) no stores: the store happens only if
-// the four words XOR to params.extra_u, a sentinel the host picks, so the compiler cannot drop it.
+// the four words XOR to a sentinel the host picks, so the compiler cannot drop it.
+
+struct Op {
+  sentinel: u32,
+}
 
 fn group(j: u32) {
   let w = words4(j);
-  if ((w.x ^ w.y ^ w.z ^ w.w) == params.extra_u && any(keep4(w))) { y4[j] = S4(); }
+  if ((w.x ^ w.y ^ w.z ^ w.w) == params.op.sentinel && any(keep4(w))) { y4[j] = S4(); }
 }
 
 fn element(e: u32) {}
@@ -29,7 +33,12 @@ fn element(e: u32) {}
 // The Philox rounds exactly as the kernels computed them before commit 928011c: low words rebuilt
 // from the 16-bit partial products instead of WGSL's native wrapping multiply. Bench-only, to time
 // in the same run what the native low word buys (stage.rng_only_rebuilt_lo against stage.rng_only);
-// the library's kernels use philox.wgsl.
+// the library's kernels use philox.wgsl. The sentinel as in stage_rng_only.
+
+struct Op {
+  sentinel: u32,
+}
+
 fn rebuilt_mulhilo(a: u32, b: u32) -> vec2<u32> {
   let a0 = a & 0xffffu;
   let a1 = a >> 16u;
@@ -72,7 +81,7 @@ fn rebuilt_philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
 
 fn group(j: u32) {
   let w = rebuilt_philox4x32_10(vec4<u32>(add64(params.group0, j), params.stream), params.key);
-  if ((w.x ^ w.y ^ w.z ^ w.w) == params.extra_u && any(keep4(w))) { y4[j] = S4(); }
+  if ((w.x ^ w.y ^ w.z ^ w.w) == params.op.sentinel && any(keep4(w))) { y4[j] = S4(); }
 }
 
 fn element(e: u32) {}

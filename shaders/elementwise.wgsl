@@ -16,8 +16,9 @@ struct Params {
   threshold: u32,     // keep iff word >= threshold
   scale: f32,         // 1 / (1 - p) for kept elements
   first: u32,         // index of this dispatch's element 0 within the call (chunks start past 0)
-  extra_u: u32,       // op-specific integer
-  extra: vec4<f32>,   // op-specific constants
+  // The kernel's own fields: its record's `uniforms`, a struct its WGSL declares (shaders/no_op.wgsl
+  // where it has none); at byte 64, where the host's packer writes them (src/kernels/record.ts).
+  @align(16) op: Op,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

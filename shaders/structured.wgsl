@@ -7,8 +7,7 @@
 
 // The input shape coalesced on the host (adjacent dimensions of the same kind merged, extents of
 // 1 dropped), innermost dimension first. header.x = rank; dims[k] = (extent, mask stride), the
-// stride 0 where the mask is broadcast. For the bias-gradient kernels header.yzw =
-// (columns, rows, rows per block) instead.
+// stride 0 where the mask is broadcast (header.yzw unused).
 struct Broadcast {
   header: vec4<u32>,
   dims: array<vec4<u32>, 8>,
@@ -229,7 +228,11 @@ fn element(e: u32) {
 
 // ==== kernel bias_residual
 // Fused bias + dropout + residual (the transformer block pattern):
-// y = residual + (keep ? (x + bias[col]) * scale : 0), col = element mod params.extra_u.
+// y = residual + (keep ? (x + bias[col]) * scale : 0), col = element mod the bias length.
+
+struct Op {
+  columns: u32, // the bias length
+}
 
 // The bias, bound whole for every chunk and indexed by column.
 @group(0) @binding(5) var<storage, read> bias: array<S1>;
@@ -239,11 +242,11 @@ fn bias_at(c: u32) -> f32 {
 }
 
 // The bias length, compiled in where the host specialized the pipeline (ContextOptions.
-// specializedShapes), so the column's `%` is by a constant; 0: read from params.extra_u.
+// specializedShapes), so the column's `%` is by a constant; 0: read from params.op.columns.
 override COLUMNS: u32 = 0u;
 fn bias_columns() -> u32 {
   if (COLUMNS != 0u) { return COLUMNS; }
-  return params.extra_u;
+  return params.op.columns;
 }
 
 // One division for e0; the next three columns step by one and wrap (any column count >= 1):
@@ -272,6 +275,12 @@ fn element(e: u32) {
 // ==== kernel bias_grad
 // Bias gradient in two stages, one invocation per output; dx is bound whole at binding 1.
 
+struct Op {
+  cols: u32,      // the bias length
+  rows: u32,      // rows of dx
+  per_block: u32, // rows each stage-1 sum covers
+}
+
 // Per-block partial sums (f32) between the two stages.
 @group(0) @binding(2) var<storage, read_write> partial_out: array<f32>;
 @group(0) @binding(1) var<storage, read> partial_in: array<f32>;
@@ -283,12 +292,11 @@ fn bias_grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let t = linear_id(gid, nwg);
   if (t >= params.count) { return; }
   let i = params.first + t;
-  let cols = bcast.header.y;
-  let rows = bcast.header.z;
-  let per_block = bcast.header.w;
+  let cols = params.op.cols;
+  let per_block = params.op.per_block;
   let c = i % cols;
   let r0 = (i / cols) * per_block;
-  let r1 = min(rows, r0 + per_block);
+  let r1 = min(params.op.rows, r0 + per_block);
   var sum = 0.0;
   for (var r = r0; r < r1; r++) { sum += load_x1(r * cols + c); }
   partial_out[t] = sum;
@@ -300,8 +308,8 @@ fn bias_grad_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   // write one word of a packed f16 bias gradient.
   let t0 = linear_id(gid, nwg);
   if (t0 >= params.count || t0 % CELL != 0u) { return; }
-  let cols = bcast.header.y;
-  let blocks = (bcast.header.z + bcast.header.w - 1u) / bcast.header.w;
+  let cols = params.op.cols;
+  let blocks = (params.op.rows + params.op.per_block - 1u) / params.op.per_block;
   for (var t = t0; t < min(t0 + CELL, params.count); t++) {
     let c = params.first + t;
     var sum = 0.0;
@@ -311,37 +319,51 @@ fn bias_grad_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 }
 
 // ==== kernel gaussian
-// Gaussian dropout: y = x * (1 + sigma z), sigma = params.extra.x, z the contract normal of the
-// element's mask index. The backward pass is the same map applied to dy (same z).
+// Gaussian dropout: y = x * (1 + sigma z), z the contract normal of the element's mask index.
+// The backward pass is the same map applied to dy (same z).
+
+struct Op {
+  sigma: f32,
+}
 
 fn group(j: u32) {
-  y4[j] = pack_s4(unpack_s4(x4[j]) * (1.0 + params.extra.x * mask_normals4(j)));
+  y4[j] = pack_s4(unpack_s4(x4[j]) * (1.0 + params.op.sigma * mask_normals4(j)));
 }
 
 fn element(e: u32) {
-  store_y1(e, load_x1(e) * (1.0 + params.extra.x * mask_normal(params.first + e)));
+  store_y1(e, load_x1(e) * (1.0 + params.op.sigma * mask_normal(params.first + e)));
 }
 
 // ==== kernel alpha
-// Alpha dropout (SELU): y = a * (keep ? x : alpha') + b with params.extra = (a, b, alpha').
+// Alpha dropout (SELU): y = a * (keep ? x : alpha') + b.
+
+struct Op {
+  a: f32,
+  b: f32,
+  alpha_prime: f32, // alpha'
+}
 
 fn group(j: u32) {
-  let v = select(vec4<f32>(params.extra.z), unpack_s4(x4[j]), keep_at4(j));
-  y4[j] = pack_s4(params.extra.x * v + params.extra.y);
+  let v = select(vec4<f32>(params.op.alpha_prime), unpack_s4(x4[j]), keep_at4(j));
+  y4[j] = pack_s4(params.op.a * v + params.op.b);
 }
 
 fn element(e: u32) {
-  let v = select(params.extra.z, load_x1(e), keep_at1(params.first + e));
-  store_y1(e, params.extra.x * v + params.extra.y);
+  let v = select(params.op.alpha_prime, load_x1(e), keep_at1(params.first + e));
+  store_y1(e, params.op.a * v + params.op.b);
 }
 
 // ==== kernel alpha_backward
 // Backward of alpha dropout: dx = keep ? dy * a : 0.
 
+struct Op {
+  a: f32,
+}
+
 fn group(j: u32) {
-  y4[j] = pack_s4(select(vec4<f32>(0.0), unpack_s4(x4[j]) * params.extra.x, keep_at4(j)));
+  y4[j] = pack_s4(select(vec4<f32>(0.0), unpack_s4(x4[j]) * params.op.a, keep_at4(j)));
 }
 
 fn element(e: u32) {
-  store_y1(e, select(0.0, load_x1(e) * params.extra.x, keep_at1(params.first + e)));
+  store_y1(e, select(0.0, load_x1(e) * params.op.a, keep_at1(params.first + e)));
 }

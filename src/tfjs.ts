@@ -135,12 +135,13 @@ function placeholderOf(ctx: DropoutContext): GPUBuffer {
 interface Launch {
   kernel: KernelRecord;
   count: number;
-  /** Storage buffers by binding. */
-  buffers: Record<number, GPUBuffer>;
+  /** Storage buffers by the record's binding names. */
+  buffers: Record<string, GPUBuffer>;
   rand: RandomState;
   threshold: number;
   scale: number;
-  extra?: readonly number[];
+  /** The record's own uniform fields, by name. */
+  uniforms?: Record<string, number>;
   /** The broadcast table (structured kernels), bound at binding 4. */
   aux?: Uint32Array;
 }
@@ -148,10 +149,10 @@ interface Launch {
 /** Records one kernel call into `encoder` now, chunked as DropoutContext.dispatch chunks it. */
 function record(ctx: DropoutContext, encoder: GPUCommandEncoder, l: Launch): void {
   if (l.count === 0) return;
-  const buffers: Record<number, { buffer: GPUBuffer; argument: string }> = {};
-  for (const [b, buffer] of Object.entries(l.buffers)) buffers[Number(b)] = { buffer, argument: Number(b) === 1 ? 'x' : 'out' };
+  const buffers: Record<string, { buffer: GPUBuffer; argument: string }> = {};
+  for (const [name, buffer] of Object.entries(l.buffers)) buffers[name] = { buffer, argument: name === 'x' ? 'x' : 'out' };
   runtimeOf(ctx).dispatcher.recordNow(
-    { kernel: l.kernel, dtype: 'f32', count: l.count, buffers, seed: l.rand.seed, stream: l.rand.stream, offset: l.rand.offset, threshold: l.threshold, scale: l.scale, extra: l.extra, aux: l.aux },
+    { kernel: l.kernel, dtype: 'f32', count: l.count, buffers, seed: l.rand.seed, stream: l.rand.stream, offset: l.rand.offset, threshold: l.threshold, scale: l.scale, uniforms: l.uniforms, aux: l.aux },
     encoder,
   );
 }
@@ -274,8 +275,8 @@ function maskedApply(shape: number[], noiseShape: number[], rule: KeepRule & { k
   return (ctx, t) =>
     runOp(ctx, t, (x, out): Launch =>
       elementwise
-        ? { kernel: kernels.dropoutForward, count: t.size, buffers: { 1: x, 2: out }, rand, threshold: rule.threshold, scale }
-        : { kernel: structuredKernels.masked, count: t.size, buffers: { 1: x, 2: out, 6: placeholderOf(ctx) }, rand, threshold: rule.threshold, scale, aux: table },
+        ? { kernel: kernels.dropoutForward, count: t.size, buffers: { x, out }, rand, threshold: rule.threshold, scale }
+        : { kernel: structuredKernels.masked, count: t.size, buffers: { x, out, table: placeholderOf(ctx) }, rand, threshold: rule.threshold, scale, aux: table },
     );
 }
 
@@ -365,11 +366,11 @@ export function gaussianDropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor
     runOp(ctx, t, (xb, out) => ({
       kernel: structuredKernels.gaussian,
       count: t.size,
-      buffers: { 1: xb, 2: out, 6: placeholderOf(ctx) },
+      buffers: { x: xb, out, table: placeholderOf(ctx) },
       rand: state!,
       threshold: 0,
       scale: 1,
-      extra: [sigma],
+      uniforms: { sigma },
       aux: table,
     })),
   );

@@ -233,11 +233,11 @@ describe('the copy reference moves the same bytes as the op', () => {
     const encoder = {} as GPUCommandEncoder;
     await cell.record(encoder);
     expect(acquired.map((b) => b.size)).toEqual([1040 * 4, 1040 * 4]);
-    const call = raw.dispatch.mock.calls[0]![0] as { kernel: unknown; count: number; buffers: Record<number, { buffer: unknown }>; encoder: unknown };
+    const call = raw.dispatch.mock.calls[0]![0] as { kernel: unknown; count: number; buffers: Record<string, { buffer: unknown }>; encoder: unknown };
     expect(call.kernel).toBe(kernels.copy);
     expect(call.count).toBe(1040);
     expect(call.encoder).toBe(encoder);
-    expect(new Set([call.buffers[1]!.buffer, call.buffers[2]!.buffer])).toEqual(new Set(acquired));
+    expect(new Set([call.buffers.src!.buffer, call.buffers.dst!.buffer])).toEqual(new Set(acquired));
   });
 });
 

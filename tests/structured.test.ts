@@ -169,9 +169,9 @@ describe('noise-shape (broadcast) masks', () => {
       const run = async () => {
         const out = poisonedOut(ctx, 'f32', n);
         // RANK -1 is no u32: that pipeline's compile is rejected.
-        // Binding 6 (the mask table, TABLE unset here) needs a buffer, read by no one.
+        // The mask table binding (TABLE unset here) needs a buffer, read by no one.
         const noTable = { buffer: ctx.acquire(16), argument: 'mask table' };
-        await ctx.dispatch({ kernel: structuredKernels.keepMask, dtype: 'f32', count: n, buffers: { 2: { buffer: out, argument: 'out' }, 6: noTable }, seed: 77n, stream: 4n, threshold: 2 ** 31, aux: broadcastTable(shape, noise), constants: { SPECIALIZED: 1, RANK: -1 } });
+        await ctx.dispatch({ kernel: structuredKernels.keepMask, dtype: 'f32', count: n, buffers: { out: { buffer: out, argument: 'out' }, table: noTable }, seed: 77n, stream: 4n, threshold: 2 ** 31, aux: broadcastTable(shape, noise), constants: { SPECIALIZED: 1, RANK: -1 } });
         return Array.from(await readArray(ctx, out, 'u32', n));
       };
       const want = Array.from(referenceStructuredKeep({ p: 0.5, shape, noiseShape: noise, seed: 77n, stream: 4n }));

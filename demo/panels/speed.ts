@@ -140,7 +140,7 @@ async function benchmark(ctx: DropoutContext, n: number, progress: (name: string
       name: 'plain copy (the floor)',
       bytesPerElement: 8,
       record: (encoder) =>
-        ctx.dispatch({ kernel: kernels.copy, dtype: 'f32', count: n, buffers: { 1: { buffer: x, argument: 'x' }, 2: { buffer: y, argument: 'out' } }, encoder }),
+        ctx.dispatch({ kernel: kernels.copy, dtype: 'f32', count: n, buffers: { src: { buffer: x, argument: 'x' }, dst: { buffer: y, argument: 'out' } }, encoder }),
     },
     { name: 'dropout', bytesPerElement: 8, record: (encoder) => dropout(ctx, x, { p: 0.5, ...random, out: y, encoder }) },
     { name: 'dropout in place', bytesPerElement: 8, record: (encoder) => dropout(ctx, y, { p: 0.5, ...random, out: y, encoder }) },

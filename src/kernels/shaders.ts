@@ -5,6 +5,7 @@ import elementwise from '../../shaders/elementwise.wgsl?raw';
 import grid from '../../shaders/grid.wgsl?raw';
 import data from '../../shaders/data.wgsl?raw';
 import input from '../../shaders/input.wgsl?raw';
+import noOp from '../../shaders/no_op.wgsl?raw';
 import inplace from '../../shaders/inplace.wgsl?raw';
 import random from '../../shaders/random.wgsl?raw';
 import dropout from '../../shaders/dropout.wgsl?raw';
@@ -17,7 +18,7 @@ import benchStages from '../../shaders/bench_stages.wgsl?raw';
 import nativeStorage from '../../shaders/native_storage.wgsl?raw';
 import f16Packed from '../../shaders/f16_packed.wgsl?raw';
 
-export const shaderSources = { model, mc, philox, elementwise, grid, data, input, inplace, random, dropout, copy, probe, benchStages, structured } as const;
+export const shaderSources = { model, mc, philox, elementwise, grid, data, input, inplace, noOp, random, dropout, copy, probe, benchStages, structured } as const;
 export type ShaderName = keyof typeof shaderSources;
 
 /** Storage type of a kernel's data arrays; the shaders refer to it as `S`. */
@@ -57,6 +58,20 @@ function sourceOf(file: ShaderName, section: string | undefined): string {
   const s = split(file);
   if (s.sections.size === 0) return s.common;
   return s.common + (section === undefined ? '' : (s.sections.get(section) ?? ''));
+}
+
+/** What a kernel's module is made of: its record's files, section and uniform fields. */
+export interface ModuleSource {
+  readonly shader: readonly ShaderName[];
+  readonly section?: string;
+  readonly uniforms?: Readonly<Record<string, unknown>>;
+}
+
+/** The files of a kernel's module: the record's, plus shaders/no_op.wgsl where Params
+ * (elementwise.wgsl) ends in the `op` of a kernel that declares no uniform fields. */
+export function moduleFiles(k: ModuleSource): readonly ShaderName[] {
+  const noOp = k.shader.includes('elementwise') && (!k.uniforms || Object.keys(k.uniforms).length === 0);
+  return noOp ? [...k.shader, 'noOp'] : k.shader;
 }
 
 /**

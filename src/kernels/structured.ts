@@ -1,40 +1,54 @@
 // The kernel records of the structured and variant ops (shaders/structured.wgsl): the noise-shape
 // mask, DropPath's residual form, the fused bias + dropout + residual add and its bias gradient,
 // Gaussian and Alpha dropout.
-import { gridKernel, type KernelRecord } from './elementwise.js';
+import { gridKernel } from './elementwise.js';
+import { read, write, type KernelRecord } from './record.js';
 import type { ShaderName } from './shaders.js';
 
 /** The shader files of every structured kernel. */
 export const structuredShaders: readonly ShaderName[] = ['philox', 'elementwise', 'data', 'structured'];
 
-function vec4Kernel(name: string, section: string, bindings: KernelRecord['bindings']): KernelRecord {
-  return gridKernel(name, structuredShaders, section, bindings);
-}
-
-const data = { 1: 'data', 2: 'data' } as const;
-/** The mask table (binding 6, shaders/structured.wgsl), bound whole for every chunk. */
-const table = { 6: 'whole' } as const;
+const x = read(1);
+const out = write(2);
+const residual = read(3);
+/** The mask table (binding 6, shaders/structured.wgsl), bound whole for every chunk: the call's
+ * table, or a placeholder where it uses none (see src/ops/launch.ts). */
+const table = read(6, 'whole');
+/** A kernel whose elements take the words of their broadcast mask index. */
+const broadcast = { mask: 'broadcast', table: 'words' } as const;
 
 export const structuredKernels = {
-  masked: vec4Kernel('structured.masked', 'masked', { ...data, ...table }),
-  keepMask: vec4Kernel('structured.keep_mask', 'keep_mask', { 2: 'word', ...table }),
-  residual: vec4Kernel('structured.residual', 'residual', { ...data, 3: 'data', ...table }),
-  biasResidual: vec4Kernel('structured.bias_residual', 'bias_residual', { ...data, 3: 'data', 5: 'whole', ...table }),
-  biasGradPartial: { name: 'structured.bias_grad_partial', shader: structuredShaders, section: 'bias_grad', entry: 'bias_grad_partial', perInvocation: 1, bindings: { 1: 'whole', 2: 'word' } },
-  biasGradFinal: { name: 'structured.bias_grad_final', shader: structuredShaders, section: 'bias_grad', entry: 'bias_grad_final', perInvocation: 1, bindings: { 1: 'whole', 2: 'data' } },
-  gaussian: vec4Kernel('structured.gaussian', 'gaussian', { ...data, ...table }),
-  alpha: vec4Kernel('structured.alpha', 'alpha', { ...data, ...table }),
-  alphaBackward: vec4Kernel('structured.alpha_backward', 'alpha_backward', { ...data, ...table }),
-} satisfies Record<string, KernelRecord>;
-
-/** The kernels that map elements to mask indices through the broadcast table (the bias-gradient
- * kernels read other words at binding 4) and read a mask table where TABLE is set. */
-export const maskIndexed: ReadonlySet<KernelRecord> = new Set([
-  structuredKernels.masked,
-  structuredKernels.keepMask,
-  structuredKernels.residual,
-  structuredKernels.biasResidual,
-  structuredKernels.gaussian,
-  structuredKernels.alpha,
-  structuredKernels.alphaBackward,
-]);
+  masked: gridKernel('structured.masked', structuredShaders, 'masked', { ...broadcast, bindings: { x, out, table }, uniforms: {} }),
+  keepMask: gridKernel('structured.keep_mask', structuredShaders, 'keep_mask', { ...broadcast, bindings: { out: write(2, 'word'), table }, uniforms: {} }),
+  residual: gridKernel('structured.residual', structuredShaders, 'residual', { ...broadcast, bindings: { x, out, residual, table }, uniforms: {} }),
+  biasResidual: gridKernel('structured.bias_residual', structuredShaders, 'bias_residual', {
+    ...broadcast,
+    bindings: { x, out, residual, bias: read(5, 'whole'), table },
+    uniforms: { columns: 'u32' },
+  }),
+  /** Bias gradient, stage 1 (one invocation per partial sum) and stage 2 (one per column). */
+  biasGradPartial: {
+    name: 'structured.bias_grad_partial',
+    shader: structuredShaders,
+    section: 'bias_grad',
+    entry: 'bias_grad_partial',
+    dispatch: 'element',
+    mask: 'none',
+    bindings: { dx: read(1, 'whole'), partial: write(2, 'word') },
+    uniforms: { cols: 'u32', rows: 'u32', per_block: 'u32' },
+  },
+  biasGradFinal: {
+    name: 'structured.bias_grad_final',
+    shader: structuredShaders,
+    section: 'bias_grad',
+    entry: 'bias_grad_final',
+    dispatch: 'element',
+    mask: 'none',
+    bindings: { partial: read(1, 'whole'), out },
+    uniforms: { cols: 'u32', rows: 'u32', per_block: 'u32' },
+  },
+  /** Its mask table holds the mask elements' normals (as f32 bits), not their words. */
+  gaussian: gridKernel('structured.gaussian', structuredShaders, 'gaussian', { mask: 'broadcast', table: 'normals', bindings: { x, out, table }, uniforms: { sigma: 'f32' } }),
+  alpha: gridKernel('structured.alpha', structuredShaders, 'alpha', { ...broadcast, bindings: { x, out, table }, uniforms: { a: 'f32', b: 'f32', alpha_prime: 'f32' } }),
+  alphaBackward: gridKernel('structured.alpha_backward', structuredShaders, 'alpha_backward', { ...broadcast, bindings: { x, out, table }, uniforms: { a: 'f32' } }),
+} as const satisfies Record<string, KernelRecord>;

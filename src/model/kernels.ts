@@ -3,39 +3,51 @@
 // submission and nothing is read back unless asked for.
 import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { CustomKernel } from '../runtime/dispatch.js';
-
-export type { CustomKernel };
+import { read, write, type KernelRecord, type UniformsOf } from '../kernels/record.js';
 
 const modelFiles = ['philox', 'model'] as const;
 const mcFiles = ['mc'] as const;
-const R = 'read';
-const RW = 'read_write';
+/** A model-kit kernel: one dispatch over whole buffers, its uniform (binding 0) its own. */
+function custom<const R extends object>(name: string, shader: typeof modelFiles | typeof mcFiles, entry: string, rest: R) {
+  return { name, shader, entry, dispatch: 'custom', mask: 'none', ...rest } as const;
+}
+const whole = (binding: number) => read(binding, 'whole');
+const wholeRw = (binding: number) => write(binding, 'whole');
+
+/** struct Dense of shaders/model.wgsl. */
+const dense = { rows: 'u32', inputs: 'u32', outputs: 'u32', flags: 'u32', w_off: 'u32', b_off: 'u32' } as const;
+/** struct Mc of shaders/mc.wgsl. */
+const mc = { rows: 'u32', cols: 'u32', first: 'u32', samples: 'u32', total: 'u32' } as const;
 
 export const modelKernels = {
-  linearForward: { name: 'model.linear_forward', shader: modelFiles, entry: 'linear_forward', bindings: { 1: R, 2: R, 3: RW } },
-  linearBackwardInput: { name: 'model.linear_backward_input', shader: modelFiles, entry: 'linear_backward_input', bindings: { 1: R, 2: R, 3: RW, 4: R } },
-  linearBackwardParams: { name: 'model.linear_backward_params', shader: modelFiles, entry: 'linear_backward_params', bindings: { 1: R, 3: RW, 4: R } },
-  mseLoss: { name: 'model.mse_loss', shader: modelFiles, entry: 'mse_loss', bindings: { 1: R, 3: RW, 4: R, 5: RW } },
-  xentLoss: { name: 'model.xent_loss', shader: modelFiles, entry: 'xent_loss', bindings: { 1: R, 3: RW, 4: R, 5: RW } },
-  optimizerStep: { name: 'model.optimizer_step', shader: modelFiles, entry: 'optimizer_step', bindings: { 2: RW, 4: R, 5: RW, 6: RW } },
-  dropoutBlocks: { name: 'model.dropout_blocks', shader: modelFiles, entry: 'dropout_blocks', bindings: { 3: RW } },
-  accumulateRegression: { name: 'mc.accumulate_regression', shader: mcFiles, entry: 'accumulate_regression', bindings: { 1: R, 2: RW, 3: RW } },
-  accumulateClassification: { name: 'mc.accumulate_classification', shader: mcFiles, entry: 'accumulate_classification', bindings: { 1: R, 2: RW, 3: RW, 4: RW } },
-  finalizeRegression: { name: 'mc.finalize_regression', shader: mcFiles, entry: 'finalize_regression', bindings: { 3: RW } },
-  finalizeClassification: { name: 'mc.finalize_classification', shader: mcFiles, entry: 'finalize_classification', bindings: { 2: RW, 3: RW, 4: RW, 5: RW } },
-} satisfies Record<string, CustomKernel>;
+  linearForward: custom('model.linear_forward', modelFiles, 'linear_forward', { bindings: { lhs: whole(1), theta: whole(2), result: wholeRw(3) }, uniforms: dense }),
+  linearBackwardInput: custom('model.linear_backward_input', modelFiles, 'linear_backward_input', { bindings: { lhs: whole(1), theta: whole(2), result: wholeRw(3), rhs: whole(4) }, uniforms: dense }),
+  linearBackwardParams: custom('model.linear_backward_params', modelFiles, 'linear_backward_params', { bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4) }, uniforms: dense }),
+  mseLoss: custom('model.mse_loss', modelFiles, 'mse_loss', { bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4), row_loss: wholeRw(5) }, uniforms: dense }),
+  xentLoss: custom('model.xent_loss', modelFiles, 'xent_loss', { bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4), row_loss: wholeRw(5) }, uniforms: dense }),
+  optimizerStep: custom('model.optimizer_step', modelFiles, 'optimizer_step', {
+    bindings: { theta: wholeRw(2), rhs: whole(4), moment1: wholeRw(5), moment2: wholeRw(6) },
+    uniforms: { count: 'u32', sgd: 'u32', lr: 'f32', beta1: 'f32', beta2: 'f32', eps: 'f32', c1: 'f32', c2: 'f32' },
+  }),
+  dropoutBlocks: {
+    ...custom('model.dropout_blocks', modelFiles, 'dropout_blocks', { bindings: { result: wholeRw(3) } }),
+    mask: 'elementwise',
+    uniforms: { seed_lo: 'u32', seed_hi: 'u32', stream_lo: 'u32', stream_hi: 'u32', offset_lo: 'u32', offset_hi: 'u32', count: 'u32', per_block: 'u32', threshold: 'u32', scale: 'f32' },
+  },
+  accumulateRegression: custom('mc.accumulate_regression', mcFiles, 'accumulate_regression', { bindings: { outputs: whole(1), mean: wholeRw(2), m2: wholeRw(3) }, uniforms: mc }),
+  accumulateClassification: custom('mc.accumulate_classification', mcFiles, 'accumulate_classification', {
+    bindings: { outputs: whole(1), mean: wholeRw(2), m2: wholeRw(3), mean_entropy: wholeRw(4) },
+    uniforms: mc,
+  }),
+  finalizeRegression: custom('mc.finalize_regression', mcFiles, 'finalize_regression', { bindings: { m2: wholeRw(3) }, uniforms: mc }),
+  finalizeClassification: custom('mc.finalize_classification', mcFiles, 'finalize_classification', {
+    bindings: { mean: wholeRw(2), m2: wholeRw(3), mean_entropy: wholeRw(4), row_stats: wholeRw(5) },
+    uniforms: mc,
+  }),
+} as const satisfies Record<string, KernelRecord>;
 
-/** A uniform block of u32 and f32 fields in declaration order (f32 fields given as { f: value }). */
-export function packUniform(fields: readonly (number | { f: number })[]): Uint32Array {
-  const words = new Uint32Array(fields.length);
-  const floats = new Float32Array(words.buffer);
-  fields.forEach((v, i) => {
-    if (typeof v === 'number') words[i] = v;
-    else floats[i] = v.f;
-  });
-  return words;
-}
+/** The model kit's records (every one a 'custom' kernel). */
+export type ModelKernel = (typeof modelKernels)[keyof typeof modelKernels];
 
 /**
  * Work recorded into one command encoder: the caller's (it submits) or one of our own, submitted
@@ -61,17 +73,18 @@ export class Recording {
   }
 
   /**
-   * Records one dispatch of `invocations` invocations; `buffers` are exactly the entry point's
-   * storage bindings (`k.bindings`), bound whole (see Dispatcher.custom).
+   * Records one dispatch of `invocations` invocations: `uniforms` by field and `buffers` by binding
+   * name, exactly the record's, bound whole; `names` name the caller's arguments in errors (see
+   * Dispatcher.custom).
    */
-  kernel(
-    k: CustomKernel,
-    uniform: Uint32Array,
-    buffers: Readonly<Record<number, GPUBuffer>>,
+  kernel<K extends ModelKernel>(
+    k: K,
+    uniforms: NoInfer<UniformsOf<K>>,
+    buffers: NoInfer<{ readonly [N in keyof K['bindings']]: GPUBuffer }>,
     invocations: number,
-    names: Readonly<Record<number, string>> = {},
+    names: NoInfer<{ readonly [N in keyof K['bindings']]?: string }> = {},
   ): Promise<void> {
-    return this.rt.dispatcher.custom(k, uniform, buffers, invocations, names, this.encoder);
+    return this.rt.dispatcher.custom(k, uniforms, buffers, invocations, names, this.encoder);
   }
 
   /** Gives a pooled buffer back once this recording's work on it is submitted (`ctx.retire`). */

@@ -4,7 +4,7 @@
 import { toU64, type U64 } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { DropoutError, InvalidArgumentError } from '../errors.js';
-import { modelKernels, packUniform, Recording } from './kernels.js';
+import { modelKernels, Recording } from './kernels.js';
 import { checkMatrix, MLP, readMatrix, type ForwardFn, type Matrix, type SampleRandom } from './mlp.js';
 import { checkOptionNames, optionNames } from '../options.js';
 
@@ -107,11 +107,11 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
       } else if (output.cols !== cols) {
         throw new InvalidArgumentError('forward output', `${cols} columns in every pass`, output.cols);
       }
-      const uniform = packUniform([rows, cols, done, count, T]);
+      const uniforms = { rows, cols, first: done, samples: count, total: T };
       if (classification) {
-        await rec.kernel(modelKernels.accumulateClassification, uniform, { 1: output.buffer, 2: state.mean, 3: state.m2, 4: state.entropy }, rows);
+        await rec.kernel(modelKernels.accumulateClassification, uniforms, { outputs: output.buffer, mean: state.mean, m2: state.m2, mean_entropy: state.entropy }, rows);
       } else {
-        await rec.kernel(modelKernels.accumulateRegression, uniform, { 1: output.buffer, 2: state.mean, 3: state.m2 }, rows * cols);
+        await rec.kernel(modelKernels.accumulateRegression, uniforms, { outputs: output.buffer, mean: state.mean, m2: state.m2 }, rows * cols);
       }
       if (output.buffer !== input.buffer) rec.release(output.buffer);
       await rec.submit();
@@ -186,12 +186,12 @@ async function finalize(
 ): Promise<McDropoutResult> {
   const { rows, cols, T, classification } = run;
   const rec = new Recording(ctx, 'mcDropout finalize');
-  const uniform = packUniform([rows, cols, 0, 0, T]);
+  const uniforms = { rows, cols, first: 0, samples: 0, total: T };
   const rowStats = classification ? ctx.acquire(rows * 3 * 4, 'mc row stats') : null;
   if (rowStats) {
-    await rec.kernel(modelKernels.finalizeClassification, uniform, { 2: state.mean, 3: state.m2, 4: state.entropy, 5: rowStats }, rows);
+    await rec.kernel(modelKernels.finalizeClassification, uniforms, { mean: state.mean, m2: state.m2, mean_entropy: state.entropy, row_stats: rowStats }, rows);
   } else {
-    await rec.kernel(modelKernels.finalizeRegression, uniform, { 3: state.m2 }, rows * cols);
+    await rec.kernel(modelKernels.finalizeRegression, uniforms, { m2: state.m2 }, rows * cols);
   }
   await rec.submit();
   const elements = rows * cols;

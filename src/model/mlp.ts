@@ -5,7 +5,8 @@ import { keepRule, split64, toU64, type U64 } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { DropoutError, Got, InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
-import { modelKernels, packUniform, Recording } from './kernels.js';
+import { modelKernels, Recording } from './kernels.js';
+import type { UniformsOf } from '../kernels/record.js';
 import { dropout, dropoutBackward, type DropoutState } from '../ops/dropout.js';
 import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
 import { contractWords } from '../reference/philox.js';
@@ -117,8 +118,8 @@ export async function sampleDropout(
   const [k0, k1] = split64(random.seed);
   const [s0, s1] = split64(random.stream);
   const [o0, o1] = split64(offset);
-  const uniform = packUniform([k0, k1, s0, s1, o0, o1, count, count / random.samples, rule.threshold, { f: rule.scale }]);
-  await rec.kernel(modelKernels.dropoutBlocks, uniform, { 3: x.buffer }, count);
+  const uniforms = { seed_lo: k0, seed_hi: k1, stream_lo: s0, stream_hi: s1, offset_lo: o0, offset_hi: o1, count, per_block: count / random.samples, threshold: rule.threshold, scale: rule.scale };
+  await rec.kernel(modelKernels.dropoutBlocks, uniforms, { result: x.buffer }, count);
   await rec.submit();
   return null;
 }
@@ -329,8 +330,8 @@ export class MLP {
     this.steps++;
     const b1t = 1 - this.beta1 ** this.steps;
     const b2t = 1 - this.beta2 ** this.steps;
-    const uniform = packUniform([this.parameterCount, this.optimizer === 'sgd' ? 1 : 0, { f: this.learningRate }, { f: this.beta1 }, { f: this.beta2 }, { f: this.epsilon }, { f: 1 / b1t }, { f: 1 / b2t }]);
-    await rec.kernel(modelKernels.optimizerStep, uniform, { 2: this.params, 4: this.grads, 5: this.moment1, 6: this.moment2 }, this.parameterCount);
+    const uniforms = { count: this.parameterCount, sgd: this.optimizer === 'sgd' ? 1 : 0, lr: this.learningRate, beta1: this.beta1, beta2: this.beta2, eps: this.epsilon, c1: 1 / b1t, c2: 1 / b2t };
+    await rec.kernel(modelKernels.optimizerStep, uniforms, { theta: this.params, rhs: this.grads, moment1: this.moment1, moment2: this.moment2 }, this.parameterCount);
     await rec.submit();
     return opts.readLoss ? this.meanLoss(rowLoss, x.rows) : (rec.release(rowLoss), undefined);
   }
@@ -417,9 +418,9 @@ export class MLP {
     for (const [l, layer] of this.layers.entries()) {
       const out = this.ctx.acquire(x.rows * layer.outputs * 4, `mlp layer ${l + 1}`);
       const hidden = l < last;
-      const bound = { 1: acts[l]!, 2: this.params, 3: out };
+      const bound = { lhs: acts[l]!, theta: this.params, result: out };
       // Refused (x a buffer WebGPU cannot use here), nothing was recorded: `out` goes back as if never taken.
-      await rec.kernel(modelKernels.linearForward, this.denseUniform(layer, x.rows, hidden), bound, x.rows * layer.outputs, l === 0 ? { 1: 'x' } : {}).catch((e: unknown) => {
+      await rec.kernel(modelKernels.linearForward, this.denseUniform(layer, x.rows, hidden), bound, x.rows * layer.outputs, l === 0 ? { lhs: 'x' } : {}).catch((e: unknown) => {
         this.ctx.pool.refund(out);
         throw e;
       });
@@ -434,16 +435,16 @@ export class MLP {
     return { acts, states, output: { buffer: acts[acts.length - 1]!, rows: x.rows, cols: this.outputSize } };
   }
 
-  private denseUniform(layer: DenseLayer, rows: number, relu: boolean): Uint32Array {
-    return packUniform([rows, layer.inputs, layer.outputs, relu ? 1 : 0, layer.w, layer.b]);
+  private denseUniform(layer: DenseLayer, rows: number, relu: boolean): UniformsOf<typeof modelKernels.linearForward> {
+    return { rows, inputs: layer.inputs, outputs: layer.outputs, flags: relu ? 1 : 0, w_off: layer.w, b_off: layer.b };
   }
 
   private async recordLoss(rec: Recording, output: Matrix, y: Matrix, loss: LossKind): Promise<{ rowLoss: GPUBuffer; grad: GPUBuffer }> {
     const rows = output.rows;
     const grad = this.ctx.acquire(rows * output.cols * 4, 'mlp loss grad');
     const rowLoss = this.ctx.acquire(rows * 4, 'mlp row loss');
-    const uniform = packUniform([rows, 0, output.cols, 0, 0, 0]);
-    await rec.kernel(loss === 'mse' ? modelKernels.mseLoss : modelKernels.xentLoss, uniform, { 1: output.buffer, 3: grad, 4: y.buffer, 5: rowLoss }, rows, { 4: 'y' });
+    const uniforms = { rows, inputs: 0, outputs: output.cols, flags: 0, w_off: 0, b_off: 0 };
+    await rec.kernel(loss === 'mse' ? modelKernels.mseLoss : modelKernels.xentLoss, uniforms, { lhs: output.buffer, result: grad, rhs: y.buffer, row_loss: rowLoss }, rows, { rhs: 'y' });
     return { rowLoss, grad };
   }
 
@@ -456,10 +457,10 @@ export class MLP {
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const layer = this.layers[l]!;
       const input = pass.acts[l]!;
-      await rec.kernel(modelKernels.linearBackwardParams, this.denseUniform(layer, rows, false), { 1: input, 3: this.grads, 4: dz }, layer.inputs * layer.outputs + layer.outputs);
+      await rec.kernel(modelKernels.linearBackwardParams, this.denseUniform(layer, rows, false), { lhs: input, result: this.grads, rhs: dz }, layer.inputs * layer.outputs + layer.outputs);
       if (l > 0) {
         const dx = this.ctx.acquire(rows * layer.inputs * 4, 'mlp grad');
-        await rec.kernel(modelKernels.linearBackwardInput, this.denseUniform(layer, rows, true), { 1: dz, 2: this.params, 3: dx, 4: input }, rows * layer.inputs);
+        await rec.kernel(modelKernels.linearBackwardInput, this.denseUniform(layer, rows, true), { lhs: dz, theta: this.params, result: dx, rhs: input }, rows * layer.inputs);
         const state = pass.states[l - 1];
         if (state) await dropoutBackward(this.ctx, dx, state, { out: dx, encoder: rec.encoder });
         rec.release(dz);

@@ -31,8 +31,8 @@ export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: Stru
   if (!training || rule.kind !== 'mask') return { output: await applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder), state };
   const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
   const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout output');
-  const buffers = { 1: input, 2: { buffer: output, argument: 'out' } };
-  const l: Launch = { kernel: structuredKernels.alpha, buffers, rand: state, threshold: rule.threshold, extra: [a, b, alphaPrime], encoder: opts.encoder };
+  const buffers = { x: input, out: { buffer: output, argument: 'out' } };
+  const l: Launch = { kernel: structuredKernels.alpha, buffers, rand: state, threshold: rule.threshold, uniforms: { a, b, alpha_prime: alphaPrime }, encoder: opts.encoder };
   await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => launch(ctx, prep, l));
   return { output, state };
 }
@@ -43,7 +43,7 @@ export async function alphaDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, s
   if (rule.kind !== 'mask') return applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
   const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout grad');
   const { a } = alphaDropoutCoefficients(state.p);
-  const l: Launch = { kernel: structuredKernels.alphaBackward, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, threshold: rule.threshold, extra: [a], encoder: opts.encoder };
+  const l: Launch = { kernel: structuredKernels.alphaBackward, buffers: { x: input, out: { buffer: output, argument: 'out' } }, rand: state, threshold: rule.threshold, uniforms: { a }, encoder: opts.encoder };
   await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => launch(ctx, prep, l));
   return output;
 }

@@ -8,7 +8,7 @@ import type { Dtype } from '../kernels/shaders.js';
 import { optionNames } from '../options.js';
 import { refundOnFailure, type RecordOptions } from './common.js';
 import { applyMask, checkOptions, checkState, copyInto, launch, prepare, prepareBackward, randomFor, STRUCTURED_OPTIONS, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState } from './launch.js';
-import { MAX_RANK, type Shape } from './shape.js';
+import type { Shape } from './shape.js';
 
 export interface BiasDropoutResidualOptions extends StructuredOptions {
   /** Shape of x and residual, (..., C); bias holds C elements. */
@@ -43,16 +43,16 @@ export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bia
   const state: StructuredState = { op: 'bias-residual', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale };
   const output = opts.out ?? ctx.acquire(prep.bytes, 'biasDropoutResidual output');
   const buffers = {
-    1: { buffer: x, argument: 'x' },
-    2: { buffer: output, argument: 'out' },
-    3: { buffer: residual, argument: 'residual' },
-    5: { buffer: bias, argument: 'bias' },
+    x: { buffer: x, argument: 'x' },
+    out: { buffer: output, argument: 'out' },
+    residual: { buffer: residual, argument: 'residual' },
+    bias: { buffer: bias, argument: 'bias' },
   };
   const threshold = effective.kind === 'mask' ? effective.threshold : 0;
   await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () =>
     effective.kind === 'zeros'
-      ? copyInto(ctx, prep, buffers[3], output, opts.encoder)
-      : launch(ctx, prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, extraU: cols, constants: { COLUMNS: cols }, encoder: opts.encoder }),
+      ? copyInto(ctx, prep, buffers.residual, output, opts.encoder)
+      : launch(ctx, prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, uniforms: { columns: cols }, constants: { COLUMNS: cols }, encoder: opts.encoder }),
   );
   return { output, state };
 }
@@ -108,16 +108,16 @@ async function reduceRows(ctx: DropoutContext, dx: GPUBuffer, dbias: GPUBuffer, 
   if (cols === 0) return;
   const perBlock = BIAS_GRAD_BLOCK_ROWS;
   const blocks = Math.max(1, Math.ceil(rows / perBlock));
-  const table = new Uint32Array(4 + 4 * MAX_RANK);
-  table.set([0, cols, rows, perBlock]);
+  const uniforms = { cols, rows, per_block: perBlock };
   const partial = ctx.acquire(blocks * cols * 4, 'bias grad partial sums');
-  const stage = (count: number): Prepared => ({ shape: [count], noiseShape: [count], count, dtype, bytes: 0, table });
+  // No broadcast table: the kernels' uniforms carry the shape.
+  const stage = (count: number): Prepared => ({ shape: [count], noiseShape: [count], count, dtype, bytes: 0, table: new Uint32Array(0) });
   const stage1 = stage(blocks * cols);
   await refundOnFailure(ctx, [partial], () =>
-    launch(ctx, stage1, { kernel: structuredKernels.biasGradPartial, buffers: { 1: { buffer: dx, argument: 'dx' }, 2: { buffer: partial, argument: 'partial' } }, encoder }),
+    launch(ctx, stage1, { kernel: structuredKernels.biasGradPartial, buffers: { dx: { buffer: dx, argument: 'dx' }, partial: { buffer: partial, argument: 'partial' } }, uniforms, encoder }),
   );
   try {
-    await launch(ctx, stage(cols), { kernel: structuredKernels.biasGradFinal, buffers: { 1: { buffer: partial, argument: 'partial' }, 2: { buffer: dbias, argument: 'outBias' } }, encoder });
+    await launch(ctx, stage(cols), { kernel: structuredKernels.biasGradFinal, buffers: { partial: { buffer: partial, argument: 'partial' }, out: { buffer: dbias, argument: 'outBias' } }, uniforms, encoder });
   } finally {
     ctx.retire(partial, encoder);
   }

@@ -72,9 +72,9 @@ function dropoutCall(
   const inPlace = out === x;
   const kernel = dataKernel(rule, inPlace, mask !== undefined);
   if (!kernel) return undefined;
-  const buffers: Record<number, BoundBuffer> = { 2: { buffer: out, argument: names.out } };
-  if (!inPlace) buffers[1] = { buffer: x, argument: names.x };
-  if (mask) buffers[3] = { buffer: mask, argument: 'mask' };
+  const buffers: Record<string, BoundBuffer> = { out: { buffer: out, argument: names.out } };
+  if (!inPlace) buffers.x = { buffer: x, argument: names.x };
+  if (mask) buffers.mask = { buffer: mask, argument: 'mask' };
   return {
     kernel,
     dtype,
@@ -127,7 +127,7 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
         kernel: kernels.dropoutForwardPacked,
         dtype,
         count,
-        buffers: { 1: { buffer: x, argument: 'x' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: mask, argument: 'mask' } },
+        buffers: { x: { buffer: x, argument: 'x' }, out: { buffer: output, argument: 'out' }, mask: { buffer: mask, argument: 'mask' } },
         ...rand,
         threshold: effective.threshold,
         scale: effective.scale,
@@ -185,7 +185,7 @@ function packedMaskCall(mask: GPUBuffer, rule: KeepRule, rand: RandomState, coun
     kernel: random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill,
     dtype: 'f32',
     count,
-    buffers: { 2: { buffer: mask, argument: 'mask' } },
+    buffers: { out: { buffer: mask, argument: 'mask' } },
     ...rand,
     threshold: random ? rule.threshold : rule.kind === 'identity' ? 0 : 1,
     encoder,

@@ -64,7 +64,7 @@ export async function gaussianDropoutBackward(ctx: DropoutContext, dy: GPUBuffer
 async function applyGaussian(ctx: DropoutContext, prep: Prepared, input: BoundBuffer, out: GPUBuffer | undefined, rule: KeepRule, state: StructuredState, encoder?: GPUCommandEncoder): Promise<GPUBuffer> {
   if (rule.kind !== 'mask') return applyMask(ctx, prep, input, out, rule, state, 1, encoder);
   const output = out ?? ctx.acquire(prep.bytes, 'gaussian dropout output');
-  const l: Launch = { kernel: structuredKernels.gaussian, buffers: { 1: input, 2: { buffer: output, argument: 'out' } }, rand: state, extra: [gaussianSigma(state.p)], encoder };
+  const l: Launch = { kernel: structuredKernels.gaussian, buffers: { x: input, out: { buffer: output, argument: 'out' } }, rand: state, uniforms: { sigma: gaussianSigma(state.p) }, encoder };
   await refundOnFailure(ctx, [out === undefined ? output : undefined], () => launch(ctx, prep, l));
   return output;
 }

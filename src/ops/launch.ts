@@ -4,8 +4,9 @@
 import { checkProbability, toU64, type KeepRule } from '../contract.js';
 import { bindingBytes, dtypeBytes, runtimeOf, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
-import { kernels, type KernelRecord } from '../kernels/elementwise.js';
-import { maskIndexed, structuredKernels } from '../kernels/structured.js';
+import { kernels } from '../kernels/elementwise.js';
+import type { BuffersOf, KernelRecord, UniformsOf } from '../kernels/record.js';
+import { structuredKernels } from '../kernels/structured.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
 import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
@@ -120,14 +121,15 @@ export function prepareBackward(ctx: DropoutContext, dy: unknown, state: Structu
   return prepare(ctx, dy, { p: state.p, shape: state.shape, noiseShape: state.noiseShape, dtype: state.dtype, out: opts.out, encoder: opts.encoder }, 'dy', false, outName);
 }
 
-export interface Launch {
-  kernel: KernelRecord;
-  buffers: Record<number, BoundBuffer>;
+export interface Launch<K extends KernelRecord = KernelRecord> {
+  kernel: K;
+  /** By the record's binding names (a 'broadcast' kernel's `table` is bound here). */
+  buffers: Omit<BuffersOf<K, BoundBuffer>, 'table'>;
   rand?: RandomState;
   threshold?: number;
   scale?: number;
-  extra?: number[];
-  extraU?: number;
+  /** The record's own uniform fields, by name. */
+  uniforms?: UniformsOf<K>;
   /** Op-specific pipeline constants to compile in with the broadcast table (e.g. COLUMNS). */
   constants?: Record<string, number>;
   encoder?: GPUCommandEncoder;
@@ -141,7 +143,7 @@ export interface Launch {
  * pipeline), and the launch's own constants (the fused bias kernel's COLUMNS).
  */
 function specialization(ctx: DropoutContext, l: Launch, prep: Prepared): Readonly<Record<string, number>> | undefined {
-  if (!maskIndexed.has(l.kernel) || prep.count === 0) return undefined;
+  if (l.kernel.mask !== 'broadcast' || prep.count === 0) return undefined;
   const rank = prep.table[0]!;
   // The lookup key holds exactly what the constants would, so a call builds no object and no JSON
   // once its shape has been seen.
@@ -178,18 +180,18 @@ const READS_TABLE = Object.freeze({ TABLE: 1 });
  * The kernel that writes the call's mask table (shaders/structured.wgsl, TABLE) and the table's
  * length (the mask's element count), where one pays
  * (ContextOptions.maskTables): a large enough call, a broadcast mask whose elements each serve
- * enough elements, and RNG work to save (threshold 0 keeps everything without it; Gaussian
- * dropout reads normals).
+ * enough elements, and RNG work to save (a table of words where threshold 0 keeps everything
+ * without it; a table of normals always saves Box-Muller).
  */
 function maskTable(ctx: DropoutContext, l: Launch, prep: Prepared): { kernel: KernelRecord; count: number } | undefined {
-  if (!maskIndexed.has(l.kernel) || l.rand === undefined || prep.count === 0) return undefined;
-  const gaussian = l.kernel === structuredKernels.gaussian;
-  if (!gaussian && !l.threshold) return undefined;
+  const k = l.kernel;
+  if (k.mask !== 'broadcast' || l.rand === undefined || prep.count === 0) return undefined;
+  if (k.table === 'words' && !l.threshold) return undefined;
   const maskCount = shapeSize(prep.noiseShape);
   const { minElements, minReuse } = ctx.maskTables;
   if (maskCount === prep.count || prep.count < minElements || maskCount * minReuse > prep.count) return undefined;
   if (maskCount * 4 > Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize)) return undefined;
-  return { kernel: gaussian ? kernels.normal : kernels.words, count: maskCount };
+  return { kernel: k.table === 'normals' ? kernels.normal : kernels.words, count: maskCount };
 }
 
 /** A 16-byte buffer bound as the mask table of calls that use none (the binding is declared anyway). */
@@ -200,26 +202,25 @@ function placeholder(ctx: DropoutContext): BoundBuffer {
   return { buffer, argument: 'mask table' };
 }
 
-export async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Promise<void> {
+export async function launch<K extends KernelRecord>(ctx: DropoutContext, prep: Prepared, launched: Launch<K>): Promise<void> {
+  const l = launched as Launch;
   const mask = maskTable(ctx, l, prep);
   const table = mask && { buffer: ctx.acquire(mask.count * 4, 'mask table'), argument: 'mask table' };
-  // The structured kernels declare a mask-table binding, bound to a placeholder when the call uses
-  // no table; the core kernels must not be given one.
-  const tableBinding = table ?? (maskIndexed.has(l.kernel) ? placeholder(ctx) : undefined);
+  // A 'broadcast' kernel declares a mask-table binding, bound to a placeholder when the call uses
+  // no table, and reads the broadcast table (aux); the other kernels have neither.
+  const broadcast = l.kernel.mask === 'broadcast';
   const call: DispatchCall = {
     kernel: l.kernel,
     dtype: prep.dtype,
     count: prep.count,
-    buffers: tableBinding ? Object.assign({}, l.buffers, { 6: tableBinding }) : l.buffers,
+    buffers: broadcast ? Object.assign({}, l.buffers, { table: table ?? placeholder(ctx) }) : l.buffers,
     seed: l.rand?.seed,
     stream: l.rand?.stream,
     offset: l.rand?.offset,
     threshold: l.threshold,
     scale: l.scale,
-    extra: l.extra,
-    extraU: l.extraU,
-    // Only the structured kernels declare the broadcast table; the core ones must not be given it.
-    aux: l.kernel.shader.includes('structured') ? prep.table : undefined,
+    uniforms: l.uniforms,
+    aux: broadcast ? prep.table : undefined,
     constants: specialization(ctx, l, prep),
     variant: table ? READS_TABLE : undefined,
     encoder: l.encoder,
@@ -229,7 +230,7 @@ export async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Pr
   // nothing of it was recorded and the table goes back as if never taken.
   await refundOnFailure(ctx, [table.buffer], () =>
     ctx.dispatchAll([
-      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { 2: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
+      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { out: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
       call,
     ]),
   );
@@ -238,7 +239,7 @@ export async function launch(ctx: DropoutContext, prep: Prepared, l: Launch): Pr
 
 /** A copy of `from` into `out` (the core identity kernel): eval modes that must still write `out`. */
 export function copyInto(ctx: DropoutContext, prep: Prepared, from: BoundBuffer, out: GPUBuffer, encoder?: GPUCommandEncoder): Promise<void> {
-  return launch(ctx, prep, { kernel: kernels.identity, buffers: { 1: from, 2: { buffer: out, argument: 'out' } }, encoder });
+  return launch(ctx, prep, { kernel: kernels.identity, buffers: { x: from, out: { buffer: out, argument: 'out' } }, encoder });
 }
 
 /** y = keep ? x * scale : 0 under `rule`, or x itself when nothing is to be done and no `out` is given. */
@@ -257,8 +258,8 @@ export async function applyMask(
   const target = { buffer: output, argument: 'out' };
   await refundOnFailure(ctx, [out === undefined ? output : undefined], async () => {
     if (rule.kind === 'identity') await copyInto(ctx, prep, input, output, encoder);
-    else if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.zeros, buffers: { 2: target }, encoder });
-    else await launch(ctx, prep, { kernel: structuredKernels.masked, buffers: { 1: input, 2: target }, rand, threshold: rule.threshold, scale, encoder });
+    else if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.zeros, buffers: { out: target }, encoder });
+    else await launch(ctx, prep, { kernel: structuredKernels.masked, buffers: { x: input, out: target }, rand, threshold: rule.threshold, scale, encoder });
   });
   return output;
 }

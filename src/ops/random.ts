@@ -39,7 +39,7 @@ async function randomOp(
   else ctx.checkBufferSize(bytes, 'count', count);
   const state = resolveRandom(ctx, opts);
   const output = outputBuffer(ctx, opts.out, bytes, kernel.name);
-  const call: DispatchCall = { kernel, dtype: 'f32', count, buffers: { 2: { buffer: output, argument: 'out' } }, ...state, threshold, encoder: opts.encoder };
+  const call: DispatchCall = { kernel, dtype: 'f32', count, buffers: { out: { buffer: output, argument: 'out' } }, ...state, threshold, encoder: opts.encoder };
   await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => ctx.dispatch(call));
   return { output, state };
 }

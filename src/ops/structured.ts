@@ -125,9 +125,9 @@ export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, bran
     if (opts.out === residual) throw new InvalidArgumentError('out', 'a buffer other than residual (this op does not run in place)');
   });
   const output = opts.out ?? ctx.acquire(prep.bytes, 'dropPathAdd output');
-  const bound = { 1: { buffer: branch, argument: 'branch' }, 2: { buffer: output, argument: 'out' }, 3: { buffer: residual, argument: 'residual' } };
+  const bound = { x: { buffer: branch, argument: 'branch' }, out: { buffer: output, argument: 'out' }, residual: { buffer: residual, argument: 'residual' } };
   await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], async () => {
-    if (rule.kind === 'zeros') await copyInto(ctx, prep, bound[3], output, opts.encoder);
+    if (rule.kind === 'zeros') await copyInto(ctx, prep, bound.residual, output, opts.encoder);
     else if (rule.kind === 'identity') await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, threshold: 0, scale: 1, encoder: opts.encoder });
     else await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, rand: state, threshold: rule.threshold, scale: state.scale, encoder: opts.encoder });
   });
@@ -216,7 +216,7 @@ export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOpti
   const rand = resolveRandom(ctx, opts);
   const prep: Prepared = { shape, noiseShape, count, dtype: 'f32', bytes, table: broadcastTable(shape, noiseShape) };
   const output = opts.out ?? ctx.acquire(bytes, 'structured keep mask');
-  const out = { 2: { buffer: output, argument: 'out' } };
+  const out = { out: { buffer: output, argument: 'out' } };
   // threshold 0 keeps all; bernoulliFill writes 0 for any other threshold (p = 1).
   await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () =>
     rule.kind === 'zeros'

@@ -157,8 +157,8 @@ export class DropoutContext {
    * Without `call.encoder` the work joins the context's batch, submitted on the next microtask.
    * Resolves once recorded (with an encoder) or submitted and accepted (without).
    */
-  dispatch(call: DispatchCall): Promise<void> {
-    return this.rt.dispatcher.dispatchAll([call]);
+  dispatch<K extends KernelRecord>(call: DispatchCall<K>): Promise<void> {
+    return this.rt.dispatcher.dispatchAll([call as DispatchCall]);
   }
 
   /**

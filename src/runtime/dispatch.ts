@@ -1,10 +1,11 @@
 // From a kernel record and a call to recorded dispatches: the chunk plan (tensors larger than one
 // storage binding), the Params uniform of each chunk, bind groups, invocations under the launch
 // tuning, and 2-D grids past the per-dimension workgroup limit. Also the model kit's custom
-// kernels (one dispatch, whole buffers, a uniform of their own).
+// kernels (one dispatch, whole buffers, a uniform of their own). Everything per record (the
+// storage bindings, the uniform layout, the layout) is derived once per record.
 import { split64 } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { BindingUnit, KernelRecord } from '../kernels/elementwise.js';
+import { packUniforms, uniformLayout, type BindingUnit, type BuffersOf, type KernelRecord, type UniformLayout, type UniformsOf } from '../kernels/record.js';
 import type { Dtype } from '../kernels/shaders.js';
 import type { Bindings, PipelineLayout } from './bindings.js';
 import type { Liveness } from './liveness.js';
@@ -12,25 +13,21 @@ import { misaligned, NO_CONSTANTS, type Constants, type Pipelines } from './pipe
 import type { Submission } from './submission.js';
 import { bindingBytes, unitBytes, type BoundBuffer } from './units.js';
 
-/** Bytes of one Params uniform (shaders/elementwise.wgsl); each chunk gets its own 256-byte slot. */
-const PARAMS_BYTES = 80;
-const NO_EXTRA: readonly number[] = Object.freeze([]);
-
-/** One element-wise kernel call over `count` elements whose mask indices start at `offset`. */
-export interface DispatchCall {
-  kernel: KernelRecord;
+/** One kernel call over `count` elements whose mask indices start at `offset`. */
+export interface DispatchCall<K extends KernelRecord = KernelRecord> {
+  kernel: K;
   dtype: Dtype;
   count: number;
-  buffers: Readonly<Record<number, BoundBuffer>>;
+  /** A buffer for each of the record's bindings, by name. */
+  buffers: BuffersOf<K, BoundBuffer>;
   seed?: bigint;
   stream?: bigint;
   offset?: bigint;
   threshold?: number;
   scale?: number;
-  /** Params.extra_u and Params.extra: op-specific constants. */
-  extraU?: number;
-  extra?: readonly number[];
-  /** Op-specific uniform data (shapes, strides) bound at binding 4 for every chunk, as u32 words. */
+  /** The record's own uniform fields (Params.op), by name. */
+  uniforms?: UniformsOf<K>;
+  /** The broadcast table of a 'broadcast' kernel (shapes, strides), bound at binding 4 for every chunk. */
   aux?: Uint32Array;
   /** Pipeline constants that specialize this call's kernel (besides WG and MISALIGNED, which the
    * context sets); used once compiled, the generic pipeline until then. */
@@ -40,19 +37,12 @@ export interface DispatchCall {
   encoder?: GPUCommandEncoder;
 }
 
-/** A kernel of the model kit: one dispatch over whole buffers, with a uniform of its own at binding 0. */
-export interface CustomKernel {
-  readonly name: string;
-  readonly shader: KernelRecord['shader'];
-  readonly entry: string;
-  /** The entry point's storage bindings and their WGSL access mode (binding 0 is its uniform). */
-  readonly bindings: Readonly<Record<number, 'read' | 'read_write'>>;
-}
-
 /** What every call of one kernel record shares (see plan). */
 interface KernelPlan extends PipelineLayout {
-  /** Storage bindings and what each holds, in binding order. */
-  storage: readonly (readonly [number, BindingUnit])[];
+  /** Storage bindings: name, number and what each holds, in the record's order. */
+  storage: readonly (readonly [string, number, BindingUnit])[];
+  /** The record's uniform fields and the bytes of its whole uniform. */
+  uniforms: UniformLayout;
   /** The record with the tail entry point, for kernels that have one. */
   tailKernel?: KernelRecord;
 }
@@ -70,10 +60,9 @@ function paramsViews(buffer: ArrayBuffer): { u32: Uint32Array<ArrayBuffer>; f32:
 }
 
 export class Dispatcher {
-  private readonly plans = new WeakMap<KernelRecord, KernelPlan[]>();
-  private readonly customStorage = new WeakMap<CustomKernel, readonly (readonly [number, boolean])[]>();
+  private readonly plans = new WeakMap<KernelRecord, KernelPlan>();
   /** Staging for Params words (see paramsStaging). */
-  private params = paramsViews(new ArrayBuffer(PARAMS_BYTES));
+  private params = paramsViews(new ArrayBuffer(256));
 
   constructor(
     private readonly device: GPUDevice,
@@ -112,7 +101,7 @@ export class Dispatcher {
   /** See DropoutContext.recordNow. */
   recordNow(call: DispatchCall, encoder: GPUCommandEncoder): void {
     const { kernel, dtype, count } = call;
-    const plan = this.plan(kernel, call.aux !== undefined);
+    const plan = this.plan(kernel);
     const variant = call.variant ?? NO_CONSTANTS;
     const body = this.pipelines.now(kernel, dtype, (call.offset ?? 0n) % 4n ? misaligned(variant) : variant, plan);
     const tail = kernel.tail && count % 4 ? this.pipelines.now(plan.tailKernel!, dtype, variant, plan) : undefined;
@@ -120,35 +109,37 @@ export class Dispatcher {
   }
 
   /**
-   * Records one dispatch of a model-kit kernel with `invocations` invocations into `encoder`;
-   * `buffers` are exactly the entry point's storage bindings (`k.bindings`), bound whole, named in
-   * errors by `names`. An explicit layout with the uniform at a dynamic offset, so a step that
-   * repeats binds cached bind groups.
+   * Records one dispatch of a 'custom' (model-kit) kernel with `invocations` invocations into
+   * `encoder`: `uniforms` by field, `buffers` by binding name, exactly the record's, bound whole
+   * and named in errors by `names`. An explicit layout with the uniform at a dynamic offset, so a
+   * step that repeats binds cached bind groups.
    */
-  async custom(
-    k: CustomKernel,
-    uniform: Uint32Array,
-    buffers: Readonly<Record<number, GPUBuffer>>,
+  async custom<K extends KernelRecord>(
+    k: K,
+    uniforms: UniformsOf<K>,
+    buffers: BuffersOf<K, GPUBuffer>,
     invocations: number,
-    names: Readonly<Record<number, string>>,
+    names: { readonly [N in keyof K['bindings']]?: string },
     encoder: GPUCommandEncoder,
   ): Promise<void> {
-    let storage = this.customStorage.get(k);
-    if (!storage) this.customStorage.set(k, (storage = Object.entries(k.bindings).map(([b, access]) => [Number(b), access === 'read_write'] as const)));
-    const layout = this.bindings.layout(storage);
-    const pipeline = await this.pipelines.get(k, 'f32', NO_CONSTANTS, layout);
+    const plan = this.plan(k);
+    const pipeline = await this.pipelines.get(k, 'f32', NO_CONSTANTS, plan);
     if (invocations === 0) return;
-    const params = this.bindings.uniformSlots(uniform);
-    const bound = storage.map(([binding]) => {
-      const buffer = buffers[binding];
-      if (!buffer) throw new Error(`${k.name}: no buffer for binding ${binding}`); // a bug in the caller, not user input
+    const words = new Uint32Array(plan.uniforms.bytes / 4);
+    packUniforms(plan.uniforms, uniforms, words, new Float32Array(words.buffer), 0);
+    const params = this.bindings.uniformSlots(words);
+    const given: Readonly<Record<string, GPUBuffer | undefined>> = buffers;
+    const argumentNames: Readonly<Record<string, string | undefined>> = names;
+    const bound = plan.storage.map(([name, binding]) => {
+      const buffer = given[name];
+      if (!buffer) throw new Error(`${k.name}: no buffer for ${name}`); // a bug in the caller, not user input
       return [binding, buffer, 0, buffer.size] as const;
     });
     // A new bind group is made inside an error scope, checked before anything is recorded: a
     // buffer of another device is refused here (named by `names`, the caller's argument names).
     const scopes: Promise<GPUError | null>[] = [];
-    const group = this.bindings.group(layout, params, undefined, bound, scopes);
-    if (scopes.length) await this.submission.checkScopes(scopes, bound.map(([b, buffer]) => ({ buffer, argument: names[b] ?? `${k.name} binding ${b}` })));
+    const group = this.bindings.group(plan, params, undefined, bound, scopes);
+    if (scopes.length) await this.submission.checkScopes(scopes, plan.storage.map(([name], i) => ({ buffer: bound[i]![1], argument: argumentNames[name] ?? `${k.name} ${name}` })));
     await this.submission.encode(
       (e) => {
         const pass = e.beginComputePass({ label: k.name });
@@ -162,14 +153,15 @@ export class Dispatcher {
     );
   }
 
-  /** Invocations of `kernel`'s body entry point over n elements under the tuning. With a tail
-   * entry the body covers whole vec4 groups only (the tail takes count % 4). */
+  /** Invocations of `kernel`'s body entry point over n elements under the tuning (its dispatch
+   * shape). With a tail entry the body covers whole vec4 groups only (the tail takes count % 4). */
   invocations(kernel: KernelRecord, n: number): number {
     const { tuning } = this.settings;
     const per =
-      kernel.perInvocation === 'strided' ? 4 * tuning.groupsPerInvocation
-      : kernel.perInvocation === 'maskWord' ? (tuning.maskWords === 'workgroup' ? 4 : 32)
-      : kernel.perInvocation;
+      kernel.dispatch === 'grid' ? 4 * tuning.groupsPerInvocation
+      : kernel.dispatch === 'maskWord' ? (tuning.maskWords === 'workgroup' ? 4 : 32)
+      : kernel.dispatch === 'word' ? 32
+      : 1;
     return kernel.tail ? Math.ceil(Math.floor(n / 4) / (per / 4)) : Math.ceil(n / per);
   }
 
@@ -186,7 +178,7 @@ export class Dispatcher {
   private async prepare(call: DispatchCall, scopes: Promise<GPUError | null>[]): Promise<(encoder: GPUCommandEncoder) => void> {
     const { kernel, dtype, count } = call;
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
-    const plan = this.plan(kernel, call.aux !== undefined);
+    const plan = this.plan(kernel);
     const variant = call.variant ?? NO_CONSTANTS;
     const body = this.pipelines.specializedOr(kernel, dtype, call.constants, (call.offset ?? 0n) % 4n ? misaligned(variant) : variant, plan);
     const tail = kernel.tail && count % 4 ? this.pipelines.specializedOr(plan.tailKernel!, dtype, call.constants, variant, plan) : undefined;
@@ -208,12 +200,12 @@ export class Dispatcher {
     const offset = call.offset ?? 0n;
     const chunk = this.settings.maxChunkElements;
     const chunks = Math.ceil(count / chunk);
-    const slot = Math.max(PARAMS_BYTES, this.device.limits.minUniformBufferOffsetAlignment);
-    const params = this.paramsStaging((chunks - 1) * slot + PARAMS_BYTES);
+    const paramsBytes = plan.uniforms.bytes;
+    const slot = Math.max(paramsBytes, this.device.limits.minUniformBufferOffsetAlignment);
+    const params = this.paramsStaging((chunks - 1) * slot + paramsBytes);
     const [k0, k1] = split64(call.seed ?? 0n);
     const [s0, s1] = split64(call.stream ?? 0n);
     const [o0, o1] = split64(offset);
-    const extra = call.extra ?? NO_EXTRA;
     const { u32: u, f32: f } = params;
     for (let c = 0; c < chunks; c++) {
       const start = offset + BigInt(c * chunk);
@@ -233,24 +225,23 @@ export class Dispatcher {
       u[w + 10] = call.threshold ?? 0;
       f[w + 11] = call.scale ?? 1;
       u[w + 12] = c * chunk;
-      u[w + 13] = call.extraU ?? 0;
-      u[w + 14] = 0;
-      u[w + 15] = 0;
-      for (let i = 0; i < 4; i++) f[w + 16 + i] = extra[i] ?? 0;
+      packUniforms(plan.uniforms, call.uniforms, u, f, w);
     }
     const uniforms = this.bindings.uniformSlots(params.bytes);
+    if ((kernel.mask === 'broadcast') !== (call.aux !== undefined)) throw new Error(`${kernel.name}: the broadcast table goes with 'broadcast' kernels only`); // a bug in the caller
     const aux = call.aux ? this.bindings.uniformSlots(call.aux) : undefined;
+    const buffers: Readonly<Record<string, BoundBuffer>> = call.buffers;
     // Created here, before anything is recorded: a new bind group is made inside an error scope
     // (`scopes`), which dispatchAll checks, so a buffer WebGPU refuses is named before recording.
     const groups: GPUBindGroup[] = [];
     for (let c = 0; c < chunks; c++) {
       const first = c * chunk;
       const n = Math.min(chunk, count - first);
-      const storage: [number, GPUBuffer, number, number][] = plan.storage.map(([binding, unit]) => {
-        const { buffer } = call.buffers[binding]!;
+      const storage: [number, GPUBuffer, number, number][] = plan.storage.map(([name, binding, unit]) => {
+        const { buffer } = buffers[name]!;
         return unit === 'whole' ? [binding, buffer, 0, buffer.size] : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
       });
-      groups.push(this.bindings.group(plan, { buffer: uniforms.buffer, size: PARAMS_BYTES }, aux, storage, scopes));
+      groups.push(this.bindings.group(plan, { buffer: uniforms.buffer, size: paramsBytes }, aux, storage, scopes));
     }
 
     return (encoder) => {
@@ -284,21 +275,23 @@ export class Dispatcher {
   }
 
   /**
-   * What every call of `kernel` shares, derived once: its storage bindings, the kernel record of its
-   * tail entry, and its explicit layout. Params (binding 0) and aux (binding 4) are uniforms with
-   * dynamic offsets into the arena, so a bind group depends only on the storage buffers and can be
-   * reused across calls (createBindGroup is the largest per-call host cost).
+   * What every call of `kernel` shares, derived once: its storage bindings, its uniform layout,
+   * the kernel record of its tail entry, and its explicit layout. Params (binding 0) and, for
+   * 'broadcast' kernels, aux (binding 4) are uniforms with dynamic offsets into the arena, so a
+   * bind group depends only on the storage buffers and can be reused across calls
+   * (createBindGroup is the largest per-call host cost).
    */
-  private plan(kernel: KernelRecord, withAux: boolean): KernelPlan {
-    let plans = this.plans.get(kernel);
-    if (!plans) this.plans.set(kernel, (plans = []));
-    const index = withAux ? 1 : 0;
-    const known = plans[index];
+  private plan(kernel: KernelRecord): KernelPlan {
+    const known = this.plans.get(kernel);
     if (known) return known;
-    const writes = kernel.writes ?? [2];
-    const storage = Object.entries(kernel.bindings).map(([b, unit]) => [Number(b), unit] as const);
-    const layout = this.bindings.layout(storage.map(([b]) => [b, writes.includes(b)]), withAux);
+    const storage = Object.entries(kernel.bindings).map(([name, b]) => [name, b.binding, b.unit] as const);
+    const layout = this.bindings.layout(
+      Object.values(kernel.bindings).map((b) => [b.binding, b.access === 'read_write']),
+      kernel.mask === 'broadcast',
+    );
     const tailKernel = kernel.tail ? { ...kernel, entry: kernel.tail } : undefined;
-    return (plans[index] = { ...layout, storage, tailKernel });
+    const plan = { ...layout, storage, uniforms: uniformLayout(kernel), tailKernel };
+    this.plans.set(kernel, plan);
+    return plan;
   }
 }

@@ -1,12 +1,10 @@
 // The pipeline cache of one context: shader modules per file set and dtype, pipelines compiled
 // asynchronously once per (record, dtype, constants, layout), the budget of specialized pipelines
 // (ContextOptions.specializedShapes), and synchronous compiles for recordNow.
-import { composeShader, type Dtype, type F16Path, type ShaderName } from '../kernels/shaders.js';
+import { composeShader, moduleFiles, type Dtype, type F16Path, type ModuleSource } from '../kernels/shaders.js';
 
-/** What a pipeline is compiled from: the record's files, section and entry point (name labels it). */
-export interface PipelineSource {
-  readonly shader: readonly ShaderName[];
-  readonly section?: string;
+/** What a pipeline is compiled from: the record's files, section, entry point and uniforms (name labels it). */
+export interface PipelineSource extends ModuleSource {
   readonly entry: string;
   readonly name: string;
 }
@@ -50,7 +48,8 @@ function pipelineKey(k: PipelineSource, dtype: Dtype, constants: Constants, layo
 
 /** The files and section a module is made of, naming it in cache keys. */
 function moduleName(k: PipelineSource): string {
-  return k.section === undefined ? k.shader.join('+') : `${k.shader.join('+')}#${k.section}`;
+  const files = moduleFiles(k).join('+');
+  return k.section === undefined ? files : `${files}#${k.section}`;
 }
 
 /** The entries of `constants` that the module's code declares as an override. */
@@ -161,7 +160,7 @@ export class Pipelines {
     const moduleKey = `${moduleName(k)}:${dtype}`;
     let m = this.modules.get(moduleKey);
     if (!m) {
-      const code = composeShader(k.shader, dtype, this.f16Path, k.section);
+      const code = composeShader(moduleFiles(k), dtype, this.f16Path, k.section);
       // The launch constants only where the module declares them: WebGPU rejects constants a module lacks (e.g. probe.wgsl).
       m = { module: this.device.createShaderModule({ label: moduleKey, code }), launch: declaredOf(code, this.launchConstants) };
       this.modules.set(moduleKey, m);
