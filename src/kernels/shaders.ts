@@ -10,6 +10,7 @@ import inplace from '../../shaders/inplace.wgsl?raw';
 import random from '../../shaders/random.wgsl?raw';
 import dropout from '../../shaders/dropout.wgsl?raw';
 import copy from '../../shaders/copy.wgsl?raw';
+import biasGrad from '../../shaders/bias_grad.wgsl?raw';
 import probe from '../../shaders/probe.wgsl?raw';
 import model from '../../shaders/model.wgsl?raw';
 import mc from '../../shaders/mc.wgsl?raw';
@@ -18,7 +19,7 @@ import benchStages from '../../shaders/bench_stages.wgsl?raw';
 import nativeStorage from '../../shaders/native_storage.wgsl?raw';
 import f16Packed from '../../shaders/f16_packed.wgsl?raw';
 
-export const shaderSources = { model, mc, philox, elementwise, grid, data, input, inplace, noOp, random, dropout, copy, probe, benchStages, structured } as const;
+export const shaderSources = { model, mc, philox, elementwise, grid, data, input, inplace, noOp, random, dropout, copy, probe, benchStages, structured, biasGrad } as const;
 export type ShaderName = keyof typeof shaderSources;
 
 /** Storage type of a kernel's data arrays; the shaders refer to it as `S`. */

@@ -1,6 +1,6 @@
 // The kernel records of the structured and variant ops (shaders/structured.wgsl): the noise-shape
-// mask, DropPath's residual form, the fused bias + dropout + residual add and its bias gradient,
-// Gaussian and Alpha dropout.
+// mask, DropPath's residual form, the fused bias + dropout + residual add and its bias gradient
+// (shaders/bias_grad.wgsl), Gaussian and Alpha dropout.
 import { gridKernel } from './elementwise.js';
 import { read, write, type KernelRecord } from './record.js';
 import type { ShaderName } from './shaders.js';
@@ -8,6 +8,8 @@ import type { ShaderName } from './shaders.js';
 /** The shader files of every structured kernel. */
 export const structuredShaders: readonly ShaderName[] = ['philox', 'elementwise', 'data', 'structured'];
 
+/** The bias gradient's (shaders/bias_grad.wgsl). */
+const biasGradShaders: readonly ShaderName[] = ['philox', 'elementwise', 'data', 'biasGrad'];
 const x = read(1);
 const out = write(2);
 const residual = read(3);
@@ -29,8 +31,7 @@ export const structuredKernels = {
   /** Bias gradient, stage 1 (one invocation per partial sum) and stage 2 (one per column). */
   biasGradPartial: {
     name: 'structured.bias_grad_partial',
-    shader: structuredShaders,
-    section: 'bias_grad',
+    shader: biasGradShaders,
     entry: 'bias_grad_partial',
     dispatch: 'element',
     mask: 'none',
@@ -39,8 +40,7 @@ export const structuredKernels = {
   },
   biasGradFinal: {
     name: 'structured.bias_grad_final',
-    shader: structuredShaders,
-    section: 'bias_grad',
+    shader: biasGradShaders,
     entry: 'bias_grad_final',
     dispatch: 'element',
     mask: 'none',

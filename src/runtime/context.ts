@@ -62,7 +62,7 @@ export class DropoutContext {
     const ctx = new DropoutContext(device, options);
     // Compile the core pipelines up front, in parallel and asynchronously.
     const forward = kernels.dropoutForward;
-    await Promise.all([ctx.rt.pipelines.get(forward, 'f32'), ctx.rt.pipelines.get({ ...forward, entry: forward.tail! }, 'f32')]);
+    await Promise.all([ctx.rt.pipelines.get(forward, 'f32'), ctx.rt.pipelines.get({ ...forward, entry: forward.tail }, 'f32')]);
     return ctx;
   }
 
