@@ -7,7 +7,7 @@ import { isGpuBuffer, type DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import type { Dtype } from '../kernels/shaders.js';
-import { checkOptionNames, type OptionNames } from '../options.js';
+import { checkOptionsObject, type OptionNames } from '../options.js';
 
 /** Where an op's randomness comes from. Precedence: `seed` (with `stream`, default 0), then
  * `generator` (takes its next stream), then the context's default generator. */
@@ -56,8 +56,7 @@ export interface OpSettings {
  */
 export function beginOp(ctx: DropoutContext, opts: OpOptions, expected: string, names: OptionNames, showGot = true): OpSettings {
   ctx.checkAlive();
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', expected, showGot ? opts : undefined);
-  checkOptionNames(opts, names);
+  checkOptionsObject(opts, names, 'options', expected, showGot ? opts : undefined);
   const dtype = opts.dtype ?? 'f32';
   ctx.checkDtype(dtype);
   checkEncoder(opts.encoder);
@@ -108,11 +107,14 @@ export function resolveRandom(ctx: DropoutContext, opts: RandomOptions): RandomS
     return { seed: toU64(opts.seed, 'seed'), stream: toU64(opts.stream ?? 0n, 'stream'), offset };
   }
   if (opts.stream !== undefined) throw new InvalidArgumentError('stream', 'to come with a seed (or use a generator)', opts.stream);
-  if (opts.generator !== undefined && !(opts.generator instanceof PhiloxGenerator)) {
-    throw new InvalidArgumentError('generator', 'a PhiloxGenerator', opts.generator);
-  }
-  const generator = opts.generator ?? ctx.generator;
+  const generator = checkGenerator(opts.generator) ?? ctx.generator;
   return { seed: generator.seed, stream: generator.take(), offset };
+}
+
+/** Checks a `generator` option: undefined or a PhiloxGenerator. */
+export function checkGenerator(generator: unknown): PhiloxGenerator | undefined {
+  if (generator !== undefined && !(generator instanceof PhiloxGenerator)) throw new InvalidArgumentError('generator', 'a PhiloxGenerator', generator);
+  return generator;
 }
 
 export function resolveCount(count: number | undefined, buffer: unknown, bytesPerElement: number, argument: string): number {
