@@ -66,7 +66,7 @@ export function checkLayerOptions(
   defaultP?: number,
 ): LayerSettings {
   checkOptionsObject(options, names, 'options', expected, options);
-  const p = checkProbability((options.p ?? defaultP)!);
+  const p = checkProbability((options.p ?? defaultP) as number); // a missing p without a default is refused as p
   const dtype = options.dtype ?? 'f32';
   ctx.checkDtype(dtype);
   return { p, dtype, generator: checkGenerator(options.generator) };
