@@ -3,7 +3,7 @@ import type { DropoutContext } from './context.js';
 import { InvalidArgumentError } from './errors.js';
 import { RANDOM_OPTION_NAMES } from './ops/common.js';
 import { dropout, type DropoutOptions, type DropoutState } from './ops/dropout.js';
-import { checkOptionNames, optionNames } from './options.js';
+import { checkOptionsObject, optionNames } from './options.js';
 import type { Dtype } from './kernels/shaders.js';
 
 type ArrayFor<D extends Dtype | 'u32'> = D extends 'f32' ? Float32Array : D extends 'f16' ? Uint16Array : Uint32Array;
@@ -26,8 +26,7 @@ export async function dropoutArray<T extends Float32Array | Uint16Array>(
   x: T,
   opts: ArrayDropoutOptions,
 ): Promise<{ output: T; state: DropoutState }> {
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least p', opts);
-  checkOptionNames(opts, ARRAY_DROPOUT_OPTIONS);
+  checkOptionsObject(opts, ARRAY_DROPOUT_OPTIONS, 'options', 'an object with at least p', opts);
   if (!(x instanceof Float32Array || x instanceof Uint16Array)) {
     throw new InvalidArgumentError('x', 'a Float32Array (f32) or a Uint16Array (f16 bit patterns)', x);
   }

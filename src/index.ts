@@ -30,7 +30,10 @@ export { DropoutError, Got, InvalidArgumentError, UnsupportedError, DeviceLostEr
 export { kernels, type KernelRecord, type BindingUnit } from './kernels/elementwise.js';
 export { shaderSources, composeShader, type Dtype, type F16Path, type ShaderName } from './kernels/shaders.js';
 export { readArray, dropoutArray } from './arrays.js';
-export { MLP, sampleDropout, uploadMatrix, readMatrix, oneHot, checkMatrix, siteOffset, SITE_OFFSET_STRIDE, type Matrix, type SampleRandom, type MLPOptions, type ForwardFn, type LossKind } from './model/mlp.js';
+export { MLP, type ForwardFn } from './model/mlp.js';
+export { type MLPOptions, type LossKind } from './model/mlp-options.js';
+export { uploadMatrix, readMatrix, oneHot, checkMatrix, type Matrix } from './model/matrix.js';
+export { sampleDropout, siteOffset, SITE_OFFSET_STRIDE, type SampleRandom } from './model/sample.js';
 export { referenceMlpForward, referenceLoss, referenceMcStats, type ReferenceMlp, type ReferenceSample, type ReferenceMcStats } from './model/reference.js';
 export { mcDropout, mcSample, DropoutInactiveError, type McDropoutOptions, type McDropoutResult } from './model/mc.js';
 export {

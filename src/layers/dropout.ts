@@ -1,11 +1,12 @@
-// Layer classes over the functional ops: they hold p, a generator and the train/eval switch.
+// Layer classes over the functional ops: they hold p, a generator and the train/eval switch. The
+// base Layer and the checks every layer's constructor shares live here too.
 import { checkProbability } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
-import { PhiloxGenerator } from '../generator.js';
-import { withOptions, type RecordOptions } from '../ops/common.js';
+import type { PhiloxGenerator } from '../generator.js';
+import { checkGenerator, withOptions, type RecordOptions } from '../ops/common.js';
 import { dropout, dropoutBackward, type DropoutBackwardOptions, type DropoutResult, type DropoutState } from '../ops/dropout.js';
-import { checkOptionNames, optionNames } from '../options.js';
+import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
 
 export interface DropoutLayerOptions {
@@ -45,6 +46,32 @@ export class Layer {
   }
 }
 
+/** What every layer holds of its options. */
+export interface LayerSettings {
+  p: number;
+  dtype: Dtype;
+  generator: PhiloxGenerator | undefined;
+}
+
+/**
+ * The checks every layer's constructor shares: `options` an object (else refused as not
+ * `expected`) with only the option `names` the layer takes, p (default `defaultP`), the dtype
+ * and the generator.
+ */
+export function checkLayerOptions(
+  ctx: DropoutContext,
+  options: { p?: number; dtype?: Dtype; generator?: PhiloxGenerator },
+  names: OptionNames,
+  expected: string,
+  defaultP?: number,
+): LayerSettings {
+  checkOptionsObject(options, names, 'options', expected, options);
+  const p = checkProbability((options.p ?? defaultP) as number); // a missing p without a default is refused as p
+  const dtype = options.dtype ?? 'f32';
+  ctx.checkDtype(dtype);
+  return { p, dtype, generator: checkGenerator(options.generator) };
+}
+
 /** Element-wise inverted dropout, as torch.nn.Dropout / keras.layers.Dropout. */
 export class Dropout extends Layer {
   readonly p: number;
@@ -57,23 +84,14 @@ export class Dropout extends Layer {
     options: DropoutLayerOptions = {},
   ) {
     super();
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object of layer options ({ p?, dtype?, generator?, inPlace? })', options);
-    checkOptionNames(options, LAYER_OPTIONS);
-    this.p = checkProbability(options.p ?? 0.5);
-    this.dtype = options.dtype ?? 'f32';
-    ctx.checkDtype(this.dtype);
-    if (options.generator !== undefined && !(options.generator instanceof PhiloxGenerator)) {
-      throw new InvalidArgumentError('generator', 'a PhiloxGenerator', options.generator);
-    }
-    this.generator = options.generator;
+    ({ p: this.p, dtype: this.dtype, generator: this.generator } = checkLayerOptions(ctx, options, LAYER_OPTIONS, 'an object of layer options ({ p?, dtype?, generator?, inPlace? })', 0.5));
     this.inPlace = options.inPlace ?? false;
     if (typeof this.inPlace !== 'boolean') throw new InvalidArgumentError('inPlace', 'a boolean', options.inPlace);
   }
 
   /** Returns the output and the state that `backward` needs (nothing else is kept). */
   async forward(x: GPUBuffer, opts: DropoutCall = {}): Promise<DropoutResult> {
-    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'call options ({ count?, out?, mask?, encoder? })', opts);
-    checkOptionNames(opts, CALL_OPTIONS);
+    checkOptionsObject(opts, CALL_OPTIONS, 'options', 'call options ({ count?, out?, mask?, encoder? })', opts);
     return dropout(this.ctx, x, {
       p: this.p,
       dtype: this.dtype,

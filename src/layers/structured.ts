@@ -1,12 +1,11 @@
 // Layer classes over the structured and variant ops: each holds p, a generator and the
 // train()/eval() switch; forward returns the state its backward needs.
-import { checkProbability } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
-import { PhiloxGenerator } from '../generator.js';
-import { Layer } from './dropout.js';
+import type { PhiloxGenerator } from '../generator.js';
+import { checkLayerOptions, Layer } from './dropout.js';
 import { withOptions, type RecordOptions } from '../ops/common.js';
-import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
+import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
 import {
   alphaDropout,
@@ -61,20 +60,11 @@ abstract class RandomLayer extends Layer {
     names: OptionNames,
   ) {
     super();
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object with at least p', options);
-    checkOptionNames(options, names);
-    this.p = checkProbability(options.p);
-    this.dtype = options.dtype ?? 'f32';
-    ctx.checkDtype(this.dtype);
-    if (options.generator !== undefined && !(options.generator instanceof PhiloxGenerator)) {
-      throw new InvalidArgumentError('generator', 'a PhiloxGenerator', options.generator);
-    }
-    this.generator = options.generator;
+    ({ p: this.p, dtype: this.dtype, generator: this.generator } = checkLayerOptions(ctx, options, names, 'an object with at least p'));
   }
 
   protected common(call: LayerCall) {
-    if (typeof call !== 'object' || call === null) throw new InvalidArgumentError('shape', 'call options with the shape of x ({ shape, ... })', call);
-    checkOptionNames(call, CALL_OPTIONS);
+    checkOptionsObject(call, CALL_OPTIONS, 'shape', 'call options with the shape of x ({ shape, ... })', call);
     return { p: this.p, dtype: this.dtype, training: this.training, generator: this.generator, shape: call.shape, out: call.out, encoder: call.encoder };
   }
 
@@ -117,47 +107,35 @@ class SpatialDropoutLayer extends RandomLayer {
   }
 }
 
+/** A spatial dropout layer class: inputs of rank spatialDims + 2, `defaultLayout` unless the options
+ * give one; `name` is the class's name. */
+function spatialDropoutLayer(name: string, spatialDims: 1 | 2 | 3, defaultLayout: ChannelLayout): new (ctx: DropoutContext, options: SpatialDropoutLayerOptions) => SpatialDropoutLayer {
+  const layer = class extends SpatialDropoutLayer {
+    constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
+      super(ctx, spatialDims, options, defaultLayout);
+    }
+  };
+  return Object.defineProperty(layer, 'name', { value: name });
+}
+
 /** keras.layers.SpatialDropout1D: (N, L, C) by default, or channels-first (N, C, L). */
-export class SpatialDropout1D extends SpatialDropoutLayer {
-  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
-    super(ctx, 1, options, 'channels-last');
-  }
-}
-
+export const SpatialDropout1D = spatialDropoutLayer('SpatialDropout1D', 1, 'channels-last');
+export type SpatialDropout1D = InstanceType<typeof SpatialDropout1D>;
 /** keras.layers.SpatialDropout2D: (N, H, W, C) by default, or channels-first (N, C, H, W). */
-export class SpatialDropout2D extends SpatialDropoutLayer {
-  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
-    super(ctx, 2, options, 'channels-last');
-  }
-}
-
+export const SpatialDropout2D = spatialDropoutLayer('SpatialDropout2D', 2, 'channels-last');
+export type SpatialDropout2D = InstanceType<typeof SpatialDropout2D>;
 /** keras.layers.SpatialDropout3D: (N, D, H, W, C) by default, or channels-first. */
-export class SpatialDropout3D extends SpatialDropoutLayer {
-  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
-    super(ctx, 3, options, 'channels-last');
-  }
-}
-
+export const SpatialDropout3D = spatialDropoutLayer('SpatialDropout3D', 3, 'channels-last');
+export type SpatialDropout3D = InstanceType<typeof SpatialDropout3D>;
 /** torch.nn.Dropout1d: (N, C, L). */
-export class Dropout1d extends SpatialDropoutLayer {
-  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
-    super(ctx, 1, options, 'channels-first');
-  }
-}
-
+export const Dropout1d = spatialDropoutLayer('Dropout1d', 1, 'channels-first');
+export type Dropout1d = InstanceType<typeof Dropout1d>;
 /** torch.nn.Dropout2d: (N, C, H, W). */
-export class Dropout2d extends SpatialDropoutLayer {
-  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
-    super(ctx, 2, options, 'channels-first');
-  }
-}
-
+export const Dropout2d = spatialDropoutLayer('Dropout2d', 2, 'channels-first');
+export type Dropout2d = InstanceType<typeof Dropout2d>;
 /** torch.nn.Dropout3d: (N, C, D, H, W). */
-export class Dropout3d extends SpatialDropoutLayer {
-  constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
-    super(ctx, 3, options, 'channels-first');
-  }
-}
+export const Dropout3d = spatialDropoutLayer('Dropout3d', 3, 'channels-first');
+export type Dropout3d = InstanceType<typeof Dropout3d>;
 
 /** timm.layers.DropPath (stochastic depth): forward(x) or the fused forwardAdd(residual, branch). */
 export class DropPath extends RandomLayer {
@@ -247,8 +225,7 @@ export class DropConnect extends RandomLayer {
   }
 
   async forward(weight: GPUBuffer, call: RecordOptions & { out?: GPUBuffer } = {}): Promise<StructuredResult> {
-    if (typeof call !== 'object' || call === null) throw new InvalidArgumentError('options', 'call options ({ out?, encoder? })', call);
-    checkOptionNames(call, DROP_CONNECT_CALL_OPTIONS);
+    checkOptionsObject(call, DROP_CONNECT_CALL_OPTIONS, 'options', 'call options ({ out?, encoder? })', call);
     const { p, dtype, training, generator } = this;
     return dropConnect(this.ctx, weight, { p, dtype, training, generator, rows: this.rows, cols: this.cols, out: call.out, encoder: call.encoder });
   }

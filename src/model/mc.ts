@@ -5,8 +5,10 @@ import { toU64, type U64 } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { DropoutError, InvalidArgumentError } from '../errors.js';
 import { modelKernels, Recording } from './kernels.js';
-import { checkMatrix, MLP, readMatrix, type ForwardFn, type Matrix, type SampleRandom } from './mlp.js';
-import { checkOptionNames, optionNames } from '../options.js';
+import { checkMatrix, readMatrix, type Matrix } from './matrix.js';
+import { MLP, type ForwardFn } from './mlp.js';
+import type { SampleRandom } from './sample.js';
+import { checkOptionsObject, optionNames } from '../options.js';
 
 /** Every MC sample came out identical: dropout never acted in the forward function (eval mode,
  * p = 0, or no dropout site), so a zero variance would be a false claim of certainty. */
@@ -71,8 +73,7 @@ function forwardFunction(forward: unknown): ForwardFn {
 export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: McDropoutOptions): Promise<McDropoutResult> {
   ctx.checkAlive();
   const forward = forwardFunction(model);
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least samples', opts);
-  checkOptionNames(opts, MC_DROPOUT_OPTIONS);
+  checkOptionsObject(opts, MC_DROPOUT_OPTIONS, 'options', 'an object with at least samples', opts);
   const T = opts.samples;
   if (!Number.isSafeInteger(T) || T < 2 || T > 0xffffffff) {
     throw new InvalidArgumentError('samples', 'an integer T >= 2 (the spread of fewer than two samples is undefined)', T);
@@ -131,8 +132,7 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
 export async function mcSample(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: { seed: U64; stream: U64; sample: number }): Promise<Float32Array> {
   const forward = forwardFunction(model);
   checkMatrix(ctx, input, 'input', forward.inputSize);
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with seed, stream and sample', opts);
-  checkOptionNames(opts, MC_SAMPLE_OPTIONS);
+  checkOptionsObject(opts, MC_SAMPLE_OPTIONS, 'options', 'an object with seed, stream and sample', opts);
   if (!Number.isSafeInteger(opts.sample) || opts.sample < 0) throw new InvalidArgumentError('sample', 'a non-negative integer', opts.sample);
   const random: SampleRandom = { seed: toU64(opts.seed, 'seed'), stream: toU64(opts.stream, 'stream') + BigInt(opts.sample), samples: 1 };
   toU64(random.stream, 'stream + sample');

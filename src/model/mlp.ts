@@ -1,158 +1,20 @@
-// A minimal model kit that exists to serve dropout: row-major f32 matrices on the GPU, an MLP with
-// ReLU and dropout between its layers, MSE and softmax cross-entropy losses, and Adam/SGD, all as
-// GPU kernels (shaders/model.wgsl). Not a framework: no autograd, no layers beyond dense.
-import { keepRule, split64, toU64, type U64 } from '../contract.js';
+// A minimal model kit that exists to serve dropout: an MLP with ReLU and dropout between its layers,
+// MSE and softmax cross-entropy losses, and Adam/SGD, all as GPU kernels (shaders/model.wgsl), over
+// the matrices of matrix.ts and the sampled dropout of sample.ts. Not a framework: no autograd, no
+// layers beyond dense.
 import type { DropoutContext } from '../context.js';
-import { DropoutError, Got, InvalidArgumentError } from '../errors.js';
+import { DropoutError, InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import { modelKernels, Recording } from './kernels.js';
 import type { UniformsOf } from '../kernels/record.js';
-import { dropout, dropoutBackward, type DropoutState } from '../ops/dropout.js';
-import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
-import { contractWords } from '../reference/philox.js';
+import { dropoutBackward, type DropoutState } from '../ops/dropout.js';
+import { checkMatrix, type Matrix } from './matrix.js';
+import {
+  checkMethodOptions, checkMLPOptions, EVALUATE_OPTIONS, FORWARD_OPTIONS, GRADIENT_OPTIONS, PREDICT_OPTIONS, TRAIN_OPTIONS,
+  type ForwardOptions, type GradientOptions, type LossKind, type MLPOptions, type TrainOptions,
+} from './mlp-options.js';
+import { checkSampleRandom, sampleDropout, type SampleRandom } from './sample.js';
 import { referenceUniform } from '../reference/dropout.js';
-
-/** A row-major rows x cols f32 matrix in a GPU storage buffer. */
-export interface Matrix {
-  buffer: GPUBuffer;
-  rows: number;
-  cols: number;
-}
-
-/**
- * The randomness of one forward pass over `samples` MC samples folded into the batch: rows
- * [t R, (t + 1) R) with R = rows / samples are sample t, whose dropout draws from stream
- * `stream + t`. A training step or a single sample is `samples: 1`.
- */
-export interface SampleRandom {
-  seed: bigint;
-  stream: bigint;
-  samples: number;
-}
-
-/** Mask indices of dropout site `site` (0 for the first hidden layer) start at site * 2^40,
- * so every site of one sample draws distinct words from the sample's single stream. */
-export const SITE_OFFSET_STRIDE = 1n << 40n;
-
-export function siteOffset(site: number): bigint {
-  return BigInt(site) * SITE_OFFSET_STRIDE;
-}
-
-export type LossKind = 'mse' | 'xent';
-
-function isPositiveInteger(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
-}
-
-/** Throws unless `m` is a Matrix whose buffer holds rows x cols f32 (and has `cols` columns when given). */
-export function checkMatrix(ctx: DropoutContext, m: unknown, argument: string, cols?: number): asserts m is Matrix {
-  if (typeof m !== 'object' || m === null) throw new InvalidArgumentError(argument, 'a Matrix { buffer, rows, cols }', m);
-  const { rows, cols: c, buffer } = m as Matrix;
-  if (!isPositiveInteger(rows) || !isPositiveInteger(c)) {
-    throw new InvalidArgumentError(`${argument}.rows/cols`, 'positive integers', [rows, c]);
-  }
-  if (cols !== undefined && c !== cols) {
-    throw new InvalidArgumentError(argument, `a matrix with ${cols} columns`, new Got(`${rows} x ${c}`));
-  }
-  ctx.checkStorage(buffer, `${argument}.buffer`, rows * c * 4);
-}
-
-/** Uploads row-major data as a rows x cols Matrix (a pooled buffer: give it back with ctx.release). */
-export function uploadMatrix(ctx: DropoutContext, data: ArrayLike<number>, rows: number, cols: number): Matrix {
-  if (!isPositiveInteger(rows) || !isPositiveInteger(cols)) throw new InvalidArgumentError('rows/cols', 'positive integers', [rows, cols]);
-  if (data.length !== rows * cols) throw new InvalidArgumentError('data', `${rows * cols} values (${rows} x ${cols})`, new Got(`${data.length} values`));
-  const values = data instanceof Float32Array ? data : Float32Array.from(data);
-  return { buffer: ctx.upload(values, 'matrix'), rows, cols };
-}
-
-/** Reads a Matrix back to the CPU (submits pending work first). */
-export async function readMatrix(ctx: DropoutContext, m: Matrix): Promise<Float32Array> {
-  checkMatrix(ctx, m, 'm');
-  return new Float32Array(await ctx.readBytes(m.buffer, m.rows * m.cols * 4));
-}
-
-/** One-hot rows for class labels in 0..classes-1 (targets of the 'xent' loss). */
-export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
-  if (!isPositiveInteger(classes)) throw new InvalidArgumentError('classes', 'a positive integer', classes);
-  const out = new Float32Array(labels.length * classes);
-  for (let r = 0; r < labels.length; r++) {
-    const c = labels[r]!;
-    if (!Number.isInteger(c) || c < 0 || c >= classes) throw new InvalidArgumentError(`labels[${r}]`, `a class in 0..${classes - 1}`, c);
-    out[r * classes + c] = 1;
-  }
-  return out;
-}
-
-const SAMPLE_DROPOUT_OPTIONS = optionNames<Parameters<typeof sampleDropout>[2]>({ p: true, random: true, site: true, encoder: true });
-
-/**
- * In-place inverted dropout with drop probability `p` in [0, 1) on `x`, whose rows are `random.samples`
- * MC samples: sample t draws the words of (seed, stream + t, offset + i) for its element i, i.e.
- * exactly the mask the library's `dropout` op gives that sample alone (which is what runs when
- * samples = 1). Use it between the layers of a forward function given to `mcDropout`; `site`
- * numbers the dropout sites of one pass (0, 1, ...) so that each draws its own words.
- * Returns the state for `dropoutBackward` when samples = 1, else null.
- */
-export async function sampleDropout(
-  ctx: DropoutContext,
-  x: Matrix,
-  opts: { p: number; random: SampleRandom; site?: number; encoder?: GPUCommandEncoder },
-): Promise<DropoutState | null> {
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with p and random', opts);
-  checkOptionNames(opts, SAMPLE_DROPOUT_OPTIONS);
-  checkMatrix(ctx, x, 'x');
-  const rule = typeof opts.p === 'number' && opts.p < 1 ? keepRule(opts.p) : null;
-  // p = 1 (or so close that round(p 2^32) = 2^32) would leave no sample any signal.
-  if (rule === null || rule.kind === 'zeros') throw new InvalidArgumentError('p', 'a probability in [0, 1) below 1 - 2^-33', opts.p);
-  const random = checkSampleRandom(opts.random, x.rows);
-  const site = opts.site ?? 0;
-  if (!Number.isSafeInteger(site) || site < 0 || site >= 1 << 24) throw new InvalidArgumentError('site', 'an integer in 0..2^24-1', site);
-  const count = x.rows * x.cols;
-  const offset = siteOffset(site);
-  if (random.samples === 1) {
-    const { state } = await dropout(ctx, x.buffer, { p: opts.p, seed: random.seed, stream: random.stream, offset, count, out: x.buffer, encoder: opts.encoder });
-    return state;
-  }
-  if (rule.kind === 'identity') return null;
-  const rec = new Recording(ctx, 'sampleDropout', opts.encoder);
-  const [k0, k1] = split64(random.seed);
-  const [s0, s1] = split64(random.stream);
-  const [o0, o1] = split64(offset);
-  const uniforms = { seed_lo: k0, seed_hi: k1, stream_lo: s0, stream_hi: s1, offset_lo: o0, offset_hi: o1, count, per_block: count / random.samples, threshold: rule.threshold, scale: rule.scale };
-  await rec.kernel(modelKernels.dropoutBlocks, uniforms, { result: x.buffer }, count);
-  await rec.submit();
-  return null;
-}
-
-export function checkSampleRandom(random: unknown, rows: number): SampleRandom {
-  if (typeof random !== 'object' || random === null) throw new InvalidArgumentError('random', 'a SampleRandom { seed, stream, samples }', random);
-  const r = random as SampleRandom;
-  const seed = toU64(r.seed, 'random.seed');
-  const stream = toU64(r.stream, 'random.stream');
-  if (!isPositiveInteger(r.samples) || rows % r.samples !== 0) {
-    throw new InvalidArgumentError('random.samples', `a positive divisor of the ${rows} rows`, r.samples);
-  }
-  return { seed, stream, samples: r.samples };
-}
-
-export interface MLPOptions {
-  /** Layer widths [inputs, hidden..., outputs], at least two entries. */
-  sizes: readonly number[];
-  /** Drop probability after every hidden layer's ReLU, in [0, 1) (default 0: no dropout). */
-  dropout?: number;
-  /** Seed of the weight initialisation (stream 0) and of training's dropout masks (streams 1, 2, ...).
-   * Default: drawn from the context's generator (it takes one stream), so each MLP gets its own,
-   * and a context created with a seed makes the same MLPs in the same order. */
-  seed?: U64;
-  /** 'adam' (default) or 'sgd'. */
-  optimizer?: 'adam' | 'sgd';
-  /** Default 0.01. */
-  learningRate?: number;
-  /** Adam's decay rates and epsilon (defaults 0.9, 0.999, 1e-8). */
-  beta1?: number;
-  beta2?: number;
-  epsilon?: number;
-}
 
 /** A forward function for `mcDropout`: the output for `input` under `random`, recorded into `encoder`. */
 export type ForwardFn = ((input: Matrix, random: SampleRandom, encoder: GPUCommandEncoder) => Promise<Matrix>) & {
@@ -175,25 +37,6 @@ interface Pass {
   acts: GPUBuffer[];
   states: (DropoutState | null)[];
   output: Matrix;
-}
-
-const MLP_OPTIONS = optionNames<MLPOptions>({
-  sizes: true, dropout: true, seed: true, optimizer: true, learningRate: true, beta1: true, beta2: true, epsilon: true,
-});
-
-type ForwardOptions = { random?: SampleRandom; encoder?: GPUCommandEncoder };
-type TrainOptions = { loss: LossKind; readLoss?: boolean; encoder?: GPUCommandEncoder };
-type GradientOptions = { loss: LossKind; random?: SampleRandom };
-const FORWARD_OPTIONS = optionNames<ForwardOptions>({ random: true, encoder: true });
-const PREDICT_OPTIONS = optionNames<{ encoder?: GPUCommandEncoder }>({ encoder: true });
-const TRAIN_OPTIONS = optionNames<TrainOptions>({ loss: true, readLoss: true, encoder: true });
-const EVALUATE_OPTIONS = optionNames<{ loss: LossKind }>({ loss: true });
-const GRADIENT_OPTIONS = optionNames<GradientOptions>({ loss: true, random: true });
-
-/** A method's options object, with only the names it takes. */
-function checkMethodOptions(opts: unknown, names: OptionNames): void {
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', `an object of options (${[...names].join(', ')})`, opts);
-  checkOptionNames(opts, names);
 }
 
 /**
@@ -233,22 +76,9 @@ export class MLP {
     options: MLPOptions,
   ) {
     ctx.checkAlive();
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an object with sizes', options);
-    checkOptionNames(options, MLP_OPTIONS);
-    const sizes = options.sizes;
-    if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every(isPositiveInteger)) {
-      throw new InvalidArgumentError('sizes', 'an array of at least two positive integer widths', sizes);
-    }
-    this.sizes = [...sizes];
-    this.p = options.dropout ?? 0;
-    if (!(typeof this.p === 'number' && this.p >= 0 && this.p < 1)) throw new InvalidArgumentError('dropout', 'a probability in [0, 1)', options.dropout);
-    this.optimizer = options.optimizer ?? 'adam';
-    if (this.optimizer !== 'adam' && this.optimizer !== 'sgd') throw new InvalidArgumentError('optimizer', "'adam' or 'sgd'", options.optimizer);
-    this.learningRate = checkPositive(options.learningRate ?? 0.01, 'learningRate');
-    this.beta1 = checkDecay(options.beta1 ?? 0.9, 'beta1');
-    this.beta2 = checkDecay(options.beta2 ?? 0.999, 'beta2');
-    this.epsilon = checkPositive(options.epsilon ?? 1e-8, 'epsilon');
-    const seed = options.seed === undefined ? drawSeed(ctx.generator) : toU64(options.seed, 'seed');
+    const { sizes, seed, ...settings } = checkMLPOptions(ctx, options);
+    ({ p: this.p, optimizer: this.optimizer, learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon } = settings);
+    this.sizes = sizes;
     this.generator = new PhiloxGenerator(seed, 1n);
 
     let offset = 0;
@@ -481,19 +311,3 @@ export class MLP {
   }
 }
 
-/** Adam's decay rates: in [0, 1) (1 would divide by zero in the bias correction). */
-function checkDecay(v: unknown, argument: string): number {
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new InvalidArgumentError(argument, 'a number in [0, 1)', v);
-  return v;
-}
-
-/** A 64-bit seed from the generator's next stream (its first two contract words). */
-function drawSeed(generator: PhiloxGenerator): bigint {
-  const [lo, hi] = contractWords(generator.seed, generator.take(), 2);
-  return (BigInt(hi!) << 32n) | BigInt(lo!);
-}
-
-function checkPositive(v: unknown, argument: string): number {
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new InvalidArgumentError(argument, 'a positive finite number', v);
-  return v;
-}

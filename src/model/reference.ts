@@ -2,7 +2,8 @@
 // the GPU (each hidden layer's dropout draws referenceKeepMask words of (seed, stream + t, site offset)).
 import { keepRule, toU64, type U64 } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
-import { siteOffset, type LossKind } from './mlp.js';
+import type { LossKind } from './mlp-options.js';
+import { siteOffset } from './sample.js';
 import { referenceKeepMask } from '../reference/dropout.js';
 
 export interface ReferenceMlp {

@@ -3,8 +3,8 @@
 import type { DropoutContext } from '../context.js';
 import { structuredKernels } from '../kernels/structured.js';
 import { refundOnFailure } from './common.js';
-import { beginOpenRateBackward, beginOpenRateOp, checkOpenRate } from './gaussian.js';
-import { applyMask, launch, type BackwardOptions, type Launch, type StructuredOptions, type StructuredResult, type StructuredState } from './launch.js';
+import { applyMask, launch, type Launch } from './launch.js';
+import { beginOpenRateBackward, beginOpenRateOp, checkOpenRate, type BackwardOptions, type StructuredOptions, type StructuredResult, type StructuredState } from './prepare.js';
 
 /** SELU's constants (Klambauer et al. 2017). */
 export const SELU_LAMBDA = 1.0507009873554805;

@@ -6,8 +6,9 @@ import { InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { structuredKernels } from '../kernels/structured.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { optionNames } from '../options.js';
-import { refundOnFailure, type RecordOptions } from './common.js';
-import { applyMask, checkOptions, checkState, copyInto, launch, prepare, prepareBackward, randomFor, STRUCTURED_OPTIONS, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState } from './launch.js';
+import { beginOp, drawRandom, refundOnFailure, type RecordOptions } from './common.js';
+import { applyMask, copyInto, launch } from './launch.js';
+import { checkState, prepare, prepareBackward, STRUCTURED_OPTIONS, structuredState, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState } from './prepare.js';
 import type { Shape } from './shape.js';
 
 export interface BiasDropoutResidualOptions extends StructuredOptions {
@@ -23,10 +24,9 @@ const BIAS_GRAD_BLOCK_ROWS = 128;
  * bias_dropout_add), f32 or f16 with f32 arithmetic. In eval mode: out = residual + x + bias.
  */
 export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bias: GPUBuffer, residual: GPUBuffer, opts: BiasDropoutResidualOptions): Promise<StructuredResult> {
-  ctx.checkAlive();
-  checkOptions(opts, 'p and shape', STRUCTURED_OPTIONS);
+  const { dtype, training } = beginOp(ctx, opts, 'an object with p and shape', STRUCTURED_OPTIONS);
   const rule = keepRule(opts.p);
-  const prep = prepare(ctx, x, opts, 'x', true);
+  const prep = prepare(ctx, x, opts, dtype, 'x', true);
   if (prep.shape.length < 1) throw new InvalidArgumentError('shape', 'at least 1 dimension (..., C)', prep.shape);
   const cols = prep.shape[prep.shape.length - 1]!;
   ctx.checkStorage(bias, 'bias', bindingBytes('data', prep.dtype, Math.max(cols, 1)));
@@ -36,11 +36,10 @@ export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bia
   if (opts.out !== undefined && (opts.out === bias || opts.out === residual)) {
     throw new InvalidArgumentError('out', 'a buffer other than x, bias and residual (this op does not run in place)');
   }
-  const training = opts.training ?? true;
-  const rand = randomFor(ctx, opts, training);
+  const rand = drawRandom(ctx, opts, training);
   const effective: KeepRule = training ? rule : { kind: 'identity' };
   const scale = effective.kind === 'mask' ? effective.scale : 1;
-  const state: StructuredState = { op: 'bias-residual', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale };
+  const state = structuredState('bias-residual', rand, opts.p, prep, training, scale);
   const output = opts.out ?? ctx.acquire(prep.bytes, 'biasDropoutResidual output');
   const buffers = {
     x: { buffer: x, argument: 'x' },
@@ -75,10 +74,9 @@ export async function biasDropoutResidualBackward(
   state: StructuredState,
   opts: RecordOptions & { outX?: GPUBuffer; outBias?: GPUBuffer } = {},
 ): Promise<BiasDropoutResidualGrads> {
-  ctx.checkAlive();
+  beginOp(ctx, opts, 'an object with outX, outBias or encoder', BIAS_BACKWARD_OPTIONS);
   checkState(state, ['bias-residual']);
-  checkOptions(opts, 'outX, outBias or encoder', BIAS_BACKWARD_OPTIONS);
-  const prep = prepareBackward(ctx, dy, state, { out: opts.outX, encoder: opts.encoder }, 'outX');
+  const prep = prepareBackward(ctx, dy, state, opts.outX, 'outX');
   const cols = prep.shape[prep.shape.length - 1] ?? 1;
   const rows = cols === 0 ? 0 : prep.count / cols;
   const biasBytes = bindingBytes('data', prep.dtype, Math.max(cols, 1));

@@ -1,10 +1,13 @@
-// The pieces every op's prologue is made of: where randomness comes from (RandomOptions, resolved
-// to a (seed, stream, offset) triple), recording into a caller's encoder, counts, option copies and
-// the pool refund of a refused call.
-import { checkCount, toU64, type U64 } from '../contract.js';
+// What every op shares: its prologue (beginOp: the options, dtype, encoder and mode checked), the
+// state fields every op returns and their check (checkOpState), where randomness comes from
+// (RandomOptions, resolved to a (seed, stream, offset) triple; none drawn in eval mode), counts,
+// option copies and the pool refund of a refused call.
+import { checkCount, checkProbability, toU64, type U64 } from '../contract.js';
 import { isGpuBuffer, type DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
+import type { Dtype } from '../kernels/shaders.js';
+import { checkOptionsObject, type OptionNames } from '../options.js';
 
 /** Where an op's randomness comes from. Precedence: `seed` (with `stream`, default 0), then
  * `generator` (takes its next stream), then the context's default generator. */
@@ -31,6 +34,64 @@ export interface RecordOptions {
 /** RandomOptions' names, for the option lists of every op that draws randomness. */
 export const RANDOM_OPTION_NAMES = { seed: true, stream: true, generator: true, offset: true } as const;
 
+/** The options the prologue reads; every op's options are these (or a part of them) and its own. */
+export interface OpOptions extends RandomOptions, RecordOptions {
+  dtype?: Dtype;
+  /** false: eval mode (no randomness). Default true. */
+  training?: boolean;
+}
+
+/** What the prologue settled: the element type and the mode. */
+export interface OpSettings {
+  dtype: Dtype;
+  training: boolean;
+}
+
+/**
+ * Every op's prologue, before its own checks: the context alive; `opts` an object (`expected` says
+ * what it must hold; `showGot: false` leaves what came out of the message, as the element-wise ops
+ * always have) with only the option `names` the op takes; the dtype supported, the encoder an
+ * encoder and training a boolean. Draws no randomness: drawRandom comes after the op's own checks,
+ * so that a refused call leaves the generator where it was.
+ */
+export function beginOp(ctx: DropoutContext, opts: OpOptions, expected: string, names: OptionNames, showGot = true): OpSettings {
+  ctx.checkAlive();
+  checkOptionsObject(opts, names, 'options', expected, showGot ? opts : undefined);
+  const dtype = opts.dtype ?? 'f32';
+  ctx.checkDtype(dtype);
+  checkEncoder(opts.encoder);
+  const training = opts.training ?? true;
+  if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
+  return { dtype, training };
+}
+
+/** The op's randomness, after every check: in training resolved from `opts` (the generator's next
+ * stream unless a seed is given); in eval mode, the identity, none is drawn and only the offset kept. */
+export function drawRandom(ctx: DropoutContext, opts: RandomOptions, training: boolean): RandomState {
+  return training ? resolveRandom(ctx, opts) : { seed: 0n, stream: 0n, offset: toU64(opts.offset ?? 0n, 'offset') };
+}
+
+/** The fields every op's state holds (DropoutState and StructuredState add their own): what a
+ * backward pass needs to regenerate the forward's mask. */
+export interface OpState extends RandomState {
+  p: number;
+  dtype: Dtype;
+  training: boolean;
+}
+
+/** Checks the fields every op state shares; `recognized` false (a state of another op) or a
+ * non-object is refused as not `expected`. */
+export function checkOpState(state: unknown, expected: string, recognized = true): asserts state is OpState {
+  const s = state as OpState;
+  if (typeof s !== 'object' || s === null || !recognized) throw new InvalidArgumentError('state', expected, state);
+  checkProbability(s.p, 'state.p');
+  if (typeof s.training !== 'boolean') throw new InvalidArgumentError('state.training', 'a boolean', s.training);
+  toU64(s.seed, 'state.seed');
+  toU64(s.stream, 'state.stream');
+  toU64(s.offset, 'state.offset');
+  if (s.dtype !== 'f32' && s.dtype !== 'f16') throw new InvalidArgumentError('state.dtype', "'f32' or 'f16'", s.dtype);
+}
+
 /**
  * `{ ...opts, ...more }` as a new object. Spelled with Object.assign because V8 (Node 20) builds a
  * literal that starts with a spread of a fresh object and adds properties after it about 5x slower
@@ -46,11 +107,14 @@ export function resolveRandom(ctx: DropoutContext, opts: RandomOptions): RandomS
     return { seed: toU64(opts.seed, 'seed'), stream: toU64(opts.stream ?? 0n, 'stream'), offset };
   }
   if (opts.stream !== undefined) throw new InvalidArgumentError('stream', 'to come with a seed (or use a generator)', opts.stream);
-  if (opts.generator !== undefined && !(opts.generator instanceof PhiloxGenerator)) {
-    throw new InvalidArgumentError('generator', 'a PhiloxGenerator', opts.generator);
-  }
-  const generator = opts.generator ?? ctx.generator;
+  const generator = checkGenerator(opts.generator) ?? ctx.generator;
   return { seed: generator.seed, stream: generator.take(), offset };
+}
+
+/** Checks a `generator` option: undefined or a PhiloxGenerator. */
+export function checkGenerator(generator: unknown): PhiloxGenerator | undefined {
+  if (generator !== undefined && !(generator instanceof PhiloxGenerator)) throw new InvalidArgumentError('generator', 'a PhiloxGenerator', generator);
+  return generator;
 }
 
 export function resolveCount(count: number | undefined, buffer: unknown, bytesPerElement: number, argument: string): number {

@@ -1,18 +1,20 @@
 // Element-wise inverted dropout and its backward: validate every argument before recording anything,
 // resolve the randomness to a (seed, stream, offset) triple, return it, and go through
 // DropoutContext.dispatch.
-import { checkCount, checkProbability, keepRule, toU64, type KeepRule } from '../contract.js';
+import { checkCount, keepRule, type KeepRule } from '../contract.js';
 import { bindingBytes, dtypeBytes, type BoundBuffer, type DispatchCall, type DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels, type KernelRecord } from '../kernels/elementwise.js';
-import { checkOptionNames, optionNames } from '../options.js';
+import { optionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
-import { checkEncoder, outputBuffer, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
+import {
+  beginOp, checkOpState, drawRandom, outputBuffer, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount,
+  type OpOptions, type OpState, type RandomState, type RecordOptions,
+} from './common.js';
 
-export interface DropoutOptions extends RandomOptions, RecordOptions {
+export interface DropoutOptions extends OpOptions {
   /** Drop probability in [0, 1]. */
   p: number;
-  dtype?: Dtype;
   /** Elements to process (default: all of `x`). */
   count?: number;
   /** Output buffer (default: a new pooled buffer). Pass `x` itself for in-place dropout. */
@@ -26,11 +28,8 @@ export interface DropoutOptions extends RandomOptions, RecordOptions {
 const DROPOUT_OPTIONS = optionNames<DropoutOptions>({ p: true, dtype: true, count: true, out: true, mask: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true });
 
 /** Everything the backward pass needs; nothing else is kept between the passes. */
-export interface DropoutState extends RandomState {
-  p: number;
+export interface DropoutState extends OpState {
   count: number;
-  dtype: Dtype;
-  training: boolean;
 }
 
 export interface DropoutResult {
@@ -94,13 +93,8 @@ function dropoutCall(
  * (seed, stream, offset + i). Returns the output and the state the backward pass needs.
  */
 export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOptions): Promise<DropoutResult> {
-  ctx.checkAlive();
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least p');
-  checkOptionNames(opts, DROPOUT_OPTIONS);
+  const { dtype, training } = beginOp(ctx, opts, 'an object with at least p', DROPOUT_OPTIONS, false);
   const rule = keepRule(opts.p);
-  const dtype = opts.dtype ?? 'f32';
-  ctx.checkDtype(dtype);
-  checkEncoder(opts.encoder);
   const count = resolveCount(opts.count, x, dtypeBytes(dtype), 'x');
   const bytes = bindingBytes('data', dtype, count);
   ctx.checkStorage(x, 'x', bytes);
@@ -109,10 +103,7 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
   if (opts.mask !== undefined && typeof opts.mask !== 'boolean') ctx.checkStorage(opts.mask, 'mask', maskBytes);
   if (opts.mask && opts.out !== undefined && opts.mask === opts.out) throw new InvalidArgumentError('mask', 'a buffer other than out');
   if (opts.mask && opts.mask === x) throw new InvalidArgumentError('mask', 'a buffer other than x');
-  const training = opts.training ?? true;
-  if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
-  // Eval mode draws no stream: it is the identity and needs no randomness.
-  const rand = training ? resolveRandom(ctx, opts) : { seed: 0n, stream: 0n, offset: toU64(opts.offset ?? 0n, 'offset') };
+  const rand = drawRandom(ctx, opts, training);
   const effective: KeepRule = training ? rule : { kind: 'identity' };
   const state: DropoutState = { seed: rand.seed, stream: rand.stream, offset: rand.offset, p: opts.p, count, dtype, training };
 
@@ -147,12 +138,9 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
  * or read from the packed mask when one is given.
  */
 export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: DropoutState, opts: DropoutBackwardOptions = {}): Promise<GPUBuffer> {
-  ctx.checkAlive();
-  checkState(state);
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object of backward options ({ out?, mask?, encoder? })', opts);
-  checkOptionNames(opts, DROPOUT_BACKWARD_OPTIONS);
-  ctx.checkDtype(state.dtype, 'state.dtype');
-  checkEncoder(opts.encoder);
+  beginOp(ctx, opts, 'an object of backward options ({ out?, mask?, encoder? })', DROPOUT_BACKWARD_OPTIONS);
+  checkOpState(state, 'the state returned by dropout()');
+  checkCount(state.count, 'state.count');
   const bytes = bindingBytes('data', state.dtype, state.count);
   ctx.checkStorage(dy, 'dy', bytes);
   if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
@@ -166,16 +154,6 @@ export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state:
   const call = dropoutCall(dy, output, rule, state, state.count, state.dtype, { x: 'dy', out: 'out' }, opts.mask, opts.encoder);
   if (call) await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => ctx.dispatch(call));
   return output;
-}
-
-function checkState(state: DropoutState): void {
-  if (typeof state !== 'object' || state === null) throw new InvalidArgumentError('state', 'the state returned by dropout()', state);
-  checkProbability(state.p, 'state.p');
-  if (typeof state.training !== 'boolean') throw new InvalidArgumentError('state.training', 'a boolean', state.training);
-  toU64(state.seed, 'state.seed');
-  toU64(state.stream, 'state.stream');
-  toU64(state.offset, 'state.offset');
-  checkCount(state.count, 'state.count');
 }
 
 /** The dispatch that writes the packed keep-mask of `rule` (constant bits where p is 0 or 1). */

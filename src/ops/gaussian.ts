@@ -1,48 +1,18 @@
-// Gaussian dropout (multiplicative normal noise) and the open-rate prologue it shares with Alpha
-// dropout (p in [0, 1)).
-import { checkProbability, keepRule, type KeepRule } from '../contract.js';
+// Gaussian dropout (Keras GaussianDropout): multiplicative normal noise, y = x * (1 + sigma z).
+import type { KeepRule } from '../contract.js';
 import type { BoundBuffer, DropoutContext } from '../context.js';
-import { InvalidArgumentError } from '../errors.js';
 import { structuredKernels } from '../kernels/structured.js';
 import { refundOnFailure } from './common.js';
+import { applyMask, launch, type Launch } from './launch.js';
 import {
-  applyMask, checkOptions, checkState, launch, prepare, prepareBackward, randomFor, STRUCTURED_OPTIONS,
-  type BackwardOptions, type Launch, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState,
-} from './launch.js';
-
-/** p in [0, 1): the rates Gaussian and Alpha dropout are defined for. */
-export function checkOpenRate(p: number, argument = 'p'): KeepRule {
-  checkProbability(p, argument);
-  const rule = keepRule(p);
-  if (rule.kind === 'zeros') throw new InvalidArgumentError(argument, 'a number in [0, 1) (p = 1 leaves no signal to rescale)', p);
-  return rule;
-}
+  beginOpenRateBackward, beginOpenRateOp, checkOpenRate,
+  type BackwardOptions, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState,
+} from './prepare.js';
 
 /** sigma = sqrt(p / (1 - p)): the noise's standard deviation, so the variance matches dropout's. */
 export function gaussianSigma(p: number): number {
   checkOpenRate(p);
   return Math.sqrt(p / (1 - p));
-}
-
-/** Validates a forward of an op whose rate must be below 1 (Gaussian, Alpha) and draws its stream. */
-export function beginOpenRateOp(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions, op: 'gaussian' | 'alpha') {
-  ctx.checkAlive();
-  checkOptions(opts, 'at least p', STRUCTURED_OPTIONS);
-  const rule = checkOpenRate(opts.p);
-  const prep = prepare(ctx, x, opts, 'x');
-  const training = opts.training ?? true;
-  const rand = randomFor(ctx, opts, training);
-  const state: StructuredState = { op, ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale: 1 };
-  return { rule, prep, training, state };
-}
-
-/** Validates the backward of a Gaussian or Alpha forward; the rule is the identity in eval mode. */
-export function beginOpenRateBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions, op: 'gaussian' | 'alpha') {
-  ctx.checkAlive();
-  checkState(state, [op]);
-  const rule = checkOpenRate(state.p, 'state.p');
-  const prep = prepareBackward(ctx, dy, state, opts);
-  return { rule: state.training ? rule : ({ kind: 'identity' } as KeepRule), prep, input: { buffer: dy, argument: 'dy' } };
 }
 
 /**

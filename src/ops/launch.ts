@@ -1,126 +1,15 @@
-// What every structured op shares: options and state, the validation of its buffers and shapes
-// (prepare), and the launch of a structured kernel (pipeline specialization, the optional mask
-// table, the placeholder binding), plus the mask application most ops end in.
-import { checkProbability, toU64, type KeepRule } from '../contract.js';
-import { bindingBytes, dtypeBytes, runtimeOf, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from '../context.js';
-import { InvalidArgumentError } from '../errors.js';
+// The launch of a structured kernel (pipeline specialization, the optional mask table, the
+// placeholder binding), plus the copy and the mask application most structured ops end in.
+import type { KeepRule } from '../contract.js';
+import { runtimeOf, Usage, type BoundBuffer, type DispatchCall, type DropoutContext } from '../context.js';
 import { kernels } from '../kernels/elementwise.js';
 import type { BuffersOf, KernelRecord, UniformsOf } from '../kernels/record.js';
 import { structuredKernels } from '../kernels/structured.js';
-import type { Dtype } from '../kernels/shaders.js';
-import { checkOptionNames, optionNames, type OptionNames } from '../options.js';
-import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
-import { broadcastTable, checkShape, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from './shape.js';
+import { refundOnFailure, type RandomState } from './common.js';
+import type { Prepared } from './prepare.js';
+import { shapeSize } from './shape.js';
 
-export interface StructuredOptions extends RandomOptions, RecordOptions {
-  /** Drop probability (the op's rate). */
-  p: number;
-  /** Shape of x. `structuredDropout` and the Gaussian and Alpha ops default to one dimension
-   * holding the whole buffer; the ops with a mask layout of their own (spatial, drop-path,
-   * variational, fused bias) and `structuredKeepMask` require it. */
-  shape?: Shape;
-  /** Mask shape: the input's with some dimensions 1 (default: the input's, element-wise). */
-  noiseShape?: NoiseShape;
-  dtype?: Dtype;
-  /** Output buffer (default: a new pooled buffer). Must not be an input buffer. */
-  out?: GPUBuffer;
-  /** false: eval mode (no randomness). Default true. */
-  training?: boolean;
-}
-
-/** The names every structured op shares; each op's list adds its own. */
-export const COMMON_OPTION_NAMES = { p: true, shape: true, dtype: true, out: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true } as const;
-export const STRUCTURED_OPTIONS = optionNames<StructuredOptions>({ ...COMMON_OPTION_NAMES, noiseShape: true });
-
-export type StructuredOp = 'dropout' | 'gaussian' | 'alpha' | 'bias-residual';
-
-/** Everything a backward pass needs to regenerate the forward's mask; nothing else is kept. */
-export interface StructuredState extends RandomState {
-  op: StructuredOp;
-  p: number;
-  shape: number[];
-  noiseShape: number[];
-  dtype: Dtype;
-  training: boolean;
-  /** Multiplier of kept values: 1 / (1 - p), or 1 for DropPath without scale_by_keep. */
-  scale: number;
-}
-
-export interface StructuredResult {
-  output: GPUBuffer;
-  state: StructuredState;
-}
-
-export interface BackwardOptions extends RecordOptions {
-  /** Output buffer for the gradient (default: a new pooled buffer). Must not be dy. */
-  out?: GPUBuffer;
-}
-
-const BACKWARD_OPTIONS = optionNames<BackwardOptions>({ out: true, encoder: true });
-
-export interface Prepared {
-  shape: number[];
-  noiseShape: number[];
-  count: number;
-  dtype: Dtype;
-  bytes: number;
-  table: Uint32Array;
-}
-
-/** Validates the common options (everything but p) and the input buffer; throws before any work. */
-export function prepare(ctx: DropoutContext, x: unknown, opts: StructuredOptions, xName: string, shapeRequired = false, outName = 'out'): Prepared {
-  const dtype = opts.dtype ?? 'f32';
-  ctx.checkDtype(dtype);
-  checkEncoder(opts.encoder);
-  if (shapeRequired && opts.shape === undefined) throw new InvalidArgumentError('shape', 'the shape of x');
-  const shape = opts.shape !== undefined ? checkShape(opts.shape) : [resolveCount(undefined, x, dtypeBytes(dtype), xName)];
-  const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
-  const count = shapeSize(shape);
-  const bytes = bindingBytes('data', dtype, count);
-  ctx.checkStorage(x, xName, bytes);
-  if (opts.out !== undefined) {
-    ctx.checkStorage(opts.out, outName, bytes);
-    if (opts.out === x) throw new InvalidArgumentError(outName, `a buffer other than ${xName} (this op does not run in place)`);
-  }
-  const training = opts.training ?? true;
-  if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
-  return { shape, noiseShape, count, dtype, bytes, table: broadcastTable(shape, noiseShape) };
-}
-
-/** An options object, with only the names the op takes when `names` is given (entry points give it;
- * the shared steps after them see options the entry point has added to). */
-export function checkOptions(opts: unknown, needs: string, names?: OptionNames): asserts opts is object {
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', `an object with ${needs}`, opts);
-  if (names) checkOptionNames(opts, names);
-}
-
-export function randomFor(ctx: DropoutContext, opts: StructuredOptions, training: boolean): RandomState {
-  // Eval mode draws no stream: it needs no randomness.
-  return training ? resolveRandom(ctx, opts) : { seed: 0n, stream: 0n, offset: toU64(opts.offset ?? 0n, 'offset') };
-}
-
-export function checkState(state: unknown, ops: readonly StructuredOp[]): asserts state is StructuredState {
-  const s = state as StructuredState;
-  if (typeof s !== 'object' || s === null || !ops.includes(s.op)) {
-    throw new InvalidArgumentError('state', `the state returned by the forward op (${ops.join(' or ')})`, state);
-  }
-  checkProbability(s.p, 'state.p');
-  toU64(s.seed, 'state.seed');
-  toU64(s.stream, 'state.stream');
-  toU64(s.offset, 'state.offset');
-  checkShape(s.shape, 'state.shape');
-  resolveNoiseShape(s.shape, s.noiseShape, 'state.noiseShape');
-  if (s.dtype !== 'f32' && s.dtype !== 'f16') throw new InvalidArgumentError('state.dtype', "'f32' or 'f16'", s.dtype);
-  if (typeof s.training !== 'boolean') throw new InvalidArgumentError('state.training', 'a boolean', s.training);
-  if (typeof s.scale !== 'number' || !Number.isFinite(s.scale)) throw new InvalidArgumentError('state.scale', 'a finite number', s.scale);
-}
-
-/** The Prepared of a backward pass: the forward's shapes, checked against dy and out. */
-export function prepareBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions, outName = 'out'): Prepared {
-  checkOptions(opts, `${outName} or encoder`, BACKWARD_OPTIONS);
-  return prepare(ctx, dy, { p: state.p, shape: state.shape, noiseShape: state.noiseShape, dtype: state.dtype, out: opts.out, encoder: opts.encoder }, 'dy', false, outName);
-}
-
+/** One structured kernel launch: the kernel, its buffers and its Params. */
 export interface Launch<K extends KernelRecord = KernelRecord> {
   kernel: K;
   /** By the record's binding names (a 'broadcast' kernel's `table` is bound here). */

@@ -4,8 +4,8 @@ import { checkCount, keepRule } from '../contract.js';
 import { bindingBytes, type DispatchCall, type DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels, type KernelRecord } from '../kernels/elementwise.js';
-import { checkOptionNames, optionNames } from '../options.js';
-import { checkEncoder, outputBuffer, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
+import { optionNames } from '../options.js';
+import { beginOp, outputBuffer, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
 
 export interface RandomOpOptions extends RandomOptions, RecordOptions {
   /** Number of values to generate. */
@@ -21,19 +21,9 @@ export interface RandomResult {
   state: RandomState;
 }
 
-async function randomOp(
-  ctx: DropoutContext,
-  kernel: KernelRecord,
-  opts: RandomOpOptions,
-  threshold = 0,
-  unit: 'word' | 'bit' = 'word',
-  names = RANDOM_OP_OPTIONS,
-): Promise<RandomResult> {
-  ctx.checkAlive();
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with at least count');
-  checkOptionNames(opts, names);
+/** A random-number op after the prologue: `kernel` writes `opts.count` values (`unit` each). */
+async function randomOp(ctx: DropoutContext, kernel: KernelRecord, opts: RandomOpOptions, threshold = 0, unit: 'word' | 'bit' = 'word'): Promise<RandomResult> {
   const count = checkCount(opts.count);
-  checkEncoder(opts.encoder);
   const bytes = bindingBytes(unit, 'f32', count);
   if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
   else ctx.checkBufferSize(bytes, 'count', count);
@@ -44,19 +34,25 @@ async function randomOp(
   return { output, state };
 }
 
+/** The prologue of the ops that take only a count, then their values. */
+async function randomValues(ctx: DropoutContext, kernel: KernelRecord, opts: RandomOpOptions): Promise<RandomResult> {
+  beginOp(ctx, opts, 'an object with at least count', RANDOM_OP_OPTIONS, false);
+  return randomOp(ctx, kernel, opts);
+}
+
 /** The contract's raw 32-bit words (u32), the ones every mask is decided from. */
 export function randomWords(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
-  return randomOp(ctx, kernels.words, opts);
+  return randomValues(ctx, kernels.words, opts);
 }
 
 /** Uniform f32 in [0, 1): (word >> 8) * 2^-24. */
 export function randomUniform(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
-  return randomOp(ctx, kernels.uniform, opts);
+  return randomValues(ctx, kernels.uniform, opts);
 }
 
 /** Standard normal f32, Box-Muller on word pairs (see referenceNormal for the exact formula). */
 export function randomNormal(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
-  return randomOp(ctx, kernels.normal, opts);
+  return randomValues(ctx, kernels.normal, opts);
 }
 
 export interface BernoulliOptions extends RandomOpOptions {
@@ -70,12 +66,11 @@ const BERNOULLI_OPTIONS = optionNames<BernoulliOptions>({ count: true, p: true, 
 
 /** The keep-mask dropout with the same (p, seed, stream, offset) would use: 1 = keep. */
 export async function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions): Promise<RandomResult> {
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'an object with count and p');
-  checkOptionNames(opts, BERNOULLI_OPTIONS);
+  beginOp(ctx, opts, 'an object with count and p', BERNOULLI_OPTIONS, false);
   const rule = keepRule(opts.p);
   if (opts.packed !== undefined && typeof opts.packed !== 'boolean') throw new InvalidArgumentError('packed', 'a boolean', opts.packed);
   const random = rule.kind === 'mask';
   const threshold = random ? rule.threshold : rule.kind === 'identity' ? 0 : 1;
-  if (opts.packed) return randomOp(ctx, random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill, opts, threshold, 'bit', BERNOULLI_OPTIONS);
-  return randomOp(ctx, random ? kernels.bernoulli : kernels.bernoulliFill, opts, threshold, 'word', BERNOULLI_OPTIONS);
+  if (opts.packed) return randomOp(ctx, random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill, opts, threshold, 'bit');
+  return randomOp(ctx, random ? kernels.bernoulli : kernels.bernoulliFill, opts, threshold);
 }

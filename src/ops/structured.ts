@@ -8,11 +8,13 @@ import { InvalidArgumentError } from '../errors.js';
 import { kernels } from '../kernels/elementwise.js';
 import { structuredKernels } from '../kernels/structured.js';
 import { optionNames } from '../options.js';
-import { checkEncoder, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, withOptions } from './common.js';
+import type { OptionNames } from '../options.js';
+import { beginOp, drawRandom, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, withOptions, type OpSettings } from './common.js';
+import { applyMask, copyInto, launch } from './launch.js';
 import {
-  applyMask, checkOptions, checkState, copyInto, COMMON_OPTION_NAMES, launch, prepare, prepareBackward, randomFor,
+  beginBackward, COMMON_OPTION_NAMES, prepare, structuredState,
   type BackwardOptions, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState,
-} from './launch.js';
+} from './prepare.js';
 import { broadcastTable, checkShape, dropPathNoiseShape, resolveNoiseShape, shapeSize, spatialNoiseShape, variationalNoiseShape, type ChannelOptions, type Shape } from './shape.js';
 
 export interface StructuredDropoutOptions extends StructuredOptions {
@@ -22,25 +24,33 @@ export interface StructuredDropoutOptions extends StructuredOptions {
 
 const STRUCTURED_DROPOUT_OPTIONS = optionNames<StructuredDropoutOptions>({ ...COMMON_OPTION_NAMES, noiseShape: true, scaleByKeep: true });
 
-/** Checks the arguments (`checkMore` for an op's own, given the prepared call) and only then takes
- * a stream, so that a rejected call leaves the generator where it was. */
+interface Begun extends OpSettings {
+  rule: KeepRule;
+}
+
+/** The prologue of the dropout ops: beginOp, then the rate (before the op's noise shape is worked out). */
+function beginDropout(ctx: DropoutContext, opts: StructuredOptions, expected: string, names: OptionNames): Begun {
+  const settings = beginOp(ctx, opts, expected, names);
+  return { dtype: settings.dtype, training: settings.training, rule: keepRule(opts.p) };
+}
+
+/** Checks the arguments after the prologue (`checkMore` for an op's own, given the prepared call)
+ * and only then takes a stream, so that a rejected call leaves the generator where it was. */
 function dropoutState(
   ctx: DropoutContext,
   x: unknown,
   opts: StructuredDropoutOptions,
+  begun: Begun,
   xName: string,
   checkMore: (prep: Prepared) => void = () => {},
 ): { prep: Prepared; rule: KeepRule; state: StructuredState } {
-  checkOptions(opts, 'at least p');
-  const rule = keepRule(opts.p);
-  const prep = prepare(ctx, x, opts, xName);
+  const { rule, training } = begun;
+  const prep = prepare(ctx, x, opts, begun.dtype, xName);
   const scaleByKeep = opts.scaleByKeep ?? true;
   if (typeof scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', scaleByKeep);
   checkMore(prep);
-  const training = opts.training ?? true;
-  const rand = randomFor(ctx, opts, training);
-  const scale = scaleByKeep && rule.kind === 'mask' ? rule.scale : 1;
-  const state: StructuredState = { op: 'dropout', ...rand, p: opts.p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale };
+  const rand = drawRandom(ctx, opts, training);
+  const state = structuredState('dropout', rand, opts.p, prep, training, scaleByKeep && rule.kind === 'mask' ? rule.scale : 1);
   return { prep, rule: training ? rule : { kind: 'identity' }, state };
 }
 
@@ -50,14 +60,12 @@ function dropoutState(
  * is element-wise dropout, word for word the same as `dropout()`.
  */
 export async function structuredDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions): Promise<StructuredResult> {
-  checkOptions(opts, 'at least p', STRUCTURED_DROPOUT_OPTIONS);
-  return maskedDropout(ctx, x, opts);
+  return maskedDropout(ctx, x, opts, beginDropout(ctx, opts, 'an object with at least p', STRUCTURED_DROPOUT_OPTIONS));
 }
 
-/** structuredDropout after its entry point's checks (the ops built on it add a noise shape). */
-async function maskedDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions): Promise<StructuredResult> {
-  ctx.checkAlive();
-  const { prep, rule, state } = dropoutState(ctx, x, opts, 'x');
+/** structuredDropout after its prologue (the ops built on it add a noise shape). */
+async function maskedDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions, begun: Begun): Promise<StructuredResult> {
+  const { prep, rule, state } = dropoutState(ctx, x, opts, begun, 'x');
   const output = await applyMask(ctx, prep, { buffer: x, argument: 'x' }, opts.out, rule, state, state.scale, opts.encoder);
   return { output, state };
 }
@@ -65,9 +73,7 @@ async function maskedDropout(ctx: DropoutContext, x: GPUBuffer, opts: Structured
 /** dx = keep ? dy * scale : 0 with the forward's mask, regenerated from its state (structured
  * dropout, SpatialDropout, DropPath, variational dropout, DropConnect, fused bias + dropout + residual). */
 export async function structuredDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
-  ctx.checkAlive();
-  checkState(state, ['dropout', 'bias-residual']);
-  const prep = prepareBackward(ctx, dy, state, opts);
+  const prep = beginBackward(ctx, dy, state, opts, ['dropout', 'bias-residual']);
   const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
   return applyMask(ctx, prep, { buffer: dy, argument: 'dy' }, opts.out, rule, state, state.scale, opts.encoder);
 }
@@ -88,9 +94,8 @@ const SPATIAL_OPTIONS = optionNames<SpatialDropoutOptions>({ ...COMMON_OPTION_NA
  * decision per (sample, channel). Backward: structuredDropoutBackward.
  */
 export async function spatialDropout(ctx: DropoutContext, x: GPUBuffer, opts: SpatialDropoutOptions): Promise<StructuredResult> {
-  checkOptions(opts, 'p, shape and layout', SPATIAL_OPTIONS);
-  checkProbability(opts.p);
-  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: spatialNoiseShape(requireShape(opts), opts) }));
+  const begun = beginDropout(ctx, opts, 'an object with p, shape and layout', SPATIAL_OPTIONS);
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: spatialNoiseShape(requireShape(opts), opts) }), begun);
 }
 
 export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
@@ -104,9 +109,8 @@ const DROP_PATH_OPTIONS = optionNames<DropPathOptions>({ ...COMMON_OPTION_NAMES,
 /** DropPath / stochastic depth (timm `drop_path`): each sample's branch kept or zeroed whole.
  * Backward: structuredDropoutBackward. */
 export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
-  checkOptions(opts, 'p and shape', DROP_PATH_OPTIONS);
-  checkProbability(opts.p);
-  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) }));
+  const begun = beginDropout(ctx, opts, 'an object with p and shape', DROP_PATH_OPTIONS);
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) }), begun);
 }
 
 /**
@@ -115,11 +119,9 @@ export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPath
  * Backward: dropPathAddBackward (d residual = dy, d branch = structuredDropoutBackward).
  */
 export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, branch: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
-  ctx.checkAlive();
-  checkOptions(opts, 'p and shape', DROP_PATH_OPTIONS);
-  checkProbability(opts.p);
+  const begun = beginDropout(ctx, opts, 'an object with p and shape', DROP_PATH_OPTIONS);
   const full = withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) });
-  const { prep, rule, state } = dropoutState(ctx, branch, full, 'branch', (p) => {
+  const { prep, rule, state } = dropoutState(ctx, branch, full, begun, 'branch', (p) => {
     ctx.checkStorage(residual, 'residual', p.bytes);
     if (residual === branch) throw new InvalidArgumentError('residual', 'a buffer other than branch');
     if (opts.out === residual) throw new InvalidArgumentError('out', 'a buffer other than residual (this op does not run in place)');
@@ -161,9 +163,8 @@ const VARIATIONAL_OPTIONS = optionNames<VariationalDropoutOptions>({ ...COMMON_O
 /** Variational (locked) dropout for sequences: the same mask for every time step.
  * Backward: structuredDropoutBackward. */
 export async function variationalDropout(ctx: DropoutContext, x: GPUBuffer, opts: VariationalDropoutOptions): Promise<StructuredResult> {
-  checkOptions(opts, 'p and shape', VARIATIONAL_OPTIONS);
-  checkProbability(opts.p);
-  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) }));
+  const begun = beginDropout(ctx, opts, 'an object with p and shape', VARIATIONAL_OPTIONS);
+  return maskedDropout(ctx, x, withOptions(opts, { noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) }), begun);
 }
 
 export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
@@ -181,12 +182,10 @@ const DROP_CONNECT_OPTIONS = optionNames<DropConnectOptions>({
  * matmul. Backward: dropConnectBackward turns d(masked weight) into dW.
  */
 export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: DropConnectOptions): Promise<StructuredResult> {
-  ctx.checkAlive();
-  checkOptions(opts, 'p, rows and cols', DROP_CONNECT_OPTIONS);
-  checkProbability(opts.p);
+  const begun = beginDropout(ctx, opts, 'an object with p, rows and cols', DROP_CONNECT_OPTIONS);
   checkCount(opts.rows, 'rows');
   checkCount(opts.cols, 'cols');
-  const { prep, rule, state } = dropoutState(ctx, weight, withOptions(opts, { shape: [opts.rows, opts.cols] }), 'weight');
+  const { prep, rule, state } = dropoutState(ctx, weight, withOptions(opts, { shape: [opts.rows, opts.cols] }), begun, 'weight');
   const output = await applyMask(ctx, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder);
   return { output, state };
 }
@@ -203,10 +202,7 @@ const KEEP_MASK_OPTIONS = optionNames<KeepMaskOptions>({ p: true, shape: true, n
 /** The broadcast keep-mask itself, one u32 per element of x's shape (1 = keep): what every op
  * here decides for the same (p, shape, noiseShape, seed, stream, offset). */
 export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOptions): Promise<{ output: GPUBuffer; state: StructuredState }> {
-  ctx.checkAlive();
-  checkOptions(opts, 'p and shape', KEEP_MASK_OPTIONS);
-  const rule = keepRule(opts.p);
-  checkEncoder(opts.encoder);
+  const { rule } = beginDropout(ctx, opts, 'an object with p and shape', KEEP_MASK_OPTIONS);
   const shape = checkShape(requireShape(opts));
   const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
   const count = shapeSize(shape);
@@ -224,5 +220,5 @@ export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOpti
       : launch(ctx, prep, { kernel: structuredKernels.keepMask, buffers: out, rand, threshold: rule.kind === 'mask' ? rule.threshold : 0, encoder: opts.encoder }),
   );
   const scale = rule.kind === 'mask' ? rule.scale : 1;
-  return { output, state: { op: 'dropout', ...rand, p: opts.p, shape, noiseShape, dtype: 'f32', training: true, scale } };
+  return { output, state: structuredState('dropout', rand, opts.p, prep, true, scale) };
 }

@@ -1,0 +1,55 @@
+// The model kit's matrices: row-major f32 rows x cols in a GPU storage buffer, their check, upload
+// and readback, and one-hot targets.
+import type { DropoutContext } from '../context.js';
+import { Got, InvalidArgumentError } from '../errors.js';
+
+/** A row-major rows x cols f32 matrix in a GPU storage buffer. */
+export interface Matrix {
+  buffer: GPUBuffer;
+  rows: number;
+  cols: number;
+}
+
+/** A whole number >= 1 (the model kit's sizes). */
+export function isPositiveInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
+}
+
+/** Throws unless `m` is a Matrix whose buffer holds rows x cols f32 (and has `cols` columns when given). */
+export function checkMatrix(ctx: DropoutContext, m: unknown, argument: string, cols?: number): asserts m is Matrix {
+  if (typeof m !== 'object' || m === null) throw new InvalidArgumentError(argument, 'a Matrix { buffer, rows, cols }', m);
+  const { rows, cols: c, buffer } = m as Matrix;
+  if (!isPositiveInteger(rows) || !isPositiveInteger(c)) {
+    throw new InvalidArgumentError(`${argument}.rows/cols`, 'positive integers', [rows, c]);
+  }
+  if (cols !== undefined && c !== cols) {
+    throw new InvalidArgumentError(argument, `a matrix with ${cols} columns`, new Got(`${rows} x ${c}`));
+  }
+  ctx.checkStorage(buffer, `${argument}.buffer`, rows * c * 4);
+}
+
+/** Uploads row-major data as a rows x cols Matrix (a pooled buffer: give it back with ctx.release). */
+export function uploadMatrix(ctx: DropoutContext, data: ArrayLike<number>, rows: number, cols: number): Matrix {
+  if (!isPositiveInteger(rows) || !isPositiveInteger(cols)) throw new InvalidArgumentError('rows/cols', 'positive integers', [rows, cols]);
+  if (data.length !== rows * cols) throw new InvalidArgumentError('data', `${rows * cols} values (${rows} x ${cols})`, new Got(`${data.length} values`));
+  const values = data instanceof Float32Array ? data : Float32Array.from(data);
+  return { buffer: ctx.upload(values, 'matrix'), rows, cols };
+}
+
+/** Reads a Matrix back to the CPU (submits pending work first). */
+export async function readMatrix(ctx: DropoutContext, m: Matrix): Promise<Float32Array> {
+  checkMatrix(ctx, m, 'm');
+  return new Float32Array(await ctx.readBytes(m.buffer, m.rows * m.cols * 4));
+}
+
+/** One-hot rows for class labels in 0..classes-1 (targets of the 'xent' loss). */
+export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
+  if (!isPositiveInteger(classes)) throw new InvalidArgumentError('classes', 'a positive integer', classes);
+  const out = new Float32Array(labels.length * classes);
+  for (let r = 0; r < labels.length; r++) {
+    const c = labels[r]!;
+    if (!Number.isInteger(c) || c < 0 || c >= classes) throw new InvalidArgumentError(`labels[${r}]`, `a class in 0..${classes - 1}`, c);
+    out[r * classes + c] = 1;
+  }
+  return out;
+}

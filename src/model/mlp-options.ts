@@ -1,0 +1,97 @@
+// The MLP's options and their checks: the constructor's (sizes, dropout, optimiser, seed) and
+// the option names of its methods.
+import { toU64, type U64 } from '../contract.js';
+import type { DropoutContext } from '../context.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { PhiloxGenerator } from '../generator.js';
+import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';
+import { contractWords } from '../reference/philox.js';
+import { isPositiveInteger } from './matrix.js';
+import type { SampleRandom } from './sample.js';
+
+export type LossKind = 'mse' | 'xent';
+
+export interface MLPOptions {
+  /** Layer widths [inputs, hidden..., outputs], at least two entries. */
+  sizes: readonly number[];
+  /** Drop probability after every hidden layer's ReLU, in [0, 1) (default 0: no dropout). */
+  dropout?: number;
+  /** Seed of the weight initialisation (stream 0) and of training's dropout masks (streams 1, 2, ...).
+   * Default: drawn from the context's generator (it takes one stream), so each MLP gets its own,
+   * and a context created with a seed makes the same MLPs in the same order. */
+  seed?: U64;
+  /** 'adam' (default) or 'sgd'. */
+  optimizer?: 'adam' | 'sgd';
+  /** Default 0.01. */
+  learningRate?: number;
+  /** Adam's decay rates and epsilon (defaults 0.9, 0.999, 1e-8). */
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
+const MLP_OPTIONS = optionNames<MLPOptions>({
+  sizes: true, dropout: true, seed: true, optimizer: true, learningRate: true, beta1: true, beta2: true, epsilon: true,
+});
+
+export type ForwardOptions = { random?: SampleRandom; encoder?: GPUCommandEncoder };
+export type TrainOptions = { loss: LossKind; readLoss?: boolean; encoder?: GPUCommandEncoder };
+export type GradientOptions = { loss: LossKind; random?: SampleRandom };
+export const FORWARD_OPTIONS = optionNames<ForwardOptions>({ random: true, encoder: true });
+export const PREDICT_OPTIONS = optionNames<{ encoder?: GPUCommandEncoder }>({ encoder: true });
+export const TRAIN_OPTIONS = optionNames<TrainOptions>({ loss: true, readLoss: true, encoder: true });
+export const EVALUATE_OPTIONS = optionNames<{ loss: LossKind }>({ loss: true });
+export const GRADIENT_OPTIONS = optionNames<GradientOptions>({ loss: true, random: true });
+
+/** A method's options object, with only the names it takes. */
+export function checkMethodOptions(opts: unknown, names: OptionNames): void {
+  checkOptionsObject(opts, names, 'options', `an object of options (${[...names].join(', ')})`, opts);
+}
+
+/** The MLP's settings, checked (the seed drawn from the context's generator when not given). */
+export interface MLPSettings {
+  sizes: number[];
+  p: number;
+  optimizer: 'adam' | 'sgd';
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  seed: bigint;
+}
+
+/** Checks the MLP constructor's options; draws a seed from the context's generator only once all pass. */
+export function checkMLPOptions(ctx: DropoutContext, options: MLPOptions): MLPSettings {
+  checkOptionsObject(options, MLP_OPTIONS, 'options', 'an object with sizes', options);
+  const sizes = options.sizes;
+  if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every(isPositiveInteger)) {
+    throw new InvalidArgumentError('sizes', 'an array of at least two positive integer widths', sizes);
+  }
+  const p = options.dropout ?? 0;
+  if (!(typeof p === 'number' && p >= 0 && p < 1)) throw new InvalidArgumentError('dropout', 'a probability in [0, 1)', options.dropout);
+  const optimizer = options.optimizer ?? 'adam';
+  if (optimizer !== 'adam' && optimizer !== 'sgd') throw new InvalidArgumentError('optimizer', "'adam' or 'sgd'", options.optimizer);
+  const learningRate = checkPositive(options.learningRate ?? 0.01, 'learningRate');
+  const beta1 = checkDecay(options.beta1 ?? 0.9, 'beta1');
+  const beta2 = checkDecay(options.beta2 ?? 0.999, 'beta2');
+  const epsilon = checkPositive(options.epsilon ?? 1e-8, 'epsilon');
+  const seed = options.seed === undefined ? drawSeed(ctx.generator) : toU64(options.seed, 'seed');
+  return { sizes: [...sizes], p, optimizer, learningRate, beta1, beta2, epsilon, seed };
+}
+
+/** Adam's decay rates: in [0, 1) (1 would divide by zero in the bias correction). */
+function checkDecay(v: unknown, argument: string): number {
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new InvalidArgumentError(argument, 'a number in [0, 1)', v);
+  return v;
+}
+
+/** A 64-bit seed from the generator's next stream (its first two contract words). */
+function drawSeed(generator: PhiloxGenerator): bigint {
+  const [lo, hi] = contractWords(generator.seed, generator.take(), 2);
+  return (BigInt(hi!) << 32n) | BigInt(lo!);
+}
+
+function checkPositive(v: unknown, argument: string): number {
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new InvalidArgumentError(argument, 'a positive finite number', v);
+  return v;
+}

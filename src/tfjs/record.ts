@@ -1,0 +1,94 @@
+// Synchronous recording for webgpu-dropout/tfjs: a kernel record recorded now into the backend's
+// open encoder (the runtime's Dispatcher.recordNow), over tensors' own GPUBuffers, with the output
+// a new tensor the backend allocated.
+import * as tf from '@tensorflow/tfjs-core';
+import { runtimeOf, Usage, type DropoutContext } from '../context.js';
+import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
+import type { KernelRecord } from '../kernels/elementwise.js';
+import type { RandomState } from '../ops/common.js';
+import { webgpuBackend, type WebGPUBackendLike } from './backend.js';
+
+/** A 16-byte storage buffer per context, bound where a structured kernel declares its mask table
+ * but the call reads no table. */
+const placeholders = new WeakMap<DropoutContext, GPUBuffer>();
+export function placeholderOf(ctx: DropoutContext): GPUBuffer {
+  let b = placeholders.get(ctx);
+  if (!b) placeholders.set(ctx, (b = ctx.device.createBuffer({ label: 'webgpu-dropout/tfjs no mask table', size: 16, usage: Usage.STORAGE })));
+  return b;
+}
+
+export interface Launch {
+  kernel: KernelRecord;
+  count: number;
+  /** Storage buffers by the record's binding names. */
+  buffers: Record<string, GPUBuffer>;
+  rand: RandomState;
+  threshold: number;
+  scale: number;
+  /** The record's own uniform fields, by name. */
+  uniforms?: Record<string, number>;
+  /** The broadcast table (structured kernels), bound at binding 4. */
+  aux?: Uint32Array;
+}
+
+/** Records one kernel call into `encoder` now, chunked as DropoutContext.dispatch chunks it. */
+function record(ctx: DropoutContext, encoder: GPUCommandEncoder, l: Launch): void {
+  if (l.count === 0) return;
+  const buffers: Record<string, { buffer: GPUBuffer; argument: string }> = {};
+  for (const [name, buffer] of Object.entries(l.buffers)) buffers[name] = { buffer, argument: name === 'x' ? 'x' : 'out' };
+  runtimeOf(ctx).dispatcher.recordNow(
+    { kernel: l.kernel, dtype: 'f32', count: l.count, buffers, seed: l.rand.seed, stream: l.rand.stream, offset: l.rand.offset, threshold: l.threshold, scale: l.scale, uniforms: l.uniforms, aux: l.aux },
+    encoder,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensors in, tensors out
+
+export function checkTensor(x: unknown, argument: string): asserts x is tf.Tensor {
+  if (!(x instanceof tf.Tensor)) throw new InvalidArgumentError(argument, 'a tf.Tensor', x);
+  if (x.isDisposed) throw new InvalidArgumentError(argument, 'a live tf.Tensor', new Got('a disposed tensor'));
+  if (x.dtype !== 'float32') {
+    throw new InvalidArgumentError(
+      argument,
+      "a float32 tensor (the tfjs WebGPU backend has no float16 tensors; cast others with tf.cast(x, 'float32'))",
+      new Got(`a ${x.dtype} tensor`),
+    );
+  }
+}
+
+/** The GPUBuffer holding a tensor's data on the backend (uploaded first if it is still on the CPU). */
+function bufferOf(backend: WebGPUBackendLike, t: tf.Tensor | tf.TensorInfo, argument: string): GPUBuffer {
+  if (!backend.tensorMap.has(t.dataId)) {
+    // A tensor made under another backend: tfjs moves its data as it does for its own kernels.
+    (tf.engine() as unknown as { moveData(b: unknown, id: object): void }).moveData(backend, t.dataId);
+  }
+  backend.uploadToGPU(t.dataId);
+  const resource = backend.tensorMap.get(t.dataId)?.resource;
+  if (typeof resource !== 'object' || resource === null || typeof (resource as GPUBuffer).mapAsync !== 'function') {
+    throw new UnsupportedError(`${argument}: its data is not in a GPUBuffer on the WebGPU backend (a texture-backed tensor); pass tf.clone(${argument})`);
+  }
+  return resource as GPUBuffer;
+}
+
+/**
+ * Runs `launch(input, output)` on a new float32 tensor of `shape` over `input`'s data: recorded into
+ * the backend's open encoder, both tensors held by it until submitted, submitted when tfjs would.
+ */
+export function runOp(ctx: DropoutContext, input: tf.Tensor, make: (x: GPUBuffer, out: GPUBuffer) => Launch): tf.Tensor {
+  const backend = webgpuBackend();
+  const x = bufferOf(backend, input, 'x');
+  const info = backend.makeTensorInfo(input.shape.slice(), 'float32');
+  backend.uploadToGPU(info.dataId);
+  const out = bufferOf(backend, info, 'out');
+  backend.ensureCommandEncoderReady();
+  backend.endComputePassEncoder();
+  record(ctx, backend.commandEncoder!, make(x, out));
+  backend.commandQueueOwnedIds.add(input.dataId);
+  backend.commandQueueOwnedIds.add(info.dataId);
+  // Count the pass as tfjs counts its dispatches, so a loop of our ops alone still gets submitted
+  // (and the buffers of disposed tensors recycled) every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE ops.
+  backend.dispatchCountInPass++;
+  if ((tf.env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number) <= backend.dispatchCountInPass) backend.submitQueue();
+  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor;
+}
