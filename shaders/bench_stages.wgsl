@@ -1,6 +1,7 @@
 // Benchmark-only variants of the f32/f16 dropout forward that each leave one stage out, so the
 // suite can say whether the time goes to arithmetic (Philox) or to bytes (loads and stores).
-// Composed after philox, elementwise, data and dropout (reuses x4, y4, scale4, words4, keep4) and
+// Composed after philox, elementwise, data, input and dropout (reuses x4, y4, in4, scale4, words4,
+// keep4) and
 // grid.wgsl: the same grid-stride loop as the forward they are compared with. The stages time
 // whole vec4 groups (the bench's sizes are multiples of 4), so `element` is empty.
 

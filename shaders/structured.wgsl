@@ -90,7 +90,7 @@ fn mask_indices4(e0: u32) -> vec4<u32> {
 // host first writes the call's word of every mask element (for Gaussian dropout its normal, as f32
 // bits) with the element-wise RNG kernel, so each element loads its word instead of running
 // Philox for it again. Entry m is mask index m's word under the call's offset. Bound for every
-// mask-indexed kernel (a placeholder where TABLE is false, since the reads below are static uses).
+// 'broadcast' kernel (a placeholder where TABLE is false, since the reads below are static uses).
 override TABLE: bool = false;
 @group(0) @binding(6) var<storage, read> mask_table: array<u32>;
 

@@ -20,9 +20,10 @@ import { checkOptionsObject, optionNames } from './options.js';
 import { RANDOM_OPTION_NAMES, resolveRandom, type RandomState } from './ops/common.js';
 import { structuredKernels } from './kernels/structured.js';
 import { gaussianSigma } from './ops/gaussian.js';
+import { maskTablePlaceholder } from './ops/launch.js';
 import { broadcastTable, dropPathNoiseShape, resolveNoiseShape, spatialNoiseShape, type ChannelLayout, type NoiseShape } from './ops/shape.js';
 import { tfjsContext } from './tfjs/backend.js';
-import { checkTensor, placeholderOf, runOp, type Launch } from './tfjs/record.js';
+import { checkTensor, runOp, type Launch } from './tfjs/record.js';
 
 export { webgpuBackend, useTfjsDevice, tfjsContext, setTfjsContext } from './tfjs/backend.js';
 
@@ -93,7 +94,7 @@ function maskedApply(shape: number[], noiseShape: number[], rule: KeepRule & { k
     runOp(ctx, t, (x, out): Launch =>
       elementwise
         ? { kernel: kernels.dropoutForward, count: t.size, buffers: { x, out }, rand, threshold: rule.threshold, scale }
-        : { kernel: structuredKernels.masked, count: t.size, buffers: { x, out, table: placeholderOf(ctx) }, rand, threshold: rule.threshold, scale, aux: table },
+        : { kernel: structuredKernels.masked, count: t.size, buffers: { x, out, table: maskTablePlaceholder(ctx) }, rand, threshold: rule.threshold, scale, aux: table },
     );
 }
 
@@ -183,7 +184,7 @@ export function gaussianDropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor
     runOp(ctx, t, (xb, out) => ({
       kernel: structuredKernels.gaussian,
       count: t.size,
-      buffers: { x: xb, out, table: placeholderOf(ctx) },
+      buffers: { x: xb, out, table: maskTablePlaceholder(ctx) },
       rand: state!,
       threshold: 0,
       scale: 1,

@@ -28,6 +28,11 @@ describe('kernel records', () => {
 
   for (const k of records) {
     it(`${k.name}: uniforms, section and bindings match its WGSL`, () => {
+      if (k.section !== undefined) {
+        // composeShader drops a section no file has, so a misspelt one would compile to something else.
+        const marker = new RegExp(`^// ==== kernel ${k.section}\\b`, 'm');
+        expect(k.shader.some((f) => marker.test(shaderSources[f]))).toBe(true);
+      }
       const code = composeShader(moduleFiles(k), 'f32', 'native', k.section);
       expect(code).toMatch(new RegExp(`fn ${k.entry}\\(`));
       if (k.tail) expect(code).toMatch(new RegExp(`fn ${k.tail}\\(`));
@@ -37,6 +42,7 @@ describe('kernel records', () => {
         // The kernel's own uniform struct at binding 0.
         expect([...found.values()]).toContainEqual(fields);
       } else {
+        expect(code.match(/struct Op \{/g)).toHaveLength(1); // declared once: by the section, or by no_op.wgsl
         expect(found.get('Op')).toEqual(fields.length ? fields : [['unused', 'u32']]);
       }
       const numbers = Object.values(k.bindings).map((b) => b.binding);

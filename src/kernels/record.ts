@@ -31,7 +31,7 @@ export type MaskKind =
 
 /** How many invocations a dispatch gets. */
 export type DispatchShape =
-  | 'grid' // vec4 groups, grid-strided (shaders/grid.wgsl: 4 x groupsPerInvocation elements an invocation), plus the count % 4 tail
+  | 'grid' // vec4 groups, grid-strided (shaders/grid.wgsl: 4 x groupsPerInvocation elements an invocation), plus, where the record names a tail, the count % 4 tail
   | 'maskWord' // the forward that also writes the packed mask (4 or 32 elements an invocation, by the tuning)
   | 'element' // one element an invocation
   | 'word' // one 32-element mask word an invocation

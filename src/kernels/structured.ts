@@ -6,7 +6,7 @@ import { read, write, type KernelRecord } from './record.js';
 import type { ShaderName } from './shaders.js';
 
 /** The shader files of every structured kernel. */
-export const structuredShaders: readonly ShaderName[] = ['philox', 'elementwise', 'data', 'structured'];
+const structuredShaders: readonly ShaderName[] = ['philox', 'elementwise', 'data', 'structured'];
 
 /** The bias gradient's (shaders/bias_grad.wgsl). */
 const biasGradShaders: readonly ShaderName[] = ['philox', 'elementwise', 'data', 'biasGrad'];

@@ -2,8 +2,8 @@
 // Recording that owns one command encoder per training step or MC pass, so a whole step is one
 // submission and nothing is read back unless asked for.
 import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
-import { InvalidArgumentError } from '../errors.js';
 import { read, write, type KernelRecord, type UniformsOf } from '../kernels/record.js';
+import { checkEncoder } from '../ops/common.js';
 
 const modelFiles = ['philox', 'model'] as const;
 const mcFiles = ['mc'] as const;
@@ -31,6 +31,7 @@ export const modelKernels = {
   }),
   dropoutBlocks: {
     ...custom('model.dropout_blocks', modelFiles, 'dropout_blocks', { bindings: { result: wholeRw(3) } }),
+    // Element i of block t takes the contract's word of mask index offset + i in stream stream + t.
     mask: 'elementwise',
     uniforms: { seed_lo: 'u32', seed_hi: 'u32', stream_lo: 'u32', stream_hi: 'u32', offset_lo: 'u32', offset_hi: 'u32', count: 'u32', per_block: 'u32', threshold: 'u32', scale: 'f32' },
   },
@@ -64,9 +65,7 @@ export class Recording {
     encoder?: GPUCommandEncoder,
   ) {
     ctx.checkAlive();
-    if (encoder !== undefined && (typeof encoder !== 'object' || encoder === null || typeof encoder.beginComputePass !== 'function')) {
-      throw new InvalidArgumentError('encoder', 'a GPUCommandEncoder', encoder);
-    }
+    checkEncoder(encoder);
     this.rt = runtimeOf(ctx);
     this.owned = encoder === undefined;
     this.encoder = encoder ?? this.rt.transfers.ownEncoder(label);

@@ -83,12 +83,13 @@ function maskTable(ctx: DropoutContext, l: Launch, prep: Prepared): { kernel: Ke
   return { kernel: k.table === 'normals' ? kernels.normal : kernels.words, count: maskCount };
 }
 
-/** A 16-byte buffer bound as the mask table of calls that use none (the binding is declared anyway). */
+/** A 16-byte buffer per context, bound as the mask table of 'broadcast' calls that read none (the
+ * binding is declared anyway); the tfjs entry binds it too. */
 const placeholders = new WeakMap<DropoutContext, GPUBuffer>();
-function placeholder(ctx: DropoutContext): BoundBuffer {
+export function maskTablePlaceholder(ctx: DropoutContext): GPUBuffer {
   let buffer = placeholders.get(ctx);
   if (!buffer) placeholders.set(ctx, (buffer = ctx.device.createBuffer({ label: 'webgpu-dropout no mask table', size: 16, usage: Usage.STORAGE })));
-  return { buffer, argument: 'mask table' };
+  return buffer;
 }
 
 export async function launch<K extends KernelRecord>(ctx: DropoutContext, prep: Prepared, launched: Launch<K>): Promise<void> {
@@ -102,7 +103,7 @@ export async function launch<K extends KernelRecord>(ctx: DropoutContext, prep: 
     kernel: l.kernel,
     dtype: prep.dtype,
     count: prep.count,
-    buffers: broadcast ? Object.assign({}, l.buffers, { table: table ?? placeholder(ctx) }) : l.buffers,
+    buffers: broadcast ? Object.assign({}, l.buffers, { table: table ?? { buffer: maskTablePlaceholder(ctx), argument: 'mask table' } }) : l.buffers,
     seed: l.rand?.seed,
     stream: l.rand?.stream,
     offset: l.rand?.offset,

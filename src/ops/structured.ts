@@ -7,8 +7,7 @@ import { bindingBytes, type DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels } from '../kernels/elementwise.js';
 import { structuredKernels } from '../kernels/structured.js';
-import { optionNames } from '../options.js';
-import type { OptionNames } from '../options.js';
+import { optionNames, type OptionNames } from '../options.js';
 import { beginOp, drawRandom, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, withOptions, type OpSettings } from './common.js';
 import { applyMask, copyInto, launch } from './launch.js';
 import {

@@ -60,9 +60,8 @@ export class DropoutContext {
 
   static async create(device: GPUDevice, options: ContextOptions = {}): Promise<DropoutContext> {
     const ctx = new DropoutContext(device, options);
-    // Compile the core pipelines up front, in parallel and asynchronously.
-    const forward = kernels.dropoutForward;
-    await Promise.all([ctx.rt.pipelines.get(forward, 'f32'), ctx.rt.pipelines.get({ ...forward, entry: forward.tail }, 'f32')]);
+    // Compile the f32 forward's pipelines up front (asynchronously), as its calls will look them up.
+    await ctx.rt.dispatcher.warm(kernels.dropoutForward, 'f32');
     return ctx;
   }
 

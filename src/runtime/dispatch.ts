@@ -98,6 +98,13 @@ export class Dispatcher {
     await this.submission.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: encoder ? undefined : args, scopes: encoder ? undefined : scopes });
   }
 
+  /** Compiles `kernel`'s body and tail pipelines (aligned, unspecialized) under the keys its calls
+   * look up, so that the first call finds them compiled. */
+  warm(kernel: KernelRecord, dtype: Dtype): Promise<unknown> {
+    const plan = this.plan(kernel);
+    return Promise.all([this.pipelines.get(kernel, dtype, NO_CONSTANTS, plan), plan.tailKernel && this.pipelines.get(plan.tailKernel, dtype, NO_CONSTANTS, plan)]);
+  }
+
   /** See DropoutContext.recordNow. */
   recordNow(call: DispatchCall, encoder: GPUCommandEncoder): void {
     const { kernel, dtype, count } = call;
@@ -201,7 +208,8 @@ export class Dispatcher {
     const chunk = this.settings.maxChunkElements;
     const chunks = Math.ceil(count / chunk);
     const paramsBytes = plan.uniforms.bytes;
-    const slot = Math.max(paramsBytes, this.device.limits.minUniformBufferOffsetAlignment);
+    const align = this.device.limits.minUniformBufferOffsetAlignment;
+    const slot = Math.ceil(paramsBytes / align) * align;
     const params = this.paramsStaging((chunks - 1) * slot + paramsBytes);
     const [k0, k1] = split64(call.seed ?? 0n);
     const [s0, s1] = split64(call.stream ?? 0n);
@@ -238,7 +246,9 @@ export class Dispatcher {
       const first = c * chunk;
       const n = Math.min(chunk, count - first);
       const storage: [number, GPUBuffer, number, number][] = plan.storage.map(([name, binding, unit]) => {
-        const { buffer } = buffers[name]!;
+        const bound = buffers[name];
+        if (!bound) throw new Error(`${kernel.name}: no buffer for ${name}`); // a bug in the caller, not user input
+        const { buffer } = bound;
         return unit === 'whole' ? [binding, buffer, 0, buffer.size] : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
       });
       groups.push(this.bindings.group(plan, { buffer: uniforms.buffer, size: paramsBytes }, aux, storage, scopes));

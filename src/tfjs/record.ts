@@ -2,20 +2,11 @@
 // open encoder (the runtime's Dispatcher.recordNow), over tensors' own GPUBuffers, with the output
 // a new tensor the backend allocated.
 import * as tf from '@tensorflow/tfjs-core';
-import { runtimeOf, Usage, type DropoutContext } from '../context.js';
+import { runtimeOf, type DropoutContext } from '../context.js';
 import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import type { KernelRecord } from '../kernels/elementwise.js';
 import type { RandomState } from '../ops/common.js';
 import { webgpuBackend, type WebGPUBackendLike } from './backend.js';
-
-/** A 16-byte storage buffer per context, bound where a structured kernel declares its mask table
- * but the call reads no table. */
-const placeholders = new WeakMap<DropoutContext, GPUBuffer>();
-export function placeholderOf(ctx: DropoutContext): GPUBuffer {
-  let b = placeholders.get(ctx);
-  if (!b) placeholders.set(ctx, (b = ctx.device.createBuffer({ label: 'webgpu-dropout/tfjs no mask table', size: 16, usage: Usage.STORAGE })));
-  return b;
-}
 
 export interface Launch {
   kernel: KernelRecord;
@@ -35,7 +26,7 @@ export interface Launch {
 function record(ctx: DropoutContext, encoder: GPUCommandEncoder, l: Launch): void {
   if (l.count === 0) return;
   const buffers: Record<string, { buffer: GPUBuffer; argument: string }> = {};
-  for (const [name, buffer] of Object.entries(l.buffers)) buffers[name] = { buffer, argument: name === 'x' ? 'x' : 'out' };
+  for (const [name, buffer] of Object.entries(l.buffers)) buffers[name] = { buffer, argument: name };
   runtimeOf(ctx).dispatcher.recordNow(
     { kernel: l.kernel, dtype: 'f32', count: l.count, buffers, seed: l.rand.seed, stream: l.rand.stream, offset: l.rand.offset, threshold: l.threshold, scale: l.scale, uniforms: l.uniforms, aux: l.aux },
     encoder,
