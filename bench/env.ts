@@ -1,9 +1,8 @@
-// The benchmark's device: one Dawn GPU object on the adapter WEBGPU_DROPOUT_ADAPTER selects (as
-// src/node.ts does), kept so TensorFlow.js can be pointed at the very same GPUDevice.
-import { createRequire } from 'node:module';
-import { DropoutContext, UnsupportedError, describeAdapter, requestDropoutDevice, type LaunchTuning } from '../src/index.js';
+// The benchmark's device: the process's Dawn GPU object (src/node.ts) on the adapter
+// WEBGPU_DROPOUT_ADAPTER selects, kept so TensorFlow.js can be pointed at the very same GPUDevice.
+import { DropoutContext, describeAdapter, requestDropoutDevice, type LaunchTuning } from '../src/index.js';
 import { UsageError } from './options.js';
-import { resolveIcd } from '../src/node.js';
+import { dawnGpu, resolveIcd } from '../src/node.js';
 
 export interface BenchEnv {
   gpu: GPU;
@@ -18,22 +17,9 @@ export interface BenchEnv {
 
 export async function openBenchEnv(): Promise<BenchEnv> {
   const icd = resolveIcd();
-  if (icd) {
-    // Read by the Vulkan loader when Dawn creates its instance, i.e. after this point.
-    process.env.VK_ICD_FILENAMES = icd;
-    process.env.VK_DRIVER_FILES = icd;
-  }
-  process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  let webgpu: { create(flags: string[]): GPU; globals: Record<string, unknown> };
-  try {
-    webgpu = createRequire(import.meta.url)('webgpu');
-  } catch (e) {
-    throw new UnsupportedError(`the 'webgpu' package (Dawn for Node) could not be loaded; run 'npm run setup' (${(e as Error).message.split('\n')[0]})`);
-  }
-  for (const [k, v] of Object.entries(webgpu.globals)) (globalThis as Record<string, unknown>)[k] ??= v;
   // Dawn rounds timestamps to 65.536 us by default (a browser's timing-attack guard); the
   // benchmark wants them exact.
-  let gpu: GPU | null = webgpu.create(['disable-dawn-features=timestamp_quantization']);
+  const gpu = dawnGpu(icd, ['disable-dawn-features=timestamp_quantization']);
   const { adapter, device } = await requestDropoutDevice({ gpu });
   // validate: false keeps error-scope round trips out of the timed submissions. The launch tuning is
   // the adapter's default unless WEBGPU_DROPOUT_TUNING gives one (JSON, e.g. '{"groupsPerInvocation":4}'),
@@ -50,7 +36,6 @@ export async function openBenchEnv(): Promise<BenchEnv> {
     close() {
       ctx.destroy();
       device.destroy();
-      gpu = null;
     },
   };
 }

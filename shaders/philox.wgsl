@@ -63,17 +63,20 @@ fn add64(a: vec2<u32>, b: u32) -> vec2<u32> {
 }
 
 // ---- The mask contract (docs/DESIGN.md section 1): mask index i, a 64-bit count with the call's
-// offset included, takes lane i mod 4 of the Philox block at counter (i / 4, stream) under the
-// key (seed). Every kernel maps its elements to random words through these three functions.
+// offset included (taken mod 2^64), takes lane i mod 4 of the Philox block at counter
+// (i / 4, stream) under the key (seed). Every kernel maps its elements to random words through
+// these three functions.
 
 // Philox group (lo, hi) = i / 4 and lane i mod 4 of mask index i (lo, hi).
 fn contract_slot(i: vec2<u32>) -> vec3<u32> {
   return vec3<u32>((i.x >> 2u) | (i.y << 30u), i.y >> 2u, i.x & 3u);
 }
 
-// The four words of Philox group g (lanes 0..3).
+// The four words of Philox group g (lanes 0..3). Groups number the 2^64 indices 4 at a time, so g
+// counts mod 2^62: a vec4 body that steps g past 2^62 - 1 (an offset near 2^64) wraps to group 0
+// exactly as contract_slot does for one index.
 fn contract_words(g: vec2<u32>, stream: vec2<u32>, key: vec2<u32>) -> vec4<u32> {
-  return philox4x32_10(vec4<u32>(g, stream), key);
+  return philox4x32_10(vec4<u32>(g.x, g.y & 0x3fffffffu, stream), key);
 }
 
 // The word of mask index i.

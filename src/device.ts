@@ -2,6 +2,7 @@
 // (Node gets one from 'webgpu-dropout/node').
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
 import { checkOptionNames, optionNames } from './options.js';
+import { trackObjects } from './runtime/tracking.js';
 
 export interface DeviceRequest {
   /** The GPU entry point (default: navigator.gpu). */
@@ -32,9 +33,14 @@ export async function requestDropoutDevice(request: DeviceRequest = {}): Promise
   checkOptionNames(request, REQUEST_OPTIONS);
   const f16 = request.f16 ?? 'prefer';
   if (f16 !== 'prefer' && f16 !== 'require' && f16 !== 'off') throw new InvalidArgumentError('f16', "'prefer', 'require' or 'off'", f16);
+  // requestAdapter would refuse a bad value with WebIDL's TypeError, which names nothing.
+  const { powerPreference } = request;
+  if (powerPreference !== undefined && powerPreference !== 'low-power' && powerPreference !== 'high-performance') {
+    throw new InvalidArgumentError('powerPreference', "undefined, 'low-power' or 'high-performance'", powerPreference);
+  }
   const gpu = request.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) throw new UnsupportedError(NO_WEBGPU_MESSAGE);
-  const adapter = await gpu.requestAdapter(request.powerPreference ? { powerPreference: request.powerPreference } : undefined);
+  const adapter = await gpu.requestAdapter(powerPreference ? { powerPreference } : undefined);
   if (!adapter) throw new UnsupportedError('WebGPU is present but no adapter was found (requestAdapter returned null)');
   const hasF16 = adapter.features.has('shader-f16');
   if (f16 === 'require' && !hasF16) throw new UnsupportedError("the adapter lacks 'shader-f16', which the native f16 path needs (without it f16 takes the packed path: request with f16: 'prefer' or 'off')");
@@ -46,6 +52,8 @@ export async function requestDropoutDevice(request: DeviceRequest = {}): Promise
   const requiredFeatures: GPUFeatureName[] = hasF16 && f16 !== 'off' ? ['shader-f16'] : [];
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  // From here on, encoders made on this device are known to be its own (see runtime/tracking.ts).
+  trackObjects(device);
   return { adapter, device, adapterName: describeAdapter(adapter) };
 }
 

@@ -3,14 +3,16 @@
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** Round an f32 value to the nearest binary16 (ties to even); returns its bits. */
+/** Round an f32 value to the nearest binary16 (ties to even); returns its bits. Every NaN becomes
+ * 0x7e00, whatever its sign and payload, as the kernels write it (the engine's own arithmetic
+ * makes NaNs of either sign). */
 export function toHalfBits(value: number): number {
   f32[0] = value;
   const x = u32[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  if (exp === 0xff) return mant ? 0x7e00 : sign | 0x7c00;
   let e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {

@@ -49,13 +49,51 @@ export function resolveIcd(choice = process.env[ADAPTER_ENV], source: string = A
 export interface NodeDevice extends AcquiredDevice {
   /** The Vulkan ICD used ('system' when the loader chose). */
   icd: string;
-  /** Destroys the device and drops the GPU object so Node can exit. */
+  /** Destroys the device (idempotent): work still pending on it rejects with DeviceLostError. */
   release(): void;
 }
 
 /** requestNodeDevice's options: requestDropoutDevice's, with the adapter instead of a GPU object. */
 export type NodeDeviceRequest = Omit<DeviceRequest, 'gpu'> & { adapter?: string };
 const NODE_REQUEST_OPTIONS = optionNames<NodeDeviceRequest>({ adapter: true, powerPreference: true, f16: true });
+
+type DawnModule = { create(flags: string[]): GPU; globals: Record<string, unknown> };
+
+/**
+ * Dawn's GPU objects, one per ICD and flag set, kept for the life of the process. A Dawn instance
+ * must outlive every device made from it, yet nothing in WebGPU's API keeps it alive: a device
+ * whose GPU object was collected crashes the process at its next use (or deadlocks on the freed
+ * instance's event lock). Holding them here costs one instance per driver choice, and does not
+ * keep Node from exiting.
+ */
+const dawnInstances = new Map<string, GPU>();
+
+/**
+ * The process's Dawn GPU object for `icd` (undefined: the Vulkan loader's own choice) and the Dawn
+ * `flags` (e.g. 'disable-dawn-features=timestamp_quantization'): created on first use, then the
+ * same object for every caller, never released.
+ */
+export function dawnGpu(icd: string | undefined, flags: readonly string[] = []): GPU {
+  const key = `${icd ?? 'system'}\n${flags.join('\n')}`;
+  const known = dawnInstances.get(key);
+  if (known) return known;
+  let webgpu: DawnModule;
+  try {
+    webgpu = createRequire(import.meta.url)('webgpu') as DawnModule;
+  } catch (e) {
+    throw new UnsupportedError(`the 'webgpu' package (Dawn for Node) is needed in Node: npm install webgpu (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (icd) {
+    // The Vulkan loader reads these when Dawn creates its instance, i.e. in create() below.
+    process.env.VK_ICD_FILENAMES = icd;
+    process.env.VK_DRIVER_FILES = icd;
+  }
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  for (const [k, v] of Object.entries(webgpu.globals)) (globalThis as Record<string, unknown>)[k] ??= v;
+  const gpu = webgpu.create([...flags]);
+  dawnInstances.set(key, gpu);
+  return gpu;
+}
 
 /** A GPUDevice in Node through Dawn, on the adapter WEBGPU_DROPOUT_ADAPTER selects. */
 export async function requestNodeDevice(request: NodeDeviceRequest = {}): Promise<NodeDevice> {
@@ -65,28 +103,13 @@ export async function requestNodeDevice(request: NodeDeviceRequest = {}): Promis
     throw new InvalidArgumentError('adapter', 'lavapipe, swiftshader, system or an ICD json path', request.adapter);
   }
   const icd = request.adapter === undefined ? resolveIcd() : resolveIcd(request.adapter, 'adapter');
-  if (icd) {
-    // The Vulkan loader reads these when Dawn creates its instance, i.e. after this point.
-    process.env.VK_ICD_FILENAMES = icd;
-    process.env.VK_DRIVER_FILES = icd;
-  }
-  process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  let webgpu: { create(flags: string[]): GPU; globals: Record<string, unknown> };
-  try {
-    webgpu = createRequire(import.meta.url)('webgpu');
-  } catch (e) {
-    throw new UnsupportedError(`the 'webgpu' package (Dawn for Node) is needed in Node: npm install webgpu (${(e as Error).message})`);
-  }
-  for (const [k, v] of Object.entries(webgpu.globals)) (globalThis as Record<string, unknown>)[k] ??= v;
-  let gpu: GPU | null = webgpu.create([]);
-  const acquired = await requestDropoutDevice({ powerPreference: request.powerPreference, f16: request.f16, gpu });
+  const acquired = await requestDropoutDevice({ powerPreference: request.powerPreference, f16: request.f16, gpu: dawnGpu(icd) });
   return {
     ...acquired,
     adapterName: describeAdapter(acquired.adapter),
     icd: icd ?? 'system',
     release() {
       acquired.device.destroy();
-      gpu = null;
     },
   };
 }

@@ -5,6 +5,7 @@ import { layers, type Shape } from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
 import { dropout } from './tfjs.js';
+import { checkTensor } from './tfjs/record.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
 
@@ -52,7 +53,10 @@ export class WebGPUDropout extends layers.Layer {
     if (Array.isArray(inputs) && inputs.length !== 1) throw new InvalidArgumentError('inputs', 'exactly one tensor', inputs.length);
     if (!(input instanceof tf.Tensor)) throw new InvalidArgumentError('inputs', 'a tf.Tensor', input);
     const training = kwargs?.training ?? false;
+    // Inference passes any tensor through, int32 included, as tf.layers.dropout does.
     if (!training || this.rate === 0) return input;
+    // Checked here so that a bad input is named as the layer's caller passed it (dropout() would say x).
+    checkTensor(input, 'inputs');
     const noiseShape = this.noiseShape?.map((d, k) => d ?? input.shape[k]!);
     return dropout(input, { p: this.rate, noiseShape, generator: this.generator });
   }

@@ -64,8 +64,9 @@ function checkOptions(opts: unknown, names: ReadonlySet<string>): asserts opts i
 }
 
 /**
- * The op for x under `opts`: its stream drawn now (once), then `apply` for the forward and for the
- * gradient (dy mapped with the same mask, regenerated, never stored).
+ * The op for x under `opts`: its stream drawn now (once), then `apply` for the forward and, through
+ * the op itself, for the gradient (dy mapped with the same mask, regenerated, never stored), so that
+ * it is differentiable to any order.
  */
 function differentiable(x: tf.Tensor, opts: TfDropoutOptions, rule: KeepRule, apply: Apply): tf.Tensor {
   const training = opts.training ?? true;
@@ -79,11 +80,15 @@ function differentiable(x: tf.Tensor, opts: TfDropoutOptions, rule: KeepRule, ap
   opts.onState?.(rand);
   if (rule.kind === 'identity' || x.size === 0) return tf.clone(x);
   if (rule.kind === 'zeros') return tf.zerosLike(x);
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+  // y = c * x elementwise (c: the masked scale, or 1 + sigma z), so the gradient is the same map on
+  // dy, whose own gradient is that map again. The gradient calls the op, not `apply`: tfjs puts on
+  // its tape only what ran through an op (runKernelFunc), and `apply`'s bare output would leave
+  // tf.grad of a gradient with no path through it, silently dropping those terms.
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
     value: apply(ctx, args[0] as tf.Tensor),
-    gradFunc: (dy: tf.Tensor) => apply(ctx, dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32')),
-  }));
-  return f(x) as tf.Tensor;
+    gradFunc: (dy: tf.Tensor) => op(dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32')),
+  })) as (t: tf.Tensor) => tf.Tensor;
+  return op(x);
 }
 
 /** The masked map y = keep ? x * scale : 0 under a (broadcast) noise shape, for `rand`. */

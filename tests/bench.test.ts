@@ -1,15 +1,13 @@
 // Smoke test of the benchmark suite: the quick mode runs headless to the end and writes
 // well-formed JSON and Markdown. No timing is asserted (the numbers depend on the machine).
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cellResult, formatNs, toMarkdown, type BenchReport } from '../bench/report.js';
 import { pairedRatio, quantile, type Timing } from '../bench/timing.js';
+import { viteNode } from './child.js';
 
-const run = promisify(execFile);
 const out = mkdtempSync(join(tmpdir(), 'webgpu-dropout-bench-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -60,10 +58,8 @@ describe('bench timing helpers', () => {
 
 describe('npm run bench -- --quick', () => {
   it('writes a JSON report and a Markdown table for every op', async () => {
-    const { stdout } = await run('npx', ['vite-node', 'bench/run.ts', '--', '--quick', '--out', out, '--name', 'smoke'], {
-      timeout: 120_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const { code, stdout, stderr } = await viteNode(['bench/run.ts', '--', '--quick', '--out', out, '--name', 'smoke'], { timeout: 120_000 });
+    expect(code, stderr).toBe(0);
     expect(stdout).toContain('webgpu-dropout bench on');
 
     const report = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8')) as BenchReport;
@@ -161,10 +157,10 @@ describe('npm run bench -- --quick', () => {
 
 describe('npm run bench with a partial selection', () => {
   it("a run that leaves ops, sizes or peers out writes '<adapter>-subset' files marked as such", async () => {
-    await run('npx', ['vite-node', 'bench/run.ts', '--', '--ops', 'rng.words', '--min', '10', '--max', '11', '--step', '2', '--no-tf', '--no-cpu', '--budget', '20', '--out', out], {
+    const { code, stderr } = await viteNode(['bench/run.ts', '--', '--ops', 'rng.words', '--min', '10', '--max', '11', '--step', '2', '--no-tf', '--no-cpu', '--budget', '20', '--out', out], {
       timeout: 120_000,
-      maxBuffer: 16 * 1024 * 1024,
     });
+    expect(code, stderr).toBe(0);
     const file = readdirSync(out).find((f) => f.endsWith('-subset.json') && !f.endsWith('-quick-subset.json'));
     expect(file, 'a <adapter>-subset.json report').toBeDefined();
     const report = JSON.parse(readFileSync(join(out, file!), 'utf8')) as BenchReport;
@@ -181,16 +177,12 @@ describe('npm run bench with a partial selection', () => {
   it('a cell that WebGPU rejects or that throws, and a section that throws, are reported as failed, the run goes on, and it exits 1; --no-tf alone makes a subset', async () => {
     // WEBGPU_DROPOUT_BENCH_FAULT (bench/run.ts): rng.words records an invalid dispatch as well,
     // recording rng.uniform throws, and so does the memory section.
-    const failed = await run('npx', ['vite-node', 'bench/run.ts', '--', '--quick', '--no-tf', '--budget', '10', '--out', out], {
+    const failed = await viteNode(['bench/run.ts', '--', '--quick', '--no-tf', '--budget', '10', '--out', out], {
       timeout: 180_000,
-      maxBuffer: 16 * 1024 * 1024,
       env: { ...process.env, WEBGPU_DROPOUT_BENCH_FAULT: 'rng.words,throw:rng.uniform,section:memory' },
-    }).then(
-      () => null,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(failed?.code).toBe(1);
-    expect(failed?.stderr).toMatch(/failure\(s\): rng\.words at 2\^10: WebGPU reported a validation error/);
+    });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/failure\(s\): rng\.words at 2\^10: WebGPU reported a validation error/);
     // The default name of a quick subset run: neither a full nor a plain quick run's files are overwritten.
     const file = readdirSync(out).find((f) => f.endsWith('-quick-subset.json'));
     expect(file, 'a <adapter>-quick-subset.json report').toBeDefined();
@@ -230,14 +222,11 @@ describe('npm run bench with a partial selection', () => {
       [['--max', '40'], /^bench: --max 40: this adapter's maxBufferSize \(\d+ bytes\) holds at most 2\^\d+ f32 elements; pass --max \d+ or less/],
     ] as const) {
       const env = { ...process.env, ...(adapter ? { WEBGPU_DROPOUT_ADAPTER: adapter } : {}) };
-      const failed = await run('npx', ['vite-node', 'bench/run.ts', '--', ...args, '--out', out], { timeout: 60_000, env }).then(
-        () => null,
-        (e: { code: number; stderr: string }) => e,
-      );
+      const failed = await viteNode(['bench/run.ts', '--', ...args, '--out', out], { timeout: 60_000, env });
       const what = `${adapter ? `WEBGPU_DROPOUT_ADAPTER=${adapter} ` : ''}${args.join(' ')}`;
-      expect(failed?.code, what).toBe(2);
+      expect(failed.code, what).toBe(2);
       // Dawn's adapter warnings (see the README) may come first; the bench's own output is one line.
-      const lines = failed!.stderr.split('\n').filter((l) => l.trim() && !/artificially reduced/.test(l));
+      const lines = failed.stderr.split('\n').filter((l) => l.trim() && !/artificially reduced/.test(l));
       expect(lines, what).toHaveLength(1);
       expect(lines[0], what).toMatch(reason);
     }

@@ -116,12 +116,15 @@ describe('bad buffers and counts', () => {
     storageOnly.destroy();
   });
 
-  it('a destroyed input buffer (own-submit path): names x, nothing written', async () => {
+  it('a destroyed input buffer: named up front; destroyed after the call, before its batch is submitted (own-submit path), named at the submit; nothing written', async () => {
     const doomed = ctx.upload(testData(N, 2));
     await ctx.flush();
-    doomed.destroy();
     const out = poisoned(ctx, N * 4);
-    await expectInvalid(() => dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out }), 'x', /destroyed, or belongs to another GPUDevice\); nothing was written/);
+    // The call's checks pass; the buffer is destroyed before the batch it joined is submitted.
+    const pending = dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out });
+    doomed.destroy();
+    await expectInvalid(() => pending, 'x', /destroyed, or belongs to another GPUDevice\); nothing was written/);
+    await expectInvalid(() => dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out }), 'x', /a live GPUBuffer, got a destroyed GPUBuffer/);
     await expectUntouched(out);
     // The context still works afterwards.
     const w = await randomWords(ctx, { count: 4, seed: 1n, out: poisoned(ctx, 16) });
@@ -161,13 +164,14 @@ describe('buffers WebGPU would refuse, and ops sharing a batch with a refused on
     mapped.destroy();
   });
 
-  it('a valid op in the same tick as one given a destroyed buffer: each error says whose fault it was', async () => {
+  it('a valid op in the same tick as one whose buffer is destroyed before their batch is submitted: each error says whose fault it was', async () => {
     const doomed = ctx.upload(testData(N, 3));
     await ctx.flush();
-    doomed.destroy();
     const outGood = poisoned(ctx, N * 4);
     // Started in one tick without an encoder: both join one batch, which WebGPU refuses whole.
-    const [good, bad] = await Promise.allSettled([dropout(ctx, x, { p: 0.5, seed: 1n, out: outGood }), dropout(ctx, doomed, { p: 0.5, seed: 3n, count: N })]);
+    const calls = [dropout(ctx, x, { p: 0.5, seed: 1n, out: outGood }), dropout(ctx, doomed, { p: 0.5, seed: 3n, count: N })] as const;
+    doomed.destroy();
+    const [good, bad] = await Promise.allSettled(calls);
     expect(good.status).toBe('rejected');
     const goodError = (good as PromiseRejectedResult).reason;
     expect(goodError).toBeInstanceOf(GpuValidationError);

@@ -2,6 +2,8 @@
 // bit for bit against the CPU reference over every f16 bit pattern (subnormals, ties, overflow to
 // infinity, NaN), odd counts, mask offsets that split a word pair, chunk boundaries, in place with
 // words shared by two elements, the neighbour half past an odd count kept, and the packed mask.
+// Where the adapter has shader-f16, the native path against the same reference too, kept NaNs of
+// every sign and payload included.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Dropout,
@@ -14,8 +16,15 @@ import {
   biasDropoutResidualBackward,
   dropPathAdd,
   dropPathAddBackward,
+  dropPathNoiseShape,
   gaussianDropout,
   gaussianDropoutBackward,
+  referenceAlphaDropout,
+  referenceAlphaDropoutBackward,
+  referenceBiasDropoutResidual,
+  referenceBiasDropoutResidualBackward,
+  referenceDropPathAdd,
+  referenceGaussianDropout,
   referenceStructuredDropout,
   shapeSize,
   structuredDropoutBackward,
@@ -27,11 +36,12 @@ import {
   referenceKeepMask,
   structuredDropout,
   toHalfArray,
+  toHalfBits,
   type DropoutOptions,
 } from '../src/index.js';
 import { requestNodeDevice, type NodeDevice } from '../src/node.js';
 import { nodeDevice, poisoned, POISON_WORD, testData } from './gpu.js';
-import { mismatch } from './fixture.js';
+import { mismatch, testRng } from './fixture.js';
 
 const SEED = 0x0123_4567_89ab_cdefn;
 const GUARD_WORDS = 2;
@@ -215,7 +225,7 @@ describe('f16 packed path (device without shader-f16)', () => {
 });
 
 describe('f16 packed and native paths agree on an adapter that has both', () => {
-  it('lavapipe: a packed context and the native one give the same bits', async () => {
+  it('lavapipe: a packed context and the native one both give the reference bits over every f16 pattern', async () => {
     const { device } = await nodeDevice();
     if (!device.features.has('shader-f16')) return console.warn('native f16 not compared: the adapter lacks shader-f16');
     const native = await DropoutContext.create(device, { seed: 1n });
@@ -224,12 +234,9 @@ describe('f16 packed and native paths agree on an adapter that has both', () => 
       expect([native.f16Path, packed.f16Path]).toEqual(['native', 'packed']);
       const x = allHalves();
       const opts = { p: 0.3, seed: SEED, stream: 6n, offset: 3n };
-      const a = await forward(native, x, opts);
-      const b = await forward(packed, x, opts);
-      expectBits(b, referenceDropout(x, { ...opts, dtype: 'f16' }) as Uint16Array, 'packed');
-      // Native NaN bits are the adapter's; everything else must match.
-      for (let i = 0; i < a.length; i++) if ((a[i]! & 0x7fff) > 0x7c00) a[i] = b[i]!;
-      expectBits(a, b, 'native vs packed');
+      const want = referenceDropout(x, { ...opts, dtype: 'f16' }) as Uint16Array;
+      expectBits(await forward(packed, x, opts), want, 'packed');
+      expectBits(await forward(native, x, opts), want, 'native');
     } finally {
       native.destroy();
       packed.destroy();
@@ -329,6 +336,202 @@ describe('structured ops, Gaussian, Alpha, DropPath and the fused bias op on the
       }
     } finally {
       native.destroy();
+    }
+  });
+});
+
+/** NaNs of both signs with different payloads: wherever one is kept, the result is 0x7e00. */
+const NANS = [0x7e00, 0xfe00, 0x7c01, 0xfc01, 0x7fff, 0xffff] as const;
+const isNanHalf = (h: number) => (h & 0x7fff) > 0x7c00;
+const hex = (h: number) => `0x${h.toString(16)}`;
+
+/** n halves, half of them drawn from `specials`, the others k / 4 in [-4, 4) (or +-0 with
+ * `zeros`): sums and doublings of these are exact in f32 and f16, so the only bits in question
+ * are a NaN's. The last three are negative specials, so the scalar tail sees them. */
+function nanMix(n: number, seed: number, specials: readonly number[], zeros = false): Uint16Array {
+  const rng = testRng(seed);
+  const negative = specials.filter((h) => h & 0x8000);
+  return Uint16Array.from({ length: n }, (_, i) => {
+    if (i >= n - 3) return negative[rng() % negative.length]!;
+    const r = rng() % (2 * specials.length);
+    if (r < specials.length) return specials[r]!;
+    return zeros ? (rng() & 1) * 0x8000 : toHalfBits(((rng() % 32) - 16) / 4);
+  });
+}
+
+interface NanCase {
+  /** GPU output, its reference, and the op's inputs (element-aligned, the first one x or dy). */
+  got: Uint16Array;
+  want: Uint16Array;
+  inputs: Uint16Array[];
+}
+
+/** What one output covers: each input NaN pattern kept ('nan 0x..'), a NaN from infinities of both
+ * signs ('generated'), and in the scalar tail (the last count % 4 elements) a kept negative NaN
+ * ('tail'). */
+function coverage(c: NanCase): Set<string> {
+  const tags = new Set<string>();
+  const n = c.want.length;
+  c.want.forEach((h, i) => {
+    if (!isNanHalf(h)) return;
+    const from = c.inputs.map((a) => a[i]!).find(isNanHalf);
+    tags.add(from === undefined ? 'generated' : `nan ${hex(from)}`);
+    if (i >= n - (n % 4) && from !== undefined && from & 0x8000) tags.add('tail');
+  });
+  return tags;
+}
+
+const NAN_SPECIALS = [...NANS, 0x7c00, 0xfc00];
+const NAN_SHAPES: [shape: number[], noise: number[], offset: bigint][] = [
+  [[9, 13], [9, 13], 1n],
+  [[3, 5, 7], [3, 1, 7], 2n],
+  [[7], [7], 3n],
+  [[3], [3], 0n],
+];
+
+type AddCase = (name: string, got: Uint16Array, want: Uint16Array, inputs: Uint16Array[]) => void;
+
+/** DropPath add and the fused bias + dropout + residual op with its backward, inputs drawn from
+ * `specials` (bias: infinities). */
+async function residualNanCases(c: DropoutContext, add: AddCase, shape: number[], rand: { seed: bigint; stream: bigint; offset: bigint }, seed: number, specials: readonly number[]): Promise<void> {
+  const n = shapeSize(shape);
+  const cols = shape[shape.length - 1]!;
+  const x = nanMix(n, seed, specials);
+  const res = nanMix(n, seed + 1, specials);
+  const dy = nanMix(n, seed + 2, specials);
+  const bias = nanMix(cols, seed + 3, [0x7c00, 0xfc00]);
+  const opts = { p: 0.5, shape, ...rand };
+  const pathNoise = dropPathNoiseShape(shape);
+
+  let y = poisonedHalves(c, n);
+  const dp = await dropPathAdd(c, c.upload(res), c.upload(x), { ...opts, dtype: 'f16', out: y });
+  add('dropPathAdd', await readHalves(c, y, n), referenceDropPathAdd(res, x, { ...opts, noiseShape: pathNoise }) as Uint16Array, [x, res]);
+  y = poisonedHalves(c, n);
+  await dropPathAddBackward(c, c.upload(dy), dp.state, { out: y });
+  add('dropPathAddBackward', await readHalves(c, y, n), referenceStructuredDropout(dy, { ...opts, noiseShape: pathNoise }) as Uint16Array, [dy]);
+
+  y = poisonedHalves(c, n);
+  const b = await biasDropoutResidual(c, c.upload(x), c.upload(bias), c.upload(res), { ...opts, dtype: 'f16', out: y });
+  const biasAt = Uint16Array.from({ length: n }, (_, i) => bias[i % cols]!);
+  add('biasDropoutResidual', await readHalves(c, y, n), referenceBiasDropoutResidual(x, bias, res, opts) as Uint16Array, [x, res, biasAt]);
+  const outX = poisonedHalves(c, n);
+  const outBias = poisonedHalves(c, cols);
+  await biasDropoutResidualBackward(c, c.upload(dy), b.state, { outX, outBias });
+  const grads = referenceBiasDropoutResidualBackward(dy, opts);
+  add('biasDropoutResidualBackward dx', await readHalves(c, outX, n), grads.dx as Uint16Array, [dy]);
+  // A column's sum is NaN from a NaN in it or from infinities of both signs.
+  const columnNaN = Uint16Array.from({ length: cols }, (_, col) => dy.find((h, i) => i % cols === col && isNanHalf(h)) ?? 0);
+  add('biasDropoutResidualBackward dbias', await readHalves(c, outBias, cols), grads.dbias as Uint16Array, [columnNaN]);
+}
+
+/** Every f16 op on context c fed kept NaNs (and, for the residual ops, opposite infinities), each
+ * output read as halves with its poison checked, with the reference for it. */
+async function nanCases(c: DropoutContext): Promise<Record<string, NanCase[]>> {
+  const cases: Record<string, NanCase[]> = {};
+  const add: AddCase = (name, got, want, inputs) => void (cases[name] ??= []).push({ got, want, inputs });
+
+  for (const [n, offset] of [[3, 0n], [7, 1n], [117, 3n], [1029, 2n]] as const) {
+    const x = nanMix(n, n, NAN_SPECIALS);
+    const opts = { p: 0.5, seed: SEED, stream: 11n, offset };
+    const want = referenceDropout(x, { ...opts, dtype: 'f16' }) as Uint16Array;
+    add('dropout', await forward(c, x, opts), want, [x]);
+    add('dropout in place', await forward(c, x, opts, true), want, [x]);
+    const state = { ...opts, count: n, dtype: 'f16' as const, training: true };
+    const dx = poisonedHalves(c, n);
+    await dropoutBackward(c, c.upload(x), state, { out: dx });
+    add('dropoutBackward', await readHalves(c, dx, n), want, [x]);
+    const inPlace = poisonedWith(c, x);
+    await dropoutBackward(c, inPlace, state, { out: inPlace });
+    add('dropoutBackward in place', await readHalves(c, inPlace, n), want, [x]);
+    const mask = poisoned(c, 4 * Math.ceil(n / 32));
+    const out = poisonedHalves(c, n);
+    await dropout(c, c.upload(x), { ...opts, dtype: 'f16', count: n, out, mask });
+    add('dropout with mask', await readHalves(c, out, n), want, [x]);
+    const fromMask = poisonedHalves(c, n);
+    await dropoutBackward(c, c.upload(x), state, { out: fromMask, mask });
+    add('dropoutBackward from mask', await readHalves(c, fromMask, n), want, [x]);
+    const fromMaskInPlace = poisonedWith(c, x);
+    await dropoutBackward(c, fromMaskInPlace, state, { out: fromMaskInPlace, mask });
+    add('dropoutBackward from mask in place', await readHalves(c, fromMaskInPlace, n), want, [x]);
+    const array = await dropoutArray(c, x, opts);
+    add('dropoutArray', array.output, want, [x]);
+    const layer = new Dropout(c, { p: 0.5, dtype: 'f16' });
+    const y = poisonedHalves(c, n);
+    const r = await layer.forward(c.upload(x), { count: n, out: y });
+    const layerWant = referenceDropout(x, { ...r.state, dtype: 'f16' }) as Uint16Array;
+    add('Dropout layer', await readHalves(c, y, n), layerWant, [x]);
+    const ly = poisonedHalves(c, n);
+    await layer.backward(c.upload(x), r.state, { out: ly });
+    add('Dropout layer backward', await readHalves(c, ly, n), layerWant, [x]);
+  }
+
+  for (const [k, [shape, noise, offset]] of NAN_SHAPES.entries()) {
+    const n = shapeSize(shape);
+    const x = nanMix(n, 40 + k, NAN_SPECIALS);
+    const dy = nanMix(n, 50 + k, NAN_SPECIALS);
+    // Gaussian and Alpha multiply by irrational factors: their finite inputs are +-0.
+    const xz = nanMix(n, 60 + k, NAN_SPECIALS, true);
+    const dyz = nanMix(n, 70 + k, NAN_SPECIALS, true);
+    const rand = { seed: SEED, stream: 12n, offset };
+    const opts = { p: 0.5, shape, noiseShape: noise, ...rand };
+
+    let y = poisonedHalves(c, n);
+    const s = await structuredDropout(c, c.upload(x), { ...opts, dtype: 'f16', out: y });
+    add('structuredDropout', await readHalves(c, y, n), referenceStructuredDropout(x, opts) as Uint16Array, [x]);
+    y = poisonedHalves(c, n);
+    await structuredDropoutBackward(c, c.upload(dy), s.state, { out: y });
+    add('structuredDropoutBackward', await readHalves(c, y, n), referenceStructuredDropout(dy, opts) as Uint16Array, [dy]);
+
+    const gOpts = { ...opts, p: 0.3 };
+    y = poisonedHalves(c, n);
+    const g = await gaussianDropout(c, c.upload(xz), { ...gOpts, dtype: 'f16', out: y });
+    add('gaussianDropout', await readHalves(c, y, n), referenceGaussianDropout(xz, gOpts) as Uint16Array, [xz]);
+    y = poisonedHalves(c, n);
+    await gaussianDropoutBackward(c, c.upload(dyz), g.state, { out: y });
+    add('gaussianDropoutBackward', await readHalves(c, y, n), referenceGaussianDropout(dyz, gOpts) as Uint16Array, [dyz]);
+
+    const aOpts = { ...opts, p: 0.2 };
+    y = poisonedHalves(c, n);
+    const a = await alphaDropout(c, c.upload(xz), { ...aOpts, dtype: 'f16', out: y });
+    add('alphaDropout', await readHalves(c, y, n), referenceAlphaDropout(xz, aOpts) as Uint16Array, [xz]);
+    y = poisonedHalves(c, n);
+    await alphaDropoutBackward(c, c.upload(dyz), a.state, { out: y });
+    add('alphaDropoutBackward', await readHalves(c, y, n), referenceAlphaDropoutBackward(dyz, aOpts) as Uint16Array, [dyz]);
+
+    // The residual ops twice: with the NaNs, and with infinities only, whose opposite signs meet
+    // in x + bias, residual + branch and the bias gradient's column sums.
+    for (const [set, specials] of [[0, NAN_SPECIALS], [1, [0x7c00, 0xfc00]]] as const) await residualNanCases(c, add, shape, rand, 100 + 10 * k + set, specials);
+  }
+  return cases;
+}
+
+describe('kept NaNs on both f16 paths', () => {
+  it('every op gives the reference bits, each kept NaN (any sign, any payload, or from -Inf + Inf) as 0x7e00', async () => {
+    const { device } = await nodeDevice();
+    const native = device.features.has('shader-f16') ? await DropoutContext.create(device, { seed: 1n }) : undefined;
+    if (!native) console.warn('native f16 not checked: the adapter lacks shader-f16');
+    try {
+      expect(native?.f16Path ?? 'native').toBe('native');
+      const failures: string[] = [];
+      const uncovered: string[] = [];
+      for (const c of native ? [native, ctx] : [ctx]) {
+        const cases = await nanCases(c);
+        for (const [name, list] of Object.entries(cases)) {
+          for (const [k, { got, want }] of list.entries()) {
+            const m = mismatch(got, want);
+            if (m) failures.push(`${c.f16Path} ${name} case ${k}: ${m}`);
+          }
+          // The data reaches what the test is about: every NaN pattern kept, a kept negative NaN in
+          // the scalar tail, and (residual sums, the bias gradient) a NaN from -Inf + Inf.
+          const tags = new Set(list.flatMap((one) => [...coverage(one)]));
+          const needed = name.endsWith('dbias') ? ['generated'] : [...NANS.map((h) => `nan ${hex(h)}`), 'tail'];
+          if (name === 'dropPathAdd' || name === 'biasDropoutResidual') needed.push('generated');
+          for (const tag of needed) if (!tags.has(tag)) uncovered.push(`${c.f16Path} ${name}: ${tag}`);
+        }
+      }
+      expect({ failures, uncovered }).toEqual({ failures: [], uncovered: [] });
+    } finally {
+      native?.destroy();
     }
   });
 });

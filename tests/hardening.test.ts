@@ -1,9 +1,10 @@
-// The seven faults an adversarial run found (issue 18), each refused up front with an error naming
-// the argument, nothing written, no WebGPU error escaping (uncaptured or otherwise), the pool's
-// counts and the generator's stream as they were.
+// Faults refused up front, each with an error naming the argument the caller passed, nothing
+// written, no WebGPU error escaping (uncaptured or otherwise), the pool's counts and the
+// generator's stream as they were.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AlphaDropout,
+  Dropout,
   DropoutContext,
   GaussianDropout,
   InvalidArgumentError,
@@ -13,20 +14,45 @@ import {
   Usage,
   alphaDropout,
   alphaDropoutBackward,
+  applyKeepMask,
   bernoulliMask,
+  biasDropoutResidual,
+  biasDropoutResidualBackward,
+  dropConnect,
   dropPath,
   dropout,
+  dropoutBackward,
   gaussianDropout,
   gaussianDropoutBackward,
   mcDropout,
+  mcSample,
+  packMask,
+  philox4x32_10,
   randomNormal,
   randomWords,
   readArray,
+  referenceAlphaDropoutBackward,
+  referenceBiasDropoutResidual,
+  referenceBiasDropoutResidualBackward,
+  referenceDropPathAdd,
+  referenceDropout,
+  referenceGaussianDropout,
+  referenceKeepMask,
+  referenceLoss,
+  referenceMcStats,
+  referenceMlpForward,
+  referenceNormal,
   referenceStructuredDropout,
+  referenceStructuredKeep,
+  referenceUniform,
+  referenceWords,
+  requestDropoutDevice,
+  sampleDropout,
   spatialDropout,
   spatialNoiseShape,
   structuredDropout,
   structuredKeepMask,
+  unpackMask,
   uploadMatrix,
 } from '../src/index.js';
 import { requestNodeDevice, type NodeDevice } from '../src/node.js';
@@ -36,11 +62,15 @@ const N = 1024;
 let ctx: DropoutContext;
 let x: GPUBuffer;
 let uncaptured: string[] = [];
+/** A second device, for buffers and encoders that are not the context's. */
+let other: NodeDevice;
 beforeAll(async () => {
   ctx = await gpuContext();
   x = ctx.upload(testData(N));
   ctx.device.addEventListener('uncapturederror', (e) => uncaptured.push((e as GPUUncapturedErrorEvent).error.message));
+  other = await requestNodeDevice();
 });
+afterAll(() => other?.release());
 
 /** The device's queue drained and its events delivered: an uncaptured error would have arrived. */
 async function settled(c: DropoutContext = ctx): Promise<void> {
@@ -150,12 +180,6 @@ describe('3. readBytes validates bytes and byteOffset', () => {
 });
 
 describe('4. a buffer of another GPUDevice', () => {
-  let other: NodeDevice;
-  beforeAll(async () => {
-    other = await requestNodeDevice();
-  });
-  afterAll(() => other?.release());
-
   const foreign = (bytes: number) => other.device.createBuffer({ size: bytes, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST });
 
   it('is named (before recording into a caller encoder, at the batch submit otherwise) with no uncaptured error, nothing written, the pool as it was', async () => {
@@ -265,5 +289,373 @@ describe("7. a misspelt option in a layer's forward", () => {
     const { output } = await layer.forward(x, { shape, out });
     const want = referenceStructuredDropout(testData(N), { p: 0.5, shape, noiseShape: spatialNoiseShape(shape, { layout: 'channels-last' }), seed: 1n });
     expect(Array.from(await readArray(ctx, output, 'f32', N))).toEqual(Array.from(want));
+  });
+});
+
+/** The smaller of the two limits every buffer the model kit binds whole must fit, and its name. */
+function bindingLimit(c: DropoutContext): { name: string; bytes: number } {
+  const { maxStorageBufferBindingSize: binding, maxBufferSize } = c.device.limits;
+  return binding <= maxBufferSize ? { name: 'maxStorageBufferBindingSize', bytes: binding } : { name: 'maxBufferSize', bytes: maxBufferSize };
+}
+
+describe("8. an MLP's parameters past one storage binding are refused in the constructor", () => {
+  it('sizes named with the limit, before any allocation, initialisation or seed draw; a count past 2^32 the same way', async () => {
+    const limit = bindingLimit(ctx);
+    // [inputs, hidden, 1] holds hidden (inputs + 2) + 1 parameters: one hidden unit past the limit.
+    const inputs = 8192;
+    const hidden = Math.floor(limit.bytes / 4 / (inputs + 2)) + 1;
+    const parameters = hidden * (inputs + 2) + 1;
+    expect(parameters * 4).toBeGreaterThan(limit.bytes);
+    const before = counts(ctx);
+    const stream = ctx.generator.stream;
+    uncaptured = [];
+    await expectInvalid(
+      () => new MLP(ctx, { sizes: [inputs, hidden, 1] }),
+      'sizes',
+      new RegExp(`^sizes: expected .*${parameters} f32 parameters take ${parameters * 4} bytes.*${limit.name} of ${limit.bytes} bytes\\), got \\[${inputs}, ${hidden}, 1\\]$`),
+    );
+    await expectInvalid(() => new MLP(ctx, { sizes: [65536, 65536, 1], seed: 1 }), 'sizes', new RegExp(`${limit.name} of ${limit.bytes} bytes`));
+    await settled();
+    expect(uncaptured).toEqual([]);
+    expect(ctx.generator.stream).toBe(stream);
+    expect(counts(ctx)).toEqual(before);
+  });
+});
+
+describe('8b. the per-call buffers of the model kit are checked against the binding limit when the call is made', () => {
+  it("mcDropout and mcSample name input (the MLP's rows check would say x); classification's row statistics count too", async () => {
+    const limit = bindingLimit(ctx);
+    const width = 4096;
+    const rows = Math.floor(limit.bytes / (width * 4)) + 1;
+    const mlp = new MLP(ctx, { sizes: [1, width, 1], dropout: 0.5, seed: 1 });
+    const tall = uploadMatrix(ctx, testData(rows), rows, 1);
+    // No hidden width past 2: the three f32 statistics per row are the widest buffer.
+    const narrow = new MLP(ctx, { sizes: [1, 2], seed: 2 });
+    const statsRows = Math.floor(limit.bytes / 12) + 1;
+    expect(statsRows * 2 * 4).toBeLessThanOrEqual(limit.bytes);
+    const statsInput = uploadMatrix(ctx, new Float32Array(statsRows), statsRows, 1);
+    await ctx.flush();
+    const before = counts(ctx);
+    uncaptured = [];
+    const rowsLimit = new RegExp(`^input: expected at most ${rows - 1} rows .*${limit.name} of ${limit.bytes} bytes`);
+    await expectInvalid(() => mcDropout(ctx, mlp, tall, { samples: 2, seed: 1n }), 'input', rowsLimit);
+    await expectInvalid(() => mcSample(ctx, mlp, tall, { seed: 1n, stream: 0n, sample: 0 }), 'input', rowsLimit);
+    await expectInvalid(() => mcDropout(ctx, narrow, statsInput, { samples: 2, task: 'classification', seed: 1n }), 'input', new RegExp(`at most ${statsRows - 1} rows`));
+    await settled();
+    expect(uncaptured).toEqual([]);
+    expect(counts(ctx)).toEqual(before);
+    for (const m of [mlp, narrow]) m.destroy();
+  });
+
+  it('a matrix whose buffer is larger than one binding (the kernels bind it whole) names x or y, in the MLP and in sampleDropout', async (t) => {
+    const limit = bindingLimit(ctx);
+    // Such a buffer exists only where one buffer may be larger than one binding (lavapipe: 2^32 - 1 bytes and 128 MiB).
+    if (limit.bytes + 4 > ctx.device.limits.maxBufferSize) t.skip();
+    const big = ctx.device.createBuffer({ size: limit.bytes + 4, usage: Usage.STORAGE | Usage.COPY_DST });
+    const mlp = new MLP(ctx, { sizes: [1, 4, 1], seed: 1 });
+    const small = uploadMatrix(ctx, testData(8), 8, 1);
+    const inBig = { buffer: big, rows: 8, cols: 1 };
+    await ctx.flush();
+    const before = counts(ctx);
+    uncaptured = [];
+    const whole = new RegExp(`a buffer of at most ${limit.bytes} bytes .*${limit.name}.*got ${limit.bytes + 4} bytes`);
+    await expectInvalid(() => mlp.predict(inBig), 'x', whole);
+    await expectInvalid(() => mlp.trainStep(small, inBig, { loss: 'mse' }), 'y', whole);
+    await expectInvalid(() => mlp.evaluate(inBig, small, { loss: 'mse' }), 'x', whole);
+    await expectInvalid(() => sampleDropout(ctx, inBig, { p: 0.5, random: { seed: 1n, stream: 0n, samples: 2 } }), 'x', whole);
+    await settled();
+    expect(uncaptured).toEqual([]);
+    expect(counts(ctx)).toEqual(before);
+    expect(mlp.steps).toBe(0);
+    mlp.destroy();
+    big.destroy();
+  });
+});
+
+describe('9. structured ops name the size arguments the caller passed', () => {
+  it("dropConnect's rows x cols past 2^32 - 1 names cols; a shape taken from x's size past the contract names x", async () => {
+    const out = poisoned(ctx, N * 4);
+    const generator = new PhiloxGenerator(4n);
+    const before = counts(ctx);
+    await expectInvalid(() => dropConnect(ctx, x, { p: 0.5, rows: 2 ** 31, cols: 2, generator, out }), 'cols', /^cols: expected at most 1 for 2147483648 rows \(rows x cols at most 2\^32 - 1 elements\), got 2$/);
+    await expectInvalid(() => dropConnect(ctx, x, { p: 0.5, rows: 3, cols: 2 ** 31, generator, out }), 'cols', /at most 1431655765 for 3 rows/);
+    // A buffer past 2^32 - 1 f32 elements, as a device with a larger maxBufferSize would hand out
+    // (lavapipe's cannot hold one): without a shape, its size is the op's element count.
+    const huge = { size: 2 ** 34 + 16, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, mapState: 'unmapped', mapAsync: async () => {} } as unknown as GPUBuffer;
+    const tooMany = /^x: expected .*at most 2\^32 - 1 elements .*shape.*got 17179869200 bytes/;
+    await expectInvalid(() => structuredDropout(ctx, huge, { p: 0.5, generator }), 'x', tooMany);
+    await expectInvalid(() => gaussianDropout(ctx, huge, { p: 0.5, generator }), 'x', tooMany);
+    await expectInvalid(() => alphaDropout(ctx, huge, { p: 0.5, generator }), 'x', tooMany);
+    expect(generator.stream).toBe(0n);
+    expect(counts(ctx)).toEqual(before);
+    await expectUntouched(ctx, out);
+  });
+});
+
+describe('10. every CPU reference refuses bad arguments with an InvalidArgumentError naming them', () => {
+  /** What a call did: the refusal's argument, or another outcome spelt out. */
+  function outcome(call: () => unknown): string {
+    try {
+      const result = call() as ArrayLike<number> | undefined;
+      return `returned ${result?.length ?? typeof result} values`;
+    } catch (e) {
+      if (e instanceof InvalidArgumentError && e.message.startsWith(`${e.argument}: expected `)) return `refused ${e.argument}`;
+      return `${(e as Error).name}: ${(e as Error).message}`;
+    }
+  }
+
+  it('counts, words, p, dtype, arrays and their lengths, shapes, the random options, the model and the MC samples', () => {
+    const x8 = testData(8);
+    const keep8 = new Uint8Array(8).fill(1);
+    const r = { seed: 1n };
+    const cases: [string, () => unknown][] = [
+      ['count', () => referenceWords(1n, 0n, -1)],
+      ['count', () => referenceWords(1n, 0n, 2.5)],
+      ['c0', () => philox4x32_10(-1, 0, 0, 0, 0, 0)],
+      ['k1', () => philox4x32_10(0, 0, 0, 0, 0, 2 ** 32)],
+      ['out', () => philox4x32_10(0, 0, 0, 0, 0, 0, new Uint32Array(2))],
+      ['count', () => referenceUniform(1.5, r)],
+      ['options', () => referenceUniform(4, undefined as never)],
+      ['count', () => referenceNormal(NaN, r)],
+      ['options', () => referenceKeepMask(4, 0, undefined as never)],
+      ['seed', () => referenceKeepMask(4, 1, { seed: -1n })],
+      ['keep', () => packMask(null as never)],
+      ['bits', () => unpackMask([0b101] as never, 3)],
+      ['keep', () => applyKeepMask(x8, new Uint8Array(4), 0.5, 'f32')],
+      ['dtype', () => applyKeepMask(x8, keep8, 0.5, 'f64' as never)],
+      ['x', () => applyKeepMask(x8, keep8, 0.5, 'f16')],
+      ['x', () => referenceDropout(Array.from(x8) as never, { p: 0.5, seed: 1n })],
+      ['dtype', () => referenceDropout(x8, { p: 0.5, seed: 1n, dtype: 'bf16' as never })],
+      ['options', () => referenceDropout(x8, null as never)],
+      ['options', () => referenceStructuredKeep(undefined as never)],
+      ['seed', () => referenceStructuredKeep({ p: 0, shape: [4], seed: 'one' as never })],
+      ['scaleByKeep', () => referenceStructuredDropout(x8, { p: 0, seed: 1n, scaleByKeep: 'yes' as never })],
+      ['x', () => referenceStructuredDropout(x8, { p: 0.5, seed: 1n, dtype: 'f16' })],
+      ['residual', () => referenceDropPathAdd(testData(4), x8, { p: 0.5, seed: 1n, shape: [2, 4], noiseShape: [2, 1] })],
+      ['residual', () => referenceDropPathAdd(new Uint16Array(8), x8, { p: 0.5, seed: 1n, shape: [2, 4], noiseShape: [2, 1] })],
+      ['bias', () => referenceBiasDropoutResidual(x8, testData(3), testData(8, 2), { p: 0.5, seed: 1n, shape: [2, 4] })],
+      ['shape', () => referenceBiasDropoutResidual(testData(1), testData(1), testData(1, 2), { p: 0.5, seed: 1n, shape: [] })],
+      ['shape', () => referenceBiasDropoutResidualBackward(testData(1), { p: 0.5, seed: 1n, shape: [] })],
+      ['options', () => referenceGaussianDropout(x8, undefined as never)],
+      ['options', () => referenceAlphaDropoutBackward(x8, 3 as never)],
+      ['model.parameters', () => referenceMlpForward({ sizes: [2, 1], parameters: new Float32Array(2) }, [1, 2], 1)],
+      ['model.sizes', () => referenceMlpForward({ sizes: [2], parameters: [] }, [1, 2], 1)],
+      ['model.dropout', () => referenceMlpForward({ sizes: [2, 3, 1], parameters: new Float32Array(13), dropout: 1.5 }, [1, 2], 1)],
+      ['rows', () => referenceMlpForward({ sizes: [2, 1], parameters: new Float32Array(3) }, [], -1)],
+      ['sample.seed', () => referenceMlpForward({ sizes: [2, 1], parameters: new Float32Array(3) }, [1, 2], 1, { seed: -1n, stream: 0n })],
+      ['loss', () => referenceLoss([0], [0], 1, 1, 'mae' as never)],
+      ['targets', () => referenceLoss([0, 0], [0], 1, 2, 'mse')],
+      ['samples', () => referenceMcStats([], 1, 1, 'regression')],
+      ['task', () => referenceMcStats([[1], [2]], 1, 1, 'cls' as never)],
+      ['samples[1]', () => referenceMcStats([[1, 2], [3]], 1, 2, 'regression')],
+    ];
+    expect(cases.map(([, call]) => outcome(call))).toEqual(cases.map(([argument]) => `refused ${argument}`));
+    // The same calls with good arguments still compute.
+    expect(referenceWords(1n, 0n, 0)).toHaveLength(0);
+    expect(applyKeepMask(x8, keep8, 0.5, 'f32')).toEqual(x8.map((v) => v * 2));
+    expect(referenceMcStats([[1], [3]], 1, 1, 'regression').variance).toEqual(Float64Array.of(1));
+  });
+});
+
+describe("11. requestDropoutDevice checks powerPreference before asking for an adapter", () => {
+  it("'ultra' (or any other value) names powerPreference and no adapter is requested; requestNodeDevice goes through the same check", async () => {
+    const calls: unknown[] = [];
+    const gpu = { requestAdapter: async (options?: unknown) => (calls.push(options), null) } as unknown as GPU;
+    for (const powerPreference of ['ultra', 'LOW-POWER', 1, null]) {
+      await expectInvalid(() => requestDropoutDevice({ gpu, powerPreference: powerPreference as GPUPowerPreference }), 'powerPreference', /'low-power' or 'high-performance'/);
+    }
+    expect(calls).toEqual([]);
+    await expectInvalid(() => requestNodeDevice({ powerPreference: 'ultra' as GPUPowerPreference }), 'powerPreference', /'low-power' or 'high-performance'/);
+    // A valid one goes to requestAdapter as it was given.
+    await expect(requestDropoutDevice({ gpu, powerPreference: 'low-power' })).rejects.toThrow(/no adapter/);
+    expect(calls).toEqual([{ powerPreference: 'low-power' }]);
+  });
+});
+
+describe("12. the in-place Dropout layer's errors name the argument the caller passed", () => {
+  it('a destroyed dy in backward names dy, a destroyed x in forward names x (the op binds the buffer as its out); the same for a buffer of another device', async () => {
+    const layer = new Dropout(ctx, { p: 0.5, inPlace: true, generator: new PhiloxGenerator(6n) });
+    const doomed = ctx.upload(testData(N, 6));
+    const { state } = await layer.forward(doomed);
+    await ctx.flush();
+    doomed.destroy();
+    const foreign = other.device.createBuffer({ size: N * 4, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST });
+    const before = counts(ctx);
+    uncaptured = [];
+    for (const [buffer, reason] of [[doomed, /destroyed/], [foreign, /another GPUDevice/]] as const) {
+      await expectInvalid(() => layer.backward(buffer, state), 'dy', reason);
+      await expectInvalid(() => layer.forward(buffer), 'x', reason);
+      await expectInvalid(() => layer.forward(buffer, { mask: true }), 'x', reason);
+      // The functional ops in place name the buffer as the input it is.
+      await expectInvalid(() => dropoutBackward(ctx, buffer, state, { out: buffer }), 'dy', reason);
+      await expectInvalid(() => dropout(ctx, buffer, { p: 0.5, seed: 1n, out: buffer }), 'x', reason);
+    }
+    await settled();
+    expect(uncaptured).toEqual([]);
+    expect(counts(ctx)).toEqual(before);
+    foreign.destroy();
+  });
+});
+
+describe('13. biasDropoutResidualBackward is all or nothing', () => {
+  it('refused for its outBias (destroyed, or of another device) or outX, it writes nothing, outX included, and the pool is as it was', async () => {
+    const c = await gpuContext({ maskTables: { minElements: 0, minReuse: 1 } });
+    const errors: string[] = [];
+    c.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
+    const shape = [32, 32];
+    const { state } = await biasDropoutResidual(c, c.upload(testData(N, 1)), c.upload(testData(32, 2)), c.upload(testData(N, 3)), { p: 0.25, shape, seed: 4n });
+    const dy = c.upload(testData(N, 5));
+    const outX = poisoned(c, N * 4);
+    const doomed = c.upload(new Float32Array(32));
+    const doomedX = c.upload(new Float32Array(N));
+    await c.flush();
+    doomed.destroy();
+    doomedX.destroy();
+    const foreignBias = other.device.createBuffer({ size: 32 * 4, usage: Usage.STORAGE | Usage.COPY_SRC });
+    const before = counts(c);
+    for (const encoder of [undefined, c.device.createCommandEncoder()]) {
+      for (const outBias of [doomed, foreignBias]) {
+        for (const x of [outX, undefined]) {
+          await expectInvalid(() => biasDropoutResidualBackward(c, dy, state, { outX: x, outBias, encoder }), 'outBias', /destroy|another GPUDevice/);
+        }
+      }
+      await expectInvalid(() => biasDropoutResidualBackward(c, dy, state, { outX: doomedX, encoder }), 'outX', /destroy/);
+      if (encoder) {
+        c.device.pushErrorScope('validation');
+        c.device.queue.submit([encoder.finish()]);
+        expect(await c.device.popErrorScope()).toBeNull();
+      }
+    }
+    await settled(c);
+    expect(errors).toEqual([]);
+    expect(counts(c)).toEqual(before);
+    await expectUntouched(c, outX);
+    // A valid call writes both gradients as the reference says.
+    const grads = await biasDropoutResidualBackward(c, dy, state, { outX });
+    const want = referenceBiasDropoutResidualBackward(testData(N, 5), { p: 0.25, shape, seed: 4n });
+    expect(Array.from(await readArray(c, grads.dx, 'f32', N))).toEqual(Array.from(want.dx));
+    expect(grads.dx).toBe(outX);
+  });
+});
+
+describe('14. a finished encoder, or one of another device, is refused naming encoder', () => {
+  it('every kind of op and the model kit: nothing recorded, nothing written, no uncaptured error on either device, no stream taken', async () => {
+    const c = await gpuContext();
+    const errors: string[] = [];
+    const otherErrors: string[] = [];
+    c.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
+    other.device.addEventListener('uncapturederror', (e) => otherErrors.push((e as GPUUncapturedErrorEvent).error.message));
+    const data = c.upload(testData(N, 7));
+    const out = poisoned(c, N * 4);
+    const bias = c.upload(testData(32, 1));
+    const residual = c.upload(testData(N, 2));
+    const mlp = new MLP(c, { sizes: [4, 8, 2], dropout: 0.5, seed: 3 });
+    const input = uploadMatrix(c, testData(8, 8), 2, 4);
+    await c.flush();
+    const finished = c.device.createCommandEncoder();
+    finished.finish();
+    const foreign = other.device.createCommandEncoder();
+    const generator = new PhiloxGenerator(5n);
+    const before = counts(c);
+    for (const [encoder, reason] of [[finished, /still open for recording, got one whose finish\(\) was already called/], [foreign, /of this context's device, got an encoder of another GPUDevice/]] as const) {
+      await expectInvalid(() => dropout(c, data, { p: 0.5, generator, out, encoder }), 'encoder', reason);
+      await expectInvalid(() => dropout(c, data, { p: 0.5, generator, encoder }), 'encoder', reason);
+      await expectInvalid(() => randomWords(c, { count: N, generator, out, encoder }), 'encoder', reason);
+      await expectInvalid(() => spatialDropout(c, data, { p: 0.5, shape: [4, 8, 32], layout: 'channels-first', generator, out, encoder }), 'encoder', reason);
+      await expectInvalid(() => biasDropoutResidual(c, data, bias, residual, { p: 0.5, shape: [32, 32], generator, out, encoder }), 'encoder', reason);
+      await expectInvalid(() => mlp.predict(input, { encoder }), 'encoder', reason);
+    }
+    expect(generator.stream).toBe(0n);
+    await settled(c);
+    await other.device.queue.onSubmittedWorkDone();
+    expect(errors).toEqual([]);
+    expect(otherErrors).toEqual([]);
+    expect(counts(c)).toEqual(before);
+    await expectUntouched(c, out);
+    // The other device's encoder was left alone: it still finishes and submits cleanly there.
+    other.device.pushErrorScope('validation');
+    other.device.queue.submit([foreign.finish()]);
+    expect(await other.device.popErrorScope()).toBeNull();
+    mlp.destroy();
+  });
+
+  it('an encoder finished while the op waited (not awaited before finish) is refused before anything is recorded into it', async () => {
+    const c = await gpuContext();
+    const errors: string[] = [];
+    c.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
+    const data = c.upload(testData(N, 9));
+    const out = poisoned(c, N * 4);
+    await c.flush();
+    const before = counts(c);
+    const encoder = c.device.createCommandEncoder();
+    // A new shape: its pipelines compile asynchronously, so the op is still waiting at finish().
+    const pending = structuredDropout(c, data, { p: 0.5, shape: [2, 512], noiseShape: [2, 1], seed: 1n, encoder });
+    c.device.queue.submit([encoder.finish()]);
+    await expectInvalid(() => pending, 'encoder', /finish\(\) was already called/);
+    await settled(c);
+    expect(errors).toEqual([]);
+    expect(counts(c)).toEqual(before);
+    await expectUntouched(c, out);
+  });
+});
+
+describe('15. destroyed buffers: refused up front, never handed out again by the pool', () => {
+  it('output.destroy() then ctx.release(output): the pool forgets it; later calls of that size work and name nothing the caller did not pass', async () => {
+    const c = await gpuContext();
+    const xs = testData(N, 11);
+    const data = c.upload(xs);
+    const first = await dropout(c, data, { p: 0.5, seed: 1n });
+    await c.flush();
+    const bytes = c.pool.bytes;
+    first.output.destroy();
+    c.release(first.output);
+    expect(c.pool.bytes).toBe(bytes - N * 4);
+    // Released, then destroyed while idle (the caller kept using what it gave back).
+    const second = await dropout(c, data, { p: 0.5, seed: 2n });
+    c.release(second.output);
+    second.output.destroy();
+    for (let i = 0; i < 3; i++) {
+      const { output } = await dropout(c, data, { p: 0.5, seed: 3n });
+      expect(output).not.toBe(first.output);
+      expect(output).not.toBe(second.output);
+      expect(Array.from(await readArray(c, output, 'f32', N))).toEqual(Array.from(referenceDropout(xs, { p: 0.5, seed: 3n })));
+      c.release(output);
+    }
+  });
+
+  it('a destroyed argument is named before anything is recorded, so the other ops of the same batch still run', async () => {
+    const c = await gpuContext();
+    const errors: string[] = [];
+    c.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
+    const xs = testData(N, 12);
+    const data = c.upload(xs);
+    const doomed = c.upload(xs);
+    await c.flush();
+    doomed.destroy();
+    const before = counts(c);
+    const generator = new PhiloxGenerator(8n);
+    // Issued in one tick: they share one batch.
+    const [good, bad, badOut] = await Promise.allSettled([
+      dropout(c, data, { p: 0.5, seed: 4n }),
+      dropout(c, doomed, { p: 0.5, generator }),
+      spatialDropout(c, data, { p: 0.5, shape: [4, 8, 32], layout: 'channels-first', generator, out: doomed }),
+    ]);
+    for (const [result, argument] of [[bad, 'x'], [badOut, 'out']] as const) {
+      expect(result.status).toBe('rejected');
+      const e = (result as PromiseRejectedResult).reason as InvalidArgumentError;
+      expect(e).toBeInstanceOf(InvalidArgumentError);
+      expect(e.argument).toBe(argument);
+      expect(e.message).toMatch(/a live GPUBuffer, got a destroyed GPUBuffer/);
+    }
+    expect(generator.stream).toBe(0n);
+    // The refused calls took nothing from the pool; the good one its output.
+    expect(counts(c)).toEqual({ allocations: before.allocations + 1, bytes: before.bytes + N * 4 });
+    expect(good.status).toBe('fulfilled');
+    const { output } = (good as PromiseFulfilledResult<Awaited<ReturnType<typeof dropout>>>).value;
+    expect(Array.from(await readArray(c, output, 'f32', N))).toEqual(Array.from(referenceDropout(xs, { p: 0.5, seed: 4n })));
+    await expectInvalid(() => c.readBytes(doomed, 16), 'buffer', /a destroyed GPUBuffer/);
+    c.release(output);
+    await settled(c);
+    expect(errors).toEqual([]);
   });
 });

@@ -295,10 +295,13 @@ describe('batching and device loss, harder cases', () => {
     const c = await gpuContext();
     const doomed = c.upload(testData(1024, 2));
     await c.flush();
-    doomed.destroy();
     const mask = poisoned(c, 128);
-    // Its two dispatches (in-place forward, mask) are recorded together: the error names the op's own argument.
-    await expect(dropout(c, doomed, { p: 0.5, seed: 1n, count: 1024, out: doomed, mask })).rejects.toThrow(/^out: expected a live GPUBuffer/);
+    // Its two dispatches (in-place forward, mask) are recorded together: the error names the op's
+    // own argument (in place, x is its out too). Destroyed after the call's checks, the buffer is
+    // refused at the submit.
+    const pending = dropout(c, doomed, { p: 0.5, seed: 1n, count: 1024, out: doomed, mask });
+    doomed.destroy();
+    await expect(pending).rejects.toThrow(/^x: expected a live GPUBuffer/);
     expect(await allPoison(c, mask), 'mask written by an op that was refused').toBe(true);
   });
 

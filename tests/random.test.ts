@@ -16,7 +16,9 @@ import {
   referenceDropout,
   referenceKeepMask,
   referenceNormal,
+  referenceStructuredDropout,
   referenceUniform,
+  structuredDropout,
   toHalfArray,
   type DropoutContext,
   type RandomOpOptions,
@@ -30,6 +32,10 @@ const BIG = 2 ** 20 + 3;
 const OFFSETS = [0n, 1n, 2n, 3n, 5n, 2n ** 33n + 1n];
 const STREAMS = [0n, 3n, 2n ** 32n, 2n ** 64n - 1n];
 const SEED = 0x0123456789abcdefn;
+/** GPU normals (f32 Box-Muller) against the f64 reference: |z - ref| <= 1e-5 * (1 + |ref|) (the shader
+ * takes ln u1 from a series where u1 is near 1, because the f32 log there gave errors up to 1.8e-5
+ * at |z| ~ 0.002). */
+const NORMAL_TOLERANCE = 1e-5;
 
 let ctx: DropoutContext;
 beforeAll(async () => {
@@ -140,10 +146,8 @@ describe('random ops equal the CPU reference bit for bit (sizes 1..2^20+3, odd o
     }
   });
 
-  // Box-Muller in f32 on the GPU against the f64 reference: within 1e-5 * (1 + |z|) everywhere,
-  // small radii included (the shader takes ln u1 from a series where u1 is near 1, because the
-  // f32 log there gave errors up to 1.8e-5 at |z| ~ 0.002). The worst case is printed.
-  const NORMAL_TOLERANCE = 1e-5;
+  // Box-Muller in f32 on the GPU against the f64 reference: within NORMAL_TOLERANCE * (1 + |z|)
+  // everywhere, small radii included. The worst case is printed.
   it(`randomNormal is within ${NORMAL_TOLERANCE} * (1 + |z|) of referenceNormal, small radii included`, async () => {
     let worst = 0;
     let worstSmallRadius = 0;
@@ -362,6 +366,73 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     await dropout(ctx, xb, { p: 0.5, seed: SEED, stream: 6n, offset, out });
     return readArray(ctx, out, 'f32', data.length);
   }
+});
+
+describe('mask indices count mod 2^64: a call that runs past index 2^64 - 1 wraps to index 0', () => {
+  // Offsets 1..6 below 2^64 and counts 1..12: the vec4 body, a misaligned start and the scalar
+  // tail each reach the wrap; every element's word must be that of its index mod 2^64, so a mask
+  // cannot depend on how many elements a call has.
+  const TOP = 2n ** 64n;
+  const wrapped = (offset: bigint, count: number): Uint32Array => {
+    const out = new Uint32Array(count);
+    for (let i = 0; i < count; i++) out[i] = contractWords(SEED, 9n, 1, (offset + BigInt(i)) % TOP)[0]!;
+    return out;
+  };
+
+  it('contractWords steps past 2^64 - 1 to index 0 (one index at a time agrees with one call)', () => {
+    for (let back = 1n; back <= 6n; back++) {
+      for (const count of [1, 4, 7, 8, 13]) {
+        expect(mismatch(contractWords(SEED, 9n, count, TOP - back), wrapped(TOP - back, count)), `offset 2^64 - ${back}, count ${count}`).toBeNull();
+      }
+    }
+    // Index 2^64 is index 0: the words after the wrap are the first words of the stream.
+    expect(Array.from(contractWords(SEED, 9n, 6, TOP - 2n).subarray(2))).toEqual(Array.from(contractWords(SEED, 9n, 4, 0n)));
+  });
+
+  it('randomWords, bernoulliMask and dropout (f32 and f16) agree with the reference for every count around the wrap', async () => {
+    const x = testData(16, 9);
+    for (let back = 1n; back <= 6n; back++) {
+      const offset = TOP - back;
+      for (let count = 1; count <= 12; count++) {
+        const what = `offset 2^64 - ${back}, count ${count}`;
+        const words = await gpuWords(ctx, randomWords, { count, seed: SEED, stream: 9n, offset }, count);
+        expect(mismatch(words, wrapped(offset, count)), `randomWords, ${what}`).toBeNull();
+        const keep = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p: 0.5 }), { count, seed: SEED, stream: 9n, offset }, count);
+        expect(mismatch(keep, Uint32Array.from(referenceKeepMask(count, 0.5, { seed: SEED, stream: 9n, offset }))), `bernoulliMask, ${what}`).toBeNull();
+        const data = x.subarray(0, count);
+        const xb = ctx.upload(data);
+        const out = poisoned(ctx, count * 4);
+        await dropout(ctx, xb, { p: 0.5, seed: SEED, stream: 9n, offset, out });
+        expect(mismatch(await readArray(ctx, out, 'f32', count), referenceDropout(data, { p: 0.5, seed: SEED, stream: 9n, offset }) as Float32Array), `dropout, ${what}`).toBeNull();
+        const half = toHalfArray(data);
+        const hb = ctx.upload(half);
+        const hout = poisoned(ctx, count * 2);
+        await dropout(ctx, hb, { p: 0.5, seed: SEED, stream: 9n, offset, out: hout, dtype: 'f16' });
+        expect(mismatch(await readArray(ctx, hout, 'f16', count), referenceDropout(half, { p: 0.5, seed: SEED, stream: 9n, offset }) as Uint16Array), `f16 dropout, ${what}`).toBeNull();
+        for (const b of [xb, out, hb, hout]) ctx.release(b);
+      }
+    }
+  });
+
+  it('structured dropout and randomNormal wrap the same way (a broadcast mask near 2^64, normals paired across the wrap)', async () => {
+    const shape = [3, 5, 4];
+    const data = testData(60, 10);
+    for (const back of [1n, 3n, 7n, 14n]) {
+      const offset = TOP - back;
+      const noiseShape = [3, 1, 4];
+      const xb = ctx.upload(data);
+      const out = poisoned(ctx, data.length * 4);
+      await structuredDropout(ctx, xb, { p: 0.5, shape, noiseShape, seed: SEED, stream: 9n, offset, out });
+      const want = referenceStructuredDropout(data, { p: 0.5, shape, noiseShape, seed: SEED, stream: 9n, offset });
+      expect(mismatch(await readArray(ctx, out, 'f32', data.length), want as Float32Array), `structuredDropout, offset 2^64 - ${back}`).toBeNull();
+      for (const b of [xb, out]) ctx.release(b);
+      for (const count of [1, 3, 6, 9]) {
+        const normals = new Float32Array((await gpuWords(ctx, randomNormal, { count, seed: SEED, stream: 9n, offset }, count)).buffer);
+        const reference = referenceNormal(count, { seed: SEED, stream: 9n, offset });
+        for (let i = 0; i < count; i++) expect(Math.abs(normals[i]! - reference[i]!), `randomNormal ${i}, offset 2^64 - ${back}, count ${count}`).toBeLessThan(NORMAL_TOLERANCE * (1 + Math.abs(reference[i]!)));
+      }
+    }
+  });
 });
 
 describe('generators: successive streams, replayable', () => {

@@ -198,6 +198,89 @@ describe('gradients', () => {
     expect(bits(await dx.data())).toEqual(bits(await raw(dys)));
     tf.dispose([x, dy, y, dx]);
   });
+
+  // Second and higher derivatives. Each op is y = c * x elementwise, so for sum(op(x) * x) the
+  // gradient is 2 c x and the second derivative 2 c; for sum(op(x)^2) it is 2 c^2, and the third
+  // derivative of sum(op(x)^3) is 6 c^3. c is the op applied to ones: the reference's masked scale
+  // (p = 0.5 or 0.75, so every product is exact) or, for Gaussian dropout, the raw-buffer op's.
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  const timesTwo = (a: ArrayLike<number>) => Float32Array.from(a, (v) => 2 * v);
+  const secondOfProduct = (op: (t: tf.Tensor) => tf.Tensor) => tf.grad((x: tf.Tensor) => tf.sum(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), t)))(x)));
+
+  it('second derivative of sum(dropout(x) * x) is 2 s m; the first derivative stays 2 s m x', async () => {
+    const shape = [13, 11];
+    const xs = testData(143, 24);
+    const x = tf.tensor(xs, shape);
+    for (const opts of [{ p: 0.5, seed: 7 }, { p: 0.75, seed: 31, stream: 2 ** 40 + 1, offset: 2 ** 32 + 5 }]) {
+      const keep = referenceKeepMask(143, opts.p, opts);
+      const c = applyKeepMask(ones(143), keep, opts.p, 'f32');
+      const op = (t: tf.Tensor) => dropout(t, opts);
+      const before = tf.memory().numTensors;
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), t)))(x);
+      expect(bits(await dx.data())).toEqual(bits(timesTwo(applyKeepMask(xs, keep, opts.p, 'f32'))));
+      const d2x = secondOfProduct(op)(x);
+      expect(bits(await d2x.data())).toEqual(bits(timesTwo(c)));
+      tf.dispose([dx, d2x]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    x.dispose();
+  });
+
+  it('second derivative through ordinary tfjs ops: sum(dropout(x)^2) gives 2 s^2 m', async () => {
+    const xs = testData(200, 25);
+    const x = tf.tensor(xs, [8, 25]);
+    const opts = { p: 0.5, seed: 7, stream: 3 };
+    const c = applyKeepMask(ones(200), referenceKeepMask(200, opts.p, opts), opts.p, 'f32');
+    const d2x = tf.grad((u: tf.Tensor) => tf.sum(tf.grad((t: tf.Tensor) => tf.sum(tf.square(dropout(t, opts))))(u)))(x);
+    expect(bits(await d2x.data())).toEqual(bits(Float32Array.from(c, (v) => 2 * v * v)));
+    tf.dispose([x, d2x]);
+  });
+
+  it('third derivative of sum(dropout(x)^3) is 6 s^3 m', async () => {
+    const xs = testData(64, 26);
+    const x = tf.tensor(xs);
+    const opts = { p: 0.5, seed: 9, offset: 3 };
+    const c = applyKeepMask(ones(64), referenceKeepMask(64, opts.p, opts), opts.p, 'f32');
+    const cube = (t: tf.Tensor) => {
+      const y = dropout(t, opts);
+      return tf.sum(tf.mul(tf.mul(y, y), y));
+    };
+    const grad = (f: (t: tf.Tensor) => tf.Tensor) => (t: tf.Tensor) => tf.sum(tf.grad(f)(t));
+    const d3x = tf.grad(grad(grad(cube)))(x);
+    expect(bits(await d3x.data())).toEqual(bits(Float32Array.from(c, (v) => 6 * v * v * v)));
+    tf.dispose([x, d3x]);
+  });
+
+  it('spatial dropout and drop path: second derivative of sum(op(x) * x) is twice the masked scale', async () => {
+    const shape = [2, 3, 4, 5];
+    const x = tf.tensor(testData(120, 27), shape);
+    const runs = [
+      { op: (t: tf.Tensor) => spatialDropout(t, { p: 0.5, seed: 1, stream: 2 }), ref: { noiseShape: [2, 1, 1, 5] } },
+      { op: (t: tf.Tensor) => dropPath(t, { p: 0.5, seed: 1, stream: 3 }), ref: { noiseShape: [2, 1, 1, 1], stream: 3 } },
+      { op: (t: tf.Tensor) => dropPath(t, { p: 0.75, seed: 1, stream: 3, scaleByKeep: false }), ref: { p: 0.75, noiseShape: [2, 1, 1, 1], stream: 3, scaleByKeep: false } },
+    ];
+    for (const { op, ref } of runs) {
+      const d2x = secondOfProduct(op)(x);
+      expect(bits(await d2x.data())).toEqual(bits(timesTwo(referenceStructuredDropout(ones(120), { p: 0.5, seed: 1, stream: 2, shape, ...ref }) as Float32Array)));
+      d2x.dispose();
+    }
+    x.dispose();
+  });
+
+  it('Gaussian dropout: second derivative of sum(op(x) * x) is twice the raw-buffer op on ones', async () => {
+    const ctx = tfjsContext();
+    const shape = [6, 7];
+    const x = tf.tensor(testData(42, 28), shape);
+    const opts = { p: 0.3, seed: 21n, stream: 8n, offset: 2n };
+    const d2x = secondOfProduct((t) => gaussianDropout(t, opts))(x);
+    const buf = ctx.upload(ones(42));
+    const { output } = await bufferGaussianDropout(ctx, buf, { ...opts, shape });
+    const g = (await readArray(ctx, output, 'f32', 42)) as Float32Array;
+    ctx.release(buf);
+    ctx.release(output);
+    expect(bits(await d2x.data())).toEqual(bits(timesTwo(g)));
+    tf.dispose([x, d2x]);
+  });
 });
 
 describe('memory', () => {
@@ -339,6 +422,19 @@ describe('WebGPUDropout layer', () => {
     expect(layer.generator.stream).toBe(2n);
     expect(() => webgpuDropout({ rate: 1.5 })).toThrow(/^rate: /);
     expect(() => webgpuDropout({ rate: 0.5, seed: -2 })).toThrow(/^seed: /);
+  });
+
+  it('inputs of another dtype: InvalidArgumentError naming inputs in training, no stream drawn; inference passes them through as tf.layers.dropout does', async () => {
+    const layer = webgpuDropout({ rate: 0.5, seed: 3 });
+    const ints = tf.tensor([1, 2, 3, 4], [2, 2], 'int32');
+    const passed = layer.apply(ints) as tf.Tensor;
+    expect(passed.dtype).toBe('int32');
+    expect(Array.from(await passed.data())).toEqual([1, 2, 3, 4]);
+    for (const call of [() => layer.apply(ints, { training: true }), () => layer.apply([ints], { training: true }), () => layer.call(ints, { training: true })]) {
+      expect(() => call()).toThrow(expect.objectContaining({ name: 'InvalidArgumentError', argument: 'inputs' }));
+    }
+    expect(layer.generator.stream).toBe(0n);
+    ints.dispose();
   });
 
   it('trains in tf.sequential like the same model with reference masks; the loss falls', async () => {

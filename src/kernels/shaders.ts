@@ -75,11 +75,23 @@ export function moduleFiles(k: ModuleSource): readonly ShaderName[] {
   return noOp ? [...k.shader, 'noOp'] : k.shader;
 }
 
+/** A line `// ==== storage <dtype>` starts native_storage.wgsl's section for that storage type. */
+const STORAGE_SECTION = /^\/\/ ==== storage (\w+)[^\n]*\n/gm;
+
+/** native_storage.wgsl for `dtype`: its common part and that dtype's section. */
+const nativeStorageFor = (() => {
+  const marks = [...nativeStorage.matchAll(STORAGE_SECTION)];
+  const common = nativeStorage.slice(0, marks[0]?.index ?? nativeStorage.length);
+  const sections = new Map(marks.map((m, i) => [m[1]!, nativeStorage.slice(m.index, marks[i + 1]?.index ?? nativeStorage.length)]));
+  return (dtype: Dtype): string => common + (sections.get(dtype) ?? '');
+})();
+
 /**
  * The dtype prelude followed by the files in order (of a file with `// ==== kernel` sections, its
  * common part and `section`). Native storage (f32, or f16 with `enable f16`) defines the alias
  * `S`; every module also gets the storage interface the element-wise kernels use (S4, S1,
- * unpack_s4, pack_s4, cell_*): shaders/native_storage.wgsl, or for f16 on the packed path
+ * unpack_s4, pack_s4, cell_*): shaders/native_storage.wgsl (its common part and the dtype's
+ * section, which converts f32 results to S), or for f16 on the packed path
  * shaders/f16_packed.wgsl (which defines no `S`, so a kernel not written against the interface
  * fails to compile rather than misread the data).
  */
@@ -88,7 +100,7 @@ export function composeShader(files: readonly ShaderName[], dtype: Dtype, f16Pat
     dtype === 'f16'
       ? f16Path === 'packed'
         ? f16Packed
-        : `enable f16;\nalias S = f16;\n${nativeStorage}`
-      : `alias S = f32;\n${nativeStorage}`;
+        : `enable f16;\nalias S = f16;\n${nativeStorageFor('f16')}`
+      : `alias S = f32;\n${nativeStorageFor('f32')}`;
   return prelude + '\n' + files.map((f) => sourceOf(f, section)).join('\n');
 }

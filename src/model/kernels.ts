@@ -3,7 +3,6 @@
 // submission and nothing is read back unless asked for.
 import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
 import { read, write, type KernelRecord, type UniformsOf } from '../kernels/record.js';
-import { checkEncoder } from '../ops/common.js';
 
 const modelFiles = ['philox', 'model'] as const;
 const mcFiles = ['mc'] as const;
@@ -65,7 +64,7 @@ export class Recording {
     encoder?: GPUCommandEncoder,
   ) {
     ctx.checkAlive();
-    checkEncoder(encoder);
+    ctx.checkEncoder(encoder);
     this.rt = runtimeOf(ctx);
     this.owned = encoder === undefined;
     this.encoder = encoder ?? this.rt.transfers.ownEncoder(label);

@@ -28,6 +28,32 @@ export function checkMatrix(ctx: DropoutContext, m: unknown, argument: string, c
   ctx.checkStorage(buffer, `${argument}.buffer`, rows * c * 4);
 }
 
+/**
+ * The most bytes one buffer of the model kit may hold: its kernels bind every buffer whole (no
+ * chunking), so each must fit one storage binding, and one buffer. `name` is the binding limit.
+ */
+export function wholeBindingLimit(ctx: DropoutContext): { bytes: number; name: string } {
+  const { maxStorageBufferBindingSize: binding, maxBufferSize } = ctx.device.limits;
+  return binding <= maxBufferSize ? { bytes: binding, name: 'maxStorageBufferBindingSize' } : { bytes: maxBufferSize, name: 'maxBufferSize' };
+}
+
+/** Throws unless `rows` rows of `perRow` f32 values fit one whole binding; `argument` names what
+ * set the rows, `what` says which buffer takes `perRow` values a row. */
+export function checkRowsFit(ctx: DropoutContext, rows: number, perRow: number, argument: string, what: string): void {
+  const limit = wholeBindingLimit(ctx);
+  if (rows * perRow * 4 > limit.bytes) {
+    throw new InvalidArgumentError(argument, `at most ${Math.floor(limit.bytes / (perRow * 4))} rows (${what} must fit this device's ${limit.name} of ${limit.bytes} bytes)`, rows);
+  }
+}
+
+/** Throws unless a matrix's buffer, which the model kit's kernels bind whole, fits one binding. */
+export function checkBoundWhole(ctx: DropoutContext, m: Matrix, argument: string): void {
+  const limit = wholeBindingLimit(ctx);
+  if (m.buffer.size > limit.bytes) {
+    throw new InvalidArgumentError(argument, `a buffer of at most ${limit.bytes} bytes (the model kit's kernels bind it whole, and this device's ${limit.name} is ${limit.bytes} bytes)`, new Got(`${m.buffer.size} bytes`));
+  }
+}
+
 /** Uploads row-major data as a rows x cols Matrix (a pooled buffer: give it back with ctx.release). */
 export function uploadMatrix(ctx: DropoutContext, data: ArrayLike<number>, rows: number, cols: number): Matrix {
   if (!isPositiveInteger(rows) || !isPositiveInteger(cols)) throw new InvalidArgumentError('rows/cols', 'positive integers', [rows, cols]);

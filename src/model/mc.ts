@@ -5,7 +5,7 @@ import { toU64, type U64 } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { DropoutError, InvalidArgumentError } from '../errors.js';
 import { modelKernels, Recording } from './kernels.js';
-import { checkMatrix, readMatrix, type Matrix } from './matrix.js';
+import { checkBoundWhole, checkMatrix, checkRowsFit, readMatrix, wholeBindingLimit, type Matrix } from './matrix.js';
 import { MLP, type ForwardFn } from './mlp.js';
 import type { SampleRandom } from './sample.js';
 import { checkOptionsObject, optionNames } from '../options.js';
@@ -84,6 +84,7 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
   const task = opts.task ?? 'regression';
   if (task !== 'regression' && task !== 'classification') throw new InvalidArgumentError('task', "'regression' or 'classification'", task);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new InvalidArgumentError('onProgress', 'a function (done, total)', opts.onProgress);
+  checkInputFits(ctx, model, input, task === 'classification');
   const perPass = schedule === 'sequential' ? 1 : samplesPerPass(ctx, input, forward, T, opts.samplesPerPass);
   const { seed, stream } = resolveStreams(ctx, opts, T);
 
@@ -99,10 +100,14 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
       const output = await forward(x, { seed, stream: stream + BigInt(done), samples: count }, rec.encoder);
       if (x !== input) rec.release(x.buffer);
       checkMatrix(ctx, output, 'forward output');
+      checkBoundWhole(ctx, output, 'forward output');
       if (output.rows !== rows * count) throw new InvalidArgumentError('forward output', `${rows * count} rows (${count} samples of ${rows})`, output.rows);
       if (state === null) {
         cols = output.cols;
         if (classification && cols < 2) throw new InvalidArgumentError('forward output', 'at least 2 columns (class logits) for classification', cols);
+        // The statistics take cols (and 3 for classification) f32 a row: known only now for a forward function.
+        const perRow = Math.max(cols, classification ? 3 : 1);
+        checkRowsFit(ctx, rows, perRow, 'input', `the statistics, ${perRow} f32 per row,`);
         const elements = rows * cols;
         state = { mean: ctx.acquire(elements * 4, 'mc mean'), m2: ctx.acquire(elements * 4, 'mc m2'), entropy: ctx.acquire(rows * 4, 'mc entropy') };
       } else if (output.cols !== cols) {
@@ -132,6 +137,7 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
 export async function mcSample(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: { seed: U64; stream: U64; sample: number }): Promise<Float32Array> {
   const forward = forwardFunction(model);
   checkMatrix(ctx, input, 'input', forward.inputSize);
+  checkInputFits(ctx, model, input, false);
   checkOptionsObject(opts, MC_SAMPLE_OPTIONS, 'options', 'an object with seed, stream and sample', opts);
   if (!Number.isSafeInteger(opts.sample) || opts.sample < 0) throw new InvalidArgumentError('sample', 'a non-negative integer', opts.sample);
   const random: SampleRandom = { seed: toU64(opts.seed, 'seed'), stream: toU64(opts.stream, 'stream') + BigInt(opts.sample), samples: 1 };
@@ -157,14 +163,29 @@ function resolveStreams(ctx: DropoutContext, opts: McDropoutOptions, T: number):
   return { seed: ctx.generator.seed, stream: first };
 }
 
+/**
+ * What the passes over `input` bind whole, checked before the first and refused as `input` (the
+ * MLP's own checks would name its `x`, which the caller never passed): an MLP binds the input and
+ * rows x its widest layer in a pass of one sample; classification's statistics take 3 f32 a row.
+ */
+function checkInputFits(ctx: DropoutContext, model: unknown, input: Matrix, classification: boolean): void {
+  if (model instanceof MLP) {
+    const widest = Math.max(...model.sizes);
+    checkRowsFit(ctx, input.rows, widest, 'input', `a ${widest}-wide activation of f32`);
+    checkBoundWhole(ctx, input, 'input');
+  }
+  if (classification) checkRowsFit(ctx, input.rows, 3, 'input', "classification's 3 f32 statistics per row");
+}
+
 function samplesPerPass(ctx: DropoutContext, input: Matrix, forward: ForwardFn, T: number, requested: number | undefined): number {
   const widest = Math.max(forward.widest ?? input.cols, input.cols);
-  const fits = Math.floor(ctx.device.limits.maxStorageBufferBindingSize / (input.rows * widest * 4));
+  const limit = wholeBindingLimit(ctx);
+  const fits = Math.floor(limit.bytes / (input.rows * widest * 4));
   if (requested !== undefined) {
     if (!Number.isSafeInteger(requested) || requested < 1) throw new InvalidArgumentError('samplesPerPass', 'a positive integer', requested);
     // The tiled input and every activation of a pass are bound whole: checked before any work.
     if (Math.min(requested, T) > Math.max(1, fits)) {
-      throw new InvalidArgumentError('samplesPerPass', `at most ${Math.max(1, fits)} (${widest}-wide passes of ${input.rows} rows each must fit this device's maxStorageBufferBindingSize)`, requested);
+      throw new InvalidArgumentError('samplesPerPass', `at most ${Math.max(1, fits)} (${widest}-wide passes of ${input.rows} rows each must fit this device's ${limit.name} of ${limit.bytes} bytes)`, requested);
     }
     return Math.min(requested, T);
   }

@@ -2,11 +2,11 @@
 // the option names of its methods.
 import { toU64, type U64 } from '../contract.js';
 import type { DropoutContext } from '../context.js';
-import { InvalidArgumentError } from '../errors.js';
+import { Got, InvalidArgumentError } from '../errors.js';
 import type { PhiloxGenerator } from '../generator.js';
 import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';
 import { contractWords } from '../reference/philox.js';
-import { isPositiveInteger } from './matrix.js';
+import { isPositiveInteger, wholeBindingLimit } from './matrix.js';
 import type { SampleRandom } from './sample.js';
 
 export type LossKind = 'mse' | 'xent';
@@ -67,6 +67,7 @@ export function checkMLPOptions(ctx: DropoutContext, options: MLPOptions): MLPSe
   if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every(isPositiveInteger)) {
     throw new InvalidArgumentError('sizes', 'an array of at least two positive integer widths', sizes);
   }
+  checkParameterCount(ctx, sizes);
   const p = options.dropout ?? 0;
   if (!(typeof p === 'number' && p >= 0 && p < 1)) throw new InvalidArgumentError('dropout', 'a probability in [0, 1)', options.dropout);
   const optimizer = options.optimizer ?? 'adam';
@@ -77,6 +78,25 @@ export function checkMLPOptions(ctx: DropoutContext, options: MLPOptions): MLPSe
   const epsilon = checkPositive(options.epsilon ?? 1e-8, 'epsilon');
   const seed = options.seed === undefined ? drawSeed(ctx.generator) : toU64(options.seed, 'seed');
   return { sizes: [...sizes], p, optimizer, learningRate, beta1, beta2, epsilon, seed };
+}
+
+/**
+ * The parameters, their gradients and Adam's two moments are each one flat f32 buffer that the
+ * kernels bind whole: refused here, before the weights are drawn (seconds of CPU for a large
+ * network) or anything is allocated, rather than by WebGPU at the first submit. Every activation
+ * is at most as wide as the parameters are many, so one row of a batch always fits too.
+ */
+function checkParameterCount(ctx: DropoutContext, sizes: readonly number[]): void {
+  let count = 0;
+  for (let l = 1; l < sizes.length; l++) count += sizes[l - 1]! * sizes[l]! + sizes[l]!;
+  const limit = wholeBindingLimit(ctx);
+  if (count * 4 > limit.bytes) {
+    throw new InvalidArgumentError(
+      'sizes',
+      `widths whose parameters fit one storage binding (${count} f32 parameters take ${count * 4} bytes, over this device's ${limit.name} of ${limit.bytes} bytes)`,
+      new Got(`[${sizes.join(', ')}]`),
+    );
+  }
 }
 
 /** Adam's decay rates: in [0, 1) (1 would divide by zero in the bias correction). */

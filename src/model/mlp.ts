@@ -8,7 +8,7 @@ import { PhiloxGenerator } from '../generator.js';
 import { modelKernels, Recording } from './kernels.js';
 import type { UniformsOf } from '../kernels/record.js';
 import { dropoutBackward, type DropoutState } from '../ops/dropout.js';
-import { checkMatrix, type Matrix } from './matrix.js';
+import { checkBoundWhole, checkMatrix, checkRowsFit, type Matrix } from './matrix.js';
 import {
   checkMethodOptions, checkMLPOptions, EVALUATE_OPTIONS, FORWARD_OPTIONS, GRADIENT_OPTIONS, PREDICT_OPTIONS, TRAIN_OPTIONS,
   type ForwardOptions, type GradientOptions, type LossKind, type MLPOptions, type TrainOptions,
@@ -229,15 +229,15 @@ export class MLP {
     checkMatrix(this.ctx, y, 'y', this.outputSize);
     if (y.rows !== x.rows) throw new InvalidArgumentError('y', `${x.rows} rows, as x`, y.rows);
     this.checkRows(x, 'x');
+    checkBoundWhole(this.ctx, y, 'y');
   }
 
-  /** Every activation of a pass over `x` is bound whole: its widest must fit one storage binding. */
+  /** Every activation, gradient and loss buffer of a pass over `x` is bound whole, x itself too:
+   * the widest must fit one storage binding. */
   private checkRows(x: Matrix, argument: string): void {
-    const limit = this.ctx.device.limits.maxStorageBufferBindingSize;
     const widest = Math.max(...this.sizes);
-    if (x.rows * widest * 4 > limit) {
-      throw new InvalidArgumentError(argument, `at most ${Math.floor(limit / (widest * 4))} rows (a ${widest}-wide activation of f32 must fit this device's maxStorageBufferBindingSize of ${limit} bytes)`, x.rows);
-    }
+    checkRowsFit(this.ctx, x.rows, widest, argument, `a ${widest}-wide activation of f32`);
+    checkBoundWhole(this.ctx, x, argument);
   }
 
   /** Records the forward pass; `keep` keeps every activation for the backward pass. */

@@ -3,8 +3,10 @@
 import { keepRule, toU64, type U64 } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LossKind } from './mlp-options.js';
+import { isPositiveInteger } from './matrix.js';
 import { siteOffset } from './sample.js';
 import { referenceKeepMask } from '../reference/dropout.js';
+import { checkNumbers, checkPositive } from '../reference/checks.js';
 
 export interface ReferenceMlp {
   sizes: readonly number[];
@@ -25,8 +27,9 @@ export interface ReferenceSample {
  * dropout > 0, inverted dropout after every hidden layer with the GPU's masks for that sample.
  */
 export function referenceMlpForward(model: ReferenceMlp, x: ArrayLike<number>, rows: number, sample?: ReferenceSample): Float64Array {
-  const { sizes, parameters } = model;
-  if (x.length !== rows * sizes[0]!) throw new InvalidArgumentError('x', `${rows * sizes[0]!} values`, x.length);
+  const { sizes, parameters, random } = checkModel(model, sample);
+  checkPositive(rows, 'rows');
+  checkNumbers(x, 'x', rows * sizes[0]!, `values (${rows} rows of ${sizes[0]})`);
   const rule = keepRule(model.dropout ?? 0);
   let act = Float64Array.from(x);
   let offset = 0;
@@ -44,8 +47,8 @@ export function referenceMlpForward(model: ReferenceMlp, x: ArrayLike<number>, r
     }
     if (l < sizes.length - 1) {
       for (let i = 0; i < out.length; i++) out[i] = Math.max(out[i]!, 0);
-      if (sample && rule.kind !== 'identity') {
-        const keep = referenceKeepMask(out.length, model.dropout!, { seed: toU64(sample.seed, 'seed'), stream: toU64(sample.stream, 'stream'), offset: siteOffset(l - 1) });
+      if (random && rule.kind !== 'identity') {
+        const keep = referenceKeepMask(out.length, model.dropout!, { ...random, offset: siteOffset(l - 1) });
         const scale = rule.kind === 'mask' ? Math.fround(rule.scale) : 0;
         for (let i = 0; i < out.length; i++) out[i] = keep[i] ? out[i]! * scale : 0;
       }
@@ -56,8 +59,32 @@ export function referenceMlpForward(model: ReferenceMlp, x: ArrayLike<number>, r
   return act;
 }
 
+/** The model and the sample checked as the MLP checks its own: widths, the parameters of its
+ * layout, a rate in [0, 1), a sample's 64-bit seed and stream. */
+function checkModel(model: ReferenceMlp, sample: ReferenceSample | undefined) {
+  if (typeof model !== 'object' || model === null) throw new InvalidArgumentError('model', 'a ReferenceMlp { sizes, parameters, dropout? }', model);
+  const { sizes, parameters, dropout } = model;
+  if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every(isPositiveInteger)) {
+    throw new InvalidArgumentError('model.sizes', 'an array of at least two positive integer widths', sizes);
+  }
+  let count = 0;
+  for (let l = 1; l < sizes.length; l++) count += sizes[l - 1]! * sizes[l]! + sizes[l]!;
+  checkNumbers(parameters, 'model.parameters', count, `parameters (each layer's W and b for sizes [${sizes.join(', ')}])`);
+  if (dropout !== undefined && !(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) {
+    throw new InvalidArgumentError('model.dropout', 'a probability in [0, 1)', dropout);
+  }
+  if (sample === undefined) return { sizes, parameters, random: undefined };
+  if (typeof sample !== 'object' || sample === null) throw new InvalidArgumentError('sample', 'a ReferenceSample { seed, stream }', sample);
+  return { sizes, parameters, random: { seed: toU64(sample.seed, 'sample.seed'), stream: toU64(sample.stream, 'sample.stream') } };
+}
+
 /** Mean loss over the rows, as the GPU's loss kernels define it ('xent' targets are distributions). */
 export function referenceLoss(output: ArrayLike<number>, targets: ArrayLike<number>, rows: number, cols: number, loss: LossKind): number {
+  checkPositive(rows, 'rows');
+  checkPositive(cols, 'cols');
+  checkNumbers(output, 'output', rows * cols, `values (${rows} x ${cols})`);
+  checkNumbers(targets, 'targets', rows * cols, `values (${rows} x ${cols})`);
+  if (loss !== 'mse' && loss !== 'xent') throw new InvalidArgumentError('loss', "'mse' or 'xent'", loss);
   let total = 0;
   for (let r = 0; r < rows; r++) {
     if (loss === 'mse') {
@@ -93,6 +120,11 @@ export interface ReferenceMcStats {
  * row H[mean p], E[H[p_t]] and their difference (BALD, clamped at 0 as on the GPU).
  */
 export function referenceMcStats(samples: readonly ArrayLike<number>[], rows: number, cols: number, task: 'regression' | 'classification'): ReferenceMcStats {
+  checkPositive(rows, 'rows');
+  checkPositive(cols, 'cols');
+  if (!Array.isArray(samples) || samples.length < 1) throw new InvalidArgumentError('samples', 'an array of at least one sample output', samples);
+  samples.forEach((s, t) => checkNumbers(s, `samples[${t}]`, rows * cols, `values (${rows} x ${cols})`));
+  if (task !== 'regression' && task !== 'classification') throw new InvalidArgumentError('task', "'regression' or 'classification'", task);
   const T = samples.length;
   const values =
     task === 'regression'

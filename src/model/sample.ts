@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { dropout, type DropoutState } from '../ops/dropout.js';
 import { checkOptionsObject, optionNames } from '../options.js';
 import { modelKernels, Recording } from './kernels.js';
-import { checkMatrix, isPositiveInteger, type Matrix } from './matrix.js';
+import { checkBoundWhole, checkMatrix, isPositiveInteger, type Matrix } from './matrix.js';
 
 /**
  * The randomness of one forward pass over `samples` MC samples folded into the batch: rows
@@ -51,6 +51,8 @@ export async function sampleDropout(
   const random = checkSampleRandom(opts.random, x.rows);
   const site = opts.site ?? 0;
   if (!Number.isSafeInteger(site) || site < 0 || site >= 1 << 24) throw new InvalidArgumentError('site', 'an integer in 0..2^24-1', site);
+  // Several samples take the blocks kernel, which binds x whole; one takes dropout(), which chunks.
+  if (random.samples > 1) checkBoundWhole(ctx, x, 'x');
   const count = x.rows * x.cols;
   const offset = siteOffset(site);
   if (random.samples === 1) {

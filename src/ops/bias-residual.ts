@@ -1,13 +1,13 @@
 // The fused bias + dropout + residual add (out = residual + dropout(x + bias)) and its backward,
 // whose bias gradient is a two-stage column reduction.
 import { keepRule, type KeepRule } from '../contract.js';
-import { bindingBytes, type DropoutContext } from '../context.js';
+import { bindingBytes, type DispatchCall, type DropoutContext } from '../context.js';
 import { InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { structuredKernels } from '../kernels/structured.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { optionNames } from '../options.js';
 import { beginOp, drawRandom, refundOnFailure, type RecordOptions } from './common.js';
-import { applyMask, copyInto, launch } from './launch.js';
+import { copyInto, launch, launchCalls, maskLaunch } from './launch.js';
 import { checkState, prepare, prepareBackward, STRUCTURED_OPTIONS, structuredState, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState } from './prepare.js';
 import type { Shape } from './shape.js';
 
@@ -89,34 +89,31 @@ export async function biasDropoutResidualBackward(
     throw new UnsupportedError(`state.shape: the bias gradient reads dx in one binding; ${prep.bytes} bytes exceed this device's maxStorageBufferBindingSize`);
   }
   const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
-  const dx = await applyMask(ctx, prep, { buffer: dy, argument: 'dy' }, opts.outX, rule, state, state.scale, opts.encoder);
+  // dx, then the two reduction stages that read it, in one dispatchAll: one submission (or one
+  // caller's encoder, checked before anything is recorded), so a refused call writes nothing,
+  // outX included, and gives back every buffer it took.
+  const dxIsDy = rule.kind === 'identity' && opts.outX === undefined;
+  const dx = dxIsDy ? dy : (opts.outX ?? ctx.acquire(prep.bytes, 'bias-residual dx'));
   const dbias = opts.outBias ?? ctx.acquire(biasBytes, 'bias grad');
-  try {
-    await refundOnFailure(ctx, [opts.outBias === undefined ? dbias : undefined], () => reduceRows(ctx, dx, dbias, rows, cols, prep.dtype, opts.encoder));
-  } catch (e) {
-    // dx's work was recorded (and, without an encoder, ran): back to the pool once that is submitted.
-    if (opts.outX === undefined && dx !== dy) ctx.retire(dx, opts.encoder);
-    throw e;
-  }
+  const gradient = dxIsDy ? undefined : launchCalls(ctx, prep, maskLaunch({ buffer: dy, argument: 'dy' }, { buffer: dx, argument: 'outX' }, rule, state, state.scale, opts.encoder));
+  const reduction = reduceRows(ctx, dx, dbias, rows, cols, prep.dtype, opts.encoder);
+  const taken = [dxIsDy || opts.outX !== undefined ? undefined : dx, opts.outBias === undefined ? dbias : undefined, gradient?.table, reduction.partial];
+  await refundOnFailure(ctx, taken, () => ctx.dispatchAll([...(gradient?.calls ?? []), ...reduction.calls]));
+  for (const temporary of [gradient?.table, reduction.partial]) if (temporary) ctx.retire(temporary, opts.encoder);
   return { dx, dbias, dresidual: dy };
 }
 
-/** dbias[c] = sum over r of dx[r * cols + c]: blocks of rows summed in f32, then the blocks. */
-async function reduceRows(ctx: DropoutContext, dx: GPUBuffer, dbias: GPUBuffer, rows: number, cols: number, dtype: Dtype, encoder?: GPUCommandEncoder): Promise<void> {
-  if (cols === 0) return;
+/** The dispatches of dbias[c] = sum over r of dx[r * cols + c]: blocks of rows summed in f32 into
+ * `partial` (a temporary taken from the pool), then the blocks. None for cols = 0. */
+function reduceRows(ctx: DropoutContext, dx: GPUBuffer, dbias: GPUBuffer, rows: number, cols: number, dtype: Dtype, encoder?: GPUCommandEncoder): { calls: DispatchCall[]; partial?: GPUBuffer } {
+  if (cols === 0) return { calls: [] };
   const perBlock = BIAS_GRAD_BLOCK_ROWS;
   const blocks = Math.max(1, Math.ceil(rows / perBlock));
   const uniforms = { cols, rows, per_block: perBlock };
   const partial = ctx.acquire(blocks * cols * 4, 'bias grad partial sums');
   // No broadcast table: the kernels' uniforms carry the shape.
   const stage = (count: number): Prepared => ({ shape: [count], noiseShape: [count], count, dtype, bytes: 0, table: new Uint32Array(0) });
-  const stage1 = stage(blocks * cols);
-  await refundOnFailure(ctx, [partial], () =>
-    launch(ctx, stage1, { kernel: structuredKernels.biasGradPartial, buffers: { dx: { buffer: dx, argument: 'dx' }, partial: { buffer: partial, argument: 'partial' } }, uniforms, encoder }),
-  );
-  try {
-    await launch(ctx, stage(cols), { kernel: structuredKernels.biasGradFinal, buffers: { partial: { buffer: partial, argument: 'partial' }, out: { buffer: dbias, argument: 'outBias' } }, uniforms, encoder });
-  } finally {
-    ctx.retire(partial, encoder);
-  }
+  const partialSums = launchCalls(ctx, stage(blocks * cols), { kernel: structuredKernels.biasGradPartial, buffers: { dx: { buffer: dx, argument: 'dx' }, partial: { buffer: partial, argument: 'partial' } }, uniforms, encoder });
+  const sums = launchCalls(ctx, stage(cols), { kernel: structuredKernels.biasGradFinal, buffers: { partial: { buffer: partial, argument: 'partial' }, out: { buffer: dbias, argument: 'outBias' } }, uniforms, encoder });
+  return { calls: [...partialSums.calls, ...sums.calls], partial };
 }

@@ -59,7 +59,7 @@ export function beginOp(ctx: DropoutContext, opts: OpOptions, expected: string, 
   checkOptionsObject(opts, names, 'options', expected, showGot ? opts : undefined);
   const dtype = opts.dtype ?? 'f32';
   ctx.checkDtype(dtype);
-  checkEncoder(opts.encoder);
+  ctx.checkEncoder(opts.encoder);
   const training = opts.training ?? true;
   if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
   return { dtype, training };
@@ -140,11 +140,4 @@ export function refundOnFailure<T>(ctx: DropoutContext, acquired: readonly (GPUB
     for (const b of acquired) if (b) ctx.pool.refund(b);
     throw e;
   });
-}
-
-/** Checks an `encoder` option: undefined, or something with beginComputePass. */
-export function checkEncoder(encoder: unknown): void {
-  if (encoder !== undefined && (typeof encoder !== 'object' || encoder === null || typeof (encoder as GPUCommandEncoder).beginComputePass !== 'function')) {
-    throw new InvalidArgumentError('encoder', 'a GPUCommandEncoder', encoder);
-  }
 }

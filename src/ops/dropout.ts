@@ -71,7 +71,8 @@ function dropoutCall(
   const inPlace = out === x;
   const kernel = dataKernel(rule, inPlace, mask !== undefined);
   if (!kernel) return undefined;
-  const buffers: Record<string, BoundBuffer> = { out: { buffer: out, argument: names.out } };
+  // In place, the one buffer is bound as `out` but is the caller's input too: errors name that.
+  const buffers: Record<string, BoundBuffer> = { out: { buffer: out, argument: inPlace ? names.x : names.out } };
   if (!inPlace) buffers.x = { buffer: x, argument: names.x };
   if (mask) buffers.mask = { buffer: mask, argument: 'mask' };
   return {

@@ -92,7 +92,12 @@ export function maskTablePlaceholder(ctx: DropoutContext): GPUBuffer {
   return buffer;
 }
 
-export async function launch<K extends KernelRecord>(ctx: DropoutContext, prep: Prepared, launched: Launch<K>): Promise<void> {
+/**
+ * The dispatches of one launch: the kernel's call, after the call that writes its mask table when
+ * one pays (see maskTable). `table` is that table, taken from the pool: the caller refunds it if
+ * the calls are refused and retires it once they are recorded.
+ */
+export function launchCalls<K extends KernelRecord>(ctx: DropoutContext, prep: Prepared, launched: Launch<K>): { calls: DispatchCall[]; table?: GPUBuffer } {
   const l = launched as Launch;
   const mask = maskTable(ctx, l, prep);
   const table = mask && { buffer: ctx.acquire(mask.count * 4, 'mask table'), argument: 'mask table' };
@@ -115,21 +120,31 @@ export async function launch<K extends KernelRecord>(ctx: DropoutContext, prep: 
     variant: table ? READS_TABLE : undefined,
     encoder: l.encoder,
   };
-  if (!mask || !table) return ctx.dispatch(call);
-  // Recorded back to back, the table's writer first, into one encoder (one submission); refused,
-  // nothing of it was recorded and the table goes back as if never taken.
-  await refundOnFailure(ctx, [table.buffer], () =>
-    ctx.dispatchAll([
-      { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { out: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder },
-      call,
-    ]),
-  );
-  ctx.retire(table.buffer, l.encoder);
+  if (!mask || !table) return { calls: [call] };
+  // The table's writer first, recorded back to back with the call that reads it.
+  const writer: DispatchCall = { kernel: mask.kernel, dtype: 'f32', count: mask.count, buffers: { out: table }, seed: l.rand!.seed, stream: l.rand!.stream, offset: l.rand!.offset, encoder: l.encoder };
+  return { calls: [writer, call], table: table.buffer };
+}
+
+/** Records and submits a launch's calls together (one submission, or nothing of it if refused). */
+export async function launch<K extends KernelRecord>(ctx: DropoutContext, prep: Prepared, launched: Launch<K>): Promise<void> {
+  const { calls, table } = launchCalls(ctx, prep, launched);
+  if (!table) return ctx.dispatch(calls[0]!);
+  // Refused, nothing of it was recorded and the table goes back as if never taken.
+  await refundOnFailure(ctx, [table], () => ctx.dispatchAll(calls));
+  ctx.retire(table, launched.encoder);
 }
 
 /** A copy of `from` into `out` (the core identity kernel): eval modes that must still write `out`. */
 export function copyInto(ctx: DropoutContext, prep: Prepared, from: BoundBuffer, out: GPUBuffer, encoder?: GPUCommandEncoder): Promise<void> {
   return launch(ctx, prep, { kernel: kernels.identity, buffers: { x: from, out: { buffer: out, argument: 'out' } }, encoder });
+}
+
+/** The launch of y = keep ? x * scale : 0 under `rule` (not 'identity' with nothing to write: see applyMask). */
+export function maskLaunch(input: BoundBuffer, target: BoundBuffer, rule: KeepRule, rand: RandomState, scale: number, encoder: GPUCommandEncoder | undefined): Launch {
+  if (rule.kind === 'identity') return { kernel: kernels.identity, buffers: { x: input, out: target }, encoder };
+  if (rule.kind === 'zeros') return { kernel: kernels.zeros, buffers: { out: target }, encoder };
+  return { kernel: structuredKernels.masked, buffers: { x: input, out: target }, rand, threshold: rule.threshold, scale, encoder };
 }
 
 /** y = keep ? x * scale : 0 under `rule`, or x itself when nothing is to be done and no `out` is given. */
@@ -145,11 +160,7 @@ export async function applyMask(
 ): Promise<GPUBuffer> {
   if (rule.kind === 'identity' && out === undefined) return input.buffer;
   const output = out ?? ctx.acquire(prep.bytes, 'structured dropout output');
-  const target = { buffer: output, argument: 'out' };
-  await refundOnFailure(ctx, [out === undefined ? output : undefined], async () => {
-    if (rule.kind === 'identity') await copyInto(ctx, prep, input, output, encoder);
-    else if (rule.kind === 'zeros') await launch(ctx, prep, { kernel: kernels.zeros, buffers: { out: target }, encoder });
-    else await launch(ctx, prep, { kernel: structuredKernels.masked, buffers: { x: input, out: target }, rand, threshold: rule.threshold, scale, encoder });
-  });
+  const launched = maskLaunch(input, { buffer: output, argument: 'out' }, rule, rand, scale, encoder);
+  await refundOnFailure(ctx, [out === undefined ? output : undefined], () => launch(ctx, prep, launched));
   return output;
 }

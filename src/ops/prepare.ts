@@ -3,7 +3,7 @@
 // returns, the prologue of a backward pass, and that of the ops whose rate must stay below 1.
 import { checkProbability, keepRule, type KeepRule } from '../contract.js';
 import { bindingBytes, dtypeBytes, type DropoutContext } from '../context.js';
-import { InvalidArgumentError } from '../errors.js';
+import { Got, InvalidArgumentError } from '../errors.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { optionNames } from '../options.js';
 import { beginOp, checkOpState, drawRandom, RANDOM_OPTION_NAMES, resolveCount, type OpOptions, type OpState, type RandomState, type RecordOptions } from './common.js';
@@ -70,7 +70,7 @@ export function prepare(
   outName = 'out',
 ): Prepared {
   if (shapeRequired && opts.shape === undefined) throw new InvalidArgumentError('shape', 'the shape of x');
-  const shape = opts.shape !== undefined ? checkShape(opts.shape) : [resolveCount(undefined, x, dtypeBytes(dtype), xName)];
+  const shape = opts.shape !== undefined ? checkShape(opts.shape) : [wholeBufferCount(x, dtype, xName)];
   const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
   const count = shapeSize(shape);
   const bytes = bindingBytes('data', dtype, count);
@@ -80,6 +80,16 @@ export function prepare(
     if (opts.out === x) throw new InvalidArgumentError(outName, `a buffer other than ${xName} (this op does not run in place)`);
   }
   return { shape, noiseShape, count, dtype, bytes, table: broadcastTable(shape, noiseShape) };
+}
+
+/** Without a shape, the element count is x's size: past the contract's 2^32 - 1 elements that is
+ * x's fault (the caller passed no shape to name). */
+function wholeBufferCount(x: unknown, dtype: Dtype, xName: string): number {
+  const count = resolveCount(undefined, x, dtypeBytes(dtype), xName);
+  if (count > 0xffffffff) {
+    throw new InvalidArgumentError(xName, "a buffer of at most 2^32 - 1 elements (the mask contract's limit) when no shape is given; pass shape to use a part of it", new Got(`${(x as GPUBuffer).size} bytes`));
+  }
+  return count;
 }
 
 /** The state a structured forward returns. */

@@ -184,6 +184,10 @@ export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: 
   const begun = beginDropout(ctx, opts, 'an object with p, rows and cols', DROP_CONNECT_OPTIONS);
   checkCount(opts.rows, 'rows');
   checkCount(opts.cols, 'cols');
+  // Checked here, not as the [rows, cols] shape built from them: the caller passed no shape.
+  if (opts.rows * opts.cols > 0xffffffff) {
+    throw new InvalidArgumentError('cols', `at most ${Math.floor(0xffffffff / opts.rows)} for ${opts.rows} rows (rows x cols at most 2^32 - 1 elements)`, opts.cols);
+  }
   const { prep, rule, state } = dropoutState(ctx, weight, withOptions(opts, { shape: [opts.rows, opts.cols] }), begun, 'weight');
   const output = await applyMask(ctx, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder);
   return { output, state };

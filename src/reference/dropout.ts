@@ -1,10 +1,11 @@
 // CPU reference of every op, on the same contract as the GPU kernels (docs/DESIGN.md section 1).
 // Tests compare the GPU to these; users can check a mask without a GPU.
-import { checkCount, checkProbability, keepRule, toU64, type U64 } from '../contract.js';
+import { checkCount, checkProbability, keepRule, type U64 } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { fromHalfBits, toHalfBits } from '../half.js';
 import { contractWords } from './philox.js';
 import type { Dtype } from '../kernels/shaders.js';
+import { arrayGot, checkHostData, checkRandom } from './checks.js';
 
 export { contractWords as referenceWords } from './philox.js';
 
@@ -19,7 +20,9 @@ const INV_2_24 = 2 ** -24;
 
 /** Uniform floats in [0, 1): (word >> 8) * 2^-24, exact in f32. */
 export function referenceUniform(count: number, r: ReferenceRandom): Float32Array {
-  const words = contractWords(r.seed, r.stream ?? 0n, count, r.offset ?? 0n);
+  checkCount(count);
+  const { seed, stream, offset } = checkRandom(r);
+  const words = contractWords(seed, stream, count, offset);
   return Float32Array.from(words, (w) => (w >>> 8) * INV_2_24);
 }
 
@@ -31,10 +34,11 @@ export function referenceUniform(count: number, r: ReferenceRandom): Float32Arra
  * (7.6e-7 measured; tests/random.test.ts prints the worst case and allows 1e-5).
  */
 export function referenceNormal(count: number, r: ReferenceRandom): Float32Array {
-  const start = toU64(r.offset ?? 0n, 'offset');
+  checkCount(count);
+  const { seed, stream, offset: start } = checkRandom(r);
   const lead = Number(start & 3n);
   // Words of whole groups covering the range, so every element sees its pair partner.
-  const words = contractWords(r.seed, r.stream ?? 0n, Math.ceil((count + lead) / 4) * 4, start - BigInt(lead));
+  const words = contractWords(seed, stream, Math.ceil((count + lead) / 4) * 4, start - BigInt(lead));
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     const m = i + lead;
@@ -52,8 +56,9 @@ export function referenceNormal(count: number, r: ReferenceRandom): Float32Array
 export function referenceKeepMask(count: number, p: number, r: ReferenceRandom): Uint8Array {
   checkCount(count);
   const rule = keepRule(p);
+  const { seed, stream, offset } = checkRandom(r); // checked where p needs no words as well
   if (rule.kind !== 'mask') return new Uint8Array(count).fill(rule.kind === 'identity' ? 1 : 0);
-  const words = contractWords(r.seed, r.stream ?? 0n, count, r.offset ?? 0n);
+  const words = contractWords(seed, stream, count, offset);
   const keep = new Uint8Array(count);
   for (let i = 0; i < count; i++) keep[i] = words[i]! >= rule.threshold ? 1 : 0;
   return keep;
@@ -61,12 +66,14 @@ export function referenceKeepMask(count: number, p: number, r: ReferenceRandom):
 
 /** Packs a keep-mask 32 elements per u32: bit b of word k is element 32k + b. */
 export function packMask(keep: Uint8Array): Uint32Array {
+  if (!(keep instanceof Uint8Array)) throw new InvalidArgumentError('keep', 'a Uint8Array keep-mask (1 = keep)', arrayGot(keep));
   const out = new Uint32Array(Math.ceil(keep.length / 32));
   for (let i = 0; i < keep.length; i++) if (keep[i]) out[i >>> 5]! |= 1 << (i & 31);
   return out;
 }
 
 export function unpackMask(bits: Uint32Array, count: number): Uint8Array {
+  if (!(bits instanceof Uint32Array)) throw new InvalidArgumentError('bits', 'a Uint32Array of packed mask words', arrayGot(bits));
   checkCount(count);
   if (count > bits.length * 32) throw new InvalidArgumentError('count', `at most ${bits.length * 32} elements (32 per word of bits)`, count);
   const out = new Uint8Array(count);
@@ -88,15 +95,31 @@ export interface ReferenceDropout extends ReferenceRandom {
  * Dropped elements are exactly 0 whatever x holds (NaN and infinities included).
  */
 export function referenceDropout(x: HostData, opts: ReferenceDropout): HostData {
-  checkProbability(opts.p);
-  return applyKeepMask(x, referenceKeepMask(x.length, opts.p, opts), opts.p, opts.dtype ?? (x instanceof Uint16Array ? 'f16' : 'f32'));
+  return dropoutOf(x, opts, 'x');
 }
 
 /** The backward pass is the forward map applied to dy with the forward's state. */
-export const referenceDropoutBackward = referenceDropout;
+export function referenceDropoutBackward(dy: HostData, opts: ReferenceDropout): HostData {
+  return dropoutOf(dy, opts, 'dy');
+}
+
+/** referenceDropout of `data`, which errors call `argument`. */
+function dropoutOf(data: HostData, opts: ReferenceDropout, argument: string): HostData {
+  checkRandom(opts);
+  checkProbability(opts.p);
+  const dtype = checkHostData(data, opts.dtype, argument);
+  // p = 0 is the identity: the bits as they are, NaN payloads included (the GPU copies them).
+  if (opts.p === 0) return data.slice();
+  return applyKeepMask(data, referenceKeepMask(data.length, opts.p, opts), opts.p, dtype);
+}
 
 /** y = keep ? x * scale : 0 for an explicit keep-mask (1 = keep). */
 export function applyKeepMask(x: HostData, keep: Uint8Array, p: number, dtype: Dtype): HostData {
+  if (dtype === undefined) throw new InvalidArgumentError('dtype', "'f32' or 'f16'", dtype);
+  checkHostData(x, dtype, 'x');
+  if (!(keep instanceof Uint8Array) || keep.length !== x.length) {
+    throw new InvalidArgumentError('keep', `a Uint8Array keep-mask of ${x.length} elements, one per element of x`, arrayGot(keep));
+  }
   const rule = keepRule(p);
   const scale = Math.fround(rule.kind === 'mask' ? rule.scale : 1);
   if (dtype === 'f16') {

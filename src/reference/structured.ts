@@ -10,6 +10,7 @@ import type { Dtype } from '../kernels/shaders.js';
 import { alphaDropoutCoefficients } from '../ops/alpha.js';
 import { gaussianSigma } from '../ops/gaussian.js';
 import { checkShape, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from '../ops/shape.js';
+import { arrayGot, checkHostData, checkRandom } from './checks.js';
 
 export interface ReferenceStructured extends ReferenceRandom {
   p: number;
@@ -53,16 +54,31 @@ function resolved(count: number, opts: ReferenceStructured): { shape: number[]; 
 
 /** The broadcast keep-mask (1 = keep), one entry per element of `shape`. */
 export function referenceStructuredKeep(opts: ReferenceStructured & { shape: Shape }): Uint8Array {
+  const { seed, stream, offset } = checkRandom(opts);
   const count = shapeSize(checkShape(opts.shape));
   const { noise, indices } = resolved(count, opts);
   const rule = keepRule(opts.p);
   if (rule.kind !== 'mask') return new Uint8Array(count).fill(rule.kind === 'identity' ? 1 : 0);
-  const words = contractWords(opts.seed, opts.stream ?? 0n, shapeSize(noise), opts.offset ?? 0n);
+  const words = contractWords(seed, stream, shapeSize(noise), offset);
   return Uint8Array.from(indices, (m) => (words[m]! >= rule.threshold ? 1 : 0));
 }
 
-function dtypeOf(x: HostData, dtype?: Dtype): Dtype {
-  return dtype ?? (x instanceof Uint16Array ? 'f16' : 'f32');
+/** The options object and the data checked (see checkHostData): the data's dtype. */
+function begin(x: unknown, opts: ReferenceStructured, argument: string): Dtype {
+  checkRandom(opts);
+  return checkHostData(x, opts.dtype, argument);
+}
+
+/** Another array of the call (residual, bias): the data's type and `length` elements. */
+function checkPartner(a: unknown, dtype: Dtype, length: number, argument: string, what: string): void {
+  checkHostData(a, dtype, argument);
+  if ((a as HostData).length !== length) throw new InvalidArgumentError(argument, `${length} elements (${what})`, arrayGot(a));
+}
+
+/** A shape of rank >= 1 (..., C): the fused bias op's. */
+function checkColumns(shape: number[]): number {
+  if (shape.length < 1) throw new InvalidArgumentError('shape', 'at least 1 dimension (..., C)', shape);
+  return shape[shape.length - 1]!;
 }
 
 function values(x: HostData, dtype: Dtype): Float64Array {
@@ -85,48 +101,69 @@ function scaleByKeepOf(opts: { scaleByKeep?: boolean }): boolean {
 
 /** y = keep ? x * scale : 0, scale = 1 / (1 - p) rounded to f32 (1 without scaleByKeep). */
 export function referenceStructuredDropout(x: HostData, opts: ReferenceStructured & { scaleByKeep?: boolean }): HostData {
+  return structuredOf(x, opts, 'x');
+}
+
+/** The backward pass is the forward map applied to dy with the forward's options. */
+export function referenceStructuredDropoutBackward(dy: HostData, opts: ReferenceStructured & { scaleByKeep?: boolean }): HostData {
+  return structuredOf(dy, opts, 'dy');
+}
+
+/** referenceStructuredDropout of `x`, which errors call `argument`. */
+function structuredOf(x: HostData, opts: ReferenceStructured & { scaleByKeep?: boolean }, argument: string): HostData {
+  const dtype = begin(x, opts, argument);
   checkProbability(opts.p);
-  const dtype = dtypeOf(x, opts.dtype);
+  const scaleByKeep = scaleByKeepOf(opts);
   const { shape } = resolved(x.length, opts);
   const keep = referenceStructuredKeep({ ...opts, shape });
   const rule = keepRule(opts.p);
-  const scale = f(rule.kind === 'mask' && scaleByKeepOf(opts) ? rule.scale : 1);
+  // p = 0 is the identity: the bits as they are, NaN payloads included (the GPU copies them).
+  if (rule.kind === 'identity') return x.slice();
+  const scale = f(rule.kind === 'mask' && scaleByKeep ? rule.scale : 1);
   const v = values(x, dtype);
   return store(Array.from(v, (u, i) => (keep[i] ? f(u * scale) : 0)), dtype);
 }
 
-/** The backward pass is the forward map applied to dy with the forward's options. */
-export const referenceStructuredDropoutBackward = referenceStructuredDropout;
-
 /** out = residual + (keep ? branch * scale : 0), in f32 steps with one final rounding for f16;
  * DropPath's noise shape (N, 1, ..., 1) goes in opts.noiseShape. */
 export function referenceDropPathAdd(residual: HostData, branch: HostData, opts: ReferenceStructured & { scaleByKeep?: boolean }): HostData {
-  const dtype = dtypeOf(branch, opts.dtype);
+  const dtype = begin(branch, opts, 'branch');
+  checkPartner(residual, dtype, branch.length, 'residual', 'as branch');
+  const scaleByKeep = scaleByKeepOf(opts);
   const { shape } = resolved(branch.length, opts);
   const keep = referenceStructuredKeep({ ...opts, shape });
   const rule = keepRule(opts.p);
-  const scale = f(rule.kind === 'mask' && scaleByKeepOf(opts) ? rule.scale : 1);
+  const scale = f(rule.kind === 'mask' && scaleByKeep ? rule.scale : 1);
   const [bv, rv] = [values(branch, dtype), values(residual, dtype)];
   return store(Array.from(rv, (u, i) => f(u + (keep[i] ? f(bv[i]! * scale) : 0))), dtype);
 }
 
 /** y = x * (1 + sigma z), z = the contract normal of the element's mask index, in f32 steps. */
 export function referenceGaussianDropout(x: HostData, opts: ReferenceStructured): HostData {
-  const dtype = dtypeOf(x, opts.dtype);
-  const { noise, indices } = resolved(x.length, opts);
-  const sigma = f(gaussianSigma(opts.p));
-  const z = referenceNormal(shapeSize(noise), opts);
-  const v = values(x, dtype);
-  return store(Array.from(v, (u, i) => (opts.p === 0 ? f(u) : f(u * f(1 + f(sigma * z[indices[i]!]!))))), dtype);
+  return gaussianOf(x, opts, 'x');
 }
 
 /** dx = dy * (1 + sigma z) with the forward's z. */
-export const referenceGaussianDropoutBackward = referenceGaussianDropout;
+export function referenceGaussianDropoutBackward(dy: HostData, opts: ReferenceStructured): HostData {
+  return gaussianOf(dy, opts, 'dy');
+}
+
+/** referenceGaussianDropout of `x`, which errors call `argument`. */
+function gaussianOf(x: HostData, opts: ReferenceStructured, argument: string): HostData {
+  const dtype = begin(x, opts, argument);
+  const { noise, indices } = resolved(x.length, opts);
+  const sigma = f(gaussianSigma(opts.p));
+  if (opts.p === 0) return x.slice(); // the identity, bits as they are (the GPU copies them)
+  const z = referenceNormal(shapeSize(noise), opts);
+  const v = values(x, dtype);
+  return store(Array.from(v, (u, i) => f(u * f(1 + f(sigma * z[indices[i]!]!)))), dtype);
+}
 
 /** Keras AlphaDropout: y = a (keep ? x : alpha') + b, with a, b and alpha' rounded to f32. */
 export function referenceAlphaDropout(x: HostData, opts: ReferenceStructured): HostData {
-  const dtype = dtypeOf(x, opts.dtype);
+  const dtype = begin(x, opts, 'x');
   const { shape } = resolved(x.length, opts);
+  if (opts.p === 0) return x.slice(); // the identity, bits as they are (the GPU copies them)
   const keep = referenceStructuredKeep({ ...opts, shape });
   const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
   const v = values(x, dtype);
@@ -135,8 +172,9 @@ export function referenceAlphaDropout(x: HostData, opts: ReferenceStructured): H
 
 /** dx = keep ? dy * a : 0. */
 export function referenceAlphaDropoutBackward(dy: HostData, opts: ReferenceStructured): HostData {
-  const dtype = dtypeOf(dy, opts.dtype);
+  const dtype = begin(dy, opts, 'dy');
   const { shape } = resolved(dy.length, opts);
+  if (opts.p === 0) return dy.slice(); // the identity, bits as they are (the GPU copies them)
   const keep = referenceStructuredKeep({ ...opts, shape });
   const a = f(alphaDropoutCoefficients(opts.p).a);
   const v = values(dy, dtype);
@@ -145,9 +183,11 @@ export function referenceAlphaDropoutBackward(dy: HostData, opts: ReferenceStruc
 
 /** out = residual + (keep ? (x + bias[c]) * scale : 0), c = the element's last coordinate. */
 export function referenceBiasDropoutResidual(x: HostData, bias: HostData, residual: HostData, opts: ReferenceStructured): HostData {
-  const dtype = dtypeOf(x, opts.dtype);
+  const dtype = begin(x, opts, 'x');
   const { shape } = resolved(x.length, opts);
-  const cols = shape[shape.length - 1]!;
+  const cols = checkColumns(shape);
+  checkPartner(bias, dtype, cols, 'bias', "the last extent of shape, C");
+  checkPartner(residual, dtype, x.length, 'residual', 'as x');
   const keep = referenceStructuredKeep({ ...opts, shape });
   const rule = keepRule(opts.p);
   const scale = f(rule.kind === 'mask' ? rule.scale : 1);
@@ -157,10 +197,10 @@ export function referenceBiasDropoutResidual(x: HostData, bias: HostData, residu
 
 /** dx = keep ? dy * scale : 0; dbias = sum of dx over the rows (in f64, then rounded); dresidual = dy. */
 export function referenceBiasDropoutResidualBackward(dy: HostData, opts: ReferenceStructured): { dx: HostData; dbias: HostData; dresidual: HostData } {
-  const dtype = dtypeOf(dy, opts.dtype);
+  const dtype = begin(dy, opts, 'dy');
   const { shape } = resolved(dy.length, opts);
-  const cols = shape[shape.length - 1]!;
-  const dx = referenceStructuredDropout(dy, { ...opts, shape, dtype });
+  const cols = checkColumns(shape);
+  const dx = referenceStructuredDropoutBackward(dy, { ...opts, shape, dtype });
   const dxv = values(dx, dtype);
   const sums = new Float64Array(cols);
   for (let i = 0; i < dxv.length; i++) sums[i % cols]! += dxv[i]!;

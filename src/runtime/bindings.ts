@@ -1,5 +1,6 @@
 // Explicit pipeline layouts (a uniform at binding 0, optionally an aux uniform at binding 4, both
-// with dynamic offsets), the bounded bind-group cache, and the write-once uniform arena.
+// with dynamic offsets), the bounded bind-group cache, and the uniform slots: the batch's ring and
+// the write-once arena.
 import { COMPUTE_STAGE, Usage } from './units.js';
 
 /** An explicit pipeline layout (see Bindings.layout); `key` names it in cache keys. */
@@ -16,11 +17,13 @@ export interface UniformSlot {
   size: number;
 }
 
-/** Bind groups kept for reuse (each keeps its buffers alive until evicted; the cache is also
- * emptied whenever the uniform arena it binds is replaced, i.e. every 256 dispatches or so). */
+/** Bind groups kept for reuse (each keeps its buffers alive until evicted). */
 const BIND_GROUP_CACHE = 64;
 /** Size of each write-once uniform arena (256 dispatch slots at the usual 256-byte alignment). */
 const UNIFORM_ARENA_BYTES = 64 * 1024;
+/** The batch's uniform ring: its first size, and the most it grows to when a batch needs more. */
+const UNIFORM_RING_BYTES = 64 * 1024;
+const UNIFORM_RING_MAX_BYTES = 1024 * 1024;
 
 export class Bindings {
   private readonly layouts = new Map<string, PipelineLayout>();
@@ -29,6 +32,9 @@ export class Bindings {
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 1;
   private arena: { buffer: GPUBuffer; next: number } | null = null;
+  /** Slots of the work recorded into the context's batch, written again once the batch is
+   * submitted; `short` when a batch needed more than it holds (it grows at the next batch). */
+  private ring: { buffer: GPUBuffer; next: number; short: boolean } | null = null;
 
   constructor(
     private readonly device: GPUDevice,
@@ -87,25 +93,52 @@ export class Bindings {
   }
 
   /**
-   * Fresh slots of the uniform arena holding `data`. Slots are written once and never reused, so
-   * no later write can race with recorded work not yet submitted (the caller's encoder included);
-   * a full arena is dropped to the garbage collector, and WebGPU keeps it alive while work uses it.
+   * Slots holding `data`, for one dispatch. `batched`: the dispatch is recorded into the context's
+   * batch, so its slots come from the uniform ring, which is written again from the start once the
+   * batch is submitted: queue.writeBuffer runs in queue order, after the submitted batch has read
+   * them. The ring is one buffer for the context's life, so bind groups that bind it stay in the
+   * cache from batch to batch. Anything else (a caller's encoder, whose work may be submitted any
+   * time later) gets write-once slots of an arena: never written again, a full arena is dropped to
+   * the garbage collector, and WebGPU keeps it alive while work uses it.
    */
-  uniformSlots(data: ArrayBuffer | ArrayBufferView): UniformSlot {
+  uniformSlots(data: ArrayBuffer | ArrayBufferView, batched = false): UniformSlot {
     const align = this.device.limits.minUniformBufferOffsetAlignment;
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
     const span = Math.ceil(size / align) * align;
-    if (!this.arena || this.arena.next + span > this.arena.buffer.size) {
-      const bytes = Math.max(UNIFORM_ARENA_BYTES, span);
-      // Every cached bind group binds the old arena: drop them rather than keep their buffers alive.
-      this.groups.clear();
-      this.arena = { buffer: this.device.createBuffer({ label: 'webgpu-dropout uniforms', size: bytes, usage: Usage.UNIFORM | Usage.COPY_DST }), next: 0 };
+    let target: { buffer: GPUBuffer; next: number } | undefined;
+    if (batched) {
+      this.ring ??= { buffer: this.uniformBuffer('webgpu-dropout batch uniforms', UNIFORM_RING_BYTES), next: 0, short: false };
+      if (this.ring.next + span <= this.ring.buffer.size) target = this.ring;
+      else this.ring.short = true;
     }
-    const offset = this.arena.next;
-    this.arena.next += span;
+    if (!target) {
+      if (!this.arena || this.arena.next + span > this.arena.buffer.size) {
+        this.arena = { buffer: this.uniformBuffer('webgpu-dropout uniforms', Math.max(UNIFORM_ARENA_BYTES, span)), next: 0 };
+      }
+      target = this.arena;
+    }
+    const offset = target.next;
+    target.next += span;
     const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
-    this.device.queue.writeBuffer(this.arena.buffer, offset, bytes.byteLength % 4 ? padTo4(bytes) : (bytes as Uint8Array<ArrayBuffer>));
-    return { buffer: this.arena.buffer, offset, size };
+    this.device.queue.writeBuffer(target.buffer, offset, bytes.byteLength % 4 ? padTo4(bytes) : (bytes as Uint8Array<ArrayBuffer>));
+    return { buffer: target.buffer, offset, size };
+  }
+
+  /** The batch was submitted: the ring's slots may be written again (grown first if it was short). */
+  batchSubmitted(): void {
+    const ring = this.ring;
+    if (!ring) return;
+    if (ring.short && ring.buffer.size < UNIFORM_RING_MAX_BYTES) {
+      // The old ring goes to the garbage collector; the submitted batch keeps it alive while it runs.
+      this.ring = { buffer: this.uniformBuffer('webgpu-dropout batch uniforms', Math.min(UNIFORM_RING_MAX_BYTES, ring.buffer.size * 2)), next: 0, short: false };
+      return;
+    }
+    ring.next = 0;
+    ring.short = false;
+  }
+
+  private uniformBuffer(label: string, size: number): GPUBuffer {
+    return this.device.createBuffer({ label, size, usage: Usage.UNIFORM | Usage.COPY_DST });
   }
 
   /** Empties the bind-group cache (after a refused group, which it may hold). */
@@ -113,9 +146,10 @@ export class Bindings {
     this.groups.clear();
   }
 
-  /** Drops the arena and the cached groups (destroy). */
+  /** Drops the arena, the ring and the cached groups (destroy). */
   clear(): void {
     this.arena = null;
+    this.ring = null;
     this.groups.clear();
   }
 

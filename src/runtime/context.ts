@@ -5,6 +5,7 @@
 //   submission.ts  the batch, error scopes, naming a refused argument
 //   transfers.ts   pooled buffers, temporaries, upload and readback
 //   liveness.ts    device loss and destroy()
+//   tracking.ts    what WebGPU does not tell: an encoder's device, finished encoders, destroyed buffers
 // Library modules that record kernels of their own reach those parts through `runtimeOf(ctx)`,
 // never through private members; the methods below are the public surface.
 import { PhiloxGenerator } from '../generator.js';
@@ -18,6 +19,7 @@ import { Liveness } from './liveness.js';
 import { resolveOptions, type ContextOptions, type LaunchTuning, type MaskTablePolicy } from './options.js';
 import { Pipelines } from './pipelines.js';
 import { Submission } from './submission.js';
+import { trackObjects } from './tracking.js';
 import { Transfers } from './transfers.js';
 import type { BoundBuffer } from './units.js';
 
@@ -67,6 +69,7 @@ export class DropoutContext {
 
   constructor(device: GPUDevice, options: ContextOptions = {}) {
     const o = resolveOptions(device, options);
+    trackObjects(device);
     this.device = device;
     this.workgroupSize = o.workgroupSize;
     this.maxChunkElements = o.maxChunkElements;
@@ -115,7 +118,12 @@ export class DropoutContext {
     this.rt.liveness.check();
   }
 
-  /** Checks that `buffer` is a GPUBuffer with STORAGE usage and at least `bytes` bytes. */
+  /** Throws unless `encoder` is undefined or an unfinished GPUCommandEncoder of this context's device. */
+  checkEncoder(encoder: unknown, argument = 'encoder'): asserts encoder is GPUCommandEncoder | undefined {
+    this.rt.submission.checkEncoder(encoder, argument);
+  }
+
+  /** Checks that `buffer` is a live GPUBuffer with STORAGE usage and at least `bytes` bytes. */
   checkStorage(buffer: unknown, argument: string, bytes: number): asserts buffer is GPUBuffer {
     this.rt.transfers.checkStorage(buffer, argument, bytes);
   }

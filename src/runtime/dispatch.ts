@@ -3,7 +3,7 @@
 // tuning, and 2-D grids past the per-dimension workgroup limit. Also the model kit's custom
 // kernels (one dispatch, whole buffers, a uniform of their own). Everything per record (the
 // storage bindings, the uniform layout, the layout) is derived once per record.
-import { split64 } from '../contract.js';
+import { split64, U64_MAX } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { packUniforms, uniformLayout, type BindingUnit, type BuffersOf, type KernelRecord, type UniformLayout, type UniformsOf } from '../kernels/record.js';
 import type { Dtype } from '../kernels/shaders.js';
@@ -216,7 +216,7 @@ export class Dispatcher {
     const [o0, o1] = split64(offset);
     const { u32: u, f32: f } = params;
     for (let c = 0; c < chunks; c++) {
-      const start = offset + BigInt(c * chunk);
+      const start = (offset + BigInt(c * chunk)) & U64_MAX; // mask indices count mod 2^64
       const [g0, g1] = split64(start >> 2n);
       // Params (shaders/elementwise.wgsl) as u32 words, f32 where the struct has f32.
       const w = (c * slot) / 4;
@@ -235,9 +235,11 @@ export class Dispatcher {
       u[w + 12] = c * chunk;
       packUniforms(plan.uniforms, call.uniforms, u, f, w);
     }
-    const uniforms = this.bindings.uniformSlots(params.bytes);
+    // A call of dispatchAll without an encoder is recorded into the batch (see Bindings.uniformSlots).
+    const batched = scopes !== undefined && call.encoder === undefined;
+    const uniforms = this.bindings.uniformSlots(params.bytes, batched);
     if ((kernel.mask === 'broadcast') !== (call.aux !== undefined)) throw new Error(`${kernel.name}: the broadcast table goes with 'broadcast' kernels only`); // a bug in the caller
-    const aux = call.aux ? this.bindings.uniformSlots(call.aux) : undefined;
+    const aux = call.aux ? this.bindings.uniformSlots(call.aux, batched) : undefined;
     const buffers: Readonly<Record<string, BoundBuffer>> = call.buffers;
     // Created here, before anything is recorded: a new bind group is made inside an error scope
     // (`scopes`), which dispatchAll checks, so a buffer WebGPU refuses is named before recording.

@@ -1,5 +1,7 @@
 // A bounded pool of idle GPU buffers, keyed by exact size and usage, so repeated calls of the
 // same shapes stop allocating. Buffers in use are the caller's; only idle ones count to the budget.
+import { isDestroyed } from './tracking.js';
+
 export class BufferPool {
   private readonly idle = new Map<string, GPUBuffer[]>();
   private readonly owned = new WeakSet<GPUBuffer>();
@@ -25,7 +27,13 @@ export class BufferPool {
    */
   acquire(size: number, usage: number, label?: string, mapped = false): GPUBuffer {
     const list = mapped ? undefined : this.idle.get(key(size, usage));
-    const reused = list?.pop();
+    let reused = list?.pop();
+    // An idle buffer destroyed since it came back (a caller kept using what it released) is forgotten.
+    while (reused && isDestroyed(reused)) {
+      this.idleBytes -= size;
+      this.forget(reused);
+      reused = list!.pop();
+    }
     if (reused) {
       this.idleBytes -= size;
       if (label) reused.label = label;
@@ -40,9 +48,11 @@ export class BufferPool {
     return buffer;
   }
 
-  /** Takes a buffer back for reuse; buffers the pool did not make are left alone. */
+  /** Takes a buffer back for reuse; buffers the pool did not make are left alone, and one that
+   * was destroyed is forgotten (handing it out again would fail every later call of its size). */
   release(buffer: GPUBuffer): void {
     if (!this.owned.has(buffer)) return;
+    if (isDestroyed(buffer)) return this.forget(buffer);
     this.fresh.delete(buffer);
     const k = key(buffer.size, buffer.usage);
     const list = this.idle.get(k) ?? [];
@@ -110,10 +120,15 @@ export class BufferPool {
   }
 
   private drop(buffer: GPUBuffer): void {
+    this.forget(buffer);
+    buffer.destroy();
+  }
+
+  /** No longer counts or owns `buffer` (not in the idle lists: the caller took it out). */
+  private forget(buffer: GPUBuffer): void {
     this.liveBytes -= buffer.size;
     this.owned.delete(buffer);
     this.fresh.delete(buffer);
-    buffer.destroy();
   }
 }
 

@@ -1,11 +1,15 @@
 // How recorded work reaches the queue: the batch (ops recorded in one tick share one command
 // buffer, submitted on the next microtask once their pipelines are compiled), error scopes, and
 // turning a rejected submission into an error that names the unusable argument buffer.
-import { GpuValidationError, InvalidArgumentError } from '../errors.js';
+import { Got, GpuValidationError, InvalidArgumentError } from '../errors.js';
 import type { Bindings } from './bindings.js';
 import type { Liveness } from './liveness.js';
 import type { Pipelines } from './pipelines.js';
+import { encoderDevice, isFinished } from './tracking.js';
 import type { BoundBuffer } from './units.js';
+
+/** Submissions of the library's own that may be unfinished before the next one waits (see noteSubmit). */
+const MAX_UNFINISHED_SUBMITS = 32;
 
 /** What a buffer that WebGPU refused at submit should have been (the probe cannot tell which fault). */
 const UNUSABLE_BUFFER = 'a live GPUBuffer of this device (it was destroyed, or belongs to another GPUDevice); nothing was written';
@@ -33,6 +37,10 @@ export class Submission {
   private readonly afterCompiles: (() => void)[] = [];
   /** The buffer that made a batch fail, by the error `explain` made for it (see rejectionFor). */
   private readonly culprits = new WeakMap<Error, GPUBuffer>();
+  /** Submissions so far, those known to have completed, and the completion wait in flight (see noteSubmit). */
+  private submits = 0;
+  private completed = 0;
+  private completion: Promise<void> | null = null;
 
   constructor(
     private readonly device: GPUDevice,
@@ -60,6 +68,8 @@ export class Submission {
   async encode(record: (encoder: GPUCommandEncoder) => void, opts: EncodeOptions = {}): Promise<void> {
     this.liveness.check();
     if (opts.encoder) {
+      // Checked again right before recording: the caller may have finished it while the op waited.
+      this.checkEncoder(opts.encoder);
       record(opts.encoder);
       return;
     }
@@ -71,6 +81,25 @@ export class Submission {
       await batch.submitted;
     } catch (e) {
       throw this.rejectionFor(e, opts.arguments);
+    }
+  }
+
+  /**
+   * Throws unless `encoder` is undefined or a command encoder this device can record into: not one
+   * of another GPUDevice, not one already finished (see tracking.ts; an encoder created before
+   * tracking began has no known device and is taken on trust).
+   */
+  checkEncoder(encoder: unknown, argument = 'encoder'): asserts encoder is GPUCommandEncoder | undefined {
+    if (encoder === undefined) return;
+    if (typeof encoder !== 'object' || encoder === null || typeof (encoder as GPUCommandEncoder).beginComputePass !== 'function') {
+      throw new InvalidArgumentError(argument, 'a GPUCommandEncoder', encoder);
+    }
+    const device = encoderDevice(encoder as GPUCommandEncoder);
+    if (device !== undefined && device !== this.device) {
+      throw new InvalidArgumentError(argument, "a GPUCommandEncoder of this context's device", new Got('an encoder of another GPUDevice'));
+    }
+    if (isFinished(encoder as GPUCommandEncoder)) {
+      throw new InvalidArgumentError(argument, 'a GPUCommandEncoder still open for recording', new Got('one whose finish() was already called'));
     }
   }
 
@@ -90,11 +119,50 @@ export class Submission {
     const finish = () => ('finish' in commands ? commands.finish() : commands);
     if (!this.validate) {
       this.device.queue.submit([finish()]);
-      return;
+      this.noteSubmit();
+      return this.throttle();
     }
     this.device.pushErrorScope('validation');
     this.device.queue.submit([finish()]);
+    this.noteSubmit();
     await this.checkScopes([...scopes, this.device.popErrorScope()], args);
+    await this.throttle();
+  }
+
+  /**
+   * Notes a submission of the library's own. Dawn frees what a submission holds (its commands, the
+   * staging of writeBuffer, objects released meanwhile) only once it has seen the work complete,
+   * and it looks only while a wait is pending and JavaScript yields to the event loop; a caller that
+   * never reads back and awaits only our promises would otherwise grow without bound (and, past some
+   * 60,000 submissions on lavapipe, crash). So one `onSubmittedWorkDone` is kept in flight while
+   * work is unfinished, and `throttle` holds a submitting op back while more than
+   * MAX_UNFINISHED_SUBMITS are.
+   */
+  noteSubmit(): void {
+    this.submits++;
+    this.watchCompletion();
+  }
+
+  /** Waits (yielding to the event loop) while more than MAX_UNFINISHED_SUBMITS submissions are
+   * unfinished; undefined, and no promise made, when they are not (a caller that waits for its
+   * work anyway never waits here). */
+  throttle(): Promise<void> | undefined {
+    return this.submits - this.completed > MAX_UNFINISHED_SUBMITS ? this.waitForCompletions() : undefined;
+  }
+
+  private async waitForCompletions(): Promise<void> {
+    while (this.completion && this.submits - this.completed > MAX_UNFINISHED_SUBMITS) await this.liveness.guard(this.completion);
+  }
+
+  private watchCompletion(): void {
+    if (this.completion || this.liveness.lost !== null) return;
+    const through = this.submits;
+    const done = () => {
+      this.completion = null;
+      this.completed = Math.max(this.completed, through);
+      if (this.submits > through) this.watchCompletion();
+    };
+    this.completion = this.device.queue.onSubmittedWorkDone().then(done, done);
   }
 
   /** Rejects with the error `explain` makes (naming an unusable buffer among `args`) if any of
@@ -139,6 +207,8 @@ export class Submission {
         }
         if (this.batch === batch) this.batch = null;
         this.submit(batch.encoder, batch.arguments, batch.scopes).then(resolve, reject);
+        // Submitted (or refused) by now: the ring's slots it read may be written again.
+        this.bindings.batchSubmitted();
       };
       queueMicrotask(submitWhenCompiled);
     });

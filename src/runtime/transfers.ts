@@ -4,6 +4,7 @@ import { DeviceLostError, Got, InvalidArgumentError } from '../errors.js';
 import type { BufferPool } from './pool.js';
 import type { Liveness } from './liveness.js';
 import type { Submission } from './submission.js';
+import { isDestroyed } from './tracking.js';
 import { isGpuBuffer, MAP_MODE_READ, Usage } from './units.js';
 
 export class Transfers {
@@ -30,6 +31,7 @@ export class Transfers {
   /** Checks that `buffer` is a GPUBuffer with STORAGE usage and at least `bytes` bytes. */
   checkStorage(buffer: unknown, argument: string, bytes: number): asserts buffer is GPUBuffer {
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
+    if (isDestroyed(buffer)) throw new InvalidArgumentError(argument, 'a live GPUBuffer', new Got('a destroyed GPUBuffer (its destroy() was called)'));
     if (!(buffer.usage & Usage.STORAGE)) {
       throw new InvalidArgumentError(argument, 'a GPUBuffer with STORAGE usage', new Got(`usage 0x${buffer.usage.toString(16)}`));
     }
@@ -101,6 +103,7 @@ export class Transfers {
   async readBytes(buffer: GPUBuffer, bytes: number, byteOffset = 0, argument = 'buffer'): Promise<ArrayBuffer> {
     this.liveness.check();
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
+    if (isDestroyed(buffer)) throw new InvalidArgumentError(argument, 'a live GPUBuffer', new Got('a destroyed GPUBuffer (its destroy() was called)'));
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InvalidArgumentError('bytes', 'a whole byte count >= 0', bytes);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % 4) {
       throw new InvalidArgumentError('byteOffset', 'a whole byte offset >= 0, a multiple of 4', byteOffset);
@@ -123,6 +126,7 @@ export class Transfers {
       const encoder = this.device.createCommandEncoder({ label: 'readback' });
       encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
       this.device.queue.submit([encoder.finish()]);
+      this.submission.noteSubmit();
       if (validate) {
         const error = await this.liveness.guard(this.device.popErrorScope());
         if (error) throw await this.submission.explain(error, [{ buffer, argument }]);
