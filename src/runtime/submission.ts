@@ -8,8 +8,10 @@ import type { Pipelines } from './pipelines.js';
 import { encoderDevice, isFinished } from './tracking.js';
 import type { BoundBuffer } from './units.js';
 
-/** Submissions of the library's own that may be unfinished before the next one waits (see noteSubmit). */
-const MAX_UNFINISHED_SUBMITS = 32;
+/** Unfinished submissions of the library's own at which a completion wait starts, and past which
+ * the next one waits for it (see noteSubmit). */
+const WATCH_UNFINISHED_SUBMITS = 8;
+const MAX_UNFINISHED_SUBMITS = 256;
 
 /** What a buffer that WebGPU refused at submit should have been (the probe cannot tell which fault). */
 const UNUSABLE_BUFFER = 'a live GPUBuffer of this device (it was destroyed, or belongs to another GPUDevice); nothing was written';
@@ -134,9 +136,9 @@ export class Submission {
    * staging of writeBuffer, objects released meanwhile) only once it has seen the work complete,
    * and it looks only while a wait is pending and JavaScript yields to the event loop; a caller that
    * never reads back and awaits only our promises would otherwise grow without bound (and, past some
-   * 60,000 submissions on lavapipe, crash). So one `onSubmittedWorkDone` is kept in flight while
-   * work is unfinished, and `throttle` holds a submitting op back while more than
-   * MAX_UNFINISHED_SUBMITS are.
+   * 60,000 submissions on lavapipe, crash). So once WATCH_UNFINISHED_SUBMITS are unfinished, one
+   * `onSubmittedWorkDone` is kept in flight (not one per submission: each costs a Dawn event), and
+   * `throttle` holds a submitting op back while more than MAX_UNFINISHED_SUBMITS are.
    */
   noteSubmit(): void {
     this.submits++;
@@ -155,12 +157,12 @@ export class Submission {
   }
 
   private watchCompletion(): void {
-    if (this.completion || this.liveness.lost !== null) return;
+    if (this.completion || this.liveness.lost !== null || this.submits - this.completed < WATCH_UNFINISHED_SUBMITS) return;
     const through = this.submits;
     const done = () => {
       this.completion = null;
       this.completed = Math.max(this.completed, through);
-      if (this.submits > through) this.watchCompletion();
+      this.watchCompletion();
     };
     this.completion = this.device.queue.onSubmittedWorkDone().then(done, done);
   }
