@@ -20,7 +20,7 @@ import { DropoutContext } from '../src/index.js';
 import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
 import { isCpuAdapter } from '../src/index.js';
 import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, type BenchOp } from './ops.js';
-import { ConfigError, UsageError, parseArgs } from './options.js';
+import { ConfigError, UsageError, parseArgs, type Options } from './options.js';
 import { DropoutError } from '../src/index.js';
 import { ADAPTER_ENV } from '../src/node.js';
 import { measureMemory, measureOverhead } from './sections.js';
@@ -31,7 +31,9 @@ import {
   toMarkdown,
   type BenchReport,
   type CellResult,
+  type MemoryRow,
   type OpResult,
+  type OverheadRow,
   type PeerRow,
   type TargetRow,
   formatNs,
@@ -103,6 +105,52 @@ function messageOf(e: unknown): string {
 async function main(): Promise<number> {
   const started = performance.now();
   const opts = parseArgs(process.argv.slice(2));
+  const session = await openSession(opts);
+  try {
+    const run = planRun(session);
+    printHeader(run);
+    await warmUp(run);
+    const results = await measureOps(run);
+    const peers = await measurePeers(run);
+    const sections = await measureSections(run, results);
+    const report = buildReport(run, started, results, peers, sections);
+    writeReport(run, report);
+    return exitStatus(run);
+  } finally {
+    closeSession(session);
+  }
+}
+
+/** The adapter and what the run opens on it, closed together when the run ends (closeSession). */
+interface Session {
+  opts: Options;
+  env: BenchEnv;
+  timer: GpuTimer;
+  /** The tf.dropout peer, once opened. */
+  tf: TfPeer | null;
+  /** The context of the ops forced onto the packed f16 path (packedCtx), once made. */
+  packed?: DropoutContext;
+}
+
+/** A session with what the run measures (file name, ops, sizes, budgets) and the lists its stages add to. */
+interface Run extends Session {
+  slug: string;
+  commit: string;
+  name: string;
+  ops: BenchOp[];
+  sizes: number[];
+  maxLog2: number;
+  budget: TimingBudget;
+  /** The budget of a cell that decides a target (isTargetCell). */
+  targetBudget: TimingBudget;
+  /** What was left out and why; the op cells add the sizes whose buffers do not fit. */
+  skipped: string[];
+  /** What failed (cells, peers, sections); any makes the exit status 1. */
+  failures: string[];
+}
+
+/** Opens the adapter and the suite's timer on it. */
+async function openSession(opts: Options): Promise<Session> {
   // The adapter choice, the 'webgpu' package and the adapter itself are configuration: their
   // errors are one line, like the command line's.
   const env = await openBenchEnv().catch((e: unknown) => {
@@ -112,221 +160,296 @@ async function main(): Promise<number> {
   });
   const { ctx, device } = env;
   const timer = new GpuTimer(device, () => ctx.settled(), (encoder) => ctx.submitted(encoder));
-  let tf: TfPeer | null = null;
-  // The context of the ops forced onto the packed f16 path (BenchOp.f16Path), made on first use,
-  // with the suite context's workgroup size and launch tuning (so the rows differ in the path only).
-  const packed: { ctx?: DropoutContext } = {};
-  const packedCtx = (): DropoutContext => (packed.ctx ??= new DropoutContext(device, { validate: false, seed: 0x5eedn, workgroupSize: ctx.workgroupSize, tuning: { ...ctx.tuning }, f16Path: 'packed' }));
-  try {
-    const slug = adapterSlug(env.adapter);
-    // The code measured is what was loaded at start: read the commit once, then.
-    const commit = gitCommit();
-    const name = opts.name ?? [slug, ...(opts.quick ? ['quick'] : []), ...(opts.subset ? ['subset'] : [])].join('-');
-    // f16 runs on every adapter: natively with shader-f16, else on the packed path (ctx.f16Path).
-    // Rows forced onto the packed path are left out where that is the context's own path anyway
-    // (they would time the same kernels as the plain f16 rows).
-    const samePath = (op: BenchOp) => op.f16Path === 'packed' && ctx.f16Path === 'packed';
-    const ops = benchOps.filter((op) => !samePath(op) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
-    const skipped = benchOps.filter(samePath).map((op) => `${op.id}: the f16 rows already take the packed path here (no shader-f16)`);
-    // The largest size at which an f32 buffer fits; ops whose copy reference needs larger buffers
-    // skip (and list) the sizes where those do not fit.
-    const largest = Math.floor(Math.log2(device.limits.maxBufferSize / 4));
-    if (opts.max > largest) {
-      throw new UsageError(`--max ${opts.max}: this adapter's maxBufferSize (${device.limits.maxBufferSize} bytes) holds at most 2^${largest} f32 elements; pass --max ${largest} or less`);
-    }
-    const maxLog2 = opts.max;
-    const sizes: number[] = [];
-    for (let k = opts.min; k <= maxLog2; k += Math.max(1, opts.step)) sizes.push(k);
-    if (sizes.at(-1) !== maxLog2 && maxLog2 >= opts.min) sizes.push(maxLog2);
-    const failures: string[] = [];
-    const budget: TimingBudget = {
-      budgetMs: opts.budgetMs,
-      sampleMs: opts.quick ? 5 : 25,
-      minSamples: opts.quick ? 3 : 5,
-      maxSamples: 15,
-      maxReps: 256,
-    };
-    const targetBudget: TimingBudget = { ...budget, budgetMs: budget.budgetMs * 4, minSamples: opts.quick ? 3 : 11, maxSamples: 21 };
-    const timingDescription = timer.hasTimestamps
-      ? 'GPU timestamp queries (marker passes around many calls recorded into one command encoder, one submit), checked against the wall time of the same submit; a cell falls back to wall time (marked "wall") if any timestamp sample is outside (0, wall]'
-      : 'wall time from submit to onSubmittedWorkDone around many calls recorded into one command encoder (the adapter has no timestamp-query)';
-    console.log(`webgpu-dropout bench on ${env.adapterName} (${env.icd}); f16 path: ${ctx.f16Path}`);
-    console.log(`timing: ${timer.hasTimestamps ? 'timestamp-query' : 'wall time'}; sizes 2^${sizes[0]}..2^${sizes.at(-1)}${opts.quick ? '; quick mode' : ''}`);
+  return { opts, env, timer, tf: null };
+}
 
-    // One untimed pass at the largest size first: page faults and shader compiles stay out of the cells.
-    progress('warming up ...');
-    const warm = copyCell(ctx, 2 ** sizes.at(-1)!);
-    await timer.sample(warm.record, 2);
-    warm.dispose();
+/** Closes what the session opened: the tf peer, the packed-path context, the timer, the adapter. */
+function closeSession(session: Session): void {
+  session.tf?.dispose();
+  session.packed?.destroy();
+  session.timer.destroy();
+  session.env.close();
+}
 
-    const results: OpResult[] = [];
-    const total = ops.length * sizes.length;
-    let done = 0;
-    for (const op of ops) {
-      const result: OpResult = { id: op.id, label: op.label, kind: op.kind, dtype: op.dtype, bytesPerElement: op.bytesPerElement, cells: [] };
-      for (const log2 of sizes) {
-        const n = 2 ** log2;
-        if (!fitsBuffers(op, log2, device.limits.maxBufferSize)) {
-          skipped.push(`${op.id} at 2^${log2}: a buffer of ${largestBufferBytesPerElement(op)} bytes per element would exceed maxBufferSize`);
-          done++;
-          continue;
-        }
-        progress(`[${++done}/${total}] ${op.label} 2^${log2} ...`);
-        try {
-          result.cells.push(await gpuChecked(device, () => measureCell(op, n, log2)));
-        } catch (e) {
-          // One failed cell costs that cell, not the run (the GPU recipe gets one shot per lease).
-          progressDone();
-          console.error(`${op.label} 2^${log2} failed: ${messageOf(e)}`);
-          (result.failures ??= []).push({ log2, message: messageOf(e) });
-          failures.push(`${op.id} at 2^${log2}: ${messageOf(e)}`);
-        }
-      }
-      results.push(result);
-      progressDone();
-      console.log(`\n${op.label}\n${opTable(result)}`);
-      savePartial();
-    }
+/**
+ * The context of the ops forced onto the packed f16 path (BenchOp.f16Path), made on first use,
+ * with the suite context's workgroup size and launch tuning (so the rows differ in the path only).
+ */
+function packedCtx(session: Session): DropoutContext {
+  const { ctx, device } = session.env;
+  return (session.packed ??= new DropoutContext(device, { validate: false, seed: 0x5eedn, workgroupSize: ctx.workgroupSize, tuning: { ...ctx.tuning }, f16Path: 'packed' }));
+}
 
-    // After every op, the cells so far in <name>.partial.json (removed once the full report is
-    // written): a run cut short (the GPU recipe's time limit) keeps what it measured.
-    function savePartial(): void {
-      mkdirSync(opts.out, { recursive: true });
-      const partial = { schema: 1, partial: true, date: new Date().toISOString(), commit, adapter: { name: env.adapterName, slug, icd: env.icd }, ops: results };
-      writeFileSync(join(opts.out, `${name}.partial.json`), JSON.stringify(partial, null, 2) + '\n');
-    }
-
-    async function measureCell(op: BenchOp, n: number, log2: number): Promise<CellResult> {
-      const bytes = op.bytesPerElement * n;
-      const cell = withInjectedFault(op, op.setup(op.f16Path === 'packed' ? packedCtx() : ctx, n));
-      // The copy reference over the same bytes, its samples interleaved with the op's.
-      const copyWords = bytes > 0 ? copyWordsFor(bytes) : 0;
-      const copy = copyWords ? copyCell(ctx, copyWords) : null;
-      let t: Timing;
-      let c: Timing | undefined;
-      try {
-        // A cell that decides a target gets more rounds: its verdict should not hang on 3 samples.
-        const cellBudget = isTargetCell(env, op.id, log2) ? targetBudget : budget;
-        [t, c] = (await timer.measureTogether(copy ? [cell.record, copy.record] : [cell.record], cellBudget)) as [Timing, Timing?];
-      } finally {
-        cell.dispose();
-        copy?.dispose();
-      }
-      return cellResult(log2, bytes, t, c, copy ? copyWords * 8 : undefined);
-    }
-
-    // Peers, side by side.
-    const peers: PeerRow[] = [];
-    const peerErrors: string[] = [];
-    const peerBudget = opts.quick ? 150 : 1500;
-    const tfSizes = (opts.quick ? [16] : [16, 20, 24]).filter((k) => k <= maxLog2);
-    if (opts.tf) {
-      try {
-        tf = await openTfPeer(env);
-        for (const log2 of tfSizes) {
-          progress(`peers: tf.dropout (WebGPU backend) 2^${log2} ...`);
-          // The size a target judges gets more rounds: one tf.dropout call there takes most of a second on a CPU adapter.
-          const t = await gpuChecked(device, () => tf!.time(2 ** log2, peerBudget, log2 === 24 ? 7 : 3));
-          const draw = await gpuChecked(device, () => tf!.timeMaskDraw(2 ** log2, peerBudget / 2));
-          const note = `of which the mask drawn by tf.randomUniform in JS: ${formatNs(draw.ns)} (${((draw.ns / t.peer.ns) * 100).toFixed(0)}%); then upload + add/floor/div/mul kernels`;
-          peers.push({ peer: 'tf.dropout (tfjs-backend-webgpu)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note });
-          // The drop-in on the same tensors: tf.dropout against webgpu-dropout/tfjs's dropout (ours median = the tfjs entry).
-          const e = await gpuChecked(device, () => tf!.timeTfjsEntry(2 ** log2, peerBudget, log2 === 24 ? 7 : 3));
-          peers.push({ peer: 'tf.dropout vs webgpu-dropout/tfjs (same tfjs tensors)', log2, n: 2 ** log2, ns: e.peer.ns, calls: e.peer.calls, oursNs: e.ours.ns, ratio: e.ratio, ratioRange: e.ratioRange, note: 'ours median: dropout() from webgpu-dropout/tfjs, tensor in, tensor out, recorded into the backend encoder' });
-        }
-      } catch (e) {
-        peerErrors.push(`tf.dropout could not be measured: ${messageOf(e)}`);
-        // tf.dropout missing is a note; a WebGPU error while timing (ours or tf's) fails the run.
-        if (e instanceof WebGpuReported) failures.push(`peers: tf.dropout: ${messageOf(e)}`);
-      }
-    }
-    const cpuSizes = (opts.quick ? [14] : [16, 20]).filter((k) => k <= maxLog2);
-    if (opts.cpu) {
-      for (const log2 of cpuSizes) {
-        progress(`peers: CPU reference 2^${log2} ...`);
-        let t: Awaited<ReturnType<typeof timeCpuReference>>;
-        try {
-          t = await gpuChecked(device, () => timeCpuReference(env, 2 ** log2, peerBudget));
-        } catch (e) {
-          peerErrors.push(`CPU reference at 2^${log2} could not be measured: ${messageOf(e)}`);
-          failures.push(`peers: CPU reference at 2^${log2}: ${messageOf(e)}`);
-          continue;
-        }
-        peers.push({ peer: 'CPU reference (plain JS, src/reference/dropout.ts)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note: 'no-GPU baseline, single thread: Philox on plain numbers, one call per 4 elements' });
-      }
-    }
-    progressDone();
-
-    // A section that fails is reported and the run goes on (its exit status says so).
-    const section = async <T>(label: string, work: () => Promise<T>, fallback: T): Promise<T> => {
-      progress(`${label} ...`);
-      try {
-        if (injectedFaults('section').includes(label)) throw new Error('injected fault (WEBGPU_DROPOUT_BENCH_FAULT)');
-        return await gpuChecked(device, work);
-      } catch (e) {
-        progressDone();
-        console.error(`${label} failed: ${messageOf(e)}`);
-        failures.push(`${label}: ${messageOf(e)}`);
-        return fallback;
-      }
-    };
-    const memory = await section('memory', () => measureMemory(env, opts.quick ? 2 ** 16 : 2 ** 20), []);
-    // The GPU row of the overhead table is the 2^10 forward cell; a run that starts above 2^10 (the GPU recipe) times one.
-    const forward = benchOps.find((op) => op.id === 'dropout.forward.f32')!;
-    const smallForward =
-      results.find((r) => r.id === forward.id)?.cells.find((c) => c.log2 === 10) ??
-      (await section('forward at 2^10 for the overhead table', () => measureCell(forward, 1024, 10), undefined));
-    const overhead = await section('per-call overhead', () => measureOverhead(env, opts.quick ? 50 : 400, opts.quick ? 1 : 5, smallForward), []);
-    progressDone();
-
-    const stages = stageNotes(results);
-    const targets = checkTargets(env, results, peers);
-    const report: BenchReport = {
-      schema: 1,
-      date: new Date().toISOString(),
-      commit,
-      node: process.version,
-      adapter: {
-        name: env.adapterName,
-        slug,
-        icd: env.icd,
-        features: [...device.features].sort(),
-        tuning: { ...ctx.tuning },
-        limits: {
-          maxBufferSize: device.limits.maxBufferSize,
-          maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
-          maxComputeWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
-        },
-      },
-      timing: { timestampQuery: timer.hasTimestamps, description: timingDescription },
-      options: { quick: opts.quick, sizesLog2: sizes, p: P, cellBudgetMs: opts.budgetMs, ...(opts.ops ? { ops: opts.ops } : {}), peers: { tf: opts.tf, cpu: opts.cpu }, subset: opts.subset },
-      skipped,
-      failures,
-      ops: results,
-      peers,
-      peerErrors,
-      memory: { rows: memory, poolPeakBytes: ctx.pool.peakBytes, poolPeakNote: 'largest bytes held at once by the context pool, in use and idle; dominated by the benchmark\'s own largest cell' },
-      overhead,
-      stages,
-      targets,
-      elapsedSec: (performance.now() - started) / 1e3,
-    };
-    mkdirSync(opts.out, { recursive: true });
-    const md = toMarkdown(report);
-    writeFileSync(join(opts.out, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
-    writeFileSync(join(opts.out, `${name}.md`), md + '\n');
-    rmSync(join(opts.out, `${name}.partial.json`), { force: true });
-    console.log(`\n${md.slice(md.indexOf('## Peers'))}`);
-    console.log(`\nwrote ${join(opts.out, `${name}.json`)} and ${name}.md in ${report.elapsedSec.toFixed(0)} s`);
-    if (opts.writeReference) console.log('these are the committed reference results: review and commit them');
-    if (failures.length) console.error(`\n${failures.length} failure(s): ${failures.join('; ')}`);
-    return failures.length ? 1 : 0;
-  } finally {
-    tf?.dispose();
-    packed.ctx?.destroy();
-    timer.destroy();
-    env.close();
+/** What the run will measure, from the options and the adapter: refuses a --max the adapter cannot hold. */
+function planRun(session: Session): Run {
+  const { opts, env } = session;
+  const { ctx, device } = env;
+  const slug = adapterSlug(env.adapter);
+  // The code measured is what was loaded at start: read the commit once, then.
+  const commit = gitCommit();
+  const name = opts.name ?? [slug, ...(opts.quick ? ['quick'] : []), ...(opts.subset ? ['subset'] : [])].join('-');
+  // f16 runs on every adapter: natively with shader-f16, else on the packed path (ctx.f16Path).
+  // Rows forced onto the packed path are left out where that is the context's own path anyway
+  // (they would time the same kernels as the plain f16 rows).
+  const samePath = (op: BenchOp) => op.f16Path === 'packed' && ctx.f16Path === 'packed';
+  const ops = benchOps.filter((op) => !samePath(op) && (!opts.ops || opts.ops.some((p) => op.id.startsWith(p))));
+  const skipped = benchOps.filter(samePath).map((op) => `${op.id}: the f16 rows already take the packed path here (no shader-f16)`);
+  // The largest size at which an f32 buffer fits; ops whose copy reference needs larger buffers
+  // skip (and list) the sizes where those do not fit.
+  const largest = Math.floor(Math.log2(device.limits.maxBufferSize / 4));
+  if (opts.max > largest) {
+    throw new UsageError(`--max ${opts.max}: this adapter's maxBufferSize (${device.limits.maxBufferSize} bytes) holds at most 2^${largest} f32 elements; pass --max ${largest} or less`);
   }
+  const maxLog2 = opts.max;
+  const sizes: number[] = [];
+  for (let k = opts.min; k <= maxLog2; k += Math.max(1, opts.step)) sizes.push(k);
+  if (sizes.at(-1) !== maxLog2 && maxLog2 >= opts.min) sizes.push(maxLog2);
+  const budget: TimingBudget = {
+    budgetMs: opts.budgetMs,
+    sampleMs: opts.quick ? 5 : 25,
+    minSamples: opts.quick ? 3 : 5,
+    maxSamples: 15,
+    maxReps: 256,
+  };
+  const targetBudget: TimingBudget = { ...budget, budgetMs: budget.budgetMs * 4, minSamples: opts.quick ? 3 : 11, maxSamples: 21 };
+  // The same object as the session, so that what the stages open (the tf peer) is closed with it.
+  return Object.assign(session, { slug, commit, name, ops, sizes, maxLog2, budget, targetBudget, skipped, failures: [] as string[] });
+}
+
+/** The run's first lines: the adapter, the f16 path, the timing method and the sizes. */
+function printHeader(run: Run): void {
+  const { opts, env, timer, sizes } = run;
+  console.log(`webgpu-dropout bench on ${env.adapterName} (${env.icd}); f16 path: ${env.ctx.f16Path}`);
+  console.log(`timing: ${timer.hasTimestamps ? 'timestamp-query' : 'wall time'}; sizes 2^${sizes[0]}..2^${sizes.at(-1)}${opts.quick ? '; quick mode' : ''}`);
+}
+
+/** One untimed pass at the largest size first: page faults and shader compiles stay out of the cells. */
+async function warmUp(run: Run): Promise<void> {
+  progress('warming up ...');
+  const warm = copyCell(run.env.ctx, 2 ** run.sizes.at(-1)!);
+  await run.timer.sample(warm.record, 2);
+  warm.dispose();
+}
+
+/** Every op at every size, printed and saved (savePartial) after each op; a failed cell is listed and the run goes on. */
+async function measureOps(run: Run): Promise<OpResult[]> {
+  const { ops, sizes, skipped, failures } = run;
+  const { device } = run.env;
+  const results: OpResult[] = [];
+  const total = ops.length * sizes.length;
+  let done = 0;
+  for (const op of ops) {
+    const result: OpResult = { id: op.id, label: op.label, kind: op.kind, dtype: op.dtype, bytesPerElement: op.bytesPerElement, cells: [] };
+    for (const log2 of sizes) {
+      const n = 2 ** log2;
+      if (!fitsBuffers(op, log2, device.limits.maxBufferSize)) {
+        skipped.push(`${op.id} at 2^${log2}: a buffer of ${largestBufferBytesPerElement(op)} bytes per element would exceed maxBufferSize`);
+        done++;
+        continue;
+      }
+      progress(`[${++done}/${total}] ${op.label} 2^${log2} ...`);
+      try {
+        result.cells.push(await gpuChecked(device, () => measureCell(run, op, n, log2)));
+      } catch (e) {
+        // One failed cell costs that cell, not the run (the GPU recipe gets one shot per lease).
+        progressDone();
+        console.error(`${op.label} 2^${log2} failed: ${messageOf(e)}`);
+        (result.failures ??= []).push({ log2, message: messageOf(e) });
+        failures.push(`${op.id} at 2^${log2}: ${messageOf(e)}`);
+      }
+    }
+    results.push(result);
+    progressDone();
+    console.log(`\n${op.label}\n${opTable(result)}`);
+    savePartial(run, results);
+  }
+  return results;
+}
+
+/**
+ * After every op, the cells so far in <name>.partial.json (removed once the full report is
+ * written): a run cut short (the GPU recipe's time limit) keeps what it measured.
+ */
+function savePartial(run: Run, results: OpResult[]): void {
+  const { opts, env } = run;
+  mkdirSync(opts.out, { recursive: true });
+  const partial = { schema: 1, partial: true, date: new Date().toISOString(), commit: run.commit, adapter: { name: env.adapterName, slug: run.slug, icd: env.icd }, ops: results };
+  writeFileSync(join(opts.out, `${run.name}.partial.json`), JSON.stringify(partial, null, 2) + '\n');
+}
+
+/** One op at one size, its samples interleaved with those of a copy over the same bytes. */
+async function measureCell(run: Run, op: BenchOp, n: number, log2: number): Promise<CellResult> {
+  const { ctx } = run.env;
+  const bytes = op.bytesPerElement * n;
+  const cell = withInjectedFault(op, op.setup(op.f16Path === 'packed' ? packedCtx(run) : ctx, n));
+  // The copy reference over the same bytes, its samples interleaved with the op's.
+  const copyWords = bytes > 0 ? copyWordsFor(bytes) : 0;
+  const copy = copyWords ? copyCell(ctx, copyWords) : null;
+  let t: Timing;
+  let c: Timing | undefined;
+  try {
+    // A cell that decides a target gets more rounds: its verdict should not hang on 3 samples.
+    const cellBudget = isTargetCell(run.env, op.id, log2) ? run.targetBudget : run.budget;
+    [t, c] = (await run.timer.measureTogether(copy ? [cell.record, copy.record] : [cell.record], cellBudget)) as [Timing, Timing?];
+  } finally {
+    cell.dispose();
+    copy?.dispose();
+  }
+  return cellResult(log2, bytes, t, c, copy ? copyWords * 8 : undefined);
+}
+
+/** The peers' rows, and why a peer could not be measured. */
+interface PeerResults {
+  rows: PeerRow[];
+  errors: string[];
+}
+
+/** Peers, side by side: tf.dropout on the same device, then the plain-JS CPU reference (each unless skipped). */
+async function measurePeers(run: Run): Promise<PeerResults> {
+  const peers: PeerResults = { rows: [], errors: [] };
+  const budgetMs = run.opts.quick ? 150 : 1500;
+  if (run.opts.tf) await measureTfPeer(run, peers, budgetMs);
+  if (run.opts.cpu) await measureCpuPeer(run, peers, budgetMs);
+  progressDone();
+  return peers;
+}
+
+/** tf.dropout (WebGPU backend) against our forward, and against our tfjs entry on the same tensors. */
+async function measureTfPeer(run: Run, peers: PeerResults, peerBudget: number): Promise<void> {
+  const { env, failures } = run;
+  const { device } = env;
+  const tfSizes = (run.opts.quick ? [16] : [16, 20, 24]).filter((k) => k <= run.maxLog2);
+  try {
+    const tf = (run.tf = await openTfPeer(env));
+    for (const log2 of tfSizes) {
+      progress(`peers: tf.dropout (WebGPU backend) 2^${log2} ...`);
+      // The size a target judges gets more rounds: one tf.dropout call there takes most of a second on a CPU adapter.
+      const t = await gpuChecked(device, () => tf.time(2 ** log2, peerBudget, log2 === 24 ? 7 : 3));
+      const draw = await gpuChecked(device, () => tf.timeMaskDraw(2 ** log2, peerBudget / 2));
+      const note = `of which the mask drawn by tf.randomUniform in JS: ${formatNs(draw.ns)} (${((draw.ns / t.peer.ns) * 100).toFixed(0)}%); then upload + add/floor/div/mul kernels`;
+      peers.rows.push({ peer: 'tf.dropout (tfjs-backend-webgpu)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note });
+      // The drop-in on the same tensors: tf.dropout against webgpu-dropout/tfjs's dropout (ours median = the tfjs entry).
+      const e = await gpuChecked(device, () => tf.timeTfjsEntry(2 ** log2, peerBudget, log2 === 24 ? 7 : 3));
+      peers.rows.push({ peer: 'tf.dropout vs webgpu-dropout/tfjs (same tfjs tensors)', log2, n: 2 ** log2, ns: e.peer.ns, calls: e.peer.calls, oursNs: e.ours.ns, ratio: e.ratio, ratioRange: e.ratioRange, note: 'ours median: dropout() from webgpu-dropout/tfjs, tensor in, tensor out, recorded into the backend encoder' });
+    }
+  } catch (e) {
+    peers.errors.push(`tf.dropout could not be measured: ${messageOf(e)}`);
+    // tf.dropout missing is a note; a WebGPU error while timing (ours or tf's) fails the run.
+    if (e instanceof WebGpuReported) failures.push(`peers: tf.dropout: ${messageOf(e)}`);
+  }
+}
+
+/** The plain-JS CPU reference against our forward: the no-GPU baseline. */
+async function measureCpuPeer(run: Run, peers: PeerResults, peerBudget: number): Promise<void> {
+  const { env, failures } = run;
+  const cpuSizes = (run.opts.quick ? [14] : [16, 20]).filter((k) => k <= run.maxLog2);
+  for (const log2 of cpuSizes) {
+    progress(`peers: CPU reference 2^${log2} ...`);
+    let t: Awaited<ReturnType<typeof timeCpuReference>>;
+    try {
+      t = await gpuChecked(env.device, () => timeCpuReference(env, 2 ** log2, peerBudget));
+    } catch (e) {
+      peers.errors.push(`CPU reference at 2^${log2} could not be measured: ${messageOf(e)}`);
+      failures.push(`peers: CPU reference at 2^${log2}: ${messageOf(e)}`);
+      continue;
+    }
+    peers.rows.push({ peer: 'CPU reference (plain JS, src/reference/dropout.ts)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note: 'no-GPU baseline, single thread: Philox on plain numbers, one call per 4 elements' });
+  }
+}
+
+/** The memory and per-call overhead sections of the report. */
+interface SectionResults {
+  memory: MemoryRow[];
+  overhead: OverheadRow[];
+}
+
+/** The memory and per-call overhead sections (each may fail on its own: see runSection). */
+async function measureSections(run: Run, results: OpResult[]): Promise<SectionResults> {
+  const { opts, env } = run;
+  const memory = await runSection(run, 'memory', () => measureMemory(env, opts.quick ? 2 ** 16 : 2 ** 20), []);
+  // The GPU row of the overhead table is the 2^10 forward cell; a run that starts above 2^10 (the GPU recipe) times one.
+  const forward = benchOps.find((op) => op.id === 'dropout.forward.f32')!;
+  const smallForward =
+    results.find((r) => r.id === forward.id)?.cells.find((c) => c.log2 === 10) ??
+    (await runSection(run, 'forward at 2^10 for the overhead table', () => measureCell(run, forward, 1024, 10), undefined));
+  const overhead = await runSection(run, 'per-call overhead', () => measureOverhead(env, opts.quick ? 50 : 400, opts.quick ? 1 : 5, smallForward), []);
+  progressDone();
+  return { memory, overhead };
+}
+
+/** A section that fails is reported and the run goes on (its exit status says so). */
+async function runSection<T>(run: Run, label: string, work: () => Promise<T>, fallback: T): Promise<T> {
+  progress(`${label} ...`);
+  try {
+    if (injectedFaults('section').includes(label)) throw new Error('injected fault (WEBGPU_DROPOUT_BENCH_FAULT)');
+    return await gpuChecked(run.env.device, work);
+  } catch (e) {
+    progressDone();
+    console.error(`${label} failed: ${messageOf(e)}`);
+    run.failures.push(`${label}: ${messageOf(e)}`);
+    return fallback;
+  }
+}
+
+/** The full report: the adapter, the options, every measurement, the stage notes and the targets. */
+function buildReport(run: Run, started: number, results: OpResult[], peers: PeerResults, sections: SectionResults): BenchReport {
+  const { opts, env, timer } = run;
+  const { ctx, device } = env;
+  const timingDescription = timer.hasTimestamps
+    ? 'GPU timestamp queries (marker passes around many calls recorded into one command encoder, one submit), checked against the wall time of the same submit; a cell falls back to wall time (marked "wall") if any timestamp sample is outside (0, wall]'
+    : 'wall time from submit to onSubmittedWorkDone around many calls recorded into one command encoder (the adapter has no timestamp-query)';
+  const stages = stageNotes(results);
+  const targets = checkTargets(env, results, peers.rows);
+  return {
+    schema: 1,
+    date: new Date().toISOString(),
+    commit: run.commit,
+    node: process.version,
+    adapter: {
+      name: env.adapterName,
+      slug: run.slug,
+      icd: env.icd,
+      features: [...device.features].sort(),
+      tuning: { ...ctx.tuning },
+      limits: {
+        maxBufferSize: device.limits.maxBufferSize,
+        maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+        maxComputeWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
+      },
+    },
+    timing: { timestampQuery: timer.hasTimestamps, description: timingDescription },
+    options: { quick: opts.quick, sizesLog2: run.sizes, p: P, cellBudgetMs: opts.budgetMs, ...(opts.ops ? { ops: opts.ops } : {}), peers: { tf: opts.tf, cpu: opts.cpu }, subset: opts.subset },
+    skipped: run.skipped,
+    failures: run.failures,
+    ops: results,
+    peers: peers.rows,
+    peerErrors: peers.errors,
+    memory: { rows: sections.memory, poolPeakBytes: ctx.pool.peakBytes, poolPeakNote: 'largest bytes held at once by the context pool, in use and idle; dominated by the benchmark\'s own largest cell' },
+    overhead: sections.overhead,
+    stages,
+    targets,
+    elapsedSec: (performance.now() - started) / 1e3,
+  };
+}
+
+/** Writes <name>.json and <name>.md, removes the partial file and prints the report from the peers on. */
+function writeReport(run: Run, report: BenchReport): void {
+  const { opts, name } = run;
+  mkdirSync(opts.out, { recursive: true });
+  const md = toMarkdown(report);
+  writeFileSync(join(opts.out, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(opts.out, `${name}.md`), md + '\n');
+  rmSync(join(opts.out, `${name}.partial.json`), { force: true });
+  console.log(`\n${md.slice(md.indexOf('## Peers'))}`);
+  console.log(`\nwrote ${join(opts.out, `${name}.json`)} and ${name}.md in ${report.elapsedSec.toFixed(0)} s`);
+  if (opts.writeReference) console.log('these are the committed reference results: review and commit them');
+}
+
+/** Lists the failures, if any: exit status 1 with some, 0 without. */
+function exitStatus(run: Run): number {
+  const { failures } = run;
+  if (failures.length) console.error(`\n${failures.length} failure(s): ${failures.join('; ')}`);
+  return failures.length ? 1 : 0;
 }
 
 /**
