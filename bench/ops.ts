@@ -20,6 +20,7 @@ import {
   type KernelRecord,
 } from '../src/index.js';
 import { read, write } from '../src/kernels/record.js';
+import { runtimeOf } from '../src/runtime/context.js';
 import type { Recorder } from './timing.js';
 
 export const P = 0.5;
@@ -193,13 +194,11 @@ function stage(entry: 'stage_no_rng' | 'stage_rng_only' | 'stage_rng_only_rebuil
       const io = { x: { buffer: x, argument: 'x' }, out: { buffer: y, argument: 'out' } };
       return {
         record: (encoder) =>
-          ctx.dispatch({
+          runtimeOf(ctx).dispatcher.dispatch({
             kernel,
-            dtype: 'f32',
             count: n,
             buffers: noRng ? io : { out: io.out },
-            seed: SEED,
-            stream: 1n,
+            rand: { seed: SEED, stream: 1n, offset: 0n },
             threshold: 2 ** 31,
             scale: 2,
             uniforms: { sentinel: 0x2545f491 }, // the rng-only store's sentinel
@@ -217,7 +216,7 @@ export function copyCell(ctx: DropoutContext, words: number): BenchCell {
   const [src, dst] = b.list as [GPUBuffer, GPUBuffer];
   return {
     record: (encoder) =>
-      ctx.dispatch({ kernel: kernels.copy, dtype: 'f32', count: words, buffers: { src: { buffer: src, argument: 'src' }, dst: { buffer: dst, argument: 'dst' } }, encoder }),
+      runtimeOf(ctx).dispatcher.dispatch({ kernel: kernels.copy, count: words, buffers: { src: { buffer: src, argument: 'src' }, dst: { buffer: dst, argument: 'dst' } }, encoder }),
     dispose: b.dispose,
   };
 }

@@ -81,7 +81,7 @@ fn rebuilt_philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
 }
 
 fn group(j: u32) {
-  let w = rebuilt_philox4x32_10(vec4<u32>(add64(params.group0, j), params.stream), params.key);
+  let w = rebuilt_philox4x32_10(vec4<u32>(add64(params.group0, j), params.stream), params.seed);
   if ((w.x ^ w.y ^ w.z ^ w.w) == params.op.sentinel && any(keep4(w))) { y4[j] = S4(); }
 }
 

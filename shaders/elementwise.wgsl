@@ -7,7 +7,7 @@ override WG: u32 = 256u;
 override MISALIGNED: bool = false;
 
 struct Params {
-  key: vec2<u32>,     // seed (lo, hi): the Philox key
+  seed: vec2<u32>,    // seed (lo, hi): the Philox key
   stream: vec2<u32>,  // stream (lo, hi): counter words 2 and 3
   group0: vec2<u32>,  // Philox counter (lo, hi) of the group holding this dispatch's element 0
   offset: vec2<u32>,  // the call's mask offset (lo, hi), for kernels that map elements to mask indices
@@ -16,8 +16,9 @@ struct Params {
   threshold: u32,     // keep iff word >= threshold
   scale: f32,         // 1 / (1 - p) for kept elements
   first: u32,         // index of this dispatch's element 0 within the call (chunks start past 0)
-  // The kernel's own fields: its record's `uniforms`, a struct its WGSL declares (shaders/no_op.wgsl
-  // where it has none); at byte 64, where the host's packer writes them (src/kernels/record.ts).
+  // The fields above are PARAMS_HEADER of src/kernels/record.ts, in its order. The kernel's own
+  // fields: its record's `uniforms`, a struct its WGSL declares (shaders/no_op.wgsl where it has
+  // none), at the next 16-byte boundary, where the host's packer writes them.
   @align(16) op: Op,
 }
 
@@ -50,7 +51,7 @@ fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 
 // The words of Philox group g under this call's seed and stream.
 fn group_words(g: vec2<u32>) -> vec4<u32> {
-  return contract_words(g, params.stream, params.key);
+  return contract_words(g, params.stream, params.seed);
 }
 
 // Philox group (lo, hi) and lane of this call's mask index m (the call's offset added).
@@ -91,7 +92,7 @@ fn words4(j: u32) -> vec4<u32> {
 
 // The word for element e of this dispatch (used by the scalar tails).
 fn word1(e: u32) -> u32 {
-  return contract_word(add64(params.offset, params.first + e), params.stream, params.key);
+  return contract_word(add64(params.offset, params.first + e), params.stream, params.seed);
 }
 
 fn normals4(j: u32) -> vec4<f32> {

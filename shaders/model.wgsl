@@ -27,12 +27,9 @@ struct Adam {
 }
 
 struct Blocks {
-  seed_lo: u32,      // seed: the Philox key
-  seed_hi: u32,
-  stream_lo: u32,    // stream of block 0; block t uses stream + t
-  stream_hi: u32,
-  offset_lo: u32,    // mask index of element 0 of every block
-  offset_hi: u32,
+  seed: vec2<u32>,   // the Philox key (lo, hi)
+  stream: vec2<u32>, // stream of block 0; block t uses stream + t
+  offset: vec2<u32>, // mask index of element 0 of every block
   count: u32,        // elements in all blocks
   per_block: u32,    // elements in one block
   threshold: u32,    // keep iff word >= threshold
@@ -180,8 +177,7 @@ fn dropout_blocks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let e = invocation(gid, nwg);
   if (e >= blocks.count) { return; }
   let t = e / blocks.per_block;
-  let offset = vec2<u32>(blocks.offset_lo, blocks.offset_hi);
-  let stream = add64(vec2<u32>(blocks.stream_lo, blocks.stream_hi), t);
-  let word = contract_word(add64(offset, e % blocks.per_block), stream, vec2<u32>(blocks.seed_lo, blocks.seed_hi));
+  let stream = add64(blocks.stream, t);
+  let word = contract_word(add64(blocks.offset, e % blocks.per_block), stream, blocks.seed);
   result[e] = select(0.0, result[e] * blocks.scale, word >= blocks.threshold);
 }

@@ -13,7 +13,7 @@ struct Broadcast {
   dims: array<vec4<u32>, 8>,
 }
 
-@group(0) @binding(4) var<uniform> bcast: Broadcast;
+@group(0) @binding(4) var<uniform> broadcast: Broadcast;
 
 // The same table as pipeline constants, in a pipeline the host specializes for one table
 // (ContextOptions.specializedShapes; only for rank >= 2). Divisions by constants compile to
@@ -40,7 +40,7 @@ override STRIDE7: u32 = 0u;
 
 fn table_rank() -> u32 {
   if (SPECIALIZED) { return RANK; }
-  return bcast.header.x;
+  return broadcast.header.x;
 }
 
 // (extent, mask stride) of coalesced dimension k, innermost first.
@@ -57,7 +57,7 @@ fn table_dim(k: u32) -> vec2<u32> {
       default: { return vec2<u32>(0u, STRIDE7); }
     }
   }
-  return bcast.dims[k].xy;
+  return broadcast.dims[k].xy;
 }
 
 // Mask index of element e of the call (not of the chunk). e < the element count, so the
@@ -101,7 +101,7 @@ fn table_words4(m: vec4<u32>) -> vec4<u32> {
 
 fn mask_word(e: u32) -> u32 {
   if (TABLE) { return mask_table[mask_index(e)]; }
-  return contract_word(add64(params.offset, mask_index(e)), params.stream, params.key);
+  return contract_word(add64(params.offset, mask_index(e)), params.stream, params.seed);
 }
 
 fn pick_u(w: vec4<u32>, lane: u32) -> u32 {

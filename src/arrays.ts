@@ -31,7 +31,6 @@ export async function dropoutArray<T extends Float32Array | Uint16Array>(
     throw new InvalidArgumentError('x', 'a Float32Array (f32) or a Uint16Array (f16 bit patterns)', x);
   }
   const dtype: Dtype = x instanceof Uint16Array ? 'f16' : 'f32';
-  ctx.checkDtype(dtype);
   const input = ctx.upload(x, 'dropoutArray input');
   let result: { output: GPUBuffer; state: DropoutState };
   try {

@@ -9,6 +9,14 @@ const TWO_32 = 4294967296;
 /** A 64-bit seed, stream or offset: a bigint, or a non-negative safe integer. */
 export type U64 = bigint | number;
 
+/** The randomness of a call: the Philox key (seed), counter words 2-3 (stream) and the mask index
+ * of element 0 (offset). Every op returns it, so a mask can be replayed. */
+export interface RandomState {
+  seed: bigint;
+  stream: bigint;
+  offset: bigint;
+}
+
 export function toU64(value: U64, argument: string): bigint {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value < 0) {

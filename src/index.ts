@@ -1,7 +1,7 @@
 // The package's main entry. The reference directive below is kept in dist/index.d.ts, so a
 // consumer's TypeScript sees the WebGPU types (GPUBuffer, GPUDevice...) without configuring them.
 /// <reference types="@webgpu/types" preserve="true" />
-export { DropoutContext, Usage, CHUNK_ALIGN, dtypeBytes, defaultTuning, isCpuAdapter, type ContextOptions, type LaunchTuning, type DispatchCall, type BoundBuffer } from './context.js';
+export { DropoutContext, Usage, CHUNK_ALIGN, dtypeBytes, defaultTuning, isCpuAdapter, type ContextOptions, type LaunchTuning, type KernelCall, type BoundBuffer } from './context.js';
 export { PhiloxGenerator } from './generator.js';
 export {
   dropout,

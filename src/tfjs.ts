@@ -11,19 +11,17 @@
 //   allocated from its own pool, written in place: no copy, no readback, and tfjs frees y as usual;
 // - the mask is never stored: the backward (tf.customGrad) regenerates it from (seed, stream, offset).
 import * as tf from '@tensorflow/tfjs-core';
-import { toU64, keepRule, type KeepRule, type U64 } from './contract.js';
-import type { DropoutContext } from './context.js';
+import { keepRule, type KeepRule, type RandomState } from './contract.js';
+import type { BoundBuffer, DropoutContext, KernelCall } from './context.js';
 import { Got, InvalidArgumentError } from './errors.js';
-import { PhiloxGenerator } from './generator.js';
-import { kernels } from './kernels/elementwise.js';
-import { checkOptionsObject, optionNames } from './options.js';
-import { RANDOM_OPTION_NAMES, resolveRandom, type RandomState } from './ops/common.js';
-import { structuredKernels } from './kernels/structured.js';
-import { gaussianSigma } from './ops/gaussian.js';
-import { maskTablePlaceholder } from './ops/launch.js';
-import { broadcastTable, dropPathNoiseShape, resolveNoiseShape, spatialNoiseShape, type ChannelLayout, type NoiseShape } from './ops/shape.js';
+import { checkOptionsObject, optionNames, type OptionNames } from './options.js';
+import { beginOp, drawRandom, RANDOM_OPTION_NAMES, type RandomOptions } from './ops/common.js';
+import { gaussianCall, gaussianSigma } from './ops/gaussian.js';
+import { maskCall } from './ops/launch.js';
+import { prepared } from './ops/prepare.js';
+import { dropPathNoiseShape, resolveNoiseShape, spatialNoiseShape, type ChannelLayout, type NoiseShape } from './ops/shape.js';
 import { tfjsContext } from './tfjs/backend.js';
-import { checkTensor, runOp, type Launch } from './tfjs/record.js';
+import { checkTensor, runOp } from './tfjs/record.js';
 
 export { webgpuBackend, useTfjsDevice, tfjsContext, setTfjsContext } from './tfjs/backend.js';
 
@@ -33,14 +31,9 @@ export { webgpuBackend, useTfjsDevice, tfjsContext, setTfjsContext } from './tfj
 /** Where randomness comes from, as in the raw-buffer ops: `seed` (with `stream`, default 0), else
  * `generator` (its next stream), else the context's default generator; `offset` is the mask index of
  * element 0. */
-export interface TfRandomOptions {
-  seed?: U64;
-  stream?: U64;
-  generator?: PhiloxGenerator;
-  offset?: U64;
-}
+export type TfRandomOptions = RandomOptions;
 
-export interface TfDropoutOptions extends TfRandomOptions {
+export interface TfDropoutOptions extends RandomOptions {
   /** Drop probability in [0, 1]. */
   p: number;
   /** Mask shape: x's shape with some dimensions 1 (one decision per noise-shape element), as tf.dropout's. */
@@ -54,67 +47,50 @@ export interface TfDropoutOptions extends TfRandomOptions {
 const BASE_NAMES = { ...RANDOM_OPTION_NAMES, p: true, training: true, onState: true } as const;
 const DROPOUT_NAMES = optionNames<TfDropoutOptions>({ ...BASE_NAMES, noiseShape: true });
 
-/** What an op does with its mask on one tensor (forward on x, backward on dy: the same map). */
-type Apply = (ctx: DropoutContext, t: tf.Tensor) => tf.Tensor;
+/** What the prologue settled. */
+interface Begun {
+  ctx: DropoutContext;
+  training: boolean;
+}
 
-function checkOptions(opts: unknown, names: ReadonlySet<string>): asserts opts is TfDropoutOptions {
-  checkOptionsObject(opts, names, 'options', 'an object with at least p', opts);
-  const onState = (opts as TfDropoutOptions).onState;
-  if (onState !== undefined && typeof onState !== 'function') throw new InvalidArgumentError('onState', 'a function', onState);
+/** The tfjs ops' prologue: x a live float32 tensor, then the core ops' (the context alive, only
+ * the op's option names, training a boolean), and `onState` a function. */
+function beginTfOp(x: unknown, opts: TfDropoutOptions, names: OptionNames): Begun {
+  checkTensor(x, 'x');
+  const ctx = tfjsContext();
+  const { training } = beginOp(ctx, opts, 'an object with at least p', names);
+  if (opts.onState !== undefined && typeof opts.onState !== 'function') throw new InvalidArgumentError('onState', 'a function', opts.onState);
+  return { ctx, training };
 }
 
 /**
- * The op for x under `opts`: its stream drawn now (once), then `apply` for the forward and, through
- * the op itself, for the gradient (dy mapped with the same mask, regenerated, never stored), so that
- * it is differentiable to any order.
+ * The op for x after its checks: its stream drawn now (once; none in eval mode, where x is
+ * copied), then `call` for the forward and, through the op itself, for the gradient (dy mapped
+ * with the same mask, regenerated, never stored), so that it is differentiable to any order.
  */
-function differentiable(x: tf.Tensor, opts: TfDropoutOptions, rule: KeepRule, apply: Apply): tf.Tensor {
-  const training = opts.training ?? true;
-  if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
-  const ctx = tfjsContext();
-  if (!training) {
-    toU64(opts.offset ?? 0n, 'offset');
-    return tf.clone(x);
-  }
-  const rand = resolveRandom(ctx, opts);
+function differentiable(begun: Begun, x: tf.Tensor, opts: TfDropoutOptions, rule: KeepRule, call: (x: BoundBuffer, out: BoundBuffer, rand: RandomState) => KernelCall): tf.Tensor {
+  const { ctx, training } = begun;
+  const rand = drawRandom(ctx, opts, training);
+  if (!training) return tf.clone(x);
   opts.onState?.(rand);
   if (rule.kind === 'identity' || x.size === 0) return tf.clone(x);
   if (rule.kind === 'zeros') return tf.zerosLike(x);
   // y = c * x elementwise (c: the masked scale, or 1 + sigma z), so the gradient is the same map on
-  // dy, whose own gradient is that map again. The gradient calls the op, not `apply`: tfjs puts on
-  // its tape only what ran through an op (runKernelFunc), and `apply`'s bare output would leave
+  // dy, whose own gradient is that map again. The gradient calls the op, not the map: tfjs puts on
+  // its tape only what ran through an op (runKernelFunc), and the map's bare output would leave
   // tf.grad of a gradient with no path through it, silently dropping those terms.
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: apply(ctx, args[0] as tf.Tensor),
+    value: runOp(ctx, args[0] as tf.Tensor, (xb, out) => call(xb, out, rand)),
     gradFunc: (dy: tf.Tensor) => op(dy.dtype === 'float32' ? dy : tf.cast(dy, 'float32')),
   })) as (t: tf.Tensor) => tf.Tensor;
   return op(x);
 }
 
-/** The masked map y = keep ? x * scale : 0 under a (broadcast) noise shape, for `rand`. */
-function maskedApply(shape: number[], noiseShape: number[], rule: KeepRule & { kind: 'mask' }, rand: RandomState, scale: number): Apply {
-  const elementwise = noiseShape.every((d, k) => d === shape[k]);
-  const table = elementwise ? undefined : broadcastTable(shape, noiseShape);
-  return (ctx, t) =>
-    runOp(ctx, t, (x, out): Launch =>
-      elementwise
-        ? { kernel: kernels.dropoutForward, count: t.size, buffers: { x, out }, rand, threshold: rule.threshold, scale }
-        : { kernel: structuredKernels.masked, count: t.size, buffers: { x, out, table: maskTablePlaceholder(ctx) }, rand, threshold: rule.threshold, scale, aux: table },
-    );
-}
-
-/** A rule and a stream for x under opts, then the masked map, differentiable. */
-function maskedOp(x: tf.Tensor, opts: TfDropoutOptions, noiseShape: number[], scaleByKeep = true): tf.Tensor {
-  const rule = keepRule(opts.p);
-  let state: RandomState | undefined;
-  const onState = (s: RandomState) => {
-    state = s;
-    opts.onState?.(s);
-  };
-  return differentiable(x, { ...opts, onState }, rule, (ctx, t) => {
-    if (rule.kind !== 'mask') throw new Error('unreachable: identity and zeros are handled before');
-    return maskedApply(x.shape, noiseShape, rule, state!, scaleByKeep ? rule.scale : 1)(ctx, t);
-  });
+/** y = keep ? x * scale : 0 under a (broadcast) noise shape, differentiable: the core ops' call. */
+function maskedOp(begun: Begun, x: tf.Tensor, opts: TfDropoutOptions, rule: KeepRule, noiseShape: number[], scaleByKeep = true): tf.Tensor {
+  const prep = prepared(x.shape, noiseShape, 'f32');
+  const scale = rule.kind === 'mask' && scaleByKeep ? rule.scale : 1;
+  return differentiable(begun, x, opts, rule, (xb, out, rand) => maskCall(prep, xb, out, rule, rand, scale, undefined));
 }
 
 /**
@@ -124,10 +100,8 @@ function maskedOp(x: tf.Tensor, opts: TfDropoutOptions, noiseShape: number[], sc
  * A drop-in for `tf.dropout(x, rate, noiseShape, seed)`: `dropout(x, { p: rate, noiseShape })`.
  */
 export function dropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor {
-  checkTensor(x, 'x');
-  checkOptions(opts, DROPOUT_NAMES);
-  keepRule(opts.p);
-  return maskedOp(x, opts, resolveNoiseShape(x.shape, opts.noiseShape));
+  const begun = beginTfOp(x, opts, DROPOUT_NAMES);
+  return maskedOp(begun, x, opts, keepRule(opts.p), resolveNoiseShape(x.shape, opts.noiseShape));
 }
 
 export interface TfSpatialDropoutOptions extends Omit<TfDropoutOptions, 'noiseShape'> {
@@ -141,12 +115,11 @@ const SPATIAL_NAMES = optionNames<TfSpatialDropoutOptions>({ ...BASE_NAMES, layo
 
 /** SpatialDropout1D/2D/3D: whole channels dropped, one decision per (sample, channel). */
 export function spatialDropout(x: tf.Tensor, opts: TfSpatialDropoutOptions): tf.Tensor {
-  checkTensor(x, 'x');
-  checkOptions(opts, SPATIAL_NAMES);
-  keepRule(opts.p);
+  const begun = beginTfOp(x, opts, SPATIAL_NAMES);
+  const rule = keepRule(opts.p);
   if (x.rank < 2) throw new InvalidArgumentError('x', 'a tensor of rank >= 2 (N, ..., C) or (N, C, ...)', new Got(`shape [${x.shape.join(', ')}]`));
   const layout = opts.layout ?? (opts.channelAxis === undefined ? 'channels-last' : undefined);
-  return maskedOp(x, opts, spatialNoiseShape(x.shape, { layout, channelAxis: opts.channelAxis }));
+  return maskedOp(begun, x, opts, rule, spatialNoiseShape(x.shape, { layout, channelAxis: opts.channelAxis }));
 }
 
 export interface TfDropPathOptions extends Omit<TfDropoutOptions, 'noiseShape'> {
@@ -158,12 +131,11 @@ const DROP_PATH_NAMES = optionNames<TfDropPathOptions>({ ...BASE_NAMES, scaleByK
 
 /** DropPath / stochastic depth: each sample (axis 0) kept or zeroed whole. */
 export function dropPath(x: tf.Tensor, opts: TfDropPathOptions): tf.Tensor {
-  checkTensor(x, 'x');
-  checkOptions(opts, DROP_PATH_NAMES);
-  keepRule(opts.p);
+  const begun = beginTfOp(x, opts, DROP_PATH_NAMES);
+  const rule = keepRule(opts.p);
   if (opts.scaleByKeep !== undefined && typeof opts.scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', opts.scaleByKeep);
   if (x.rank < 1) throw new InvalidArgumentError('x', 'a tensor of rank >= 1 (the batch first)', new Got('a scalar'));
-  return maskedOp(x, opts, dropPathNoiseShape(x.shape), opts.scaleByKeep ?? true);
+  return maskedOp(begun, x, opts, rule, dropPathNoiseShape(x.shape), opts.scaleByKeep ?? true);
 }
 
 /**
@@ -172,31 +144,12 @@ export function dropPath(x: tf.Tensor, opts: TfDropPathOptions): tf.Tensor {
  * dx = dy * (1 + sigma z), z regenerated.
  */
 export function gaussianDropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor {
-  checkTensor(x, 'x');
-  checkOptions(opts, DROPOUT_NAMES);
-  const sigma = gaussianSigma(opts.p);
-  const shape = x.shape;
-  const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
-  const table = broadcastTable(shape, noiseShape);
-  let state: RandomState | undefined;
-  const onState = (s: RandomState) => {
-    state = s;
-    opts.onState?.(s);
-  };
+  const begun = beginTfOp(x, opts, DROPOUT_NAMES);
+  gaussianSigma(opts.p); // p in [0, 1)
+  const prep = prepared(x.shape, resolveNoiseShape(x.shape, opts.noiseShape), 'f32');
   // The kernel's threshold is unused; a p of 0 is the identity.
   const rule: KeepRule = opts.p === 0 ? { kind: 'identity' } : { kind: 'mask', threshold: 0, scale: 1 };
-  return differentiable(x, { ...opts, onState }, rule, (ctx, t) =>
-    runOp(ctx, t, (xb, out) => ({
-      kernel: structuredKernels.gaussian,
-      count: t.size,
-      buffers: { x: xb, out, table: maskTablePlaceholder(ctx) },
-      rand: state!,
-      threshold: 0,
-      scale: 1,
-      uniforms: { sigma },
-      aux: table,
-    })),
-  );
+  return differentiable(begun, x, opts, rule, (xb, out, rand) => gaussianCall(prep, xb, out, opts.p, rand));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ vi.mock('@tensorflow/tfjs-backend-webgpu', () => ({ WebGPUBackend: class {} }));
 import * as lib from '../src/index.js';
 import { kernels, type DropoutContext } from '../src/index.js';
 import type { BenchEnv } from '../bench/env.js';
+import type { Runtime } from '../src/runtime/context.js';
 import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, SEED } from '../bench/ops.js';
 import { UsageError, parseArgs } from '../bench/options.js';
 import { measureMemory, measureOverhead } from '../bench/sections.js';
@@ -100,9 +101,16 @@ interface FakeBuffer {
   label?: string;
 }
 
+// The bench's own kernel calls go through runtimeOf(ctx).dispatcher; a fake context brings its own.
+vi.mock('../src/runtime/context.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../src/runtime/context.js')>();
+  return { ...actual, runtimeOf: (ctx: DropoutContext) => (ctx as unknown as { fakeRuntime?: Runtime }).fakeRuntime ?? actual.runtimeOf(ctx) };
+});
+
 /** A DropoutContext that hands out fake buffers of the requested size and records dispatches. */
 function fakeCtx() {
   const acquired: FakeBuffer[] = [];
+  const dispatch = vi.fn(async (..._args: unknown[]) => {});
   const ctx = {
     acquire: (size: number, label?: string) => {
       const b: FakeBuffer = { fake: true, size, label };
@@ -110,7 +118,8 @@ function fakeCtx() {
       return b;
     },
     release: vi.fn(),
-    dispatch: vi.fn(async (..._args: unknown[]) => {}),
+    dispatch,
+    fakeRuntime: { dispatcher: { dispatch } },
   };
   return { ctx: ctx as unknown as DropoutContext, raw: ctx, acquired };
 }

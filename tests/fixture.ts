@@ -5,6 +5,7 @@ import fixtureSource from './fixtures/philox_fixture.wgsl?raw';
 import { readArray, type DropoutContext } from '../src/index.js';
 import { poisoned } from './gpu.js';
 import { mulberry32 } from '../demo/data.js';
+import { runtimeOf } from '../src/runtime/context.js';
 
 export type FixtureEntry = 'philox_blocks' | 'mulhilo_pairs' | 'mulhilo_m0_pairs' | 'add64_pairs';
 
@@ -24,7 +25,7 @@ export async function runFixture(ctx: DropoutContext, entry: FixtureEntry, input
   const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: entry } });
   const input = ctx.upload(inputs, 'fixture inputs');
   const output = poisoned(ctx, blocks * 16);
-  await ctx.encode((encoder) => {
+  await runtimeOf(ctx).submission.encode((encoder) => {
     const pass = encoder.beginComputePass({ label: entry });
     pass.setPipeline(pipeline);
     pass.setBindGroup(

@@ -30,6 +30,7 @@ import {
 } from '../src/index.js';
 import { ADAPTER_ENV, requestNodeDevice, resolveIcd } from '../src/node.js';
 import { POISON_WORD, gpuContext, nodeDevice, poisoned, testData } from './gpu.js';
+import { runtimeOf } from '../src/runtime/context.js';
 
 function lavapipeInstalled(): boolean {
   try {
@@ -82,7 +83,7 @@ describe('context: validate, readBytes, batching, caller encoders, destroy', () 
     const src = ctx.upload(Uint32Array.from([1, 2, 3, 4]));
     const dst = poisoned(ctx, 16);
     await ctx.flush();
-    const recorded = ctx.encode((e) => e.copyBufferToBuffer(src, 0, dst, 0, 16));
+    const recorded = runtimeOf(ctx).submission.encode((e) => e.copyBufferToBuffer(src, 0, dst, 0, 16));
     const got = await ctx.readBytes(dst, 16);
     await recorded;
     expect(Array.from(new Uint32Array(got))).toEqual([1, 2, 3, 4]);

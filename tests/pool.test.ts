@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { biasDropoutResidual, biasDropoutResidualBackward, dropout, MLP, readArray, referenceDropout, referenceStructuredDropout, spatialDropout, spatialNoiseShape, uploadMatrix } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
+import { runtimeOf } from '../src/runtime/context.js';
 
 /** A dropout through the context's batch (submitted at once) into a pooled output of `n` f32, checked after `later` runs. */
 async function batchDropoutSurvives(ctx: Awaited<ReturnType<typeof gpuContext>>, n: number, later: () => void): Promise<void> {
@@ -17,12 +18,12 @@ describe('temporaries and the buffer pool', () => {
   it('retire: back to the pool at once (batch), after `submitted` (own and caller encoders), else never (caller encoder)', async () => {
     const ctx = await gpuContext();
     const batch = ctx.acquire(1028);
-    ctx.retire(batch);
+    runtimeOf(ctx).transfers.retire(batch);
     expect(ctx.acquire(1028)).toBe(batch);
 
-    const own = ctx.ownEncoder('test');
+    const own = runtimeOf(ctx).transfers.ownEncoder('test');
     const deferred = ctx.acquire(1032);
-    ctx.retire(deferred, own);
+    runtimeOf(ctx).transfers.retire(deferred, own);
     expect(ctx.acquire(1032)).not.toBe(deferred);
     ctx.submitted(own);
     expect(ctx.acquire(1032)).toBe(deferred);
@@ -30,7 +31,7 @@ describe('temporaries and the buffer pool', () => {
     const callers = ctx.device.createCommandEncoder();
     const left = ctx.acquire(1036);
     const held = ctx.pool.bytes;
-    ctx.retire(left, callers);
+    runtimeOf(ctx).transfers.retire(left, callers);
     expect(ctx.pool.bytes).toBe(held - 1036);
     expect(ctx.acquire(1036)).not.toBe(left);
     ctx.release(left); // not the pool's any more: ignored, never reused
@@ -38,7 +39,7 @@ describe('temporaries and the buffer pool', () => {
 
     const submittedLater = ctx.device.createCommandEncoder();
     const back = ctx.acquire(1040);
-    ctx.retire(back, submittedLater);
+    runtimeOf(ctx).transfers.retire(back, submittedLater);
     expect(ctx.acquire(1040)).not.toBe(back);
     const counted = ctx.pool.bytes;
     ctx.submitted(submittedLater);

@@ -26,6 +26,7 @@ import {
 } from '../src/index.js';
 import { gpuContext, poisoned, testData } from './gpu.js';
 import { mismatch } from './fixture.js';
+import { runtimeOf } from '../src/runtime/context.js';
 
 const SMALL_SIZES = [1, 3, 5, 1023];
 const BIG = 2 ** 20 + 3;
@@ -310,7 +311,7 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     // Grid-stride kernels cover 4 vec4 groups (16 elements) per invocation on this adapter:
     // 16 * (limit + 10) + 3 elements need limit + 10 single-invocation workgroups.
     const n = 16 * (limit + 10) + 3;
-    expect(one.grid(one.invocations(kernels.words, n))[1]).toBeGreaterThan(1);
+    expect(runtimeOf(one).dispatcher.grid(runtimeOf(one).dispatcher.invocations(kernels.words, n))[1]).toBeGreaterThan(1);
     const words = await gpuWords(one, randomWords, { count: n, seed: SEED, stream: STREAM, offset: 1n }, n);
     expect(mismatch(words, contractWords(SEED, STREAM, n, 1n))).toBeNull();
     // Packed: 32 elements per invocation, so 32 * (limit + 10) elements.
@@ -320,7 +321,7 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     // Mask words assembled in workgroup memory (4 elements per invocation) over a 2-D grid of
     // 8-invocation workgroups: the y rows must continue the x rows' groups, 8 to a word.
     const eight = await gpuContext({ workgroupSize: 8, tuning: { groupsPerInvocation: 1, maskWords: 'workgroup' } });
-    expect(eight.grid(eight.invocations(kernels.dropoutForwardPacked, np) / 8)[1]).toBeGreaterThan(1);
+    expect(runtimeOf(eight).dispatcher.grid(runtimeOf(eight).dispatcher.invocations(kernels.dropoutForwardPacked, np) / 8)[1]).toBeGreaterThan(1);
     const packed8 = await gpuWords(eight, (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }), { count: np, seed: SEED, stream: STREAM, offset: 3n }, Math.ceil(np / 32));
     expect(mismatch(packed8, packed)).toBeNull();
     const data8 = testData(np, 8);
@@ -331,7 +332,7 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     expect(mismatch(await readArray(eight, out8, 'f32', np), referenceDropout(data8, { p: 0.4, seed: SEED, stream: STREAM, offset: 3n }) as Float32Array)).toBeNull();
 
     // Dropout over BIG elements with one invocation per workgroup: 2^16 workgroups, a 2-D grid.
-    expect(one.grid(one.invocations(kernels.dropoutForward, BIG))[1]).toBeGreaterThan(1);
+    expect(runtimeOf(one).dispatcher.grid(runtimeOf(one).dispatcher.invocations(kernels.dropoutForward, BIG))[1]).toBeGreaterThan(1);
     const big = testData(BIG, 9);
     const xb = one.upload(big);
     const out = poisoned(one, BIG * 4);

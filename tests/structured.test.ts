@@ -50,6 +50,7 @@ import {
 } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
 import { data, expectClose, expectDirectionalDerivative, expectInvalidArgument, expectUntouched, poisonedOut, read, TABLE_MODES } from './structured-helpers.js';
+import { runtimeOf } from '../src/runtime/context.js';
 
 
 async function gpuKeep(ctx: DropoutContext, p: number, shape: Shape, noiseShape: readonly number[] | undefined, stream: bigint, offset: bigint): Promise<Uint32Array> {
@@ -169,9 +170,15 @@ describe('noise-shape (broadcast) masks', () => {
       const run = async () => {
         const out = poisonedOut(ctx, 'f32', n);
         // RANK -1 is no u32: that pipeline's compile is rejected.
-        // The mask table binding (TABLE unset here) needs a buffer, read by no one.
-        const noTable = { buffer: ctx.acquire(16), argument: 'mask table' };
-        await ctx.dispatch({ kernel: structuredKernels.keepMask, dtype: 'f32', count: n, buffers: { out: { buffer: out, argument: 'out' }, table: noTable }, seed: 77n, stream: 4n, threshold: 2 ** 31, aux: broadcastTable(shape, noise), constants: { SPECIALIZED: 1, RANK: -1 } });
+        await runtimeOf(ctx).dispatcher.dispatch({
+          kernel: structuredKernels.keepMask,
+          count: n,
+          buffers: { out: { buffer: out, argument: 'out' } },
+          rand: { seed: 77n, stream: 4n, offset: 0n },
+          threshold: 2 ** 31,
+          broadcast: broadcastTable(shape, noise),
+          constants: { SPECIALIZED: 1, RANK: -1 },
+        });
         return Array.from(await readArray(ctx, out, 'u32', n));
       };
       const want = Array.from(referenceStructuredKeep({ p: 0.5, shape, noiseShape: noise, seed: 77n, stream: 4n }));
@@ -253,10 +260,10 @@ describe('noise-shape (broadcast) masks', () => {
 
   it('specializedShapes bounds the specializations: later tables fall back to the generic pipeline', async () => {
     const ctx = await gpuContext({ specializedShapes: 2 });
-    expect(ctx.claimSpecialization('a')).toBe(true);
-    expect(ctx.claimSpecialization('b')).toBe(true);
-    expect(ctx.claimSpecialization('c')).toBe(false);
-    expect(ctx.claimSpecialization('a')).toBe(true);
+    expect(runtimeOf(ctx).pipelines.claimSpecialization('a')).toBe(true);
+    expect(runtimeOf(ctx).pipelines.claimSpecialization('b')).toBe(true);
+    expect(runtimeOf(ctx).pipelines.claimSpecialization('c')).toBe(false);
+    expect(runtimeOf(ctx).pipelines.claimSpecialization('a')).toBe(true);
     await expect(gpuContext({ specializedShapes: -1 })).rejects.toThrow(/options\.specializedShapes/);
   });
 

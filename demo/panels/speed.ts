@@ -4,6 +4,7 @@
 // batch takes its own turn on the GPU queue, so the other panels' work runs between batches and
 // the page never waits for the whole benchmark.
 import { dropout, kernels, randomNormal, type DropoutContext } from '../../src/index.js';
+import { runtimeOf } from '../../src/runtime/context.js';
 import { axes, colors, message, paint, size } from '../plot.js';
 import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn } from '../ui.js';
 
@@ -140,7 +141,7 @@ async function benchmark(ctx: DropoutContext, n: number, progress: (name: string
       name: 'plain copy (the floor)',
       bytesPerElement: 8,
       record: (encoder) =>
-        ctx.dispatch({ kernel: kernels.copy, dtype: 'f32', count: n, buffers: { src: { buffer: x, argument: 'x' }, dst: { buffer: y, argument: 'out' } }, encoder }),
+        runtimeOf(ctx).dispatcher.dispatch({ kernel: kernels.copy, count: n, buffers: { src: { buffer: x, argument: 'x' }, dst: { buffer: y, argument: 'out' } }, encoder }),
     },
     { name: 'dropout', bytesPerElement: 8, record: (encoder) => dropout(ctx, x, { p: 0.5, ...random, out: y, encoder }) },
     { name: 'dropout in place', bytesPerElement: 8, record: (encoder) => dropout(ctx, y, { p: 0.5, ...random, out: y, encoder }) },

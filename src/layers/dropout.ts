@@ -4,7 +4,7 @@ import { checkProbability } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { PhiloxGenerator } from '../generator.js';
-import { checkGenerator, withOptions, type RecordOptions } from '../ops/common.js';
+import { checkDtype, checkGenerator, withOptions, type RecordOptions } from '../ops/common.js';
 import { dropout, dropoutBackward, type DropoutBackwardOptions, type DropoutResult, type DropoutState } from '../ops/dropout.js';
 import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
@@ -68,7 +68,7 @@ export function checkLayerOptions(
   checkOptionsObject(options, names, 'options', expected, options);
   const p = checkProbability((options.p ?? defaultP) as number); // a missing p without a default is refused as p
   const dtype = options.dtype ?? 'f32';
-  ctx.checkDtype(dtype);
+  checkDtype(dtype);
   return { p, dtype, generator: checkGenerator(options.generator) };
 }
 

@@ -3,6 +3,7 @@
 // submission and nothing is read back unless asked for.
 import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
 import { read, write, type KernelRecord, type UniformsOf } from '../kernels/record.js';
+import type { BoundBuffer } from '../runtime/units.js';
 
 const modelFiles = ['philox', 'model'] as const;
 const mcFiles = ['mc'] as const;
@@ -32,7 +33,7 @@ export const modelKernels = {
     ...custom('model.dropout_blocks', modelFiles, 'dropout_blocks', { bindings: { result: wholeRw(3) } }),
     // Element i of block t takes the contract's word of mask index offset + i in stream stream + t.
     mask: 'elementwise',
-    uniforms: { seed_lo: 'u32', seed_hi: 'u32', stream_lo: 'u32', stream_hi: 'u32', offset_lo: 'u32', offset_hi: 'u32', count: 'u32', per_block: 'u32', threshold: 'u32', scale: 'f32' },
+    uniforms: { seed: 'u64', stream: 'u64', offset: 'u64', count: 'u32', per_block: 'u32', threshold: 'u32', scale: 'f32' },
   },
   accumulateRegression: custom('mc.accumulate_regression', mcFiles, 'accumulate_regression', { bindings: { outputs: whole(1), mean: wholeRw(2), m2: wholeRw(3) }, uniforms: mc }),
   accumulateClassification: custom('mc.accumulate_classification', mcFiles, 'accumulate_classification', {
@@ -63,17 +64,17 @@ export class Recording {
     label: string,
     encoder?: GPUCommandEncoder,
   ) {
-    ctx.checkAlive();
-    ctx.checkEncoder(encoder);
     this.rt = runtimeOf(ctx);
+    this.rt.liveness.check();
+    this.rt.submission.checkEncoder(encoder, 'encoder');
     this.owned = encoder === undefined;
     this.encoder = encoder ?? this.rt.transfers.ownEncoder(label);
   }
 
   /**
-   * Records one dispatch of `invocations` invocations: `uniforms` by field and `buffers` by binding
-   * name, exactly the record's, bound whole; `names` name the caller's arguments in errors (see
-   * Dispatcher.custom).
+   * Records the KernelCall of one dispatch of `invocations` invocations: `uniforms` by field and
+   * `buffers` by binding name, exactly the record's, bound whole; `names` name the caller's
+   * arguments in errors (unnamed ones are named by the kernel and binding).
    */
   kernel<K extends ModelKernel>(
     k: K,
@@ -82,7 +83,11 @@ export class Recording {
     invocations: number,
     names: NoInfer<{ readonly [N in keyof K['bindings']]?: string }> = {},
   ): Promise<void> {
-    return this.rt.dispatcher.custom(k, uniforms, buffers, invocations, names, this.encoder);
+    const given: Readonly<Record<string, GPUBuffer>> = buffers;
+    const argumentNames: Readonly<Record<string, string | undefined>> = names;
+    const bound: Record<string, BoundBuffer> = {};
+    for (const name in given) bound[name] = { buffer: given[name]!, argument: argumentNames[name] ?? `${k.name} ${name}` };
+    return this.rt.dispatcher.dispatch({ kernel: k, count: invocations, buffers: bound, uniforms, encoder: this.encoder });
   }
 
   /** Gives a pooled buffer back once this recording's work on it is submitted (`ctx.retire`). */

@@ -1,6 +1,6 @@
 // The model kit's matrices: row-major f32 rows x cols in a GPU storage buffer, their check, upload
 // and readback, and one-hot targets.
-import type { DropoutContext } from '../context.js';
+import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
 import { Got, InvalidArgumentError } from '../errors.js';
 
 /** A row-major rows x cols f32 matrix in a GPU storage buffer. */
@@ -25,7 +25,8 @@ export function checkMatrix(ctx: DropoutContext, m: unknown, argument: string, c
   if (cols !== undefined && c !== cols) {
     throw new InvalidArgumentError(argument, `a matrix with ${cols} columns`, new Got(`${rows} x ${c}`));
   }
-  ctx.checkStorage(buffer, `${argument}.buffer`, rows * c * 4);
+  const rt: Runtime = runtimeOf(ctx);
+  rt.transfers.checkStorage(buffer, `${argument}.buffer`, rows * c * 4);
 }
 
 /**

@@ -2,7 +2,7 @@
 // own stream (seed, stream + t) so any sample can be replayed alone, with the predictive
 // statistics accumulated on the GPU (shaders/mc.wgsl) and only the final statistics read back.
 import { toU64, type U64 } from '../contract.js';
-import type { DropoutContext } from '../context.js';
+import { runtimeOf, type DropoutContext } from '../context.js';
 import { DropoutError, InvalidArgumentError } from '../errors.js';
 import { modelKernels, Recording } from './kernels.js';
 import { checkBoundWhole, checkMatrix, checkRowsFit, readMatrix, wholeBindingLimit, type Matrix } from './matrix.js';
@@ -71,7 +71,7 @@ function forwardFunction(forward: unknown): ForwardFn {
  * Throws DropoutInactiveError when all T samples are identical.
  */
 export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: McDropoutOptions): Promise<McDropoutResult> {
-  ctx.checkAlive();
+  runtimeOf(ctx).liveness.check();
   const forward = forwardFunction(model);
   checkOptionsObject(opts, MC_DROPOUT_OPTIONS, 'options', 'an object with at least samples', opts);
   const T = opts.samples;

@@ -2,7 +2,7 @@
 // MSE and softmax cross-entropy losses, and Adam/SGD, all as GPU kernels (shaders/model.wgsl), over
 // the matrices of matrix.ts and the sampled dropout of sample.ts. Not a framework: no autograd, no
 // layers beyond dense.
-import type { DropoutContext } from '../context.js';
+import { runtimeOf, type DropoutContext } from '../context.js';
 import { DropoutError, InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import { modelKernels, Recording } from './kernels.js';
@@ -75,7 +75,7 @@ export class MLP {
     readonly ctx: DropoutContext,
     options: MLPOptions,
   ) {
-    ctx.checkAlive();
+    runtimeOf(ctx).liveness.check();
     const { sizes, seed, ...settings } = checkMLPOptions(ctx, options);
     ({ p: this.p, optimizer: this.optimizer, learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon } = settings);
     this.sizes = sizes;

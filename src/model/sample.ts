@@ -1,7 +1,7 @@
 // Dropout inside a forward pass of the model kit: sampleDropout draws the masks of several MC
 // samples folded into one batch (SampleRandom), each dropout site from its own range of mask
 // indices (siteOffset).
-import { keepRule, split64, toU64 } from '../contract.js';
+import { keepRule, toU64 } from '../contract.js';
 import type { DropoutContext } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { dropout, type DropoutState } from '../ops/dropout.js';
@@ -61,10 +61,7 @@ export async function sampleDropout(
   }
   if (rule.kind === 'identity') return null;
   const rec = new Recording(ctx, 'sampleDropout', opts.encoder);
-  const [k0, k1] = split64(random.seed);
-  const [s0, s1] = split64(random.stream);
-  const [o0, o1] = split64(offset);
-  const uniforms = { seed_lo: k0, seed_hi: k1, stream_lo: s0, stream_hi: s1, offset_lo: o0, offset_hi: o1, count, per_block: count / random.samples, threshold: rule.threshold, scale: rule.scale };
+  const uniforms = { seed: random.seed, stream: random.stream, offset, count, per_block: count / random.samples, threshold: rule.threshold, scale: rule.scale };
   await rec.kernel(modelKernels.dropoutBlocks, uniforms, { result: x.buffer }, count);
   await rec.submit();
   return null;

@@ -2,8 +2,8 @@
 // map keeps zero mean and unit variance.
 import type { DropoutContext } from '../context.js';
 import { structuredKernels } from '../kernels/structured.js';
-import { refundOnFailure } from './common.js';
-import { applyMask, launch, type Launch } from './launch.js';
+import { withOutput } from './common.js';
+import { applyMask, over } from './launch.js';
 import { beginOpenRateBackward, beginOpenRateOp, checkOpenRate, type BackwardOptions, type StructuredOptions, type StructuredResult, type StructuredState } from './prepare.js';
 
 /** SELU's constants (Klambauer et al. 2017). */
@@ -26,24 +26,23 @@ export function alphaDropoutCoefficients(p: number): { a: number; b: number; alp
 /** Alpha dropout for SELU networks (Keras `AlphaDropout`, PyTorch `nn.AlphaDropout`):
  * y = a (keep ? x : alpha') + b. */
 export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
-  const { rule, prep, training, state } = beginOpenRateOp(ctx, x, opts, 'alpha');
+  const { rule, prep, training, state, rt } = beginOpenRateOp(ctx, x, opts, 'alpha');
   const input = { buffer: x, argument: 'x' };
-  if (!training || rule.kind !== 'mask') return { output: await applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder), state };
+  if (!training || rule.kind !== 'mask') return { output: await applyMask(rt, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder), state };
   const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
-  const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout output');
-  const buffers = { x: input, out: { buffer: output, argument: 'out' } };
-  const l: Launch = { kernel: structuredKernels.alpha, buffers, rand: state, threshold: rule.threshold, uniforms: { a, b, alpha_prime: alphaPrime }, encoder: opts.encoder };
-  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => launch(ctx, prep, l));
+  const uniforms = { a, b, alpha_prime: alphaPrime };
+  const output = await withOutput(rt, opts.out, prep.bytes, 'alpha dropout output', (out) =>
+    rt.dispatcher.dispatch(over(prep, { kernel: structuredKernels.alpha, buffers: { x: input, out: { buffer: out, argument: 'out' } }, rand: state, threshold: rule.threshold, uniforms, encoder: opts.encoder })),
+  );
   return { output, state };
 }
 
 /** dx = keep ? dy * a : 0 with the forward's mask, regenerated. */
 export async function alphaDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
-  const { rule, prep, input } = beginOpenRateBackward(ctx, dy, state, opts, 'alpha');
-  if (rule.kind !== 'mask') return applyMask(ctx, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
-  const output = opts.out ?? ctx.acquire(prep.bytes, 'alpha dropout grad');
+  const { rule, prep, rt, input } = beginOpenRateBackward(ctx, dy, state, opts, 'alpha');
+  if (rule.kind !== 'mask') return applyMask(rt, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
   const { a } = alphaDropoutCoefficients(state.p);
-  const l: Launch = { kernel: structuredKernels.alphaBackward, buffers: { x: input, out: { buffer: output, argument: 'out' } }, rand: state, threshold: rule.threshold, uniforms: { a }, encoder: opts.encoder };
-  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => launch(ctx, prep, l));
-  return output;
+  return withOutput(rt, opts.out, prep.bytes, 'alpha dropout grad', (out) =>
+    rt.dispatcher.dispatch(over(prep, { kernel: structuredKernels.alphaBackward, buffers: { x: input, out: { buffer: out, argument: 'out' } }, rand: state, threshold: rule.threshold, uniforms: { a }, encoder: opts.encoder })),
+  );
 }

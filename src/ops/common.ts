@@ -1,9 +1,9 @@
-// What every op shares: its prologue (beginOp: the options, dtype, encoder and mode checked), the
-// state fields every op returns and their check (checkOpState), where randomness comes from
-// (RandomOptions, resolved to a (seed, stream, offset) triple; none drawn in eval mode), counts,
-// option copies and the pool refund of a refused call.
-import { checkCount, checkProbability, toU64, type U64 } from '../contract.js';
-import { isGpuBuffer, type DropoutContext } from '../context.js';
+// What every op shares: its prologue (beginOp: the options, dtype, encoder and mode checked, the
+// runtime handed over), the state fields every op returns and their check (checkOpState), where
+// randomness comes from (RandomOptions, resolved to a (seed, stream, offset) triple; none drawn in
+// eval mode), counts, option copies and the op ending (withOutput: an output, refunded if refused).
+import { checkCount, checkProbability, toU64, type RandomState, type U64 } from '../contract.js';
+import { isGpuBuffer, runtimeOf, type DropoutContext, type Runtime } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import type { Dtype } from '../kernels/shaders.js';
@@ -19,12 +19,7 @@ export interface RandomOptions {
   offset?: U64;
 }
 
-/** The randomness an op used: pass it back to replay the same mask. */
-export interface RandomState {
-  seed: bigint;
-  stream: bigint;
-  offset: bigint;
-}
+export type { RandomState } from '../contract.js';
 
 export interface RecordOptions {
   /** Record into this encoder instead of the context's own batch; the caller submits it. */
@@ -41,10 +36,11 @@ export interface OpOptions extends RandomOptions, RecordOptions {
   training?: boolean;
 }
 
-/** What the prologue settled: the element type and the mode. */
+/** What the prologue settled: the element type, the mode, and the context's runtime. */
 export interface OpSettings {
   dtype: Dtype;
   training: boolean;
+  rt: Runtime;
 }
 
 /**
@@ -55,14 +51,20 @@ export interface OpSettings {
  * so that a refused call leaves the generator where it was.
  */
 export function beginOp(ctx: DropoutContext, opts: OpOptions, expected: string, names: OptionNames, showGot = true): OpSettings {
-  ctx.checkAlive();
+  const rt: Runtime = runtimeOf(ctx);
+  rt.liveness.check();
   checkOptionsObject(opts, names, 'options', expected, showGot ? opts : undefined);
   const dtype = opts.dtype ?? 'f32';
-  ctx.checkDtype(dtype);
-  ctx.checkEncoder(opts.encoder);
+  checkDtype(dtype);
+  rt.submission.checkEncoder(opts.encoder, 'encoder');
   const training = opts.training ?? true;
   if (typeof training !== 'boolean') throw new InvalidArgumentError('training', 'a boolean', training);
-  return { dtype, training };
+  return { dtype, training, rt };
+}
+
+/** Throws unless `dtype` is 'f32' or 'f16' (both run on every device, see DropoutContext.f16Path). */
+export function checkDtype(dtype: unknown, argument = 'dtype'): asserts dtype is Dtype {
+  if (dtype !== 'f32' && dtype !== 'f16') throw new InvalidArgumentError(argument, "'f32' or 'f16'", dtype);
 }
 
 /** The op's randomness, after every check: in training resolved from `opts` (the generator's next
@@ -123,21 +125,26 @@ export function resolveCount(count: number | undefined, buffer: unknown, bytesPe
   return Math.floor(buffer.size / bytesPerElement);
 }
 
-/** Output buffer for an op: the caller's (checked), or a new pooled one. */
-export function outputBuffer(ctx: DropoutContext, out: GPUBuffer | undefined, bytes: number, label: string): GPUBuffer {
-  return out ?? ctx.acquire(bytes, label);
-}
-
 /**
  * `work` on buffers the op took from the pool (`acquired`; undefined entries are skipped, e.g. a
  * caller's `out`): if WebGPU refuses it (submit, or a buffer of another device before recording),
  * they go back with `refund`, so a refused call leaves the pool's counts as it found them. Only
- * for work recorded in one go (one dispatchAll): a refusal then means nothing of it was recorded.
+ * for work recorded in one go (one `dispatch`): a refusal then means nothing of it was recorded.
  */
-export function refundOnFailure<T>(ctx: DropoutContext, acquired: readonly (GPUBuffer | undefined)[], work: () => Promise<T>): Promise<T> {
+export function refundOnFailure<T>(rt: Runtime, acquired: readonly (GPUBuffer | undefined)[], work: () => Promise<T>): Promise<T> {
   // One promise reaction, no async frame of its own: this is on every op's path.
   return work().catch((e: unknown) => {
-    for (const b of acquired) if (b) ctx.pool.refund(b);
+    for (const b of acquired) if (b) rt.transfers.refund(b);
     throw e;
   });
+}
+
+/**
+ * The op ending: `record(output)` into the caller's `out`, or into a new pooled buffer of `bytes`
+ * bytes (`label`) that goes back to the pool if the work is refused. Resolves to the output.
+ */
+export function withOutput(rt: Runtime, out: GPUBuffer | undefined, bytes: number, label: string, record: (output: GPUBuffer) => Promise<unknown>): Promise<GPUBuffer> {
+  if (out !== undefined) return record(out).then(() => out);
+  const output = rt.transfers.acquire(bytes, label);
+  return refundOnFailure(rt, [output], () => record(output)).then(() => output);
 }

@@ -1,14 +1,13 @@
 // Element-wise inverted dropout and its backward: validate every argument before recording anything,
-// resolve the randomness to a (seed, stream, offset) triple, return it, and go through
-// DropoutContext.dispatch.
+// resolve the randomness to a (seed, stream, offset) triple, return it, and dispatch KernelCalls.
 import { checkCount, keepRule, type KeepRule } from '../contract.js';
-import { bindingBytes, dtypeBytes, type BoundBuffer, type DispatchCall, type DropoutContext } from '../context.js';
+import { bindingBytes, dtypeBytes, type BoundBuffer, type DropoutContext, type KernelCall } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels, type KernelRecord } from '../kernels/elementwise.js';
 import { optionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
 import {
-  beginOp, checkOpState, drawRandom, outputBuffer, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount,
+  beginOp, checkOpState, drawRandom, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, withOutput,
   type OpOptions, type OpState, type RandomState, type RecordOptions,
 } from './common.js';
 
@@ -56,7 +55,7 @@ function dataKernel(rule: KeepRule, inPlace: boolean, masked: boolean): KernelRe
   return inPlace ? kernels.dropoutForwardInPlace : kernels.dropoutForward;
 }
 
-/** The dispatch of y = x * keep / (1 - p) under `rule` (none for an identity in place). */
+/** The call of y = x * keep / (1 - p) under `rule` (none for an identity in place). */
 function dropoutCall(
   x: GPUBuffer,
   out: GPUBuffer,
@@ -67,7 +66,7 @@ function dropoutCall(
   names: { x: string; out: string },
   mask: GPUBuffer | undefined,
   encoder: GPUCommandEncoder | undefined,
-): DispatchCall | undefined {
+): KernelCall | undefined {
   const inPlace = out === x;
   const kernel = dataKernel(rule, inPlace, mask !== undefined);
   if (!kernel) return undefined;
@@ -80,9 +79,7 @@ function dropoutCall(
     dtype,
     count,
     buffers,
-    seed: rand.seed,
-    stream: rand.stream,
-    offset: rand.offset,
+    rand,
     threshold: rule.kind === 'mask' ? rule.threshold : 0,
     scale: rule.kind === 'mask' ? rule.scale : 1,
     encoder,
@@ -94,14 +91,14 @@ function dropoutCall(
  * (seed, stream, offset + i). Returns the output and the state the backward pass needs.
  */
 export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOptions): Promise<DropoutResult> {
-  const { dtype, training } = beginOp(ctx, opts, 'an object with at least p', DROPOUT_OPTIONS, false);
+  const { dtype, training, rt } = beginOp(ctx, opts, 'an object with at least p', DROPOUT_OPTIONS, false);
   const rule = keepRule(opts.p);
   const count = resolveCount(opts.count, x, dtypeBytes(dtype), 'x');
   const bytes = bindingBytes('data', dtype, count);
-  ctx.checkStorage(x, 'x', bytes);
-  if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
+  rt.transfers.checkStorage(x, 'x', bytes);
+  if (opts.out !== undefined) rt.transfers.checkStorage(opts.out, 'out', bytes);
   const maskBytes = bindingBytes('bit', dtype, count);
-  if (opts.mask !== undefined && typeof opts.mask !== 'boolean') ctx.checkStorage(opts.mask, 'mask', maskBytes);
+  if (opts.mask !== undefined && typeof opts.mask !== 'boolean') rt.transfers.checkStorage(opts.mask, 'mask', maskBytes);
   if (opts.mask && opts.out !== undefined && opts.mask === opts.out) throw new InvalidArgumentError('mask', 'a buffer other than out');
   if (opts.mask && opts.mask === x) throw new InvalidArgumentError('mask', 'a buffer other than x');
   const rand = drawRandom(ctx, opts, training);
@@ -109,28 +106,21 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
   const state: DropoutState = { seed: rand.seed, stream: rand.stream, offset: rand.offset, p: opts.p, count, dtype, training };
 
   if (effective.kind === 'identity' && opts.out === undefined && !opts.mask) return { output: x, state };
-  const output = outputBuffer(ctx, opts.out, bytes, 'dropout output');
-  const mask = opts.mask === true ? ctx.acquire(maskBytes, 'dropout mask') : opts.mask || undefined;
+  const output = opts.out ?? rt.transfers.acquire(bytes, 'dropout output');
+  const mask = opts.mask === true ? rt.transfers.acquire(maskBytes, 'dropout mask') : opts.mask || undefined;
   const acquired = [opts.out === undefined ? output : undefined, opts.mask === true ? mask : undefined];
-  await refundOnFailure(ctx, acquired, async () => {
-    if (mask && effective.kind === 'mask' && output !== x) {
-      // Outputs and mask bits from the same words, in one pass.
-      await ctx.dispatch({
-        kernel: kernels.dropoutForwardPacked,
-        dtype,
-        count,
-        buffers: { x: { buffer: x, argument: 'x' }, out: { buffer: output, argument: 'out' }, mask: { buffer: mask, argument: 'mask' } },
-        ...rand,
-        threshold: effective.threshold,
-        scale: effective.scale,
-        encoder: opts.encoder,
-      });
-    } else {
-      // One op, recorded together: if WebGPU refuses the batch, both dispatches know the op's arguments.
-      const calls = [dropoutCall(x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder), mask && packedMaskCall(mask, effective, rand, count, opts.encoder)];
-      await ctx.dispatchAll(calls.filter((c): c is DispatchCall => c !== undefined));
-    }
-  });
+  const calls: KernelCall[] = [];
+  if (mask && effective.kind === 'mask' && output !== x) {
+    // Outputs and mask bits from the same words, in one pass.
+    const buffers = { x: { buffer: x, argument: 'x' }, out: { buffer: output, argument: 'out' }, mask: { buffer: mask, argument: 'mask' } };
+    calls.push({ kernel: kernels.dropoutForwardPacked, dtype, count, buffers, rand, threshold: effective.threshold, scale: effective.scale, encoder: opts.encoder });
+  } else {
+    // One op, recorded together: if WebGPU refuses the batch, both dispatches know the op's arguments.
+    const data = dropoutCall(x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder);
+    if (data) calls.push(data);
+    if (mask) calls.push(packedMaskCall(mask, effective, rand, count, opts.encoder));
+  }
+  await refundOnFailure(rt, acquired, () => rt.dispatcher.dispatch(calls));
   return mask ? { output, state, mask } : { output, state };
 }
 
@@ -139,33 +129,33 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
  * or read from the packed mask when one is given.
  */
 export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: DropoutState, opts: DropoutBackwardOptions = {}): Promise<GPUBuffer> {
-  beginOp(ctx, opts, 'an object of backward options ({ out?, mask?, encoder? })', DROPOUT_BACKWARD_OPTIONS);
+  const { rt } = beginOp(ctx, opts, 'an object of backward options ({ out?, mask?, encoder? })', DROPOUT_BACKWARD_OPTIONS);
   checkOpState(state, 'the state returned by dropout()');
   checkCount(state.count, 'state.count');
   const bytes = bindingBytes('data', state.dtype, state.count);
-  ctx.checkStorage(dy, 'dy', bytes);
-  if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
+  rt.transfers.checkStorage(dy, 'dy', bytes);
+  if (opts.out !== undefined) rt.transfers.checkStorage(opts.out, 'out', bytes);
   if (opts.mask !== undefined) {
-    ctx.checkStorage(opts.mask, 'mask', bindingBytes('bit', state.dtype, state.count));
+    rt.transfers.checkStorage(opts.mask, 'mask', bindingBytes('bit', state.dtype, state.count));
     if (opts.mask === dy || opts.mask === opts.out) throw new InvalidArgumentError('mask', 'a buffer other than dy and out');
   }
   const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
   if (rule.kind === 'identity' && opts.out === undefined) return dy;
-  const output = outputBuffer(ctx, opts.out, bytes, 'dropout grad');
-  const call = dropoutCall(dy, output, rule, state, state.count, state.dtype, { x: 'dy', out: 'out' }, opts.mask, opts.encoder);
-  if (call) await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => ctx.dispatch(call));
-  return output;
+  return withOutput(rt, opts.out, bytes, 'dropout grad', async (output) => {
+    const call = dropoutCall(dy, output, rule, state, state.count, state.dtype, { x: 'dy', out: 'out' }, opts.mask, opts.encoder);
+    if (call) await rt.dispatcher.dispatch(call);
+  });
 }
 
 /** The dispatch that writes the packed keep-mask of `rule` (constant bits where p is 0 or 1). */
-function packedMaskCall(mask: GPUBuffer, rule: KeepRule, rand: RandomState, count: number, encoder?: GPUCommandEncoder): DispatchCall {
+function packedMaskCall(mask: GPUBuffer, rule: KeepRule, rand: RandomState, count: number, encoder?: GPUCommandEncoder): KernelCall {
   const random = rule.kind === 'mask';
   return {
     kernel: random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill,
     dtype: 'f32',
     count,
     buffers: { out: { buffer: mask, argument: 'mask' } },
-    ...rand,
+    rand,
     threshold: random ? rule.threshold : rule.kind === 'identity' ? 0 : 1,
     encoder,
   };

@@ -1,9 +1,9 @@
 // Gaussian dropout (Keras GaussianDropout): multiplicative normal noise, y = x * (1 + sigma z).
-import type { KeepRule } from '../contract.js';
-import type { BoundBuffer, DropoutContext } from '../context.js';
+import type { KeepRule, RandomState } from '../contract.js';
+import type { BoundBuffer, DropoutContext, KernelCall, Runtime } from '../context.js';
 import { structuredKernels } from '../kernels/structured.js';
-import { refundOnFailure } from './common.js';
-import { applyMask, launch, type Launch } from './launch.js';
+import { withOutput } from './common.js';
+import { applyMask, over } from './launch.js';
 import {
   beginOpenRateBackward, beginOpenRateOp, checkOpenRate,
   type BackwardOptions, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState,
@@ -20,21 +20,25 @@ export function gaussianSigma(p: number): number {
  * contract's standard normal of the element's mask index (Box-Muller on word pairs).
  */
 export async function gaussianDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
-  const { rule, prep, training, state } = beginOpenRateOp(ctx, x, opts, 'gaussian');
-  const output = await applyGaussian(ctx, prep, { buffer: x, argument: 'x' }, opts.out, training ? rule : { kind: 'identity' }, state, opts.encoder);
+  const { rule, prep, training, state, rt } = beginOpenRateOp(ctx, x, opts, 'gaussian');
+  const output = await applyGaussian(rt, prep, { buffer: x, argument: 'x' }, opts.out, training ? rule : { kind: 'identity' }, state, opts.encoder);
   return { output, state };
 }
 
 /** dx = dy * (1 + sigma z) with the forward's z, regenerated. */
 export async function gaussianDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
-  const { rule, prep, input } = beginOpenRateBackward(ctx, dy, state, opts, 'gaussian');
-  return applyGaussian(ctx, prep, input, opts.out, rule, state, opts.encoder);
+  const { rule, prep, rt, input } = beginOpenRateBackward(ctx, dy, state, opts, 'gaussian');
+  return applyGaussian(rt, prep, input, opts.out, rule, state, opts.encoder);
 }
 
-async function applyGaussian(ctx: DropoutContext, prep: Prepared, input: BoundBuffer, out: GPUBuffer | undefined, rule: KeepRule, state: StructuredState, encoder?: GPUCommandEncoder): Promise<GPUBuffer> {
-  if (rule.kind !== 'mask') return applyMask(ctx, prep, input, out, rule, state, 1, encoder);
-  const output = out ?? ctx.acquire(prep.bytes, 'gaussian dropout output');
-  const l: Launch = { kernel: structuredKernels.gaussian, buffers: { x: input, out: { buffer: output, argument: 'out' } }, rand: state, uniforms: { sigma: gaussianSigma(state.p) }, encoder };
-  await refundOnFailure(ctx, [out === undefined ? output : undefined], () => launch(ctx, prep, l));
-  return output;
+function applyGaussian(rt: Runtime, prep: Prepared, input: BoundBuffer, out: GPUBuffer | undefined, rule: KeepRule, state: StructuredState, encoder?: GPUCommandEncoder): Promise<GPUBuffer> {
+  if (rule.kind !== 'mask') return applyMask(rt, prep, input, out, rule, state, 1, encoder);
+  return withOutput(rt, out, prep.bytes, 'gaussian dropout output', (output) =>
+    rt.dispatcher.dispatch(gaussianCall(prep, input, { buffer: output, argument: 'out' }, state.p, state, encoder)),
+  );
+}
+
+/** The call of y = x * (1 + sigma z) at rate `p` (in (0, 1)), z the normals of `rand`'s mask. */
+export function gaussianCall(prep: Prepared, input: BoundBuffer, target: BoundBuffer, p: number, rand: RandomState, encoder?: GPUCommandEncoder): KernelCall {
+  return over(prep, { kernel: structuredKernels.gaussian, buffers: { x: input, out: target }, rand, uniforms: { sigma: gaussianSigma(p) }, encoder });
 }

@@ -2,7 +2,7 @@
 // names, the validation of its buffers and shapes (prepare), the state check, the state it
 // returns, the prologue of a backward pass, and that of the ops whose rate must stay below 1.
 import { checkProbability, keepRule, type KeepRule } from '../contract.js';
-import { bindingBytes, dtypeBytes, type DropoutContext } from '../context.js';
+import { bindingBytes, dtypeBytes, type DropoutContext, type Runtime } from '../context.js';
 import { Got, InvalidArgumentError } from '../errors.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { optionNames } from '../options.js';
@@ -61,7 +61,7 @@ export interface Prepared {
 
 /** Validates the shapes and buffers of a call (after beginOp, which checked the rest but p); throws before any work. */
 export function prepare(
-  ctx: DropoutContext,
+  rt: Runtime,
   x: unknown,
   opts: { shape?: Shape; noiseShape?: NoiseShape; out?: GPUBuffer },
   dtype: Dtype,
@@ -71,15 +71,19 @@ export function prepare(
 ): Prepared {
   if (shapeRequired && opts.shape === undefined) throw new InvalidArgumentError('shape', 'the shape of x');
   const shape = opts.shape !== undefined ? checkShape(opts.shape) : [wholeBufferCount(x, dtype, xName)];
-  const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
-  const count = shapeSize(shape);
-  const bytes = bindingBytes('data', dtype, count);
-  ctx.checkStorage(x, xName, bytes);
+  const prep = prepared(shape, resolveNoiseShape(shape, opts.noiseShape), dtype);
+  rt.transfers.checkStorage(x, xName, prep.bytes);
   if (opts.out !== undefined) {
-    ctx.checkStorage(opts.out, outName, bytes);
+    rt.transfers.checkStorage(opts.out, outName, prep.bytes);
     if (opts.out === x) throw new InvalidArgumentError(outName, `a buffer other than ${xName} (this op does not run in place)`);
   }
-  return { shape, noiseShape, count, dtype, bytes, table: broadcastTable(shape, noiseShape) };
+  return prep;
+}
+
+/** The Prepared of checked shapes. */
+export function prepared(shape: number[], noiseShape: number[], dtype: Dtype): Prepared {
+  const count = shapeSize(shape);
+  return { shape, noiseShape, count, dtype, bytes: bindingBytes('data', dtype, count), table: broadcastTable(shape, noiseShape) };
 }
 
 /** Without a shape, the element count is x's size: past the contract's 2^32 - 1 elements that is
@@ -107,15 +111,15 @@ export function checkState(state: unknown, ops: readonly StructuredOp[]): assert
 }
 
 /** The Prepared of a backward pass: the forward's shapes, checked against dy and the output buffer. */
-export function prepareBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, out: GPUBuffer | undefined, outName = 'out'): Prepared {
-  return prepare(ctx, dy, { shape: state.shape, noiseShape: state.noiseShape, out }, state.dtype, 'dy', false, outName);
+export function prepareBackward(rt: Runtime, dy: unknown, state: StructuredState, out: GPUBuffer | undefined, outName = 'out'): Prepared {
+  return prepare(rt, dy, { shape: state.shape, noiseShape: state.noiseShape, out }, state.dtype, 'dy', false, outName);
 }
 
 /** The prologue of a backward pass with BackwardOptions: beginOp, the state of one of `ops`, the Prepared. */
-export function beginBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions, ops: readonly StructuredOp[]): Prepared {
-  beginOp(ctx, opts, 'an object with out or encoder', BACKWARD_OPTIONS);
+export function beginBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions, ops: readonly StructuredOp[]): { prep: Prepared; rt: Runtime } {
+  const { rt } = beginOp(ctx, opts, 'an object with out or encoder', BACKWARD_OPTIONS);
   checkState(state, ops);
-  return prepareBackward(ctx, dy, state, opts.out);
+  return { prep: prepareBackward(rt, dy, state, opts.out), rt };
 }
 
 /** p in [0, 1): the rates Gaussian and Alpha dropout are defined for. */
@@ -128,16 +132,16 @@ export function checkOpenRate(p: number, argument = 'p'): KeepRule {
 
 /** Validates a forward of an op whose rate must be below 1 (Gaussian, Alpha) and draws its stream. */
 export function beginOpenRateOp(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions, op: 'gaussian' | 'alpha') {
-  const { dtype, training } = beginOp(ctx, opts, 'an object with at least p', STRUCTURED_OPTIONS);
+  const { dtype, training, rt } = beginOp(ctx, opts, 'an object with at least p', STRUCTURED_OPTIONS);
   const rule = checkOpenRate(opts.p);
-  const prep = prepare(ctx, x, opts, dtype, 'x');
+  const prep = prepare(rt, x, opts, dtype, 'x');
   const state = structuredState(op, drawRandom(ctx, opts, training), opts.p, prep, training, 1);
-  return { rule, prep, training, state };
+  return { rule, prep, training, state, rt };
 }
 
 /** Validates the backward of a Gaussian or Alpha forward; the rule is the identity in eval mode. */
 export function beginOpenRateBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions, op: 'gaussian' | 'alpha') {
-  const prep = beginBackward(ctx, dy, state, opts, [op]);
+  const { prep, rt } = beginBackward(ctx, dy, state, opts, [op]);
   const rule = checkOpenRate(state.p, 'state.p');
-  return { rule: state.training ? rule : ({ kind: 'identity' } as KeepRule), prep, input: { buffer: dy, argument: 'dy' } };
+  return { rule: state.training ? rule : ({ kind: 'identity' } as KeepRule), prep, rt, input: { buffer: dy, argument: 'dy' } };
 }

@@ -1,11 +1,11 @@
 // The contract's random numbers as ops of their own: raw words, uniforms, normals and the Bernoulli
 // keep-mask dropout would use.
 import { checkCount, keepRule } from '../contract.js';
-import { bindingBytes, type DispatchCall, type DropoutContext } from '../context.js';
+import { bindingBytes, type DropoutContext, type Runtime } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels, type KernelRecord } from '../kernels/elementwise.js';
 import { optionNames } from '../options.js';
-import { beginOp, outputBuffer, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
+import { beginOp, RANDOM_OPTION_NAMES, resolveRandom, withOutput, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
 
 export interface RandomOpOptions extends RandomOptions, RecordOptions {
   /** Number of values to generate. */
@@ -22,22 +22,22 @@ export interface RandomResult {
 }
 
 /** A random-number op after the prologue: `kernel` writes `opts.count` values (`unit` each). */
-async function randomOp(ctx: DropoutContext, kernel: KernelRecord, opts: RandomOpOptions, threshold = 0, unit: 'word' | 'bit' = 'word'): Promise<RandomResult> {
+async function randomOp(ctx: DropoutContext, rt: Runtime, kernel: KernelRecord, opts: RandomOpOptions, threshold = 0, unit: 'word' | 'bit' = 'word'): Promise<RandomResult> {
   const count = checkCount(opts.count);
   const bytes = bindingBytes(unit, 'f32', count);
-  if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
-  else ctx.checkBufferSize(bytes, 'count', count);
+  if (opts.out !== undefined) rt.transfers.checkStorage(opts.out, 'out', bytes);
+  else rt.transfers.checkBufferSize(bytes, 'count', count);
   const state = resolveRandom(ctx, opts);
-  const output = outputBuffer(ctx, opts.out, bytes, kernel.name);
-  const call: DispatchCall = { kernel, dtype: 'f32', count, buffers: { out: { buffer: output, argument: 'out' } }, ...state, threshold, encoder: opts.encoder };
-  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () => ctx.dispatch(call));
+  const output = await withOutput(rt, opts.out, bytes, kernel.name, (out) =>
+    rt.dispatcher.dispatch({ kernel, count, buffers: { out: { buffer: out, argument: 'out' } }, rand: state, threshold, encoder: opts.encoder }),
+  );
   return { output, state };
 }
 
 /** The prologue of the ops that take only a count, then their values. */
 async function randomValues(ctx: DropoutContext, kernel: KernelRecord, opts: RandomOpOptions): Promise<RandomResult> {
-  beginOp(ctx, opts, 'an object with at least count', RANDOM_OP_OPTIONS, false);
-  return randomOp(ctx, kernel, opts);
+  const { rt } = beginOp(ctx, opts, 'an object with at least count', RANDOM_OP_OPTIONS, false);
+  return randomOp(ctx, rt, kernel, opts);
 }
 
 /** The contract's raw 32-bit words (u32), the ones every mask is decided from. */
@@ -66,11 +66,11 @@ const BERNOULLI_OPTIONS = optionNames<BernoulliOptions>({ count: true, p: true, 
 
 /** The keep-mask dropout with the same (p, seed, stream, offset) would use: 1 = keep. */
 export async function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions): Promise<RandomResult> {
-  beginOp(ctx, opts, 'an object with count and p', BERNOULLI_OPTIONS, false);
+  const { rt } = beginOp(ctx, opts, 'an object with count and p', BERNOULLI_OPTIONS, false);
   const rule = keepRule(opts.p);
   if (opts.packed !== undefined && typeof opts.packed !== 'boolean') throw new InvalidArgumentError('packed', 'a boolean', opts.packed);
   const random = rule.kind === 'mask';
   const threshold = random ? rule.threshold : rule.kind === 'identity' ? 0 : 1;
-  if (opts.packed) return randomOp(ctx, random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill, opts, threshold, 'bit');
-  return randomOp(ctx, random ? kernels.bernoulli : kernels.bernoulliFill, opts, threshold);
+  if (opts.packed) return randomOp(ctx, rt, random ? kernels.bernoulliPacked : kernels.bernoulliPackedFill, opts, threshold, 'bit');
+  return randomOp(ctx, rt, random ? kernels.bernoulli : kernels.bernoulliFill, opts, threshold);
 }

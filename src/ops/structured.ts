@@ -3,13 +3,13 @@
 // itself (docs/DESIGN.md section 2). Element e uses the contract word of its linear index in the
 // noise shape (plus the call's offset).
 import { checkCount, checkProbability, keepRule, type KeepRule } from '../contract.js';
-import { bindingBytes, type DropoutContext } from '../context.js';
+import { bindingBytes, type DropoutContext, type Runtime } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels } from '../kernels/elementwise.js';
 import { structuredKernels } from '../kernels/structured.js';
 import { optionNames, type OptionNames } from '../options.js';
-import { beginOp, drawRandom, RANDOM_OPTION_NAMES, refundOnFailure, resolveRandom, withOptions, type OpSettings } from './common.js';
-import { applyMask, copyInto, launch } from './launch.js';
+import { beginOp, drawRandom, RANDOM_OPTION_NAMES, resolveRandom, withOptions, withOutput, type OpSettings } from './common.js';
+import { applyMask, copyInto, over } from './launch.js';
 import {
   beginBackward, COMMON_OPTION_NAMES, prepare, structuredState,
   type BackwardOptions, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState,
@@ -30,7 +30,7 @@ interface Begun extends OpSettings {
 /** The prologue of the dropout ops: beginOp, then the rate (before the op's noise shape is worked out). */
 function beginDropout(ctx: DropoutContext, opts: StructuredOptions, expected: string, names: OptionNames): Begun {
   const settings = beginOp(ctx, opts, expected, names);
-  return { dtype: settings.dtype, training: settings.training, rule: keepRule(opts.p) };
+  return { dtype: settings.dtype, training: settings.training, rt: settings.rt, rule: keepRule(opts.p) };
 }
 
 /** Checks the arguments after the prologue (`checkMore` for an op's own, given the prepared call)
@@ -44,7 +44,7 @@ function dropoutState(
   checkMore: (prep: Prepared) => void = () => {},
 ): { prep: Prepared; rule: KeepRule; state: StructuredState } {
   const { rule, training } = begun;
-  const prep = prepare(ctx, x, opts, begun.dtype, xName);
+  const prep = prepare(begun.rt, x, opts, begun.dtype, xName);
   const scaleByKeep = opts.scaleByKeep ?? true;
   if (typeof scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', scaleByKeep);
   checkMore(prep);
@@ -65,16 +65,16 @@ export async function structuredDropout(ctx: DropoutContext, x: GPUBuffer, opts:
 /** structuredDropout after its prologue (the ops built on it add a noise shape). */
 async function maskedDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions, begun: Begun): Promise<StructuredResult> {
   const { prep, rule, state } = dropoutState(ctx, x, opts, begun, 'x');
-  const output = await applyMask(ctx, prep, { buffer: x, argument: 'x' }, opts.out, rule, state, state.scale, opts.encoder);
+  const output = await applyMask(begun.rt, prep, { buffer: x, argument: 'x' }, opts.out, rule, state, state.scale, opts.encoder);
   return { output, state };
 }
 
 /** dx = keep ? dy * scale : 0 with the forward's mask, regenerated from its state (structured
  * dropout, SpatialDropout, DropPath, variational dropout, DropConnect, fused bias + dropout + residual). */
 export async function structuredDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
-  const prep = beginBackward(ctx, dy, state, opts, ['dropout', 'bias-residual']);
+  const { prep, rt } = beginBackward(ctx, dy, state, opts, ['dropout', 'bias-residual']);
   const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
-  return applyMask(ctx, prep, { buffer: dy, argument: 'dy' }, opts.out, rule, state, state.scale, opts.encoder);
+  return applyMask(rt, prep, { buffer: dy, argument: 'dy' }, opts.out, rule, state, state.scale, opts.encoder);
 }
 
 function requireShape(opts: { shape?: Shape }): Shape {
@@ -120,17 +120,17 @@ export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPath
 export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, branch: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
   const begun = beginDropout(ctx, opts, 'an object with p and shape', DROP_PATH_OPTIONS);
   const full = withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) });
+  const rt: Runtime = begun.rt;
   const { prep, rule, state } = dropoutState(ctx, branch, full, begun, 'branch', (p) => {
-    ctx.checkStorage(residual, 'residual', p.bytes);
+    rt.transfers.checkStorage(residual, 'residual', p.bytes);
     if (residual === branch) throw new InvalidArgumentError('residual', 'a buffer other than branch');
     if (opts.out === residual) throw new InvalidArgumentError('out', 'a buffer other than residual (this op does not run in place)');
   });
-  const output = opts.out ?? ctx.acquire(prep.bytes, 'dropPathAdd output');
-  const bound = { x: { buffer: branch, argument: 'branch' }, out: { buffer: output, argument: 'out' }, residual: { buffer: residual, argument: 'residual' } };
-  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], async () => {
-    if (rule.kind === 'zeros') await copyInto(ctx, prep, bound.residual, output, opts.encoder);
-    else if (rule.kind === 'identity') await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, threshold: 0, scale: 1, encoder: opts.encoder });
-    else await launch(ctx, prep, { kernel: structuredKernels.residual, buffers: bound, rand: state, threshold: rule.threshold, scale: state.scale, encoder: opts.encoder });
+  const output = await withOutput(rt, opts.out, prep.bytes, 'dropPathAdd output', (out) => {
+    const bound = { x: { buffer: branch, argument: 'branch' }, out: { buffer: out, argument: 'out' }, residual: { buffer: residual, argument: 'residual' } };
+    if (rule.kind === 'zeros') return copyInto(rt, prep, bound.residual, out, opts.encoder);
+    const random = rule.kind === 'mask' ? { rand: state, threshold: rule.threshold, scale: state.scale } : { threshold: 0, scale: 1 };
+    return rt.dispatcher.dispatch(over(prep, { kernel: structuredKernels.residual, buffers: bound, ...random, encoder: opts.encoder }));
   });
   return { output, state };
 }
@@ -189,7 +189,7 @@ export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: 
     throw new InvalidArgumentError('cols', `at most ${Math.floor(0xffffffff / opts.rows)} for ${opts.rows} rows (rows x cols at most 2^32 - 1 elements)`, opts.cols);
   }
   const { prep, rule, state } = dropoutState(ctx, weight, withOptions(opts, { shape: [opts.rows, opts.cols] }), begun, 'weight');
-  const output = await applyMask(ctx, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder);
+  const output = await applyMask(begun.rt, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder);
   return { output, state };
 }
 
@@ -205,23 +205,24 @@ const KEEP_MASK_OPTIONS = optionNames<KeepMaskOptions>({ p: true, shape: true, n
 /** The broadcast keep-mask itself, one u32 per element of x's shape (1 = keep): what every op
  * here decides for the same (p, shape, noiseShape, seed, stream, offset). */
 export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOptions): Promise<{ output: GPUBuffer; state: StructuredState }> {
-  const { rule } = beginDropout(ctx, opts, 'an object with p and shape', KEEP_MASK_OPTIONS);
+  const { rule, rt } = beginDropout(ctx, opts, 'an object with p and shape', KEEP_MASK_OPTIONS);
   const shape = checkShape(requireShape(opts));
   const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
   const count = shapeSize(shape);
   const bytes = bindingBytes('word', 'f32', count);
-  if (opts.out !== undefined) ctx.checkStorage(opts.out, 'out', bytes);
-  else ctx.checkBufferSize(bytes, 'shape', shape, 'the output buffer (a u32 per element)');
+  if (opts.out !== undefined) rt.transfers.checkStorage(opts.out, 'out', bytes);
+  else rt.transfers.checkBufferSize(bytes, 'shape', shape, 'the output buffer (a u32 per element)');
   const rand = resolveRandom(ctx, opts);
   const prep: Prepared = { shape, noiseShape, count, dtype: 'f32', bytes, table: broadcastTable(shape, noiseShape) };
-  const output = opts.out ?? ctx.acquire(bytes, 'structured keep mask');
-  const out = { out: { buffer: output, argument: 'out' } };
   // threshold 0 keeps all; bernoulliFill writes 0 for any other threshold (p = 1).
-  await refundOnFailure(ctx, [opts.out === undefined ? output : undefined], () =>
-    rule.kind === 'zeros'
-      ? launch(ctx, prep, { kernel: kernels.bernoulliFill, buffers: out, threshold: 1, encoder: opts.encoder })
-      : launch(ctx, prep, { kernel: structuredKernels.keepMask, buffers: out, rand, threshold: rule.kind === 'mask' ? rule.threshold : 0, encoder: opts.encoder }),
-  );
+  const output = await withOutput(rt, opts.out, bytes, 'structured keep mask', (buffer) => {
+    const out = { out: { buffer, argument: 'out' } };
+    return rt.dispatcher.dispatch(
+      rule.kind === 'zeros'
+        ? over(prep, { kernel: kernels.bernoulliFill, buffers: out, threshold: 1, encoder: opts.encoder })
+        : over(prep, { kernel: structuredKernels.keepMask, buffers: out, rand, threshold: rule.kind === 'mask' ? rule.threshold : 0, encoder: opts.encoder }),
+    );
+  });
   const scale = rule.kind === 'mask' ? rule.scale : 1;
   return { output, state: structuredState('dropout', rand, opts.p, prep, true, scale) };
 }

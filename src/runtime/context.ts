@@ -1,30 +1,32 @@
 // DropoutContext: the per-device facade. It resolves the options and composes the runtime's parts:
 //   pipelines.ts   shader modules and pipelines, the specialization budget
 //   bindings.ts    explicit layouts, the bind-group cache, the write-once uniform arena
-//   dispatch.ts    chunk plan, Params packing, grids; the model kit's custom dispatches
-//   submission.ts  the batch, error scopes, naming a refused argument
-//   transfers.ts   pooled buffers, temporaries, upload and readback
+//   broadcast.ts   a 'broadcast' call's mask table and shape specialization
+//   dispatch.ts    KernelCall -> chunk plan, Params packing, grids (the model kit's kernels too)
+//   submission.ts  the batch, error scopes, naming a refused argument, the encoder check
+//   transfers.ts   pooled buffers, temporaries, buffer checks, upload and readback
 //   liveness.ts    device loss and destroy()
 //   tracking.ts    what WebGPU does not tell: an encoder's device, finished encoders, destroyed buffers
-// Library modules that record kernels of their own reach those parts through `runtimeOf(ctx)`,
-// never through private members; the methods below are the public surface.
+// The class's members are the public surface and nothing else. The library's own modules (ops,
+// the model kit, the tfjs entry) reach the parts through one door, `runtimeOf(ctx)`.
 import { PhiloxGenerator } from '../generator.js';
-import { kernels, type KernelRecord } from '../kernels/elementwise.js';
+import { kernels } from '../kernels/elementwise.js';
 import { BufferPool } from './pool.js';
-import type { Dtype, F16Path } from '../kernels/shaders.js';
+import type { F16Path } from '../kernels/shaders.js';
 import { InvalidArgumentError } from '../errors.js';
 import { Bindings } from './bindings.js';
-import { Dispatcher, type DispatchCall } from './dispatch.js';
+import { Broadcasts } from './broadcast.js';
+import { Dispatcher } from './dispatch.js';
 import { Liveness } from './liveness.js';
 import { resolveOptions, type ContextOptions, type LaunchTuning, type MaskTablePolicy } from './options.js';
 import { Pipelines } from './pipelines.js';
 import { Submission } from './submission.js';
 import { trackObjects } from './tracking.js';
 import { Transfers } from './transfers.js';
-import type { BoundBuffer } from './units.js';
 
 /** The parts of a context, for the library's own modules (ops, the model kit, the tfjs entry). */
 export interface Runtime {
+  readonly ctx: DropoutContext;
   readonly liveness: Liveness;
   readonly pipelines: Pipelines;
   readonly bindings: Bindings;
@@ -91,8 +93,9 @@ export class DropoutContext {
     const bindings = new Bindings(device, o.validate);
     const submission = new Submission(device, o.validate, liveness, pipelines, bindings);
     const transfers = new Transfers(device, this.pool, liveness, submission);
-    const dispatcher = new Dispatcher(device, o, liveness, pipelines, bindings, submission);
-    this.rt = { liveness, pipelines, bindings, submission, dispatcher, transfers };
+    const broadcasts = new Broadcasts(device, o.maskTables, pipelines, transfers);
+    const dispatcher = new Dispatcher(device, o, liveness, pipelines, bindings, submission, transfers, broadcasts);
+    this.rt = { ctx: this, liveness, pipelines, bindings, submission, dispatcher, transfers };
     runtimes.set(this, this.rt);
     void device.lost.then((info) => {
       liveness.lose(`device lost (${info.reason}): ${info.message}`);
@@ -108,35 +111,6 @@ export class DropoutContext {
     return true;
   }
 
-  /** Throws unless `dtype` is 'f32' or 'f16' (both run on every device, see f16Path). */
-  checkDtype(dtype: unknown, argument = 'dtype'): asserts dtype is Dtype {
-    if (dtype !== 'f32' && dtype !== 'f16') throw new InvalidArgumentError(argument, "'f32' or 'f16'", dtype);
-  }
-
-  /** Throws DeviceLostError once the device is gone. */
-  checkAlive(): void {
-    this.rt.liveness.check();
-  }
-
-  /** Throws unless `encoder` is undefined or an unfinished GPUCommandEncoder of this context's device. */
-  checkEncoder(encoder: unknown, argument = 'encoder'): asserts encoder is GPUCommandEncoder | undefined {
-    this.rt.submission.checkEncoder(encoder, argument);
-  }
-
-  /** Checks that `buffer` is a live GPUBuffer with STORAGE usage and at least `bytes` bytes. */
-  checkStorage(buffer: unknown, argument: string, bytes: number): asserts buffer is GPUBuffer {
-    this.rt.transfers.checkStorage(buffer, argument, bytes);
-  }
-
-  /**
-   * Throws unless a buffer of `bytes` bytes fits this device's `maxBufferSize`: `argument` names
-   * what set the size (with its `value`), `what` says which buffer it is. Ops call it before any
-   * work for the buffers they create (outputs, tables, staging), so that WebGPU never sees one too large.
-   */
-  checkBufferSize(bytes: number, argument: string, value: unknown, what = 'the output buffer'): void {
-    this.rt.transfers.checkBufferSize(bytes, argument, value, what);
-  }
-
   // ---- pipelines -------------------------------------------------------------------------------
 
   /** Resolves once every pipeline compile started so far has finished, including background
@@ -150,76 +124,7 @@ export class DropoutContext {
     return this.rt.pipelines.specializedReady;
   }
 
-  /** Whether a pipeline specialized for `key` may be used (granted now if the budget allows). */
-  claimSpecialization(key: string): boolean {
-    return this.rt.pipelines.claimSpecialization(key);
-  }
-
-  // ---- dispatch --------------------------------------------------------------------------------
-
-  /**
-   * Records one kernel call: split into chunks that fit a storage binding (chunk starts aligned so
-   * the mask indices, and hence the mask, are those of the unchunked call), each chunk a vec4 body
-   * dispatch plus a scalar tail for count % 4, folded into 2-D grids past 65,535 workgroups.
-   * Without `call.encoder` the work joins the context's batch, submitted on the next microtask.
-   * Resolves once recorded (with an encoder) or submitted and accepted (without).
-   */
-  dispatch<K extends KernelRecord>(call: DispatchCall<K>): Promise<void> {
-    return this.rt.dispatcher.dispatchAll([call as DispatchCall]);
-  }
-
-  /**
-   * Records kernel calls back to back, in this order and with nothing else between them (all
-   * pipelines are compiled first), into one encoder: the first call's (all must name the same one)
-   * or the context's batch. For a call that reads what the one before it wrote.
-   */
-  dispatchAll(all: readonly DispatchCall[]): Promise<void> {
-    return this.rt.dispatcher.dispatchAll(all);
-  }
-
-  /**
-   * Records `call` into `encoder` now, synchronously, for callers that cannot wait (the tfjs entry
-   * records between TensorFlow.js's own kernels, which run synchronously): the same Params words,
-   * chunks and bind groups as `dispatch`, with the generic pipelines (no specialization), compiled
-   * synchronously on first use. No error scope: the caller's own WebGPU error handling applies.
-   */
-  recordNow(call: DispatchCall, encoder: GPUCommandEncoder): void {
-    this.rt.dispatcher.recordNow(call, encoder);
-  }
-
-  /** Invocations of `kernel`'s body entry point over n elements under this context's tuning. */
-  invocations(kernel: KernelRecord, n: number): number {
-    return this.rt.dispatcher.invocations(kernel, n);
-  }
-
-  /** Workgroup grid for `groups` workgroups: x up to the per-dimension limit, the rest in y. */
-  grid(groups: number): [number, number] {
-    return this.rt.dispatcher.grid(groups);
-  }
-
   // ---- submission ------------------------------------------------------------------------------
-
-  /**
-   * Records work: `record` gets the caller's encoder, or the context's batch encoder (submitted on
-   * the next microtask together with everything else recorded in this tick). Resolves once
-   * recorded (caller's encoder) or once the batch is submitted and accepted. `arguments` name the
-   * buffers for error messages.
-   */
-  encode(
-    record: (encoder: GPUCommandEncoder) => void,
-    opts: { encoder?: GPUCommandEncoder; arguments?: BoundBuffer[]; scopes?: Promise<GPUError | null>[] } = {},
-  ): Promise<void> {
-    return this.rt.submission.encode(record, opts);
-  }
-
-  /**
-   * Submits `commands`. With `validate`, in an error scope: a rejection (nothing from the command
-   * buffer ran) becomes a specific error naming a destroyed argument among `args` if there is one,
-   * and device loss while waiting rejects with DeviceLostError.
-   */
-  submit(commands: GPUCommandBuffer | GPUCommandEncoder, args: BoundBuffer[] = [], scopes: readonly Promise<GPUError | null>[] = []): Promise<void> {
-    return this.rt.submission.submit(commands, args, scopes);
-  }
 
   /** Submits whatever the context has batched (ops do this on their own on the next microtask). */
   flush(): Promise<void> {
@@ -239,26 +144,6 @@ export class DropoutContext {
    */
   release(buffer: GPUBuffer): void {
     this.rt.transfers.release(buffer);
-  }
-
-  /**
-   * Gives back a temporary of the library's own whose last use was recorded into `encoder`, once
-   * that work is submitted: a later op gets the buffer from the pool, and recorded-but-unsubmitted
-   * work on it would otherwise overwrite that op's result when it finally runs.
-   * - No encoder: the work went into the context's batch, which the caller awaited (so it was
-   *   submitted): back to the pool now.
-   * - Any encoder: back to the pool when `submitted(encoder)` is called. Until then a caller's
-   *   encoder's temporaries are out of the pool (not counted, never handed out, not destroyed,
-   *   which would break that submit); if `submitted` never comes, WebGPU frees them once they are
-   *   unreferenced, when JavaScript collects the encoder.
-   */
-  retire(buffer: GPUBuffer, encoder?: GPUCommandEncoder): void {
-    this.rt.transfers.retire(buffer, encoder);
-  }
-
-  /** An encoder the library records into and submits itself (see `retire`). */
-  ownEncoder(label: string): GPUCommandEncoder {
-    return this.rt.transfers.ownEncoder(label);
   }
 
   /**

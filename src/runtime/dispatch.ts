@@ -1,40 +1,61 @@
-// From a kernel record and a call to recorded dispatches: the chunk plan (tensors larger than one
-// storage binding), the Params uniform of each chunk, bind groups, invocations under the launch
-// tuning, and 2-D grids past the per-dimension workgroup limit. Also the model kit's custom
-// kernels (one dispatch, whole buffers, a uniform of their own). Everything per record (the
-// storage bindings, the uniform layout, the layout) is derived once per record.
-import { split64, U64_MAX } from '../contract.js';
+// From KernelCalls to recorded dispatches: a 'broadcast' call's mask table and specialization
+// (broadcast.ts), the chunk plan (tensors larger than one storage binding), the Params uniform of
+// each chunk, bind groups, invocations under the launch tuning, and 2-D grids past the
+// per-dimension workgroup limit; the model kit's 'custom' kernels take the same path as one
+// dispatch over whole buffers with a uniform of their own. Everything per record (the storage
+// bindings, the uniform layout, the layout) is derived once per record.
+import { U64_MAX, type RandomState } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
-import { packUniforms, uniformLayout, type BindingUnit, type BuffersOf, type KernelRecord, type UniformLayout, type UniformsOf } from '../kernels/record.js';
+import {
+  PARAMS_HEADER_LAYOUT, packUniforms, uniformLayout,
+  type BindingUnit, type BuffersOf, type KernelRecord, type ParamsHeader, type UniformLayout, type UniformsOf,
+} from '../kernels/record.js';
 import type { Dtype } from '../kernels/shaders.js';
 import type { Bindings, PipelineLayout } from './bindings.js';
+import type { Broadcasts } from './broadcast.js';
 import type { Liveness } from './liveness.js';
 import { misaligned, NO_CONSTANTS, type Constants, type Pipelines } from './pipelines.js';
 import type { Submission } from './submission.js';
+import type { Transfers } from './transfers.js';
 import { bindingBytes, unitBytes, type BoundBuffer } from './units.js';
 
-/** One kernel call over `count` elements whose mask indices start at `offset`. */
-export interface DispatchCall<K extends KernelRecord = KernelRecord> {
+/**
+ * One kernel call: the one shape in which every op, the model kit and the tfjs entry describe
+ * the work they record. A 'broadcast' kernel's mask table and its specialization are the
+ * runtime's business (src/runtime/broadcast.ts); the call gives its broadcast table.
+ */
+export interface KernelCall<K extends KernelRecord = KernelRecord> {
   kernel: K;
-  dtype: Dtype;
+  /** Element type of the 'data' bindings (default 'f32'). */
+  dtype?: Dtype;
+  /** Elements, with mask indices offset .. offset + count - 1 ('custom' kernels: invocations). */
   count: number;
-  /** A buffer for each of the record's bindings, by name. */
-  buffers: BuffersOf<K, BoundBuffer>;
-  seed?: bigint;
-  stream?: bigint;
-  offset?: bigint;
+  /** A buffer for each of the record's storage bindings, by name (a 'broadcast' kernel's
+   * `maskTable` is bound by the runtime). */
+  buffers: Omit<BuffersOf<K, BoundBuffer>, 'maskTable'>;
+  /** The randomness (seed, stream, mask index of element 0); none for kernels that draw none. */
+  rand?: RandomState;
   threshold?: number;
   scale?: number;
-  /** The record's own uniform fields (Params.op), by name. */
+  /** The record's own uniform fields, by name. */
   uniforms?: UniformsOf<K>;
-  /** The broadcast table of a 'broadcast' kernel (shapes, strides), bound at binding 4 for every chunk. */
-  aux?: Uint32Array;
-  /** Pipeline constants that specialize this call's kernel (besides WG and MISALIGNED, which the
-   * context sets); used once compiled, the generic pipeline until then. */
+  /** A 'broadcast' kernel's broadcast table (src/ops/shape.ts broadcastTable), bound at binding 4. */
+  broadcast?: Uint32Array;
+  /** Pipeline constants of the op, compiled in with a shape specialization (the fused bias's COLUMNS). */
   constants?: Constants;
-  /** Pipeline constants the call cannot run without (it waits for their compile). */
-  variant?: Constants;
   encoder?: GPUCommandEncoder;
+}
+
+/** A call as recorded: its pipeline constants and its 'broadcast' kernel's mask table settled. */
+interface Resolved {
+  call: KernelCall;
+  buffers: Readonly<Record<string, BoundBuffer>>;
+  /** Pipeline constants specializing it; the generic pipeline until they are compiled. */
+  constants?: Constants;
+  /** Pipeline constants it cannot run without (it waits for their compile). */
+  variant: Constants;
+  /** The kernel that writes its mask table first, over the mask's elements. */
+  writer?: { kernel: KernelRecord; count: number };
 }
 
 /** What every call of one kernel record shares (see plan). */
@@ -71,15 +92,99 @@ export class Dispatcher {
     private readonly pipelines: Pipelines,
     private readonly bindings: Bindings,
     private readonly submission: Submission,
+    private readonly transfers: Transfers,
+    private readonly broadcasts: Broadcasts,
   ) {}
 
-  /** See DropoutContext.dispatchAll. */
-  async dispatchAll(all: readonly DispatchCall[]): Promise<void> {
+  /**
+   * Records kernel calls back to back, in this order and with nothing else between them (all
+   * pipelines are compiled first), into one encoder: the calls' own (all must name the same one)
+   * or the context's batch, submitted on the next microtask. Each call is split into chunks that
+   * fit a storage binding (chunk starts aligned so the mask indices, and hence the mask, are
+   * those of the unchunked call), each a vec4 body dispatch plus a scalar tail for count % 4,
+   * folded into 2-D grids past 65,535 workgroups. A 'broadcast' call whose mask table pays gets
+   * it written first, from the pool, given back once submitted. Resolves once recorded (with an
+   * encoder) or submitted and accepted (without); refused, nothing of it was recorded and the
+   * temporaries it took are back in the pool.
+   */
+  async dispatch(all: KernelCall | readonly KernelCall[]): Promise<void> {
     this.liveness.check();
-    const encoder = all[0]?.encoder;
-    if (all.some((c) => c.encoder !== encoder)) throw new InvalidArgumentError('encoder', 'the same encoder (or none) in every call of dispatchAll');
-    const calls = all.filter((c) => c.count > 0);
+    const given = Array.isArray(all) ? (all as readonly KernelCall[]) : [all as KernelCall];
+    const encoder = given[0]?.encoder;
+    if (given.some((c) => c.encoder !== encoder)) throw new InvalidArgumentError('encoder', 'the same encoder (or none) in every call of dispatch');
+    const temporaries: GPUBuffer[] = [];
+    const calls = this.resolveAll(given, temporaries);
     if (calls.length === 0) return;
+    try {
+      await this.record(calls, encoder);
+    } catch (e) {
+      for (const t of temporaries) this.transfers.refund(t);
+      throw e;
+    }
+    for (const t of temporaries) this.transfers.retire(t, encoder);
+  }
+
+  /** Compiles `kernel`'s body and tail pipelines (aligned, unspecialized) under the keys its calls
+   * look up, so that the first call finds them compiled. */
+  warm(kernel: KernelRecord, dtype: Dtype): Promise<unknown> {
+    const plan = this.plan(kernel);
+    return Promise.all([this.pipelines.get(kernel, dtype, NO_CONSTANTS, plan), plan.tailKernel && this.pipelines.get(plan.tailKernel, dtype, NO_CONSTANTS, plan)]);
+  }
+
+  /**
+   * Records `call` into `encoder` now, synchronously, for callers that cannot wait (the tfjs entry
+   * records between TensorFlow.js's own kernels, which run synchronously): the same Params words,
+   * chunks and bind groups as `dispatch`, with the generic pipelines (no specialization, no mask
+   * table), compiled synchronously on first use. No error scope: the caller's own WebGPU error
+   * handling applies.
+   */
+  recordNow(call: KernelCall, encoder: GPUCommandEncoder): void {
+    if (call.count === 0) return;
+    const r = this.resolve(call, undefined);
+    const { kernel, count } = call;
+    const dtype = call.dtype ?? 'f32';
+    const plan = this.plan(kernel);
+    const body = this.pipelines.now(kernel, dtype, (call.rand?.offset ?? 0n) % 4n ? misaligned(r.variant) : r.variant, plan);
+    const tail = kernel.tail && count % 4 ? this.pipelines.now(plan.tailKernel!, dtype, r.variant, plan) : undefined;
+    this.recorder(r, plan, body, tail)(encoder);
+  }
+
+  /** The calls with something to do, each resolved (a 'broadcast' one after its table's writer,
+   * the table in `temporaries`). */
+  private resolveAll(given: readonly KernelCall[], temporaries: GPUBuffer[]): Resolved[] {
+    const calls: Resolved[] = [];
+    try {
+      for (const c of given) {
+        if (c.count === 0) continue;
+        const r = this.resolve(c, temporaries);
+        if (r.writer) {
+          // The table's writer first, recorded back to back with the call that reads it.
+          const out = { out: r.buffers.maskTable! };
+          calls.push({ call: { kernel: r.writer.kernel, count: r.writer.count, buffers: out, rand: c.rand, encoder: c.encoder }, buffers: out, variant: NO_CONSTANTS });
+        }
+        calls.push(r);
+      }
+    } catch (e) {
+      for (const t of temporaries) this.transfers.refund(t);
+      throw e;
+    }
+    return calls;
+  }
+
+  /** `call`'s bindings and pipeline constants; with `temporaries` (not when recording
+   * synchronously) a 'broadcast' call may take a mask table and a specialization. */
+  private resolve(call: KernelCall, temporaries: GPUBuffer[] | undefined): Resolved {
+    const { kernel } = call;
+    const buffers: Readonly<Record<string, BoundBuffer>> = call.buffers;
+    if ((kernel.mask === 'broadcast') !== (call.broadcast !== undefined)) throw new Error(`${kernel.name}: a broadcast table goes with 'broadcast' kernels only`); // a bug in the caller
+    if (kernel.mask !== 'broadcast') return { call, buffers, variant: NO_CONSTANTS };
+    const b = this.broadcasts.plan(kernel, call.count, call.broadcast!, call.rand !== undefined, call.threshold ?? 0, call.constants, temporaries !== undefined);
+    if (b.writer) temporaries!.push(b.maskTable.buffer);
+    return { call, buffers: { ...buffers, maskTable: b.maskTable }, constants: b.constants, variant: b.variant ?? NO_CONSTANTS, writer: b.writer };
+  }
+
+  /** Compiles (or finds) the calls' pipelines, creates their bind groups and records them. */
+  private async record(calls: Resolved[], encoder: GPUCommandEncoder | undefined): Promise<void> {
     this.submission.hold();
     let records: ((encoder: GPUCommandEncoder) => void)[];
     const scopes: Promise<GPUError | null>[] = [];
@@ -96,68 +201,6 @@ export class Dispatcher {
     this.liveness.check();
     // The arguments name buffers in the batch's error messages.
     await this.submission.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: encoder ? undefined : args, scopes: encoder ? undefined : scopes });
-  }
-
-  /** Compiles `kernel`'s body and tail pipelines (aligned, unspecialized) under the keys its calls
-   * look up, so that the first call finds them compiled. */
-  warm(kernel: KernelRecord, dtype: Dtype): Promise<unknown> {
-    const plan = this.plan(kernel);
-    return Promise.all([this.pipelines.get(kernel, dtype, NO_CONSTANTS, plan), plan.tailKernel && this.pipelines.get(plan.tailKernel, dtype, NO_CONSTANTS, plan)]);
-  }
-
-  /** See DropoutContext.recordNow. */
-  recordNow(call: DispatchCall, encoder: GPUCommandEncoder): void {
-    const { kernel, dtype, count } = call;
-    const plan = this.plan(kernel);
-    const variant = call.variant ?? NO_CONSTANTS;
-    const body = this.pipelines.now(kernel, dtype, (call.offset ?? 0n) % 4n ? misaligned(variant) : variant, plan);
-    const tail = kernel.tail && count % 4 ? this.pipelines.now(plan.tailKernel!, dtype, variant, plan) : undefined;
-    this.recorder(call, plan, body, tail)(encoder);
-  }
-
-  /**
-   * Records one dispatch of a 'custom' (model-kit) kernel with `invocations` invocations into
-   * `encoder`: `uniforms` by field, `buffers` by binding name, exactly the record's, bound whole
-   * and named in errors by `names`. An explicit layout with the uniform at a dynamic offset, so a
-   * step that repeats binds cached bind groups.
-   */
-  async custom<K extends KernelRecord>(
-    k: K,
-    uniforms: UniformsOf<K>,
-    buffers: BuffersOf<K, GPUBuffer>,
-    invocations: number,
-    names: { readonly [N in keyof K['bindings']]?: string },
-    encoder: GPUCommandEncoder,
-  ): Promise<void> {
-    const plan = this.plan(k);
-    const pipeline = await this.pipelines.get(k, 'f32', NO_CONSTANTS, plan);
-    if (invocations === 0) return;
-    const words = new Uint32Array(plan.uniforms.bytes / 4);
-    packUniforms(plan.uniforms, uniforms, words, new Float32Array(words.buffer), 0);
-    const params = this.bindings.uniformSlots(words);
-    const given: Readonly<Record<string, GPUBuffer | undefined>> = buffers;
-    const argumentNames: Readonly<Record<string, string | undefined>> = names;
-    const bound = plan.storage.map(([name, binding]) => {
-      const buffer = given[name];
-      if (!buffer) throw new Error(`${k.name}: no buffer for ${name}`); // a bug in the caller, not user input
-      return [binding, buffer, 0, buffer.size] as const;
-    });
-    // A new bind group is made inside an error scope, checked before anything is recorded: a
-    // buffer of another device is refused here (named by `names`, the caller's argument names).
-    const scopes: Promise<GPUError | null>[] = [];
-    const group = this.bindings.group(plan, params, undefined, bound, scopes);
-    if (scopes.length) await this.submission.checkScopes(scopes, plan.storage.map(([name], i) => ({ buffer: bound[i]![1], argument: argumentNames[name] ?? `${k.name} ${name}` })));
-    await this.submission.encode(
-      (e) => {
-        const pass = e.beginComputePass({ label: k.name });
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, group, [params.offset]);
-        const [x, y] = this.grid(Math.ceil(invocations / this.settings.workgroupSize));
-        pass.dispatchWorkgroups(x, y);
-        pass.end();
-      },
-      { encoder },
-    );
   }
 
   /** Invocations of `kernel`'s body entry point over n elements under the tuning (its dispatch
@@ -182,67 +225,66 @@ export class Dispatcher {
   }
 
   /** Compiles (or finds) a call's pipelines and returns the function that records it. */
-  private async prepare(call: DispatchCall, scopes: Promise<GPUError | null>[]): Promise<(encoder: GPUCommandEncoder) => void> {
-    const { kernel, dtype, count } = call;
+  private async prepare(r: Resolved, scopes: Promise<GPUError | null>[]): Promise<(encoder: GPUCommandEncoder) => void> {
+    const { kernel, count } = r.call;
+    const dtype = r.call.dtype ?? 'f32';
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
     const plan = this.plan(kernel);
-    const variant = call.variant ?? NO_CONSTANTS;
-    const body = this.pipelines.specializedOr(kernel, dtype, call.constants, (call.offset ?? 0n) % 4n ? misaligned(variant) : variant, plan);
-    const tail = kernel.tail && count % 4 ? this.pipelines.specializedOr(plan.tailKernel!, dtype, call.constants, variant, plan) : undefined;
+    const body = this.pipelines.specializedOr(kernel, dtype, r.constants, (r.call.rand?.offset ?? 0n) % 4n ? misaligned(r.variant) : r.variant, plan);
+    const tail = kernel.tail && count % 4 ? this.pipelines.specializedOr(plan.tailKernel!, dtype, r.constants, r.variant, plan) : undefined;
     const bodyPipeline = await body;
     const tailPipeline = tail && (await tail);
-    return this.recorder(call, plan, bodyPipeline, tailPipeline, scopes);
+    return this.recorder(r, plan, bodyPipeline, tailPipeline, scopes);
   }
 
-  /** Writes a call's Params and creates its bind groups (inside `scopes` when given), and returns
+  /** Writes a call's uniforms and creates its bind groups (inside `scopes` when given), and returns
    * the function that records its dispatches. */
   private recorder(
-    call: DispatchCall,
+    r: Resolved,
     plan: KernelPlan,
     bodyPipeline: GPUComputePipeline,
     tailPipeline: GPUComputePipeline | undefined,
     scopes?: Promise<GPUError | null>[],
   ): (encoder: GPUCommandEncoder) => void {
-    const { kernel, dtype, count } = call;
-    const offset = call.offset ?? 0n;
-    const chunk = this.settings.maxChunkElements;
+    const { call, buffers } = r;
+    const { kernel, count } = call;
+    const dtype = call.dtype ?? 'f32';
+    const custom = kernel.dispatch === 'custom';
+    // A 'custom' kernel is one dispatch over whole buffers.
+    const chunk = custom ? count : this.settings.maxChunkElements;
     const chunks = Math.ceil(count / chunk);
     const paramsBytes = plan.uniforms.bytes;
     const align = this.device.limits.minUniformBufferOffsetAlignment;
     const slot = Math.ceil(paramsBytes / align) * align;
     const params = this.paramsStaging((chunks - 1) * slot + paramsBytes);
-    const [k0, k1] = split64(call.seed ?? 0n);
-    const [s0, s1] = split64(call.stream ?? 0n);
-    const [o0, o1] = split64(offset);
     const { u32: u, f32: f } = params;
+    const rand = call.rand;
+    const offset = rand?.offset ?? 0n;
     for (let c = 0; c < chunks; c++) {
-      const start = (offset + BigInt(c * chunk)) & U64_MAX; // mask indices count mod 2^64
-      const [g0, g1] = split64(start >> 2n);
-      // Params (shaders/elementwise.wgsl) as u32 words, f32 where the struct has f32.
       const w = (c * slot) / 4;
-      u[w] = k0;
-      u[w + 1] = k1;
-      u[w + 2] = s0;
-      u[w + 3] = s1;
-      u[w + 4] = g0;
-      u[w + 5] = g1;
-      u[w + 6] = o0;
-      u[w + 7] = o1;
-      u[w + 8] = Number(start & 3n);
-      u[w + 9] = Math.min(chunk, count - c * chunk);
-      u[w + 10] = call.threshold ?? 0;
-      f[w + 11] = call.scale ?? 1;
-      u[w + 12] = c * chunk;
+      if (!custom) {
+        const start = (offset + BigInt(c * chunk)) & U64_MAX; // mask indices count mod 2^64
+        const header: ParamsHeader = {
+          seed: rand?.seed ?? 0n,
+          stream: rand?.stream ?? 0n,
+          group0: start >> 2n,
+          offset,
+          lane0: Number(start & 3n),
+          count: Math.min(chunk, count - c * chunk),
+          threshold: call.threshold ?? 0,
+          scale: call.scale ?? 1,
+          first: c * chunk,
+        };
+        packUniforms(PARAMS_HEADER_LAYOUT, header, u, f, w);
+      }
       packUniforms(plan.uniforms, call.uniforms, u, f, w);
     }
-    // A call of dispatchAll without an encoder is recorded into the batch (see Bindings.uniformSlots).
+    // A call without an encoder is recorded into the batch (see Bindings.uniformSlots).
     const batched = scopes !== undefined && call.encoder === undefined;
     const uniforms = this.bindings.uniformSlots(params.bytes, batched);
-    if ((kernel.mask === 'broadcast') !== (call.aux !== undefined)) throw new Error(`${kernel.name}: the broadcast table goes with 'broadcast' kernels only`); // a bug in the caller
-    const aux = call.aux ? this.bindings.uniformSlots(call.aux, batched) : undefined;
-    const buffers: Readonly<Record<string, BoundBuffer>> = call.buffers;
+    const broadcast = call.broadcast ? this.bindings.uniformSlots(call.broadcast, batched) : undefined;
     // Created here, before anything is recorded: a new bind group is made inside an error scope
-    // (`scopes`), which dispatchAll checks, so a buffer WebGPU refuses is named before recording.
+    // (`scopes`), which dispatch checks, so a buffer WebGPU refuses is named before recording.
     const groups: GPUBindGroup[] = [];
     for (let c = 0; c < chunks; c++) {
       const first = c * chunk;
@@ -253,7 +295,7 @@ export class Dispatcher {
         const { buffer } = bound;
         return unit === 'whole' ? [binding, buffer, 0, buffer.size] : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
       });
-      groups.push(this.bindings.group(plan, { buffer: uniforms.buffer, size: paramsBytes }, aux, storage, scopes));
+      groups.push(this.bindings.group(plan, { buffer: uniforms.buffer, size: paramsBytes }, broadcast, storage, scopes));
     }
 
     return (encoder) => {
@@ -261,7 +303,7 @@ export class Dispatcher {
       for (let c = 0; c < chunks; c++) {
         const n = Math.min(chunk, count - c * chunk);
         const group = groups[c]!;
-        const dynamicOffsets = aux ? [uniforms.offset + c * slot, aux.offset] : [uniforms.offset + c * slot];
+        const dynamicOffsets = broadcast ? [uniforms.offset + c * slot, broadcast.offset] : [uniforms.offset + c * slot];
         const run = (pipeline: GPUComputePipeline, invocations: number) => {
           pass.setPipeline(pipeline);
           pass.setBindGroup(0, group, dynamicOffsets);

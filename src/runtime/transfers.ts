@@ -29,7 +29,7 @@ export class Transfers {
   }
 
   /** Checks that `buffer` is a GPUBuffer with STORAGE usage and at least `bytes` bytes. */
-  checkStorage(buffer: unknown, argument: string, bytes: number): asserts buffer is GPUBuffer {
+  checkStorage(buffer: unknown, argument: string, bytes: number): void {
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
     if (isDestroyed(buffer)) throw new InvalidArgumentError(argument, 'a live GPUBuffer', new Got('a destroyed GPUBuffer (its destroy() was called)'));
     if (!(buffer.usage & Usage.STORAGE)) {
@@ -57,7 +57,22 @@ export class Transfers {
     this.pool.release(buffer);
   }
 
-  /** See DropoutContext.retire. */
+  /** Gives back a buffer `acquire` took for a call that was then refused, as if never taken. */
+  refund(buffer: GPUBuffer): void {
+    this.pool.refund(buffer);
+  }
+
+  /**
+   * Gives back a temporary of the library's own whose last use was recorded into `encoder`, once
+   * that work is submitted: a later op gets the buffer from the pool, and recorded-but-unsubmitted
+   * work on it would otherwise overwrite that op's result when it finally runs.
+   * - No encoder: the work went into the context's batch, which the caller awaited (so it was
+   *   submitted): back to the pool now.
+   * - Any encoder: back to the pool when `submitted(encoder)` is called. Until then a caller's
+   *   encoder's temporaries are out of the pool (not counted, never handed out, not destroyed,
+   *   which would break that submit); if `submitted` never comes, WebGPU frees them once they are
+   *   unreferenced, when JavaScript collects the encoder.
+   */
   retire(buffer: GPUBuffer, encoder?: GPUCommandEncoder): void {
     if (encoder === undefined) return this.pool.release(buffer);
     const own = this.ownEncoders.get(encoder);

@@ -30,12 +30,16 @@ export function dtypeBytes(dtype: Dtype): number {
   throw new InvalidArgumentError('dtype', "'f32' or 'f16'", dtype);
 }
 
-export function unitBytes(unit: BindingUnit, dtype: Dtype): number {
+/** The units with a size per element ('whole' bindings are the caller's whole buffer). */
+export type ElementUnit = Exclude<BindingUnit, 'whole'>;
+
+/** Bytes per element of a binding of `unit` (1/8 for the packed mask). */
+export function unitBytes(unit: ElementUnit, dtype: Dtype): number {
   return unit === 'data' ? dtypeBytes(dtype) : unit === 'word' ? 4 : 1 / 8;
 }
 
 /** Bytes a binding of `count` elements needs: storage bindings are whole 4-byte words. */
-export function bindingBytes(unit: BindingUnit, dtype: Dtype, count: number): number {
+export function bindingBytes(unit: ElementUnit, dtype: Dtype, count: number): number {
   return Math.ceil((count * unitBytes(unit, dtype)) / 4) * 4;
 }
 

@@ -1,37 +1,10 @@
-// Synchronous recording for webgpu-dropout/tfjs: a kernel record recorded now into the backend's
+// Synchronous recording for webgpu-dropout/tfjs: a KernelCall recorded now into the backend's
 // open encoder (the runtime's Dispatcher.recordNow), over tensors' own GPUBuffers, with the output
 // a new tensor the backend allocated.
 import * as tf from '@tensorflow/tfjs-core';
-import { runtimeOf, type DropoutContext } from '../context.js';
+import { runtimeOf, type BoundBuffer, type DropoutContext, type KernelCall } from '../context.js';
 import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
-import type { KernelRecord } from '../kernels/elementwise.js';
-import type { RandomState } from '../ops/common.js';
 import { webgpuBackend, type WebGPUBackendLike } from './backend.js';
-
-export interface Launch {
-  kernel: KernelRecord;
-  count: number;
-  /** Storage buffers by the record's binding names. */
-  buffers: Record<string, GPUBuffer>;
-  rand: RandomState;
-  threshold: number;
-  scale: number;
-  /** The record's own uniform fields, by name. */
-  uniforms?: Record<string, number>;
-  /** The broadcast table (structured kernels), bound at binding 4. */
-  aux?: Uint32Array;
-}
-
-/** Records one kernel call into `encoder` now, chunked as DropoutContext.dispatch chunks it. */
-function record(ctx: DropoutContext, encoder: GPUCommandEncoder, l: Launch): void {
-  if (l.count === 0) return;
-  const buffers: Record<string, { buffer: GPUBuffer; argument: string }> = {};
-  for (const [name, buffer] of Object.entries(l.buffers)) buffers[name] = { buffer, argument: name };
-  runtimeOf(ctx).dispatcher.recordNow(
-    { kernel: l.kernel, dtype: 'f32', count: l.count, buffers, seed: l.rand.seed, stream: l.rand.stream, offset: l.rand.offset, threshold: l.threshold, scale: l.scale, uniforms: l.uniforms, aux: l.aux },
-    encoder,
-  );
-}
 
 // ---------------------------------------------------------------------------------------------
 // Tensors in, tensors out
@@ -63,10 +36,10 @@ function bufferOf(backend: WebGPUBackendLike, t: tf.Tensor | tf.TensorInfo, argu
 }
 
 /**
- * Runs `launch(input, output)` on a new float32 tensor of `shape` over `input`'s data: recorded into
- * the backend's open encoder, both tensors held by it until submitted, submitted when tfjs would.
+ * Runs the call `make(input, output)` gives on a new float32 tensor of `input`'s shape: recorded
+ * into the backend's open encoder, both tensors held by it until submitted, submitted when tfjs would.
  */
-export function runOp(ctx: DropoutContext, input: tf.Tensor, make: (x: GPUBuffer, out: GPUBuffer) => Launch): tf.Tensor {
+export function runOp(ctx: DropoutContext, input: tf.Tensor, make: (x: BoundBuffer, out: BoundBuffer) => KernelCall): tf.Tensor {
   const backend = webgpuBackend();
   const x = bufferOf(backend, input, 'x');
   const info = backend.makeTensorInfo(input.shape.slice(), 'float32');
@@ -74,7 +47,8 @@ export function runOp(ctx: DropoutContext, input: tf.Tensor, make: (x: GPUBuffer
   const out = bufferOf(backend, info, 'out');
   backend.ensureCommandEncoderReady();
   backend.endComputePassEncoder();
-  record(ctx, backend.commandEncoder!, make(x, out));
+  const call = make({ buffer: x, argument: 'x' }, { buffer: out, argument: 'out' });
+  runtimeOf(ctx).dispatcher.recordNow(call, backend.commandEncoder!);
   backend.commandQueueOwnedIds.add(input.dataId);
   backend.commandQueueOwnedIds.add(info.dataId);
   // Count the pass as tfjs counts its dispatches, so a loop of our ops alone still gets submitted
