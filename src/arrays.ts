@@ -1,5 +1,5 @@
 // Typed-array convenience over the GPUBuffer ops: upload, run, read back, release.
-import type { DropoutContext } from './context.js';
+import type { DropoutContext } from './runtime/context.js';
 import { InvalidArgumentError } from './errors.js';
 import { RANDOM_OPTION_NAMES } from './ops/common.js';
 import { dropout, type DropoutOptions, type DropoutState } from './ops/dropout.js';

@@ -1,7 +1,10 @@
 // The package's main entry. The reference directive below is kept in dist/index.d.ts, so a
 // consumer's TypeScript sees the WebGPU types (GPUBuffer, GPUDevice...) without configuring them.
 /// <reference types="@webgpu/types" preserve="true" />
-export { DropoutContext, Usage, CHUNK_ALIGN, dtypeBytes, defaultTuning, isCpuAdapter, type ContextOptions, type LaunchTuning, type KernelCall, type BoundBuffer } from './context.js';
+export { DropoutContext } from './runtime/context.js';
+export type { KernelCall } from './runtime/dispatch.js';
+export { defaultTuning, isCpuAdapter, type ContextOptions, type LaunchTuning } from './runtime/options.js';
+export { Usage, CHUNK_ALIGN, dtypeBytes, type BoundBuffer } from './runtime/units.js';
 export { PhiloxGenerator } from './generator.js';
 export {
   dropout,

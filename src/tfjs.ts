@@ -12,7 +12,9 @@
 // - the mask is never stored: the backward (tf.customGrad) regenerates it from (seed, stream, offset).
 import * as tf from '@tensorflow/tfjs-core';
 import { keepRule, type KeepRule, type RandomState } from './contract.js';
-import type { BoundBuffer, DropoutContext, KernelCall } from './context.js';
+import type { DropoutContext } from './runtime/context.js';
+import type { KernelCall } from './runtime/dispatch.js';
+import type { BoundBuffer } from './runtime/units.js';
 import { Got, InvalidArgumentError } from './errors.js';
 import { checkOptionsObject, optionNames, type OptionNames } from './options.js';
 import { beginOp, drawRandom, RANDOM_OPTION_NAMES, type RandomOptions } from './ops/common.js';

@@ -1,7 +1,7 @@
 // Layer classes over the functional ops: they hold p, a generator and the train/eval switch. The
 // base Layer and the checks every layer's constructor shares live here too.
 import { checkProbability } from '../contract.js';
-import type { DropoutContext } from '../context.js';
+import type { DropoutContext } from '../runtime/context.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { PhiloxGenerator } from '../generator.js';
 import { checkDtype, checkGenerator, withOptions, type RecordOptions } from '../ops/common.js';

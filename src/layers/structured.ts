@@ -1,6 +1,6 @@
 // Layer classes over the structured and variant ops: each holds p, a generator and the
 // train()/eval() switch; forward returns the state its backward needs.
-import type { DropoutContext } from '../context.js';
+import type { DropoutContext } from '../runtime/context.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { PhiloxGenerator } from '../generator.js';
 import { checkLayerOptions, Layer } from './dropout.js';

@@ -1,7 +1,7 @@
 // Host side of the model kit's custom (non element-wise) kernels: records, uniforms, and a
 // Recording that owns one command encoder per training step or MC pass, so a whole step is one
 // submission and nothing is read back unless asked for.
-import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
+import { runtimeOf, type DropoutContext, type Runtime } from '../runtime/context.js';
 import { read, write, type KernelRecord, type UniformsOf } from '../kernels/record.js';
 import type { BoundBuffer } from '../runtime/units.js';
 

@@ -1,6 +1,6 @@
 // The model kit's matrices: row-major f32 rows x cols in a GPU storage buffer, their check, upload
 // and readback, and one-hot targets.
-import { runtimeOf, type DropoutContext, type Runtime } from '../context.js';
+import { runtimeOf, type DropoutContext, type Runtime } from '../runtime/context.js';
 import { Got, InvalidArgumentError } from '../errors.js';
 
 /** A row-major rows x cols f32 matrix in a GPU storage buffer. */

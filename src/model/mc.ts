@@ -2,7 +2,7 @@
 // own stream (seed, stream + t) so any sample can be replayed alone, with the predictive
 // statistics accumulated on the GPU (shaders/mc.wgsl) and only the final statistics read back.
 import { toU64, type U64 } from '../contract.js';
-import { runtimeOf, type DropoutContext } from '../context.js';
+import { runtimeOf, type DropoutContext } from '../runtime/context.js';
 import { DropoutError, InvalidArgumentError } from '../errors.js';
 import { modelKernels, Recording } from './kernels.js';
 import { checkBoundWhole, checkMatrix, checkRowsFit, readMatrix, wholeBindingLimit, type Matrix } from './matrix.js';

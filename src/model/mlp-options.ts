@@ -1,7 +1,7 @@
 // The MLP's options and their checks: the constructor's (sizes, dropout, optimiser, seed) and
 // the option names of its methods.
 import { toU64, type U64 } from '../contract.js';
-import type { DropoutContext } from '../context.js';
+import type { DropoutContext } from '../runtime/context.js';
 import { Got, InvalidArgumentError } from '../errors.js';
 import type { PhiloxGenerator } from '../generator.js';
 import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';

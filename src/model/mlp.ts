@@ -2,7 +2,7 @@
 // MSE and softmax cross-entropy losses, and Adam/SGD, all as GPU kernels (shaders/model.wgsl), over
 // the matrices of matrix.ts and the sampled dropout of sample.ts. Not a framework: no autograd, no
 // layers beyond dense.
-import { runtimeOf, type DropoutContext } from '../context.js';
+import { runtimeOf, type DropoutContext } from '../runtime/context.js';
 import { DropoutError, InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import { modelKernels, Recording } from './kernels.js';

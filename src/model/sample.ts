@@ -2,7 +2,7 @@
 // samples folded into one batch (SampleRandom), each dropout site from its own range of mask
 // indices (siteOffset).
 import { keepRule, toU64 } from '../contract.js';
-import type { DropoutContext } from '../context.js';
+import type { DropoutContext } from '../runtime/context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { dropout, type DropoutState } from '../ops/dropout.js';
 import { checkOptionsObject, optionNames } from '../options.js';

@@ -1,6 +1,6 @@
 // Alpha dropout for SELU networks: dropped units take SELU's negative saturation, then an affine
 // map keeps zero mean and unit variance.
-import type { DropoutContext } from '../context.js';
+import type { DropoutContext } from '../runtime/context.js';
 import { structuredKernels } from '../kernels/structured.js';
 import { withOutput } from './common.js';
 import { applyMask, over } from './launch.js';

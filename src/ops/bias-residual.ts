@@ -1,7 +1,9 @@
 // The fused bias + dropout + residual add (out = residual + dropout(x + bias)) and its backward,
 // whose bias gradient is a two-stage column reduction.
 import { keepRule, type KeepRule } from '../contract.js';
-import { bindingBytes, type DropoutContext, type KernelCall, type Runtime } from '../context.js';
+import type { DropoutContext, Runtime } from '../runtime/context.js';
+import type { KernelCall } from '../runtime/dispatch.js';
+import { bindingBytes } from '../runtime/units.js';
 import { InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { structuredKernels } from '../kernels/structured.js';
 import type { Dtype } from '../kernels/shaders.js';

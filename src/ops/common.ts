@@ -3,7 +3,8 @@
 // randomness comes from (RandomOptions, resolved to a (seed, stream, offset) triple; none drawn in
 // eval mode), counts, option copies and the op ending (withOutput: an output, refunded if refused).
 import { checkCount, checkProbability, toU64, type RandomState, type U64 } from '../contract.js';
-import { isGpuBuffer, runtimeOf, type DropoutContext, type Runtime } from '../context.js';
+import { runtimeOf, type DropoutContext, type Runtime } from '../runtime/context.js';
+import { isGpuBuffer } from '../runtime/units.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import type { Dtype } from '../kernels/shaders.js';

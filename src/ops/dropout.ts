@@ -1,7 +1,9 @@
 // Element-wise inverted dropout and its backward: validate every argument before recording anything,
 // resolve the randomness to a (seed, stream, offset) triple, return it, and dispatch KernelCalls.
 import { checkCount, keepRule, type KeepRule } from '../contract.js';
-import { bindingBytes, dtypeBytes, type BoundBuffer, type DropoutContext, type KernelCall } from '../context.js';
+import type { DropoutContext } from '../runtime/context.js';
+import type { KernelCall } from '../runtime/dispatch.js';
+import { bindingBytes, dtypeBytes, type BoundBuffer } from '../runtime/units.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels, type KernelRecord } from '../kernels/elementwise.js';
 import { optionNames } from '../options.js';

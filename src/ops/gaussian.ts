@@ -1,6 +1,8 @@
 // Gaussian dropout (Keras GaussianDropout): multiplicative normal noise, y = x * (1 + sigma z).
 import type { KeepRule, RandomState } from '../contract.js';
-import type { BoundBuffer, DropoutContext, KernelCall, Runtime } from '../context.js';
+import type { DropoutContext, Runtime } from '../runtime/context.js';
+import type { KernelCall } from '../runtime/dispatch.js';
+import type { BoundBuffer } from '../runtime/units.js';
 import { structuredKernels } from '../kernels/structured.js';
 import { withOutput } from './common.js';
 import { applyMask, over } from './launch.js';

@@ -1,7 +1,9 @@
 // The KernelCall of a structured op from its prepared shapes, plus the copy and the mask
 // application most structured ops end in.
 import type { KeepRule, RandomState } from '../contract.js';
-import type { BoundBuffer, KernelCall, Runtime } from '../context.js';
+import type { Runtime } from '../runtime/context.js';
+import type { KernelCall } from '../runtime/dispatch.js';
+import type { BoundBuffer } from '../runtime/units.js';
 import { kernels } from '../kernels/elementwise.js';
 import type { KernelRecord } from '../kernels/record.js';
 import { structuredKernels } from '../kernels/structured.js';

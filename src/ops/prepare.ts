@@ -2,7 +2,8 @@
 // names, the validation of its buffers and shapes (prepare), the state check, the state it
 // returns, the prologue of a backward pass, and that of the ops whose rate must stay below 1.
 import { checkProbability, keepRule, type KeepRule } from '../contract.js';
-import { bindingBytes, dtypeBytes, type DropoutContext, type Runtime } from '../context.js';
+import type { DropoutContext, Runtime } from '../runtime/context.js';
+import { bindingBytes, dtypeBytes } from '../runtime/units.js';
 import { Got, InvalidArgumentError } from '../errors.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { optionNames } from '../options.js';

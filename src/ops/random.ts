@@ -1,7 +1,8 @@
 // The contract's random numbers as ops of their own: raw words, uniforms, normals and the Bernoulli
 // keep-mask dropout would use.
 import { checkCount, keepRule } from '../contract.js';
-import { bindingBytes, type DropoutContext, type Runtime } from '../context.js';
+import type { DropoutContext, Runtime } from '../runtime/context.js';
+import { bindingBytes } from '../runtime/units.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels, type KernelRecord } from '../kernels/elementwise.js';
 import { optionNames } from '../options.js';

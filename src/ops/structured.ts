@@ -3,7 +3,8 @@
 // itself (docs/DESIGN.md section 2). Element e uses the contract word of its linear index in the
 // noise shape (plus the call's offset).
 import { checkCount, checkProbability, keepRule, type KeepRule } from '../contract.js';
-import { bindingBytes, type DropoutContext, type Runtime } from '../context.js';
+import type { DropoutContext, Runtime } from '../runtime/context.js';
+import { bindingBytes } from '../runtime/units.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels } from '../kernels/elementwise.js';
 import { structuredKernels } from '../kernels/structured.js';

@@ -1,7 +1,8 @@
 // webgpu-dropout/tfjs's view of TensorFlow.js: the active WebGPU backend (checked for the members
 // this entry uses), registering it over a caller's device, and the DropoutContext of its device.
 import * as tf from '@tensorflow/tfjs-core';
-import { DropoutContext, type ContextOptions } from '../context.js';
+import { DropoutContext } from '../runtime/context.js';
+import type { ContextOptions } from '../runtime/options.js';
 import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
 
 /** The members of tfjs-backend-webgpu's WebGPUBackend (4.x) this module uses. */

@@ -2,7 +2,9 @@
 // open encoder (the runtime's Dispatcher.recordNow), over tensors' own GPUBuffers, with the output
 // a new tensor the backend allocated.
 import * as tf from '@tensorflow/tfjs-core';
-import { runtimeOf, type BoundBuffer, type DropoutContext, type KernelCall } from '../context.js';
+import { runtimeOf, type DropoutContext } from '../runtime/context.js';
+import type { KernelCall } from '../runtime/dispatch.js';
+import type { BoundBuffer } from '../runtime/units.js';
 import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { webgpuBackend, type WebGPUBackendLike } from './backend.js';
 
