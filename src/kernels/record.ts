@@ -107,9 +107,6 @@ export const PARAMS_HEADER = {
   first: 'u32', // index of this dispatch's element 0 within the call (chunks start past 0)
 } as const satisfies Uniforms;
 
-/** The header's values for one chunk. */
-export type ParamsHeader = { [N in keyof typeof PARAMS_HEADER]: UniformValue<(typeof PARAMS_HEADER)[N]> };
-
 /** Uniform fields as the packer writes them: each field's first word (from the uniform's start)
  * and kind. */
 export interface UniformLayout {

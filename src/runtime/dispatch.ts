@@ -7,8 +7,8 @@
 import { U64_MAX, type RandomState } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import {
-  PARAMS_HEADER_LAYOUT, packUniforms, uniformLayout,
-  type BindingUnit, type BuffersOf, type KernelRecord, type ParamsHeader, type UniformLayout, type UniformsOf,
+  PARAMS_HEADER, PARAMS_HEADER_LAYOUT, packUniforms, uniformLayout,
+  type BindingUnit, type BuffersOf, type KernelRecord, type UniformLayout, type UniformsOf,
 } from '../kernels/record.js';
 import type { Dtype } from '../kernels/shaders.js';
 import type { Bindings, PipelineLayout } from './bindings.js';
@@ -68,6 +68,32 @@ interface KernelPlan extends PipelineLayout {
   tailKernel?: KernelRecord;
 }
 
+/** Word of each PARAMS_HEADER field, by name (the packer below writes them positionally, on every
+ * call's path, so it looks them up once). */
+const H = Object.fromEntries(PARAMS_HEADER_LAYOUT.names.map((n, i) => [n, PARAMS_HEADER_LAYOUT.words[i]!])) as Record<keyof typeof PARAMS_HEADER, number>;
+
+/** Writes one chunk's Params header (PARAMS_HEADER) at word `w`: the call's randomness, the mask
+ * index `start` of the chunk's element 0, its element count, threshold, scale and first element. */
+function packHeader(u: Uint32Array, f: Float32Array, w: number, rand: RandomState | undefined, start: bigint, count: number, threshold: number, scale: number, first: number): void {
+  const seed = rand?.seed ?? 0n;
+  const stream = rand?.stream ?? 0n;
+  const offset = rand?.offset ?? 0n;
+  const group0 = start >> 2n;
+  u[w + H.seed] = Number(seed & 0xffffffffn);
+  u[w + H.seed + 1] = Number(seed >> 32n);
+  u[w + H.stream] = Number(stream & 0xffffffffn);
+  u[w + H.stream + 1] = Number(stream >> 32n);
+  u[w + H.group0] = Number(group0 & 0xffffffffn);
+  u[w + H.group0 + 1] = Number(group0 >> 32n);
+  u[w + H.offset] = Number(offset & 0xffffffffn);
+  u[w + H.offset + 1] = Number(offset >> 32n);
+  u[w + H.lane0] = Number(start & 3n);
+  u[w + H.count] = count;
+  u[w + H.threshold] = threshold;
+  f[w + H.scale] = scale;
+  u[w + H.first] = first;
+}
+
 /** The context settings a dispatcher reads. */
 export interface DispatchSettings {
   readonly workgroupSize: number;
@@ -116,7 +142,22 @@ export class Dispatcher {
     const calls = this.resolveAll(given, temporaries);
     if (calls.length === 0) return;
     try {
-      await this.record(calls, encoder);
+      this.submission.hold();
+      let records: ((encoder: GPUCommandEncoder) => void)[];
+      const scopes: Promise<GPUError | null>[] = [];
+      const args = calls.flatMap((c) => Object.values(c.buffers));
+      try {
+        records = await Promise.all(calls.map((c) => this.prepare(c, scopes)));
+        // A bind group WebGPU refused (a buffer of another device): named now, before anything
+        // is recorded into a caller's encoder. The batch checks its scopes when it submits
+        // instead, so that ops recorded in one tick stay in call order.
+        if (encoder && scopes.length) await this.submission.checkScopes(scopes, args);
+      } finally {
+        this.submission.release();
+      }
+      this.liveness.check();
+      // The arguments name buffers in the batch's error messages.
+      await this.submission.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: encoder ? undefined : args, scopes: encoder ? undefined : scopes });
     } catch (e) {
       for (const t of temporaries) this.transfers.refund(t);
       throw e;
@@ -183,26 +224,6 @@ export class Dispatcher {
     return { call, buffers: { ...buffers, maskTable: b.maskTable }, constants: b.constants, variant: b.variant ?? NO_CONSTANTS, writer: b.writer };
   }
 
-  /** Compiles (or finds) the calls' pipelines, creates their bind groups and records them. */
-  private async record(calls: Resolved[], encoder: GPUCommandEncoder | undefined): Promise<void> {
-    this.submission.hold();
-    let records: ((encoder: GPUCommandEncoder) => void)[];
-    const scopes: Promise<GPUError | null>[] = [];
-    const args = calls.flatMap((c) => Object.values(c.buffers));
-    try {
-      records = await Promise.all(calls.map((c) => this.prepare(c, scopes)));
-      // A bind group WebGPU refused (a buffer of another device): named now, before anything is
-      // recorded into a caller's encoder. The batch checks its scopes when it submits instead, so
-      // that ops recorded in one tick stay in call order.
-      if (encoder && scopes.length) await this.submission.checkScopes(scopes, args);
-    } finally {
-      this.submission.release();
-    }
-    this.liveness.check();
-    // The arguments name buffers in the batch's error messages.
-    await this.submission.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: encoder ? undefined : args, scopes: encoder ? undefined : scopes });
-  }
-
   /** Invocations of `kernel`'s body entry point over n elements under the tuning (its dispatch
    * shape). With a tail entry the body covers whole vec4 groups only (the tail takes count % 4). */
   invocations(kernel: KernelRecord, n: number): number {
@@ -264,18 +285,7 @@ export class Dispatcher {
       const w = (c * slot) / 4;
       if (!custom) {
         const start = (offset + BigInt(c * chunk)) & U64_MAX; // mask indices count mod 2^64
-        const header: ParamsHeader = {
-          seed: rand?.seed ?? 0n,
-          stream: rand?.stream ?? 0n,
-          group0: start >> 2n,
-          offset,
-          lane0: Number(start & 3n),
-          count: Math.min(chunk, count - c * chunk),
-          threshold: call.threshold ?? 0,
-          scale: call.scale ?? 1,
-          first: c * chunk,
-        };
-        packUniforms(PARAMS_HEADER_LAYOUT, header, u, f, w);
+        packHeader(u, f, w, rand, start, Math.min(chunk, count - c * chunk), call.threshold ?? 0, call.scale ?? 1, c * chunk);
       }
       packUniforms(plan.uniforms, call.uniforms, u, f, w);
     }
