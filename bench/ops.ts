@@ -161,7 +161,7 @@ const variantOps: BenchOp[] = [
   structuredOp('drop_path_add.f32', 'drop-path residual f32 (out = residual + drop_path(branch))', 2, (ctx, n, [branch, residual, out], encoder) =>
     dropPathAdd(ctx, residual!, branch!, { ...random, shape: [SAMPLES, n / SAMPLES], out, encoder }),
   ),
-  structuredOp('gaussian_dropout.f32', 'Gaussian dropout f32', 1, (ctx, n, [x, out], encoder) => gaussianDropout(ctx, x!, { ...random, out, encoder })),
+  structuredOp('gaussian_dropout.f32', 'Gaussian dropout f32', 1, (ctx, _n, [x, out], encoder) => gaussianDropout(ctx, x!, { ...random, out, encoder })),
   // out = residual + dropout(x + bias), rows of 1024 channels (the bias is 4 KiB, not counted).
   structuredOp('bias_dropout_residual.f32', 'fused bias + dropout + residual f32 (rows of 1024)', 2, (ctx, n, [x, residual, out, bias], encoder) =>
     biasDropoutResidual(ctx, x!, bias!, residual!, { ...random, shape: [n / ROW, ROW], out, encoder }),

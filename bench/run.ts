@@ -177,7 +177,8 @@ function closeSession(session: Session): void {
  */
 function packedCtx(session: Session): DropoutContext {
   const { ctx, device } = session.env;
-  return (session.packed ??= new DropoutContext(device, { validate: false, seed: 0x5eedn, workgroupSize: ctx.workgroupSize, tuning: { ...ctx.tuning }, f16Path: 'packed' }));
+  session.packed ??= new DropoutContext(device, { validate: false, seed: 0x5eedn, workgroupSize: ctx.workgroupSize, tuning: { ...ctx.tuning }, f16Path: 'packed' });
+  return session.packed;
 }
 
 /** What the run will measure, from the options and the adapter: refuses a --max the adapter cannot hold. */
@@ -254,7 +255,8 @@ async function measureOps(run: Run): Promise<OpResult[]> {
         // One failed cell costs that cell, not the run (the GPU recipe gets one shot per lease).
         progressDone();
         console.error(`${op.label} 2^${log2} failed: ${messageOf(e)}`);
-        (result.failures ??= []).push({ log2, message: messageOf(e) });
+        result.failures ??= [];
+        result.failures.push({ log2, message: messageOf(e) });
         failures.push(`${op.id} at 2^${log2}: ${messageOf(e)}`);
       }
     }
@@ -320,7 +322,8 @@ async function measureTfPeer(run: Run, peers: PeerResults, peerBudget: number): 
   const { device } = env;
   const tfSizes = (run.opts.quick ? [16] : [16, 20, 24]).filter((k) => k <= run.maxLog2);
   try {
-    const tf = (run.tf = await openTfPeer(env));
+    const tf = await openTfPeer(env);
+    run.tf = tf;
     for (const log2 of tfSizes) {
       progress(`peers: tf.dropout (WebGPU backend) 2^${log2} ...`);
       // The size a target judges gets more rounds: one tf.dropout call there takes most of a second on a CPU adapter.

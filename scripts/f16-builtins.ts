@@ -19,7 +19,10 @@ const CODE = `
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
-const bitsOf = (v: number) => ((f32[0] = v), u32[0]!);
+const bitsOf = (v: number) => {
+  f32[0] = v;
+  return u32[0]!;
+};
 
 async function main(): Promise<void> {
   const { device, adapter, icd, release } = await requestNodeDevice({ f16: 'off' });

@@ -53,7 +53,8 @@ function input(s: number): { buffer: GPUBuffer; data: Float32Array } {
     const shape = shapeOf(s);
     const n = shape.reduce((a, b) => a * b, 1);
     const data = Float32Array.from({ length: n }, (_, k) => ((k * 7919 + s) % 200) / 50 - 2);
-    inputs.set(s, (i = { buffer: ctx.upload(data), data }));
+    i = { buffer: ctx.upload(data), data };
+    inputs.set(s, i);
   }
   return i;
 }

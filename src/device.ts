@@ -59,6 +59,6 @@ export async function requestDropoutDevice(request: DeviceRequest = {}): Promise
 
 export function describeAdapter(adapter: GPUAdapter): string {
   const info = adapter.info;
-  const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s && s.length);
+  const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s?.length);
   return parts.length ? [...new Set(parts)].join(' / ') : 'unknown adapter';
 }

@@ -52,7 +52,10 @@ vi.mock('../src/index.js', async (importOriginal) => {
 
 vi.mock('@tensorflow/tfjs-core', () => ({
   removeBackend: () => true,
-  registerBackend: (_name: string, factory: () => unknown) => (factory(), true),
+  registerBackend: (_name: string, factory: () => unknown) => {
+    factory();
+    return true;
+  },
   setBackend: async () => true,
   ready: async () => {},
   backend: () => h.backend,
@@ -376,7 +379,7 @@ describe('GpuTimer on a fake device and clock', () => {
       [() => 0, 'wall'],
     ] as const) {
       const fake = fakeDevice(true);
-      fake.gpuOverride.fn = (name, index, wallNs) => (index === 5 ? gpu(wallNs) : undefined);
+      fake.gpuOverride.fn = (_name, index, wallNs) => (index === 5 ? gpu(wallNs) : undefined);
       const [t] = await new GpuTimer(fake.device).measureTogether([fake.recorder('op', 12_000, 10_000)], budget);
       expect(t!.method, gpu.toString()).toBe(method);
     }

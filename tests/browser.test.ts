@@ -139,7 +139,7 @@ const DROPPED_RGB = [1, 3, 5].map((i) => parseInt(colors.dropped.slice(i, i + 2)
  */
 function paintedAs(samples: number[][]): '0' | '1' | '?' {
   const [first] = samples;
-  if (!first || first[3] !== 255 || !samples.every((s) => s.every((c, k) => Math.abs(c - first[k]!) <= 1))) return '?';
+  if (first?.[3] !== 255 || !samples.every((s) => s.every((c, k) => Math.abs(c - first[k]!) <= 1))) return '?';
   const [r, , b] = first as [number, number, number];
   if (first.slice(0, 3).every((c, k) => Math.abs(c - DROPPED_RGB[k]!) <= 2)) return '0';
   return b - r >= 15 ? '1' : '?';

@@ -228,13 +228,18 @@ describe('helpers and options refuse bad arguments by name', () => {
 
   it("requestDropoutDevice checks f16 before asking for an adapter", async () => {
     let asked = false;
-    const gpu = { requestAdapter: async () => ((asked = true), null) } as unknown as GPU;
+    const gpu = {
+      requestAdapter: async () => {
+        asked = true;
+        return null;
+      },
+    } as unknown as GPU;
     await expectInvalid(() => requestDropoutDevice({ gpu, f16: 'maybe' as 'off' }), 'f16', /'prefer', 'require' or 'off'/);
     expect(asked).toBe(false);
   });
 
   it('the Dropout layer checks its options object', () => {
-    expect(() => new Dropout(ctx, null as unknown as {})).toThrow(/options: expected an object/);
+    expect(() => new Dropout(ctx, null as unknown as object)).toThrow(/options: expected an object/);
     expect(() => new Dropout(ctx, { inPlace: 'yes' as unknown as boolean })).toThrow(/inPlace: expected a boolean/);
   });
 

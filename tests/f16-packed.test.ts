@@ -133,7 +133,7 @@ describe('f16 packed path (device without shader-f16)', () => {
       const at = Array.from(x.keys()).filter((i) => x[i] === h);
       expect(at.some((i) => keep[i]) && at.some((i) => !keep[i]), `0x${h.toString(16)} kept and dropped`).toBe(true);
     }
-    expect(Array.from(want).filter((h, i) => keep[i] && (x[i]! & 0x7fff) > 0x7c00).every((h) => h === 0x7e00)).toBe(true);
+    expect(Array.from(want).filter((_h, i) => keep[i] && (x[i]! & 0x7fff) > 0x7c00).every((h) => h === 0x7e00)).toBe(true);
     expect(want.some((h, i) => keep[i] && h === 0x7c00 && x[i] === 0x7bff)).toBe(true); // 65504 * 1.5 overflows
     expect(want.some((h, i) => keep[i] && h === 0x0002 && x[i] === 0x0001)).toBe(true); // 1.5 ulp subnormal: tie to even (2)
     expect(want.every((h, i) => keep[i] || h === 0)).toBe(true);
@@ -257,7 +257,9 @@ async function structuredOutputs(c: DropoutContext, shape: number[], noise: numb
   const rand = { seed: SEED, stream: 5n, offset };
   const out: Record<string, Uint16Array> = {};
   const fresh = (m = n) => poisonedHalves(c, m);
-  const read = async (name: string, b: GPUBuffer, m = n) => void (out[name] = await readHalves(c, b, m));
+  const read = async (name: string, b: GPUBuffer, m = n) => {
+    out[name] = await readHalves(c, b, m);
+  };
 
   let y = fresh();
   const s = await structuredDropout(c, c.upload(x), { p: 0.35, shape, noiseShape: noise, dtype: 'f16', out: y, ...rand });
@@ -428,7 +430,10 @@ async function residualNanCases(c: DropoutContext, add: AddCase, shape: number[]
  * output read as halves with its poison checked, with the reference for it. */
 async function nanCases(c: DropoutContext): Promise<Record<string, NanCase[]>> {
   const cases: Record<string, NanCase[]> = {};
-  const add: AddCase = (name, got, want, inputs) => void (cases[name] ??= []).push({ got, want, inputs });
+  const add: AddCase = (name, got, want, inputs) => {
+    cases[name] ??= [];
+    cases[name].push({ got, want, inputs });
+  };
 
   for (const [n, offset] of [[3, 0n], [7, 1n], [117, 3n], [1029, 2n]] as const) {
     const x = nanMix(n, n, NAN_SPECIALS);

@@ -460,7 +460,12 @@ describe('10. every CPU reference refuses bad arguments with an InvalidArgumentE
 describe("11. requestDropoutDevice checks powerPreference before asking for an adapter", () => {
   it("'ultra' (or any other value) names powerPreference and no adapter is requested; requestNodeDevice goes through the same check", async () => {
     const calls: unknown[] = [];
-    const gpu = { requestAdapter: async (options?: unknown) => (calls.push(options), null) } as unknown as GPU;
+    const gpu = {
+      requestAdapter: async (options?: unknown) => {
+        calls.push(options);
+        return null;
+      },
+    } as unknown as GPU;
     for (const powerPreference of ['ultra', 'LOW-POWER', 1, null]) {
       await expectInvalid(() => requestDropoutDevice({ gpu, powerPreference: powerPreference as GPUPowerPreference }), 'powerPreference', /'low-power' or 'high-performance'/);
     }

@@ -245,7 +245,10 @@ describe('Node adapter choice and device request', () => {
           features: new Set(features),
           limits: { maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 31 },
           info: { vendor: 'acme', architecture: 'rx', device: '', description: 'acme' },
-          requestDevice: async (d: GPUDeviceDescriptor) => (requests.push(d), { fake: true }),
+          requestDevice: async (d: GPUDeviceDescriptor) => {
+            requests.push(d);
+            return { fake: true };
+          },
         }),
       }) as unknown as GPU;
     await expect(requestDropoutDevice({ gpu: fakeGpu([]), f16: 'require' })).rejects.toThrow(UnsupportedError);

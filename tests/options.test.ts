@@ -178,7 +178,12 @@ describe('an option a call does not take is refused', () => {
     await expectRefused(() => DropoutContext.create(device, { workgroup_size: 64 } as never), 'options.workgroup_size', 'workgroupSize');
     await expectRefused(() => DropoutContext.create(device, { maskTables: { minElement: 4 } } as never), 'options.maskTables.minElement', 'minElements');
     let asked = false;
-    const gpu = { requestAdapter: async () => ((asked = true), null) } as unknown as GPU;
+    const gpu = {
+      requestAdapter: async () => {
+        asked = true;
+        return null;
+      },
+    } as unknown as GPU;
     await expectRefused(() => requestDropoutDevice({ gpu, powerpreference: 'low-power' } as never), 'options.powerpreference', 'powerPreference');
     await expectRefused(() => requestNodeDevice({ adaptor: 'lavapipe' } as never), 'options.adaptor', 'adapter');
     expect(asked).toBe(false);

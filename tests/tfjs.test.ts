@@ -442,8 +442,8 @@ describe('WebGPUDropout layer', () => {
     const ours = classifier(webgpuDropout({ rate: 0.25, seed: 99 }));
     const ref = classifier(new ReferenceDropout(0.25, 99));
     ref.setWeights(ours.getWeights());
-    const fit = (m: tfl.Sequential) => m.fit(xs, ys, { epochs: 12, batchSize: 48, shuffle: false, verbose: 0 });
-    const [a, b] = [await fit(ours), await fit(ref)];
+    const train = (m: tfl.Sequential) => m.fit(xs, ys, { epochs: 12, batchSize: 48, shuffle: false, verbose: 0 });
+    const [a, b] = [await train(ours), await train(ref)];
     const [la, lb] = [a.history.loss as number[], b.history.loss as number[]];
     expect(la).toEqual(lb);
     expect(la[la.length - 1]!).toBeLessThan(la[0]! * 0.9);

@@ -142,7 +142,10 @@ const layouts = new WeakMap<KernelRecord, UniformLayout>();
  * or from word 0 for a 'custom' kernel (whose uniform is exactly its fields). */
 export function uniformLayout(k: KernelRecord): UniformLayout {
   let layout = layouts.get(k);
-  if (!layout) layouts.set(k, (layout = layOut(k.uniforms, k.dispatch === 'custom' ? 0 : PARAMS_OP_WORD)));
+  if (!layout) {
+    layout = layOut(k.uniforms, k.dispatch === 'custom' ? 0 : PARAMS_OP_WORD);
+    layouts.set(k, layout);
+  }
   return layout;
 }
 

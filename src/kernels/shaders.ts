@@ -48,7 +48,8 @@ function split(file: ShaderName): SplitFile {
     const source = shaderSources[file];
     const marks = [...source.matchAll(SECTION)];
     const sections = new Map(marks.map((m, i) => [m[1]!, source.slice(m.index, marks[i + 1]?.index ?? source.length)]));
-    splits.set(file, (s = { common: source.slice(0, marks[0]?.index ?? source.length), sections }));
+    s = { common: source.slice(0, marks[0]?.index ?? source.length), sections };
+    splits.set(file, s);
   }
   return s;
 }

@@ -59,7 +59,6 @@ export interface LayerSettings {
  * and the generator.
  */
 export function checkLayerOptions(
-  ctx: DropoutContext,
   options: { p?: number; dtype?: Dtype; generator?: PhiloxGenerator },
   names: OptionNames,
   expected: string,
@@ -84,7 +83,7 @@ export class Dropout extends Layer {
     options: DropoutLayerOptions = {},
   ) {
     super();
-    ({ p: this.p, dtype: this.dtype, generator: this.generator } = checkLayerOptions(ctx, options, LAYER_OPTIONS, 'an object of layer options ({ p?, dtype?, generator?, inPlace? })', 0.5));
+    ({ p: this.p, dtype: this.dtype, generator: this.generator } = checkLayerOptions(options, LAYER_OPTIONS, 'an object of layer options ({ p?, dtype?, generator?, inPlace? })', 0.5));
     this.inPlace = options.inPlace ?? false;
     if (typeof this.inPlace !== 'boolean') throw new InvalidArgumentError('inPlace', 'a boolean', options.inPlace);
   }

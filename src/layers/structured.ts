@@ -60,7 +60,7 @@ abstract class RandomLayer extends Layer {
     names: OptionNames,
   ) {
     super();
-    ({ p: this.p, dtype: this.dtype, generator: this.generator } = checkLayerOptions(ctx, options, names, 'an object with at least p'));
+    ({ p: this.p, dtype: this.dtype, generator: this.generator } = checkLayerOptions(options, names, 'an object with at least p'));
   }
 
   protected common(call: LayerCall) {

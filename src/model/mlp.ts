@@ -163,7 +163,9 @@ export class MLP {
     const uniforms = { count: this.parameterCount, sgd: this.optimizer === 'sgd' ? 1 : 0, lr: this.learningRate, beta1: this.beta1, beta2: this.beta2, eps: this.epsilon, c1: 1 / b1t, c2: 1 / b2t };
     await rec.kernel(modelKernels.optimizerStep, uniforms, { theta: this.params, rhs: this.grads, moment1: this.moment1, moment2: this.moment2 }, this.parameterCount);
     await rec.submit();
-    return opts.readLoss ? this.meanLoss(rowLoss, x.rows) : (rec.release(rowLoss), undefined);
+    if (opts.readLoss) return this.meanLoss(rowLoss, x.rows);
+    rec.release(rowLoss);
+    return undefined;
   }
 
   /** Mean loss of (x, y) in eval mode (no dropout), read back. */

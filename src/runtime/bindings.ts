@@ -156,7 +156,10 @@ export class Bindings {
   /** A small number naming `buffer` in bind-group cache keys. */
   private bufferId(buffer: GPUBuffer): number {
     let id = this.bufferIds.get(buffer);
-    if (id === undefined) this.bufferIds.set(buffer, (id = this.nextBufferId++));
+    if (id === undefined) {
+      id = this.nextBufferId++;
+      this.bufferIds.set(buffer, id);
+    }
     return id;
   }
 }

@@ -22,7 +22,10 @@ export const NO_CONSTANTS: Constants = Object.freeze({});
 const misalignedVariants = new WeakMap<object, Constants>();
 export function misaligned(variant: Constants): Constants {
   let v = misalignedVariants.get(variant);
-  if (!v) misalignedVariants.set(variant, (v = Object.freeze({ ...variant, MISALIGNED: 1 })));
+  if (!v) {
+    v = Object.freeze({ ...variant, MISALIGNED: 1 });
+    misalignedVariants.set(variant, v);
+  }
   return v;
 }
 
@@ -42,7 +45,10 @@ function constantsKey(constants: Constants): string {
 /** A context's pipeline-cache key (its workgroup size is fixed, so it is left out). */
 function pipelineKey(k: PipelineSource, dtype: Dtype, constants: Constants, layout?: { key: string }): string {
   let record = recordKeys.get(k);
-  if (record === undefined) recordKeys.set(k, (record = `${moduleName(k)}:${k.entry}`));
+  if (record === undefined) {
+    record = `${moduleName(k)}:${k.entry}`;
+    recordKeys.set(k, record);
+  }
   return `${record}:${dtype}:${constantsKey(constants)}:${layout?.key ?? 'auto'}`;
 }
 

@@ -78,7 +78,10 @@ const contexts = new WeakMap<GPUDevice, DropoutContext>();
 export function tfjsContext(options?: ContextOptions): DropoutContext {
   const { device } = webgpuBackend();
   let ctx = contexts.get(device);
-  if (!ctx) contexts.set(device, (ctx = new DropoutContext(device, options)));
+  if (!ctx) {
+    ctx = new DropoutContext(device, options);
+    contexts.set(device, ctx);
+  }
   return ctx;
 }
 
