@@ -1,8 +1,8 @@
 // The benchmark's device: the process's Dawn GPU object (src/node.ts) on the adapter
 // WEBGPU_DROPOUT_ADAPTER selects, kept so TensorFlow.js can be pointed at the very same GPUDevice.
-import { DropoutContext, describeAdapter, requestDropoutDevice, type LaunchTuning } from '../src/index.js';
-import { UsageError } from './options.js';
+import { DropoutContext, describeAdapter, type LaunchTuning, requestDropoutDevice } from '../src/index.js';
 import { dawnGpu, resolveIcd } from '../src/node.js';
+import { UsageError } from './options.js';
 
 export interface BenchEnv {
   gpu: GPU;
@@ -48,7 +48,9 @@ export function tuningFromEnv(value = process.env.WEBGPU_DROPOUT_TUNING): { tuni
   try {
     parsed = JSON.parse(value) as LaunchTuning & { workgroupSize?: number };
   } catch {
-    throw new UsageError(`WEBGPU_DROPOUT_TUNING: expected JSON such as '{"groupsPerInvocation":1,"maskWords":"workgroup","workgroupSize":128}', got ${value}`);
+    throw new UsageError(
+      `WEBGPU_DROPOUT_TUNING: expected JSON such as '{"groupsPerInvocation":1,"maskWords":"workgroup","workgroupSize":128}', got ${value}`,
+    );
   }
   const { workgroupSize, ...tuning } = parsed;
   return { tuning, ...(workgroupSize !== undefined ? { workgroupSize } : {}) };
@@ -61,5 +63,10 @@ export function adapterSlug(adapter: GPUAdapter): string {
   if (name.includes('swiftshader')) return 'swiftshader';
   const info = adapter.info;
   const base = (info?.description || info?.device || info?.vendor || 'gpu').toLowerCase();
-  return base.replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'gpu';
+  return (
+    base
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 40) || 'gpu'
+  );
 }

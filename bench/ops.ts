@@ -4,20 +4,20 @@
 import {
   bernoulliMask,
   biasDropoutResidual,
-  dropPathAdd,
+  type DropoutContext,
+  type DropoutState,
+  type Dtype,
   dropout,
   dropoutBackward,
+  dropPathAdd,
   dtypeBytes,
   gaussianDropout,
+  type KernelRecord,
   kernels,
   randomNormal,
   randomUniform,
   randomWords,
   spatialDropout,
-  type DropoutContext,
-  type DropoutState,
-  type Dtype,
-  type KernelRecord,
 } from '../src/index.js';
 import { read, write } from '../src/kernels/record.js';
 import { runtimeOf } from '../src/runtime/context.js';
@@ -72,7 +72,10 @@ function dropoutForward(dtype: Dtype, withMask: boolean): BenchOp {
       const b = buffers(ctx, n * dtypeBytes(dtype), n * dtypeBytes(dtype), withMask ? n / 8 : 0);
       const [x, out, mask] = b.list as [GPUBuffer, GPUBuffer, GPUBuffer];
       return {
-        record: (encoder) => dropout(ctx, x, { p: P, seed: SEED, stream: 1n, dtype, count: n, out, encoder, ...(withMask ? { mask } : {}) }).then(() => undefined),
+        record: (encoder) =>
+          dropout(ctx, x, { p: P, seed: SEED, stream: 1n, dtype, count: n, out, encoder, ...(withMask ? { mask } : {}) }).then(
+            () => undefined,
+          ),
         dispose: b.dispose,
       };
     },
@@ -158,13 +161,23 @@ const variantOps: BenchOp[] = [
     spatialDropout(ctx, x!, { ...random, shape: [4, n / 1024, 16, 16], layout: 'channels-first', out, encoder }),
   ),
   // out = residual + drop_path(branch), one decision per sample.
-  structuredOp('drop_path_add.f32', 'drop-path residual f32 (out = residual + drop_path(branch))', 2, (ctx, n, [branch, residual, out], encoder) =>
-    dropPathAdd(ctx, residual!, branch!, { ...random, shape: [SAMPLES, n / SAMPLES], out, encoder }),
+  structuredOp(
+    'drop_path_add.f32',
+    'drop-path residual f32 (out = residual + drop_path(branch))',
+    2,
+    (ctx, n, [branch, residual, out], encoder) =>
+      dropPathAdd(ctx, residual!, branch!, { ...random, shape: [SAMPLES, n / SAMPLES], out, encoder }),
   ),
-  structuredOp('gaussian_dropout.f32', 'Gaussian dropout f32', 1, (ctx, _n, [x, out], encoder) => gaussianDropout(ctx, x!, { ...random, out, encoder })),
+  structuredOp('gaussian_dropout.f32', 'Gaussian dropout f32', 1, (ctx, _n, [x, out], encoder) =>
+    gaussianDropout(ctx, x!, { ...random, out, encoder }),
+  ),
   // out = residual + dropout(x + bias), rows of 1024 channels (the bias is 4 KiB, not counted).
-  structuredOp('bias_dropout_residual.f32', 'fused bias + dropout + residual f32 (rows of 1024)', 2, (ctx, n, [x, residual, out, bias], encoder) =>
-    biasDropoutResidual(ctx, x!, bias!, residual!, { ...random, shape: [n / ROW, ROW], out, encoder }),
+  structuredOp(
+    'bias_dropout_residual.f32',
+    'fused bias + dropout + residual f32 (rows of 1024)',
+    2,
+    (ctx, n, [x, residual, out, bias], encoder) =>
+      biasDropoutResidual(ctx, x!, bias!, residual!, { ...random, shape: [n / ROW, ROW], out, encoder }),
   ),
 ];
 
@@ -216,7 +229,12 @@ export function copyCell(ctx: DropoutContext, words: number): BenchCell {
   const [src, dst] = b.list as [GPUBuffer, GPUBuffer];
   return {
     record: (encoder) =>
-      runtimeOf(ctx).dispatcher.dispatch({ kernel: kernels.copy, count: words, buffers: { src: { buffer: src, argument: 'src' }, dst: { buffer: dst, argument: 'dst' } }, encoder }),
+      runtimeOf(ctx).dispatcher.dispatch({
+        kernel: kernels.copy,
+        count: words,
+        buffers: { src: { buffer: src, argument: 'src' }, dst: { buffer: dst, argument: 'dst' } },
+        encoder,
+      }),
     dispose: b.dispose,
   };
 }
@@ -256,5 +274,8 @@ export const benchOps: BenchOp[] = [
   ...variantOps,
   stage('stage_no_rng', 'stage: dropout f32 without Philox (bytes + select)'),
   stage('stage_rng_only', 'stage: dropout f32 Philox only (no loads/stores)'),
-  stage('stage_rng_only_rebuilt_lo', 'stage: Philox only, low words rebuilt from partial products (the kernels before the native low word)'),
+  stage(
+    'stage_rng_only_rebuilt_lo',
+    'stage: Philox only, low words rebuilt from partial products (the kernels before the native low word)',
+  ),
 ];

@@ -46,7 +46,9 @@ export function parseArgs(argv: string[]): Options {
     } else if (switches.has(a)) {
       on.add(a);
     } else {
-      throw new UsageError(a.startsWith('--') ? `unknown option ${a}` : `unexpected argument ${JSON.stringify(a)} (options start with --, e.g. --quick)`);
+      throw new UsageError(
+        a.startsWith('--') ? `unknown option ${a}` : `unexpected argument ${JSON.stringify(a)} (options start with --, e.g. --quick)`,
+      );
     }
   }
   const quick = on.has('--quick');
@@ -65,13 +67,21 @@ export function parseArgs(argv: string[]): Options {
   if (step < 1) throw new UsageError('--step: expected at least 1');
   const ops = values.get('--ops')?.split(',').filter(Boolean);
   const unknown = ops?.filter((prefix) => !benchOps.some((op) => op.id.startsWith(prefix))) ?? [];
-  if (unknown.length) throw new UsageError(`--ops: no op id starts with ${unknown.join(', ')}; the ops are ${benchOps.map((op) => op.id).join(', ')}`);
+  if (unknown.length)
+    throw new UsageError(`--ops: no op id starts with ${unknown.join(', ')}; the ops are ${benchOps.map((op) => op.id).join(', ')}`);
   // --budget changes precision, not coverage: such a run is still a full run.
   const subset = ['--ops', '--min', '--max', '--step'].some((f) => values.has(f)) || on.has('--no-tf') || on.has('--no-cpu');
   const writeReference = on.has('--write-reference');
   if (writeReference) {
-    const clash = [...(quick ? ['--quick'] : []), ...['--out', '--name', '--ops', '--min', '--max', '--step'].filter((f) => values.has(f)), ...['--no-tf', '--no-cpu'].filter((f) => on.has(f))];
-    if (clash.length) throw new UsageError(`--write-reference refreshes the committed full-run results in ${REFERENCE_OUT}/ and takes no ${clash.join(', ')}`);
+    const clash = [
+      ...(quick ? ['--quick'] : []),
+      ...['--out', '--name', '--ops', '--min', '--max', '--step'].filter((f) => values.has(f)),
+      ...['--no-tf', '--no-cpu'].filter((f) => on.has(f)),
+    ];
+    if (clash.length)
+      throw new UsageError(
+        `--write-reference refreshes the committed full-run results in ${REFERENCE_OUT}/ and takes no ${clash.join(', ')}`,
+      );
   }
   return {
     quick,

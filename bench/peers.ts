@@ -21,7 +21,12 @@ export async function timeCalls(fn: () => Promise<void>, budgetMs: number, min =
  * Several callers timed in rounds, one call of each per round (after one warm-up call each), so
  * a load change on a shared machine hits them alike; `perRound` keeps each round's times in order.
  */
-export async function timeCallsTogether(fns: (() => Promise<void>)[], budgetMs: number, min = 3, max = 50): Promise<(CallTiming & { perRound: number[] })[]> {
+export async function timeCallsTogether(
+  fns: (() => Promise<void>)[],
+  budgetMs: number,
+  min = 3,
+  max = 50,
+): Promise<(CallTiming & { perRound: number[] })[]> {
   for (const fn of fns) await fn();
   const times: number[][] = fns.map(() => []);
   const start = performance.now();
@@ -48,7 +53,14 @@ export interface PeerTiming {
  * Ours, timed the way the peers are (dropout(), flush, wait for the queue; data already on the GPU),
  * in rounds with the peer's calls.
  */
-export async function timeAgainstOurs(env: BenchEnv, n: number, peer: () => Promise<void>, budgetMs: number, min = 3, max = 20): Promise<PeerTiming> {
+export async function timeAgainstOurs(
+  env: BenchEnv,
+  n: number,
+  peer: () => Promise<void>,
+  budgetMs: number,
+  min = 3,
+  max = 20,
+): Promise<PeerTiming> {
   const { ctx, device } = env;
   const x = ctx.acquire(n * 4, 'peer x');
   const out = ctx.acquire(n * 4, 'peer out');
@@ -59,7 +71,12 @@ export async function timeAgainstOurs(env: BenchEnv, n: number, peer: () => Prom
     };
     const [p, o] = await timeCallsTogether([peer, ours], budgetMs, min, max);
     const ratios = p!.perRound.map((t, i) => t / o!.perRound[i]!);
-    return { peer: { ns: p!.ns, calls: p!.calls }, ours: { ns: o!.ns, calls: o!.calls }, ratio: median(ratios), ratioRange: [quantile(ratios, 0.25), quantile(ratios, 0.75)] };
+    return {
+      peer: { ns: p!.ns, calls: p!.calls },
+      ours: { ns: o!.ns, calls: o!.calls },
+      ratio: median(ratios),
+      ratioRange: [quantile(ratios, 0.25), quantile(ratios, 0.75)],
+    };
   } finally {
     ctx.release(x);
     ctx.release(out);
@@ -97,7 +114,11 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
   if (!(await tf.setBackend('webgpu'))) throw new Error('tf.setBackend("webgpu") failed');
   await tf.ready();
   // The backend keeps its commands in an open encoder and pass until it decides to submit.
-  const backend = tf.backend() as unknown as { commandEncoder: GPUCommandEncoder | null; endComputePassEncoder(): void; submitQueue(): void };
+  const backend = tf.backend() as unknown as {
+    commandEncoder: GPUCommandEncoder | null;
+    endComputePassEncoder(): void;
+    submitQueue(): void;
+  };
   const flush = async () => {
     if (backend.commandEncoder) {
       backend.endComputePassEncoder();
@@ -111,11 +132,17 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
       const x = tf.fill([n], 1.5);
       try {
         await flush();
-        return await timeAgainstOurs(env, n, async () => {
-          const y = tf.dropout(x, P);
-          await flush();
-          y.dispose();
-        }, budgetMs, minRounds);
+        return await timeAgainstOurs(
+          env,
+          n,
+          async () => {
+            const y = tf.dropout(x, P);
+            await flush();
+            y.dispose();
+          },
+          budgetMs,
+          minRounds,
+        );
       } finally {
         x.dispose();
       }
@@ -130,17 +157,32 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
           await flush();
           y.dispose();
         };
-        const [p, o] = await timeCallsTogether([call(() => tf.dropout(x, P)), call(() => ours.dropout(x, { p: P, seed: SEED, stream: 1n }))], budgetMs, minRounds, 20);
+        const [p, o] = await timeCallsTogether(
+          [call(() => tf.dropout(x, P)), call(() => ours.dropout(x, { p: P, seed: SEED, stream: 1n }))],
+          budgetMs,
+          minRounds,
+          20,
+        );
         const ratios = p!.perRound.map((t, i) => t / o!.perRound[i]!);
-        return { peer: { ns: p!.ns, calls: p!.calls }, ours: { ns: o!.ns, calls: o!.calls }, ratio: median(ratios), ratioRange: [quantile(ratios, 0.25), quantile(ratios, 0.75)] };
+        return {
+          peer: { ns: p!.ns, calls: p!.calls },
+          ours: { ns: o!.ns, calls: o!.calls },
+          ratio: median(ratios),
+          ratioRange: [quantile(ratios, 0.25), quantile(ratios, 0.75)],
+        };
       } finally {
         x.dispose();
       }
     },
     timeMaskDraw(n, budgetMs) {
-      return timeCalls(async () => {
-        tf.randomUniform([n], 0, 1, 'float32').dispose();
-      }, budgetMs, 3, 20);
+      return timeCalls(
+        async () => {
+          tf.randomUniform([n], 0, 1, 'float32').dispose();
+        },
+        budgetMs,
+        3,
+        20,
+      );
     },
     dispose() {
       tf.disposeVariables();
@@ -152,7 +194,14 @@ export async function openTfPeer(env: BenchEnv): Promise<TfPeer> {
 /** The CPU reference (src/reference/dropout.ts) on a host Float32Array, in rounds with ours. */
 export function timeCpuReference(env: BenchEnv, n: number, budgetMs: number): Promise<PeerTiming> {
   const x = new Float32Array(n).fill(1.5);
-  return timeAgainstOurs(env, n, async () => {
-    referenceDropout(x, { p: P, seed: SEED, stream: 1n });
-  }, budgetMs, 1, 10);
+  return timeAgainstOurs(
+    env,
+    n,
+    async () => {
+      referenceDropout(x, { p: P, seed: SEED, stream: 1n });
+    },
+    budgetMs,
+    1,
+    10,
+  );
 }

@@ -33,7 +33,9 @@ export function cellResult(log2: number, bytes: number, t: Timing, c?: Timing, c
     gbPerSec: bytes / t.ns,
     ...(t.rejected ? { rejected: t.rejected } : {}),
     ...(c && paired ? { copyNs: c.ns, ofCopy: paired.ratio, ofCopyRange: [paired.low, paired.high] as [number, number] } : {}),
-    ...(c ? { copy: { method: c.method, reps: c.reps, samples: c.samples, ...(copyBytes !== undefined ? { bytes: copyBytes } : {}) } } : {}),
+    ...(c
+      ? { copy: { method: c.method, reps: c.reps, samples: c.samples, ...(copyBytes !== undefined ? { bytes: copyBytes } : {}) } }
+      : {}),
   };
 }
 
@@ -92,7 +94,14 @@ export interface BenchReport {
   date: string;
   commit: string;
   node: string;
-  adapter: { name: string; slug: string; icd: string; features: string[]; limits: Record<string, number>; tuning?: Record<string, unknown> };
+  adapter: {
+    name: string;
+    slug: string;
+    icd: string;
+    features: string[];
+    limits: Record<string, number>;
+    tuning?: Record<string, unknown>;
+  };
   timing: { timestampQuery: boolean; description: string };
   options: {
     quick: boolean;
@@ -154,14 +163,16 @@ function bytesLabel(b: number): string {
 export function opTable(op: OpResult): string {
   return table(
     ['elements', 'median', 'elements/s', 'GB/s', 'of copy', 'timing'],
-    op.cells.map((c) => [
-      `2^${c.log2}`,
-      formatNs(c.ns),
-      formatRate(c.elementsPerSec),
-      op.bytesPerElement ? c.gbPerSec.toFixed(2) : '-',
-      c.ofCopyRange ? `${pct(c.ofCopy)} (${pct(c.ofCopyRange[0]).slice(0, -1)}-${pct(c.ofCopyRange[1])})` : pct(c.ofCopy),
-      `${c.method} (${c.samples}×${c.reps})${c.copy && c.copy.method !== c.method ? `; copy ${c.copy.method}, paired by wall time` : ''}`,
-    ]).concat((op.failures ?? []).map((f) => [`2^${f.log2}`, `**failed**: ${f.message}`, '', '', '', ''])),
+    op.cells
+      .map((c) => [
+        `2^${c.log2}`,
+        formatNs(c.ns),
+        formatRate(c.elementsPerSec),
+        op.bytesPerElement ? c.gbPerSec.toFixed(2) : '-',
+        c.ofCopyRange ? `${pct(c.ofCopy)} (${pct(c.ofCopyRange[0]).slice(0, -1)}-${pct(c.ofCopyRange[1])})` : pct(c.ofCopy),
+        `${c.method} (${c.samples}×${c.reps})${c.copy && c.copy.method !== c.method ? `; copy ${c.copy.method}, paired by wall time` : ''}`,
+      ])
+      .concat((op.failures ?? []).map((f) => [`2^${f.log2}`, `**failed**: ${f.message}`, '', '', '', ''])),
   );
 }
 
@@ -169,26 +180,48 @@ export function toMarkdown(r: BenchReport): string {
   const out: string[] = [];
   out.push(`# webgpu-dropout benchmark: ${r.adapter.name}`);
   out.push('');
-  out.push(`- date: ${r.date}, commit: ${r.commit}, Node ${r.node}${r.options.quick ? ', **quick mode**' : ''}, took ${r.elapsedSec.toFixed(0)} s`);
+  out.push(
+    `- date: ${r.date}, commit: ${r.commit}, Node ${r.node}${r.options.quick ? ', **quick mode**' : ''}, took ${r.elapsedSec.toFixed(0)} s`,
+  );
   out.push(`- adapter: ${r.adapter.name} (ICD: ${r.adapter.icd})`);
-  if (r.adapter.tuning) out.push(`- launch tuning: ${Object.entries(r.adapter.tuning).map(([k, v]) => `${k} ${v}`).join(', ')} (the context's choice for this adapter unless WEBGPU_DROPOUT_TUNING set it)`);
+  if (r.adapter.tuning)
+    out.push(
+      `- launch tuning: ${Object.entries(r.adapter.tuning)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} (the context's choice for this adapter unless WEBGPU_DROPOUT_TUNING set it)`,
+    );
   out.push(`- timing: ${r.timing.description}`);
-  out.push(`- p = ${r.options.p}; sizes 2^${r.options.sizesLog2[0]} to 2^${r.options.sizesLog2.at(-1)} elements; ~${r.options.cellBudgetMs} ms of samples per cell`);
+  out.push(
+    `- p = ${r.options.p}; sizes 2^${r.options.sizesLog2[0]} to 2^${r.options.sizesLog2.at(-1)} elements; ~${r.options.cellBudgetMs} ms of samples per cell`,
+  );
   if (r.options.subset) {
-    const peers = Object.entries(r.options.peers).filter(([, on]) => !on).map(([peer]) => peer);
-    out.push(`- **subset run**: ${r.options.ops ? `ops starting with ${r.options.ops.join(', ')}` : 'all ops'}${peers.length ? `; peers left out: ${peers.join(', ')}` : ''}; not comparable to a full run's tables as a whole`);
+    const peers = Object.entries(r.options.peers)
+      .filter(([, on]) => !on)
+      .map(([peer]) => peer);
+    out.push(
+      `- **subset run**: ${r.options.ops ? `ops starting with ${r.options.ops.join(', ')}` : 'all ops'}${peers.length ? `; peers left out: ${peers.join(', ')}` : ''}; not comparable to a full run's tables as a whole`,
+    );
   }
   if (r.skipped.length) out.push(`- skipped: ${r.skipped.join('; ')}`);
   if (r.failures.length) out.push(`- **failures** (the run exited non-zero): ${r.failures.join('; ')}`);
-  out.push('- columns: median time of one call; elements/s; GB/s counts bytes read + written; "of copy" = time of a plain vec4 copy kernel over the same bytes / time of the op, so 100% = at the copy roofline; the copy is timed in the same cell, one copy sample right after each op sample, and the column gives the median of these per-round ratios (their quartiles in brackets); "timing" gives samples × calls per sample');
+  out.push(
+    '- columns: median time of one call; elements/s; GB/s counts bytes read + written; "of copy" = time of a plain vec4 copy kernel over the same bytes / time of the op, so 100% = at the copy roofline; the copy is timed in the same cell, one copy sample right after each op sample, and the column gives the median of these per-round ratios (their quartiles in brackets); "timing" gives samples × calls per sample',
+  );
   out.push('');
   if (r.targets.length) {
     out.push('## Targets');
     out.push('');
-    out.push(table(['target', 'measured', 'met'], r.targets.map((t) => [t.target, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'])));
+    out.push(
+      table(
+        ['target', 'measured', 'met'],
+        r.targets.map((t) => [t.target, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**']),
+      ),
+    );
     out.push('');
     if (r.targets.some((t) => t.met === false)) {
-      out.push('Where a target is missed: "Where the time goes" below times the forward with a stage left out (arithmetic vs bytes), and the Peers note splits tf.dropout\'s time.');
+      out.push(
+        'Where a target is missed: "Where the time goes" below times the forward with a stage left out (arithmetic vs bytes), and the Peers note splits tf.dropout\'s time.',
+      );
       out.push('');
     }
   }
@@ -202,25 +235,45 @@ export function toMarkdown(r: BenchReport): string {
   out.push('');
   out.push('## Peers (same process, same GPUDevice)');
   out.push('');
-  out.push('Each peer call and ours are timed alike: one call on data already resident (GPU buffers for the GPU peers, a Float32Array for the CPU reference), flushed, until the GPU queue is idle (onSubmittedWorkDone), in rounds of one peer call and one of ours. Ratio = the median of the per-round ratios peer time / our time (their quartiles in brackets); the medians are shown beside it.');
+  out.push(
+    'Each peer call and ours are timed alike: one call on data already resident (GPU buffers for the GPU peers, a Float32Array for the CPU reference), flushed, until the GPU queue is idle (onSubmittedWorkDone), in rounds of one peer call and one of ours. Ratio = the median of the per-round ratios peer time / our time (their quartiles in brackets); the medians are shown beside it.',
+  );
   out.push('');
   out.push(
     table(
       ['peer', 'elements', 'peer median', 'ours median', 'ours is faster by', 'calls', 'note'],
-      r.peers.map((p) => [p.peer, `2^${p.log2}`, formatNs(p.ns), formatNs(p.oursNs), `${p.ratio.toFixed(1)}×${p.ratioRange ? ` (${p.ratioRange[0].toFixed(1)}-${p.ratioRange[1].toFixed(1)})` : ''}`, String(p.calls), p.note ?? '']),
+      r.peers.map((p) => [
+        p.peer,
+        `2^${p.log2}`,
+        formatNs(p.ns),
+        formatNs(p.oursNs),
+        `${p.ratio.toFixed(1)}×${p.ratioRange ? ` (${p.ratioRange[0].toFixed(1)}-${p.ratioRange[1].toFixed(1)})` : ''}`,
+        String(p.calls),
+        p.note ?? '',
+      ]),
     ),
   );
   for (const e of r.peerErrors) out.push(`\n- ${e}`);
   out.push('');
   out.push('## Memory kept between forward and backward');
   out.push('');
-  out.push(table(['what', 'bytes / element', 'source', 'note'], r.memory.rows.map((m) => [m.what, String(m.bytesPerElement), m.source, m.note])));
+  out.push(
+    table(
+      ['what', 'bytes / element', 'source', 'note'],
+      r.memory.rows.map((m) => [m.what, String(m.bytesPerElement), m.source, m.note]),
+    ),
+  );
   out.push('');
   out.push(`Buffer pool peak over the whole run: ${(r.memory.poolPeakBytes / 2 ** 20).toFixed(1)} MiB (${r.memory.poolPeakNote}).`);
   out.push('');
   out.push('## Per-call overhead (small tensors)');
   out.push('');
-  out.push(table(['what', 'per op', 'note'], r.overhead.map((o) => [o.what, formatNs(o.ns), o.note])));
+  out.push(
+    table(
+      ['what', 'per op', 'note'],
+      r.overhead.map((o) => [o.what, formatNs(o.ns), o.note]),
+    ),
+  );
   out.push('');
   const stages = r.ops.filter((o) => o.kind === 'stage');
   if (stages.length) {

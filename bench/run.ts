@@ -16,28 +16,26 @@ import { execSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DropoutContext } from '../src/index.js';
-import { adapterSlug, openBenchEnv, type BenchEnv } from './env.js';
-import { isCpuAdapter } from '../src/index.js';
-import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, type BenchOp } from './ops.js';
-import { ConfigError, UsageError, parseArgs, type Options } from './options.js';
-import { DropoutError } from '../src/index.js';
+import { DropoutContext, DropoutError, isCpuAdapter } from '../src/index.js';
 import { ADAPTER_ENV } from '../src/node.js';
-import { measureMemory, measureOverhead } from './sections.js';
-import { openTfPeer, timeCpuReference, type TfPeer } from './peers.js';
+import { adapterSlug, type BenchEnv, openBenchEnv } from './env.js';
+import { type BenchOp, benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P } from './ops.js';
+import { ConfigError, type Options, parseArgs, UsageError } from './options.js';
+import { openTfPeer, type TfPeer, timeCpuReference } from './peers.js';
 import {
-  cellResult,
-  opTable,
-  toMarkdown,
   type BenchReport,
   type CellResult,
+  cellResult,
+  formatNs,
   type MemoryRow,
   type OpResult,
   type OverheadRow,
+  opTable,
   type PeerRow,
   type TargetRow,
-  formatNs,
+  toMarkdown,
 } from './report.js';
+import { measureMemory, measureOverhead } from './sections.js';
 import { GpuTimer, type Recorder, type Timing, type TimingBudget } from './timing.js';
 
 const isTty = process.stderr.isTTY;
@@ -55,9 +53,16 @@ function gitCommit(): string {
   // The repository this file is in, wherever the suite was started from.
   const cwd = dirname(dirname(fileURLToPath(import.meta.url)));
   try {
-    const head = execSync('git rev-parse --short HEAD', { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const head = execSync('git rev-parse --short HEAD', { cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
     // Earlier results in bench/results are not code: they do not make the measured tree dirty.
-    const dirty = execSync("git status --porcelain --untracked-files=no -- . ':(exclude)bench/results'", { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execSync("git status --porcelain --untracked-files=no -- . ':(exclude)bench/results'", {
+      cwd,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
     return dirty ? `${head}+dirty` : head;
   } catch {
     return 'unknown';
@@ -90,7 +95,8 @@ async function gpuChecked<T>(device: GPUDevice, work: () => Promise<T>): Promise
   const oom = await device.popErrorScope();
   if (failed) throw thrown;
   const error = validation ?? oom;
-  if (error) throw new WebGpuReported(`WebGPU reported ${validation ? 'a validation error' : 'out of memory'}: ${error.message.split('\n')[0]}`);
+  if (error)
+    throw new WebGpuReported(`WebGPU reported ${validation ? 'a validation error' : 'out of memory'}: ${error.message.split('\n')[0]}`);
   return result as T;
 }
 
@@ -159,7 +165,11 @@ async function openSession(opts: Options): Promise<Session> {
     throw new ConfigError(choice && !e.message.includes(ADAPTER_ENV) ? `${e.message} (${ADAPTER_ENV}=${choice})` : e.message);
   });
   const { ctx, device } = env;
-  const timer = new GpuTimer(device, () => ctx.settled(), (encoder) => ctx.submitted(encoder));
+  const timer = new GpuTimer(
+    device,
+    () => ctx.settled(),
+    (encoder) => ctx.submitted(encoder),
+  );
   return { opts, env, timer, tf: null };
 }
 
@@ -177,7 +187,13 @@ function closeSession(session: Session): void {
  */
 function packedCtx(session: Session): DropoutContext {
   const { ctx, device } = session.env;
-  session.packed ??= new DropoutContext(device, { validate: false, seed: 0x5eedn, workgroupSize: ctx.workgroupSize, tuning: { ...ctx.tuning }, f16Path: 'packed' });
+  session.packed ??= new DropoutContext(device, {
+    validate: false,
+    seed: 0x5eedn,
+    workgroupSize: ctx.workgroupSize,
+    tuning: { ...ctx.tuning },
+    f16Path: 'packed',
+  });
   return session.packed;
 }
 
@@ -199,7 +215,9 @@ function planRun(session: Session): Run {
   // skip (and list) the sizes where those do not fit.
   const largest = Math.floor(Math.log2(device.limits.maxBufferSize / 4));
   if (opts.max > largest) {
-    throw new UsageError(`--max ${opts.max}: this adapter's maxBufferSize (${device.limits.maxBufferSize} bytes) holds at most 2^${largest} f32 elements; pass --max ${largest} or less`);
+    throw new UsageError(
+      `--max ${opts.max}: this adapter's maxBufferSize (${device.limits.maxBufferSize} bytes) holds at most 2^${largest} f32 elements; pass --max ${largest} or less`,
+    );
   }
   const maxLog2 = opts.max;
   const sizes: number[] = [];
@@ -221,7 +239,9 @@ function planRun(session: Session): Run {
 function printHeader(run: Run): void {
   const { opts, env, timer, sizes } = run;
   console.log(`webgpu-dropout bench on ${env.adapterName} (${env.icd}); f16 path: ${env.ctx.f16Path}`);
-  console.log(`timing: ${timer.hasTimestamps ? 'timestamp-query' : 'wall time'}; sizes 2^${sizes[0]}..2^${sizes.at(-1)}${opts.quick ? '; quick mode' : ''}`);
+  console.log(
+    `timing: ${timer.hasTimestamps ? 'timestamp-query' : 'wall time'}; sizes 2^${sizes[0]}..2^${sizes.at(-1)}${opts.quick ? '; quick mode' : ''}`,
+  );
 }
 
 /** One untimed pass at the largest size first: page faults and shader compiles stay out of the cells. */
@@ -275,7 +295,14 @@ async function measureOps(run: Run): Promise<OpResult[]> {
 function savePartial(run: Run, results: OpResult[]): void {
   const { opts, env } = run;
   mkdirSync(opts.out, { recursive: true });
-  const partial = { schema: 1, partial: true, date: new Date().toISOString(), commit: run.commit, adapter: { name: env.adapterName, slug: run.slug, icd: env.icd }, ops: results };
+  const partial = {
+    schema: 1,
+    partial: true,
+    date: new Date().toISOString(),
+    commit: run.commit,
+    adapter: { name: env.adapterName, slug: run.slug, icd: env.icd },
+    ops: results,
+  };
   writeFileSync(join(opts.out, `${run.name}.partial.json`), JSON.stringify(partial, null, 2) + '\n');
 }
 
@@ -330,10 +357,30 @@ async function measureTfPeer(run: Run, peers: PeerResults, peerBudget: number): 
       const t = await gpuChecked(device, () => tf.time(2 ** log2, peerBudget, log2 === 24 ? 7 : 3));
       const draw = await gpuChecked(device, () => tf.timeMaskDraw(2 ** log2, peerBudget / 2));
       const note = `of which the mask drawn by tf.randomUniform in JS: ${formatNs(draw.ns)} (${((draw.ns / t.peer.ns) * 100).toFixed(0)}%); then upload + add/floor/div/mul kernels`;
-      peers.rows.push({ peer: 'tf.dropout (tfjs-backend-webgpu)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note });
+      peers.rows.push({
+        peer: 'tf.dropout (tfjs-backend-webgpu)',
+        log2,
+        n: 2 ** log2,
+        ns: t.peer.ns,
+        calls: t.peer.calls,
+        oursNs: t.ours.ns,
+        ratio: t.ratio,
+        ratioRange: t.ratioRange,
+        note,
+      });
       // The drop-in on the same tensors: tf.dropout against webgpu-dropout/tfjs's dropout (ours median = the tfjs entry).
       const e = await gpuChecked(device, () => tf.timeTfjsEntry(2 ** log2, peerBudget, log2 === 24 ? 7 : 3));
-      peers.rows.push({ peer: 'tf.dropout vs webgpu-dropout/tfjs (same tfjs tensors)', log2, n: 2 ** log2, ns: e.peer.ns, calls: e.peer.calls, oursNs: e.ours.ns, ratio: e.ratio, ratioRange: e.ratioRange, note: 'ours median: dropout() from webgpu-dropout/tfjs, tensor in, tensor out, recorded into the backend encoder' });
+      peers.rows.push({
+        peer: 'tf.dropout vs webgpu-dropout/tfjs (same tfjs tensors)',
+        log2,
+        n: 2 ** log2,
+        ns: e.peer.ns,
+        calls: e.peer.calls,
+        oursNs: e.ours.ns,
+        ratio: e.ratio,
+        ratioRange: e.ratioRange,
+        note: 'ours median: dropout() from webgpu-dropout/tfjs, tensor in, tensor out, recorded into the backend encoder',
+      });
     }
   } catch (e) {
     peers.errors.push(`tf.dropout could not be measured: ${messageOf(e)}`);
@@ -356,7 +403,17 @@ async function measureCpuPeer(run: Run, peers: PeerResults, peerBudget: number):
       failures.push(`peers: CPU reference at 2^${log2}: ${messageOf(e)}`);
       continue;
     }
-    peers.rows.push({ peer: 'CPU reference (plain JS, src/reference/dropout.ts)', log2, n: 2 ** log2, ns: t.peer.ns, calls: t.peer.calls, oursNs: t.ours.ns, ratio: t.ratio, ratioRange: t.ratioRange, note: 'no-GPU baseline, single thread: Philox on plain numbers, one call per 4 elements' });
+    peers.rows.push({
+      peer: 'CPU reference (plain JS, src/reference/dropout.ts)',
+      log2,
+      n: 2 ** log2,
+      ns: t.peer.ns,
+      calls: t.peer.calls,
+      oursNs: t.ours.ns,
+      ratio: t.ratio,
+      ratioRange: t.ratioRange,
+      note: 'no-GPU baseline, single thread: Philox on plain numbers, one call per 4 elements',
+    });
   }
 }
 
@@ -375,7 +432,12 @@ async function measureSections(run: Run, results: OpResult[]): Promise<SectionRe
   const smallForward =
     results.find((r) => r.id === forward.id)?.cells.find((c) => c.log2 === 10) ??
     (await runSection(run, 'forward at 2^10 for the overhead table', () => measureCell(run, forward, 1024, 10), undefined));
-  const overhead = await runSection(run, 'per-call overhead', () => measureOverhead(env, opts.quick ? 50 : 400, opts.quick ? 1 : 5, smallForward), []);
+  const overhead = await runSection(
+    run,
+    'per-call overhead',
+    () => measureOverhead(env, opts.quick ? 50 : 400, opts.quick ? 1 : 5, smallForward),
+    [],
+  );
   progressDone();
   return { memory, overhead };
 }
@@ -421,13 +483,25 @@ function buildReport(run: Run, started: number, results: OpResult[], peers: Peer
       },
     },
     timing: { timestampQuery: timer.hasTimestamps, description: timingDescription },
-    options: { quick: opts.quick, sizesLog2: run.sizes, p: P, cellBudgetMs: opts.budgetMs, ...(opts.ops ? { ops: opts.ops } : {}), peers: { tf: opts.tf, cpu: opts.cpu }, subset: opts.subset },
+    options: {
+      quick: opts.quick,
+      sizesLog2: run.sizes,
+      p: P,
+      cellBudgetMs: opts.budgetMs,
+      ...(opts.ops ? { ops: opts.ops } : {}),
+      peers: { tf: opts.tf, cpu: opts.cpu },
+      subset: opts.subset,
+    },
     skipped: run.skipped,
     failures: run.failures,
     ops: results,
     peers: peers.rows,
     peerErrors: peers.errors,
-    memory: { rows: sections.memory, poolPeakBytes: ctx.pool.peakBytes, poolPeakNote: 'largest bytes held at once by the context pool, in use and idle; dominated by the benchmark\'s own largest cell' },
+    memory: {
+      rows: sections.memory,
+      poolPeakBytes: ctx.pool.peakBytes,
+      poolPeakNote: "largest bytes held at once by the context pool, in use and idle; dominated by the benchmark's own largest cell",
+    },
     overhead: sections.overhead,
     stages,
     targets,
@@ -541,11 +615,20 @@ function checkTargets(env: BenchEnv, results: OpResult[], peers: PeerRow[]): Tar
   if (onCpu(env)) {
     for (const [id, goal] of Object.entries(targetOps.cpu)) ofCopy(id, 24, goal);
     const tfRow = peers.find((p) => p.peer.startsWith('tf.dropout') && p.log2 === 24);
-    rows.push({ target: 'forward f32 at 2^24 >= 20x tf.dropout', measured: tfRow ? `${tfRow.ratio.toFixed(1)}×` : 'not measured', met: tfRow ? tfRow.ratio >= 20 : null });
+    rows.push({
+      target: 'forward f32 at 2^24 >= 20x tf.dropout',
+      measured: tfRow ? `${tfRow.ratio.toFixed(1)}×` : 'not measured',
+      met: tfRow ? tfRow.ratio >= 20 : null,
+    });
   } else {
     const big = [...new Set(results.flatMap((r) => r.cells.map((c) => c.log2)))].filter((k) => k >= 24);
     for (const [id, goal] of Object.entries(targetOps.gpu)) for (const k of big) ofCopy(id, k, goal);
-    rows.push({ target: 'against torch and Triton (forward >= 1.1x torch, backward from bits >= 1.0x torch, forward >= 0.95x Triton randint4x, forward >= 1.0x torch at 2^20 and 2^22)', measured: 'see "Targets against the peers" in compare-<gpu>.md (bench/gpu/torch_triton.py, same GPU, same command)', met: null });
+    rows.push({
+      target:
+        'against torch and Triton (forward >= 1.1x torch, backward from bits >= 1.0x torch, forward >= 0.95x Triton randint4x, forward >= 1.0x torch at 2^20 and 2^22)',
+      measured: 'see "Targets against the peers" in compare-<gpu>.md (bench/gpu/torch_triton.py, same GPU, same command)',
+      met: null,
+    });
   }
   return rows;
 }
@@ -559,7 +642,8 @@ main().then(
   (status) => exit(status),
   (e) => {
     progressDone();
-    if (e instanceof UsageError) console.error(`bench: ${e.message} (the options are listed at the top of bench/run.ts and in bench/README.md)`);
+    if (e instanceof UsageError)
+      console.error(`bench: ${e.message} (the options are listed at the top of bench/run.ts and in bench/README.md)`);
     else if (e instanceof ConfigError) console.error(`bench: ${e.message}`);
     else console.error(e instanceof Error ? e.stack : e);
     exit(e instanceof UsageError || e instanceof ConfigError ? 2 : 1);

@@ -3,7 +3,7 @@
 import { dropout, dropoutBackward } from '../src/index.js';
 import type { BenchEnv } from './env.js';
 import { P, SEED } from './ops.js';
-import { formatNs, type CellResult, type MemoryRow, type OverheadRow } from './report.js';
+import { type CellResult, formatNs, type MemoryRow, type OverheadRow } from './report.js';
 import { median } from './timing.js';
 
 /** Bytes the pool holds after a forward, beyond its output: what the backward would need kept. */
@@ -36,11 +36,36 @@ export async function measureMemory(env: BenchEnv, n: number): Promise<MemoryRow
   ctx.pool.peakBytes = Math.max(runPeak, ctx.pool.peakBytes);
   for (const b of [dx, fwd.output, x]) ctx.release(b);
   return [
-    { what: 'ours: dropout, backward regenerates the mask', bytesPerElement: plain, source: 'measured', note: 'pool bytes held after the forward beyond its output, / elements; the state is (seed, stream, offset, p)' },
-    { what: 'ours: dropout with mask: true (bit mask)', bytesPerElement: masked, source: 'measured', note: 'packed keep-mask, 1 bit per element' },
-    { what: 'ours: pool peak over forward + backward', bytesPerElement: peak, source: 'measured', note: 'new pool bytes at the peak, / elements: y and dx (4 + 4 in f32), nothing else' },
-    { what: 'PyTorch F.dropout', bytesPerElement: 1, source: 'by construction', note: 'saves a bool (1-byte) mask for backward (native_dropout)' },
-    { what: 'tf.dropout (tfjs)', bytesPerElement: 4, source: 'by construction', note: 'x * multiplier with a float32 multiplier tensor, which mul\'s gradient keeps' },
+    {
+      what: 'ours: dropout, backward regenerates the mask',
+      bytesPerElement: plain,
+      source: 'measured',
+      note: 'pool bytes held after the forward beyond its output, / elements; the state is (seed, stream, offset, p)',
+    },
+    {
+      what: 'ours: dropout with mask: true (bit mask)',
+      bytesPerElement: masked,
+      source: 'measured',
+      note: 'packed keep-mask, 1 bit per element',
+    },
+    {
+      what: 'ours: pool peak over forward + backward',
+      bytesPerElement: peak,
+      source: 'measured',
+      note: 'new pool bytes at the peak, / elements: y and dx (4 + 4 in f32), nothing else',
+    },
+    {
+      what: 'PyTorch F.dropout',
+      bytesPerElement: 1,
+      source: 'by construction',
+      note: 'saves a bool (1-byte) mask for backward (native_dropout)',
+    },
+    {
+      what: 'tf.dropout (tfjs)',
+      bytesPerElement: 4,
+      source: 'by construction',
+      note: "x * multiplier with a float32 multiplier tensor, which mul's gradient keeps",
+    },
   ];
 }
 
@@ -86,12 +111,25 @@ export async function measureOverhead(env: BenchEnv, calls: number, rounds: numb
       single.push((performance.now() - s) * 1e6);
     }
     const rows: OverheadRow[] = [
-      { what: 'host: record one dropout into a caller encoder', ns: recordNs, note: `${calls} calls, median of ${rounds} rounds after a warm-up round; JS + Dawn encoding, no GPU work` },
-      { what: 'host: issue one dropout into the context batch', ns: issuedNs, note: `${calls} calls in one tick, one submit, median of ${rounds} rounds; time until all were submitted` },
+      {
+        what: 'host: record one dropout into a caller encoder',
+        ns: recordNs,
+        note: `${calls} calls, median of ${rounds} rounds after a warm-up round; JS + Dawn encoding, no GPU work`,
+      },
+      {
+        what: 'host: issue one dropout into the context batch',
+        ns: issuedNs,
+        note: `${calls} calls in one tick, one submit, median of ${rounds} rounds; time until all were submitted`,
+      },
       { what: 'wall: one dropout of many sharing one submit', ns: batchedNs, note: `the same ${calls} calls, until the GPU queue is idle` },
       { what: 'wall: one dropout per submit, waited for', ns: median(single), note: 'median latency of call, submit, onSubmittedWorkDone' },
     ];
-    if (gpu) rows.push({ what: `GPU: one dropout dispatch of many in one submit (${gpu.method})`, ns: gpu.ns, note: `2^10 f32 forward (${gpu.samples}×${gpu.reps}); copy kernel at the same bytes: ${formatNs(gpu.copyNs ?? NaN)}` });
+    if (gpu)
+      rows.push({
+        what: `GPU: one dropout dispatch of many in one submit (${gpu.method})`,
+        ns: gpu.ns,
+        note: `2^10 f32 forward (${gpu.samples}×${gpu.reps}); copy kernel at the same bytes: ${formatNs(gpu.copyNs ?? NaN)}`,
+      });
     return rows;
   } finally {
     ctx.release(x);

@@ -135,7 +135,9 @@ export class GpuTimer {
       const [ts0, wall0] = await this.sample(record, 1);
       await this.settle();
       const slow = wall0 > 4 * budget.sampleMs * 1e6;
-      const calibration = slow ? [[ts0, wall0] as const] : [await this.sample(record, 1), await this.sample(record, 1), await this.sample(record, 1)];
+      const calibration = slow
+        ? [[ts0, wall0] as const]
+        : [await this.sample(record, 1), await this.sample(record, 1), await this.sample(record, 1)];
       const once = Math.max(Math.min(...calibration.map(([ts, wall]) => (sane(ts, wall) ? ts : wall))), 1e3);
       // Calls under a millisecond get at least 8 per sample, whatever the calibration said.
       const reps = clamp(Math.round((budget.sampleMs * 1e6) / once), once < 1e6 ? Math.min(8, budget.maxReps) : 1, budget.maxReps);
@@ -155,9 +157,19 @@ export class GpuTimer {
     }
     return plans.map(({ reps, ts, wall, insane }) => {
       const wallNs = median(wall);
-      if (this.hasTimestamps && insane === 0) return { ns: median(ts), method: 'timestamp' as const, wallNs, reps, samples, series: ts, wallSeries: wall };
+      if (this.hasTimestamps && insane === 0)
+        return { ns: median(ts), method: 'timestamp' as const, wallNs, reps, samples, series: ts, wallSeries: wall };
       const rejected = this.hasTimestamps ? `${insane}/${samples} timestamp samples outside (0, wall]` : undefined;
-      return { ns: wallNs, method: 'wall' as const, wallNs, reps, samples, series: wall, wallSeries: wall, ...(rejected ? { rejected } : {}) };
+      return {
+        ns: wallNs,
+        method: 'wall' as const,
+        wallNs,
+        reps,
+        samples,
+        series: wall,
+        wallSeries: wall,
+        ...(rejected ? { rejected } : {}),
+      };
     });
   }
 

@@ -53,7 +53,13 @@ export interface Points1D {
 }
 
 /** y = f(x) + noise for x drawn uniformly from the given intervals. */
-export function regression(n: number, intervals: readonly [number, number][], f: (x: number) => number, noise: number, seed: number): Points1D {
+export function regression(
+  n: number,
+  intervals: readonly [number, number][],
+  f: (x: number) => number,
+  noise: number,
+  seed: number,
+): Points1D {
   const next = rng(seed);
   const x = new Float32Array(n);
   const y = new Float32Array(n);
@@ -80,7 +86,9 @@ export const TOGGLE_NEXT = 6;
  */
 export function toggleNetwork(): { sizes: number[]; parameters: Float32Array; activations: Float32Array } {
   const next = rng(2024);
-  const activations = Float32Array.from({ length: TOGGLE_NEURONS }, (_, i) => Number((0.35 + 0.6 * Math.abs(Math.sin(1.7 * i + 0.4))).toFixed(2)));
+  const activations = Float32Array.from({ length: TOGGLE_NEURONS }, (_, i) =>
+    Number((0.35 + 0.6 * Math.abs(Math.sin(1.7 * i + 0.4))).toFixed(2)),
+  );
   const n = TOGGLE_NEURONS;
   const m = TOGGLE_NEXT;
   const w1 = Float32Array.from({ length: n * m }, () => Number(((next() - 0.35) * 0.9).toFixed(2)));

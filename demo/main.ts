@@ -1,6 +1,6 @@
 // The demo page's entry point: acquire a WebGPU device (or explain what is missing and how to
 // enable it), then start the panels one after another so the first results appear quickly.
-import { DropoutContext, NO_WEBGPU_MESSAGE, UnsupportedError, requestDropoutDevice } from '../src/index.js';
+import { DropoutContext, NO_WEBGPU_MESSAGE, requestDropoutDevice, UnsupportedError } from '../src/index.js';
 import { startEnsemblePanel } from './panels/ensemble.js';
 import { startMaskPanel } from './panels/mask.js';
 import { startMcPanel } from './panels/mc.js';
@@ -8,7 +8,7 @@ import { startOverfitPanel } from './panels/overfit.js';
 import { startSpeedPanel } from './panels/speed.js';
 import { startTogglePanel } from './panels/toggle.js';
 import { message } from './plot.js';
-import { Panel, byId, canvas2d, haltPanels } from './ui.js';
+import { byId, canvas2d, haltPanels, Panel } from './ui.js';
 
 /** The panels that can run on the CPU reference when there is no WebGPU. */
 const CPU_PANELS = ['toggle', 'mask'] as const;
@@ -22,7 +22,7 @@ const PANELS = ['toggle', 'mask', 'ensemble', 'overfit', 'mc', 'speed'] as const
 const ENABLE_STEPS = [
   'Chrome or Edge: turn on "Use graphics acceleration when available" (Settings → System) and restart the browser; chrome://gpu shows whether WebGPU is hardware accelerated or blocked.',
   'Chrome on Linux: WebGPU also needs chrome://flags/#enable-unsafe-webgpu set to Enabled (or start Chrome with --enable-unsafe-webgpu).',
-  'Firefox or Safari: use a recent version with WebGPU turned on (Firefox 141+ on Windows, Safari 26+; elsewhere dom.webgpu.enabled in about:config, or Safari\'s Feature Flags).',
+  "Firefox or Safari: use a recent version with WebGPU turned on (Firefox 141+ on Windows, Safari 26+; elsewhere dom.webgpu.enabled in about:config, or Safari's Feature Flags).",
   'Then reload this page.',
 ];
 

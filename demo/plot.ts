@@ -242,7 +242,12 @@ function tick(v: number): string {
   return Number(v.toFixed(a < 1 ? 2 : a < 10 ? 1 : 0)).toString();
 }
 
-export function line(f: Frame, xs: ArrayLike<number>, ys: ArrayLike<number>, style: { color: string; width?: number; dash?: number[]; alpha?: number }): void {
+export function line(
+  f: Frame,
+  xs: ArrayLike<number>,
+  ys: ArrayLike<number>,
+  style: { color: string; width?: number; dash?: number[]; alpha?: number },
+): void {
   const { g } = f;
   g.save();
   g.beginPath();

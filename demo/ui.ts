@@ -31,7 +31,7 @@ export function haltPanels(): void {
   halted = true;
 }
 
-const WAITING_FOR_BENCHMARK = 'Waiting for the benchmark\'s current batch (the GPU runs one job at a time)…';
+const WAITING_FOR_BENCHMARK = "Waiting for the benchmark's current batch (the GPU runs one job at a time)…";
 
 type Control = HTMLInputElement | HTMLButtonElement | HTMLSelectElement;
 

@@ -38,7 +38,16 @@ async function main(): Promise<void> {
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       pass.setPipeline(pipeline);
-      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }] }));
+      pass.setBindGroup(
+        0,
+        device.createBindGroup({
+          layout: pipeline.getBindGroupLayout(0),
+          entries: [
+            { binding: 0, resource: { buffer: src } },
+            { binding: 1, resource: { buffer: dst } },
+          ],
+        }),
+      );
       pass.dispatchWorkgroups(Math.ceil(input.length / 64));
       pass.end();
       encoder.copyBufferToBuffer(dst, 0, read, 0, input.byteLength);
@@ -66,13 +75,24 @@ async function main(): Promise<void> {
       const v = f32[0]!;
       const want = toHalfBits(v);
       const a = Math.abs(v);
-      const kind: keyof typeof kinds = Number.isNaN(v) ? 'nan' : a >= 65520 ? 'overflow' : a < 2 ** -14 && a !== 0 ? 'subnormal' : fromHalfBits(want) === v ? 'exact' : Math.abs(fromHalfBits(want) - v) === Math.abs(fromHalfBits(want ^ 1) - v) ? 'tie' : 'inexact';
+      const kind: keyof typeof kinds = Number.isNaN(v)
+        ? 'nan'
+        : a >= 65520
+          ? 'overflow'
+          : a < 2 ** -14 && a !== 0
+            ? 'subnormal'
+            : fromHalfBits(want) === v
+              ? 'exact'
+              : Math.abs(fromHalfBits(want) - v) === Math.abs(fromHalfBits(want ^ 1) - v)
+                ? 'tie'
+                : 'inexact';
       kinds[kind]++;
       const got = packed[i]!;
       const ok = kind === 'nan' ? (got & 0x7c00) === 0x7c00 && (got & 0x3ff) !== 0 : got === want;
       if (!ok) {
         wrong[kind]++;
-        if (examples.length < 12) examples.push(`${kind} ${v} (0x${packIn[i]!.toString(16)}): got 0x${got.toString(16)}, reference 0x${want.toString(16)}`);
+        if (examples.length < 12)
+          examples.push(`${kind} ${v} (0x${packIn[i]!.toString(16)}): got 0x${got.toString(16)}, reference 0x${want.toString(16)}`);
       }
     }
     const halves = Uint32Array.from({ length: 65536 }, (_, h) => h);
@@ -90,9 +110,17 @@ async function main(): Promise<void> {
         if (examples.length < 24) examples.push(`unpack 0x${h.toString(16)}: got ${got}, reference ${want}`);
       }
     }
-    console.log(`adapter: ${adapter.info?.vendor} ${adapter.info?.architecture} ${adapter.info?.description} (ICD ${icd ?? 'system loader'})`);
-    console.log(`pack2x16float, cases (wrong/total): ${Object.entries(kinds).map(([k, n]) => `${k} ${wrong[k as keyof typeof kinds]}/${n}`).join(', ')}`);
-    console.log(`unpack2x16float over all 65536 halves: ${unpackWrong} differ from the reference (${subnormalWrong} of them subnormal inputs)`);
+    console.log(
+      `adapter: ${adapter.info?.vendor} ${adapter.info?.architecture} ${adapter.info?.description} (ICD ${icd ?? 'system loader'})`,
+    );
+    console.log(
+      `pack2x16float, cases (wrong/total): ${Object.entries(kinds)
+        .map(([k, n]) => `${k} ${wrong[k as keyof typeof kinds]}/${n}`)
+        .join(', ')}`,
+    );
+    console.log(
+      `unpack2x16float over all 65536 halves: ${unpackWrong} differ from the reference (${subnormalWrong} of them subnormal inputs)`,
+    );
     for (const e of examples) console.log(`  ${e}`);
   } finally {
     release();

@@ -12,7 +12,15 @@
 // --json writes the summary too. Run with `node --expose-gc` and --gc to collect garbage every
 // 100 calls: what remains then is what the garbage collector cannot free.
 import { writeFileSync } from 'node:fs';
-import { DropoutContext, dropout, readArray, referenceDropout, referenceStructuredDropout, spatialDropout, spatialNoiseShape } from '../src/index.js';
+import {
+  DropoutContext,
+  dropout,
+  readArray,
+  referenceDropout,
+  referenceStructuredDropout,
+  spatialDropout,
+  spatialNoiseShape,
+} from '../src/index.js';
 import { requestNodeDevice } from '../src/node.js';
 
 function option(name: string, fallback: number): number {
@@ -64,7 +72,10 @@ async function call(k: number): Promise<GPUBuffer> {
   const s = k % SHAPES;
   const { buffer } = input(s);
   const seed = BigInt(k);
-  const r = k % 2 ? await dropout(ctx, buffer, { p: 0.25, seed }) : await spatialDropout(ctx, buffer, { p: 0.5, shape: shapeOf(s), layout: 'channels-first', seed });
+  const r =
+    k % 2
+      ? await dropout(ctx, buffer, { p: 0.25, seed })
+      : await spatialDropout(ctx, buffer, { p: 0.5, shape: shapeOf(s), layout: 'channels-first', seed });
   return r.output;
 }
 
@@ -73,11 +84,18 @@ async function check(k: number, output: GPUBuffer): Promise<void> {
   const s = k % SHAPES;
   const { data } = input(s);
   const got = await readArray(ctx, output, 'f32', data.length);
-  const want = k % 2
-    ? referenceDropout(data, { p: 0.25, seed: BigInt(k) })
-    : referenceStructuredDropout(data, { p: 0.5, shape: shapeOf(s), noiseShape: spatialNoiseShape(shapeOf(s), { layout: 'channels-first' }), seed: BigInt(k) });
+  const want =
+    k % 2
+      ? referenceDropout(data, { p: 0.25, seed: BigInt(k) })
+      : referenceStructuredDropout(data, {
+          p: 0.5,
+          shape: shapeOf(s),
+          noiseShape: spatialNoiseShape(shapeOf(s), { layout: 'channels-first' }),
+          seed: BigInt(k),
+        });
   for (let i = 0; i < data.length; i++) {
-    if (!Object.is(got[i], want[i])) throw new Error(`call ${k} (shape ${shapeOf(s).join('x')}): element ${i} is ${got[i]}, the reference says ${want[i]}`);
+    if (!Object.is(got[i], want[i]))
+      throw new Error(`call ${k} (shape ${shapeOf(s).join('x')}): element ${i} is ${got[i]}, the reference says ${want[i]}`);
   }
 }
 
@@ -101,14 +119,29 @@ for (let k = 0; k < CALLS; k++) {
   if ((k + 1) % tenth === 0) {
     const m = memory();
     rows.push({ calls: k + 1, ...m, poolAllocations: ctx.pool.allocations });
-    console.log(`  ${String(k + 1).padStart(8)} calls  RSS ${m.rssMiB.toFixed(1).padStart(7)} MiB  heap ${m.heapMiB.toFixed(1).padStart(6)} MiB  pool allocations ${ctx.pool.allocations}`);
+    console.log(
+      `  ${String(k + 1).padStart(8)} calls  RSS ${m.rssMiB.toFixed(1).padStart(7)} MiB  heap ${m.heapMiB.toFixed(1).padStart(6)} MiB  pool allocations ${ctx.pool.allocations}`,
+    );
   }
 }
 await nd.device.queue.onSubmittedWorkDone();
 const seconds = (performance.now() - started) / 1000;
 const after = memory();
 const growth = after.rssMiB - before.rssMiB;
-const summary = { adapter: nd.adapterName, calls: CALLS, shapes: SHAPES, validate: VALIDATE, check: CHECK, gc: Boolean(gc), seconds, callsPerSecond: CALLS / seconds, before, after, rssGrowthMiB: growth, rows };
+const summary = {
+  adapter: nd.adapterName,
+  calls: CALLS,
+  shapes: SHAPES,
+  validate: VALIDATE,
+  check: CHECK,
+  gc: Boolean(gc),
+  seconds,
+  callsPerSecond: CALLS / seconds,
+  before,
+  after,
+  rssGrowthMiB: growth,
+  rows,
+};
 console.log(
   `done in ${seconds.toFixed(1)} s (${summary.callsPerSecond.toFixed(0)} calls/s): RSS ${before.rssMiB.toFixed(1)} -> ${after.rssMiB.toFixed(1)} MiB ` +
     `(${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MiB; highest ${Math.max(...rows.map((r) => r.rssMiB), after.rssMiB).toFixed(1)} MiB)`,

@@ -1,15 +1,21 @@
 // Typed-array convenience over the GPUBuffer ops: upload, run, read back, release.
-import type { DropoutContext } from './runtime/context.js';
+
 import { InvalidArgumentError } from './errors.js';
-import { RANDOM_OPTION_NAMES } from './ops/common.js';
-import { dropout, type DropoutOptions, type DropoutState } from './ops/dropout.js';
-import { checkOptionsObject, optionNames } from './options.js';
 import type { Dtype } from './kernels/shaders.js';
+import { RANDOM_OPTION_NAMES } from './ops/common.js';
+import { type DropoutOptions, type DropoutState, dropout } from './ops/dropout.js';
+import { checkOptionsObject, optionNames } from './options.js';
+import type { DropoutContext } from './runtime/context.js';
 
 type ArrayFor<D extends Dtype | 'u32'> = D extends 'f32' ? Float32Array : D extends 'f16' ? Uint16Array : Uint32Array;
 
 /** Reads `count` elements of `buffer` (f16 as Uint16Array bit patterns). */
-export async function readArray<D extends Dtype | 'u32'>(ctx: DropoutContext, buffer: GPUBuffer, dtype: D, count: number): Promise<ArrayFor<D>> {
+export async function readArray<D extends Dtype | 'u32'>(
+  ctx: DropoutContext,
+  buffer: GPUBuffer,
+  dtype: D,
+  count: number,
+): Promise<ArrayFor<D>> {
   if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'u32') throw new InvalidArgumentError('dtype', "'f32', 'f16' or 'u32'", dtype);
   if (!Number.isSafeInteger(count) || count < 0) throw new InvalidArgumentError('count', 'a whole number of elements >= 0', count);
   const bytes = await ctx.readBytes(buffer, count * (dtype === 'f16' ? 2 : 4));

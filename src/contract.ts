@@ -43,10 +43,7 @@ export function checkProbability(p: number, argument = 'p'): number {
 }
 
 /** How a rate p is carried out: identity, all zeros, or a Bernoulli mask with threshold T. */
-export type KeepRule =
-  | { kind: 'identity' }
-  | { kind: 'zeros' }
-  | { kind: 'mask'; threshold: number; scale: number };
+export type KeepRule = { kind: 'identity' } | { kind: 'zeros' } | { kind: 'mask'; threshold: number; scale: number };
 
 /**
  * keep iff word >= T with T = round(p * 2^32), computed here so the GPU compares integers.

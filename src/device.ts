@@ -29,7 +29,8 @@ const REQUEST_OPTIONS = optionNames<DeviceRequest>({ gpu: true, powerPreference:
 
 export async function requestDropoutDevice(request: DeviceRequest = {}): Promise<AcquiredDevice> {
   // Checked before anything is requested, so a typo costs no adapter.
-  if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('options', 'an object ({ gpu?, powerPreference?, f16? })', request);
+  if (typeof request !== 'object' || request === null)
+    throw new InvalidArgumentError('options', 'an object ({ gpu?, powerPreference?, f16? })', request);
   checkOptionNames(request, REQUEST_OPTIONS);
   const f16 = request.f16 ?? 'prefer';
   if (f16 !== 'prefer' && f16 !== 'require' && f16 !== 'off') throw new InvalidArgumentError('f16', "'prefer', 'require' or 'off'", f16);
@@ -43,7 +44,10 @@ export async function requestDropoutDevice(request: DeviceRequest = {}): Promise
   const adapter = await gpu.requestAdapter(powerPreference ? { powerPreference } : undefined);
   if (!adapter) throw new UnsupportedError('WebGPU is present but no adapter was found (requestAdapter returned null)');
   const hasF16 = adapter.features.has('shader-f16');
-  if (f16 === 'require' && !hasF16) throw new UnsupportedError("the adapter lacks 'shader-f16', which the native f16 path needs (without it f16 takes the packed path: request with f16: 'prefer' or 'off')");
+  if (f16 === 'require' && !hasF16)
+    throw new UnsupportedError(
+      "the adapter lacks 'shader-f16', which the native f16 path needs (without it f16 takes the packed path: request with f16: 'prefer' or 'off')",
+    );
   // Ask for the adapter's largest binding and buffer sizes so fewer tensors need chunking.
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,

@@ -1,7 +1,7 @@
 // A generator owns a 64-bit seed and a 64-bit stream counter: each random op that draws from it
 // takes the next stream, so successive calls get independent masks and any call can be replayed
 // from the (seed, stream) it returned.
-import { toU64, U64_MAX, type U64 } from './contract.js';
+import { toU64, type U64, U64_MAX } from './contract.js';
 import { InvalidArgumentError } from './errors.js';
 
 export class PhiloxGenerator {

@@ -1,60 +1,127 @@
 // The package's main entry. The reference directive below is kept in dist/index.d.ts, so a
 // consumer's TypeScript sees the WebGPU types (GPUBuffer, GPUDevice...) without configuring them.
 /// <reference types="@webgpu/types" preserve="true" />
-export { DropoutContext } from './runtime/context.js';
-export type { KernelCall } from './runtime/dispatch.js';
-export { defaultTuning, isCpuAdapter, type ContextOptions, type LaunchTuning } from './runtime/options.js';
-export { Usage, CHUNK_ALIGN, dtypeBytes, type BoundBuffer } from './runtime/units.js';
+
+export { dropoutArray, readArray } from './arrays.js';
+export { type KeepRule, keepRule, thresholdFor, toU64, type U64, U64_MAX } from './contract.js';
+export { type AcquiredDevice, type DeviceRequest, describeAdapter, NO_WEBGPU_MESSAGE, requestDropoutDevice } from './device.js';
+export { DeviceLostError, DropoutError, Got, GpuValidationError, InvalidArgumentError, UnsupportedError } from './errors.js';
 export { PhiloxGenerator } from './generator.js';
+export { fromHalfArray, fromHalfBits, toHalfArray, toHalfBits } from './half.js';
+export { type BindingUnit, type KernelRecord, kernels } from './kernels/elementwise.js';
+export { composeShader, type Dtype, type F16Path, type ShaderName, shaderSources } from './kernels/shaders.js';
+export { structuredKernels } from './kernels/structured.js';
+export { Dropout, type DropoutCall, type DropoutLayerOptions, Layer } from './layers/dropout.js';
 export {
-  dropout,
-  dropoutBackward,
-  randomWords,
-  randomUniform,
-  randomNormal,
+  AlphaDropout,
+  DropConnect,
+  Dropout1d,
+  Dropout2d,
+  Dropout3d,
+  DropPath,
+  GaussianDropout,
+  type LayerCall,
+  SpatialDropout1D,
+  SpatialDropout2D,
+  SpatialDropout3D,
+  type SpatialDropoutLayerOptions,
+  type StructuredLayerOptions,
+  VariationalDropout,
+} from './layers/structured.js';
+export { checkMatrix, type Matrix, oneHot, readMatrix, uploadMatrix } from './model/matrix.js';
+export { DropoutInactiveError, type McDropoutOptions, type McDropoutResult, mcDropout, mcSample } from './model/mc.js';
+export { type ForwardFn, MLP } from './model/mlp.js';
+export type { LossKind, MLPOptions } from './model/mlp-options.js';
+export {
+  type ReferenceMcStats,
+  type ReferenceMlp,
+  type ReferenceSample,
+  referenceLoss,
+  referenceMcStats,
+  referenceMlpForward,
+} from './model/reference.js';
+export { type SampleRandom, SITE_OFFSET_STRIDE, sampleDropout, siteOffset } from './model/sample.js';
+export {
+  alphaDropout,
+  alphaDropoutBackward,
+  alphaDropoutCoefficients,
+  type BackwardOptions,
+  type BernoulliOptions,
+  type BiasDropoutResidualGrads,
+  type BiasDropoutResidualOptions,
   bernoulliMask,
+  biasDropoutResidual,
+  biasDropoutResidualBackward,
+  broadcastTable,
+  type ChannelLayout,
+  type ChannelOptions,
+  channelAxisFor,
+  checkShape,
+  type DropConnectOptions,
+  type DropoutBackwardOptions,
   type DropoutOptions,
   type DropoutResult,
   type DropoutState,
-  type DropoutBackwardOptions,
-  type RandomOptions,
+  type DropPathOptions,
+  dropConnect,
+  dropConnectBackward,
+  dropout,
+  dropoutBackward,
+  dropPath,
+  dropPathAdd,
+  dropPathAddBackward,
+  dropPathNoiseShape,
+  dropPathRates,
+  gaussianDropout,
+  gaussianDropoutBackward,
+  gaussianSigma,
+  type KeepMaskOptions,
+  MAX_RANK,
+  type NoiseShape,
   type RandomOpOptions,
+  type RandomOptions,
   type RandomResult,
   type RandomState,
-  type BernoulliOptions,
+  randomNormal,
+  randomUniform,
+  randomWords,
+  resolveNoiseShape,
+  SELU_ALPHA,
+  SELU_LAMBDA,
+  type Shape,
+  type SpatialDropoutOptions,
+  type StructuredDropoutOptions,
+  type StructuredOp,
+  type StructuredOptions,
+  type StructuredResult,
+  type StructuredState,
+  shapeSize,
+  spatialDropout,
+  spatialNoiseShape,
+  structuredDropout,
+  structuredDropoutBackward,
+  structuredKeepMask,
+  type VariationalDropoutOptions,
+  variationalDropout,
+  variationalNoiseShape,
 } from './ops/index.js';
-export { Layer, Dropout, type DropoutLayerOptions, type DropoutCall } from './layers/dropout.js';
-export { requestDropoutDevice, describeAdapter, NO_WEBGPU_MESSAGE, type DeviceRequest, type AcquiredDevice } from './device.js';
-export { keepRule, thresholdFor, toU64, U64_MAX, type U64, type KeepRule } from './contract.js';
-export { philox4x32_10, mulhi32, contractWords } from './reference/philox.js';
 export * from './reference/dropout.js';
-export { toHalfBits, fromHalfBits, toHalfArray, fromHalfArray } from './half.js';
-export { DropoutError, Got, InvalidArgumentError, UnsupportedError, DeviceLostError, GpuValidationError } from './errors.js';
-export { kernels, type KernelRecord, type BindingUnit } from './kernels/elementwise.js';
-export { shaderSources, composeShader, type Dtype, type F16Path, type ShaderName } from './kernels/shaders.js';
-export { readArray, dropoutArray } from './arrays.js';
-export { MLP, type ForwardFn } from './model/mlp.js';
-export { type MLPOptions, type LossKind } from './model/mlp-options.js';
-export { uploadMatrix, readMatrix, oneHot, checkMatrix, type Matrix } from './model/matrix.js';
-export { sampleDropout, siteOffset, SITE_OFFSET_STRIDE, type SampleRandom } from './model/sample.js';
-export { referenceMlpForward, referenceLoss, referenceMcStats, type ReferenceMlp, type ReferenceSample, type ReferenceMcStats } from './model/reference.js';
-export { mcDropout, mcSample, DropoutInactiveError, type McDropoutOptions, type McDropoutResult } from './model/mc.js';
+export { contractWords, mulhi32, philox4x32_10 } from './reference/philox.js';
 export {
-  structuredDropout, structuredDropoutBackward, structuredKeepMask, spatialDropout, dropPath, dropPathAdd, dropPathAddBackward, dropPathRates,
-  variationalDropout, dropConnect, dropConnectBackward, gaussianDropout, gaussianDropoutBackward, gaussianSigma, alphaDropout, alphaDropoutBackward,
-  alphaDropoutCoefficients, biasDropoutResidual, biasDropoutResidualBackward, spatialNoiseShape, dropPathNoiseShape, variationalNoiseShape,
-  channelAxisFor, resolveNoiseShape, broadcastTable, checkShape, shapeSize, MAX_RANK, SELU_LAMBDA, SELU_ALPHA,
-  type Shape, type NoiseShape, type ChannelLayout, type ChannelOptions, type StructuredOptions, type StructuredDropoutOptions, type StructuredState,
-  type StructuredResult, type StructuredOp, type BackwardOptions, type SpatialDropoutOptions, type DropPathOptions, type VariationalDropoutOptions,
-  type DropConnectOptions, type KeepMaskOptions, type BiasDropoutResidualOptions, type BiasDropoutResidualGrads,
-} from './ops/index.js';
-export { structuredKernels } from './kernels/structured.js';
-export {
-  SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, Dropout1d, Dropout2d, Dropout3d, DropPath, VariationalDropout, GaussianDropout, AlphaDropout, DropConnect,
-  type StructuredLayerOptions, type SpatialDropoutLayerOptions, type LayerCall,
-} from './layers/structured.js';
-export {
-  referenceMaskIndices, referenceStructuredKeep, referenceStructuredDropout, referenceStructuredDropoutBackward, referenceDropPathAdd, referenceGaussianDropout,
-  referenceGaussianDropoutBackward, referenceAlphaDropout, referenceAlphaDropoutBackward, referenceBiasDropoutResidual, referenceBiasDropoutResidualBackward,
   type ReferenceStructured,
+  referenceAlphaDropout,
+  referenceAlphaDropoutBackward,
+  referenceBiasDropoutResidual,
+  referenceBiasDropoutResidualBackward,
+  referenceDropPathAdd,
+  referenceGaussianDropout,
+  referenceGaussianDropoutBackward,
+  referenceMaskIndices,
+  referenceStructuredDropout,
+  referenceStructuredDropoutBackward,
+  referenceStructuredKeep,
 } from './reference/structured.js';
+export { DropoutContext } from './runtime/context.js';
+export type { KernelCall } from './runtime/dispatch.js';
+export { type ContextOptions, defaultTuning, isCpuAdapter, type LaunchTuning } from './runtime/options.js';
+export { type BoundBuffer, CHUNK_ALIGN, dtypeBytes, Usage } from './runtime/units.js';

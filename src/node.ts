@@ -8,7 +8,7 @@
 /// <reference types="@webgpu/types" preserve="true" />
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { describeAdapter, requestDropoutDevice, type AcquiredDevice, type DeviceRequest } from './device.js';
+import { type AcquiredDevice, type DeviceRequest, describeAdapter, requestDropoutDevice } from './device.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
 import { checkOptionNames, optionNames } from './options.js';
 
@@ -41,7 +41,9 @@ export function resolveIcd(choice = process.env[ADAPTER_ENV], source: string = A
   }
   if (existsSync(wanted) && statSync(wanted).isFile()) return wanted;
   if (/[\\/]/.test(wanted) || wanted.endsWith('.json')) {
-    throw new UnsupportedError(`${source}=${wanted}: ${existsSync(wanted) ? 'not a file' : 'no such file'} (a path must name an ICD json file)`);
+    throw new UnsupportedError(
+      `${source}=${wanted}: ${existsSync(wanted) ? 'not a file' : 'no such file'} (a path must name an ICD json file)`,
+    );
   }
   throw new UnsupportedError(`${source}: expected lavapipe, swiftshader, system or an ICD json path, got ${JSON.stringify(wanted)}`);
 }
@@ -81,7 +83,9 @@ export function dawnGpu(icd: string | undefined, flags: readonly string[] = []):
   try {
     webgpu = createRequire(import.meta.url)('webgpu') as DawnModule;
   } catch (e) {
-    throw new UnsupportedError(`the 'webgpu' package (Dawn for Node) is needed in Node: npm install webgpu (${(e as Error).message.split('\n')[0]})`);
+    throw new UnsupportedError(
+      `the 'webgpu' package (Dawn for Node) is needed in Node: npm install webgpu (${(e as Error).message.split('\n')[0]})`,
+    );
   }
   if (icd) {
     // The Vulkan loader reads these when Dawn creates its instance, i.e. in create() below.
@@ -97,7 +101,8 @@ export function dawnGpu(icd: string | undefined, flags: readonly string[] = []):
 
 /** A GPUDevice in Node through Dawn, on the adapter WEBGPU_DROPOUT_ADAPTER selects. */
 export async function requestNodeDevice(request: NodeDeviceRequest = {}): Promise<NodeDevice> {
-  if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('options', 'an object ({ adapter?, powerPreference?, f16? })', request);
+  if (typeof request !== 'object' || request === null)
+    throw new InvalidArgumentError('options', 'an object ({ adapter?, powerPreference?, f16? })', request);
   checkOptionNames(request, NODE_REQUEST_OPTIONS);
   if (request.adapter !== undefined && typeof request.adapter !== 'string') {
     throw new InvalidArgumentError('adapter', 'lavapipe, swiftshader, system or an ICD json path', request.adapter);

@@ -62,7 +62,13 @@ export function checkOptionNames(opts: object, known: OptionNames, where = 'opti
  * `got` as what came: pass `opts` itself to show it, or nothing), then every name must be one
  * `known` lists.
  */
-export function checkOptionsObject(opts: unknown, known: OptionNames, argument: string, expected: string, got?: unknown): asserts opts is object {
+export function checkOptionsObject(
+  opts: unknown,
+  known: OptionNames,
+  argument: string,
+  expected: string,
+  got?: unknown,
+): asserts opts is object {
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError(argument, expected, got);
   checkOptionNames(opts, known);
 }

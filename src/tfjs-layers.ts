@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { layers, type Shape } from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from './errors.js';
 import { PhiloxGenerator } from './generator.js';
-import { dropout } from './tfjs.js';
 import { checkTensor } from './tfjs/record.js';
+import { dropout } from './tfjs.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
 
@@ -35,11 +35,16 @@ export class WebGPUDropout extends layers.Layer {
 
   constructor(args: WebGPUDropoutLayerArgs) {
     if (typeof args !== 'object' || args === null) throw new InvalidArgumentError('args', 'an object with rate', args);
-    if (typeof args.rate !== 'number' || !(args.rate >= 0 && args.rate <= 1)) throw new InvalidArgumentError('rate', 'a number in [0, 1]', args.rate);
-    if (args.noiseShape != null && (!Array.isArray(args.noiseShape) || args.noiseShape.some((d) => d !== null && !(Number.isSafeInteger(d) && d >= 0)))) {
+    if (typeof args.rate !== 'number' || !(args.rate >= 0 && args.rate <= 1))
+      throw new InvalidArgumentError('rate', 'a number in [0, 1]', args.rate);
+    if (
+      args.noiseShape != null &&
+      (!Array.isArray(args.noiseShape) || args.noiseShape.some((d) => d !== null && !(Number.isSafeInteger(d) && d >= 0)))
+    ) {
       throw new InvalidArgumentError('noiseShape', 'an array of extents (null: the input extent)', args.noiseShape);
     }
-    if (args.seed != null && !(Number.isSafeInteger(args.seed) && args.seed >= 0)) throw new InvalidArgumentError('seed', 'a non-negative safe integer', args.seed);
+    if (args.seed != null && !(Number.isSafeInteger(args.seed) && args.seed >= 0))
+      throw new InvalidArgumentError('seed', 'a non-negative safe integer', args.seed);
     super(args);
     this.rate = args.rate;
     this.noiseShape = args.noiseShape ?? undefined;

@@ -11,21 +11,21 @@
 //   allocated from its own pool, written in place: no copy, no readback, and tfjs frees y as usual;
 // - the mask is never stored: the backward (tf.customGrad) regenerates it from (seed, stream, offset).
 import * as tf from '@tensorflow/tfjs-core';
-import { keepRule, type KeepRule, type RandomState } from './contract.js';
-import type { DropoutContext } from './runtime/context.js';
-import type { KernelCall } from './runtime/dispatch.js';
-import type { BoundBuffer } from './runtime/units.js';
+import { type KeepRule, keepRule, type RandomState } from './contract.js';
 import { Got, InvalidArgumentError } from './errors.js';
-import { checkOptionsObject, optionNames, type OptionNames } from './options.js';
 import { beginOp, drawRandom, RANDOM_OPTION_NAMES, type RandomOptions } from './ops/common.js';
 import { gaussianCall, gaussianSigma } from './ops/gaussian.js';
 import { maskCall } from './ops/launch.js';
 import { prepared } from './ops/prepare.js';
-import { dropPathNoiseShape, resolveNoiseShape, spatialNoiseShape, type ChannelLayout, type NoiseShape } from './ops/shape.js';
+import { type ChannelLayout, dropPathNoiseShape, type NoiseShape, resolveNoiseShape, spatialNoiseShape } from './ops/shape.js';
+import { checkOptionsObject, type OptionNames, optionNames } from './options.js';
+import type { DropoutContext } from './runtime/context.js';
+import type { KernelCall } from './runtime/dispatch.js';
+import type { BoundBuffer } from './runtime/units.js';
 import { tfjsContext } from './tfjs/backend.js';
 import { checkTensor, runOp } from './tfjs/record.js';
 
-export { webgpuBackend, useTfjsDevice, tfjsContext, setTfjsContext } from './tfjs/backend.js';
+export { setTfjsContext, tfjsContext, useTfjsDevice, webgpuBackend } from './tfjs/backend.js';
 
 // ---------------------------------------------------------------------------------------------
 // Ops
@@ -61,7 +61,8 @@ function beginTfOp(x: unknown, opts: TfDropoutOptions, names: OptionNames): Begu
   checkTensor(x, 'x');
   const ctx = tfjsContext();
   const { training } = beginOp(ctx, opts, 'an object with at least p', names);
-  if (opts.onState !== undefined && typeof opts.onState !== 'function') throw new InvalidArgumentError('onState', 'a function', opts.onState);
+  if (opts.onState !== undefined && typeof opts.onState !== 'function')
+    throw new InvalidArgumentError('onState', 'a function', opts.onState);
   return { ctx, training };
 }
 
@@ -70,7 +71,13 @@ function beginTfOp(x: unknown, opts: TfDropoutOptions, names: OptionNames): Begu
  * copied), then `call` for the forward and, through the op itself, for the gradient (dy mapped
  * with the same mask, regenerated, never stored), so that it is differentiable to any order.
  */
-function differentiable(begun: Begun, x: tf.Tensor, opts: TfDropoutOptions, rule: KeepRule, call: (x: BoundBuffer, out: BoundBuffer, rand: RandomState) => KernelCall): tf.Tensor {
+function differentiable(
+  begun: Begun,
+  x: tf.Tensor,
+  opts: TfDropoutOptions,
+  rule: KeepRule,
+  call: (x: BoundBuffer, out: BoundBuffer, rand: RandomState) => KernelCall,
+): tf.Tensor {
   const { ctx, training } = begun;
   const rand = drawRandom(ctx, opts, training);
   if (!training) return tf.clone(x);
@@ -119,7 +126,8 @@ const SPATIAL_NAMES = optionNames<TfSpatialDropoutOptions>({ ...BASE_NAMES, layo
 export function spatialDropout(x: tf.Tensor, opts: TfSpatialDropoutOptions): tf.Tensor {
   const begun = beginTfOp(x, opts, SPATIAL_NAMES);
   const rule = keepRule(opts.p);
-  if (x.rank < 2) throw new InvalidArgumentError('x', 'a tensor of rank >= 2 (N, ..., C) or (N, C, ...)', new Got(`shape [${x.shape.join(', ')}]`));
+  if (x.rank < 2)
+    throw new InvalidArgumentError('x', 'a tensor of rank >= 2 (N, ..., C) or (N, C, ...)', new Got(`shape [${x.shape.join(', ')}]`));
   const layout = opts.layout ?? (opts.channelAxis === undefined ? 'channels-last' : undefined);
   return maskedOp(begun, x, opts, rule, spatialNoiseShape(x.shape, { layout, channelAxis: opts.channelAxis }));
 }
@@ -135,7 +143,8 @@ const DROP_PATH_NAMES = optionNames<TfDropPathOptions>({ ...BASE_NAMES, scaleByK
 export function dropPath(x: tf.Tensor, opts: TfDropPathOptions): tf.Tensor {
   const begun = beginTfOp(x, opts, DROP_PATH_NAMES);
   const rule = keepRule(opts.p);
-  if (opts.scaleByKeep !== undefined && typeof opts.scaleByKeep !== 'boolean') throw new InvalidArgumentError('scaleByKeep', 'a boolean', opts.scaleByKeep);
+  if (opts.scaleByKeep !== undefined && typeof opts.scaleByKeep !== 'boolean')
+    throw new InvalidArgumentError('scaleByKeep', 'a boolean', opts.scaleByKeep);
   if (x.rank < 1) throw new InvalidArgumentError('x', 'a tensor of rank >= 1 (the batch first)', new Got('a scalar'));
   return maskedOp(begun, x, opts, rule, dropPathNoiseShape(x.shape), opts.scaleByKeep ?? true);
 }

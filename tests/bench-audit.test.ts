@@ -75,16 +75,16 @@ vi.mock('@tensorflow/tfjs-core', () => ({
 }));
 vi.mock('@tensorflow/tfjs-backend-webgpu', () => ({ WebGPUBackend: class {} }));
 
-import * as lib from '../src/index.js';
-import { kernels, type DropoutContext } from '../src/index.js';
 import type { BenchEnv } from '../bench/env.js';
-import type { Runtime } from '../src/runtime/context.js';
 import { benchOps, copyCell, copyWordsFor, fitsBuffers, largestBufferBytesPerElement, P, SEED } from '../bench/ops.js';
-import { UsageError, parseArgs } from '../bench/options.js';
-import { measureMemory, measureOverhead } from '../bench/sections.js';
+import { parseArgs, UsageError } from '../bench/options.js';
 import { openTfPeer, timeAgainstOurs, timeCpuReference } from '../bench/peers.js';
-import { cellResult, formatNs, opTable, toMarkdown, type BenchReport, type OpResult } from '../bench/report.js';
+import { type BenchReport, cellResult, formatNs, type OpResult, opTable, toMarkdown } from '../bench/report.js';
+import { measureMemory, measureOverhead } from '../bench/sections.js';
 import { GpuTimer, pairedRatio, quantile, type Recorder, type Timing, type TimingBudget } from '../bench/timing.js';
+import * as lib from '../src/index.js';
+import { type DropoutContext, kernels } from '../src/index.js';
+import type { Runtime } from '../src/runtime/context.js';
 
 beforeEach(() => {
   h.clock = 1000;
@@ -107,7 +107,10 @@ interface FakeBuffer {
 // The bench's own kernel calls go through runtimeOf(ctx).dispatcher; a fake context brings its own.
 vi.mock('../src/runtime/context.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../src/runtime/context.js')>();
-  return { ...actual, runtimeOf: (ctx: DropoutContext) => (ctx as unknown as { fakeRuntime?: Runtime }).fakeRuntime ?? actual.runtimeOf(ctx) };
+  return {
+    ...actual,
+    runtimeOf: (ctx: DropoutContext) => (ctx as unknown as { fakeRuntime?: Runtime }).fakeRuntime ?? actual.runtimeOf(ctx),
+  };
 });
 
 /** A DropoutContext that hands out fake buffers of the requested size and records dispatches. */
@@ -134,7 +137,8 @@ function buffersIn(args: unknown[]): FakeBuffer[] {
   const found = new Set<FakeBuffer>();
   const visit = (v: unknown, depth: number) => {
     if (isBuffer(v)) found.add(v);
-    else if (depth < 3 && typeof v === 'object' && v !== null && !ArrayBuffer.isView(v)) for (const w of Object.values(v)) visit(w, depth + 1);
+    else if (depth < 3 && typeof v === 'object' && v !== null && !ArrayBuffer.isView(v))
+      for (const w of Object.values(v)) visit(w, depth + 1);
   };
   args.forEach((a) => visit(a, 0));
   return [...found];
@@ -189,18 +193,23 @@ describe('bench ops: each op times its own library call, on the bytes it counts'
       // The bytes the op is credited with are the bytes of the buffers its call touches.
       const touched = buffersIn(args).filter((b) => !(op.id.startsWith('bias_dropout_residual') && b.size === BIAS_BYTES));
       const touchedBytes = touched.reduce((s, b) => s + b.size, 0);
-      if (op.id.startsWith('stage.rng_only')) expect(op.bytesPerElement).toBe(0); // Philox only: its store is a never-taken sentinel branch
+      if (op.id.startsWith('stage.rng_only'))
+        expect(op.bytesPerElement).toBe(0); // Philox only: its store is a never-taken sentinel branch
       else expect(touchedBytes).toBe(op.bytesPerElement * n);
 
       // The call runs on n elements of the op's dtype (elements/s divides by n).
       const state = (name === 'dropoutBackward' ? args[2] : undefined) as { count: number; dtype: string } | undefined;
       const shape = options.shape as number[] | undefined;
-      const count = (options.count as number | undefined) ?? state?.count ?? (shape ? shape.reduce((a, b) => a * b, 1) : (args[1] as FakeBuffer).size / 4);
+      const count =
+        (options.count as number | undefined) ??
+        state?.count ??
+        (shape ? shape.reduce((a, b) => a * b, 1) : (args[1] as FakeBuffer).size / 4);
       expect(count).toBe(n);
       const dtype = (options.dtype as string | undefined) ?? state?.dtype ?? 'f32';
       expect(dtype).toBe(op.dtype);
       // No buffer holds more than largestBufferBytesPerElement says (the suite's size cap relies on it).
-      for (const b of touched) expect(b.size, `${op.id}: a buffer of ${b.size} bytes`).toBeLessThanOrEqual(largestBufferBytesPerElement(op) * n);
+      for (const b of touched)
+        expect(b.size, `${op.id}: a buffer of ${b.size} bytes`).toBeLessThanOrEqual(largestBufferBytesPerElement(op) * n);
       if (op.id.includes('+mask')) expect((options.mask as FakeBuffer).size).toBe(n / 8);
       else expect(options.mask).toBeUndefined();
       cell.dispose();
@@ -216,10 +225,11 @@ describe('the copy reference moves the same bytes as the op', () => {
     expect(copyWordsFor(1024 / 8)).toBe(16);
     expect(copyWordsFor(1)).toBe(4);
     for (const op of benchOps.filter((o) => o.bytesPerElement > 0))
-      for (const log2 of [10, 15, 20, 26]) expect(copyWordsFor(op.bytesPerElement * 2 ** log2) * 8, `${op.id} 2^${log2}`).toBe(op.bytesPerElement * 2 ** log2);
+      for (const log2 of [10, 15, 20, 26])
+        expect(copyWordsFor(op.bytesPerElement * 2 ** log2) * 8, `${op.id} 2^${log2}`).toBe(op.bytesPerElement * 2 ** log2);
   });
 
-  it('largestBufferBytesPerElement: 4 (one f32), or half the op\'s bytes for its copy buffers when larger', () => {
+  it("largestBufferBytesPerElement: 4 (one f32), or half the op's bytes for its copy buffers when larger", () => {
     const byId = (id: string) => benchOps.find((op) => op.id === id)!;
     expect(largestBufferBytesPerElement(byId('dropout.forward.f32'))).toBe(4);
     expect(largestBufferBytesPerElement(byId('rng.bernoulli_packed'))).toBe(4);
@@ -227,7 +237,8 @@ describe('the copy reference moves the same bytes as the op', () => {
     expect(Math.max(...benchOps.map(largestBufferBytesPerElement))).toBe(6);
     // The copy reference's buffers, for every op and size, within that bound.
     for (const op of benchOps.filter((o) => o.bytesPerElement > 0))
-      for (const log2 of [10, 20, 26]) expect(copyWordsFor(op.bytesPerElement * 2 ** log2) * 4, op.id).toBeLessThanOrEqual(largestBufferBytesPerElement(op) * 2 ** log2);
+      for (const log2 of [10, 20, 26])
+        expect(copyWordsFor(op.bytesPerElement * 2 ** log2) * 4, op.id).toBeLessThanOrEqual(largestBufferBytesPerElement(op) * 2 ** log2);
   });
 
   it('fitsBuffers: with maxBufferSize 2^30 the f32 forward runs 2^28, the 12-byte ops (6-byte copy buffers) stop at 2^27', () => {
@@ -245,7 +256,12 @@ describe('the copy reference moves the same bytes as the op', () => {
     const encoder = {} as GPUCommandEncoder;
     await cell.record(encoder);
     expect(acquired.map((b) => b.size)).toEqual([1040 * 4, 1040 * 4]);
-    const call = raw.dispatch.mock.calls[0]![0] as { kernel: unknown; count: number; buffers: Record<string, { buffer: unknown }>; encoder: unknown };
+    const call = raw.dispatch.mock.calls[0]![0] as {
+      kernel: unknown;
+      count: number;
+      buffers: Record<string, { buffer: unknown }>;
+      encoder: unknown;
+    };
     expect(call.kernel).toBe(kernels.copy);
     expect(call.count).toBe(1040);
     expect(call.encoder).toBe(encoder);
@@ -304,9 +320,11 @@ function fakeDevice(timestamps: boolean) {
       },
     },
   };
-  const recorder = (name: string, wallNs: number, gpuNs: number): Recorder => (encoder) => {
-    (encoder as unknown as { work: unknown[] }).work.push({ name, wallNs, gpuNs });
-  };
+  const recorder =
+    (name: string, wallNs: number, gpuNs: number): Recorder =>
+    (encoder) => {
+      (encoder as unknown as { work: unknown[] }).work.push({ name, wallNs, gpuNs });
+    };
   return { device: device as unknown as GPUDevice, submits, recorder, gpuOverride, wallOverride };
 }
 
@@ -322,7 +340,10 @@ describe('GpuTimer on a fake device and clock', () => {
     const fake = fakeDevice(true);
     const timer = new GpuTimer(fake.device);
     // op: 10 us of GPU time and 12 us of wall time per call; copy: 5 and 6.
-    const [t, c] = (await timer.measureTogether([fake.recorder('op', 12_000, 10_000), fake.recorder('copy', 6_000, 5_000)], budget)) as [Timing, Timing];
+    const [t, c] = (await timer.measureTogether([fake.recorder('op', 12_000, 10_000), fake.recorder('copy', 6_000, 5_000)], budget)) as [
+      Timing,
+      Timing,
+    ];
     // 1 ms samples: 100 calls of the op, 200 of the copy; 10 ms of budget / 2 ms per round = 5 rounds.
     expect([t.reps, c.reps, t.samples, c.samples]).toEqual([100, 200, 5, 5]);
     expect(t.method).toBe('timestamp');
@@ -334,7 +355,17 @@ describe('GpuTimer on a fake device and clock', () => {
     expect(c.wallNs).toBeCloseTo(6_000, 6);
     expect(t.rejected).toBeUndefined();
     // Warm-up + 3 calibration submits of one call each, then one sample of each per round.
-    expect(fake.submits).toEqual(['opx1', 'opx1', 'opx1', 'opx1', 'copyx1', 'copyx1', 'copyx1', 'copyx1', ...Array(5).fill(['opx100', 'copyx200']).flat()]);
+    expect(fake.submits).toEqual([
+      'opx1',
+      'opx1',
+      'opx1',
+      'opx1',
+      'copyx1',
+      'copyx1',
+      'copyx1',
+      'copyx1',
+      ...Array(5).fill(['opx100', 'copyx200']).flat(),
+    ]);
     expect(pairedRatio(c, t).ratio).toBe(0.5);
   });
 
@@ -359,7 +390,10 @@ describe('GpuTimer on a fake device and clock', () => {
     const fake = fakeDevice(true);
     // The op's 3rd timed sample (index 6: after the warm-up and 3 calibration samples) reads 1.2 x its wall time.
     fake.gpuOverride.fn = (name, index, wallNs) => (name === 'op' && index === 6 ? wallNs * 1.2 : undefined);
-    const [t, c] = (await new GpuTimer(fake.device).measureTogether([fake.recorder('op', 12_000, 10_000), fake.recorder('copy', 6_000, 5_000)], budget)) as [Timing, Timing];
+    const [t, c] = (await new GpuTimer(fake.device).measureTogether(
+      [fake.recorder('op', 12_000, 10_000), fake.recorder('copy', 6_000, 5_000)],
+      budget,
+    )) as [Timing, Timing];
     expect(t.method).toBe('wall');
     expect(t.rejected).toBe('1/5 timestamp samples outside (0, wall]');
     expect(t.ns).toBe(t.wallNs);
@@ -397,7 +431,13 @@ describe('GpuTimer on a fake device and clock', () => {
 
 describe('pairedRatio and cellResult with mixed methods', () => {
   const timing = (method: Timing['method'], series: number[], wallSeries = series): Timing => ({
-    ns: quantile(series, 0.5), method, wallNs: quantile(wallSeries, 0.5), reps: 1, samples: series.length, series, wallSeries,
+    ns: quantile(series, 0.5),
+    method,
+    wallNs: quantile(wallSeries, 0.5),
+    reps: 1,
+    samples: series.length,
+    series,
+    wallSeries,
   });
 
   it('a timestamp copy against a wall op is paired by the wall times of both', () => {
@@ -413,7 +453,9 @@ describe('pairedRatio and cellResult with mixed methods', () => {
     expect(cellResult(10, 8 * 1024, op, tsCopy).copyNs).toBe(2000);
     const cell = cellResult(10, 8 * 1024, op, copy);
     expect(cell.copy).toEqual({ method: 'wall', reps: 1, samples: 3 });
-    expect(opTable({ id: 'x', label: 'x', kind: 'op', dtype: 'f32', bytesPerElement: 8, cells: [cell] })).toContain('timestamp (3×1); copy wall, paired by wall time');
+    expect(opTable({ id: 'x', label: 'x', kind: 'op', dtype: 'f32', bytesPerElement: 8, cells: [cell] })).toContain(
+      'timestamp (3×1); copy wall, paired by wall time',
+    );
   });
 });
 
@@ -441,9 +483,16 @@ describe('peers on fake clocks', () => {
     const { env: e, acquired } = env();
     const peerMs = [3, 6, 9, 6];
     let call = 0;
-    const t = await timeAgainstOurs(e, 4096, async () => {
-      h.clock += peerMs[call++ % peerMs.length]!;
-    }, 0, 4, 4);
+    const t = await timeAgainstOurs(
+      e,
+      4096,
+      async () => {
+        h.clock += peerMs[call++ % peerMs.length]!;
+      },
+      0,
+      4,
+      4,
+    );
     expect(vi.mocked(lib.dropout).mock.calls[0]![2]).toMatchObject({ p: P, seed: SEED, count: 4096 });
     expect(acquired.map((b) => b.size)).toEqual([4096 * 4, 4096 * 4]);
     // One warm-up call each, then 4 rounds: the peer's 3, 6, 9, 6 ms against our 1 ms.
@@ -455,7 +504,7 @@ describe('peers on fake clocks', () => {
     expect(t.ratioRange[1]).toBeCloseTo(6.75, 9);
   });
 
-  it("tf.dropout: its open encoder is flushed and the GPU waited for before the clock stops", async () => {
+  it('tf.dropout: its open encoder is flushed and the GPU waited for before the clock stops', async () => {
     const { env: e } = env();
     const tf = await openTfPeer(e);
     const t = await tf.time(4096, 0, 3);
@@ -487,7 +536,21 @@ describe('Markdown rows from fixed numbers', () => {
     dtype: 'f32',
     bytesPerElement: 8,
     cells: [
-      { log2: 10, n: 1024, ns: 4000, method: 'timestamp', wallNs: 5000, reps: 7, samples: 3, elementsPerSec: 256e6, gbPerSec: 2.048, copyNs: 2000, ofCopy: 0.5, ofCopyRange: [0.4, 0.6], copy: { method: 'timestamp', reps: 9, samples: 3 } },
+      {
+        log2: 10,
+        n: 1024,
+        ns: 4000,
+        method: 'timestamp',
+        wallNs: 5000,
+        reps: 7,
+        samples: 3,
+        elementsPerSec: 256e6,
+        gbPerSec: 2.048,
+        copyNs: 2000,
+        ofCopy: 0.5,
+        ofCopyRange: [0.4, 0.6],
+        copy: { method: 'timestamp', reps: 9, samples: 3 },
+      },
     ],
     failures: [{ log2: 15, message: 'boom' }],
   };
@@ -502,7 +565,19 @@ describe('Markdown rows from fixed numbers', () => {
     skipped: [],
     failures: ['dropout.forward.f32 at 2^15: boom'],
     ops: [op],
-    peers: [{ peer: 'tf.dropout (tfjs-backend-webgpu)', log2: 16, n: 65536, ns: 3e6, calls: 20, oursNs: 1e6, ratio: 3, ratioRange: [2.5, 3.5], note: 'N' }],
+    peers: [
+      {
+        peer: 'tf.dropout (tfjs-backend-webgpu)',
+        log2: 16,
+        n: 65536,
+        ns: 3e6,
+        calls: 20,
+        oursNs: 1e6,
+        ratio: 3,
+        ratioRange: [2.5, 3.5],
+        note: 'N',
+      },
+    ],
     peerErrors: [],
     memory: { rows: [{ what: 'ours', bytesPerElement: 0.125, source: 'measured', note: 'M' }], poolPeakBytes: 2 ** 20, poolPeakNote: 'P' },
     overhead: [{ what: 'host', ns: 2.5e6, note: 'O' }],
@@ -530,22 +605,55 @@ describe('Markdown rows from fixed numbers', () => {
   });
 
   it('formatNs units', () => {
-    expect([999, 1500, 12_345, 2.01e6, 12.34e6, 1.5e9].map(formatNs)).toEqual(['999 ns', '1.50 µs', '12.3 µs', '2.01 ms', '12.3 ms', '1.50 s']);
+    expect([999, 1500, 12_345, 2.01e6, 12.34e6, 1.5e9].map(formatNs)).toEqual([
+      '999 ns',
+      '1.50 µs',
+      '12.3 µs',
+      '2.01 ms',
+      '12.3 ms',
+      '1.50 s',
+    ]);
   });
 });
 
 describe('the command line (bench/options.ts)', () => {
   it('defaults: full run 2^10..2^26 in steps of 2, 300 ms per cell, both peers; quick 2^10..2^20 in steps of 5, 60 ms', () => {
     // A user's run goes to a git-ignored folder; only --write-reference writes the committed results.
-    expect(parseArgs([])).toEqual({ quick: false, out: resolve('bench/results/local'), writeReference: false, name: undefined, min: 10, max: 26, step: 2, budgetMs: 300, ops: undefined, tf: true, cpu: true, subset: false });
-    expect(parseArgs(['--write-reference', '--budget', '400'])).toMatchObject({ out: resolve('bench/results'), writeReference: true, budgetMs: 400, subset: false, quick: false });
+    expect(parseArgs([])).toEqual({
+      quick: false,
+      out: resolve('bench/results/local'),
+      writeReference: false,
+      name: undefined,
+      min: 10,
+      max: 26,
+      step: 2,
+      budgetMs: 300,
+      ops: undefined,
+      tf: true,
+      cpu: true,
+      subset: false,
+    });
+    expect(parseArgs(['--write-reference', '--budget', '400'])).toMatchObject({
+      out: resolve('bench/results'),
+      writeReference: true,
+      budgetMs: 400,
+      subset: false,
+      quick: false,
+    });
     expect(parseArgs(['--', '--quick'])).toMatchObject({ quick: true, min: 10, max: 20, step: 5, budgetMs: 60, subset: false });
-    expect(parseArgs(['--out', 'x', '--name', 'n', '--budget', '20', '--ops', 'rng.,dropout.forward'])).toMatchObject({ out: resolve('x'), name: 'n', budgetMs: 20, ops: ['rng.', 'dropout.forward'] });
+    expect(parseArgs(['--out', 'x', '--name', 'n', '--budget', '20', '--ops', 'rng.,dropout.forward'])).toMatchObject({
+      out: resolve('x'),
+      name: 'n',
+      budgetMs: 20,
+      ops: ['rng.', 'dropout.forward'],
+    });
   });
 
   it('a run that leaves ops, sizes or a peer out is a subset; --budget (precision) and --quick are not', () => {
-    for (const args of [['--ops', 'rng.'], ['--min', '12'], ['--max', '24'], ['--step', '1'], ['--no-tf'], ['--no-cpu']]) expect(parseArgs(args).subset, args.join(' ')).toBe(true);
-    for (const args of [[], ['--budget', '50'], ['--quick'], ['--out', 'x', '--name', 'y']]) expect(parseArgs(args).subset, args.join(' ')).toBe(false);
+    for (const args of [['--ops', 'rng.'], ['--min', '12'], ['--max', '24'], ['--step', '1'], ['--no-tf'], ['--no-cpu']])
+      expect(parseArgs(args).subset, args.join(' ')).toBe(true);
+    for (const args of [[], ['--budget', '50'], ['--quick'], ['--out', 'x', '--name', 'y']])
+      expect(parseArgs(args).subset, args.join(' ')).toBe(false);
     expect(parseArgs(['--no-tf'])).toMatchObject({ tf: false, cpu: true });
     expect(parseArgs(['--no-cpu'])).toMatchObject({ tf: true, cpu: false });
   });
@@ -563,7 +671,10 @@ describe('the command line (bench/options.ts)', () => {
       [['--ops', 'nosuch'], /^--ops: no op id starts with nosuch; the ops are dropout\.forward\.f32/],
       [['--fast'], /^unknown option --fast/],
       [['quick'], /^unexpected argument "quick"/],
-      [['--write-reference', '--quick'], /^--write-reference refreshes the committed full-run results in bench\/results\/ and takes no --quick$/],
+      [
+        ['--write-reference', '--quick'],
+        /^--write-reference refreshes the committed full-run results in bench\/results\/ and takes no --quick$/,
+      ],
       [['--write-reference', '--out', 'x', '--ops', 'rng.', '--no-tf'], /and takes no --out, --ops, --no-tf$/],
     ] as const) {
       expect(() => parseArgs([...args]), args.join(' ')).toThrow(UsageError);
@@ -607,7 +718,8 @@ describe('the memory and overhead sections (bench/sections.ts) on a fake context
       ...(o.mask ? { mask: raw.acquire(o.count / 8) } : {}),
       state: { count: o.count },
     })) as never);
-    vi.mocked(lib.dropoutBackward).mockImplementation((async (_ctx: unknown, _dy: unknown, state: { count: number }) => raw.acquire(state.count * 4)) as never);
+    vi.mocked(lib.dropoutBackward).mockImplementation((async (_ctx: unknown, _dy: unknown, state: { count: number }) =>
+      raw.acquire(state.count * 4)) as never);
     // Earlier cells took the pool far higher than this section will (a full run's 2^26 cells).
     pool.peakBytes = 1e12;
     const rows = await measureMemory({ ctx, device: fakeQueueDevice(1) } as unknown as BenchEnv, 4096);

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cellResult, formatNs, toMarkdown, type BenchReport } from '../bench/report.js';
+import { type BenchReport, cellResult, formatNs, toMarkdown } from '../bench/report.js';
 import { pairedRatio, quantile, type Timing } from '../bench/timing.js';
 import { viteNode } from './child.js';
 
@@ -13,7 +13,13 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('bench timing helpers', () => {
   const timing = (method: Timing['method'], series: number[], wallSeries = series): Timing => ({
-    ns: quantile(series, 0.5), method, wallNs: quantile(wallSeries, 0.5), reps: 1, samples: series.length, series, wallSeries,
+    ns: quantile(series, 0.5),
+    method,
+    wallNs: quantile(wallSeries, 0.5),
+    reps: 1,
+    samples: series.length,
+    series,
+    wallSeries,
   });
 
   it('quantile interpolates between order statistics', () => {
@@ -58,7 +64,9 @@ describe('bench timing helpers', () => {
 
 describe('npm run bench -- --quick', () => {
   it('writes a JSON report and a Markdown table for every op', async () => {
-    const { code, stdout, stderr } = await viteNode(['bench/run.ts', '--', '--quick', '--out', out, '--name', 'smoke'], { timeout: 120_000 });
+    const { code, stdout, stderr } = await viteNode(['bench/run.ts', '--', '--quick', '--out', out, '--name', 'smoke'], {
+      timeout: 120_000,
+    });
     expect(code, stderr).toBe(0);
     expect(stdout).toContain('webgpu-dropout bench on');
 
@@ -76,9 +84,12 @@ describe('npm run bench -- --quick', () => {
         expect(['timestamp', 'wall']).toContain(c.method);
         // The sanity rule holds sample by sample, so it holds for the per-call medians (bench/timing.ts):
         // a timestamp median above its wall median (beyond the slack) means a sample was not divided by its calls.
-        if (c.method === 'timestamp') expect(c.ns, `${op.id} 2^${c.log2}`).toBeLessThanOrEqual((c.wallNs * 1.05 + 5e4 / c.reps) * (1 + 1e-12));
+        if (c.method === 'timestamp')
+          expect(c.ns, `${op.id} 2^${c.log2}`).toBeLessThanOrEqual((c.wallNs * 1.05 + 5e4 / c.reps) * (1 + 1e-12));
         else expect(c.ns).toBe(c.wallNs);
-        expect(c.rejected !== undefined, `${op.id} 2^${c.log2}: rejected iff a timestamp adapter fell back to wall`).toBe(report.timing.timestampQuery && c.method === 'wall');
+        expect(c.rejected !== undefined, `${op.id} 2^${c.log2}: rejected iff a timestamp adapter fell back to wall`).toBe(
+          report.timing.timestampQuery && c.method === 'wall',
+        );
         // The rates are derived from the median as the README says.
         expect(c.elementsPerSec / (c.n / (c.ns * 1e-9))).toBeCloseTo(1, 9);
         if (op.bytesPerElement > 0) expect(c.gbPerSec / ((op.bytesPerElement * c.n) / c.ns)).toBeCloseTo(1, 9);
@@ -119,7 +130,9 @@ describe('npm run bench -- --quick', () => {
     const cellOf = (id: string, log2: number) => report.ops.find((o) => o.id === id)!.cells.find((c) => c.log2 === log2)!;
     expect(report.stages).toHaveLength(1);
     expect(report.stages[0]).toContain(`2^20: forward ${formatNs(cellOf('dropout.forward.f32', 20).ns)} = `);
-    expect(report.stages[0]).toContain(`(${formatNs(cellOf('dropout.forward.f32', 20).copyNs!)}); without Philox ${formatNs(cellOf('stage.no_rng.f32', 20).ns)} `);
+    expect(report.stages[0]).toContain(
+      `(${formatNs(cellOf('dropout.forward.f32', 20).copyNs!)}); without Philox ${formatNs(cellOf('stage.no_rng.f32', 20).ns)} `,
+    );
     expect(report.stages[0]).toContain(`Philox alone ${formatNs(cellOf('stage.rng_only.f32', 20).ns)};`);
     // Targets on a CPU adapter are judged at 2^24 only, which a quick run does not reach.
     if (/llvmpipe|lavapipe|swiftshader/i.test(report.adapter.name))
@@ -157,9 +170,29 @@ describe('npm run bench -- --quick', () => {
 
 describe('npm run bench with a partial selection', () => {
   it("a run that leaves ops, sizes or peers out writes '<adapter>-subset' files marked as such", async () => {
-    const { code, stderr } = await viteNode(['bench/run.ts', '--', '--ops', 'rng.words', '--min', '10', '--max', '11', '--step', '2', '--no-tf', '--no-cpu', '--budget', '20', '--out', out], {
-      timeout: 120_000,
-    });
+    const { code, stderr } = await viteNode(
+      [
+        'bench/run.ts',
+        '--',
+        '--ops',
+        'rng.words',
+        '--min',
+        '10',
+        '--max',
+        '11',
+        '--step',
+        '2',
+        '--no-tf',
+        '--no-cpu',
+        '--budget',
+        '20',
+        '--out',
+        out,
+      ],
+      {
+        timeout: 120_000,
+      },
+    );
     expect(code, stderr).toBe(0);
     const file = readdirSync(out).find((f) => f.endsWith('-subset.json') && !f.endsWith('-quick-subset.json'));
     expect(file, 'a <adapter>-subset.json report').toBeDefined();
@@ -219,7 +252,10 @@ describe('npm run bench with a partial selection', () => {
       [['--quick'], /^bench: WEBGPU_DROPOUT_ADAPTER: expected lavapipe, swiftshader, system or an ICD json path, got "nosuch"$/, 'nosuch'],
       [['--quick'], /^bench: WEBGPU_DROPOUT_ADAPTER=\/nonexistent\.json: no such file/, '/nonexistent.json'],
       // Known only once the device is open: the adapter's maxBufferSize (lavapipe's holds 2^29 f32).
-      [['--max', '40'], /^bench: --max 40: this adapter's maxBufferSize \(\d+ bytes\) holds at most 2\^\d+ f32 elements; pass --max \d+ or less/],
+      [
+        ['--max', '40'],
+        /^bench: --max 40: this adapter's maxBufferSize \(\d+ bytes\) holds at most 2\^\d+ f32 elements; pass --max \d+ or less/,
+      ],
     ] as const) {
       const env = { ...process.env, ...(adapter ? { WEBGPU_DROPOUT_ADAPTER: adapter } : {}) };
       const failed = await viteNode(['bench/run.ts', '--', ...args, '--out', out], { timeout: 60_000, env });

@@ -7,21 +7,21 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOGGLE_NEURONS, featureMap, toggleNetwork } from '../demo/data.js';
+import { featureMap, TOGGLE_NEURONS, toggleNetwork } from '../demo/data.js';
 import { colors } from '../demo/plot.js';
-import { NO_WEBGPU_MESSAGE, applyKeepMask, referenceKeepMask, referenceMlpForward } from '../src/index.js';
+import { applyKeepMask, NO_WEBGPU_MESSAGE, referenceKeepMask, referenceMlpForward } from '../src/index.js';
 import {
-  ROOT,
   canvasInk,
   cellColours,
   collectErrors,
   dataValue,
+  type Harness,
   installDeviceLossSwitch,
   loseDevice,
+  ROOT,
   setSlider,
   shownValue,
   startHarness,
-  type Harness,
 } from './browser/harness.js';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'browser');
@@ -38,7 +38,11 @@ afterAll(async () => {
   await harness?.close();
 });
 
-async function openPage(viewport: { width: number; height: number }, prepare?: (page: Page) => Promise<unknown>, hash = ''): Promise<{ page: Page; errors: string[] }> {
+async function openPage(
+  viewport: { width: number; height: number },
+  prepare?: (page: Page) => Promise<unknown>,
+  hash = '',
+): Promise<{ page: Page; errors: string[] }> {
   const page = await harness.browser.newPage();
   await page.setViewportSize(viewport);
   const errors = collectErrors(page);
@@ -76,7 +80,14 @@ interface MaskView {
 
 async function maskView(page: Page, canvas = 'mask-canvas'): Promise<MaskView> {
   const d = await page.locator(`#${canvas}`).evaluate((el) => ({ ...(el as HTMLElement).dataset }));
-  return { mode: d.mode!, p: Number(d.p), seed: BigInt(d.seed!), stream: BigInt(d.stream!), kept: d.kept!, values: d.values!.split(',').map(Number) };
+  return {
+    mode: d.mode!,
+    p: Number(d.p),
+    seed: BigInt(d.seed!),
+    stream: BigInt(d.stream!),
+    kept: d.kept!,
+    values: d.values!.split(',').map(Number),
+  };
 }
 
 /** Sets p / seed / stream and waits for the panel to show the mask for exactly those. */
@@ -88,7 +99,10 @@ async function showMask(page: Page, p: number, seed: number, stream: number): Pr
     ([pp, s, t]) => {
       const panel = document.getElementById('panel-mask')!;
       const d = document.getElementById('mask-canvas')!.dataset;
-      return panel.dataset.state === 'error' || (panel.dataset.state === 'ready' && Number(d.p) === pp && d.seed === String(s) && d.stream === String(t));
+      return (
+        panel.dataset.state === 'error' ||
+        (panel.dataset.state === 'ready' && Number(d.p) === pp && d.seed === String(s) && d.stream === String(t))
+      );
     },
     [p, seed, stream] as const,
     { timeout: 30_000, polling: 100 },
@@ -120,7 +134,10 @@ async function expectMaskReadOuts(page: Page, view: MaskView, units: number): Pr
     Math.sqrt((p * (1 - p)) / units).toFixed(3),
   ]);
   const large = await readOut(page, 'mask-kept-large', /^(\d+\.\d{5}) \(±(\d+\.\d{5}) is 1σ\)$/);
-  expect(large.shown, '#mask-kept-large text vs data-value').toEqual([large.value[0]!.toFixed(5), Math.sqrt((p * (1 - p)) / (1 << 20)).toFixed(5)]);
+  expect(large.shown, '#mask-kept-large text vs data-value').toEqual([
+    large.value[0]!.toFixed(5),
+    Math.sqrt((p * (1 - p)) / (1 << 20)).toFixed(5),
+  ]);
   const expected = await readOut(page, 'mask-expected', /^(\d+\.\d{2})$/);
   expect(expected.shown, '#mask-expected text vs data-value').toEqual([expected.value[0]!.toFixed(2)]);
   const scale = await readOut(page, 'mask-scale', /^× (\d+\.\d{3})$/);
@@ -167,10 +184,17 @@ function expectGridLayout(mode: string, size: number, at: [number, number][]): v
       const n = axis === 0 ? place.col : place.row;
       const seen = line.get(n);
       if (seen === undefined) line.set(n, xy[axis]);
-      else expect(xy[axis], `${mode} cell ${i}: ${axis === 0 ? 'x' : 'y'} unlike the rest of its ${axis === 0 ? 'column' : 'row'}`).toBeCloseTo(seen, 6);
+      else
+        expect(
+          xy[axis],
+          `${mode} cell ${i}: ${axis === 0 ? 'x' : 'y'} unlike the rest of its ${axis === 0 ? 'column' : 'row'}`,
+        ).toBeCloseTo(seen, 6);
     });
     for (let n = 1; n < 16; n++) {
-      expect(line.get(n)! - line.get(n - 1)!, `${mode}: ${axis === 0 ? 'column' : 'row'} ${n} must start at least a cell after ${axis === 0 ? 'column' : 'row'} ${n - 1}`).toBeGreaterThanOrEqual(size - 1e-9);
+      expect(
+        line.get(n)! - line.get(n - 1)!,
+        `${mode}: ${axis === 0 ? 'column' : 'row'} ${n} must start at least a cell after ${axis === 0 ? 'column' : 'row'} ${n - 1}`,
+      ).toBeGreaterThanOrEqual(size - 1e-9);
     }
   }
 }
@@ -185,12 +209,24 @@ async function expectPaintedMask(page: Page, view: MaskView, canvas = 'mask-canv
   expectGridLayout(view.mode, size, at);
   const painted = cells.map(paintedAs);
   const wrong = painted.flatMap((c, i) =>
-    c === view.kept[i] ? [] : [`cell ${i}: painted ${{ '0': 'dropped', '1': 'kept', '?': 'neither' }[c]} (rgba ${cells[i]![0]!.join(',')}), data-kept ${view.kept[i]}`],
+    c === view.kept[i]
+      ? []
+      : [
+          `cell ${i}: painted ${{ '0': 'dropped', '1': 'kept', '?': 'neither' }[c]} (rgba ${cells[i]![0]!.join(',')}), data-kept ${view.kept[i]}`,
+        ],
   );
-  expect(wrong.slice(0, 8), `${view.mode} mask (p ${view.p}, seed ${view.seed}, stream ${view.stream}): ${wrong.length} cells painted unlike data-kept`).toEqual([]);
-  const kept = painted.flatMap((c, i) => (c === '1' ? [{ i, value: view.values[i]!, red: cells[i]![0]![0]! }] : [])).sort((a, b) => a.value - b.value);
+  expect(
+    wrong.slice(0, 8),
+    `${view.mode} mask (p ${view.p}, seed ${view.seed}, stream ${view.stream}): ${wrong.length} cells painted unlike data-kept`,
+  ).toEqual([]);
+  const kept = painted
+    .flatMap((c, i) => (c === '1' ? [{ i, value: view.values[i]!, red: cells[i]![0]![0]! }] : []))
+    .sort((a, b) => a.value - b.value);
   for (let k = 1; k < kept.length; k++) {
-    expect(kept[k]!.red, `cell ${kept[k]!.i} (${kept[k]!.value}) is painted lighter than cell ${kept[k - 1]!.i} (${kept[k - 1]!.value})`).toBeLessThanOrEqual(kept[k - 1]!.red);
+    expect(
+      kept[k]!.red,
+      `cell ${kept[k]!.i} (${kept[k]!.value}) is painted lighter than cell ${kept[k - 1]!.i} (${kept[k - 1]!.value})`,
+    ).toBeLessThanOrEqual(kept[k - 1]!.red);
   }
 }
 
@@ -202,10 +238,13 @@ async function expectDrawn(page: Page, id: string): Promise<void> {
 
 /** The panels' controls that are not disabled, by id. */
 function enabledControls(page: Page): Promise<string[]> {
-  return page.evaluate((names) =>
-    names.flatMap((n) =>
-      [...document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>(`#panel-${n} :is(input, button, select)`)].filter((el) => !el.disabled).map((el) => `#${el.id}`),
-    ),
+  return page.evaluate(
+    (names) =>
+      names.flatMap((n) =>
+        [...document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>(`#panel-${n} :is(input, button, select)`)]
+          .filter((el) => !el.disabled)
+          .map((el) => `#${el.id}`),
+      ),
     [...PANELS],
   );
 }
@@ -242,7 +281,9 @@ async function expectLostPage(page: Page, when: string): Promise<void> {
   await expect(page.locator('#adapter').textContent(), when).resolves.toMatch(/^Was computing on: .*\(the device was lost\)\.$/);
   for (const name of PANELS) {
     expect(await panelState(page, name), `${when}: panel ${name}`).toBe('unavailable');
-    expect(await page.locator(`#${name}-status`).textContent(), `${when}: panel ${name}`).toBe('The GPU device was lost: reload the page to compute again.');
+    expect(await page.locator(`#${name}-status`).textContent(), `${when}: panel ${name}`).toBe(
+      'The GPU device was lost: reload the page to compute again.',
+    );
   }
   expect(await enabledControls(page), `${when}: controls still enabled`).toEqual([]);
 }
@@ -289,7 +330,17 @@ interface ToggleView {
 async function toggleView(page: Page): Promise<ToggleView> {
   const d = await page.locator('#toggle-layer').evaluate((el) => ({ ...(el as HTMLElement).dataset }));
   const nums = (v?: string) => v!.split(',').map(Number);
-  return { p: Number(d.p), kind: d.kind!, stream: BigInt(d.stream!), drawn: d.drawn!, keep: d.keep!, flips: d.flips!, values: nums(d.values), next: nums(d.next), test: nums(d.test) };
+  return {
+    p: Number(d.p),
+    kind: d.kind!,
+    stream: BigInt(d.stream!),
+    drawn: d.drawn!,
+    keep: d.keep!,
+    flips: d.flips!,
+    values: nums(d.values),
+    next: nums(d.next),
+    test: nums(d.test),
+  };
 }
 
 /**
@@ -324,18 +375,33 @@ async function expectToggle(page: Page, step: number, flips: number[]): Promise<
  * bar's top edge.
  */
 async function expectToggleBars(page: Page, p: number): Promise<void> {
-  const painted = await page.locator('#toggle-layer').evaluate((el, blue) => {
-    const canvas = el as HTMLCanvasElement;
-    const { base, unit, bars } = JSON.parse(canvas.dataset.bars!) as { base: number; unit: number; bars: { input: [number, number]; output: [number, number] }[] };
-    const g = canvas.getContext('2d')!;
-    const m = g.getTransform();
-    const data = g.getImageData(0, 0, canvas.width, canvas.height).data;
-    const isBlue = (x: number, y: number) => {
-      const o = 4 * (Math.floor(m.d * y + m.f) * canvas.width + Math.floor(m.a * x + m.e));
-      return [data[o], data[o + 1], data[o + 2]].every((c, k) => Math.abs(c! - blue[k]!) <= 3);
-    };
-    return { base, unit, bars: bars.map((b) => ({ ...b, inside: isBlue(b.output[0], base - b.output[1] + 3), above: isBlue(b.output[0], base - b.output[1] - 3) })) };
-  }, [1, 3, 5].map((i) => parseInt(colors.kept.slice(i, i + 2), 16)));
+  const painted = await page.locator('#toggle-layer').evaluate(
+    (el, blue) => {
+      const canvas = el as HTMLCanvasElement;
+      const { base, unit, bars } = JSON.parse(canvas.dataset.bars!) as {
+        base: number;
+        unit: number;
+        bars: { input: [number, number]; output: [number, number] }[];
+      };
+      const g = canvas.getContext('2d')!;
+      const m = g.getTransform();
+      const data = g.getImageData(0, 0, canvas.width, canvas.height).data;
+      const isBlue = (x: number, y: number) => {
+        const o = 4 * (Math.floor(m.d * y + m.f) * canvas.width + Math.floor(m.a * x + m.e));
+        return [data[o], data[o + 1], data[o + 2]].every((c, k) => Math.abs(c! - blue[k]!) <= 3);
+      };
+      return {
+        base,
+        unit,
+        bars: bars.map((b) => ({
+          ...b,
+          inside: isBlue(b.output[0], base - b.output[1] + 3),
+          above: isBlue(b.output[0], base - b.output[1] - 3),
+        })),
+      };
+    },
+    [1, 3, 5].map((i) => parseInt(colors.kept.slice(i, i + 2), 16)),
+  );
   const keep = (await toggleView(page)).keep;
   let checked = 0;
   painted.bars.forEach((b, i) => {
@@ -365,25 +431,51 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await expectToggle(page, 0, []);
     const before = await toggleView(page);
     await page.click('#toggle-neurons button[data-neuron="3"]');
-    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.flips === '3' && document.getElementById('panel-toggle')!.dataset.state === 'ready', undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        document.getElementById('toggle-layer')!.dataset.flips === '3' &&
+        document.getElementById('panel-toggle')!.dataset.state === 'ready',
+      undefined,
+      { timeout: 30_000 },
+    );
     const clicked = await expectToggle(page, 0, [3]);
     expect(clicked.values[3], 'neuron 3 flipped').not.toBe(before.values[3]);
     expect(clicked.next, 'the next layer reacts to the click').not.toEqual(before.next);
-    expect(await page.getAttribute('#toggle-neurons button[data-neuron="3"]', 'aria-pressed')).toBe(clicked.keep[3] === '1' ? 'true' : 'false');
+    expect(await page.getAttribute('#toggle-neurons button[data-neuron="3"]', 'aria-pressed')).toBe(
+      clicked.keep[3] === '1' ? 'true' : 'false',
+    );
     // The next training step: stream 1's mask, the flip forgotten.
     await page.click('#toggle-step');
-    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.stream === '1' && document.getElementById('panel-toggle')!.dataset.state === 'ready', undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        document.getElementById('toggle-layer')!.dataset.stream === '1' &&
+        document.getElementById('panel-toggle')!.dataset.state === 'ready',
+      undefined,
+      { timeout: 30_000 },
+    );
     await expectToggle(page, 1, []);
     // Scaling on the fixed axis: a kept neuron's drawn bar is 1/(1-p) times its input's, in pixels.
     for (const p of [0.5, 0.2, 0.75]) {
       await setSlider(page, 'toggle-p', p);
-      await page.waitForFunction((pp) => Number(document.getElementById('toggle-layer')!.dataset.p) === pp && document.getElementById('panel-toggle')!.dataset.state === 'ready', p, { timeout: 30_000 });
+      await page.waitForFunction(
+        (pp) =>
+          Number(document.getElementById('toggle-layer')!.dataset.p) === pp &&
+          document.getElementById('panel-toggle')!.dataset.state === 'ready',
+        p,
+        { timeout: 30_000 },
+      );
       await expectToggle(page, 1, []);
       await expectToggleBars(page, p);
     }
     // Classic dropout: kept neurons pass unchanged (computed as (x(1-p)) * keep / (1-p)).
     await page.check('#toggle-kind-classic');
-    await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.kind === 'classic' && document.getElementById('panel-toggle')!.dataset.state === 'ready', undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () =>
+        document.getElementById('toggle-layer')!.dataset.kind === 'classic' &&
+        document.getElementById('panel-toggle')!.dataset.state === 'ready',
+      undefined,
+      { timeout: 30_000 },
+    );
     const classic = await expectToggle(page, 1, []);
     const h = toggleNetwork().activations;
     classic.values.forEach((v, i) => expect(v).toBeCloseTo(classic.keep[i] === '1' ? h[i]! : 0, 5));
@@ -428,7 +520,12 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
       for (let i = 0; i < 256; i++) out[i] = Number((0.55 + 0.35 * Math.sin(i * 0.37) * Math.cos(i * 0.11)).toFixed(2));
       return Array.from(out);
     });
-    const want = applyKeepMask(Float32Array.from(input), referenceKeepMask(256, last.p, { seed: last.seed, stream: last.stream }), last.p, 'f32');
+    const want = applyKeepMask(
+      Float32Array.from(input),
+      referenceKeepMask(256, last.p, { seed: last.seed, stream: last.stream }),
+      last.p,
+      'f32',
+    );
     expect(Float32Array.from(last.values)).toEqual(want);
     await showMask(page, 0.5, 42, 0);
     await expectDrawn(page, 'mask-canvas');
@@ -450,17 +547,27 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
       // Whole channels (samples): every element of a unit shares its decision.
       expect(view.kept).toBe(Array.from({ length: 256 }, (_, i) => units[Math.floor(i / unitSize)]).join(''));
       const source = mode === 'spatial' ? map : Float32Array.from(input);
-      const want = applyKeepMask(source, Uint8Array.from({ length: 256 }, (_, i) => units[Math.floor(i / unitSize)]!), view.p, 'f32');
+      const want = applyKeepMask(
+        source,
+        Uint8Array.from({ length: 256 }, (_, i) => units[Math.floor(i / unitSize)]!),
+        view.p,
+        'f32',
+      );
       expect(Float32Array.from(view.values)).toEqual(want);
       expect((await dataValue(page, 'mask-kept-layer'))[0]).toBeCloseTo(units.reduce((a, b) => a + b, 0) / units.length, 10);
-      await expect(page.locator('#mask-shape').textContent()).resolves.toContain(mode === 'spatial' ? 'mask shape 1 × 4 × 1 × 1' : 'mask shape 16 × 1');
+      await expect(page.locator('#mask-shape').textContent()).resolves.toContain(
+        mode === 'spatial' ? 'mask shape 1 × 4 × 1 × 1' : 'mask shape 16 × 1',
+      );
       await expectMaskReadOuts(page, view, units.length);
       expect(view.kept).toMatch(/0.*1|1.*0/);
       await expectPaintedMask(page, view, canvas);
       await expectDrawn(page, canvas);
       if (mode === 'spatial') {
         // The element-wise map beside it: single pixels, the contract's words 0..255.
-        const pixels = await page.locator('#mask-spatial').evaluate((el) => ({ kept: (el as HTMLElement).dataset.pixelKept!, values: (el as HTMLElement).dataset.pixelValues!.split(',').map(Number) }));
+        const pixels = await page.locator('#mask-spatial').evaluate((el) => ({
+          kept: (el as HTMLElement).dataset.pixelKept!,
+          values: (el as HTMLElement).dataset.pixelValues!.split(',').map(Number),
+        }));
         const keep = referenceKeepMask(256, view.p, { seed: view.seed, stream: view.stream });
         expect(pixels.kept).toBe(Array.from(keep).join(''));
         expect(Float32Array.from(pixels.values)).toEqual(applyKeepMask(map, keep, view.p, 'f32'));
@@ -511,14 +618,23 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     // 3. Overfitting: both networks' training losses fall; without dropout the validation loss
     // ends above the training loss by more than with dropout.
     await settle(page, 'overfit', 'ready', 150_000);
-    const history = JSON.parse((await page.locator('#overfit-loss').getAttribute('data-history'))!) as Record<'plain' | 'dropout', { train: number[]; val: number[] }>;
+    const history = JSON.parse((await page.locator('#overfit-loss').getAttribute('data-history'))!) as Record<
+      'plain' | 'dropout',
+      { train: number[]; val: number[] }
+    >;
     const [epochs] = await dataValue(page, 'overfit-epoch');
     expect(epochs).toBeGreaterThanOrEqual(100);
     // Done: the epoch read-out shows the last epoch of all of them.
-    expect((await readOut(page, 'overfit-epoch', /^(\d+) of (\d+)$/)).shown, '#overfit-epoch text vs data-value').toEqual([String(epochs), String(epochs)]);
+    expect((await readOut(page, 'overfit-epoch', /^(\d+) of (\d+)$/)).shown, '#overfit-epoch text vs data-value').toEqual([
+      String(epochs),
+      String(epochs),
+    ]);
     for (const label of ['plain', 'dropout'] as const) {
       const loss = await readOut(page, `overfit-loss-${label}`, /^(\d+\.\d{3}) \/ (\d+\.\d{3})$/);
-      expect(loss.value, `#overfit-loss-${label} data-value: the last losses`).toEqual([history[label].train.at(-1), history[label].val.at(-1)]);
+      expect(loss.value, `#overfit-loss-${label} data-value: the last losses`).toEqual([
+        history[label].train.at(-1),
+        history[label].val.at(-1),
+      ]);
       expect(loss.shown, `#overfit-loss-${label} text vs data-value`).toEqual(loss.value.map((v) => v.toFixed(3)));
     }
     for (const run of [history.plain, history.dropout]) {
@@ -534,7 +650,9 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     expect(await page.locator('#overfit-stale').isVisible()).toBe(false);
     await setSlider(page, 'overfit-p', 0.55);
     expect(await page.locator('#overfit-stale').isVisible()).toBe(true);
-    await expect(page.locator('#overfit-stale').textContent()).resolves.toMatch(/trained with p = 0\.40 and 64 hidden units per layer\..*p = 0\.55 and 64\.$/);
+    await expect(page.locator('#overfit-stale').textContent()).resolves.toMatch(
+      /trained with p = 0\.40 and 64 hidden units per layer\..*p = 0\.55 and 64\.$/,
+    );
     expect(await page.locator('#panel-overfit').getAttribute('data-stale')).toBe('true');
     await setSlider(page, 'overfit-p', 0.4);
     expect(await page.locator('#overfit-stale').isVisible()).toBe(false);
@@ -547,10 +665,25 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     // 5. Speed, on demand, at the smallest size (SwiftShader is a CPU).
     await page.selectOption('#speed-size', '65536');
     await page.click('#speed-run');
-    await page.waitForFunction(() => document.getElementById('panel-speed')!.dataset.runs === '1' || document.getElementById('panel-speed')!.dataset.state === 'error', undefined, { timeout: 90_000 });
+    await page.waitForFunction(
+      () =>
+        document.getElementById('panel-speed')!.dataset.runs === '1' || document.getElementById('panel-speed')!.dataset.state === 'error',
+      undefined,
+      { timeout: 90_000 },
+    );
     await settle(page, 'speed', 'ready');
-    const rows = await page.locator('#speed-table tbody tr').evaluateAll((trs) => trs.map((tr) => ({ kernel: (tr as HTMLElement).dataset.kernel, gbps: Number((tr as HTMLElement).dataset.gbps) })));
-    expect(rows.map((r) => r.kernel)).toEqual(['plain copy (the floor)', 'dropout', 'dropout in place', 'dropout + packed mask', 'random normals (write only)']);
+    const rows = await page
+      .locator('#speed-table tbody tr')
+      .evaluateAll((trs) =>
+        trs.map((tr) => ({ kernel: (tr as HTMLElement).dataset.kernel, gbps: Number((tr as HTMLElement).dataset.gbps) })),
+      );
+    expect(rows.map((r) => r.kernel)).toEqual([
+      'plain copy (the floor)',
+      'dropout',
+      'dropout in place',
+      'dropout + packed mask',
+      'random normals (write only)',
+    ]);
     for (const r of rows) expect(r.gbps).toBeGreaterThan(0);
     await expectDrawn(page, 'speed-canvas');
     await page.locator('#panel-speed').screenshot({ path: join(ARTIFACTS, 'panel-6-speed.png') });
@@ -561,16 +694,23 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     // dropout is answered (the mask recomputed on the GPU) well before the run ends.
     await page.selectOption('#speed-size', '4194304');
     await page.click('#speed-run');
-    await page.waitForFunction(() => document.getElementById('speed-progress')!.textContent === 'Timing dropout…', undefined, { timeout: 60_000, polling: 20 });
+    await page.waitForFunction(() => document.getElementById('speed-progress')!.textContent === 'Timing dropout…', undefined, {
+      timeout: 60_000,
+      polling: 20,
+    });
     const asked = Date.now();
     await setSlider(page, 'mask-p', 0.35);
     await page.waitForFunction(
-      () => Number(document.getElementById('mask-canvas')!.dataset.p) === 0.35 && document.getElementById('panel-mask')!.dataset.state === 'ready',
+      () =>
+        Number(document.getElementById('mask-canvas')!.dataset.p) === 0.35 &&
+        document.getElementById('panel-mask')!.dataset.state === 'ready',
       undefined,
       { timeout: 60_000, polling: 20 },
     );
     const answeredMs = Date.now() - asked;
-    await expect(page.locator('#speed-progress').textContent(), 'the benchmark was still running when the mask came back').resolves.toMatch(/^Timing /);
+    await expect(page.locator('#speed-progress').textContent(), 'the benchmark was still running when the mask came back').resolves.toMatch(
+      /^Timing /,
+    );
     expect(answeredMs, 'ms from the slider move to the new mask, during a benchmark').toBeLessThan(5000);
     expect(errors).toEqual([]);
     await page.close();
@@ -578,7 +718,11 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
 
   it('fits a narrow screen (390x844) without horizontal overflow, and every control has a label', async () => {
     // Opened from a shared link: the URL's hash sets the panels' state.
-    const { page, errors } = await openPage({ width: 390, height: 844 }, undefined, '#toggle-step=4&toggle-p=0.3&mask-mode=spatial&mask-seed=7&mask-p=0.25');
+    const { page, errors } = await openPage(
+      { width: 390, height: 844 },
+      undefined,
+      '#toggle-step=4&toggle-p=0.3&mask-mode=spatial&mask-seed=7&mask-p=0.25',
+    );
     await settle(page, 'mask', 'ready');
     const shared = await maskView(page, 'mask-spatial');
     expect([shared.mode, shared.p, shared.seed, shared.stream]).toEqual(['spatial', 0.25, 7n, 0n]);
@@ -591,7 +735,10 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     );
     expect(unlabelled).toEqual([]);
     // Panels are stacked in one column.
-    const lefts = await page.evaluate((names) => names.map((n) => Math.round(document.getElementById(`panel-${n}`)!.getBoundingClientRect().left)), [...PANELS]);
+    const lefts = await page.evaluate(
+      (names) => names.map((n) => Math.round(document.getElementById(`panel-${n}`)!.getBoundingClientRect().left)),
+      [...PANELS],
+    );
     expect(new Set(lefts).size).toBe(1);
     await settle(page, 'toggle', 'ready');
     await expectToggle(page, 4, []);
@@ -600,7 +747,9 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
     await page.waitForFunction(() => document.getElementById('toggle-layer')!.dataset.stream === '5', undefined, { timeout: 30_000 });
     expect(new URLSearchParams(new URL(page.url()).hash.slice(1)).get('toggle-step')).toBe('5');
     // Touch targets: every neuron button at least 24 px apart centre to centre and 32 px tall.
-    const boxes = await page.locator('#toggle-neurons button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect()).map((r) => ({ x: r.left + r.width / 2, h: r.height })));
+    const boxes = await page
+      .locator('#toggle-neurons button')
+      .evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect()).map((r) => ({ x: r.left + r.width / 2, h: r.height })));
     expect(boxes).toHaveLength(TOGGLE_NEURONS);
     for (let i = 1; i < boxes.length; i++) expect(boxes[i]!.x - boxes[i - 1]!.x).toBeGreaterThanOrEqual(24);
     for (const b of boxes) expect(b.h).toBeGreaterThanOrEqual(24);
@@ -617,7 +766,10 @@ describe('demo page in headless Chromium (WebGPU on SwiftShader)', () => {
       // In flight at the loss: the ensemble panel's training and a benchmark (whose end re-enables its controls).
       await page.selectOption('#speed-size', '65536');
       await page.click('#speed-run');
-      await page.waitForFunction(() => document.getElementById('speed-progress')!.textContent!.startsWith('Timing'), undefined, { timeout: 30_000, polling: 20 });
+      await page.waitForFunction(() => document.getElementById('speed-progress')!.textContent!.startsWith('Timing'), undefined, {
+        timeout: 30_000,
+        polling: 20,
+      });
     });
   });
 
@@ -657,7 +809,10 @@ describe('f16 in Chromium on SwiftShader (no shader-f16): the packed path', () =
   it('dropout forward, with mask, backward in place and structured dropout equal the CPU reference bit for bit, the half past an odd count kept', async () => {
     const { page, errors } = await openPage({ width: 800, height: 600 });
     await page.goto(`${harness.url}f16/`);
-    await page.waitForFunction(() => document.body.dataset.result !== undefined || document.body.dataset.error !== undefined, undefined, { timeout: 90_000, polling: 100 });
+    await page.waitForFunction(() => document.body.dataset.result !== undefined || document.body.dataset.error !== undefined, undefined, {
+      timeout: 90_000,
+      polling: 100,
+    });
     const error = await page.evaluate(() => document.body.dataset.error);
     expect(error).toBeUndefined();
     const result = JSON.parse((await page.evaluate(() => document.body.dataset.result))!) as {
@@ -670,7 +825,8 @@ describe('f16 in Chromium on SwiftShader (no shader-f16): the packed path', () =
     expect(result.shaderF16).toBe(false);
     expect(result.f16Path).toBe('packed');
     expect(result.checks.map((c) => c.name)).toEqual(['forward', 'forward with mask', 'backward in place from mask', 'structured']);
-    for (const c of result.checks) expect(c, c.name).toEqual({ name: c.name, count: c.name === 'structured' ? 105 : 65539, mismatches: 0, overwritten: 0 });
+    for (const c of result.checks)
+      expect(c, c.name).toEqual({ name: c.name, count: c.name === 'structured' ? 105 : 65539, mismatches: 0, overwritten: 0 });
     expect(errors).toEqual([]);
     await page.close();
   });

@@ -16,7 +16,10 @@ export interface ChildResult {
 }
 
 /** Runs `node [nodeFlags] vite-node <args>` and resolves with how it ended (never rejects). */
-export function viteNode(args: readonly string[], opts: { timeout: number; nodeFlags?: readonly string[]; env?: NodeJS.ProcessEnv }): Promise<ChildResult> {
+export function viteNode(
+  args: readonly string[],
+  opts: { timeout: number; nodeFlags?: readonly string[]; env?: NodeJS.ProcessEnv },
+): Promise<ChildResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,

@@ -3,28 +3,28 @@
 // and the Dropout layer on top.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  applyKeepMask,
   Dropout,
-  PhiloxGenerator,
+  type DropoutContext,
+  type DropoutOptions,
+  type DropoutState,
+  type Dtype,
   dropout,
   dropoutBackward,
+  keepRule,
+  PhiloxGenerator,
   packMask,
   referenceDropout,
   referenceDropoutBackward,
   referenceKeepMask,
   referenceWords,
-  applyKeepMask,
-  keepRule,
   thresholdFor,
   toHalfArray,
   toHalfBits,
   unpackMask,
-  type DropoutContext,
-  type DropoutOptions,
-  type DropoutState,
-  type Dtype,
 } from '../src/index.js';
-import { gpuContext, nodeDevice, poisoned, POISON_WORD, testData } from './gpu.js';
 import { mismatch } from './fixture.js';
+import { gpuContext, nodeDevice, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const SEED = 0xdeadbeef_00c0ffeen;
 const SIZES = [1, 3, 5, 1023];
@@ -116,7 +116,11 @@ for (const dtype of ['f32', 'f16'] as const) {
   describe(`dropout ${dtype} equals the CPU reference ${exactness}`, () => {
     it(`forward over sizes ${SIZES.join(', ')}, 2^20+3, offsets ${OFFSETS.join(', ')} and 64-bit streams; state is returned`, async () => {
       const all = SIZES.flatMap((n) => OFFSETS.flatMap((offset) => STREAMS.map((stream) => ({ n, offset, stream, p: 0.3 }))));
-      all.push({ n: 1023, offset: 3n, stream: 7n, p: 0.9 }, { n: 1023, offset: 2n, stream: 8n, p: 0.01 }, { n: BIG, offset: 2n ** 33n + 1n, stream: 2n ** 32n + 1n, p: 0.5 });
+      all.push(
+        { n: 1023, offset: 3n, stream: 7n, p: 0.9 },
+        { n: 1023, offset: 2n, stream: 8n, p: 0.01 },
+        { n: BIG, offset: 2n ** 33n + 1n, stream: 2n ** 32n + 1n, p: 0.5 },
+      );
       for (const { n, offset, stream, p } of all) {
         const x = inputData(dtype, n, n);
         const { result, y } = await runForward(dtype, x, { p, seed: SEED, stream, offset });
@@ -126,7 +130,11 @@ for (const dtype of ['f32', 'f16'] as const) {
     });
 
     it('backward regenerates the forward mask: dx == referenceDropoutBackward(dy, state)', async () => {
-      for (const [n, offset] of [[5, 3n], [1023, 2n ** 33n + 1n], [4099, 1n]] as const) {
+      for (const [n, offset] of [
+        [5, 3n],
+        [1023, 2n ** 33n + 1n],
+        [4099, 1n],
+      ] as const) {
         const x = inputData(dtype, n, 1);
         const { result } = await runForward(dtype, x, { p: 0.4, seed: SEED, stream: 2n ** 40n, offset });
         const dy = inputData(dtype, n, 2);
@@ -146,12 +154,21 @@ for (const dtype of ['f32', 'f16'] as const) {
         const dyb = poisonedOut(dtype, n);
         ctx.device.queue.writeBuffer(dyb, 0, padded(dy));
         expect(await dropoutBackward(ctx, dyb, result.state, { out: dyb })).toBe(dyb);
-        compare(await readChecked(dyb, dtype, n), referenceDropout(dy, { p: 0.5, seed: SEED, stream: 11n, offset: 5n, dtype }), `in-place backward n=${n}`);
+        compare(
+          await readChecked(dyb, dtype, n),
+          referenceDropout(dy, { p: 0.5, seed: SEED, stream: 11n, offset: 5n, dtype }),
+          `in-place backward n=${n}`,
+        );
       }
     });
 
     it('the packed mask equals packMask(referenceKeepMask); backward reading it equals the regenerated backward', async () => {
-      for (const [n, offset] of [[1, 0n], [37, 3n], [1023, 1n], [4133, 2n ** 33n + 1n]] as const) {
+      for (const [n, offset] of [
+        [1, 0n],
+        [37, 3n],
+        [1023, 1n],
+        [4133, 2n ** 33n + 1n],
+      ] as const) {
         const x = inputData(dtype, n, 5);
         const xb = ctx.upload(x);
         const out = poisonedOut(dtype, n);
@@ -160,10 +177,16 @@ for (const dtype of ['f32', 'f16'] as const) {
         const result = await dropout(ctx, xb, { p: 0.3, dtype, count: n, seed: SEED, stream: 3n, offset, out, mask });
         expect(result.mask).toBe(mask);
         const maskRead = new Uint32Array(await ctx.readBytes(mask, mask.size));
-        expect(mismatch(maskRead.subarray(0, maskWords), packMask(referenceKeepMask(n, 0.3, { seed: SEED, stream: 3n, offset })))).toBeNull();
+        expect(
+          mismatch(maskRead.subarray(0, maskWords), packMask(referenceKeepMask(n, 0.3, { seed: SEED, stream: 3n, offset }))),
+        ).toBeNull();
         expect(Array.from(maskRead.subarray(maskWords))).toEqual(new Array(GUARD_WORDS).fill(POISON_WORD));
         // The output written in the same pass as the mask (the fused forward).
-        compare(await readChecked(out, dtype, n), referenceDropout(x, { p: 0.3, seed: SEED, stream: 3n, offset, dtype }), `forward with mask n=${n}`);
+        compare(
+          await readChecked(out, dtype, n),
+          referenceDropout(x, { p: 0.3, seed: SEED, stream: 3n, offset, dtype }),
+          `forward with mask n=${n}`,
+        );
 
         const dy = inputData(dtype, n, 6);
         const dyb = ctx.upload(dy);
@@ -183,7 +206,8 @@ for (const dtype of ['f32', 'f16'] as const) {
     });
 
     it('p = 1 writes zeros (whatever x holds) and an all-zero mask', async () => {
-      const x = dtype === 'f32' ? Float32Array.of(1, -2, Infinity, -Infinity, NaN, -0, 3) : toHalfArray([1, -2, Infinity, -Infinity, NaN, -0, 3]);
+      const x =
+        dtype === 'f32' ? Float32Array.of(1, -2, Infinity, -Infinity, NaN, -0, 3) : toHalfArray([1, -2, Infinity, -Infinity, NaN, -0, 3]);
       const mask = poisoned(ctx, 4);
       const out = poisonedOut(dtype, x.length);
       await dropout(ctx, ctx.upload(x), { p: 1, dtype, count: x.length, seed: SEED, out, mask });
@@ -245,7 +269,10 @@ describe('the keep rule at its boundary, and paths random data rarely reaches', 
       for (const i of [1, 4]) {
         const w = words[i]!;
         expect(w, 'a word of 0 would make p = 0').toBeGreaterThan(0);
-        for (const [threshold, kept] of [[w, true], [w + 1, false]] as const) {
+        for (const [threshold, kept] of [
+          [w, true],
+          [w + 1, false],
+        ] as const) {
           const p = threshold / 2 ** 32; // exact: round(p * 2^32) === threshold
           expect(thresholdFor(p)).toBe(threshold);
           const label = `offset ${offset}, element ${i}, T = word${kept ? '' : ' + 1'}`;
@@ -303,7 +330,10 @@ describe('the keep rule at its boundary, and paths random data rarely reaches', 
   });
 
   it('in-place forward that also writes the mask', async () => {
-    for (const [n, offset] of [[1029, 1n], [64, 0n]] as const) {
+    for (const [n, offset] of [
+      [1029, 1n],
+      [64, 0n],
+    ] as const) {
       const x = testData(n, 4);
       const opts = { p: 0.3, seed: SEED, stream: 2n, offset };
       const { y, result } = await runForward('f32', x, { ...opts, mask: true }, true);
@@ -322,10 +352,16 @@ describe('the keep rule at its boundary, and paths random data rarely reaches', 
     // tests/f16-packed.test.ts.)
     const { icd } = await nodeDevice();
     if (ctx.f16Path !== 'native' || !/lvp_icd/.test(icd ?? '')) {
-      console.warn(`native f16 bit-exactness not checked: ${ctx.f16Path === 'native' ? `the adapter (ICD ${icd ?? 'from the system loader'}) is not lavapipe` : `f16 takes the ${ctx.f16Path} path`}`);
+      console.warn(
+        `native f16 bit-exactness not checked: ${ctx.f16Path === 'native' ? `the adapter (ICD ${icd ?? 'from the system loader'}) is not lavapipe` : `f16 takes the ${ctx.f16Path} path`}`,
+      );
       return;
     }
-    for (const [n, p] of [[4099, 0.3], [1023, 0.1], [517, 0.7]] as const) {
+    for (const [n, p] of [
+      [4099, 0.3],
+      [1023, 0.1],
+      [517, 0.7],
+    ] as const) {
       const x = toHalfArray(testData(n, 8));
       const { y } = await runForward('f16', x, { p, seed: SEED, stream: 5n, offset: 3n });
       expect(mismatch(y, referenceDropout(x, { p, seed: SEED, stream: 5n, offset: 3n, dtype: 'f16' })), `n=${n} p=${p}`).toBeNull();

@@ -3,29 +3,29 @@
 // rejects pending and later work with DeviceLostError instead of hanging.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  bernoulliMask,
   DeviceLostError,
   Dropout,
   DropoutContext,
-  GpuValidationError,
-  InvalidArgumentError,
-  Usage,
-  bernoulliMask,
+  type DropoutState,
   dropout,
   dropoutArray,
   dropoutBackward,
   dtypeBytes,
-  readArray,
-  referenceKeepMask,
-  requestDropoutDevice,
-  unpackMask,
+  GpuValidationError,
+  InvalidArgumentError,
   randomNormal,
   randomUniform,
   randomWords,
+  readArray,
+  referenceKeepMask,
+  requestDropoutDevice,
   structuredDropout,
-  type DropoutState,
+  Usage,
+  unpackMask,
 } from '../src/index.js';
-import { requestNodeDevice, type NodeDevice } from '../src/node.js';
-import { expectInvalid, gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
+import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+import { expectInvalid, gpuContext, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const N = 1024;
 let ctx: DropoutContext;
@@ -43,7 +43,14 @@ async function expectUntouched(buffer: GPUBuffer): Promise<void> {
 }
 
 describe('bad drop probability p', () => {
-  for (const [label, p] of [['p < 0', -0.1], ['p > 1', 1.0001], ['NaN', NaN], ['a string', '0.5'], ['undefined', undefined], ['Infinity', Infinity]] as const) {
+  for (const [label, p] of [
+    ['p < 0', -0.1],
+    ['p > 1', 1.0001],
+    ['NaN', NaN],
+    ['a string', '0.5'],
+    ['undefined', undefined],
+    ['Infinity', Infinity],
+  ] as const) {
     it(`${label}: InvalidArgumentError('p'), out untouched (dropout and bernoulliMask)`, async () => {
       const out = poisoned(ctx, N * 4);
       await expectInvalid(() => dropout(ctx, x, { p: p as number, seed: 1n, out }), 'p', /a number in \[0, 1\]/);
@@ -56,7 +63,11 @@ describe('bad drop probability p', () => {
 describe('bad buffers and counts', () => {
   it('count larger than x: names x and the bytes it needs', async () => {
     const out = poisoned(ctx, (N + 8) * 4);
-    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, count: N + 1, out }), 'x', new RegExp(`at least ${(N + 1) * 4} bytes, got ${N * 4} bytes`));
+    await expectInvalid(
+      () => dropout(ctx, x, { p: 0.5, seed: 1n, count: N + 1, out }),
+      'x',
+      new RegExp(`at least ${(N + 1) * 4} bytes, got ${N * 4} bytes`),
+    );
     await expectUntouched(out);
   });
 
@@ -85,9 +96,17 @@ describe('bad buffers and counts', () => {
 
   it('out too small: names out', async () => {
     const out = poisoned(ctx, N * 4 - 4);
-    await expectInvalid(() => dropout(ctx, x, { p: 0.5, seed: 1n, out }), 'out', new RegExp(`at least ${N * 4} bytes, got ${N * 4 - 4} bytes`));
+    await expectInvalid(
+      () => dropout(ctx, x, { p: 0.5, seed: 1n, out }),
+      'out',
+      new RegExp(`at least ${N * 4} bytes, got ${N * 4 - 4} bytes`),
+    );
     await expectInvalid(() => randomNormal(ctx, { count: N, seed: 1n, out }), 'out', /at least/);
-    await expectInvalid(() => bernoulliMask(ctx, { p: 0.5, packed: true, count: 32 * N, seed: 1n, out: poisoned(ctx, 4) }), 'out', /at least/);
+    await expectInvalid(
+      () => bernoulliMask(ctx, { p: 0.5, packed: true, count: 32 * N, seed: 1n, out: poisoned(ctx, 4) }),
+      'out',
+      /at least/,
+    );
     await expectUntouched(out);
   });
 
@@ -124,7 +143,11 @@ describe('bad buffers and counts', () => {
     const pending = dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out });
     doomed.destroy();
     await expectInvalid(() => pending, 'x', /destroyed, or belongs to another GPUDevice\); nothing was written/);
-    await expectInvalid(() => dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out }), 'x', /a live GPUBuffer, got a destroyed GPUBuffer/);
+    await expectInvalid(
+      () => dropout(ctx, doomed, { p: 0.5, seed: 1n, count: N, out }),
+      'x',
+      /a live GPUBuffer, got a destroyed GPUBuffer/,
+    );
     await expectUntouched(out);
     // The context still works afterwards.
     const w = await randomWords(ctx, { count: 4, seed: 1n, out: poisoned(ctx, 16) });
@@ -142,8 +165,14 @@ describe('bad buffers and counts', () => {
     const mask = poisoned(c, N / 8);
     await expectInvalid(() => dropout(c, doomed, { p: 0.5, seed: 1n, count: N, out, mask }), 'x', /destroyed/);
     const words = (b: GPUBuffer) => c.readBytes(b, b.size).then((a) => Array.from(new Uint32Array(a)));
-    expect((await words(out)).every((w) => w === POISON_WORD), 'out was written').toBe(true);
-    expect((await words(mask)).every((w) => w === POISON_WORD), 'mask was written').toBe(true);
+    expect(
+      (await words(out)).every((w) => w === POISON_WORD),
+      'out was written',
+    ).toBe(true);
+    expect(
+      (await words(mask)).every((w) => w === POISON_WORD),
+      'mask was written',
+    ).toBe(true);
   });
 
   it('a destroyed output buffer: names out', async () => {
@@ -206,8 +235,16 @@ describe('helpers and options refuse bad arguments by name', () => {
   });
 
   it('dropoutArray takes Float32Array or Uint16Array only', async () => {
-    await expectInvalid(() => dropoutArray(ctx, new Float64Array([1, 2, 3]) as unknown as Float32Array, { p: 0 }), 'x', /Float32Array.*Uint16Array/);
-    await expectInvalid(() => dropoutArray(ctx, new Int32Array([1, 2, 3]) as unknown as Float32Array, { p: 0.5, seed: 1n }), 'x', /Float32Array/);
+    await expectInvalid(
+      () => dropoutArray(ctx, new Float64Array([1, 2, 3]) as unknown as Float32Array, { p: 0 }),
+      'x',
+      /Float32Array.*Uint16Array/,
+    );
+    await expectInvalid(
+      () => dropoutArray(ctx, new Int32Array([1, 2, 3]) as unknown as Float32Array, { p: 0.5, seed: 1n }),
+      'x',
+      /Float32Array/,
+    );
   });
 
   it('readArray, acquire, upload and dtypeBytes', async () => {
@@ -222,11 +259,15 @@ describe('helpers and options refuse bad arguments by name', () => {
   it('DropoutContext.create checks the device and every option', async () => {
     await expectInvalid(() => DropoutContext.create(null as unknown as GPUDevice), 'device', /a GPUDevice/);
     await expectInvalid(() => DropoutContext.create(ctx.device, { poolBytes: -5 }), 'options.poolBytes', /byte count/);
-    await expectInvalid(() => DropoutContext.create(ctx.device, { validate: 'yes' as unknown as boolean }), 'options.validate', /true or false/);
+    await expectInvalid(
+      () => DropoutContext.create(ctx.device, { validate: 'yes' as unknown as boolean }),
+      'options.validate',
+      /true or false/,
+    );
     await expectInvalid(() => DropoutContext.create(ctx.device, { seed: -1 }), 'options.seed', /0\.\.2\^64-1/);
   });
 
-  it("requestDropoutDevice checks f16 before asking for an adapter", async () => {
+  it('requestDropoutDevice checks f16 before asking for an adapter', async () => {
     let asked = false;
     const gpu = {
       requestAdapter: async () => {
@@ -330,7 +371,9 @@ describe('f16 on a device without shader-f16', () => {
     const xb = noF16.upload(new Uint16Array(N));
     const out = noF16.upload(new Uint32Array(N).fill(POISON_WORD));
     await expect(dropout(noF16, xb, { p: 0.5, dtype: 'bf16' as never, seed: 1n, out })).rejects.toThrow(/^dtype: expected 'f32' or 'f16'/);
-    await expect(structuredDropout(noF16, xb, { p: 0.5, shape: [N], dtype: 'f64' as never, seed: 1n, out })).rejects.toThrow(/^dtype: expected 'f32' or 'f16'/);
+    await expect(structuredDropout(noF16, xb, { p: 0.5, shape: [N], dtype: 'f64' as never, seed: 1n, out })).rejects.toThrow(
+      /^dtype: expected 'f32' or 'f16'/,
+    );
     expect(new Uint32Array(await noF16.readBytes(out, N * 4)).every((w) => w === POISON_WORD)).toBe(true);
     // tests/f16-packed.test.ts checks the bits; here only that they run.
     await dropout(noF16, xb, { p: 0.5, dtype: 'f16', seed: 1n, out });

@@ -6,42 +6,42 @@
 // every sign and payload included.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Dropout,
-  DropoutContext,
-  InvalidArgumentError,
-  UnsupportedError,
   alphaDropout,
   alphaDropoutBackward,
   biasDropoutResidual,
   biasDropoutResidualBackward,
+  Dropout,
+  DropoutContext,
+  type DropoutOptions,
+  dropout,
+  dropoutArray,
+  dropoutBackward,
   dropPathAdd,
   dropPathAddBackward,
   dropPathNoiseShape,
   gaussianDropout,
   gaussianDropoutBackward,
+  InvalidArgumentError,
+  packMask,
   referenceAlphaDropout,
   referenceAlphaDropoutBackward,
   referenceBiasDropoutResidual,
   referenceBiasDropoutResidualBackward,
+  referenceDropout,
   referenceDropPathAdd,
   referenceGaussianDropout,
+  referenceKeepMask,
   referenceStructuredDropout,
   shapeSize,
-  structuredDropoutBackward,
-  dropout,
-  dropoutArray,
-  dropoutBackward,
-  packMask,
-  referenceDropout,
-  referenceKeepMask,
   structuredDropout,
+  structuredDropoutBackward,
   toHalfArray,
   toHalfBits,
-  type DropoutOptions,
+  UnsupportedError,
 } from '../src/index.js';
-import { requestNodeDevice, type NodeDevice } from '../src/node.js';
-import { nodeDevice, poisoned, POISON_WORD, testData } from './gpu.js';
+import { type NodeDevice, requestNodeDevice } from '../src/node.js';
 import { mismatch, testRng } from './fixture.js';
+import { nodeDevice, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const SEED = 0x0123_4567_89ab_cdefn;
 const GUARD_WORDS = 2;
@@ -94,7 +94,12 @@ function expectBits(got: Uint16Array, want: Uint16Array, what: string): void {
   expect(mismatch(got, want), what).toBeNull();
 }
 
-async function forward(c: DropoutContext, x: Uint16Array, opts: Omit<DropoutOptions, 'out' | 'dtype' | 'count'>, inPlace = false): Promise<Uint16Array> {
+async function forward(
+  c: DropoutContext,
+  x: Uint16Array,
+  opts: Omit<DropoutOptions, 'out' | 'dtype' | 'count'>,
+  inPlace = false,
+): Promise<Uint16Array> {
   const xb = inPlace ? poisonedWith(c, x) : c.upload(x);
   const out = inPlace ? xb : poisonedHalves(c, x.length);
   const r = await dropout(c, xb, { ...opts, dtype: 'f16', count: x.length, out });
@@ -113,7 +118,12 @@ describe('f16 packed path (device without shader-f16)', () => {
 
   it('every f16 bit pattern, p in {1/3 (scale 1.5: ties), 0.1, 0.7, 0.5}, odd mask offsets: bit for bit', async () => {
     const x = allHalves();
-    for (const [p, offset] of [[1 / 3, 0n], [0.1, 1n], [0.7, 3n], [0.5, 2n ** 33n + 1n]] as const) {
+    for (const [p, offset] of [
+      [1 / 3, 0n],
+      [0.1, 1n],
+      [0.7, 3n],
+      [0.5, 2n ** 33n + 1n],
+    ] as const) {
       const opts = { p, seed: SEED, stream: 9n, offset };
       expectBits(await forward(ctx, x, opts), referenceDropout(x, { ...opts, dtype: 'f16' }) as Uint16Array, `p=${p} offset=${offset}`);
     }
@@ -121,7 +131,27 @@ describe('f16 packed path (device without shader-f16)', () => {
 
   it('the conversions hold at the edges: subnormals, ties to even, overflow to infinity, NaN (kept: 0x7e00, dropped: +0)', async () => {
     // p = 1/3 keeps with scale 1.5; the stream/offset is chosen by the reference, so check what it keeps.
-    const special = Uint16Array.of(0x0001, 0x0003, 0x03ff, 0x0400, 0x8001, 0x83ff, 0x7bff, 0x5bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0xfe01, 0x7c01, 0x8000, 0x0000, 0x3c01, 0x3c03, 0x3555);
+    const special = Uint16Array.of(
+      0x0001,
+      0x0003,
+      0x03ff,
+      0x0400,
+      0x8001,
+      0x83ff,
+      0x7bff,
+      0x5bff,
+      0xfbff,
+      0x7c00,
+      0xfc00,
+      0x7e00,
+      0xfe01,
+      0x7c01,
+      0x8000,
+      0x0000,
+      0x3c01,
+      0x3c03,
+      0x3555,
+    );
     const x = new Uint16Array(special.length * 40);
     for (let i = 0; i < x.length; i++) x[i] = special[i % special.length]!;
     const opts = { p: 1 / 3, seed: SEED, stream: 1n, offset: 1n };
@@ -133,7 +163,11 @@ describe('f16 packed path (device without shader-f16)', () => {
       const at = Array.from(x.keys()).filter((i) => x[i] === h);
       expect(at.some((i) => keep[i]) && at.some((i) => !keep[i]), `0x${h.toString(16)} kept and dropped`).toBe(true);
     }
-    expect(Array.from(want).filter((_h, i) => keep[i] && (x[i]! & 0x7fff) > 0x7c00).every((h) => h === 0x7e00)).toBe(true);
+    expect(
+      Array.from(want)
+        .filter((_h, i) => keep[i] && (x[i]! & 0x7fff) > 0x7c00)
+        .every((h) => h === 0x7e00),
+    ).toBe(true);
     expect(want.some((h, i) => keep[i] && h === 0x7c00 && x[i] === 0x7bff)).toBe(true); // 65504 * 1.5 overflows
     expect(want.some((h, i) => keep[i] && h === 0x0002 && x[i] === 0x0001)).toBe(true); // 1.5 ulp subnormal: tie to even (2)
     expect(want.every((h, i) => keep[i] || h === 0)).toBe(true);
@@ -163,7 +197,12 @@ describe('f16 packed path (device without shader-f16)', () => {
   });
 
   it('with the packed mask: the fused forward writes it, backward (and in place) reads it', async () => {
-    for (const [n, offset] of [[1, 0n], [37, 3n], [1023, 1n], [4133, 2n ** 33n + 1n]] as const) {
+    for (const [n, offset] of [
+      [1, 0n],
+      [37, 3n],
+      [1023, 1n],
+      [4133, 2n ** 33n + 1n],
+    ] as const) {
       const x = toHalfArray(testData(n, 3));
       const opts = { p: 0.3, seed: SEED, stream: 3n, offset };
       const want = referenceDropout(x, { ...opts, dtype: 'f16' }) as Uint16Array;
@@ -171,7 +210,10 @@ describe('f16 packed path (device without shader-f16)', () => {
       const out = poisonedHalves(ctx, n);
       const r = await dropout(ctx, ctx.upload(x), { ...opts, dtype: 'f16', count: n, out, mask });
       expectBits(await readHalves(ctx, out, n), want, `fused forward n=${n}`);
-      expect(mismatch(new Uint32Array(await ctx.readBytes(mask, mask.size)), packMask(referenceKeepMask(n, 0.3, opts))), `mask n=${n}`).toBeNull();
+      expect(
+        mismatch(new Uint32Array(await ctx.readBytes(mask, mask.size)), packMask(referenceKeepMask(n, 0.3, opts))),
+        `mask n=${n}`,
+      ).toBeNull();
       // The mask path must not regenerate: a state with another seed still gives the masked result.
       const other = { ...r.state, seed: r.state.seed + 1n };
       const dx = poisonedHalves(ctx, n);
@@ -215,9 +257,13 @@ describe('f16 packed path (device without shader-f16)', () => {
   it('refuses a buffer too small for count f16 elements (whole words), naming the argument, before any work', async () => {
     const small = ctx.upload(new Uint16Array(2)); // 4 bytes: 2 halves
     const out = poisoned(ctx, 4);
-    await expect(dropout(ctx, small, { p: 0.5, dtype: 'f16', count: 3, seed: 1n })).rejects.toThrow(/^x: expected a GPUBuffer of at least 8 bytes/);
+    await expect(dropout(ctx, small, { p: 0.5, dtype: 'f16', count: 3, seed: 1n })).rejects.toThrow(
+      /^x: expected a GPUBuffer of at least 8 bytes/,
+    );
     const big = ctx.upload(new Uint16Array(4));
-    await expect(dropout(ctx, big, { p: 0.5, dtype: 'f16', count: 3, seed: 1n, out })).rejects.toThrow(/^out: expected a GPUBuffer of at least 8 bytes/);
+    await expect(dropout(ctx, big, { p: 0.5, dtype: 'f16', count: 3, seed: 1n, out })).rejects.toThrow(
+      /^out: expected a GPUBuffer of at least 8 bytes/,
+    );
     const state = { seed: 1n, stream: 0n, offset: 0n, p: 0.5, count: 3, dtype: 'f16' as const, training: true };
     await expect(dropoutBackward(ctx, small, state)).rejects.toThrow(/^dy: expected a GPUBuffer of at least 8 bytes/);
     expect(new Uint32Array(await ctx.readBytes(out, 4))[0]).toBe(POISON_WORD);
@@ -245,7 +291,12 @@ describe('f16 packed and native paths agree on an adapter that has both', () => 
 });
 
 /** Outputs of every structured op on context c, each read as halves with its poison checked. */
-async function structuredOutputs(c: DropoutContext, shape: number[], noise: number[], offset: bigint): Promise<Record<string, Uint16Array>> {
+async function structuredOutputs(
+  c: DropoutContext,
+  shape: number[],
+  noise: number[],
+  offset: bigint,
+): Promise<Record<string, Uint16Array>> {
   const n = shapeSize(shape);
   const cols = shape[shape.length - 1]!;
   const x = toHalfArray(testData(n, 21));
@@ -318,12 +369,16 @@ describe('structured ops, Gaussian, Alpha, DropPath and the fused bias op on the
         const y = poisonedHalves(c, n);
         const opts = { p: 0.35, shape, noiseShape: noise, seed: SEED, stream: 2n, offset };
         await structuredDropout(c, c.upload(x), { ...opts, dtype: 'f16', out: y });
-        expectBits(await readHalves(c, y, n), referenceStructuredDropout(x, opts) as Uint16Array, `shape ${shape} chunk ${c.maxChunkElements}`);
+        expectBits(
+          await readHalves(c, y, n),
+          referenceStructuredDropout(x, opts) as Uint16Array,
+          `shape ${shape} chunk ${c.maxChunkElements}`,
+        );
       }
     }
   });
 
-  it('every op (forward and backward) gives the native path\'s bits on lavapipe, where both run', async () => {
+  it("every op (forward and backward) gives the native path's bits on lavapipe, where both run", async () => {
     const { device } = await nodeDevice();
     if (!device.features.has('shader-f16')) return console.warn('native f16 not compared: the adapter lacks shader-f16');
     const native = await DropoutContext.create(device, { seed: 1n });
@@ -395,7 +450,14 @@ type AddCase = (name: string, got: Uint16Array, want: Uint16Array, inputs: Uint1
 
 /** DropPath add and the fused bias + dropout + residual op with its backward, inputs drawn from
  * `specials` (bias: infinities). */
-async function residualNanCases(c: DropoutContext, add: AddCase, shape: number[], rand: { seed: bigint; stream: bigint; offset: bigint }, seed: number, specials: readonly number[]): Promise<void> {
+async function residualNanCases(
+  c: DropoutContext,
+  add: AddCase,
+  shape: number[],
+  rand: { seed: bigint; stream: bigint; offset: bigint },
+  seed: number,
+  specials: readonly number[],
+): Promise<void> {
   const n = shapeSize(shape);
   const cols = shape[shape.length - 1]!;
   const x = nanMix(n, seed, specials);
@@ -410,7 +472,9 @@ async function residualNanCases(c: DropoutContext, add: AddCase, shape: number[]
   add('dropPathAdd', await readHalves(c, y, n), referenceDropPathAdd(res, x, { ...opts, noiseShape: pathNoise }) as Uint16Array, [x, res]);
   y = poisonedHalves(c, n);
   await dropPathAddBackward(c, c.upload(dy), dp.state, { out: y });
-  add('dropPathAddBackward', await readHalves(c, y, n), referenceStructuredDropout(dy, { ...opts, noiseShape: pathNoise }) as Uint16Array, [dy]);
+  add('dropPathAddBackward', await readHalves(c, y, n), referenceStructuredDropout(dy, { ...opts, noiseShape: pathNoise }) as Uint16Array, [
+    dy,
+  ]);
 
   y = poisonedHalves(c, n);
   const b = await biasDropoutResidual(c, c.upload(x), c.upload(bias), c.upload(res), { ...opts, dtype: 'f16', out: y });
@@ -435,7 +499,12 @@ async function nanCases(c: DropoutContext): Promise<Record<string, NanCase[]>> {
     cases[name].push({ got, want, inputs });
   };
 
-  for (const [n, offset] of [[3, 0n], [7, 1n], [117, 3n], [1029, 2n]] as const) {
+  for (const [n, offset] of [
+    [3, 0n],
+    [7, 1n],
+    [117, 3n],
+    [1029, 2n],
+  ] as const) {
     const x = nanMix(n, n, NAN_SPECIALS);
     const opts = { p: 0.5, seed: SEED, stream: 11n, offset };
     const want = referenceDropout(x, { ...opts, dtype: 'f16' }) as Uint16Array;
@@ -505,7 +574,11 @@ async function nanCases(c: DropoutContext): Promise<Record<string, NanCase[]>> {
 
     // The residual ops twice: with the NaNs, and with infinities only, whose opposite signs meet
     // in x + bias, residual + branch and the bias gradient's column sums.
-    for (const [set, specials] of [[0, NAN_SPECIALS], [1, [0x7c00, 0xfc00]]] as const) await residualNanCases(c, add, shape, rand, 100 + 10 * k + set, specials);
+    for (const [set, specials] of [
+      [0, NAN_SPECIALS],
+      [1, [0x7c00, 0xfc00]],
+    ] as const)
+      await residualNanCases(c, add, shape, rand, 100 + 10 * k + set, specials);
   }
   return cases;
 }

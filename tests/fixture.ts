@@ -1,11 +1,12 @@
 // Test-only helpers: runs shaders/philox.wgsl's functions through tests/fixtures/philox_fixture.wgsl,
 // and an independent little PRNG for test inputs (never the library's own generator).
-import philoxSource from '../shaders/philox.wgsl?raw';
-import fixtureSource from './fixtures/philox_fixture.wgsl?raw';
-import { readArray, type DropoutContext } from '../src/index.js';
-import { poisoned } from './gpu.js';
+
 import { mulberry32 } from '../demo/data.js';
+import philoxSource from '../shaders/philox.wgsl?raw';
+import { type DropoutContext, readArray } from '../src/index.js';
 import { runtimeOf } from '../src/runtime/context.js';
+import fixtureSource from './fixtures/philox_fixture.wgsl?raw';
+import { poisoned } from './gpu.js';
 
 export type FixtureEntry = 'philox_blocks' | 'mulhilo_pairs' | 'mulhilo_m0_pairs' | 'add64_pairs';
 
@@ -51,7 +52,9 @@ export async function runFixture(ctx: DropoutContext, entry: FixtureEntry, input
 export const testRng: (seed: number) => () => number = mulberry32;
 
 /** Values where 32-bit arithmetic carries or overflows. */
-export const EDGE_WORDS = [0, 1, 2, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff, 0xffff0000, 0x0000ffff] as const;
+export const EDGE_WORDS = [
+  0, 1, 2, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff, 0xffff0000, 0x0000ffff,
+] as const;
 
 /** A test word: an edge value, a word with the top bit set, or uniform, in equal shares. */
 export function edgyWord(rng: () => number): number {

@@ -13,32 +13,29 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AlphaDropout,
-  Dropout,
-  DropoutContext,
-  DropoutError,
-  DropPath,
-  GaussianDropout,
-  InvalidArgumentError,
-  MLP,
-  PhiloxGenerator,
-  SpatialDropout2D,
-  Usage,
-  VariationalDropout,
   alphaDropout,
   bernoulliMask,
   biasDropoutResidual,
+  Dropout,
+  type DropoutContext,
+  DropoutError,
+  DropPath,
   dropConnect,
-  dropPath,
-  dropPathAdd,
-  dropPathNoiseShape,
   dropout,
   dropoutArray,
   dropoutBackward,
+  dropPath,
+  dropPathAdd,
+  dropPathNoiseShape,
+  GaussianDropout,
   gaussianDropout,
   gaussianSigma,
+  InvalidArgumentError,
   keepRule,
+  MLP,
   mcDropout,
   mcSample,
+  PhiloxGenerator,
   packMask,
   randomNormal,
   randomUniform,
@@ -46,8 +43,8 @@ import {
   readArray,
   referenceAlphaDropout,
   referenceBiasDropoutResidual,
-  referenceDropPathAdd,
   referenceDropout,
+  referenceDropPathAdd,
   referenceGaussianDropout,
   referenceKeepMask,
   referenceMaskIndices,
@@ -56,18 +53,21 @@ import {
   referenceStructuredKeep,
   referenceUniform,
   referenceWords,
+  SpatialDropout2D,
   sampleDropout,
   shapeSize,
   spatialDropout,
   spatialNoiseShape,
   structuredDropout,
   structuredKeepMask,
+  Usage,
   uploadMatrix,
+  VariationalDropout,
   variationalDropout,
   variationalNoiseShape,
 } from '../src/index.js';
-import { requestNodeDevice, type NodeDevice } from '../src/node.js';
-import { gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
+import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+import { gpuContext, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const SEED = Number(process.env.WEBGPU_DROPOUT_FUZZ_SEED ?? 18);
 /** Cases per property: twice this many valid calls, and as many invalid ones (each followed by a valid one). */
@@ -91,9 +91,29 @@ beforeAll(async () => {
 // What a call is: plain data, so a shrunk counterexample reads as the call itself.
 
 const OPS = [
-  'dropout', 'dropoutBackward', 'randomWords', 'randomUniform', 'randomNormal', 'bernoulliMask', 'structuredDropout', 'spatialDropout',
-  'dropPath', 'dropPathAdd', 'variationalDropout', 'dropConnect', 'structuredKeepMask', 'gaussianDropout', 'alphaDropout', 'biasDropoutResidual',
-  'Dropout layer', 'SpatialDropout2D layer', 'DropPath layer', 'VariationalDropout layer', 'GaussianDropout layer', 'AlphaDropout layer', 'dropoutArray',
+  'dropout',
+  'dropoutBackward',
+  'randomWords',
+  'randomUniform',
+  'randomNormal',
+  'bernoulliMask',
+  'structuredDropout',
+  'spatialDropout',
+  'dropPath',
+  'dropPathAdd',
+  'variationalDropout',
+  'dropConnect',
+  'structuredKeepMask',
+  'gaussianDropout',
+  'alphaDropout',
+  'biasDropoutResidual',
+  'Dropout layer',
+  'SpatialDropout2D layer',
+  'DropPath layer',
+  'VariationalDropout layer',
+  'GaussianDropout layer',
+  'AlphaDropout layer',
+  'dropoutArray',
 ] as const;
 type Op = (typeof OPS)[number];
 
@@ -117,9 +137,25 @@ interface Call {
   destroyedInPool: boolean;
 }
 
-const ELEMENTWISE: ReadonlySet<Op> = new Set<Op>(['dropout', 'dropoutBackward', 'randomWords', 'randomUniform', 'randomNormal', 'bernoulliMask', 'Dropout layer', 'dropoutArray']);
+const ELEMENTWISE: ReadonlySet<Op> = new Set<Op>([
+  'dropout',
+  'dropoutBackward',
+  'randomWords',
+  'randomUniform',
+  'randomNormal',
+  'bernoulliMask',
+  'Dropout layer',
+  'dropoutArray',
+]);
 const OPEN_RATE: ReadonlySet<Op> = new Set<Op>(['gaussianDropout', 'alphaDropout', 'GaussianDropout layer', 'AlphaDropout layer']);
-const LAYERS: ReadonlySet<Op> = new Set<Op>(['Dropout layer', 'SpatialDropout2D layer', 'DropPath layer', 'VariationalDropout layer', 'GaussianDropout layer', 'AlphaDropout layer']);
+const LAYERS: ReadonlySet<Op> = new Set<Op>([
+  'Dropout layer',
+  'SpatialDropout2D layer',
+  'DropPath layer',
+  'VariationalDropout layer',
+  'GaussianDropout layer',
+  'AlphaDropout layer',
+]);
 
 const u64 = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.constantFrom(0n, 1n, 2n ** 32n - 1n, 2n ** 64n - 1n));
 const probability = fc.oneof(fc.constantFrom(0, 1, 0.5, 2 ** -33), fc.double({ min: 0, max: 1, noNaN: true }));
@@ -137,7 +173,12 @@ const callArb: fc.Arbitrary<Call> = fc
     seed: u64,
     stream: u64,
     // Near 2^64 some calls run past index 2^64 - 1, where mask indices wrap to 0 (docs/DESIGN.md).
-    offset: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.constant(2n ** 64n - 5000n), fc.bigInt({ min: 2n ** 64n - 3000n, max: 2n ** 64n - 1n })),
+    offset: fc.oneof(
+      fc.constant(0n),
+      fc.bigInt({ min: 0n, max: 2n ** 40n }),
+      fc.constant(2n ** 64n - 5000n),
+      fc.bigInt({ min: 2n ** 64n - 3000n, max: 2n ** 64n - 1n }),
+    ),
     out: fc.boolean(),
     encoder: fc.boolean(),
     flag: fc.boolean(),
@@ -191,7 +232,15 @@ async function invoke(c: Call, a: Args): Promise<GPUBuffer | Float32Array> {
       return r.mask ?? r.output;
     }
     case 'dropoutBackward': {
-      const state = { seed: a.random.seed as bigint, stream: a.random.stream as bigint, offset: a.random.offset as bigint, p: a.p as number, count: a.count as number, dtype: 'f32' as const, training: true };
+      const state = {
+        seed: a.random.seed as bigint,
+        stream: a.random.stream as bigint,
+        offset: a.random.offset as bigint,
+        p: a.p as number,
+        count: a.count as number,
+        dtype: 'f32' as const,
+        training: true,
+      };
       return dropoutBackward(ctx, a.x, state, { ...rec, ...a.extra });
     }
     case 'randomWords':
@@ -203,13 +252,33 @@ async function invoke(c: Call, a: Args): Promise<GPUBuffer | Float32Array> {
     case 'bernoulliMask':
       return (await bernoulliMask(ctx, { count: a.count as number, p: a.p as number, packed: a.flag as boolean, ...rec, ...rand })).output;
     case 'structuredDropout':
-      return (await structuredDropout(ctx, a.x, { p: a.p as number, shape: a.shape as number[], noiseShape: a.noiseShape as number[], scaleByKeep: a.flag as boolean, ...rec, ...rand })).output;
+      return (
+        await structuredDropout(ctx, a.x, {
+          p: a.p as number,
+          shape: a.shape as number[],
+          noiseShape: a.noiseShape as number[],
+          scaleByKeep: a.flag as boolean,
+          ...rec,
+          ...rand,
+        })
+      ).output;
     case 'spatialDropout':
-      return (await spatialDropout(ctx, a.x, { p: a.p as number, shape: a.shape as number[], layout: c.flag ? 'channels-first' : 'channels-last', ...rec, ...rand })).output;
+      return (
+        await spatialDropout(ctx, a.x, {
+          p: a.p as number,
+          shape: a.shape as number[],
+          layout: c.flag ? 'channels-first' : 'channels-last',
+          ...rec,
+          ...rand,
+        })
+      ).output;
     case 'dropPath':
-      return (await dropPath(ctx, a.x, { p: a.p as number, shape: a.shape as number[], scaleByKeep: a.flag as boolean, ...rec, ...rand })).output;
+      return (await dropPath(ctx, a.x, { p: a.p as number, shape: a.shape as number[], scaleByKeep: a.flag as boolean, ...rec, ...rand }))
+        .output;
     case 'dropPathAdd':
-      return (await dropPathAdd(ctx, a.y, a.x, { p: a.p as number, shape: a.shape as number[], scaleByKeep: a.flag as boolean, ...rec, ...rand })).output;
+      return (
+        await dropPathAdd(ctx, a.y, a.x, { p: a.p as number, shape: a.shape as number[], scaleByKeep: a.flag as boolean, ...rec, ...rand })
+      ).output;
     case 'variationalDropout':
       return (await variationalDropout(ctx, a.x, { p: a.p as number, shape: a.shape as number[], timeAxis: 1, ...rec, ...rand })).output;
     case 'dropConnect': {
@@ -217,25 +286,85 @@ async function invoke(c: Call, a: Args): Promise<GPUBuffer | Float32Array> {
       return (await dropConnect(ctx, a.x, { p: a.p as number, rows: rows!, cols: cols!, ...rec, ...rand })).output;
     }
     case 'structuredKeepMask':
-      return (await structuredKeepMask(ctx, { p: a.p as number, shape: a.shape as number[], noiseShape: a.noiseShape as number[], ...rec, ...rand })).output;
+      return (
+        await structuredKeepMask(ctx, {
+          p: a.p as number,
+          shape: a.shape as number[],
+          noiseShape: a.noiseShape as number[],
+          ...rec,
+          ...rand,
+        })
+      ).output;
     case 'gaussianDropout':
-      return (await gaussianDropout(ctx, a.x, { p: a.p as number, shape: a.shape as number[], noiseShape: a.noiseShape as number[], ...rec, ...rand })).output;
+      return (
+        await gaussianDropout(ctx, a.x, {
+          p: a.p as number,
+          shape: a.shape as number[],
+          noiseShape: a.noiseShape as number[],
+          ...rec,
+          ...rand,
+        })
+      ).output;
     case 'alphaDropout':
-      return (await alphaDropout(ctx, a.x, { p: a.p as number, shape: a.shape as number[], noiseShape: a.noiseShape as number[], ...rec, ...rand })).output;
+      return (
+        await alphaDropout(ctx, a.x, {
+          p: a.p as number,
+          shape: a.shape as number[],
+          noiseShape: a.noiseShape as number[],
+          ...rec,
+          ...rand,
+        })
+      ).output;
     case 'biasDropoutResidual':
       return (await biasDropoutResidual(ctx, a.x, a.bias, a.y, { p: a.p as number, shape: a.shape as number[], ...rec, ...rand })).output;
     case 'Dropout layer':
-      return (await new Dropout(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, { count: a.count as number, ...rec, ...a.extra })).output;
+      return (
+        await new Dropout(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, {
+          count: a.count as number,
+          ...rec,
+          ...a.extra,
+        })
+      ).output;
     case 'SpatialDropout2D layer':
-      return (await new SpatialDropout2D(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, { shape: a.shape as number[], ...rec, ...a.extra })).output;
+      return (
+        await new SpatialDropout2D(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, {
+          shape: a.shape as number[],
+          ...rec,
+          ...a.extra,
+        })
+      ).output;
     case 'DropPath layer':
-      return (await new DropPath(ctx, { p: a.p as number, generator: layerGenerator(), scaleByKeep: c.flag }).forward(a.x, { shape: a.shape as number[], ...rec, ...a.extra })).output;
+      return (
+        await new DropPath(ctx, { p: a.p as number, generator: layerGenerator(), scaleByKeep: c.flag }).forward(a.x, {
+          shape: a.shape as number[],
+          ...rec,
+          ...a.extra,
+        })
+      ).output;
     case 'VariationalDropout layer':
-      return (await new VariationalDropout(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, { shape: a.shape as number[], ...rec, ...a.extra })).output;
+      return (
+        await new VariationalDropout(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, {
+          shape: a.shape as number[],
+          ...rec,
+          ...a.extra,
+        })
+      ).output;
     case 'GaussianDropout layer':
-      return (await new GaussianDropout(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, { shape: a.shape as number[], ...rec, ...a.extra })).output;
+      return (
+        await new GaussianDropout(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, {
+          shape: a.shape as number[],
+          ...rec,
+          ...a.extra,
+        })
+      ).output;
     case 'AlphaDropout layer':
-      return (await new AlphaDropout(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, { shape: a.shape as number[], ...rec, ...a.extra })).output;
+      return (
+        await new AlphaDropout(ctx, { p: a.p as number, generator: layerGenerator() }).forward(a.x, {
+          shape: a.shape as number[],
+          ...rec,
+          ...a.extra,
+        })
+      ).output;
     case 'dropoutArray':
       return (await dropoutArray(ctx, testData(n, 1), { p: a.p as number, ...(rand as object) })).output as Float32Array;
   }
@@ -271,12 +400,30 @@ function expected(c: Call): { words?: Uint32Array; values?: Float32Array; tolera
       return { values: referenceStructuredDropout(x, { ...structured, noiseShape, scaleByKeep: c.flag }) as Float32Array };
     case 'spatialDropout':
     case 'SpatialDropout2D layer':
-      return { values: referenceStructuredDropout(x, { ...structured, noiseShape: spatialNoiseShape(c.shape, { layout: c.flag && c.op === 'spatialDropout' ? 'channels-first' : 'channels-last' }) }) as Float32Array };
+      return {
+        values: referenceStructuredDropout(x, {
+          ...structured,
+          noiseShape: spatialNoiseShape(c.shape, { layout: c.flag && c.op === 'spatialDropout' ? 'channels-first' : 'channels-last' }),
+        }) as Float32Array,
+      };
     case 'dropPath':
     case 'DropPath layer':
-      return { values: referenceStructuredDropout(x, { ...structured, noiseShape: dropPathNoiseShape(c.shape), scaleByKeep: c.flag }) as Float32Array };
+      return {
+        values: referenceStructuredDropout(x, {
+          ...structured,
+          noiseShape: dropPathNoiseShape(c.shape),
+          scaleByKeep: c.flag,
+        }) as Float32Array,
+      };
     case 'dropPathAdd':
-      return { values: referenceDropPathAdd(testData(n, 2), x, { ...structured, noiseShape: dropPathNoiseShape(c.shape), scaleByKeep: c.flag }) as Float32Array, tol: [2.4e-7, 1e-6] };
+      return {
+        values: referenceDropPathAdd(testData(n, 2), x, {
+          ...structured,
+          noiseShape: dropPathNoiseShape(c.shape),
+          scaleByKeep: c.flag,
+        }) as Float32Array,
+        tol: [2.4e-7, 1e-6],
+      };
     case 'variationalDropout':
     case 'VariationalDropout layer':
       return { values: referenceStructuredDropout(x, { ...structured, noiseShape: variationalNoiseShape(c.shape, 1) }) as Float32Array };
@@ -293,13 +440,23 @@ function expected(c: Call): { words?: Uint32Array; values?: Float32Array; tolera
       const index = referenceMaskIndices(c.shape, ns);
       const sigma = c.p === 0 ? 0 : gaussianSigma(c.p);
       // Plus f32 rounding, 2.4e-7 of the value (which dominates for small p: a nightly run found 1 ulp at p = 3e-6).
-      return { values, tolerance: Float64Array.from(x, (v, i) => 1e-5 * Math.abs(v) * sigma * (1 + Math.abs(z[index[i]!]!)) + 2 ** -24), tol: [2.4e-7, 0] };
+      return {
+        values,
+        tolerance: Float64Array.from(x, (v, i) => 1e-5 * Math.abs(v) * sigma * (1 + Math.abs(z[index[i]!]!)) + 2 ** -24),
+        tol: [2.4e-7, 0],
+      };
     }
     case 'alphaDropout':
     case 'AlphaDropout layer':
-      return { values: referenceAlphaDropout(x, { ...structured, noiseShape: c.op === 'alphaDropout' ? noiseShape : c.shape }) as Float32Array, tol: [1.2e-7, 1e-6] };
+      return {
+        values: referenceAlphaDropout(x, { ...structured, noiseShape: c.op === 'alphaDropout' ? noiseShape : c.shape }) as Float32Array,
+        tol: [1.2e-7, 1e-6],
+      };
     case 'biasDropoutResidual':
-      return { values: referenceBiasDropoutResidual(x, testData(c.shape[1]!, 3), testData(n, 2), structured) as Float32Array, tol: [2.4e-7, 1e-6] };
+      return {
+        values: referenceBiasDropoutResidual(x, testData(c.shape[1]!, 3), testData(n, 2), structured) as Float32Array,
+        tol: [2.4e-7, 1e-6],
+      };
   }
 }
 
@@ -354,7 +511,10 @@ async function runValid(c: Call): Promise<void> {
     ctx.device.queue.submit([encoder.finish()]);
     ctx.submitted(encoder);
   }
-  const got = result instanceof Float32Array ? new Uint32Array(result.buffer, result.byteOffset, result.length) : await readArray(ctx, result, 'u32', words);
+  const got =
+    result instanceof Float32Array
+      ? new Uint32Array(result.buffer, result.byteOffset, result.length)
+      : await readArray(ctx, result, 'u32', words);
   const want = expected(c);
   if (want.words) {
     expect(Array.from(got), describeMismatch(got, want.words)).toEqual(Array.from(want.words));
@@ -383,10 +543,32 @@ async function runValid(c: Call): Promise<void> {
 // Faults
 
 const FAULTS = [
-  'p: -0.25', 'p: 1.5', 'p: NaN', "p: '0.5'", 'seed: -1n', 'seed: 2^64', 'seed: 1.5', 'stream without seed', 'offset: -1',
-  'out too small', 'out without STORAGE', 'out mapped', 'out of another device', 'x too small', 'x destroyed', 'x of another device',
-  'misspelt option', 'flag not a boolean', 'shape: negative extent', 'noiseShape of another rank', 'count past maxBufferSize',
-  'encoder not an encoder', 'encoder finished', 'encoder of another device', 'readBytes byteOffset', 'acquire past maxBufferSize',
+  'p: -0.25',
+  'p: 1.5',
+  'p: NaN',
+  "p: '0.5'",
+  'seed: -1n',
+  'seed: 2^64',
+  'seed: 1.5',
+  'stream without seed',
+  'offset: -1',
+  'out too small',
+  'out without STORAGE',
+  'out mapped',
+  'out of another device',
+  'x too small',
+  'x destroyed',
+  'x of another device',
+  'misspelt option',
+  'flag not a boolean',
+  'shape: negative extent',
+  'noiseShape of another rank',
+  'count past maxBufferSize',
+  'encoder not an encoder',
+  'encoder finished',
+  'encoder of another device',
+  'readBytes byteOffset',
+  'acquire past maxBufferSize',
 ] as const;
 type Fault = (typeof FAULTS)[number];
 const GPU_DETECTED: ReadonlySet<Fault> = new Set<Fault>(['out of another device', 'x of another device']);
@@ -407,29 +589,63 @@ function faultArgument(c: Call, f: Fault): string | null {
   const noOutput = c.op === 'dropoutArray';
   const takesX = !['randomWords', 'randomUniform', 'randomNormal', 'bernoulliMask', 'structuredKeepMask', 'dropoutArray'].includes(c.op);
   switch (f) {
-    case 'p: -0.25': case 'p: 1.5': case 'p: NaN': case "p: '0.5'":
+    case 'p: -0.25':
+    case 'p: 1.5':
+    case 'p: NaN':
+    case "p: '0.5'":
       return c.op.startsWith('random') ? null : c.op === 'dropoutBackward' ? 'state.p' : 'p';
-    case 'seed: -1n': case 'seed: 2^64': case 'seed: 1.5':
+    case 'seed: -1n':
+    case 'seed: 2^64':
+    case 'seed: 1.5':
       return random ? 'seed' : null;
-    case 'stream without seed': case 'offset: -1':
+    case 'stream without seed':
+    case 'offset: -1':
       return random ? f.split(' ')[0]!.replace(':', '') : null;
-    case 'out too small': case 'out without STORAGE': case 'out mapped': case 'out of another device':
+    case 'out too small':
+    case 'out without STORAGE':
+    case 'out mapped':
+    case 'out of another device':
       return noOutput || (c.op === 'dropout' && c.flag) ? null : 'out';
     case 'x too small':
-      return takesX && !LAYERS.has(c.op) ? (c.op === 'dropoutBackward' ? 'dy' : c.op === 'dropConnect' ? 'weight' : c.op === 'dropPathAdd' ? 'branch' : 'x') : null;
-    case 'x destroyed': case 'x of another device':
-      return takesX ? (c.op === 'dropoutBackward' ? 'dy' : c.op === 'dropConnect' ? 'weight' : c.op === 'dropPathAdd' ? 'branch' : 'x') : null;
+      return takesX && !LAYERS.has(c.op)
+        ? c.op === 'dropoutBackward'
+          ? 'dy'
+          : c.op === 'dropConnect'
+            ? 'weight'
+            : c.op === 'dropPathAdd'
+              ? 'branch'
+              : 'x'
+        : null;
+    case 'x destroyed':
+    case 'x of another device':
+      return takesX
+        ? c.op === 'dropoutBackward'
+          ? 'dy'
+          : c.op === 'dropConnect'
+            ? 'weight'
+            : c.op === 'dropPathAdd'
+              ? 'branch'
+              : 'x'
+        : null;
     case 'misspelt option':
       return `options.${misspelling(c)}`;
     case 'flag not a boolean':
-      return c.op === 'dropout' ? 'training' : c.op === 'bernoulliMask' ? 'packed' : ['structuredDropout', 'dropPath', 'dropPathAdd'].includes(c.op) ? 'scaleByKeep' : null;
+      return c.op === 'dropout'
+        ? 'training'
+        : c.op === 'bernoulliMask'
+          ? 'packed'
+          : ['structuredDropout', 'dropPath', 'dropPathAdd'].includes(c.op)
+            ? 'scaleByKeep'
+            : null;
     case 'shape: negative extent':
       return hasShape && c.op !== 'dropConnect' ? 'shape' : null;
     case 'noiseShape of another rank':
       return noiseOption ? 'noiseShape' : null;
     case 'count past maxBufferSize':
       return ['randomWords', 'randomUniform', 'randomNormal'].includes(c.op) || (c.op === 'bernoulliMask' && !c.flag) ? 'count' : null;
-    case 'encoder not an encoder': case 'encoder finished': case 'encoder of another device':
+    case 'encoder not an encoder':
+    case 'encoder finished':
+    case 'encoder of another device':
       return noOutput ? null : 'encoder';
     case 'readBytes byteOffset':
       return 'byteOffset';
@@ -452,38 +668,89 @@ function faultyArgs(c: Call, f: Fault, base: Args): { args: Args; cleanup?: () =
   const words = outputWords(c);
   const destroy: GPUBuffer[] = [];
   switch (f) {
-    case 'p: -0.25': a.p = -0.25; break;
-    case 'p: 1.5': a.p = 1.5; break;
-    case 'p: NaN': a.p = NaN; break;
-    case "p: '0.5'": a.p = '0.5'; break;
-    case 'seed: -1n': a.random = { seed: -1n }; break;
-    case 'seed: 2^64': a.random = { seed: 2n ** 64n }; break;
-    case 'seed: 1.5': a.random = { seed: 1.5 as never }; break;
-    case 'stream without seed': a.random = { stream: 3n }; break;
-    case 'offset: -1': a.random = { generator: base.random.generator, offset: -1n }; break;
-    case 'out too small': a.out = poisoned(ctx, Math.max(0, words * 4 - 8)); break;
-    case 'out without STORAGE': a.out = ctx.device.createBuffer({ size: words * 4 + 16, usage: Usage.COPY_SRC | Usage.COPY_DST }); destroy.push(a.out); break;
-    case 'out mapped': a.out = ctx.device.createBuffer({ size: words * 4 + 16, usage: Usage.STORAGE | Usage.COPY_SRC, mappedAtCreation: true }); destroy.push(a.out); break;
-    case 'out of another device': a.out = other.device.createBuffer({ size: words * 4 + 16, usage: Usage.STORAGE | Usage.COPY_SRC }); destroy.push(a.out); break;
+    case 'p: -0.25':
+      a.p = -0.25;
+      break;
+    case 'p: 1.5':
+      a.p = 1.5;
+      break;
+    case 'p: NaN':
+      a.p = NaN;
+      break;
+    case "p: '0.5'":
+      a.p = '0.5';
+      break;
+    case 'seed: -1n':
+      a.random = { seed: -1n };
+      break;
+    case 'seed: 2^64':
+      a.random = { seed: 2n ** 64n };
+      break;
+    case 'seed: 1.5':
+      a.random = { seed: 1.5 as never };
+      break;
+    case 'stream without seed':
+      a.random = { stream: 3n };
+      break;
+    case 'offset: -1':
+      a.random = { generator: base.random.generator, offset: -1n };
+      break;
+    case 'out too small':
+      a.out = poisoned(ctx, Math.max(0, words * 4 - 8));
+      break;
+    case 'out without STORAGE':
+      a.out = ctx.device.createBuffer({ size: words * 4 + 16, usage: Usage.COPY_SRC | Usage.COPY_DST });
+      destroy.push(a.out);
+      break;
+    case 'out mapped':
+      a.out = ctx.device.createBuffer({ size: words * 4 + 16, usage: Usage.STORAGE | Usage.COPY_SRC, mappedAtCreation: true });
+      destroy.push(a.out);
+      break;
+    case 'out of another device':
+      a.out = other.device.createBuffer({ size: words * 4 + 16, usage: Usage.STORAGE | Usage.COPY_SRC });
+      destroy.push(a.out);
+      break;
     case 'x too small': {
       a.x = ctx.upload(testData(Math.max(0, n - 1), 1));
       if (ELEMENTWISE.has(c.op)) a.count = n;
       break;
     }
-    case 'x destroyed': a.x = ctx.upload(testData(n, 1)); a.x.destroy(); break;
-    case 'x of another device': a.x = other.device.createBuffer({ size: n * 4 + 16, usage: Usage.STORAGE | Usage.COPY_SRC }); destroy.push(a.x); break;
-    case 'misspelt option': a.extra = { [misspelling(c)]: 1 }; break;
+    case 'x destroyed':
+      a.x = ctx.upload(testData(n, 1));
+      a.x.destroy();
+      break;
+    case 'x of another device':
+      a.x = other.device.createBuffer({ size: n * 4 + 16, usage: Usage.STORAGE | Usage.COPY_SRC });
+      destroy.push(a.x);
+      break;
+    case 'misspelt option':
+      a.extra = { [misspelling(c)]: 1 };
+      break;
     case 'flag not a boolean':
       if (c.op === 'dropout') a.extra = { training: 'yes' };
       else a.flag = 'yes';
       break;
-    case 'shape: negative extent': a.shape = [-1, ...c.shape.slice(1)]; break;
-    case 'noiseShape of another rank': a.noiseShape = [...noiseShapeOf(c), 1]; break;
-    case 'count past maxBufferSize': a.count = Math.floor(ctx.device.limits.maxBufferSize / 4) + 1; break;
-    case 'encoder not an encoder': a.encoder = {} as GPUCommandEncoder; break;
-    case 'encoder finished': a.encoder = ctx.device.createCommandEncoder(); a.encoder.finish(); break;
-    case 'encoder of another device': a.encoder = other.device.createCommandEncoder(); break;
-    default: break;
+    case 'shape: negative extent':
+      a.shape = [-1, ...c.shape.slice(1)];
+      break;
+    case 'noiseShape of another rank':
+      a.noiseShape = [...noiseShapeOf(c), 1];
+      break;
+    case 'count past maxBufferSize':
+      a.count = Math.floor(ctx.device.limits.maxBufferSize / 4) + 1;
+      break;
+    case 'encoder not an encoder':
+      a.encoder = {} as GPUCommandEncoder;
+      break;
+    case 'encoder finished':
+      a.encoder = ctx.device.createCommandEncoder();
+      a.encoder.finish();
+      break;
+    case 'encoder of another device':
+      a.encoder = other.device.createCommandEncoder();
+      break;
+    default:
+      break;
   }
   // WebGPU itself finds these, after the call has taken its stream (README, Errors): such calls are
   // given a seed, not the generator whose stream the check watches.
@@ -528,10 +795,16 @@ async function runInvalid(c: Call, f: Fault): Promise<void> {
   expect((caught as InvalidArgumentError).argument, String(caught)).toBe(argument);
   expect(escaped?.message ?? null, 'a WebGPU error escaped the call').toBeNull();
   expect(uncaptured, 'uncaptured WebGPU errors').toEqual([]);
-  expect({ allocations: ctx.pool.allocations, bytes: ctx.pool.bytes, stream: generator.stream }, 'pool counts or generator stream changed').toEqual(before);
+  expect(
+    { allocations: ctx.pool.allocations, bytes: ctx.pool.bytes, stream: generator.stream },
+    'pool counts or generator stream changed',
+  ).toEqual(before);
   if (out) {
     const words = new Uint32Array(await ctx.readBytes(out, out.size));
-    expect(words.findIndex((w) => w !== POISON_WORD), 'a refused call wrote its out').toBe(-1);
+    expect(
+      words.findIndex((w) => w !== POISON_WORD),
+      'a refused call wrote its out',
+    ).toBe(-1);
   }
   cleanup?.();
   for (const b of [inputs.x, inputs.y, inputs.bias, out]) if (b) ctx.release(b);
@@ -547,7 +820,9 @@ describe('fuzz (fast-check, seed and size from WEBGPU_DROPOUT_FUZZ_SEED / WEBGPU
   });
 
   it('invalid calls are refused by name, write nothing, change nothing, and the next valid call works', async () => {
-    const arb = fc.record({ call: callArb, fault: fc.constantFrom(...FAULTS), next: callArb }).filter(({ call, fault }) => faultArgument(call, fault) !== null);
+    const arb = fc
+      .record({ call: callArb, fault: fc.constantFrom(...FAULTS), next: callArb })
+      .filter(({ call, fault }) => faultArgument(call, fault) !== null);
     await fc.assert(
       fc.asyncProperty(arb, async ({ call, fault, next }) => {
         await runInvalid(call, fault);
@@ -560,13 +835,34 @@ describe('fuzz (fast-check, seed and size from WEBGPU_DROPOUT_FUZZ_SEED / WEBGPU
 
   it('the model kit: refused MLP and MC-Dropout calls change nothing (a twin trained without them ends bit-identical)', async () => {
     const MODEL_FAULTS = [
-      'trainStep loss', 'trainStep misspelt option', 'trainStep readLoss', 'trainStep x columns', 'trainStep y rows', 'trainStep x of another device',
-      'predict random', 'gradients random.samples', 'mcDropout samples', 'mcDropout schedule', 'mcDropout stream without seed', 'mcSample sample', 'sampleDropout p = 1',
+      'trainStep loss',
+      'trainStep misspelt option',
+      'trainStep readLoss',
+      'trainStep x columns',
+      'trainStep y rows',
+      'trainStep x of another device',
+      'predict random',
+      'gradients random.samples',
+      'mcDropout samples',
+      'mcDropout schedule',
+      'mcDropout stream without seed',
+      'mcSample sample',
+      'sampleDropout p = 1',
     ] as const;
     const argumentOf: Record<(typeof MODEL_FAULTS)[number], string> = {
-      'trainStep loss': 'loss', 'trainStep misspelt option': 'options.los', 'trainStep readLoss': 'readLoss', 'trainStep x columns': 'x', 'trainStep y rows': 'y',
-      'trainStep x of another device': 'x', 'predict random': 'options.random', 'gradients random.samples': 'random.samples', 'mcDropout samples': 'samples',
-      'mcDropout schedule': 'schedule', 'mcDropout stream without seed': 'stream', 'mcSample sample': 'sample', 'sampleDropout p = 1': 'p',
+      'trainStep loss': 'loss',
+      'trainStep misspelt option': 'options.los',
+      'trainStep readLoss': 'readLoss',
+      'trainStep x columns': 'x',
+      'trainStep y rows': 'y',
+      'trainStep x of another device': 'x',
+      'predict random': 'options.random',
+      'gradients random.samples': 'random.samples',
+      'mcDropout samples': 'samples',
+      'mcDropout schedule': 'schedule',
+      'mcDropout stream without seed': 'stream',
+      'mcSample sample': 'sample',
+      'sampleDropout p = 1': 'p',
     };
     const steps = fc.array(fc.oneof(fc.constant('step' as const), fc.constantFrom(...MODEL_FAULTS)), { minLength: 2, maxLength: 8 });
     await fc.assert(
@@ -614,7 +910,9 @@ describe('fuzz (fast-check, seed and size from WEBGPU_DROPOUT_FUZZ_SEED / WEBGPU
           expect(uncaptured).toEqual([]);
           // A refusal WebGPU makes (another device's buffer) comes after the step drew its stream (README, Errors).
           if (step === 'trainStep x of another device') b!.generator.take();
-          expect({ allocations: ctx.pool.allocations, bytes: ctx.pool.bytes, steps: a!.steps, stream: ctx.generator.stream }).toEqual(before);
+          expect({ allocations: ctx.pool.allocations, bytes: ctx.pool.bytes, steps: a!.steps, stream: ctx.generator.stream }).toEqual(
+            before,
+          );
         }
         expect(a!.generator.stream).toBe(b!.generator.stream);
         const [pa, pb] = await Promise.all([a!.getParameters(), b!.getParameters()]);
@@ -629,9 +927,15 @@ describe('fuzz (fast-check, seed and size from WEBGPU_DROPOUT_FUZZ_SEED / WEBGPU
 
   it('every fault, on calls drawn for it, is refused the same way (none left to chance)', async () => {
     for (const [k, fault] of FAULTS.entries()) {
-      const calls = fc.sample(callArb.filter((c) => faultArgument(c, fault) !== null), { seed: SEED + k, numRuns: Math.max(2, Math.round(RUNS / 20)) });
+      const calls = fc.sample(
+        callArb.filter((c) => faultArgument(c, fault) !== null),
+        { seed: SEED + k, numRuns: Math.max(2, Math.round(RUNS / 20)) },
+      );
       expect(calls.length).toBeGreaterThan(0);
-      await fc.assert(fc.asyncProperty(fc.constantFrom(...calls), (call) => runInvalid(call, fault)), { seed: SEED + k, numRuns: calls.length });
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...calls), (call) => runInvalid(call, fault)),
+        { seed: SEED + k, numRuns: calls.length },
+      );
     }
   });
 });

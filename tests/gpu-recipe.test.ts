@@ -17,7 +17,11 @@ const suiteJson = (() => {
   const path = join(mkdtempSync(join(tmpdir(), 'recipe-suite-')), 'lavapipe.json');
   let text: string;
   try {
-    text = execFileSync('git', ['show', 'HEAD:bench/results/lavapipe.json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    text = execFileSync('git', ['show', 'HEAD:bench/results/lavapipe.json'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
     text = readFileSync(join(root, 'bench/results/lavapipe.json'), 'utf8'); // not a git checkout
   }
@@ -68,9 +72,18 @@ print(json.dumps([list(tt.philox4x32_10((g, 0, 0, 0), key)) for g in ${JSON.stri
   });
 
   it('builds the comparison table from the suite JSON: our cells, the peer times, the ratios and the target rows', () => {
-    const suite = JSON.parse(readFileSync(suiteJson, 'utf8')) as { ops: { id: string; cells: SuiteCell[] }[]; adapter: { name: string }; commit: string };
+    const suite = JSON.parse(readFileSync(suiteJson, 'utf8')) as {
+      ops: { id: string; cells: SuiteCell[] }[];
+      adapter: { name: string };
+      commit: string;
+    };
     const cell = (id: string, log2: number) => suite.ops.find((o) => o.id === id)!.cells.find((c) => c.log2 === log2)!;
-    const [fwd, bwd, fwdMask, bwdBits] = [cell('dropout.forward.f32', 24), cell('dropout.backward.f32', 24), cell('dropout.forward+mask.f32', 24), cell('dropout.backward+mask.f32', 24)];
+    const [fwd, bwd, fwdMask, bwdBits] = [
+      cell('dropout.forward.f32', 24),
+      cell('dropout.backward.f32', 24),
+      cell('dropout.forward+mask.f32', 24),
+      cell('dropout.backward+mask.f32', 24),
+    ];
     // Fake peer rows: torch's forward exactly 2x our forward's time, its backward 0.5x ours.
     const rows = [] as object[];
     for (const log2 of [22, 24]) {
@@ -90,25 +103,43 @@ print(json.dumps([list(tt.philox4x32_10((g, 0, 0, 0), key)) for g in ${JSON.stri
     const dir = mkdtempSync(join(tmpdir(), 'recipe-'));
     const md = join(dir, 'compare.md');
     writeFileSync(join(dir, 'result.json'), JSON.stringify(result));
-    python(`tt.write_comparison(json.load(open(${JSON.stringify(join(dir, 'result.json'))})), ${JSON.stringify(suiteJson)}, ${JSON.stringify(md)})`);
+    python(
+      `tt.write_comparison(json.load(open(${JSON.stringify(join(dir, 'result.json'))})), ${JSON.stringify(suiteJson)}, ${JSON.stringify(md)})`,
+    );
     const table = readFileSync(md, 'utf8');
 
     expect(table).toContain(`WebGPU adapter: ${suite.adapter.name}; commit ${suite.commit}.`);
     const row = table.split('\n').find((l) => l.startsWith('| 2^24 |'))!; // the float32 table comes first
     const us = (ns: number) => (ns / 1e3).toFixed(1);
-    const cols = row.split('|').map((c) => c.trim()).slice(1, -1);
-    expect(cols.slice(0, 6)).toEqual(['2^24', us(fwd.ns), `${(fwd.ofCopy! * 100).toFixed(0)}%`, us(fwdMask.ns), us(bwd.ns), us(bwdBits.ns)]);
+    const cols = row
+      .split('|')
+      .map((c) => c.trim())
+      .slice(1, -1);
+    expect(cols.slice(0, 6)).toEqual([
+      '2^24',
+      us(fwd.ns),
+      `${(fwd.ofCopy! * 100).toFixed(0)}%`,
+      us(fwdMask.ns),
+      us(bwd.ns),
+      us(bwdBits.ns),
+    ]);
     // Peer times (us) and ratios torch / ours, computed by the script from the fake rows.
     const numbers = cols.slice(6).map(Number);
     const want = [(2 * fwd.ns) / 1e3, (0.5 * bwd.ns) / 1e3, 1250, 1500, 750, 2, 0.5, (0.5 * bwd.ns) / bwdBits.ns];
-    numbers.forEach((v, i) => expect(Math.abs(v - want[i]!), `column ${i + 7}: ${cols[i + 6]} vs ${want[i]}`).toBeLessThanOrEqual(i < 5 ? 0.051 : 0.0051));
+    numbers.forEach((v, i) =>
+      expect(Math.abs(v - want[i]!), `column ${i + 7}: ${cols[i + 6]} vs ${want[i]}`).toBeLessThanOrEqual(i < 5 ? 0.051 : 0.0051),
+    );
     // The target rows against the peers: 2^24 for the large-size ones, 2^22 for the small-size one.
     expect(table).toContain('| float32 | 2^24 | forward >= 1.1x torch forward | 2.00 | yes |');
     expect(table).toContain('| float32 | 2^24 | backward (mask regenerated) >= 1.0x torch backward | 0.50 | **no** |');
     const bitsRatio = (0.5 * bwd.ns) / bwdBits.ns;
-    expect(table).toContain(`| float32 | 2^24 | backward from bits >= 1.0x torch backward | ${bitsRatio.toFixed(2)} | ${bitsRatio >= 1 ? 'yes' : '**no**'} |`);
+    expect(table).toContain(
+      `| float32 | 2^24 | backward from bits >= 1.0x torch backward | ${bitsRatio.toFixed(2)} | ${bitsRatio >= 1 ? 'yes' : '**no**'} |`,
+    );
     const tritonRatio = 1.25e6 / fwd.ns;
-    expect(table).toContain(`| float32 | 2^24 | forward >= 0.95x Triton randint4x (the same masks, CUDA) | ${tritonRatio.toFixed(2)} | ${tritonRatio >= 0.95 ? 'yes' : '**no**'} |`);
+    expect(table).toContain(
+      `| float32 | 2^24 | forward >= 0.95x Triton randint4x (the same masks, CUDA) | ${tritonRatio.toFixed(2)} | ${tritonRatio >= 0.95 ? 'yes' : '**no**'} |`,
+    );
     expect(table).toContain('| float32 | 2^22 | forward >= 1.0x torch forward at 2^20 and 2^22 | 2.00 | yes |');
     expect(table).toContain('| float16 | 2^24 | forward >= 1.1x torch forward | 2.00 | yes |');
     expect(table).not.toMatch(/\| 2\^22 \| (forward >= 1\.1x|backward)/);

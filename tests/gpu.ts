@@ -1,8 +1,8 @@
 // Shared test set-up: one Dawn device per test file on the adapter WEBGPU_DROPOUT_ADAPTER picks
 // (lavapipe by default), and helpers that poison output buffers before every GPU run.
 import { afterAll, expect } from 'vitest';
-import { DropoutContext, InvalidArgumentError, type ContextOptions } from '../src/index.js';
-import { requestNodeDevice, type NodeDevice } from '../src/node.js';
+import { type ContextOptions, DropoutContext, InvalidArgumentError } from '../src/index.js';
+import { type NodeDevice, requestNodeDevice } from '../src/node.js';
 
 let acquired: Promise<NodeDevice> | null = null;
 const contexts: DropoutContext[] = [];

@@ -4,28 +4,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AlphaDropout,
-  Dropout,
-  DropoutContext,
-  GaussianDropout,
-  InvalidArgumentError,
-  MLP,
-  PhiloxGenerator,
-  SpatialDropout2D,
-  Usage,
   alphaDropout,
   alphaDropoutBackward,
   applyKeepMask,
   bernoulliMask,
   biasDropoutResidual,
   biasDropoutResidualBackward,
+  Dropout,
+  type DropoutContext,
   dropConnect,
-  dropPath,
   dropout,
   dropoutBackward,
+  dropPath,
+  GaussianDropout,
   gaussianDropout,
   gaussianDropoutBackward,
+  InvalidArgumentError,
+  MLP,
   mcDropout,
   mcSample,
+  PhiloxGenerator,
   packMask,
   philox4x32_10,
   randomNormal,
@@ -34,8 +32,8 @@ import {
   referenceAlphaDropoutBackward,
   referenceBiasDropoutResidual,
   referenceBiasDropoutResidualBackward,
-  referenceDropPathAdd,
   referenceDropout,
+  referenceDropPathAdd,
   referenceGaussianDropout,
   referenceKeepMask,
   referenceLoss,
@@ -47,16 +45,18 @@ import {
   referenceUniform,
   referenceWords,
   requestDropoutDevice,
+  SpatialDropout2D,
   sampleDropout,
   spatialDropout,
   spatialNoiseShape,
   structuredDropout,
   structuredKeepMask,
+  Usage,
   unpackMask,
   uploadMatrix,
 } from '../src/index.js';
-import { requestNodeDevice, type NodeDevice } from '../src/node.js';
-import { expectInvalid, gpuContext, poisoned, POISON_WORD, testData } from './gpu.js';
+import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+import { expectInvalid, gpuContext, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const N = 1024;
 let ctx: DropoutContext;
@@ -80,7 +80,10 @@ async function settled(c: DropoutContext = ctx): Promise<void> {
 
 async function expectUntouched(c: DropoutContext, buffer: GPUBuffer): Promise<void> {
   const words = new Uint32Array(await c.readBytes(buffer, buffer.size));
-  expect(words.findIndex((w) => w !== POISON_WORD), 'a refused call wrote its output').toBe(-1);
+  expect(
+    words.findIndex((w) => w !== POISON_WORD),
+    'a refused call wrote its output',
+  ).toBe(-1);
 }
 
 const counts = (c: DropoutContext) => ({ allocations: c.pool.allocations, bytes: c.pool.bytes });
@@ -110,7 +113,11 @@ describe('1. buffers past maxBufferSize are refused before any work', () => {
     const max = ctx.device.limits.maxBufferSize;
     const before = counts(ctx);
     uncaptured = [];
-    await expectInvalid(() => structuredKeepMask(ctx, { p: 0.5, shape: [2 ** 16, 2 ** 14], seed: 1n }), 'shape', new RegExp(`maxBufferSize of ${max} bytes`));
+    await expectInvalid(
+      () => structuredKeepMask(ctx, { p: 0.5, shape: [2 ** 16, 2 ** 14], seed: 1n }),
+      'shape',
+      new RegExp(`maxBufferSize of ${max} bytes`),
+    );
     await expectInvalid(() => ctx.acquire(2 ** 33), 'bytes', new RegExp(`up to this device's maxBufferSize \\(${max}\\), got ${2 ** 33}`));
     // A typed array that says it holds more than the limit (allocating one would take 4 GiB).
     const huge = new Uint32Array(4);
@@ -133,10 +140,18 @@ describe('1b. what the model kit binds whole is checked against maxStorageBuffer
     const small = uploadMatrix(ctx, testData(8), 8, 1);
     const before = counts(ctx);
     uncaptured = [];
-    await expectInvalid(() => mlp.trainStep(x, y, { loss: 'mse' }), 'x', new RegExp(`at most ${rows - 1} rows .*maxStorageBufferBindingSize of ${limit} bytes`));
+    await expectInvalid(
+      () => mlp.trainStep(x, y, { loss: 'mse' }),
+      'x',
+      new RegExp(`at most ${rows - 1} rows .*maxStorageBufferBindingSize of ${limit} bytes`),
+    );
     await expectInvalid(() => mlp.predict(x), 'x', /at most/);
     const fits = Math.floor(limit / (8 * width * 4));
-    await expectInvalid(() => mcDropout(ctx, mlp, small, { samples: fits + 1, schedule: 'batched', samplesPerPass: fits + 1, seed: 1n }), 'samplesPerPass', new RegExp(`at most ${fits}`));
+    await expectInvalid(
+      () => mcDropout(ctx, mlp, small, { samples: fits + 1, schedule: 'batched', samplesPerPass: fits + 1, seed: 1n }),
+      'samplesPerPass',
+      new RegExp(`at most ${fits}`),
+    );
     await settled();
     expect(uncaptured).toEqual([]);
     expect(counts(ctx)).toEqual(before);
@@ -154,7 +169,11 @@ describe('2. calls refused at submit give their pooled buffers back', () => {
     const before = counts(c);
     for (let i = 0; i < 20; i++) {
       await expectInvalid(() => dropout(c, doomed, { p: 0.5, seed: 1n, count: N, mask: true }), 'x', /destroyed/);
-      await expectInvalid(() => spatialDropout(c, doomed, { p: 0.5, shape: [4, 8, 32], layout: 'channels-first', seed: 1n }), 'x', /destroyed/);
+      await expectInvalid(
+        () => spatialDropout(c, doomed, { p: 0.5, shape: [4, 8, 32], layout: 'channels-first', seed: 1n }),
+        'x',
+        /destroyed/,
+      );
       await expectInvalid(() => c.readBytes(doomed, 16), 'buffer', /destroyed/);
     }
     expect(counts(c)).toEqual(before);
@@ -196,7 +215,11 @@ describe('4. a buffer of another GPUDevice', () => {
       await expectInvalid(() => dropout(c, mine, { p: 0.5, seed: 1n, out: foreign(N * 4), encoder }), 'out', /another GPUDevice/);
       await expectInvalid(() => dropout(c, mine, { p: 0.5, seed: 1n, mask: foreign(N / 8), encoder }), 'mask', /another GPUDevice/);
       await expectInvalid(() => gaussianDropout(c, foreign(N * 4), { p: 0.3, seed: 1n, out, encoder }), 'x', /another GPUDevice/);
-      await expectInvalid(() => dropPath(c, mine, { p: 0.5, shape: [8, 128], generator, out: foreign(N * 4), encoder }), 'out', /another GPUDevice/);
+      await expectInvalid(
+        () => dropPath(c, mine, { p: 0.5, shape: [8, 128], generator, out: foreign(N * 4), encoder }),
+        'out',
+        /another GPUDevice/,
+      );
       if (encoder) {
         // Nothing was recorded: the caller's encoder is still valid and submits cleanly.
         c.device.pushErrorScope('validation');
@@ -237,7 +260,18 @@ describe('4. a buffer of another GPUDevice', () => {
 });
 
 describe('5. backward errors name the state', () => {
-  const state = { op: 'gaussian' as const, seed: 1n, stream: 0n, offset: 0n, p: 0.3, shape: [N], noiseShape: [N], dtype: 'f32' as const, training: true, scale: 1 };
+  const state = {
+    op: 'gaussian' as const,
+    seed: 1n,
+    stream: 0n,
+    offset: 0n,
+    p: 0.3,
+    shape: [N],
+    noiseShape: [N],
+    dtype: 'f32' as const,
+    training: true,
+    scale: 1,
+  };
   it("gaussianDropoutBackward and alphaDropoutBackward with p = 1 (or out of range) in the state name 'state.p'", async () => {
     const out = poisoned(ctx, N * 4);
     for (const p of [1, 1.5, NaN]) {
@@ -245,7 +279,11 @@ describe('5. backward errors name the state', () => {
       await expectInvalid(() => alphaDropoutBackward(ctx, x, { ...state, op: 'alpha', p }, { out }), 'state.p', /a number in \[0, 1\)?/);
     }
     await expectInvalid(() => alphaDropoutBackward(ctx, x, { ...state, op: 'alpha', seed: -1n }, { out }), 'state.seed', /0\.\.2\^64-1/);
-    await expectInvalid(() => gaussianDropoutBackward(ctx, x, { ...state, shape: [N + 1], noiseShape: [N + 1] }, { out }), 'dy', /at least/);
+    await expectInvalid(
+      () => gaussianDropoutBackward(ctx, x, { ...state, shape: [N + 1], noiseShape: [N + 1] }, { out }),
+      'dy',
+      /at least/,
+    );
     await expectUntouched(ctx, out);
   });
 });
@@ -262,7 +300,9 @@ describe('6. every boolean option is type-checked', () => {
       await expectInvalid(() => alphaDropout(ctx, x, { p: 0.5, training: b, generator, out }), 'training', /a boolean/);
       await expectInvalid(() => structuredDropout(ctx, x, { p: 0.5, scaleByKeep: b, generator, out }), 'scaleByKeep', /a boolean/);
       await expectInvalid(() => dropPath(ctx, x, { p: 0.5, shape: [8, 128], scaleByKeep: b, generator, out }), 'scaleByKeep', /a boolean/);
-      expect(() => referenceStructuredDropout(testData(8), { p: 0.5, seed: 1n, scaleByKeep: b })).toThrow(/scaleByKeep: expected a boolean/);
+      expect(() => referenceStructuredDropout(testData(8), { p: 0.5, seed: 1n, scaleByKeep: b })).toThrow(
+        /scaleByKeep: expected a boolean/,
+      );
       expect(() => new GaussianDropout(ctx, { p: 0.5 }).train(b)).toThrow(/mode: expected a boolean/);
     }
     const mlp = new MLP(ctx, { sizes: [2, 1], seed: 1 });
@@ -282,12 +322,21 @@ describe("7. a misspelt option in a layer's forward", () => {
     const layer = new SpatialDropout2D(ctx, { p: 0.5, generator: new PhiloxGenerator(1n) });
     const shape = [2, 8, 8, 8];
     await expectInvalid(() => layer.forward(x, { shpe: shape, out } as never), 'options.shpe', /did you mean shape\?/);
-    await expectInvalid(() => new AlphaDropout(ctx, { p: 0.2 }).forward(x, { shape: [N], outt: out } as never), 'options.outt', /did you mean out\?/);
+    await expectInvalid(
+      () => new AlphaDropout(ctx, { p: 0.2 }).forward(x, { shape: [N], outt: out } as never),
+      'options.outt',
+      /did you mean out\?/,
+    );
     await expectInvalid(() => layer.forward(x, { shape: [N], out }), 'shape', /4 dimensions/);
     expect(layer.generator!.stream).toBe(0n);
     await expectUntouched(ctx, out);
     const { output } = await layer.forward(x, { shape, out });
-    const want = referenceStructuredDropout(testData(N), { p: 0.5, shape, noiseShape: spatialNoiseShape(shape, { layout: 'channels-last' }), seed: 1n });
+    const want = referenceStructuredDropout(testData(N), {
+      p: 0.5,
+      shape,
+      noiseShape: spatialNoiseShape(shape, { layout: 'channels-last' }),
+      seed: 1n,
+    });
     expect(Array.from(await readArray(ctx, output, 'f32', N))).toEqual(Array.from(want));
   });
 });
@@ -295,7 +344,9 @@ describe("7. a misspelt option in a layer's forward", () => {
 /** The smaller of the two limits every buffer the model kit binds whole must fit, and its name. */
 function bindingLimit(c: DropoutContext): { name: string; bytes: number } {
   const { maxStorageBufferBindingSize: binding, maxBufferSize } = c.device.limits;
-  return binding <= maxBufferSize ? { name: 'maxStorageBufferBindingSize', bytes: binding } : { name: 'maxBufferSize', bytes: maxBufferSize };
+  return binding <= maxBufferSize
+    ? { name: 'maxStorageBufferBindingSize', bytes: binding }
+    : { name: 'maxBufferSize', bytes: maxBufferSize };
 }
 
 describe("8. an MLP's parameters past one storage binding are refused in the constructor", () => {
@@ -312,9 +363,15 @@ describe("8. an MLP's parameters past one storage binding are refused in the con
     await expectInvalid(
       () => new MLP(ctx, { sizes: [inputs, hidden, 1] }),
       'sizes',
-      new RegExp(`^sizes: expected .*${parameters} f32 parameters take ${parameters * 4} bytes.*${limit.name} of ${limit.bytes} bytes\\), got \\[${inputs}, ${hidden}, 1\\]$`),
+      new RegExp(
+        `^sizes: expected .*${parameters} f32 parameters take ${parameters * 4} bytes.*${limit.name} of ${limit.bytes} bytes\\), got \\[${inputs}, ${hidden}, 1\\]$`,
+      ),
     );
-    await expectInvalid(() => new MLP(ctx, { sizes: [65536, 65536, 1], seed: 1 }), 'sizes', new RegExp(`${limit.name} of ${limit.bytes} bytes`));
+    await expectInvalid(
+      () => new MLP(ctx, { sizes: [65536, 65536, 1], seed: 1 }),
+      'sizes',
+      new RegExp(`${limit.name} of ${limit.bytes} bytes`),
+    );
     await settled();
     expect(uncaptured).toEqual([]);
     expect(ctx.generator.stream).toBe(stream);
@@ -340,7 +397,11 @@ describe('8b. the per-call buffers of the model kit are checked against the bind
     const rowsLimit = new RegExp(`^input: expected at most ${rows - 1} rows .*${limit.name} of ${limit.bytes} bytes`);
     await expectInvalid(() => mcDropout(ctx, mlp, tall, { samples: 2, seed: 1n }), 'input', rowsLimit);
     await expectInvalid(() => mcSample(ctx, mlp, tall, { seed: 1n, stream: 0n, sample: 0 }), 'input', rowsLimit);
-    await expectInvalid(() => mcDropout(ctx, narrow, statsInput, { samples: 2, task: 'classification', seed: 1n }), 'input', new RegExp(`at most ${statsRows - 1} rows`));
+    await expectInvalid(
+      () => mcDropout(ctx, narrow, statsInput, { samples: 2, task: 'classification', seed: 1n }),
+      'input',
+      new RegExp(`at most ${statsRows - 1} rows`),
+    );
     await settled();
     expect(uncaptured).toEqual([]);
     expect(counts(ctx)).toEqual(before);
@@ -377,11 +438,24 @@ describe('9. structured ops name the size arguments the caller passed', () => {
     const out = poisoned(ctx, N * 4);
     const generator = new PhiloxGenerator(4n);
     const before = counts(ctx);
-    await expectInvalid(() => dropConnect(ctx, x, { p: 0.5, rows: 2 ** 31, cols: 2, generator, out }), 'cols', /^cols: expected at most 1 for 2147483648 rows \(rows x cols at most 2\^32 - 1 elements\), got 2$/);
-    await expectInvalid(() => dropConnect(ctx, x, { p: 0.5, rows: 3, cols: 2 ** 31, generator, out }), 'cols', /at most 1431655765 for 3 rows/);
+    await expectInvalid(
+      () => dropConnect(ctx, x, { p: 0.5, rows: 2 ** 31, cols: 2, generator, out }),
+      'cols',
+      /^cols: expected at most 1 for 2147483648 rows \(rows x cols at most 2\^32 - 1 elements\), got 2$/,
+    );
+    await expectInvalid(
+      () => dropConnect(ctx, x, { p: 0.5, rows: 3, cols: 2 ** 31, generator, out }),
+      'cols',
+      /at most 1431655765 for 3 rows/,
+    );
     // A buffer past 2^32 - 1 f32 elements, as a device with a larger maxBufferSize would hand out
     // (lavapipe's cannot hold one): without a shape, its size is the op's element count.
-    const huge = { size: 2 ** 34 + 16, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, mapState: 'unmapped', mapAsync: async () => {} } as unknown as GPUBuffer;
+    const huge = {
+      size: 2 ** 34 + 16,
+      usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST,
+      mapState: 'unmapped',
+      mapAsync: async () => {},
+    } as unknown as GPUBuffer;
     const tooMany = /^x: expected .*at most 2\^32 - 1 elements .*shape.*got 17179869200 bytes/;
     await expectInvalid(() => structuredDropout(ctx, huge, { p: 0.5, generator }), 'x', tooMany);
     await expectInvalid(() => gaussianDropout(ctx, huge, { p: 0.5, generator }), 'x', tooMany);
@@ -457,7 +531,7 @@ describe('10. every CPU reference refuses bad arguments with an InvalidArgumentE
   });
 });
 
-describe("11. requestDropoutDevice checks powerPreference before asking for an adapter", () => {
+describe('11. requestDropoutDevice checks powerPreference before asking for an adapter', () => {
   it("'ultra' (or any other value) names powerPreference and no adapter is requested; requestNodeDevice goes through the same check", async () => {
     const calls: unknown[] = [];
     const gpu = {
@@ -467,10 +541,18 @@ describe("11. requestDropoutDevice checks powerPreference before asking for an a
       },
     } as unknown as GPU;
     for (const powerPreference of ['ultra', 'LOW-POWER', 1, null]) {
-      await expectInvalid(() => requestDropoutDevice({ gpu, powerPreference: powerPreference as GPUPowerPreference }), 'powerPreference', /'low-power' or 'high-performance'/);
+      await expectInvalid(
+        () => requestDropoutDevice({ gpu, powerPreference: powerPreference as GPUPowerPreference }),
+        'powerPreference',
+        /'low-power' or 'high-performance'/,
+      );
     }
     expect(calls).toEqual([]);
-    await expectInvalid(() => requestNodeDevice({ powerPreference: 'ultra' as GPUPowerPreference }), 'powerPreference', /'low-power' or 'high-performance'/);
+    await expectInvalid(
+      () => requestNodeDevice({ powerPreference: 'ultra' as GPUPowerPreference }),
+      'powerPreference',
+      /'low-power' or 'high-performance'/,
+    );
     // A valid one goes to requestAdapter as it was given.
     await expect(requestDropoutDevice({ gpu, powerPreference: 'low-power' })).rejects.toThrow(/no adapter/);
     expect(calls).toEqual([{ powerPreference: 'low-power' }]);
@@ -487,7 +569,10 @@ describe("12. the in-place Dropout layer's errors name the argument the caller p
     const foreign = other.device.createBuffer({ size: N * 4, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST });
     const before = counts(ctx);
     uncaptured = [];
-    for (const [buffer, reason] of [[doomed, /destroyed/], [foreign, /another GPUDevice/]] as const) {
+    for (const [buffer, reason] of [
+      [doomed, /destroyed/],
+      [foreign, /another GPUDevice/],
+    ] as const) {
       await expectInvalid(() => layer.backward(buffer, state), 'dy', reason);
       await expectInvalid(() => layer.forward(buffer), 'x', reason);
       await expectInvalid(() => layer.forward(buffer, { mask: true }), 'x', reason);
@@ -508,7 +593,11 @@ describe('13. biasDropoutResidualBackward is all or nothing', () => {
     const errors: string[] = [];
     c.device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
     const shape = [32, 32];
-    const { state } = await biasDropoutResidual(c, c.upload(testData(N, 1)), c.upload(testData(32, 2)), c.upload(testData(N, 3)), { p: 0.25, shape, seed: 4n });
+    const { state } = await biasDropoutResidual(c, c.upload(testData(N, 1)), c.upload(testData(32, 2)), c.upload(testData(N, 3)), {
+      p: 0.25,
+      shape,
+      seed: 4n,
+    });
     const dy = c.upload(testData(N, 5));
     const outX = poisoned(c, N * 4);
     const doomed = c.upload(new Float32Array(32));
@@ -521,7 +610,11 @@ describe('13. biasDropoutResidualBackward is all or nothing', () => {
     for (const encoder of [undefined, c.device.createCommandEncoder()]) {
       for (const outBias of [doomed, foreignBias]) {
         for (const x of [outX, undefined]) {
-          await expectInvalid(() => biasDropoutResidualBackward(c, dy, state, { outX: x, outBias, encoder }), 'outBias', /destroy|another GPUDevice/);
+          await expectInvalid(
+            () => biasDropoutResidualBackward(c, dy, state, { outX: x, outBias, encoder }),
+            'outBias',
+            /destroy|another GPUDevice/,
+          );
         }
       }
       await expectInvalid(() => biasDropoutResidualBackward(c, dy, state, { outX: doomedX, encoder }), 'outX', /destroy/);
@@ -562,12 +655,23 @@ describe('14. a finished encoder, or one of another device, is refused naming en
     const foreign = other.device.createCommandEncoder();
     const generator = new PhiloxGenerator(5n);
     const before = counts(c);
-    for (const [encoder, reason] of [[finished, /still open for recording, got one whose finish\(\) was already called/], [foreign, /of this context's device, got an encoder of another GPUDevice/]] as const) {
+    for (const [encoder, reason] of [
+      [finished, /still open for recording, got one whose finish\(\) was already called/],
+      [foreign, /of this context's device, got an encoder of another GPUDevice/],
+    ] as const) {
       await expectInvalid(() => dropout(c, data, { p: 0.5, generator, out, encoder }), 'encoder', reason);
       await expectInvalid(() => dropout(c, data, { p: 0.5, generator, encoder }), 'encoder', reason);
       await expectInvalid(() => randomWords(c, { count: N, generator, out, encoder }), 'encoder', reason);
-      await expectInvalid(() => spatialDropout(c, data, { p: 0.5, shape: [4, 8, 32], layout: 'channels-first', generator, out, encoder }), 'encoder', reason);
-      await expectInvalid(() => biasDropoutResidual(c, data, bias, residual, { p: 0.5, shape: [32, 32], generator, out, encoder }), 'encoder', reason);
+      await expectInvalid(
+        () => spatialDropout(c, data, { p: 0.5, shape: [4, 8, 32], layout: 'channels-first', generator, out, encoder }),
+        'encoder',
+        reason,
+      );
+      await expectInvalid(
+        () => biasDropoutResidual(c, data, bias, residual, { p: 0.5, shape: [32, 32], generator, out, encoder }),
+        'encoder',
+        reason,
+      );
       await expectInvalid(() => mlp.predict(input, { encoder }), 'encoder', reason);
     }
     expect(generator.stream).toBe(0n);
@@ -645,7 +749,10 @@ describe('15. destroyed buffers: refused up front, never handed out again by the
       dropout(c, doomed, { p: 0.5, generator }),
       spatialDropout(c, data, { p: 0.5, shape: [4, 8, 32], layout: 'channels-first', generator, out: doomed }),
     ]);
-    for (const [result, argument] of [[bad, 'x'], [badOut, 'out']] as const) {
+    for (const [result, argument] of [
+      [bad, 'x'],
+      [badOut, 'out'],
+    ] as const) {
       expect(result.status).toBe('rejected');
       const e = (result as PromiseRejectedResult).reason as InvalidArgumentError;
       expect(e).toBeInstanceOf(InvalidArgumentError);

@@ -6,31 +6,31 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import {
-  DeviceLostError,
-  Dropout,
-  DropConnect,
-  DropPath,
-  DropoutContext,
-  InvalidArgumentError,
-  PhiloxGenerator,
-  SpatialDropout2D,
-  U64_MAX,
-  UnsupportedError,
-  VariationalDropout,
   bernoulliMask,
   contractWords,
+  DeviceLostError,
+  DropConnect,
+  Dropout,
+  DropoutContext,
+  DropPath,
   dropout,
   dropoutArray,
+  InvalidArgumentError,
+  PhiloxGenerator,
   randomWords,
   readArray,
   referenceDropout,
   referenceStructuredDropout,
   requestDropoutDevice,
+  SpatialDropout2D,
   toHalfArray,
+  U64_MAX,
+  UnsupportedError,
+  VariationalDropout,
 } from '../src/index.js';
 import { ADAPTER_ENV, requestNodeDevice, resolveIcd } from '../src/node.js';
-import { POISON_WORD, gpuContext, nodeDevice, poisoned, testData } from './gpu.js';
 import { runtimeOf } from '../src/runtime/context.js';
+import { gpuContext, nodeDevice, POISON_WORD, poisoned, testData } from './gpu.js';
 
 function lavapipeInstalled(): boolean {
   try {
@@ -41,7 +41,8 @@ function lavapipeInstalled(): boolean {
 }
 
 /** Whether every word of `b` still holds the poison (nothing was written). */
-const allPoison = async (ctx: DropoutContext, b: GPUBuffer) => new Uint32Array(await ctx.readBytes(b, b.size)).every((w) => w === POISON_WORD);
+const allPoison = async (ctx: DropoutContext, b: GPUBuffer) =>
+  new Uint32Array(await ctx.readBytes(b, b.size)).every((w) => w === POISON_WORD);
 
 describe('context: validate, readBytes, batching, caller encoders, destroy', () => {
   it('validate: false opens no error scope (dropout, readBytes); the default does', async () => {
@@ -212,13 +213,15 @@ describe('Node adapter choice and device request', () => {
   });
 
   it('resolveIcd: unset/lavapipe give the lvp ICD, system gives none, swiftshader and a path resolve, junk is refused', () => {
-    if (!lavapipeInstalled()) return console.warn('resolveIcd checks skipped: lavapipe is not installed (WEBGPU_DROPOUT_ADAPTER=system runs)');
+    if (!lavapipeInstalled())
+      return console.warn('resolveIcd checks skipped: lavapipe is not installed (WEBGPU_DROPOUT_ADAPTER=system runs)');
     const lvp = resolveIcd('lavapipe');
     expect(lvp).toMatch(/\/lvp_icd[^/]*\.json$/);
     expect(resolveIcd('')).toBe(lvp);
     expect(resolveIcd(' lavapipe ')).toBe(lvp);
     expect(resolveIcd('system')).toBeUndefined();
-    if (existsSync('/usr/lib/chromium/vk_swiftshader_icd.json')) expect(resolveIcd('swiftshader')).toBe('/usr/lib/chromium/vk_swiftshader_icd.json');
+    if (existsSync('/usr/lib/chromium/vk_swiftshader_icd.json'))
+      expect(resolveIcd('swiftshader')).toBe('/usr/lib/chromium/vk_swiftshader_icd.json');
     expect(resolveIcd(lvp!)).toBe(lvp);
     expect(() => resolveIcd('/no/such/icd.json')).toThrow(UnsupportedError);
     expect(() => resolveIcd('/no/such/icd.json')).toThrow(/^WEBGPU_DROPOUT_ADAPTER=\/no\/such\/icd\.json: no such file/);
@@ -270,8 +273,12 @@ describe('layers pass out and encoder through', () => {
     const r = await new SpatialDropout2D(ctx, { p: 0.5, generator: new PhiloxGenerator(9n) }).forward(ctx.upload(x), { shape, out });
     expect(r.output).toBe(out);
     const out2 = poisoned(ctx, 480);
-    expect((await new DropPath(ctx, { p: 0.5, generator: new PhiloxGenerator(9n) }).forward(ctx.upload(x), { shape, out: out2 })).output).toBe(out2);
-    expect(Array.from(await readArray(ctx, out, 'f32', 120))).toEqual(Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: [2, 1, 1, 5], seed: 9n, stream: 0n })));
+    expect(
+      (await new DropPath(ctx, { p: 0.5, generator: new PhiloxGenerator(9n) }).forward(ctx.upload(x), { shape, out: out2 })).output,
+    ).toBe(out2);
+    expect(Array.from(await readArray(ctx, out, 'f32', 120))).toEqual(
+      Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: [2, 1, 1, 5], seed: 9n, stream: 0n })),
+    );
   });
 
   it('layers given an encoder record only; the caller submit runs them', async () => {
@@ -280,7 +287,11 @@ describe('layers pass out and encoder through', () => {
     const encoder = ctx.device.createCommandEncoder();
     const outs = [poisoned(ctx, 240), poisoned(ctx, 240), poisoned(ctx, 240)];
     await new Dropout(ctx, { p: 0.5, generator: new PhiloxGenerator(1n) }).forward(x, { out: outs[0], encoder });
-    await new VariationalDropout(ctx, { p: 0.5, generator: new PhiloxGenerator(1n) }).forward(x, { shape: [3, 4, 5], out: outs[1], encoder });
+    await new VariationalDropout(ctx, { p: 0.5, generator: new PhiloxGenerator(1n) }).forward(x, {
+      shape: [3, 4, 5],
+      out: outs[1],
+      encoder,
+    });
     await new DropConnect(ctx, 6, 10, { p: 0.5, generator: new PhiloxGenerator(1n) }).forward(x, { out: outs[2], encoder });
     await ctx.flush();
     for (const [i, o] of outs.entries()) expect(await allPoison(ctx, o), `layer ${i} ran before the caller's submit`).toBe(true);
@@ -290,7 +301,8 @@ describe('layers pass out and encoder through', () => {
 
   it('VariationalDropout refuses a negative or fractional timeAxis at construction', async () => {
     const ctx = await gpuContext();
-    for (const timeAxis of [-1, 0.5]) expect(() => new VariationalDropout(ctx, { p: 0.5, timeAxis })).toThrow(/timeAxis: expected a non-negative integer/);
+    for (const timeAxis of [-1, 0.5])
+      expect(() => new VariationalDropout(ctx, { p: 0.5, timeAxis })).toThrow(/timeAxis: expected a non-negative integer/);
   });
 });
 
@@ -318,7 +330,13 @@ describe('batching and device loss, harder cases', () => {
     const pending = dropout(c, x, { p: 0.5, seed: 1n });
     await new Promise((r) => setTimeout(r, 50));
     dev.device.destroy();
-    const settled = await Promise.race([pending.then(() => 'resolved', (e) => e), new Promise((r) => setTimeout(() => r('still pending'), 10_000))]);
+    const settled = await Promise.race([
+      pending.then(
+        () => 'resolved',
+        (e) => e,
+      ),
+      new Promise((r) => setTimeout(() => r('still pending'), 10_000)),
+    ]);
     expect(settled).toBeInstanceOf(DeviceLostError);
     dev.release();
   });

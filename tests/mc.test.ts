@@ -3,23 +3,23 @@
 // and an end-to-end regression where the predictive variance grows away from the training data.
 import { describe, expect, it } from 'vitest';
 import {
+  contractWords,
+  type DropoutContext,
   DropoutInactiveError,
+  type ForwardFn,
   InvalidArgumentError,
+  type McDropoutResult,
   MLP,
   mcDropout,
   mcSample,
   readMatrix,
   referenceDropout,
+  referenceKeepMask,
   referenceMcStats,
   referenceMlpForward,
   sampleDropout,
   siteOffset,
-  contractWords,
-  referenceKeepMask,
   uploadMatrix,
-  type DropoutContext,
-  type ForwardFn,
-  type McDropoutResult,
 } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
 
@@ -48,7 +48,8 @@ async function smallModel(ctx: DropoutContext, outputs: number) {
   const xData = testData(rows * 2, 3);
   const x = uploadMatrix(ctx, xData, rows, 2);
   const reference = { sizes, parameters: await mlp.getParameters(), dropout: 0.3 };
-  const samplesOnCpu = (T: number) => Array.from({ length: T }, (_, t) => referenceMlpForward(reference, xData, rows, { seed: SEED, stream: STREAM + BigInt(t) }));
+  const samplesOnCpu = (T: number) =>
+    Array.from({ length: T }, (_, t) => referenceMlpForward(reference, xData, rows, { seed: SEED, stream: STREAM + BigInt(t) }));
   return { mlp, x, rows, samplesOnCpu };
 }
 
@@ -77,7 +78,14 @@ describe('mcDropout', () => {
       const batched = await mcDropout(ctx, mlp.sampler(), x, { samples: T, task, seed: SEED, stream: STREAM, schedule: 'batched' });
       expectIdentical(batched, sequential);
       // Uneven passes (3 + 3 + 2 samples) too.
-      const chunked = await mcDropout(ctx, mlp.sampler(), x, { samples: T, task, seed: SEED, stream: STREAM, schedule: 'batched', samplesPerPass: 3 });
+      const chunked = await mcDropout(ctx, mlp.sampler(), x, {
+        samples: T,
+        task,
+        seed: SEED,
+        stream: STREAM,
+        schedule: 'batched',
+        samplesPerPass: 3,
+      });
       expectIdentical(chunked, sequential);
       // A different stream gives different samples.
       const other = await mcDropout(ctx, mlp.sampler(), x, { samples: T, task, seed: SEED, stream: STREAM + 1000n });
@@ -139,14 +147,22 @@ describe('mcDropout', () => {
     const perSample = (rows / samples) * cols;
     const random = { seed: 4n, stream: 30n, samples };
     const word = contractWords(4n, 31n, perSample, siteOffset(0))[5]!;
-    for (const [threshold, kept] of [[word, true], [word + 1, false]] as const) {
+    for (const [threshold, kept] of [
+      [word, true],
+      [word + 1, false],
+    ] as const) {
       const p = threshold / 2 ** 32;
       const x = uploadMatrix(ctx, new Float32Array(rows * cols).fill(1), rows, cols);
       await sampleDropout(ctx, x, { p, random });
       const got = await readMatrix(ctx, x);
-      const want = Array.from({ length: samples }, (_, t) => Array.from(referenceKeepMask(perSample, p, { seed: 4n, stream: 30n + BigInt(t), offset: siteOffset(0) }))).flat();
+      const want = Array.from({ length: samples }, (_, t) =>
+        Array.from(referenceKeepMask(perSample, p, { seed: 4n, stream: 30n + BigInt(t), offset: siteOffset(0) })),
+      ).flat();
       expect(want[perSample + 5], 'reference').toBe(kept ? 1 : 0);
-      expect(Array.from(got, (v) => (v !== 0 ? 1 : 0)), `T = word${kept ? '' : ' + 1'}`).toEqual(want);
+      expect(
+        Array.from(got, (v) => (v !== 0 ? 1 : 0)),
+        `T = word${kept ? '' : ' + 1'}`,
+      ).toEqual(want);
       ctx.release(x.buffer);
     }
   });
@@ -156,10 +172,26 @@ describe('mcDropout', () => {
     const { mlp, x } = await smallModel(ctx, 2);
     const calls: [number, number][] = [];
     await mcDropout(ctx, mlp.sampler(), x, { samples: 5, seed: SEED, onProgress: (done, total) => calls.push([done, total]) });
-    expect(calls).toEqual([[1, 5], [2, 5], [3, 5], [4, 5], [5, 5]]);
+    expect(calls).toEqual([
+      [1, 5],
+      [2, 5],
+      [3, 5],
+      [4, 5],
+      [5, 5],
+    ]);
     calls.length = 0;
-    await mcDropout(ctx, mlp.sampler(), x, { samples: 5, seed: SEED, schedule: 'batched', samplesPerPass: 2, onProgress: (d, t) => calls.push([d, t]) });
-    expect(calls).toEqual([[2, 5], [4, 5], [5, 5]]);
+    await mcDropout(ctx, mlp.sampler(), x, {
+      samples: 5,
+      seed: SEED,
+      schedule: 'batched',
+      samplesPerPass: 2,
+      onProgress: (d, t) => calls.push([d, t]),
+    });
+    expect(calls).toEqual([
+      [2, 5],
+      [4, 5],
+      [5, 5],
+    ]);
     mlp.destroy();
   });
 
@@ -174,10 +206,14 @@ describe('mcDropout', () => {
     }
     const wrong = uploadMatrix(ctx, new Float32Array(30), 10, 3);
     await expect(mcDropout(ctx, forward, wrong, { samples: 4 })).rejects.toThrow(/input: expected a matrix with 2 columns, got 10 x 3/);
-    await expect(mcDropout(ctx, forward, { buffer: x.buffer, rows: 100, cols: 2 }, { samples: 4 })).rejects.toThrow(/input\.buffer: expected a GPUBuffer of at least 800 bytes/);
+    await expect(mcDropout(ctx, forward, { buffer: x.buffer, rows: 100, cols: 2 }, { samples: 4 })).rejects.toThrow(
+      /input\.buffer: expected a GPUBuffer of at least 800 bytes/,
+    );
     await expect(mcDropout(ctx, forward, x, { samples: 4, schedule: 'parallel' as 'batched' })).rejects.toThrow(/schedule/);
     await expect(mcDropout(ctx, {} as ForwardFn, x, { samples: 4 })).rejects.toThrow(/^model: expected an MLP or a function/);
-    await expect(mcSample(ctx, forward, x, undefined as never)).rejects.toThrow(/^options: expected an object with seed, stream and sample/);
+    await expect(mcSample(ctx, forward, x, undefined as never)).rejects.toThrow(
+      /^options: expected an object with seed, stream and sample/,
+    );
 
     // Dropout never active: p = 0, or a forward function that ignores its randomness (eval mode).
     const noDropout = new MLP(ctx, { sizes: [2, 8, 2], dropout: 0, seed: 1 });
@@ -185,7 +221,9 @@ describe('mcDropout', () => {
     const evalMode: ForwardFn = (input, _random, encoder) => mlp.predict(input, { encoder });
     for (const schedule of ['sequential', 'batched'] as const) {
       for (const task of ['regression', 'classification'] as const) {
-        await expect(mcDropout(ctx, evalMode, x, { samples: 3, schedule, task })).rejects.toThrow(/all 3 MC samples were identical: dropout never acted/);
+        await expect(mcDropout(ctx, evalMode, x, { samples: 3, schedule, task })).rejects.toThrow(
+          /all 3 MC samples were identical: dropout never acted/,
+        );
       }
     }
     noDropout.destroy();

@@ -2,7 +2,19 @@
 // against central finite differences, the optimiser step, argument errors, and an end-to-end
 // run where dropout narrows the train/validation gap on a noisy classification set.
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, MLP, oneHot, readMatrix, referenceLoss, referenceMlpForward, referenceUniform, uploadMatrix, type DropoutContext, type LossKind, type Matrix } from '../src/index.js';
+import {
+  type DropoutContext,
+  InvalidArgumentError,
+  type LossKind,
+  type Matrix,
+  MLP,
+  oneHot,
+  readMatrix,
+  referenceLoss,
+  referenceMlpForward,
+  referenceUniform,
+  uploadMatrix,
+} from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
 
 /** Deterministic uniform [0, 1) stream for data sets (not the library's RNG). */
@@ -58,7 +70,13 @@ describe('model kit', () => {
       const rows = 9;
       const xData = testData(rows * 3, 2);
       const rand = lcg(4);
-      const yData = loss === 'mse' ? Float32Array.from({ length: rows * 4 }, () => rand() * 2 - 1) : oneHot(Array.from({ length: rows }, (_, r) => r % 4), 4);
+      const yData =
+        loss === 'mse'
+          ? Float32Array.from({ length: rows * 4 }, () => rand() * 2 - 1)
+          : oneHot(
+              Array.from({ length: rows }, (_, r) => r % 4),
+              4,
+            );
       const x = uploadMatrix(ctx, xData, rows, 3);
       const y = uploadMatrix(ctx, yData, rows, 4);
       // Nonzero biases: with the initial zero biases, a row whose hidden units are all dropped or
@@ -68,7 +86,8 @@ describe('model kit', () => {
       const sample = { seed: 5n, stream: 40n };
       const { loss: gpuLoss, gradients } = await mlp.gradients(x, y, { loss, random: { ...sample, samples: 1 } });
       const parameters = Float64Array.from(await mlp.getParameters());
-      const lossAt = (p: Float64Array) => referenceLoss(referenceMlpForward({ sizes, parameters: p, dropout: 0.25 }, xData, rows, sample), yData, rows, 4, loss);
+      const lossAt = (p: Float64Array) =>
+        referenceLoss(referenceMlpForward({ sizes, parameters: p, dropout: 0.25 }, xData, rows, sample), yData, rows, 4, loss);
       expect(Math.abs(gpuLoss - lossAt(parameters))).toBeLessThan(1e-5 * (1 + lossAt(parameters)));
       const h = 1e-6;
       let maxError = 0;
@@ -97,7 +116,10 @@ describe('model kit', () => {
     for (const optimizer of ['adam', 'sgd'] as const) {
       const mlp = new MLP(ctx, { sizes: [2, 8, 1], dropout: 0.2, seed: 21, optimizer, learningRate: 0.05 });
       // Replay the stream the step will take to get the gradient it will use.
-      const { gradients } = await mlp.gradients(x, y, { loss: 'mse', random: { seed: mlp.generator.seed, stream: mlp.generator.stream, samples: 1 } });
+      const { gradients } = await mlp.gradients(x, y, {
+        loss: 'mse',
+        random: { seed: mlp.generator.seed, stream: mlp.generator.stream, samples: 1 },
+      });
       const before = await mlp.getParameters();
       await mlp.trainStep(x, y, { loss: 'mse' });
       const after = await mlp.getParameters();
@@ -123,7 +145,13 @@ describe('model kit', () => {
     await expect(mlp.trainStep(x, y, { loss: 'mse' })).rejects.toThrow(/y: expected 4 rows/);
     await expect(mlp.trainStep(x, uploadMatrix(ctx, new Float32Array(8), 4, 2), { loss: 'hinge' as LossKind })).rejects.toThrow(/loss/);
     expect(mlp.steps).toBe(0);
-    for (const [option, value] of [['beta1', 1], ['beta2', NaN], ['beta1', -0.1], ['epsilon', 0], ['epsilon', -1]] as const) {
+    for (const [option, value] of [
+      ['beta1', 1],
+      ['beta2', NaN],
+      ['beta1', -0.1],
+      ['epsilon', 0],
+      ['epsilon', -1],
+    ] as const) {
       expect(() => new MLP(ctx, { sizes: [3, 2], [option]: value }), option).toThrow(new RegExp(`^${option}: expected`));
     }
     expect(() => oneHot([0], 0)).toThrow(/classes: expected a positive integer/);
@@ -179,7 +207,8 @@ function noisyBlobs(ctx: DropoutContext) {
     for (let r = 0; r < rows; r++) {
       const c = r % CLASSES;
       const angle = (2 * Math.PI * c) / CLASSES;
-      for (let d = 0; d < DIMS; d++) x[r * DIMS + d] = gaussian(rand) + (d === 0 ? 1.5 * Math.cos(angle) : d === 1 ? 1.5 * Math.sin(angle) : 0);
+      for (let d = 0; d < DIMS; d++)
+        x[r * DIMS + d] = gaussian(rand) + (d === 0 ? 1.5 * Math.cos(angle) : d === 1 ? 1.5 * Math.sin(angle) : 0);
       labels.push(rand() < flip ? Math.floor(rand() * CLASSES) : c);
     }
     return { x: uploadMatrix(ctx, x, rows, DIMS), y: uploadMatrix(ctx, oneHot(labels, CLASSES), rows, CLASSES) };
@@ -191,7 +220,8 @@ function expectNear(got: ArrayLike<number>, want: ArrayLike<number>, abs: number
   expect(got.length, what).toBe(want.length);
   for (let i = 0; i < got.length; i++) {
     const tolerance = abs + rel * Math.abs(want[i]!);
-    if (!(Math.abs(got[i]! - want[i]!) <= tolerance)) expect.fail(`${what}, element ${i}: got ${got[i]}, want ${want[i]} (tolerance ${tolerance})`);
+    if (!(Math.abs(got[i]! - want[i]!) <= tolerance))
+      expect.fail(`${what}, element ${i}: got ${got[i]}, want ${want[i]} (tolerance ${tolerance})`);
   }
 }
 
@@ -226,7 +256,10 @@ describe('model kit: optimiser, initialisation, losses and defaults, pinned', ()
     const mlp = new MLP(ctx, { sizes: [2, 16, 1], dropout: 0.5, seed: 4, optimizer: 'sgd', learningRate: 0.05 });
     const s0 = mlp.generator.stream;
     for (let k = 0; k < 2; k++) {
-      const { gradients: g } = await mlp.gradients(x, y, { loss: 'mse', random: { seed: mlp.generator.seed, stream: s0 + BigInt(k), samples: 1 } });
+      const { gradients: g } = await mlp.gradients(x, y, {
+        loss: 'mse',
+        random: { seed: mlp.generator.seed, stream: s0 + BigInt(k), samples: 1 },
+      });
       const before = await mlp.getParameters();
       await mlp.trainStep(x, y, { loss: 'mse' });
       const want = Float64Array.from(before, (theta, i) => theta - 0.05 * g[i]!);

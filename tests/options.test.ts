@@ -11,15 +11,15 @@ import {
   biasDropoutResidual,
   biasDropoutResidualBackward,
   DropConnect,
-  dropConnect,
-  dropConnectBackward,
   Dropout,
   Dropout2d,
+  DropoutContext,
+  DropPath,
+  dropConnect,
+  dropConnectBackward,
   dropout,
   dropoutArray,
   dropoutBackward,
-  DropoutContext,
-  DropPath,
   dropPath,
   dropPathAdd,
   dropPathAddBackward,
@@ -34,8 +34,9 @@ import {
   randomUniform,
   randomWords,
   requestDropoutDevice,
-  sampleDropout,
   SpatialDropout2D,
+  type StructuredState,
+  sampleDropout,
   spatialDropout,
   structuredDropout,
   structuredDropoutBackward,
@@ -43,11 +44,10 @@ import {
   uploadMatrix,
   VariationalDropout,
   variationalDropout,
-  type StructuredState,
 } from '../src/index.js';
 import { requestNodeDevice } from '../src/node.js';
-import { closestOption, checkOptionNames, optionNames } from '../src/options.js';
-import { gpuContext, nodeDevice, poisoned, POISON_WORD, testData } from './gpu.js';
+import { checkOptionNames, closestOption, optionNames } from '../src/options.js';
+import { gpuContext, nodeDevice, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const N = 2048;
 const SHAPE = [4, 8, 64];
@@ -79,7 +79,8 @@ type Extra = Record<string, unknown>;
  * that a refused call that had drawn from the context's generator would show. */
 const outputOps: Record<string, (out: GPUBuffer, extra: Extra) => Promise<unknown>> = {
   dropout: (out, e) => dropout(ctx, x, { p: 0.5, out, ...e }),
-  dropoutBackward: (out, e) => dropoutBackward(ctx, x, { seed: 1n, stream: 0n, offset: 0n, p: 0.5, count: N, dtype: 'f32', training: true }, { out, ...e }),
+  dropoutBackward: (out, e) =>
+    dropoutBackward(ctx, x, { seed: 1n, stream: 0n, offset: 0n, p: 0.5, count: N, dtype: 'f32', training: true }, { out, ...e }),
   randomWords: (out, e) => randomWords(ctx, { count: N, out, ...e }),
   randomUniform: (out, e) => randomUniform(ctx, { count: N, out, ...e }),
   randomNormal: (out, e) => randomNormal(ctx, { count: N, out, ...e }),
@@ -129,24 +130,49 @@ describe('an option a call does not take is refused', () => {
       await expectRefused(() => call(out, { colour: 'blue' }), 'options.colour');
       expect(ctx.generator.stream).toBe(stream);
       const words = new Uint32Array(await ctx.readBytes(out, N * 4));
-      expect(words.findIndex((w) => w !== POISON_WORD), 'the output was written although the call was refused').toBe(-1);
+      expect(
+        words.findIndex((w) => w !== POISON_WORD),
+        'the output was written although the call was refused',
+      ).toBe(-1);
       // The same call with the valid options alone runs (the harness itself is sound).
       await call(out, {});
     });
   }
 
   it('structured ops refuse the options of their neighbours (noiseShape to spatialDropout, layout to dropPath, timeAxis to a layer call)', async () => {
-    await expectRefused(() => spatialDropout(ctx, x, { p: 0.5, shape: SHAPE, layout: 'channels-last', noiseShape: [4, 1, 64] } as never), 'options.noiseShape');
+    await expectRefused(
+      () => spatialDropout(ctx, x, { p: 0.5, shape: SHAPE, layout: 'channels-last', noiseShape: [4, 1, 64] } as never),
+      'options.noiseShape',
+    );
     await expectRefused(() => dropPath(ctx, x, { p: 0.5, shape: SHAPE, layout: 'channels-last' } as never), 'options.layout');
-    await expectRefused(() => new VariationalDropout(ctx, { p: 0.5 }).forward(x, { shape: SHAPE, timeAxis: 0 } as never), 'options.timeAxis');
+    await expectRefused(
+      () => new VariationalDropout(ctx, { p: 0.5 }).forward(x, { shape: SHAPE, timeAxis: 0 } as never),
+      'options.timeAxis',
+    );
     await expectRefused(() => structuredDropout(ctx, x, { p: 0.5, shape: SHAPE, timeAxis: 0 } as never), 'options.timeAxis');
   });
 
   it('suggests the name meant: other spellings, other libraries, typos', async () => {
-    await expectRefused(() => structuredDropout(ctx, x, { p: 0.5, shape: SHAPE, noise_shape: [4, 1, 64] } as never), 'options.noise_shape', 'noiseShape');
-    await expectRefused(() => structuredDropout(ctx, x, { p: 0.5, shape: SHAPE, noiseshape: [4, 1, 64] } as never), 'options.noiseshape', 'noiseShape');
-    await expectRefused(() => dropPath(ctx, x, { p: 0.5, shape: SHAPE, scale_by_keep: false } as never), 'options.scale_by_keep', 'scaleByKeep');
-    await expectRefused(() => dropPath(ctx, x, { p: 0.5, shape: SHAPE, scaleBykeep: false } as never), 'options.scaleBykeep', 'scaleByKeep');
+    await expectRefused(
+      () => structuredDropout(ctx, x, { p: 0.5, shape: SHAPE, noise_shape: [4, 1, 64] } as never),
+      'options.noise_shape',
+      'noiseShape',
+    );
+    await expectRefused(
+      () => structuredDropout(ctx, x, { p: 0.5, shape: SHAPE, noiseshape: [4, 1, 64] } as never),
+      'options.noiseshape',
+      'noiseShape',
+    );
+    await expectRefused(
+      () => dropPath(ctx, x, { p: 0.5, shape: SHAPE, scale_by_keep: false } as never),
+      'options.scale_by_keep',
+      'scaleByKeep',
+    );
+    await expectRefused(
+      () => dropPath(ctx, x, { p: 0.5, shape: SHAPE, scaleBykeep: false } as never),
+      'options.scaleBykeep',
+      'scaleByKeep',
+    );
     await expectRefused(() => dropout(ctx, x, { p: 0.5, sede: 3n } as never), 'options.sede', 'seed');
     await expectRefused(() => dropout(ctx, x, { p: 0.5, rate: 0.1 } as never), 'options.rate', 'p');
     await expectRefused(() => dropout(ctx, x, { p: 0.5, drop_prob: 0.1 } as never), 'options.drop_prob', 'p');
@@ -161,7 +187,9 @@ describe('an option a call does not take is refused', () => {
 
   it('layer constructors throw for their own options', () => {
     expect(() => new Dropout(ctx, { p: 0.5, shape: SHAPE } as never)).toThrow(InvalidArgumentError);
-    expect(() => new Dropout2d(ctx, { p: 0.5, channelAxis: 1 } as never)).toThrow(/options\.channelAxis: expected one of the options p, dtype, generator, layout,/);
+    expect(() => new Dropout2d(ctx, { p: 0.5, channelAxis: 1 } as never)).toThrow(
+      /options\.channelAxis: expected one of the options p, dtype, generator, layout,/,
+    );
     expect(() => new DropPath(ctx, { p: 0.5, timeAxis: 0 } as never)).toThrow(/options\.timeAxis/);
     expect(() => new VariationalDropout(ctx, { p: 0.5, time_axis: 0 } as never)).toThrow(/options\.time_axis: .*did you mean timeAxis\?/);
     expect(() => new GaussianDropout(ctx, { p: 0.5, sigma: 1 } as never)).toThrow(/options\.sigma/);
@@ -176,7 +204,11 @@ describe('an option a call does not take is refused', () => {
   it('DropoutContext.create, its maskTables, and the device requests (before asking for an adapter)', async () => {
     const { device } = await nodeDevice();
     await expectRefused(() => DropoutContext.create(device, { workgroup_size: 64 } as never), 'options.workgroup_size', 'workgroupSize');
-    await expectRefused(() => DropoutContext.create(device, { maskTables: { minElement: 4 } } as never), 'options.maskTables.minElement', 'minElements');
+    await expectRefused(
+      () => DropoutContext.create(device, { maskTables: { minElement: 4 } } as never),
+      'options.maskTables.minElement',
+      'minElements',
+    );
     let asked = false;
     const gpu = {
       requestAdapter: async () => {
@@ -184,7 +216,11 @@ describe('an option a call does not take is refused', () => {
         return null;
       },
     } as unknown as GPU;
-    await expectRefused(() => requestDropoutDevice({ gpu, powerpreference: 'low-power' } as never), 'options.powerpreference', 'powerPreference');
+    await expectRefused(
+      () => requestDropoutDevice({ gpu, powerpreference: 'low-power' } as never),
+      'options.powerpreference',
+      'powerPreference',
+    );
     await expectRefused(() => requestNodeDevice({ adaptor: 'lavapipe' } as never), 'options.adaptor', 'adapter');
     expect(asked).toBe(false);
   });
@@ -192,7 +228,9 @@ describe('an option a call does not take is refused', () => {
   it('the model kit: MLP, its methods, sampleDropout, mcDropout and mcSample', async () => {
     const xm = uploadMatrix(ctx, [0, 1, 1, 0], 2, 2);
     const ym = uploadMatrix(ctx, [1, 0], 2, 1);
-    expect(() => new MLP(ctx, { sizes: [2, 1], learning_rate: 0.1 } as never)).toThrow(/options\.learning_rate: .*did you mean learningRate\?/);
+    expect(() => new MLP(ctx, { sizes: [2, 1], learning_rate: 0.1 } as never)).toThrow(
+      /options\.learning_rate: .*did you mean learningRate\?/,
+    );
     expect(() => new MLP(ctx, { sizes: [2, 1], p: 0.1 } as never)).toThrow(/options\.p: /);
     const streams = mlp.generator.stream;
     await expectRefused(() => mlp.trainStep(xm, ym, { loss: 'mse', lr: 0.1 } as never), 'options.lr');
@@ -202,16 +240,28 @@ describe('an option a call does not take is refused', () => {
     await expectRefused(() => mlp.forward(xm, { sample: 1 } as never), 'options.sample');
     // predict is eval mode: a `random` there would have turned dropout on.
     await expectRefused(() => mlp.predict(xm, { random: { seed: 1n, stream: 0n, samples: 1 } } as never), 'options.random');
-    await expectRefused(() => sampleDropout(ctx, xm, { p: 0.5, random: { seed: 1n, stream: 0n, samples: 1 }, seed: 1n } as never), 'options.seed');
+    await expectRefused(
+      () => sampleDropout(ctx, xm, { p: 0.5, random: { seed: 1n, stream: 0n, samples: 1 }, seed: 1n } as never),
+      'options.seed',
+    );
     await expectRefused(() => mcDropout(ctx, mlp, xm, { samples: 4, sample: 3 } as never), 'options.sample', 'samples');
-    await expectRefused(() => mcSample(ctx, mlp, xm, { seed: 1n, stream: 0n, sample: 0, samples: 2 } as never), 'options.samples', 'sample');
+    await expectRefused(
+      () => mcSample(ctx, mlp, xm, { seed: 1n, stream: 0n, sample: 0, samples: 2 } as never),
+      'options.samples',
+      'sample',
+    );
     await expectRefused(() => dropoutArray(ctx, testData(8), { p: 0.5, out: x } as never), 'options.out');
   });
 });
 
 describe('the option-name helpers', () => {
   it('optionNames lists every name; closestOption prefers a respelling, then an alias, then a near typo', () => {
-    const names = optionNames<{ p: number; noiseShape?: number[]; seed?: bigint; stream?: bigint }>({ p: true, noiseShape: true, seed: true, stream: true });
+    const names = optionNames<{ p: number; noiseShape?: number[]; seed?: bigint; stream?: bigint }>({
+      p: true,
+      noiseShape: true,
+      seed: true,
+      stream: true,
+    });
     expect([...names]).toEqual(['p', 'noiseShape', 'seed', 'stream']);
     expect(closestOption('NOISE-SHAPE', names)).toBe('noiseShape');
     expect(closestOption('rate', names)).toBe('p');
@@ -220,6 +270,8 @@ describe('the option-name helpers', () => {
     expect(closestOption('colour', names)).toBeUndefined();
     expect(closestOption('rate', optionNames<{ count: number }>({ count: true }))).toBeUndefined(); // an alias only for a name the call takes
     expect(() => checkOptionNames({ p: 1, seed: 2n }, names)).not.toThrow();
-    expect(() => checkOptionNames({ p: 1, colour: 2 }, names, 'opts')).toThrow(/^opts\.colour: expected one of the options p, noiseShape, seed, stream, got an option this call does not take$/);
+    expect(() => checkOptionNames({ p: 1, colour: 2 }, names, 'opts')).toThrow(
+      /^opts\.colour: expected one of the options p, noiseShape, seed, stream, got an option this call does not take$/,
+    );
   });
 });

@@ -46,7 +46,10 @@ function readmeInstall(): { install: string; browser: string; node: string } {
   expect(start, 'README has an "## Install" section').toBeGreaterThan(0);
   const section = readme.slice(start + 1, readme.indexOf('\n## ', start + 1));
   const blocks = [...section.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, code: m[2]! }));
-  const install = blocks.filter((b) => b.lang === 'sh').flatMap((b) => b.code.split('\n')).find((l) => l.startsWith('npm i'));
+  const install = blocks
+    .filter((b) => b.lang === 'sh')
+    .flatMap((b) => b.code.split('\n'))
+    .find((l) => l.startsWith('npm i'));
   const js = blocks.filter((b) => b.lang === 'js');
   const node = js.filter((b) => b.code.includes("from 'webgpu-dropout/node'"));
   const browser = js.filter((b) => b.code.includes('requestDropoutDevice()'));
@@ -78,7 +81,10 @@ beforeAll(async () => {
   await sh('git', ['clone', '--quiet', '--no-checkout', root, clone], work);
   await sh('git', ['checkout', '--quiet', '--detach', head], clone);
   symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
-  const tarball = join(work, (await sh('npm', ['pack', '--silent', '--pack-destination', work], clone, npmEnv, 180_000)).trim().split('\n').pop()!);
+  const tarball = join(
+    work,
+    (await sh('npm', ['pack', '--silent', '--pack-destination', work], clone, npmEnv, 180_000)).trim().split('\n').pop()!,
+  );
   tarballFiles = (await sh('tar', ['tzf', tarball], work)).split('\n').filter(Boolean);
   packageJson = JSON.parse(readFileSync(join(clone, 'package.json'), 'utf8'));
 
@@ -90,7 +96,13 @@ beforeAll(async () => {
   expect(words.slice(0, 2), `README install line ${JSON.stringify(readme.install)}`).toEqual(['npm', 'i']);
   expect(words).toContain('webgpu-dropout');
   expect(words, 'the install line brings Dawn for the Node entry point').toContain('webgpu');
-  await sh('npm', words.slice(1).map((w) => (w === 'webgpu-dropout' ? tarball : w)), consumer, npmEnv, 180_000);
+  await sh(
+    'npm',
+    words.slice(1).map((w) => (w === 'webgpu-dropout' ? tarball : w)),
+    consumer,
+    npmEnv,
+    180_000,
+  );
 }, 300_000);
 
 afterAll(() => {
@@ -120,7 +132,10 @@ describe('the package, packed from a clean clone and installed as the README say
     const out = await sh(process.execPath, ['main.mjs'], consumer, cleanEnv, 60_000);
     expect(out).toBe(`${format(want)}\n${format(want)}\n`);
     expect(want.filter((v) => v === 0).length, 'p = 0.5 drops some of the 8').toBeGreaterThan(0);
-    expect(want.some((v, i) => v === 2 * x[i]!), 'and keeps some, scaled by 2').toBe(true);
+    expect(
+      want.some((v, i) => v === 2 * x[i]!),
+      'and keeps some, scaled by 2',
+    ).toBe(true);
 
     const required = await sh(process.execPath, ['-e', "require('webgpu-dropout')"], consumer).then(
       () => 'loaded',
@@ -155,7 +170,13 @@ export const misspelt = (ctx: DropoutContext, x: GPUBuffer) => dropout(ctx, x, {
       ['ESNext', 'Bundler'],
     ] as const) {
       const config = `tsconfig.${moduleResolution.toLowerCase()}.json`;
-      writeFileSync(join(consumer, config), JSON.stringify({ compilerOptions: { ...base, module, moduleResolution }, files: ['node-example.ts', 'browser-example.ts', 'typed.ts'] }));
+      writeFileSync(
+        join(consumer, config),
+        JSON.stringify({
+          compilerOptions: { ...base, module, moduleResolution },
+          files: ['node-example.ts', 'browser-example.ts', 'typed.ts'],
+        }),
+      );
       await sh(process.execPath, [tsc, '-p', config], consumer);
     }
   });
@@ -164,13 +185,20 @@ export const misspelt = (ctx: DropoutContext, x: GPUBuffer) => dropout(ctx, x, {
     const page = join(consumer, 'web');
     mkdirSync(page);
     writeFileSync(join(page, 'main.js'), readme.browser);
-    writeFileSync(join(page, 'index.html'), '<!doctype html><html><head><meta charset="utf-8"><title>consumer</title><link rel="icon" href="data:,"></head><body><script type="module" src="./main.js"></script></body></html>\n');
+    writeFileSync(
+      join(page, 'index.html'),
+      '<!doctype html><html><head><meta charset="utf-8"><title>consumer</title><link rel="icon" href="data:,"></head><body><script type="module" src="./main.js"></script></body></html>\n',
+    );
     const site = join(consumer, 'site');
     const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
     await sh(process.execPath, [vite, 'build', page, '--outDir', site, '--emptyOutDir', '--base', './', '--logLevel', 'warn'], consumer);
 
     const { url, server } = await serve(site);
-    const browser = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: false, args: CHROMIUM_ARGS });
+    const browser = await chromium.launchPersistentContext(join(work, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: false,
+      args: CHROMIUM_ARGS,
+    });
     try {
       const tab = await browser.newPage();
       const errors = collectErrors(tab);

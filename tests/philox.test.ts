@@ -2,11 +2,11 @@
 // implementation compiled at test time, on the CPU port (src/reference/philox.ts), the WGSL function
 // (through a test fixture shader) and the randomWords op (the mask contract's counter layout).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PHILOX_M0, PHILOX_M1, mulhi32, philox4x32_10 } from '../src/reference/philox.js';
-import { randomWords, readArray, type DropoutContext } from '../src/index.js';
-import { gpuContext, poisoned } from './gpu.js';
+import { type DropoutContext, randomWords, readArray } from '../src/index.js';
+import { mulhi32, PHILOX_M0, PHILOX_M1, philox4x32_10 } from '../src/reference/philox.js';
 import { EDGE_WORDS, edgyWord, runFixture, testRng, u64 } from './fixture.js';
-import { buildPhiloxOracle, philoxKatVectors, type KatVector } from './random123.js';
+import { gpuContext, poisoned } from './gpu.js';
+import { buildPhiloxOracle, type KatVector, philoxKatVectors } from './random123.js';
 
 let ctx: DropoutContext;
 beforeAll(async () => {
@@ -74,7 +74,13 @@ describe('Philox4x32-10 against Random123 known-answer vectors (kat_vectors)', (
     expect(reachable.length).toBeGreaterThan(0);
     for (const v of reachable) {
       const out = poisoned(ctx, 16);
-      await randomWords(ctx, { count: 4, seed: u64(...v.key), stream: u64(v.counter[2], v.counter[3]), offset: 4n * u64(v.counter[0], v.counter[1]), out });
+      await randomWords(ctx, {
+        count: 4,
+        seed: u64(...v.key),
+        stream: u64(v.counter[2], v.counter[3]),
+        offset: 4n * u64(v.counter[0], v.counter[1]),
+        out,
+      });
       expect(Array.from(await readArray(ctx, out, 'u32', 4))).toEqual(v.expected);
     }
   });
@@ -137,7 +143,13 @@ describe('Philox4x32-10 against the Random123 C++ oracle (librandom123-dev, g++)
   // The contract's counter layout end to end: (g_lo, g_hi, stream_lo, stream_hi), key = seed,
   // word lane = index mod 4, with g's low word carrying into its high word inside one call.
   const contractCases = [
-    { name: 'top seed, top stream, g_hi = 2^30 - 1', seed: 2n ** 64n - 1n, stream: 2n ** 64n - 1n, offset: 2n ** 64n - 4n * 300n, count: 1024 },
+    {
+      name: 'top seed, top stream, g_hi = 2^30 - 1',
+      seed: 2n ** 64n - 1n,
+      stream: 2n ** 64n - 1n,
+      offset: 2n ** 64n - 4n * 300n,
+      count: 1024,
+    },
     { name: 'g_lo carry at an odd offset', seed: 0x8000000080000000n, stream: 0xffffffffn, offset: 2n ** 34n - 30n, count: 67 },
     { name: 'stream hi word only', seed: 0xfffffffe00000001n, stream: 0x100000000n, offset: 2n ** 33n + 1n, count: 37 },
     { name: 'all-ones low words', seed: 0xffffffffn, stream: 0xffffffff_fffffffen, offset: 4n * 0x3fffffff_ffffffc0n + 3n, count: 250 },
@@ -151,7 +163,17 @@ describe('Philox4x32-10 against the Random123 C++ oracle (librandom123-dev, g++)
       const oracleBlocks = new Uint32Array(groups * 6);
       for (let j = 0; j < groups; j++) {
         const g = first + BigInt(j);
-        oracleBlocks.set([Number(g & 0xffffffffn), Number(g >> 32n), Number(c.stream & 0xffffffffn), Number(c.stream >> 32n), Number(c.seed & 0xffffffffn), Number(c.seed >> 32n)], 6 * j);
+        oracleBlocks.set(
+          [
+            Number(g & 0xffffffffn),
+            Number(g >> 32n),
+            Number(c.stream & 0xffffffffn),
+            Number(c.stream >> 32n),
+            Number(c.seed & 0xffffffffn),
+            Number(c.seed >> 32n),
+          ],
+          6 * j,
+        );
       }
       const groupWords = oracle.run(oracleBlocks);
       const lead = Number(c.offset & 3n);
@@ -191,7 +213,9 @@ describe('32x32 -> 64-bit products and 64-bit adds (mulhi32, WGSL mulhi and the 
     const show = (w: ArrayLike<number>) => Array.from(w, (x) => `0x${x.toString(16)}`).join(', ');
     if (bad >= 0) {
       const [a, b] = pairs[bad]!;
-      expect(`mulhilo(0x${a.toString(16)}, 0x${b.toString(16)}) = (${show(got.subarray(4 * bad, 4 * bad + 2))})`).toBe(`(${show(exact(a, b))})`);
+      expect(`mulhilo(0x${a.toString(16)}, 0x${b.toString(16)}) = (${show(got.subarray(4 * bad, 4 * bad + 2))})`).toBe(
+        `(${show(exact(a, b))})`,
+      );
     }
     expect(bad).toBe(-1);
   });
@@ -206,7 +230,9 @@ describe('32x32 -> 64-bit products and 64-bit adds (mulhi32, WGSL mulhi and the 
     const want = new Uint32Array(words.length * 4);
     words.forEach((a, i) => want.set(exact(a, PHILOX_M0), 4 * i));
     const bad = firstMismatch(got, want);
-    expect(bad >= 0 ? `mulhilo_m0(0x${words[bad]!.toString(16)}) = (${Array.from(got.subarray(4 * bad, 4 * bad + 2))})` : 'all exact').toBe('all exact');
+    expect(bad >= 0 ? `mulhilo_m0(0x${words[bad]!.toString(16)}) = (${Array.from(got.subarray(4 * bad, 4 * bad + 2))})` : 'all exact').toBe(
+      'all exact',
+    );
   });
 
   it('WGSL add64 carries from the low into the high word', async () => {

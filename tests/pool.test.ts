@@ -2,9 +2,20 @@
 // that is not yet submitted must not be handed to another op by the pool, or that encoder's work
 // overwrites the other op's result when it finally runs (a silent wrong answer).
 import { describe, expect, it } from 'vitest';
-import { biasDropoutResidual, biasDropoutResidualBackward, dropout, MLP, readArray, referenceDropout, referenceStructuredDropout, spatialDropout, spatialNoiseShape, uploadMatrix } from '../src/index.js';
-import { gpuContext, testData } from './gpu.js';
+import {
+  biasDropoutResidual,
+  biasDropoutResidualBackward,
+  dropout,
+  MLP,
+  readArray,
+  referenceDropout,
+  referenceStructuredDropout,
+  spatialDropout,
+  spatialNoiseShape,
+  uploadMatrix,
+} from '../src/index.js';
 import { runtimeOf } from '../src/runtime/context.js';
+import { gpuContext, testData } from './gpu.js';
 
 /** A dropout through the context's batch (submitted at once) into a pooled output of `n` f32, checked after `later` runs. */
 async function batchDropoutSurvives(ctx: Awaited<ReturnType<typeof gpuContext>>, n: number, later: () => void): Promise<void> {
@@ -53,7 +64,11 @@ describe('temporaries and the buffer pool', () => {
     const ctx = await gpuContext();
     const shape = [256, 16];
     const n = 256 * 16;
-    const { state } = await biasDropoutResidual(ctx, ctx.upload(testData(n, 1)), ctx.upload(testData(16, 2)), ctx.upload(testData(n, 3)), { p: 0.5, shape, seed: 1n });
+    const { state } = await biasDropoutResidual(ctx, ctx.upload(testData(n, 1)), ctx.upload(testData(16, 2)), ctx.upload(testData(n, 3)), {
+      p: 0.5,
+      shape,
+      seed: 1n,
+    });
     const encoder = ctx.device.createCommandEncoder();
     await biasDropoutResidualBackward(ctx, ctx.upload(testData(n, 4)), state, { encoder });
     // The partial sums: 2 blocks of 128 rows x 16 columns of f32, the size of a 32-element output.
@@ -68,7 +83,12 @@ describe('temporaries and the buffer pool', () => {
     const { output } = await spatialDropout(ctx, ctx.upload(x), { p: 0.5, shape, layout: 'channels-first', seed: 2n, encoder });
     // The table: 4 x 8 words, the size of a 32-element output.
     await batchDropoutSurvives(ctx, 32, () => ctx.device.queue.submit([encoder.finish()]));
-    const want = referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: spatialNoiseShape(shape, { layout: 'channels-first' }), seed: 2n });
+    const want = referenceStructuredDropout(x, {
+      p: 0.5,
+      shape,
+      noiseShape: spatialNoiseShape(shape, { layout: 'channels-first' }),
+      seed: 2n,
+    });
     expect(Array.from(await readArray(ctx, output, 'f32', 800))).toEqual(Array.from(want));
   });
 
@@ -137,7 +157,13 @@ describe('temporaries and the buffer pool', () => {
       const grads = await biasDropoutResidualBackward(ctx, dy, state, { encoder });
       ctx.device.queue.submit([encoder.finish()]);
       ctx.submitted(encoder);
-      const want = referenceStructuredDropout(testData(n, 13), { p: 0.5, shape, noiseShape: spatialNoiseShape(shape, { layout: 'channels-first' }), seed: 2n, stream: 7n });
+      const want = referenceStructuredDropout(testData(n, 13), {
+        p: 0.5,
+        shape,
+        noiseShape: spatialNoiseShape(shape, { layout: 'channels-first' }),
+        seed: 2n,
+        stream: 7n,
+      });
       expect(Array.from(await readArray(ctx, spatial.output, 'f32', n))).toEqual(Array.from(want));
       for (const b of [spatial.output, grads.dx, grads.dbias]) ctx.release(b);
       allocationsPerStep.push(ctx.pool.allocations - before);

@@ -3,12 +3,15 @@
 // chunking, workgroup size or sharding; generators hand out successive, replayable streams.
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  kernels,
-  PhiloxGenerator,
   bernoulliMask,
   contractWords,
+  type DropoutContext,
   dropout,
+  kernels,
+  PhiloxGenerator,
   packMask,
+  type RandomOpOptions,
+  type RandomResult,
   randomNormal,
   randomUniform,
   randomWords,
@@ -20,13 +23,10 @@ import {
   referenceUniform,
   structuredDropout,
   toHalfArray,
-  type DropoutContext,
-  type RandomOpOptions,
-  type RandomResult,
 } from '../src/index.js';
-import { gpuContext, poisoned, testData } from './gpu.js';
-import { mismatch } from './fixture.js';
 import { runtimeOf } from '../src/runtime/context.js';
+import { mismatch } from './fixture.js';
+import { gpuContext, poisoned, testData } from './gpu.js';
 
 const SMALL_SIZES = [1, 3, 5, 1023];
 const BIG = 2 ** 20 + 3;
@@ -50,7 +50,8 @@ async function gpuWords(c: DropoutContext, op: Op, opts: Omit<RandomOpOptions, '
   const out = poisoned(c, words * 4);
   const { output, state } = await op(c, { ...opts, out });
   expect(output).toBe(out);
-  if (opts.seed !== undefined) expect(state).toEqual({ seed: BigInt(opts.seed), stream: BigInt(opts.stream ?? 0n), offset: BigInt(opts.offset ?? 0n) });
+  if (opts.seed !== undefined)
+    expect(state).toEqual({ seed: BigInt(opts.seed), stream: BigInt(opts.stream ?? 0n), offset: BigInt(opts.offset ?? 0n) });
   const got = await readArray(c, out, 'u32', words);
   c.release(out);
   return got;
@@ -95,7 +96,12 @@ describe('random ops equal the CPU reference bit for bit (sizes 1..2^20+3, odd o
   it('bernoulliMask packed == packMask(referenceKeepMask), bits past count are 0', async () => {
     for (const { count, offset, stream } of [...cases(), { count: 64, offset: 7n, stream: 1n }, { count: 97, offset: 2n, stream: 2n }]) {
       const words = Math.ceil(count / 32);
-      const got = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p: 0.3, packed: true }), { count, seed: SEED, stream, offset }, words);
+      const got = await gpuWords(
+        ctx,
+        (c, o) => bernoulliMask(c, { ...o, p: 0.3, packed: true }),
+        { count, seed: SEED, stream, offset },
+        words,
+      );
       const want = packMask(referenceKeepMask(count, 0.3, { seed: SEED, stream, offset }));
       expect(mismatch(got, want), `n=${count} offset=${offset} stream=${stream}`).toBeNull();
     }
@@ -106,13 +112,21 @@ describe('random ops equal the CPU reference bit for bit (sizes 1..2^20+3, odd o
     const count = 37; // unpacked: 9 vec4 groups and a scalar tail (element 36); packed: 2 words
     const words = contractWords(SEED, 6n, count, 3n);
     for (const i of [2, 36]) {
-      for (const [threshold, kept] of [[words[i]!, 1], [words[i]! + 1, 0]] as const) {
+      for (const [threshold, kept] of [
+        [words[i]!, 1],
+        [words[i]! + 1, 0],
+      ] as const) {
         const p = threshold / 2 ** 32;
         const label = `element ${i}, T = word${kept ? '' : ' + 1'}`;
         expect(referenceKeepMask(count, p, { seed: SEED, stream: 6n, offset: 3n })[i], label).toBe(kept);
         const unpacked = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p }), { count, seed: SEED, stream: 6n, offset: 3n }, count);
         expect(unpacked[i], label).toBe(kept);
-        const packed = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p, packed: true }), { count, seed: SEED, stream: 6n, offset: 3n }, 2);
+        const packed = await gpuWords(
+          ctx,
+          (c, o) => bernoulliMask(c, { ...o, p, packed: true }),
+          { count, seed: SEED, stream: 6n, offset: 3n },
+          2,
+        );
         expect((packed[i >> 5]! >>> (i & 31)) & 1, `packed, ${label}`).toBe(kept);
       }
     }
@@ -141,7 +155,12 @@ describe('random ops equal the CPU reference bit for bit (sizes 1..2^20+3, odd o
       for (const p of [0, 1]) {
         const unpacked = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p }), { count, seed: SEED, stream: 9n, offset: 3n }, count);
         expect(Array.from(unpacked)).toEqual(new Array(count).fill(p === 0 ? 1 : 0));
-        const packed = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p, packed: true }), { count, seed: SEED, stream: 9n, offset: 3n }, Math.ceil(count / 32));
+        const packed = await gpuWords(
+          ctx,
+          (c, o) => bernoulliMask(c, { ...o, p, packed: true }),
+          { count, seed: SEED, stream: 9n, offset: 3n },
+          Math.ceil(count / 32),
+        );
         expect(mismatch(packed, packMask(new Uint8Array(count).fill(p === 0 ? 1 : 0))), `p=${p} n=${count}`).toBeNull();
       }
     }
@@ -166,9 +185,13 @@ describe('random ops equal the CPU reference bit for bit (sizes 1..2^20+3, odd o
         worst = Math.max(worst, rel);
         if (radius[i]! < 0.05) worstSmallRadius = Math.max(worstSmallRadius, rel);
       }
-      expect(bad, `n=${count} offset=${offset} stream=${stream}: at ${bad} got ${got[bad]} want ${want[bad]} (r = ${radius[bad]})`).toBe(-1);
+      expect(bad, `n=${count} offset=${offset} stream=${stream}: at ${bad} got ${got[bad]} want ${want[bad]} (r = ${radius[bad]})`).toBe(
+        -1,
+      );
     }
-    console.log(`randomNormal: worst |gpu - reference| / (1 + |z|): ${worst.toExponential(2)} (radius < 0.05: ${worstSmallRadius.toExponential(2)})`);
+    console.log(
+      `randomNormal: worst |gpu - reference| / (1 + |z|): ${worst.toExponential(2)} (radius < 0.05: ${worstSmallRadius.toExponential(2)})`,
+    );
   });
 });
 
@@ -194,7 +217,12 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
   const x = testData(COUNT, 3);
 
   async function packedMask(c: DropoutContext, count: number): Promise<Uint32Array> {
-    return gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.4, packed: true }), { count, seed: SEED, stream: STREAM, offset: OFFSET }, Math.ceil(count / 32));
+    return gpuWords(
+      c,
+      (cc, o) => bernoulliMask(cc, { ...o, p: 0.4, packed: true }),
+      { count, seed: SEED, stream: STREAM, offset: OFFSET },
+      Math.ceil(count / 32),
+    );
   }
 
   async function dropoutOutput(c: DropoutContext, data: Float32Array): Promise<Float32Array> {
@@ -220,12 +248,26 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     expect(mismatch(await readArray(c, fusedMask, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
     const words = await gpuWords(c, randomWords, { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
     expect(mismatch(words, contractWords(SEED, STREAM, COUNT, OFFSET))).toBeNull();
-    const mask = await gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.4 }), { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET }, COUNT);
+    const mask = await gpuWords(
+      c,
+      (cc, o) => bernoulliMask(cc, { ...o, p: 0.4 }),
+      { count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET },
+      COUNT,
+    );
     expect(mismatch(mask, Uint32Array.from(referenceKeepMask(COUNT, 0.4, { seed: SEED, stream: STREAM, offset: OFFSET })))).toBeNull();
     // f16 chunks start at 2-byte elements: the chunk alignment must keep binding offsets legal.
     const outH = poisoned(c, 2 * COUNT + 2);
     const maskH = poisoned(c, Math.ceil(COUNT / 32) * 4);
-    await dropout(c, c.upload(toHalfArray(x)), { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out: outH, mask: maskH });
+    await dropout(c, c.upload(toHalfArray(x)), {
+      p: 0.4,
+      dtype: 'f16',
+      count: COUNT,
+      seed: SEED,
+      stream: STREAM,
+      offset: OFFSET,
+      out: outH,
+      mask: maskH,
+    });
     expect(mismatch(await readArray(c, outH, 'f16', COUNT), f16Unchunked)).toBeNull();
     expect(mismatch(await readArray(c, maskH, 'u32', Math.ceil(COUNT / 32)), unchunkedPacked)).toBeNull();
   }
@@ -238,9 +280,16 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     const out = poisoned(ctx, 2 * COUNT + 2);
     await dropout(ctx, ctx.upload(toHalfArray(x)), { p: 0.4, dtype: 'f16', count: COUNT, seed: SEED, stream: STREAM, offset: OFFSET, out });
     f16Unchunked = await readArray(ctx, out, 'f16', COUNT);
-    expect(mismatch(f16Unchunked, referenceDropout(toHalfArray(x), { p: 0.4, dtype: 'f16', seed: SEED, stream: STREAM, offset: OFFSET }) as Uint16Array)).toBeNull();
+    expect(
+      mismatch(
+        f16Unchunked,
+        referenceDropout(toHalfArray(x), { p: 0.4, dtype: 'f16', seed: SEED, stream: STREAM, offset: OFFSET }) as Uint16Array,
+      ),
+    ).toBeNull();
     expect(mismatch(unchunkedPacked, packMask(referenceKeepMask(COUNT, 0.4, { seed: SEED, stream: STREAM, offset: OFFSET })))).toBeNull();
-    expect(mismatch(unchunkedDropout, referenceDropout(x, { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET }) as Float32Array)).toBeNull();
+    expect(
+      mismatch(unchunkedDropout, referenceDropout(x, { p: 0.4, seed: SEED, stream: STREAM, offset: OFFSET }) as Float32Array),
+    ).toBeNull();
   });
 
   for (const maxChunkElements of [2048, 6144, 10240]) {
@@ -260,7 +309,12 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     for (const maskWords of ['workgroup', 'invocation'] as const) {
       it(`tuning { groupsPerInvocation: ${groupsPerInvocation}, maskWords: '${maskWords}' }, chunks of 2048: words, packed mask, dropout and forward + mask (f32, f16) equal the unchunked run`, async () => {
         // f16 through the packed path here (the native one is checked above): its kernels share the loops the tuning shapes.
-        const c = await gpuContext({ maxChunkElements: 2048, workgroupSize: 64, tuning: { groupsPerInvocation, maskWords }, f16Path: 'packed' });
+        const c = await gpuContext({
+          maxChunkElements: 2048,
+          workgroupSize: 64,
+          tuning: { groupsPerInvocation, maskWords },
+          f16Path: 'packed',
+        });
         expect(c.tuning).toEqual({ groupsPerInvocation, maskWords });
         await expectSameAsUnchunked(c);
       });
@@ -273,23 +327,38 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     for (const n of sizes) {
       for (const offset of [0n, 3n]) {
         const want = packMask(referenceKeepMask(n, 0.3, { seed: SEED, stream: 9n, offset }));
-        const got = await gpuWords(c, (cc, o) => bernoulliMask(cc, { ...o, p: 0.3, packed: true }), { count: n, seed: SEED, stream: 9n, offset }, Math.ceil(n / 32));
+        const got = await gpuWords(
+          c,
+          (cc, o) => bernoulliMask(cc, { ...o, p: 0.3, packed: true }),
+          { count: n, seed: SEED, stream: 9n, offset },
+          Math.ceil(n / 32),
+        );
         expect(mismatch(got, want), `bernoulliMask packed n=${n} offset=${offset}`).toBeNull();
         const data = testData(n, n);
         const out = poisoned(c, n * 4);
         const bits = poisoned(c, Math.ceil(n / 32) * 4);
         await dropout(c, c.upload(data), { p: 0.3, seed: SEED, stream: 9n, offset, out, mask: bits });
-        expect(mismatch(await readArray(c, bits, 'u32', Math.ceil(n / 32)), want), `forward + mask bits n=${n} offset=${offset}`).toBeNull();
-        expect(mismatch(await readArray(c, out, 'f32', n), referenceDropout(data, { p: 0.3, seed: SEED, stream: 9n, offset }) as Float32Array), `forward + mask output n=${n}`).toBeNull();
+        expect(
+          mismatch(await readArray(c, bits, 'u32', Math.ceil(n / 32)), want),
+          `forward + mask bits n=${n} offset=${offset}`,
+        ).toBeNull();
+        expect(
+          mismatch(await readArray(c, out, 'f32', n), referenceDropout(data, { p: 0.3, seed: SEED, stream: 9n, offset }) as Float32Array),
+          `forward + mask output n=${n}`,
+        ).toBeNull();
       }
     }
   });
 
   it('tuning is checked: unknown names, values outside the choices, and workgroup mask words with a workgroupSize not divisible by 8 are refused', async () => {
-    await expect(gpuContext({ tuning: { groupsPerInvocation: 3 as never } })).rejects.toMatchObject({ argument: 'options.tuning.groupsPerInvocation' });
+    await expect(gpuContext({ tuning: { groupsPerInvocation: 3 as never } })).rejects.toMatchObject({
+      argument: 'options.tuning.groupsPerInvocation',
+    });
     await expect(gpuContext({ tuning: { maskWords: 'warp' as never } })).rejects.toMatchObject({ argument: 'options.tuning.maskWords' });
     await expect(gpuContext({ tuning: { groups: 1 } as never })).rejects.toMatchObject({ argument: 'options.tuning.groups' });
-    await expect(gpuContext({ workgroupSize: 12, tuning: { maskWords: 'workgroup' } })).rejects.toMatchObject({ argument: 'options.tuning.maskWords' });
+    await expect(gpuContext({ workgroupSize: 12, tuning: { maskWords: 'workgroup' } })).rejects.toMatchObject({
+      argument: 'options.tuning.maskWords',
+    });
     // Left to choose, such a context assembles mask words per invocation.
     expect((await gpuContext({ workgroupSize: 12 })).tuning.maskWords).toBe('invocation');
   });
@@ -297,7 +366,10 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
   it('a maxChunkElements that is not a multiple of 2048 is rounded down to one; the mask is unchanged', async () => {
     // Chunks must start on multiples of 2048 elements: binding offsets stay 256-byte aligned (f32
     // and f16) and every chunk shares the call's alignment within its Philox group.
-    for (const [requested, granted] of [[3000, 2048], [5000, 4096]] as const) {
+    for (const [requested, granted] of [
+      [3000, 2048],
+      [5000, 4096],
+    ] as const) {
       const c = await gpuContext({ maxChunkElements: requested });
       expect(c.maxChunkElements).toBe(granted);
       expect(mismatch(await dropoutOutput(c, x), unchunkedDropout), `maxChunkElements ${requested}`).toBeNull();
@@ -316,20 +388,37 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
     expect(mismatch(words, contractWords(SEED, STREAM, n, 1n))).toBeNull();
     // Packed: 32 elements per invocation, so 32 * (limit + 10) elements.
     const np = 32 * (limit + 10) + 7;
-    const packed = await gpuWords(one, (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }), { count: np, seed: SEED, stream: STREAM, offset: 3n }, Math.ceil(np / 32));
+    const packed = await gpuWords(
+      one,
+      (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }),
+      { count: np, seed: SEED, stream: STREAM, offset: 3n },
+      Math.ceil(np / 32),
+    );
     expect(mismatch(packed, packMask(referenceKeepMask(np, 0.4, { seed: SEED, stream: STREAM, offset: 3n })))).toBeNull();
     // Mask words assembled in workgroup memory (4 elements per invocation) over a 2-D grid of
     // 8-invocation workgroups: the y rows must continue the x rows' groups, 8 to a word.
     const eight = await gpuContext({ workgroupSize: 8, tuning: { groupsPerInvocation: 1, maskWords: 'workgroup' } });
-    expect(runtimeOf(eight).dispatcher.grid(runtimeOf(eight).dispatcher.invocations(kernels.dropoutForwardPacked, np) / 8)[1]).toBeGreaterThan(1);
-    const packed8 = await gpuWords(eight, (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }), { count: np, seed: SEED, stream: STREAM, offset: 3n }, Math.ceil(np / 32));
+    expect(
+      runtimeOf(eight).dispatcher.grid(runtimeOf(eight).dispatcher.invocations(kernels.dropoutForwardPacked, np) / 8)[1],
+    ).toBeGreaterThan(1);
+    const packed8 = await gpuWords(
+      eight,
+      (c, o) => bernoulliMask(c, { ...o, p: 0.4, packed: true }),
+      { count: np, seed: SEED, stream: STREAM, offset: 3n },
+      Math.ceil(np / 32),
+    );
     expect(mismatch(packed8, packed)).toBeNull();
     const data8 = testData(np, 8);
     const out8 = poisoned(eight, np * 4);
     const bits8 = poisoned(eight, Math.ceil(np / 32) * 4);
     await dropout(eight, eight.upload(data8), { p: 0.4, seed: SEED, stream: STREAM, offset: 3n, out: out8, mask: bits8 });
     expect(mismatch(await readArray(eight, bits8, 'u32', Math.ceil(np / 32)), packed)).toBeNull();
-    expect(mismatch(await readArray(eight, out8, 'f32', np), referenceDropout(data8, { p: 0.4, seed: SEED, stream: STREAM, offset: 3n }) as Float32Array)).toBeNull();
+    expect(
+      mismatch(
+        await readArray(eight, out8, 'f32', np),
+        referenceDropout(data8, { p: 0.4, seed: SEED, stream: STREAM, offset: 3n }) as Float32Array,
+      ),
+    ).toBeNull();
 
     // Dropout over BIG elements with one invocation per workgroup: 2^16 workgroups, a 2-D grid.
     expect(runtimeOf(one).dispatcher.grid(runtimeOf(one).dispatcher.invocations(kernels.dropoutForward, BIG))[1]).toBeGreaterThan(1);
@@ -342,10 +431,19 @@ describe('the mask does not depend on chunking, workgroup size or sharding', () 
   });
 
   it('sharding: two calls over halves, the second at offset = start of the second half, equal one whole call', async () => {
-    for (const [n, split, base] of [[2051, 1001, 0n], [4096, 2048, 7n], [777, 3, 2n ** 40n + 2n]] as const) {
+    for (const [n, split, base] of [
+      [2051, 1001, 0n],
+      [4096, 2048, 7n],
+      [777, 3, 2n ** 40n + 2n],
+    ] as const) {
       const whole = await gpuWords(ctx, randomWords, { count: n, seed: SEED, stream: 5n, offset: base }, n);
       const first = await gpuWords(ctx, randomWords, { count: split, seed: SEED, stream: 5n, offset: base }, split);
-      const second = await gpuWords(ctx, randomWords, { count: n - split, seed: SEED, stream: 5n, offset: base + BigInt(split) }, n - split);
+      const second = await gpuWords(
+        ctx,
+        randomWords,
+        { count: n - split, seed: SEED, stream: 5n, offset: base + BigInt(split) },
+        n - split,
+      );
       const joined = new Uint32Array(n);
       joined.set(first);
       joined.set(second, split);
@@ -383,7 +481,10 @@ describe('mask indices count mod 2^64: a call that runs past index 2^64 - 1 wrap
   it('contractWords steps past 2^64 - 1 to index 0 (one index at a time agrees with one call)', () => {
     for (let back = 1n; back <= 6n; back++) {
       for (const count of [1, 4, 7, 8, 13]) {
-        expect(mismatch(contractWords(SEED, 9n, count, TOP - back), wrapped(TOP - back, count)), `offset 2^64 - ${back}, count ${count}`).toBeNull();
+        expect(
+          mismatch(contractWords(SEED, 9n, count, TOP - back), wrapped(TOP - back, count)),
+          `offset 2^64 - ${back}, count ${count}`,
+        ).toBeNull();
       }
     }
     // Index 2^64 is index 0: the words after the wrap are the first words of the stream.
@@ -399,17 +500,32 @@ describe('mask indices count mod 2^64: a call that runs past index 2^64 - 1 wrap
         const words = await gpuWords(ctx, randomWords, { count, seed: SEED, stream: 9n, offset }, count);
         expect(mismatch(words, wrapped(offset, count)), `randomWords, ${what}`).toBeNull();
         const keep = await gpuWords(ctx, (c, o) => bernoulliMask(c, { ...o, p: 0.5 }), { count, seed: SEED, stream: 9n, offset }, count);
-        expect(mismatch(keep, Uint32Array.from(referenceKeepMask(count, 0.5, { seed: SEED, stream: 9n, offset }))), `bernoulliMask, ${what}`).toBeNull();
+        expect(
+          mismatch(keep, Uint32Array.from(referenceKeepMask(count, 0.5, { seed: SEED, stream: 9n, offset }))),
+          `bernoulliMask, ${what}`,
+        ).toBeNull();
         const data = x.subarray(0, count);
         const xb = ctx.upload(data);
         const out = poisoned(ctx, count * 4);
         await dropout(ctx, xb, { p: 0.5, seed: SEED, stream: 9n, offset, out });
-        expect(mismatch(await readArray(ctx, out, 'f32', count), referenceDropout(data, { p: 0.5, seed: SEED, stream: 9n, offset }) as Float32Array), `dropout, ${what}`).toBeNull();
+        expect(
+          mismatch(
+            await readArray(ctx, out, 'f32', count),
+            referenceDropout(data, { p: 0.5, seed: SEED, stream: 9n, offset }) as Float32Array,
+          ),
+          `dropout, ${what}`,
+        ).toBeNull();
         const half = toHalfArray(data);
         const hb = ctx.upload(half);
         const hout = poisoned(ctx, count * 2);
         await dropout(ctx, hb, { p: 0.5, seed: SEED, stream: 9n, offset, out: hout, dtype: 'f16' });
-        expect(mismatch(await readArray(ctx, hout, 'f16', count), referenceDropout(half, { p: 0.5, seed: SEED, stream: 9n, offset }) as Uint16Array), `f16 dropout, ${what}`).toBeNull();
+        expect(
+          mismatch(
+            await readArray(ctx, hout, 'f16', count),
+            referenceDropout(half, { p: 0.5, seed: SEED, stream: 9n, offset }) as Uint16Array,
+          ),
+          `f16 dropout, ${what}`,
+        ).toBeNull();
         for (const b of [xb, out, hb, hout]) ctx.release(b);
       }
     }
@@ -425,12 +541,18 @@ describe('mask indices count mod 2^64: a call that runs past index 2^64 - 1 wrap
       const out = poisoned(ctx, data.length * 4);
       await structuredDropout(ctx, xb, { p: 0.5, shape, noiseShape, seed: SEED, stream: 9n, offset, out });
       const want = referenceStructuredDropout(data, { p: 0.5, shape, noiseShape, seed: SEED, stream: 9n, offset });
-      expect(mismatch(await readArray(ctx, out, 'f32', data.length), want as Float32Array), `structuredDropout, offset 2^64 - ${back}`).toBeNull();
+      expect(
+        mismatch(await readArray(ctx, out, 'f32', data.length), want as Float32Array),
+        `structuredDropout, offset 2^64 - ${back}`,
+      ).toBeNull();
       for (const b of [xb, out]) ctx.release(b);
       for (const count of [1, 3, 6, 9]) {
         const normals = new Float32Array((await gpuWords(ctx, randomNormal, { count, seed: SEED, stream: 9n, offset }, count)).buffer);
         const reference = referenceNormal(count, { seed: SEED, stream: 9n, offset });
-        for (let i = 0; i < count; i++) expect(Math.abs(normals[i]! - reference[i]!), `randomNormal ${i}, offset 2^64 - ${back}, count ${count}`).toBeLessThan(NORMAL_TOLERANCE * (1 + Math.abs(reference[i]!)));
+        for (let i = 0; i < count; i++)
+          expect(Math.abs(normals[i]! - reference[i]!), `randomNormal ${i}, offset 2^64 - ${back}, count ${count}`).toBeLessThan(
+            NORMAL_TOLERANCE * (1 + Math.abs(reference[i]!)),
+          );
       }
     }
   });

@@ -68,8 +68,12 @@ export function buildPhiloxOracle(): { run(blocks: Uint32Array): Uint32Array; di
       const lines: string[] = [];
       for (let b = 0; b < blocks.length; b += 6) lines.push(Array.from(blocks.subarray(b, b + 6), hex).join(' '));
       const out = execFileSync(exe, { input: lines.join('\n') + '\n', maxBuffer: 1 << 28 }).toString('utf8');
-      const words = out.trim().split(/\s+/).map((h) => parseInt(h, 16) >>> 0);
-      if (words.length !== (blocks.length / 6) * 4) throw new Error(`oracle returned ${words.length} words for ${blocks.length / 6} blocks`);
+      const words = out
+        .trim()
+        .split(/\s+/)
+        .map((h) => parseInt(h, 16) >>> 0);
+      if (words.length !== (blocks.length / 6) * 4)
+        throw new Error(`oracle returned ${words.length} words for ${blocks.length / 6} blocks`);
       return Uint32Array.from(words);
     },
     dispose() {

@@ -245,21 +245,29 @@ describe('README examples', () => {
       const n = harnesses.filter((h) => block.code.includes(h.match)).length;
       expect(n, `README line ${block.line}: ${n} harnesses in tests/readme.test.ts match it`).toBe(1);
     }
-    for (const h of harnesses) expect(blocks.some((b) => b.code.includes(h.match)), `no README block contains ${JSON.stringify(h.match)}`).toBe(true);
+    for (const h of harnesses)
+      expect(
+        blocks.some((b) => b.code.includes(h.match)),
+        `no README block contains ${JSON.stringify(h.match)}`,
+      ).toBe(true);
   });
 
   it('type-checks under the project tsconfig', () => {
-    const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+    const config = ts.getParsedCommandLineOfConfigFile(
+      join(root, 'tsconfig.json'),
+      {},
+      { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+    );
     expect(config).toBeDefined();
     // The project's own declarations (src/wgsl.d.ts: the ?raw shader imports) come along.
     const declarations = config!.fileNames.filter((f) => f.endsWith('.d.ts'));
     const program = ts.createProgram([...declarations, ...[...files.values()].map((f) => f.path)], { ...config!.options, noEmit: true });
-    const problems = ts
-      .getPreEmitDiagnostics(program)
-      .map((d) => {
-        const where = d.file ? `${d.file.fileName.replace(root + '/', '')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : '';
-        return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
-      });
+    const problems = ts.getPreEmitDiagnostics(program).map((d) => {
+      const where = d.file
+        ? `${d.file.fileName.replace(root + '/', '')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}`
+        : '';
+      return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+    });
     expect(problems).toEqual([]);
   });
 

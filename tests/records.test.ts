@@ -4,7 +4,7 @@
 // text checks, no device.
 import { describe, expect, it } from 'vitest';
 import { kernels } from '../src/kernels/elementwise.js';
-import { PARAMS_HEADER, PARAMS_OP_WORD, uniformLayout, type KernelRecord } from '../src/kernels/record.js';
+import { type KernelRecord, PARAMS_HEADER, PARAMS_OP_WORD, uniformLayout } from '../src/kernels/record.js';
 import { composeShader, type Dtype, type F16Path, moduleFiles, shaderSources } from '../src/kernels/shaders.js';
 import { structuredKernels } from '../src/kernels/structured.js';
 import { modelKernels } from '../src/model/kernels.js';

@@ -4,10 +4,9 @@
 // buffer comes back. Results are checked against the CPU reference as it goes.
 import { describe, expect, it } from 'vitest';
 import {
-  DropoutError,
-  Usage,
   bernoulliMask,
   biasDropoutResidual,
+  DropoutError,
   dropout,
   dropoutBackward,
   readArray,
@@ -15,6 +14,7 @@ import {
   referenceStructuredDropout,
   spatialDropout,
   spatialNoiseShape,
+  Usage,
 } from '../src/index.js';
 import { requestNodeDevice } from '../src/node.js';
 import { gpuContext, testData } from './gpu.js';
@@ -59,7 +59,12 @@ describe('soak', () => {
         if (round % 15 === 0) {
           expect(Array.from(await readArray(ctx, a.output, 'f32', n))).toEqual(Array.from(referenceDropout(xs, { p: 0.3, seed })));
           expect(Array.from(await readArray(ctx, dx, 'f32', n))).toEqual(Array.from(referenceDropout(xs, { p: 0.3, seed })));
-          const want = referenceStructuredDropout(xs, { p: 0.5, shape, noiseShape: spatialNoiseShape(shape, { layout: 'channels-last' }), seed });
+          const want = referenceStructuredDropout(xs, {
+            p: 0.5,
+            shape,
+            noiseShape: spatialNoiseShape(shape, { layout: 'channels-last' }),
+            seed,
+          });
           expect(Array.from(await readArray(ctx, e.output, 'f32', n))).toEqual(Array.from(want));
         }
         for (const buffer of [a.output, a.mask!, b.output, c.output, d.output, dx, e.output]) ctx.release(buffer);
@@ -81,7 +86,9 @@ describe('soak', () => {
       await new Promise((r) => setTimeout(r, 20));
       expect(uncaptured).toEqual([]);
       // Past the warm-up, not one buffer more: allocations and bytes held stay flat.
-      expect(allocations.slice(WARM_UP), `pool.allocations per round: ${allocations.join(', ')}`).toEqual(new Array(ROUNDS - WARM_UP).fill(allocations[WARM_UP]));
+      expect(allocations.slice(WARM_UP), `pool.allocations per round: ${allocations.join(', ')}`).toEqual(
+        new Array(ROUNDS - WARM_UP).fill(allocations[WARM_UP]),
+      );
       expect(bytes.slice(WARM_UP), `pool.bytes per round: ${bytes.join(', ')}`).toEqual(new Array(ROUNDS - WARM_UP).fill(bytes[WARM_UP]));
       expect(allocations[0]).toBeGreaterThan(0);
     } finally {

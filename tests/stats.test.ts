@@ -2,7 +2,16 @@
 // fixed seeds (deterministic), n = 2^20, and a bound of 5 standard errors unless stated: a correct
 // generator fails one such check with probability about 6e-7.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PhiloxGenerator, bernoulliMask, dropout, randomNormal, randomUniform, readArray, unpackMask, type DropoutContext } from '../src/index.js';
+import {
+  bernoulliMask,
+  type DropoutContext,
+  dropout,
+  PhiloxGenerator,
+  randomNormal,
+  randomUniform,
+  readArray,
+  unpackMask,
+} from '../src/index.js';
 import { gpuContext, poisoned, testData } from './gpu.js';
 
 const N = 2 ** 20;
@@ -15,7 +24,11 @@ beforeAll(async () => {
 });
 
 /** The keep-mask (1 = keep) of n elements for p, through the packed Bernoulli kernel. */
-async function keepMask(p: number, opts: { seed?: bigint; stream?: bigint; generator?: PhiloxGenerator; offset?: bigint }, n = N): Promise<Uint8Array> {
+async function keepMask(
+  p: number,
+  opts: { seed?: bigint; stream?: bigint; generator?: PhiloxGenerator; offset?: bigint },
+  n = N,
+): Promise<Uint8Array> {
   const out = poisoned(ctx, 4 * Math.ceil(n / 32));
   await bernoulliMask(ctx, { p, count: n, packed: true, out, ...opts });
   const words = await readArray(ctx, out, 'u32', Math.ceil(n / 32));
@@ -32,11 +45,19 @@ function mean(a: ArrayLike<number>): number {
 /** Pearson correlation of a[i] and b[i + lag]. */
 function correlation(a: ArrayLike<number>, b: ArrayLike<number>, lag = 0): number {
   const n = Math.min(a.length, b.length - lag);
-  let sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  let sa = 0,
+    sb = 0,
+    saa = 0,
+    sbb = 0,
+    sab = 0;
   for (let i = 0; i < n; i++) {
     const x = a[i]!;
     const y = b[i + lag]!;
-    sa += x; sb += y; saa += x * x; sbb += y * y; sab += x * y;
+    sa += x;
+    sb += y;
+    saa += x * x;
+    sbb += y * y;
+    sab += x * y;
   }
   const cov = sab / n - (sa / n) * (sb / n);
   return cov / Math.sqrt((saa / n - (sa / n) ** 2) * (sbb / n - (sb / n) ** 2));
@@ -129,9 +150,15 @@ describe('distributions', () => {
     await randomNormal(ctx, { count: N, seed: SEED, stream: 6n, out });
     const z = await readArray(ctx, out, 'f32', N);
     expect(z.every((v) => Number.isFinite(v))).toBe(true);
-    let s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+    let s1 = 0,
+      s2 = 0,
+      s3 = 0,
+      s4 = 0;
     for (const v of z) {
-      s1 += v; s2 += v * v; s3 += v * v * v; s4 += v * v * v * v;
+      s1 += v;
+      s2 += v * v;
+      s3 += v * v * v;
+      s4 += v * v * v * v;
     }
     const m = s1 / N;
     const variance = s2 / N - m * m;

@@ -1,6 +1,6 @@
 // Helpers shared by tests/structured.test.ts and tests/variants.test.ts.
 import { expect } from 'vitest';
-import { fromHalfBits, InvalidArgumentError, readArray, toHalfArray, type DropoutContext, type Dtype } from '../src/index.js';
+import { type DropoutContext, type Dtype, fromHalfBits, InvalidArgumentError, readArray, toHalfArray } from '../src/index.js';
 import { POISON_WORD, poisoned, testData } from './gpu.js';
 
 export type Host = Float32Array | Uint16Array;

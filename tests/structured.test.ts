@@ -8,11 +8,13 @@ import {
   biasDropoutResidual,
   broadcastTable,
   contractWords,
-  Dropout2d,
   DropConnect,
-  DropPath,
   Dropout1d,
+  Dropout2d,
   Dropout3d,
+  type DropoutContext,
+  DropPath,
+  type Dtype,
   dropConnect,
   dropConnectBackward,
   dropout,
@@ -30,30 +32,43 @@ import {
   referenceMaskIndices,
   referenceStructuredDropout,
   referenceStructuredKeep,
-  spatialDropout,
+  type Shape,
   SpatialDropout1D,
   SpatialDropout2D,
   SpatialDropout3D,
-  spatialNoiseShape,
   shapeSize,
+  spatialDropout,
+  spatialNoiseShape,
   structuredDropout,
   structuredDropoutBackward,
   structuredKeepMask,
   structuredKernels,
   toHalfArray,
+  VariationalDropout,
   variationalDropout,
   variationalNoiseShape,
-  VariationalDropout,
-  type DropoutContext,
-  type Dtype,
-  type Shape,
 } from '../src/index.js';
-import { gpuContext, testData } from './gpu.js';
-import { data, expectClose, expectDirectionalDerivative, expectInvalidArgument, expectUntouched, poisonedOut, read, TABLE_MODES } from './structured-helpers.js';
 import { runtimeOf } from '../src/runtime/context.js';
+import { gpuContext, testData } from './gpu.js';
+import {
+  data,
+  expectClose,
+  expectDirectionalDerivative,
+  expectInvalidArgument,
+  expectUntouched,
+  poisonedOut,
+  read,
+  TABLE_MODES,
+} from './structured-helpers.js';
 
-
-async function gpuKeep(ctx: DropoutContext, p: number, shape: Shape, noiseShape: readonly number[] | undefined, stream: bigint, offset: bigint): Promise<Uint32Array> {
+async function gpuKeep(
+  ctx: DropoutContext,
+  p: number,
+  shape: Shape,
+  noiseShape: readonly number[] | undefined,
+  stream: bigint,
+  offset: bigint,
+): Promise<Uint32Array> {
   const n = shapeSize(shape);
   const out = poisonedOut(ctx, 'f32', n);
   await structuredKeepMask(ctx, { p, shape, noiseShape, seed: 77n, stream, offset, out });
@@ -87,7 +102,9 @@ describe('noise-shape (broadcast) masks', () => {
           await structuredDropout(ctx, x, { p: 0.4, seed: 77n, stream, offset, out: b, shape, noiseShape: shape });
           expect(Array.from(await read(ctx, b, 'f32', n))).toEqual(Array.from(await read(ctx, a, 'f32', n)));
           const core = await bernoulliMask(ctx, { p: 0.4, count: n, seed: 77n, stream, offset });
-          expect(Array.from(await gpuKeep(ctx, 0.4, shape, undefined, stream, offset))).toEqual(Array.from(await readArray(ctx, core.output, 'u32', n)));
+          expect(Array.from(await gpuKeep(ctx, 0.4, shape, undefined, stream, offset))).toEqual(
+            Array.from(await readArray(ctx, core.output, 'u32', n)),
+          );
         }
       }
     }
@@ -102,16 +119,30 @@ describe('noise-shape (broadcast) masks', () => {
     for (const maskTables of TABLE_MODES) {
       const ctx = await gpuContext({ maskTables });
       for (const row of [1, 4]) {
-        for (const [threshold, kept] of [[words[row]!, 1], [words[row]! + 1, 0]] as const) {
+        for (const [threshold, kept] of [
+          [words[row]!, 1],
+          [words[row]! + 1, 0],
+        ] as const) {
           const p = threshold / 2 ** 32;
           const label = `row ${row}, T = word${kept ? '' : ' + 1'}, maskTables ${JSON.stringify(maskTables)}`;
           const want = referenceStructuredKeep({ p, shape, noiseShape, seed: 77n, stream, offset });
           expect(Array.from(want.subarray(7 * row, 7 * row + 7)), label).toEqual(new Array(7).fill(kept));
           expect(Array.from(await gpuKeep(ctx, p, [...shape], noiseShape, stream, offset)), label).toEqual(Array.from(want));
           const out = poisonedOut(ctx, 'f32', 35);
-          await structuredDropout(ctx, ctx.upload(x), { p, shape: [...shape], noiseShape: [...noiseShape], seed: 77n, stream, offset, out });
+          await structuredDropout(ctx, ctx.upload(x), {
+            p,
+            shape: [...shape],
+            noiseShape: [...noiseShape],
+            seed: 77n,
+            stream,
+            offset,
+            out,
+          });
           const y = await read(ctx, out, 'f32', 35);
-          expect(Array.from(y, (v) => (v !== 0 ? 1 : 0)), `structuredDropout, ${label}`).toEqual(Array.from(want));
+          expect(
+            Array.from(y, (v) => (v !== 0 ? 1 : 0)),
+            `structuredDropout, ${label}`,
+          ).toEqual(Array.from(want));
         }
       }
     }
@@ -121,7 +152,11 @@ describe('noise-shape (broadcast) masks', () => {
     for (const maskTables of TABLE_MODES) {
       const ctx = await gpuContext({ maskTables });
       for (const { shape, noise } of broadcastCases) {
-        for (const [stream, offset] of [[0n, 0n], [5n, 1n], [(1n << 40n) + 3n, (1n << 32n) + 6n]] as const) {
+        for (const [stream, offset] of [
+          [0n, 0n],
+          [5n, 1n],
+          [(1n << 40n) + 3n, (1n << 32n) + 6n],
+        ] as const) {
           for (const p of [0, 0.3, 0.75, 1]) {
             const got = await gpuKeep(ctx, p, shape, noise, stream, offset);
             const want = referenceStructuredKeep({ p, shape, noiseShape: noise, seed: 77n, stream, offset });
@@ -136,12 +171,23 @@ describe('noise-shape (broadcast) masks', () => {
     // A new table runs the generic pipeline while its specialization compiles in the background;
     // after settled() the same call runs the specialized one. specializedShapes 0: never; 3: the
     // first three tables of rank >= 2 only (the cap); default: all of these.
-    const cases = [...broadcastCases, { shape: [2, 3, 700], noise: [2, 1, 700] }, { shape: [5, 3, 4, 3, 2, 3, 2, 3], noise: [5, 3, 1, 3, 1, 3, 1, 1] }];
+    const cases = [
+      ...broadcastCases,
+      { shape: [2, 3, 700], noise: [2, 1, 700] },
+      { shape: [5, 3, 4, 3, 2, 3, 2, 3], noise: [5, 3, 1, 3, 1, 3, 1, 1] },
+    ];
     const specializable = cases.filter(({ shape, noise }) => shapeSize(shape) > 0 && broadcastTable(shape, noise)[0]! >= 2).length;
-    for (const [options, expected] of [[{ specializedShapes: 0 }, 0], [{ specializedShapes: 3 }, 3], [{}, specializable]] as const) {
+    for (const [options, expected] of [
+      [{ specializedShapes: 0 }, 0],
+      [{ specializedShapes: 3 }, 3],
+      [{}, specializable],
+    ] as const) {
       const ctx = await gpuContext({ ...options, maxChunkElements: 2048 });
       for (const { shape, noise } of cases) {
-        for (const [stream, offset] of [[0n, 0n], [7n, 3n]] as const) {
+        for (const [stream, offset] of [
+          [0n, 0n],
+          [7n, 3n],
+        ] as const) {
           const want = Array.from(referenceStructuredKeep({ p: 0.5, shape, noiseShape: noise, seed: 77n, stream, offset }));
           const label = `${JSON.stringify(options)} ${shape} / ${noise} offset ${offset}`;
           expect(Array.from(await gpuKeep(ctx, 0.5, shape, noise, stream, offset)), `${label}, first call`).toEqual(want);
@@ -165,7 +211,10 @@ describe('noise-shape (broadcast) masks', () => {
       return original.call(device, descriptor);
     };
     try {
-      const [shape, noise] = [[3, 5, 4], [3, 1, 4]];
+      const [shape, noise] = [
+        [3, 5, 4],
+        [3, 1, 4],
+      ];
       const n = shapeSize(shape);
       const run = async () => {
         const out = poisonedOut(ctx, 'f32', n);
@@ -204,7 +253,8 @@ describe('noise-shape (broadcast) masks', () => {
     ];
     for (const maskTables of [undefined, { minElements: 100, minReuse: 8 }, { minElements: 0 }, false] as const) {
       const ctx = await gpuContext(maskTables === undefined ? {} : { maskTables });
-      const policy = maskTables === false ? { minElements: Infinity, minReuse: Infinity } : { minElements: 65536, minReuse: 16, ...maskTables };
+      const policy =
+        maskTables === false ? { minElements: Infinity, minReuse: Infinity } : { minElements: 65536, minReuse: 16, ...maskTables };
       const original = ctx.device.createComputePipelineAsync;
       let tablePipelines = 0;
       ctx.device.createComputePipelineAsync = (descriptor) => {
@@ -223,7 +273,13 @@ describe('noise-shape (broadcast) masks', () => {
         ctx.device.createComputePipelineAsync = original;
       }
     }
-    for (const [bad, argument] of [[true, 'maskTables'], [16, 'maskTables'], [{ minReuse: 0.5 }, 'maskTables.minReuse'], [{ minElements: -1 }, 'maskTables.minElements'], [{ minReuse: NaN }, 'maskTables.minReuse']] as const) {
+    for (const [bad, argument] of [
+      [true, 'maskTables'],
+      [16, 'maskTables'],
+      [{ minReuse: 0.5 }, 'maskTables.minReuse'],
+      [{ minElements: -1 }, 'maskTables.minElements'],
+      [{ minReuse: NaN }, 'maskTables.minReuse'],
+    ] as const) {
       await expect(gpuContext({ maskTables: bad as never })).rejects.toThrow(new RegExp(`options\\.${argument.replace('.', '\\.')}:`));
     }
   });
@@ -283,13 +339,24 @@ describe('noise-shape (broadcast) masks', () => {
           for (const stream of [1n, 12n]) {
             const x = data(n, dtype, 5);
             const out = poisonedOut(ctx, dtype, n);
-            const { state } = await structuredDropout(ctx, ctx.upload(x), { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n, out, dtype });
+            const { state } = await structuredDropout(ctx, ctx.upload(x), {
+              p: 0.35,
+              shape,
+              noiseShape: noise,
+              seed: 3n,
+              stream,
+              offset: 2n,
+              out,
+              dtype,
+            });
             const want = referenceStructuredDropout(x, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n });
             expect(Array.from(await read(ctx, out, dtype, n)), `${dtype} ${shape}`).toEqual(Array.from(want));
             const dy = data(n, dtype, 9);
             const dx = poisonedOut(ctx, dtype, n);
             await structuredDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
-            expect(Array.from(await read(ctx, dx, dtype, n))).toEqual(Array.from(referenceStructuredDropout(dy, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n })));
+            expect(Array.from(await read(ctx, dx, dtype, n))).toEqual(
+              Array.from(referenceStructuredDropout(dy, { p: 0.35, shape, noiseShape: noise, seed: 3n, stream, offset: 2n })),
+            );
           }
         }
       }
@@ -299,12 +366,24 @@ describe('noise-shape (broadcast) masks', () => {
   it('is the same when the tensor is split into chunks (params.first)', async () => {
     for (const maskTables of TABLE_MODES) {
       const ctx = await gpuContext({ maxChunkElements: 2048, maskTables });
-      for (const [shape, noise] of [[[3, 1001, 3], [3, 1, 3]], [[2, 3, 1000], [2, 3, 1]], [[4099], [4099]]] as const) {
+      for (const [shape, noise] of [
+        [
+          [3, 1001, 3],
+          [3, 1, 3],
+        ],
+        [
+          [2, 3, 1000],
+          [2, 3, 1],
+        ],
+        [[4099], [4099]],
+      ] as const) {
         const n = shapeSize(shape);
         const x = testData(n, 2);
         const out = poisonedOut(ctx, 'f32', n);
         await structuredDropout(ctx, ctx.upload(x), { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n, out });
-        expect(Array.from(await read(ctx, out, 'f32', n))).toEqual(Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n })));
+        expect(Array.from(await read(ctx, out, 'f32', n))).toEqual(
+          Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: noise, seed: 11n, stream: 4n, offset: 5n })),
+        );
       }
     }
   });
@@ -367,7 +446,10 @@ describe('SpatialDropout', () => {
 
   it('keeps channels at rate 1 - p (within 4 standard errors)', async () => {
     const ctx = await gpuContext();
-    for (const [layout, shape] of [['channels-first', [64, 48, 3, 2]], ['channels-last', [64, 3, 2, 48]]] as const) {
+    for (const [layout, shape] of [
+      ['channels-first', [64, 48, 3, 2]],
+      ['channels-last', [64, 3, 2, 48]],
+    ] as const) {
       for (const p of [0.2, 0.6]) {
         const n = shapeSize(shape);
         const x = new Float32Array(n).fill(1);
@@ -392,7 +474,9 @@ describe('SpatialDropout', () => {
     const t = await torch.forward(x, { shape });
     expect(k.state.noiseShape).toEqual([2, 1, 1, 5]);
     expect(t.state.noiseShape).toEqual([2, 3, 1, 1]);
-    expect(Array.from(await read(ctx, k.output, 'f32', 120))).toEqual(Array.from(referenceStructuredDropout(testData(120), { p: 0.5, shape, noiseShape: [2, 1, 1, 5], seed: 99n, stream: 0n })));
+    expect(Array.from(await read(ctx, k.output, 'f32', 120))).toEqual(
+      Array.from(referenceStructuredDropout(testData(120), { p: 0.5, shape, noiseShape: [2, 1, 1, 5], seed: 99n, stream: 0n })),
+    );
     const second = await keras.forward(x, { shape });
     expect(second.state.stream).toBe(1n);
     keras.eval();
@@ -408,7 +492,11 @@ describe('DropPath', () => {
   it('one decision per sample, with and without scale_by_keep; fused residual form; backward', async () => {
     for (const maskTables of TABLE_MODES) {
       const ctx = await gpuContext({ maskTables });
-      for (const shape of [[5, 7], [3, 4, 5], [9, 1, 3, 3]]) {
+      for (const shape of [
+        [5, 7],
+        [3, 4, 5],
+        [9, 1, 3, 3],
+      ]) {
         for (const scaleByKeep of [true, false]) {
           for (const stream of [2n, 31n]) {
             const n = shapeSize(shape);
@@ -473,7 +561,12 @@ describe('DropPath', () => {
     const ctx = await gpuContext();
     const samples = 4096;
     for (const p of [0.1, 0.5]) {
-      const { output } = await dropPath(ctx, ctx.upload(new Float32Array(samples * 3).fill(1)), { p, shape: [samples, 3], seed: 9n, stream: 1000n });
+      const { output } = await dropPath(ctx, ctx.upload(new Float32Array(samples * 3).fill(1)), {
+        p,
+        shape: [samples, 3],
+        seed: 9n,
+        stream: 1000n,
+      });
       const got = await read(ctx, output, 'f32', samples * 3);
       let kept = 0;
       for (let s = 0; s < samples; s++) {
@@ -499,11 +592,17 @@ describe('DropPath', () => {
     const x = ctx.upload(testData(24));
     const a = await layer.forward(x, { shape: [8, 3] });
     expect(a.state.scale).toBe(1);
-    expect(Array.from(await read(ctx, a.output, 'f32', 24))).toEqual(Array.from(referenceStructuredDropout(testData(24), { p: 0.5, shape: [8, 3], noiseShape: [8, 1], seed: 3n, stream: 0n, scaleByKeep: false })));
+    expect(Array.from(await read(ctx, a.output, 'f32', 24))).toEqual(
+      Array.from(
+        referenceStructuredDropout(testData(24), { p: 0.5, shape: [8, 3], noiseShape: [8, 1], seed: 3n, stream: 0n, scaleByKeep: false }),
+      ),
+    );
     layer.eval();
     expect((await layer.forward(x, { shape: [8, 3] })).output).toBe(x);
     const added = await layer.forwardAdd(ctx.upload(testData(24, 2)), x, { shape: [8, 3] });
-    expect(Array.from(await read(ctx, added.output, 'f32', 24))).toEqual(Array.from(testData(24, 2), (r, i) => Math.fround(r + testData(24)[i]!)));
+    expect(Array.from(await read(ctx, added.output, 'f32', 24))).toEqual(
+      Array.from(testData(24, 2), (r, i) => Math.fround(r + testData(24)[i]!)),
+    );
   });
 
   it('layer: forwardAdd in training honours scaleByKeep (default true)', async () => {
@@ -512,9 +611,20 @@ describe('DropPath', () => {
     const [res, x] = [testData(24, 2), testData(24, 1)];
     expect(new DropPath(ctx, { p: 0.5 }).scaleByKeep).toBe(true);
     for (const scaleByKeep of [undefined, false, true]) {
-      const layer = new DropPath(ctx, { p: 0.5, generator: new PhiloxGenerator(3n), ...(scaleByKeep === undefined ? {} : { scaleByKeep }) });
+      const layer = new DropPath(ctx, {
+        p: 0.5,
+        generator: new PhiloxGenerator(3n),
+        ...(scaleByKeep === undefined ? {} : { scaleByKeep }),
+      });
       const { output, state } = await layer.forwardAdd(ctx.upload(res), ctx.upload(x), { shape });
-      const want = referenceDropPathAdd(res, x, { p: 0.5, shape, noiseShape: dropPathNoiseShape(shape), seed: 3n, stream: state.stream, scaleByKeep: scaleByKeep ?? true });
+      const want = referenceDropPathAdd(res, x, {
+        p: 0.5,
+        shape,
+        noiseShape: dropPathNoiseShape(shape),
+        seed: 3n,
+        stream: state.stream,
+        scaleByKeep: scaleByKeep ?? true,
+      });
       expectClose(await read(ctx, output, 'f32', 24), want, 2.4e-7, 2.4e-7, `scaleByKeep ${scaleByKeep}`);
     }
   });
@@ -523,7 +633,8 @@ describe('DropPath', () => {
 describe('layer defaults', () => {
   it('SpatialDropout1D/2D/3D are channels-last (Keras), Dropout1d/2d/3d channels-first (PyTorch); VariationalDropout time axis 1', async () => {
     const ctx = await gpuContext();
-    for (const Layer of [SpatialDropout1D, SpatialDropout2D, SpatialDropout3D]) expect(new Layer(ctx, { p: 0.2 }).layout, Layer.name).toBe('channels-last');
+    for (const Layer of [SpatialDropout1D, SpatialDropout2D, SpatialDropout3D])
+      expect(new Layer(ctx, { p: 0.2 }).layout, Layer.name).toBe('channels-last');
     for (const Layer of [Dropout1d, Dropout2d, Dropout3d]) expect(new Layer(ctx, { p: 0.2 }).layout, Layer.name).toBe('channels-first');
     expect(new VariationalDropout(ctx, { p: 0.2 }).timeAxis).toBe(1);
   });
@@ -532,13 +643,20 @@ describe('layer defaults', () => {
 describe('variational (locked) dropout', () => {
   it('the same mask at every time step, (N, T, F) and time-major (T, N, F)', async () => {
     const ctx = await gpuContext();
-    for (const [shape, timeAxis] of [[[3, 7, 5], 1], [[7, 3, 5], 0]] as const) {
+    for (const [shape, timeAxis] of [
+      [[3, 7, 5], 1],
+      [[7, 3, 5], 0],
+    ] as const) {
       const n = shapeSize(shape);
       const x = new Float32Array(n).fill(1);
       const out = poisonedOut(ctx, 'f32', n);
       await variationalDropout(ctx, ctx.upload(x), { p: 0.5, shape, timeAxis, seed: 2n, stream: 8n, out });
       const got = await read(ctx, out, 'f32', n);
-      expect(Array.from(got)).toEqual(Array.from(referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: variationalNoiseShape(shape, timeAxis), seed: 2n, stream: 8n })));
+      expect(Array.from(got)).toEqual(
+        Array.from(
+          referenceStructuredDropout(x, { p: 0.5, shape, noiseShape: variationalNoiseShape(shape, timeAxis), seed: 2n, stream: 8n }),
+        ),
+      );
       const [a, b, c] = shape;
       for (let i = 0; i < a; i++) {
         for (let j = 0; j < b; j++) {
@@ -573,10 +691,14 @@ describe('DropConnect', () => {
     // A linear layer using the masked weight: y = W_masked x, so dW = dy x^T * mask / (1 - p).
     const dMasked = testData(n, 18);
     const dW = await read(ctx, await layer.backward(ctx.upload(dMasked), first.state), 'f32', n);
-    expect(Array.from(dW)).toEqual(Array.from(referenceStructuredDropout(dMasked, { p: 0.3, shape: [rows, cols], seed: 45n, stream: 10n })));
+    expect(Array.from(dW)).toEqual(
+      Array.from(referenceStructuredDropout(dMasked, { p: 0.3, shape: [rows, cols], seed: 45n, stream: 10n })),
+    );
     const direct = await dropConnect(ctx, weight, { p: 0.3, rows, cols, seed: 45n, stream: 10n });
     expect(Array.from(await read(ctx, direct.output, 'f32', n))).toEqual(Array.from(m1));
-    expect(Array.from(await read(ctx, await dropConnectBackward(ctx, ctx.upload(dMasked), direct.state), 'f32', n))).toEqual(Array.from(dW));
+    expect(Array.from(await read(ctx, await dropConnectBackward(ctx, ctx.upload(dMasked), direct.state), 'f32', n))).toEqual(
+      Array.from(dW),
+    );
     layer.eval();
     expect((await layer.forward(weight)).output).toBe(weight);
     // Column-wise DropConnect (drop whole input connections) through the noise shape.
@@ -597,7 +719,10 @@ describe('argument errors (thrown before anything is written)', () => {
     await expectInvalidArgument(() => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: 3, out }), 'channelAxis');
     await expectInvalidArgument(() => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: 0, out }), 'channelAxis');
     await expectInvalidArgument(() => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: -3, out }), 'channelAxis');
-    await expectInvalidArgument(() => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: 1, layout: 'channels-last', out }), 'channelAxis');
+    await expectInvalidArgument(
+      () => spatialDropout(ctx, x, { p: 0.5, shape, channelAxis: 1, layout: 'channels-last', out }),
+      'channelAxis',
+    );
     await expectInvalidArgument(() => spatialDropout(ctx, x, { p: 0.5, shape, layout: 'nhwc' as never, out }), 'layout');
     await expectInvalidArgument(() => spatialDropout(ctx, x, { p: 0.5, shape, out }), 'layout');
     await expectInvalidArgument(() => spatialDropout(ctx, x, { p: 0.5, shape: [60], layout: 'channels-first', out }), 'shape');
@@ -622,7 +747,9 @@ describe('argument errors (thrown before anything is written)', () => {
     expect(() => new DropConnect(ctx, 7, 2.5, { p: 0.5 })).toThrow(/cols: expected a positive integer/);
     // The CPU reference names a shape that does not fit its data, as the GPU ops do.
     expect(() => referenceStructuredDropout(new Float32Array(5), { p: 0.5, seed: 1n, shape: [2, 3] })).toThrow(InvalidArgumentError);
-    expect(() => referenceStructuredDropout(new Float32Array(5), { p: 0.5, seed: 1n, shape: [2, 3] })).toThrow(/^shape: expected a shape holding the data's 5 elements, got \[2, 3\]$/);
+    expect(() => referenceStructuredDropout(new Float32Array(5), { p: 0.5, seed: 1n, shape: [2, 3] })).toThrow(
+      /^shape: expected a shape holding the data's 5 elements, got \[2, 3\]$/,
+    );
   });
 });
 

@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 import { build } from 'vite';
 import { describe, expect, it } from 'vitest';
 import { referenceDropout, referenceDropoutBackward, referenceStructuredDropout } from '../src/index.js';
-import { CHROMIUM, CHROMIUM_ARGS, ROOT, collectErrors, serve } from './browser/harness.js';
+import { CHROMIUM, CHROMIUM_ARGS, collectErrors, ROOT, serve } from './browser/harness.js';
 import { N, OPTS } from './browser/tfjs/params.js';
 
 const bits = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
@@ -18,9 +18,19 @@ describe('webgpu-dropout/tfjs in Chromium', () => {
   it('dropout, its gradient and spatial dropout on the page equal the CPU reference', async () => {
     const work = mkdtempSync(join(tmpdir(), 'webgpu-dropout-tfjs-'));
     try {
-      await build({ configFile: false, root: join(ROOT, 'tests/browser/tfjs'), base: './', logLevel: 'warn', build: { outDir: join(work, 'site'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 8192 } });
+      await build({
+        configFile: false,
+        root: join(ROOT, 'tests/browser/tfjs'),
+        base: './',
+        logLevel: 'warn',
+        build: { outDir: join(work, 'site'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 8192 },
+      });
       const { url, server } = await serve(join(work, 'site'));
-      const browser = await chromium.launchPersistentContext(join(work, 'profile'), { executablePath: CHROMIUM, headless: false, args: CHROMIUM_ARGS });
+      const browser = await chromium.launchPersistentContext(join(work, 'profile'), {
+        executablePath: CHROMIUM,
+        headless: false,
+        args: CHROMIUM_ARGS,
+      });
       try {
         const page = await browser.newPage();
         const errors = collectErrors(page);

@@ -4,22 +4,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DropoutContext,
+  applyKeepMask,
   gaussianDropout as bufferGaussianDropout,
+  DropoutContext,
   InvalidArgumentError,
   PhiloxGenerator,
+  type RandomState,
   readArray,
   referenceDropout,
   referenceDropoutBackward,
+  referenceKeepMask,
+  referenceMcStats,
   referenceStructuredDropout,
   UnsupportedError,
-  type RandomState,
 } from '../src/index.js';
-import * as tfl from '@tensorflow/tfjs-layers';
-import { applyKeepMask, referenceKeepMask, referenceMcStats } from '../src/index.js';
-import { dropPath, dropout, gaussianDropout, mcDropout, setTfjsContext, spatialDropout, tfjsContext, useTfjsDevice } from '../src/tfjs.js';
+import { dropout, dropPath, gaussianDropout, mcDropout, setTfjsContext, spatialDropout, tfjsContext, useTfjsDevice } from '../src/tfjs.js';
 import { WebGPUDropout, webgpuDropout } from '../src/tfjs-layers.js';
 import { nodeDevice, testData } from './gpu.js';
 
@@ -69,7 +71,11 @@ describe('dropout on tfjs tensors', () => {
     const shape = [3, 4, 5];
     const xs = testData(60, 3);
     const x = await poisonedInput(xs, shape);
-    for (const noiseShape of [[3, 1, 5], [1, 4, 1], [3, 4, 5]]) {
+    for (const noiseShape of [
+      [3, 1, 5],
+      [1, 4, 1],
+      [3, 4, 5],
+    ]) {
       const y = dropout(x, { p: 0.5, seed: 9, stream: 2, noiseShape });
       expect(bits(await y.data())).toEqual(bits(referenceStructuredDropout(xs, { p: 0.5, seed: 9, stream: 2, shape, noiseShape })));
       y.dispose();
@@ -94,7 +100,10 @@ describe('dropout on tfjs tensors', () => {
     const xs = testData(1000, 5);
     const x = tf.tensor(xs);
     const y = tf.tidy(() => tf.mul(dropout(tf.add(x, 1), { p: 0.25, seed: 3 }), 2));
-    const want = referenceDropout(Float32Array.from(xs, (v) => Math.fround(v + 1)), { p: 0.25, seed: 3 });
+    const want = referenceDropout(
+      Float32Array.from(xs, (v) => Math.fround(v + 1)),
+      { p: 0.25, seed: 3 },
+    );
     expect(bits(await y.data())).toEqual(bits(Float32Array.from(want, (v) => v * 2)));
     tf.dispose([x, y]);
   });
@@ -115,7 +124,9 @@ describe('dropout on tfjs tensors', () => {
       const zs = testData(8400, 15);
       const z = tf.tensor(zs, shape);
       const s = spatialDropout(z, { p: 0.5, seed: 8, offset: 1 });
-      expect(bits(await s.data())).toEqual(bits(referenceStructuredDropout(zs, { p: 0.5, seed: 8, offset: 1, shape, noiseShape: [4, 1, 3] })));
+      expect(bits(await s.data())).toEqual(
+        bits(referenceStructuredDropout(zs, { p: 0.5, seed: 8, offset: 1, shape, noiseShape: [4, 1, 3] })),
+      );
       tf.dispose([x, y, dx, z, s]);
     } finally {
       setTfjsContext(own);
@@ -136,7 +147,10 @@ describe('gradients', () => {
     const shape = [17, 9];
     const [xs, dys] = [testData(153, 6), testData(153, 7)];
     const [x, dy] = [tf.tensor(xs, shape), tf.tensor(dys, shape)];
-    for (const opts of [{ p: 0.5, seed: 11, stream: 4, offset: 1 }, { p: 0.2, seed: 12 }]) {
+    for (const opts of [
+      { p: 0.5, seed: 11, stream: 4, offset: 1 },
+      { p: 0.2, seed: 12 },
+    ]) {
       const dx = tf.grad((t: tf.Tensor) => dropout(t, opts))(x, dy);
       expect(bits(await dx.data())).toEqual(bits(referenceDropoutBackward(dys, opts)));
       dx.dispose();
@@ -163,9 +177,15 @@ describe('gradients', () => {
     const [x, dy] = [tf.tensor(xs, shape), tf.tensor(dys, shape)];
     const runs = [
       { op: (t: tf.Tensor) => spatialDropout(t, { p: 0.5, seed: 1, stream: 2 }), ref: { noiseShape: [2, 1, 1, 5] } },
-      { op: (t: tf.Tensor) => spatialDropout(t, { p: 0.5, seed: 1, stream: 2, layout: 'channels-first' }), ref: { noiseShape: [2, 3, 1, 1] } },
+      {
+        op: (t: tf.Tensor) => spatialDropout(t, { p: 0.5, seed: 1, stream: 2, layout: 'channels-first' }),
+        ref: { noiseShape: [2, 3, 1, 1] },
+      },
       { op: (t: tf.Tensor) => dropPath(t, { p: 0.5, seed: 1, stream: 3 }), ref: { noiseShape: [2, 1, 1, 1], stream: 3 } },
-      { op: (t: tf.Tensor) => dropPath(t, { p: 0.5, seed: 1, stream: 3, scaleByKeep: false }), ref: { noiseShape: [2, 1, 1, 1], stream: 3, scaleByKeep: false } },
+      {
+        op: (t: tf.Tensor) => dropPath(t, { p: 0.5, seed: 1, stream: 3, scaleByKeep: false }),
+        ref: { noiseShape: [2, 1, 1, 1], stream: 3, scaleByKeep: false },
+      },
     ];
     for (const { op, ref } of runs) {
       const opts = { p: 0.5, seed: 1, stream: 2, shape, ...ref };
@@ -205,13 +225,17 @@ describe('gradients', () => {
   // (p = 0.5 or 0.75, so every product is exact) or, for Gaussian dropout, the raw-buffer op's.
   const ones = (n: number) => new Float32Array(n).fill(1);
   const timesTwo = (a: ArrayLike<number>) => Float32Array.from(a, (v) => 2 * v);
-  const secondOfProduct = (op: (t: tf.Tensor) => tf.Tensor) => tf.grad((x: tf.Tensor) => tf.sum(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), t)))(x)));
+  const secondOfProduct = (op: (t: tf.Tensor) => tf.Tensor) =>
+    tf.grad((x: tf.Tensor) => tf.sum(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), t)))(x)));
 
   it('second derivative of sum(dropout(x) * x) is 2 s m; the first derivative stays 2 s m x', async () => {
     const shape = [13, 11];
     const xs = testData(143, 24);
     const x = tf.tensor(xs, shape);
-    for (const opts of [{ p: 0.5, seed: 7 }, { p: 0.75, seed: 31, stream: 2 ** 40 + 1, offset: 2 ** 32 + 5 }]) {
+    for (const opts of [
+      { p: 0.5, seed: 7 },
+      { p: 0.75, seed: 31, stream: 2 ** 40 + 1, offset: 2 ** 32 + 5 },
+    ]) {
       const keep = referenceKeepMask(143, opts.p, opts);
       const c = applyKeepMask(ones(143), keep, opts.p, 'f32');
       const op = (t: tf.Tensor) => dropout(t, opts);
@@ -257,11 +281,16 @@ describe('gradients', () => {
     const runs = [
       { op: (t: tf.Tensor) => spatialDropout(t, { p: 0.5, seed: 1, stream: 2 }), ref: { noiseShape: [2, 1, 1, 5] } },
       { op: (t: tf.Tensor) => dropPath(t, { p: 0.5, seed: 1, stream: 3 }), ref: { noiseShape: [2, 1, 1, 1], stream: 3 } },
-      { op: (t: tf.Tensor) => dropPath(t, { p: 0.75, seed: 1, stream: 3, scaleByKeep: false }), ref: { p: 0.75, noiseShape: [2, 1, 1, 1], stream: 3, scaleByKeep: false } },
+      {
+        op: (t: tf.Tensor) => dropPath(t, { p: 0.75, seed: 1, stream: 3, scaleByKeep: false }),
+        ref: { p: 0.75, noiseShape: [2, 1, 1, 1], stream: 3, scaleByKeep: false },
+      },
     ];
     for (const { op, ref } of runs) {
       const d2x = secondOfProduct(op)(x);
-      expect(bits(await d2x.data())).toEqual(bits(timesTwo(referenceStructuredDropout(ones(120), { p: 0.5, seed: 1, stream: 2, shape, ...ref }) as Float32Array)));
+      expect(bits(await d2x.data())).toEqual(
+        bits(timesTwo(referenceStructuredDropout(ones(120), { p: 0.5, seed: 1, stream: 2, shape, ...ref }) as Float32Array)),
+      );
       d2x.dispose();
     }
     x.dispose();
@@ -327,7 +356,11 @@ describe('errors', () => {
     ['training', 'a string', () => dropout(x(), { p: 0.5, training: 'yes' as never })],
     ['onState', 'onState not a function', () => dropPath(tf.ones([2, 3]), { p: 0.5, onState: 5 as never })],
     ['scaleByKeep', 'scaleByKeep a number', () => dropPath(tf.ones([2, 3]), { p: 0.5, scaleByKeep: 1 as never })],
-    ['options.noiseShape', 'a noise shape given to spatialDropout', () => spatialDropout(tf.ones([2, 3]), { p: 0.5, noiseShape: [2, 1] } as never)],
+    [
+      'options.noiseShape',
+      'a noise shape given to spatialDropout',
+      () => spatialDropout(tf.ones([2, 3]), { p: 0.5, noiseShape: [2, 1] } as never),
+    ],
     ['x', 'spatial dropout of a vector', () => spatialDropout(x(), { p: 0.5 })],
     ['p', 'Gaussian p = 1', () => gaussianDropout(x(), { p: 1 })],
   ];
@@ -368,7 +401,12 @@ describe('errors', () => {
     // Another GPUDevice object with the same limits (a second Dawn instance in one process is
     // not needed to show that the check compares devices).
     const { device } = await nodeDevice();
-    const other = { createBuffer: () => undefined, limits: device.limits, features: device.features, lost: new Promise(() => undefined) } as unknown as GPUDevice;
+    const other = {
+      createBuffer: () => undefined,
+      limits: device.limits,
+      features: device.features,
+      lost: new Promise(() => undefined),
+    } as unknown as GPUDevice;
     const ctx = new DropoutContext(other);
     expect(() => setTfjsContext(ctx)).toThrow(InvalidArgumentError);
     expect(() => setTfjsContext(ctx)).toThrow(/^context: .*own GPUDevice/);
@@ -381,7 +419,10 @@ describe('errors', () => {
 class ReferenceDropout extends tfl.layers.Layer {
   static className = 'ReferenceDropout';
   calls = 0n;
-  constructor(private readonly p: number, private readonly seed: number) {
+  constructor(
+    private readonly p: number,
+    private readonly seed: number,
+  ) {
     super({});
   }
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
@@ -395,7 +436,11 @@ class ReferenceDropout extends tfl.layers.Layer {
 /** A small classifier: 4 inputs, 3 classes, dropout between the dense layers. */
 function classifier(drop: tfl.layers.Layer): tfl.Sequential {
   const model = tfl.sequential({
-    layers: [tfl.layers.dense({ units: 16, activation: 'relu', inputShape: [4], kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }), drop, tfl.layers.dense({ units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) })],
+    layers: [
+      tfl.layers.dense({ units: 16, activation: 'relu', inputShape: [4], kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+      drop,
+      tfl.layers.dense({ units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
+    ],
   });
   model.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy' });
   return model;
@@ -417,7 +462,9 @@ describe('WebGPUDropout layer', () => {
     expect(bits(await (layer.apply(x) as tf.Tensor).data())).toEqual(bits(xs));
     for (const stream of [0n, 1n]) {
       const y = layer.apply(x, { training: true }) as tf.Tensor;
-      expect(bits(await y.data())).toEqual(bits(referenceStructuredDropout(xs, { p: 0.4, seed: 17, stream, shape: [6, 4], noiseShape: [6, 1] })));
+      expect(bits(await y.data())).toEqual(
+        bits(referenceStructuredDropout(xs, { p: 0.4, seed: 17, stream, shape: [6, 4], noiseShape: [6, 1] })),
+      );
     }
     expect(layer.generator.stream).toBe(2n);
     expect(() => webgpuDropout({ rate: 1.5 })).toThrow(/^rate: /);
@@ -430,7 +477,11 @@ describe('WebGPUDropout layer', () => {
     const passed = layer.apply(ints) as tf.Tensor;
     expect(passed.dtype).toBe('int32');
     expect(Array.from(await passed.data())).toEqual([1, 2, 3, 4]);
-    for (const call of [() => layer.apply(ints, { training: true }), () => layer.apply([ints], { training: true }), () => layer.call(ints, { training: true })]) {
+    for (const call of [
+      () => layer.apply(ints, { training: true }),
+      () => layer.apply([ints], { training: true }),
+      () => layer.call(ints, { training: true }),
+    ]) {
       expect(() => call()).toThrow(expect.objectContaining({ name: 'InvalidArgumentError', argument: 'inputs' }));
     }
     expect(layer.generator.stream).toBe(0n);
@@ -477,10 +528,12 @@ describe('WebGPUDropout layer', () => {
   it('survives a save/load round trip (registered for serialization)', async () => {
     const model = classifier(webgpuDropout({ rate: 0.3, seed: 5, noiseShape: [null, 16] }));
     let saved: tf.io.ModelArtifacts | undefined;
-    await model.save(tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }));
+    await model.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
     const loaded = await tfl.loadLayersModel(tf.io.fromMemory(saved!));
     const layer = loaded.layers[1]!;
     expect(layer).toBeInstanceOf(WebGPUDropout);

@@ -9,6 +9,8 @@ import {
   alphaDropoutCoefficients,
   biasDropoutResidual,
   biasDropoutResidualBackward,
+  type DropoutContext,
+  type Dtype,
   GaussianDropout,
   gaussianDropout,
   gaussianDropoutBackward,
@@ -23,14 +25,23 @@ import {
   referenceMaskIndices,
   referenceNormal,
   referenceStructuredKeep,
-  shapeSize,
-  type DropoutContext,
-  type Dtype,
   type Shape,
+  shapeSize,
 } from '../src/index.js';
 import { gpuContext, testData } from './gpu.js';
-import { asNumbers, data, expectClose, expectDirectionalDerivative, expectInvalidArgument, expectUntouched, moments, normalData, poisonedOut, read, TABLE_MODES } from './structured-helpers.js';
-
+import {
+  asNumbers,
+  data,
+  expectClose,
+  expectDirectionalDerivative,
+  expectInvalidArgument,
+  expectUntouched,
+  moments,
+  normalData,
+  poisonedOut,
+  read,
+  TABLE_MODES,
+} from './structured-helpers.js';
 
 const F16_RTOL = 2 ** -10;
 
@@ -50,7 +61,10 @@ async function f32(ctx: DropoutContext, buffer: GPUBuffer, n: number): Promise<F
 /** The GPU's f32 normals are within NORMAL_TOLERANCE (1 + |z|) of referenceNormal's (as in
  * tests/random.test.ts); y = x (1 + sigma z) inherits |x| sigma times that, plus f16's smallest step. */
 const NORMAL_TOLERANCE = 1e-5;
-function gaussianTolerance(x: Float32Array | Uint16Array, opts: { p: number; shape: number[]; noiseShape?: number[]; seed: bigint; stream: bigint; offset: bigint }): Float64Array {
+function gaussianTolerance(
+  x: Float32Array | Uint16Array,
+  opts: { p: number; shape: number[]; noiseShape?: number[]; seed: bigint; stream: bigint; offset: bigint },
+): Float64Array {
   const index = referenceMaskIndices(opts.shape, opts.noiseShape);
   const z = referenceNormal(shapeSize(opts.noiseShape ?? opts.shape), opts);
   const sigma = gaussianSigma(opts.p);
@@ -65,18 +79,34 @@ describe('Gaussian dropout', () => {
       const dtypes: Dtype[] = ['f32', 'f16'];
       for (const dtype of dtypes) {
         for (const { shape, noise } of cases) {
-          for (const [stream, offset] of [[0n, 0n], [3n, 5n], [1n << 36n, (1n << 33n) + 2n]] as const) {
+          for (const [stream, offset] of [
+            [0n, 0n],
+            [3n, 5n],
+            [1n << 36n, (1n << 33n) + 2n],
+          ] as const) {
             const n = shapeSize(shape);
             const opts = { p: 0.4, shape, noiseShape: noise, seed: 19n, stream, offset };
             const x = data(n, dtype, 2);
             const out = poisonedOut(ctx, dtype, n);
             const { state } = await gaussianDropout(ctx, ctx.upload(x), { ...opts, out, dtype });
             const rtol = dtype === 'f16' ? F16_RTOL : 2.4e-7;
-            expectClose(await read(ctx, out, dtype, n), referenceGaussianDropout(x, opts), rtol, gaussianTolerance(x, opts), `${dtype} ${shape}`);
+            expectClose(
+              await read(ctx, out, dtype, n),
+              referenceGaussianDropout(x, opts),
+              rtol,
+              gaussianTolerance(x, opts),
+              `${dtype} ${shape}`,
+            );
             const dy = data(n, dtype, 3);
             const dx = poisonedOut(ctx, dtype, n);
             await gaussianDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
-            expectClose(await read(ctx, dx, dtype, n), referenceGaussianDropout(dy, opts), rtol, gaussianTolerance(dy, opts), `backward ${dtype} ${shape}`);
+            expectClose(
+              await read(ctx, dx, dtype, n),
+              referenceGaussianDropout(dy, opts),
+              rtol,
+              gaussianTolerance(dy, opts),
+              `backward ${dtype} ${shape}`,
+            );
           }
         }
       }
@@ -88,14 +118,23 @@ describe('Gaussian dropout', () => {
     const shape = [3, 4, 6];
     const noise = [3, 1, 6];
     const n = 72;
-    const { output } = await gaussianDropout(ctx, ctx.upload(new Float32Array(n).fill(1)), { p: 0.5, shape, noiseShape: noise, seed: 6n, stream: 2n, offset: 1n });
+    const { output } = await gaussianDropout(ctx, ctx.upload(new Float32Array(n).fill(1)), {
+      p: 0.5,
+      shape,
+      noiseShape: noise,
+      seed: 6n,
+      stream: 2n,
+      offset: 1n,
+    });
     const got = await f32(ctx, output, n);
     const z = referenceNormal(18, { seed: 6n, stream: 2n, offset: 1n });
     const index = referenceMaskIndices(shape, noise);
     const sigma = gaussianSigma(0.5);
     for (let i = 0; i < n; i++) {
       const zi = z[index[i]!]!;
-      expect(Math.abs(got[i]! - (1 + sigma * zi))).toBeLessThan(NORMAL_TOLERANCE * sigma * (1 + Math.abs(zi)) + 2.4e-7 * (1 + sigma * Math.abs(zi)));
+      expect(Math.abs(got[i]! - (1 + sigma * zi))).toBeLessThan(
+        NORMAL_TOLERANCE * sigma * (1 + Math.abs(zi)) + 2.4e-7 * (1 + sigma * Math.abs(zi)),
+      );
     }
   });
 
@@ -164,14 +203,24 @@ describe('Alpha dropout', () => {
       const dtypes: Dtype[] = ['f32', 'f16'];
       for (const dtype of dtypes) {
         for (const { shape, noise } of cases) {
-          for (const [stream, offset] of [[1n, 0n], [8n, 3n], [1n << 34n, 7n]] as const) {
+          for (const [stream, offset] of [
+            [1n, 0n],
+            [8n, 3n],
+            [1n << 34n, 7n],
+          ] as const) {
             for (const p of [0.1, 0.5]) {
               const n = shapeSize(shape);
               const opts = { p, shape, noiseShape: noise, seed: 29n, stream, offset };
               const x = data(n, dtype, 4);
               const out = poisonedOut(ctx, dtype, n);
               const { state } = await alphaDropout(ctx, ctx.upload(x), { ...opts, out, dtype });
-              expectClose(await read(ctx, out, dtype, n), referenceAlphaDropout(x, opts), dtype === 'f16' ? F16_RTOL : 1.2e-7, 1e-6, `${dtype} ${shape}`);
+              expectClose(
+                await read(ctx, out, dtype, n),
+                referenceAlphaDropout(x, opts),
+                dtype === 'f16' ? F16_RTOL : 1.2e-7,
+                1e-6,
+                `${dtype} ${shape}`,
+              );
               const dy = data(n, dtype, 5);
               const dx = poisonedOut(ctx, dtype, n);
               await alphaDropoutBackward(ctx, ctx.upload(dy), state, { out: dx });
@@ -183,7 +232,7 @@ describe('Alpha dropout', () => {
     }
   });
 
-  it('dropped units hold a alpha\' + b exactly where the reference mask drops', async () => {
+  it("dropped units hold a alpha' + b exactly where the reference mask drops", async () => {
     const ctx = await gpuContext();
     const shape = [5, 3, 7];
     const n = 105;
@@ -268,7 +317,10 @@ describe('fused bias + dropout + residual', () => {
     const dtypes: Dtype[] = ['f32', 'f16'];
     for (const dtype of dtypes) {
       for (const shape of shapes) {
-        for (const [stream, offset] of [[0n, 0n], [14n, 6n]] as const) {
+        for (const [stream, offset] of [
+          [0n, 0n],
+          [14n, 6n],
+        ] as const) {
           const n = shapeSize(shape);
           const cols = shape[shape.length - 1]!;
           const opts = { p: 0.3, shape, seed: 101n, stream, offset };
@@ -307,13 +359,22 @@ describe('fused bias + dropout + residual', () => {
   it('takes a noise shape (one decision per row here), with and without a mask table', async () => {
     for (const maskTables of TABLE_MODES) {
       const ctx = await gpuContext({ maskTables, maxChunkElements: 2048 });
-      const [shape, noiseShape] = [[6, 41, 24], [6, 41, 1]]; // 5904 elements: three chunks
+      const [shape, noiseShape] = [
+        [6, 41, 24],
+        [6, 41, 1],
+      ]; // 5904 elements: three chunks
       const n = shapeSize(shape);
       const opts = { p: 0.4, shape, noiseShape, seed: 8n, stream: 5n, offset: 3n };
       const [x, bias, res] = [testData(n, 1), testData(24, 2), testData(n, 3)];
       const out = poisonedOut(ctx, 'f32', n);
       const { state } = await biasDropoutResidual(ctx, ctx.upload(x), ctx.upload(bias), ctx.upload(res), { ...opts, out });
-      expectClose(await read(ctx, out, 'f32', n), referenceBiasDropoutResidual(x, bias, res, opts), 2.4e-7, 1e-6, `maskTables ${JSON.stringify(maskTables)}`);
+      expectClose(
+        await read(ctx, out, 'f32', n),
+        referenceBiasDropoutResidual(x, bias, res, opts),
+        2.4e-7,
+        1e-6,
+        `maskTables ${JSON.stringify(maskTables)}`,
+      );
       const dy = testData(n, 4);
       const grads = await biasDropoutResidualBackward(ctx, ctx.upload(dy), state);
       expect(Array.from(await read(ctx, grads.dx, 'f32', n))).toEqual(Array.from(referenceBiasDropoutResidualBackward(dy, opts).dx));
@@ -359,7 +420,9 @@ describe('fused bias + dropout + residual', () => {
     const shape = [4, 6];
     const [x, bias, res] = [testData(24, 1), testData(6, 2), testData(24, 3)];
     const ev = await biasDropoutResidual(ctx, ctx.upload(x), ctx.upload(bias), ctx.upload(res), { p: 0.5, shape, training: false });
-    expect(Array.from(await f32(ctx, ev.output, 24))).toEqual(Array.from(x, (v, i) => Math.fround(res[i]! + Math.fround(v + bias[i % 6]!))));
+    expect(Array.from(await f32(ctx, ev.output, 24))).toEqual(
+      Array.from(x, (v, i) => Math.fround(res[i]! + Math.fround(v + bias[i % 6]!))),
+    );
     const all = await biasDropoutResidual(ctx, ctx.upload(x), ctx.upload(bias), ctx.upload(res), { p: 1, shape, seed: 1n });
     expect(Array.from(await f32(ctx, all.output, 24))).toEqual(Array.from(res));
     const g = await biasDropoutResidualBackward(ctx, ctx.upload(x), all.state);
@@ -369,7 +432,11 @@ describe('fused bias + dropout + residual', () => {
   it('eval-mode backward: dx = dy, dresidual = dy, dbias = the column sums of dy', async () => {
     const ctx = await gpuContext();
     const shape = [4, 6];
-    const ev = await biasDropoutResidual(ctx, ctx.upload(testData(24, 1)), ctx.upload(testData(6, 2)), ctx.upload(testData(24, 3)), { p: 0.5, shape, training: false });
+    const ev = await biasDropoutResidual(ctx, ctx.upload(testData(24, 1)), ctx.upload(testData(6, 2)), ctx.upload(testData(24, 3)), {
+      p: 0.5,
+      shape,
+      training: false,
+    });
     const dy = testData(24, 4);
     const g = await biasDropoutResidualBackward(ctx, ctx.upload(dy), ev.state);
     expect(Array.from(await f32(ctx, g.dx, 24))).toEqual(Array.from(dy));
@@ -383,7 +450,13 @@ describe('fused bias + dropout + residual', () => {
     const shape = [3, 5000];
     const n = 15000;
     const opts = { p: 0.3, shape, seed: 2n, stream: 9n };
-    const { state } = await biasDropoutResidual(ctx, ctx.upload(testData(n, 1)), ctx.upload(testData(5000, 2)), ctx.upload(testData(n, 3)), opts);
+    const { state } = await biasDropoutResidual(
+      ctx,
+      ctx.upload(testData(n, 1)),
+      ctx.upload(testData(5000, 2)),
+      ctx.upload(testData(n, 3)),
+      opts,
+    );
     const dy = testData(n, 4);
     const g = await biasDropoutResidualBackward(ctx, ctx.upload(dy), state);
     expectClose(await f32(ctx, g.dbias, 5000), referenceBiasDropoutResidualBackward(dy, opts).dbias, 1e-5, 1e-5, 'dbias');

@@ -5,8 +5,9 @@
 //
 // The main thread beats every second; a test that is merely slow keeps beating and is left to
 // testTimeout. WEBGPU_DROPOUT_STALL_S sets how long a silence is tolerated (default 60 s).
-import { afterEach, beforeEach, expect } from 'vitest';
+
 import { Worker } from 'node:worker_threads';
+import { afterEach, beforeEach, expect } from 'vitest';
 
 const STALL_S = Number(process.env.WEBGPU_DROPOUT_STALL_S ?? 60);
 const NAME_BYTES = 1024;

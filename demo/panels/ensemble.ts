@@ -4,10 +4,10 @@
 // and each is still reproducible on its own). The output comparison uses a small
 // MLP trained once on the GPU with dropout: its full (evaluation-mode) output next to the
 // average of many thinned networks, each a training-mode pass with one fixed mask.
-import { MLP, bernoulliMask, readArray, readMatrix, uploadMatrix, type DropoutContext, type Matrix } from '../../src/index.js';
+import { bernoulliMask, type DropoutContext, type Matrix, MLP, readArray, readMatrix, uploadMatrix } from '../../src/index.js';
 import { linspace, regression } from '../data.js';
 import { axes, clear, colors, line, message, paint, points, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
+import { byId, canvas2d, fmt, gpuTurn, latestWins, Panel, showValue, slider } from '../ui.js';
 
 /** Units per layer of the drawn network; dropout acts on the two hidden layers. */
 const LAYERS = [3, 8, 8, 1] as const;
@@ -46,44 +46,47 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
   /** The trained weights under the slider's p (dropout's rate is fixed per MLP). */
   let net: MLP | null = null;
 
-  const run = latestWins(async () => {
-    const p = readP();
-    const samples = readSamples();
-    panel.set('running', 'Computing on the GPU…');
-    const keep = await gpuTurn(async () => {
-      await bernoulliMask(ctx, { count: SUBNETS * HIDDEN, p, seed: SEED, stream, out: maskBuffer });
-      return readArray(ctx, maskBuffer, 'u32', SUBNETS * HIDDEN);
-    }, panel);
-    paint(nets, () => drawSubnets(keep));
-    const kept = Array.from({ length: SUBNETS }, (_, s) => keep.subarray(s * HIDDEN, (s + 1) * HIDDEN).reduce((a, b) => a + b, 0));
-    showValue('ensemble-kept', `${kept.join(', ')} of ${HIDDEN} (expected ${fmt(HIDDEN * (1 - p), 1)})`, kept);
-    if (!trained || !grid) {
-      panel.set('running', 'Sub-network masks computed on the GPU; training the network for the output comparison…');
-      return;
-    }
-    if (!net || net.p !== p) {
-      net?.destroy();
-      net = new MLP(ctx, { sizes: SIZES, dropout: p, seed: 1 });
-      net.setParameters(trained);
-    }
-    const result = await gpuTurn(() => compare(net!, grid!, samples, 1000n + stream * 100n), panel);
-    let gap = 0;
-    for (let i = 0; i < GRID; i++) gap += Math.abs(result.full[i]! - result.average[i]!);
-    gap /= GRID;
-    paint(outputs, () => drawOutputs(result, samples, p));
-    byId('ensemble-output-caption').textContent = `A 1-32-32-1 network: ${describeMembers(samples)}.`;
-    showValue('ensemble-gap', fmt(gap, 4), gap);
-    byId('ensemble-note').textContent =
-      `Why the gap does not go to 0: averaging more thinned networks removes sampling noise, so the gap falls at first (1 network: noisy), but then it levels off (here ${fmt(gap, 3)} with ${samples}). ` +
-      'What remains is bias from the non-linearity: the full network feeds each ReLU the average input, the ensemble averages the ReLUs\' outputs, and for a non-linear function the two differ. Scaling the weights (or, with inverted dropout, doing nothing at test time) is an approximation of the ensemble, exact only for a linear network.' +
-      (Math.abs(p - TRAIN_P) > 1e-9
-        ? ` Note: these weights were trained with p = ${TRAIN_P.toFixed(2)}; at p = ${p.toFixed(2)} the thinned networks are ones training never used, so the gap is larger. That shows a p mismatch, not a failure of dropout.`
-        : '');
-    panel.set(
-      'ready',
-      `Masks: seed ${SEED}, stream ${stream}, one bernoulliMask call over elements 0–${SUBNETS * HIDDEN - 1}; sub-network k uses elements ${HIDDEN}k to ${HIDDEN}k+${HIDDEN - 1}. ${samples} ${thinned(samples)} evaluated on the GPU.`,
-    );
-  }, (e) => panel.fail(e));
+  const run = latestWins(
+    async () => {
+      const p = readP();
+      const samples = readSamples();
+      panel.set('running', 'Computing on the GPU…');
+      const keep = await gpuTurn(async () => {
+        await bernoulliMask(ctx, { count: SUBNETS * HIDDEN, p, seed: SEED, stream, out: maskBuffer });
+        return readArray(ctx, maskBuffer, 'u32', SUBNETS * HIDDEN);
+      }, panel);
+      paint(nets, () => drawSubnets(keep));
+      const kept = Array.from({ length: SUBNETS }, (_, s) => keep.subarray(s * HIDDEN, (s + 1) * HIDDEN).reduce((a, b) => a + b, 0));
+      showValue('ensemble-kept', `${kept.join(', ')} of ${HIDDEN} (expected ${fmt(HIDDEN * (1 - p), 1)})`, kept);
+      if (!trained || !grid) {
+        panel.set('running', 'Sub-network masks computed on the GPU; training the network for the output comparison…');
+        return;
+      }
+      if (!net || net.p !== p) {
+        net?.destroy();
+        net = new MLP(ctx, { sizes: SIZES, dropout: p, seed: 1 });
+        net.setParameters(trained);
+      }
+      const result = await gpuTurn(() => compare(net!, grid!, samples, 1000n + stream * 100n), panel);
+      let gap = 0;
+      for (let i = 0; i < GRID; i++) gap += Math.abs(result.full[i]! - result.average[i]!);
+      gap /= GRID;
+      paint(outputs, () => drawOutputs(result, samples, p));
+      byId('ensemble-output-caption').textContent = `A 1-32-32-1 network: ${describeMembers(samples)}.`;
+      showValue('ensemble-gap', fmt(gap, 4), gap);
+      byId('ensemble-note').textContent =
+        `Why the gap does not go to 0: averaging more thinned networks removes sampling noise, so the gap falls at first (1 network: noisy), but then it levels off (here ${fmt(gap, 3)} with ${samples}). ` +
+        "What remains is bias from the non-linearity: the full network feeds each ReLU the average input, the ensemble averages the ReLUs' outputs, and for a non-linear function the two differ. Scaling the weights (or, with inverted dropout, doing nothing at test time) is an approximation of the ensemble, exact only for a linear network." +
+        (Math.abs(p - TRAIN_P) > 1e-9
+          ? ` Note: these weights were trained with p = ${TRAIN_P.toFixed(2)}; at p = ${p.toFixed(2)} the thinned networks are ones training never used, so the gap is larger. That shows a p mismatch, not a failure of dropout.`
+          : '');
+      panel.set(
+        'ready',
+        `Masks: seed ${SEED}, stream ${stream}, one bernoulliMask call over elements 0–${SUBNETS * HIDDEN - 1}; sub-network k uses elements ${HIDDEN}k to ${HIDDEN}k+${HIDDEN - 1}. ${samples} ${thinned(samples)} evaluated on the GPU.`,
+      );
+    },
+    (e) => panel.fail(e),
+  );
 
   /**
    * The full network on the grid, and `samples` thinned networks, each ONE mask applied to every
@@ -114,8 +117,16 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
     return { full: fullValues, average, members };
   }
 
-  const readP = slider('ensemble-p', (v) => v.toFixed(2), () => void run());
-  const readSamples = slider('ensemble-samples', (v) => String(v), () => void run());
+  const readP = slider(
+    'ensemble-p',
+    (v) => v.toFixed(2),
+    () => void run(),
+  );
+  const readSamples = slider(
+    'ensemble-samples',
+    (v) => String(v),
+    () => void run(),
+  );
   byId('ensemble-resample').addEventListener('click', () => {
     // The next stream: six new masks from the same call over the same elements.
     stream += 1n;
@@ -205,7 +216,15 @@ export async function startEnsemblePanel(ctx: DropoutContext): Promise<void> {
         legend: [
           { label: 'full network (eval)', color: colors.plain, dash: [6, 4] },
           { label: `average of ${samples} thinned`, color: colors.kept },
-          { label: samples === 1 ? 'the thinned network' : members.length === samples ? 'each thinned network' : `${members.length} of the ${samples}`, color: colors.muted },
+          {
+            label:
+              samples === 1
+                ? 'the thinned network'
+                : members.length === samples
+                  ? 'each thinned network'
+                  : `${members.length} of the ${samples}`,
+            color: colors.muted,
+          },
         ],
       },
     );

@@ -2,10 +2,19 @@
 // structured masks) goes through the library's dropout on the GPU; the page reads the output back
 // and draws which neurons survived and their scaled values. A second GPU call draws 2^20 keep
 // decisions with the same (p, seed, stream) to show the kept fraction converging to 1 - p.
-import { applyKeepMask, bernoulliMask, dropPath, dropout, readArray, referenceKeepMask, spatialDropout, type DropoutContext } from '../../src/index.js';
+import {
+  applyKeepMask,
+  bernoulliMask,
+  type DropoutContext,
+  dropout,
+  dropPath,
+  readArray,
+  referenceKeepMask,
+  spatialDropout,
+} from '../../src/index.js';
 import { featureMap } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, radioFromUrl, showValue, slider } from '../ui.js';
+import { byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, Panel, radioFromUrl, showValue, slider } from '../ui.js';
 
 type MaskMode = 'element' | 'spatial' | 'droppath';
 
@@ -40,7 +49,8 @@ interface Layout {
   canvasLabel: string;
 }
 
-const SCALED = 'the ones kept are scaled by 1/(1&minus;<var>p</var>) (inverted dropout), so the expected output is unchanged. Move the sliders: the mask is recomputed on the GPU.';
+const SCALED =
+  'the ones kept are scaled by 1/(1&minus;<var>p</var>) (inverted dropout), so the expected output is unchanged. Move the sliders: the mask is recomputed on the GPU.';
 
 const layouts: Record<MaskMode, Layout> = {
   element: {
@@ -140,15 +150,18 @@ export function startMaskPanel(ctx: DropoutContext | null): Promise<void> {
   const gpu = ctx ? maskBuffers(ctx, inputs) : null;
   showValue('mask-draws-count', fmtInt(DRAWS), DRAWS);
 
-  const run = latestWins(async () => {
-    const request = readRequest();
-    panel.busy(`Computing ${where}…`);
-    describeMode(plots.grid, request.layout);
-    const result = ctx && gpu ? await gpuTurn(() => computeOnGpu(ctx, gpu, request), panel) : computeOnCpu(inputs, request);
-    showMask(plots, inputs, request, result);
-    panel.set('ready', `Mask for seed ${request.seed}, stream ${request.stream}, p = ${request.p.toFixed(2)}: computed ${where}.`);
-    panel.root.dataset.backend = ctx ? 'gpu' : 'cpu';
-  }, (e) => panel.fail(e));
+  const run = latestWins(
+    async () => {
+      const request = readRequest();
+      panel.busy(`Computing ${where}…`);
+      describeMode(plots.grid, request.layout);
+      const result = ctx && gpu ? await gpuTurn(() => computeOnGpu(ctx, gpu, request), panel) : computeOnCpu(inputs, request);
+      showMask(plots, inputs, request, result);
+      panel.set('ready', `Mask for seed ${request.seed}, stream ${request.stream}, p = ${request.p.toFixed(2)}: computed ${where}.`);
+      panel.root.dataset.backend = ctx ? 'gpu' : 'cpu';
+    },
+    (e) => panel.fail(e),
+  );
 
   const readRequest = maskControls(() => void run());
   panel.enable();
@@ -260,7 +273,13 @@ function showMask(plots: MaskPlots, { layer, map }: MaskInputs, request: MaskReq
 }
 
 /** What was computed, on the canvases' data attributes, for tests and for anyone checking it against the CPU reference. */
-function recordMask(shown: CanvasRenderingContext2D, spatialPlot: CanvasRenderingContext2D, { layout, p, seed, stream }: MaskRequest, y: Float32Array, pixels: Float32Array | null): void {
+function recordMask(
+  shown: CanvasRenderingContext2D,
+  spatialPlot: CanvasRenderingContext2D,
+  { layout, p, seed, stream }: MaskRequest,
+  y: Float32Array,
+  pixels: Float32Array | null,
+): void {
   spatialPlot.canvas.dataset.pixelKept = pixels ? Array.from(pixels, (v) => (v !== 0 ? '1' : '0')).join('') : '';
   spatialPlot.canvas.dataset.pixelValues = pixels ? Array.from(pixels).join(',') : '';
   Object.assign(shown.canvas.dataset, { mode: layout.mode, p: String(p), seed: String(seed), stream: String(stream) });
@@ -284,7 +303,10 @@ function drawMaskGrid(g: CanvasRenderingContext2D, layout: Layout, p: number, x:
   const rows = Math.ceil(layout.tiles / layout.tileColumns);
   const cellsAcross = layout.tileColumns * layout.tile;
   const labelSpace = layout.tiles > 1 ? 13 : 0;
-  const cell = Math.min((gridWidth - gap * (layout.tileColumns - 1)) / cellsAcross, (H - 20 - rows * labelSpace - gap * (rows - 1)) / (rows * layout.tile));
+  const cell = Math.min(
+    (gridWidth - gap * (layout.tileColumns - 1)) / cellsAcross,
+    (H - 20 - rows * labelSpace - gap * (rows - 1)) / (rows * layout.tile),
+  );
   const tileWidth = layout.tile * cell;
   const perTile = layout.tile * layout.tile;
   g.font = '12px system-ui, sans-serif';
@@ -292,7 +314,8 @@ function drawMaskGrid(g: CanvasRenderingContext2D, layout: Layout, p: number, x:
   g.textBaseline = 'middle';
   const tileLabel = fittingTileLabel(g, layout, tileWidth + gap - 4);
   // The short labels need a key; it follows the labels drawn (they change with the width).
-  byId('mask-tile-key').textContent = tileLabel(3) === 'n0 c3' ? ' Tile n0 c3 is sample 0, channel 3.' : tileLabel(3) === 'n3' ? ' Tile n3 is sample 3.' : '';
+  byId('mask-tile-key').textContent =
+    tileLabel(3) === 'n0 c3' ? ' Tile n0 c3 is sample 0, channel 3.' : tileLabel(3) === 'n3' ? ' Tile n3 is sample 3.' : '';
   const at: [number, number][] = [];
   for (let t = 0; t < layout.tiles; t++) {
     const ox = 12 + rowLabel + (t % layout.tileColumns) * (tileWidth + gap);
@@ -323,8 +346,9 @@ function drawMaskGrid(g: CanvasRenderingContext2D, layout: Layout, p: number, x:
 /** The longest labels that fit over every tile (`room` wide each) without running into the next one. */
 function fittingTileLabel(g: CanvasRenderingContext2D, layout: Layout, room: number): (t: number) => string {
   return (
-    layout.tileLabels.find((label) => Array.from({ length: layout.tiles }, (_, t) => g.measureText(label(t)).width).every((w) => w <= room)) ??
-    layout.tileLabels.at(-1)!
+    layout.tileLabels.find((label) =>
+      Array.from({ length: layout.tiles }, (_, t) => g.measureText(label(t)).width).every((w) => w <= room),
+    ) ?? layout.tileLabels.at(-1)!
   );
 }
 
@@ -415,7 +439,14 @@ function drawSpatialMaps(sg: CanvasRenderingContext2D, map: Float32Array, p: num
 }
 
 /** A dashed frame (in the gap around it) round each dropped whole channel, so it reads as one decision. */
-function frameDroppedChannels(sg: CanvasRenderingContext2D, channels: Float32Array, ox: number, oy: number, cell: number, tileGap: number): void {
+function frameDroppedChannels(
+  sg: CanvasRenderingContext2D,
+  channels: Float32Array,
+  ox: number,
+  oy: number,
+  cell: number,
+  tileGap: number,
+): void {
   for (let t = 0; t < 4; t++) {
     if (channels[t * 64] !== 0) continue;
     const x0 = ox + (t % 2) * (8 * cell + tileGap);
@@ -475,7 +506,11 @@ function reportMask(layout: Layout, p: number, x: Float32Array, y: Float32Array,
   for (let u = 0; u < units; u++) if (unitKept(layout, y, u, perUnit)) keptUnits++;
   const expected = 1 - p;
   const sigmaLayer = Math.sqrt((p * (1 - p)) / units);
-  showValue('mask-kept-layer', `${keptUnits} of ${units} ${layout.unitName} = ${fmt(keptUnits / units)} (±${fmt(sigmaLayer)} is 1σ)`, keptUnits / units);
+  showValue(
+    'mask-kept-layer',
+    `${keptUnits} of ${units} ${layout.unitName} = ${fmt(keptUnits / units)} (±${fmt(sigmaLayer)} is 1σ)`,
+    keptUnits / units,
+  );
   const large = keptDraws / DRAWS;
   showValue('mask-kept-large', `${fmt(large, 5)} (±${fmt(Math.sqrt((p * (1 - p)) / DRAWS), 5)} is 1σ)`, large);
   showValue('mask-expected', fmt(expected, 2), expected);
@@ -586,7 +621,7 @@ function popcount(words: Uint32Array): number {
   for (let w of words) {
     w = w - ((w >>> 1) & 0x55555555);
     w = (w & 0x33333333) + ((w >>> 2) & 0x33333333);
-    n += (Math.imul((w + (w >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+    n += Math.imul((w + (w >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
   }
   return n;
 }

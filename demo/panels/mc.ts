@@ -4,10 +4,10 @@
 // predictive mean and variance per input are drawn as the mean and a +/- 2 sigma band.
 // (mcDropout folds the T samples into the batch, where each input row draws its own masks: right
 // for a batch of independent inputs, but it makes a curve over x jagged at small T.)
-import { MLP, readArray, referenceMcStats, uploadMatrix, type DropoutContext } from '../../src/index.js';
+import { type DropoutContext, MLP, readArray, referenceMcStats, uploadMatrix } from '../../src/index.js';
 import { linspace, regression } from '../data.js';
 import { axes, band, colors, line, message, paint, points, px } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, gpuTurn, latestWins, showValue, slider } from '../ui.js';
+import { byId, canvas2d, fmt, gpuTurn, latestWins, Panel, showValue, slider } from '../ui.js';
 
 const SIZES = [1, 64, 64, 1];
 const P = 0.2;
@@ -49,29 +49,36 @@ export async function startMcPanel(ctx: DropoutContext): Promise<void> {
     return referenceMcStats(perPass, GRID, 1, 'regression');
   }
 
-  const run = latestWins(async () => {
-    if (!mlp) return;
-    const samples = readSamples();
-    panel.set('running', `Running ${samples} stochastic passes on the GPU…`);
-    // A fresh block of streams per request: T samples use streams [stream, stream + T).
-    const stream = BigInt(call++) * 1000n;
-    const stats = await gpuTurn(() => passes(mlp!, samples, stream), panel);
-    const sigma = Float32Array.from(stats.variance, (v) => Math.sqrt(Math.max(v, 0)));
-    const mean = Float32Array.from(stats.mean);
-    paint(g, () => draw(mean, sigma, samples));
-    const inside = meanWhere(sigma, (x) => x >= DATA_RANGE[0] && x <= DATA_RANGE[1]);
-    const outside = meanWhere(sigma, (x) => Math.abs(x) >= 2);
-    showValue('mc-sigma-in', fmt(inside, 3), inside);
-    showValue('mc-sigma-out', `${fmt(outside, 3)} (${fmt(outside / inside, 1)}× wider)`, outside);
-    g.canvas.dataset.samples = String(samples);
-    panel.set('ready', `${samples} MC-Dropout samples (p = ${P}), computed on the GPU.`);
-    byId('mc-note').textContent =
-      samples < 10
-        ? `With only ${samples} passes, σ is itself a rough estimate (from ${samples} values per x): it can come out smaller or larger than with many passes, and it moves a lot when the passes change. Use 30 or more to read the uncertainty.`
-        : `Each pass is one thinned network (one mask set for every x), so the mean is a smooth curve. σ from ${samples} passes is a fair estimate; more passes change it little.`;
-  }, (e) => panel.fail(e));
+  const run = latestWins(
+    async () => {
+      if (!mlp) return;
+      const samples = readSamples();
+      panel.set('running', `Running ${samples} stochastic passes on the GPU…`);
+      // A fresh block of streams per request: T samples use streams [stream, stream + T).
+      const stream = BigInt(call++) * 1000n;
+      const stats = await gpuTurn(() => passes(mlp!, samples, stream), panel);
+      const sigma = Float32Array.from(stats.variance, (v) => Math.sqrt(Math.max(v, 0)));
+      const mean = Float32Array.from(stats.mean);
+      paint(g, () => draw(mean, sigma, samples));
+      const inside = meanWhere(sigma, (x) => x >= DATA_RANGE[0] && x <= DATA_RANGE[1]);
+      const outside = meanWhere(sigma, (x) => Math.abs(x) >= 2);
+      showValue('mc-sigma-in', fmt(inside, 3), inside);
+      showValue('mc-sigma-out', `${fmt(outside, 3)} (${fmt(outside / inside, 1)}× wider)`, outside);
+      g.canvas.dataset.samples = String(samples);
+      panel.set('ready', `${samples} MC-Dropout samples (p = ${P}), computed on the GPU.`);
+      byId('mc-note').textContent =
+        samples < 10
+          ? `With only ${samples} passes, σ is itself a rough estimate (from ${samples} values per x): it can come out smaller or larger than with many passes, and it moves a lot when the passes change. Use 30 or more to read the uncertainty.`
+          : `Each pass is one thinned network (one mask set for every x), so the mean is a smooth curve. σ from ${samples} passes is a fair estimate; more passes change it little.`;
+    },
+    (e) => panel.fail(e),
+  );
   // Enabled at once: a move during training is not lost, the first run reads the slider.
-  const readSamples = slider('mc-samples', (v) => String(v), () => void run());
+  const readSamples = slider(
+    'mc-samples',
+    (v) => String(v),
+    () => void run(),
+  );
   panel.enable();
 
   function meanWhere(sigma: Float32Array, keep: (x: number) => boolean): number {
@@ -121,7 +128,11 @@ export async function startMcPanel(ctx: DropoutContext): Promise<void> {
       await gpuTurn(() => net.trainStep(x, y, { loss: 'mse' }), panel);
       if (step % 50 === 0) {
         const loss = await gpuTurn(() => net.evaluate(x, y, { loss: 'mse' }), panel);
-        panel.progress(step < STEPS ? `Training: step ${step} of ${STEPS}, loss ${fmt(loss, 4)}` : `Trained for ${STEPS} steps; training loss ${fmt(loss, 4)}`);
+        panel.progress(
+          step < STEPS
+            ? `Training: step ${step} of ${STEPS}, loss ${fmt(loss, 4)}`
+            : `Trained for ${STEPS} steps; training loss ${fmt(loss, 4)}`,
+        );
       }
     }
     ctx.release(x.buffer);

@@ -2,10 +2,10 @@
 // trained full-batch on a few noisy two-moons points, one without and one with dropout, step by
 // step on the GPU; after every epoch both are evaluated (eval mode, on the GPU) on the training
 // and the validation points, and the decision boundaries are redrawn from GPU predictions.
-import { MLP, oneHot, readMatrix, uploadMatrix, type DropoutContext } from '../../src/index.js';
+import { type DropoutContext, MLP, oneHot, readMatrix, uploadMatrix } from '../../src/index.js';
 import { moons, type Points2D } from '../data.js';
 import { axes, colors, line, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, gpuTurn, showValue, slider, urlState } from '../ui.js';
+import { byId, canvas2d, fmt, gpuTurn, Panel, showValue, slider, urlState } from '../ui.js';
 
 /** Hidden units per layer by default; the panel's select offers a too-small network too. */
 const WIDTH = 64;
@@ -46,7 +46,11 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
   let trainedWidth = WIDTH;
   const widthSelect = byId<HTMLSelectElement>('overfit-width');
   const readWidth = () => Number(widthSelect.value);
-  const readP = slider('overfit-p', (v) => v.toFixed(2), () => markStale());
+  const readP = slider(
+    'overfit-p',
+    (v) => v.toFixed(2),
+    () => markStale(),
+  );
   const widthFromUrl = urlState.get('overfit-width');
   if ([...widthSelect.options].some((o) => o.value === widthFromUrl)) widthSelect.value = widthFromUrl!;
   widthSelect.addEventListener('change', () => {
@@ -93,7 +97,12 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
         const losses = await gpuTurn(async () => {
           await Promise.all(runs.map((r) => r.mlp.trainStep(matrices.trainX, matrices.trainY, { loss: 'xent' })));
           return Promise.all(
-            runs.map((r) => Promise.all([r.mlp.evaluate(matrices.trainX, matrices.trainY, { loss: 'xent' }), r.mlp.evaluate(matrices.valX, matrices.valY, { loss: 'xent' })])),
+            runs.map((r) =>
+              Promise.all([
+                r.mlp.evaluate(matrices.trainX, matrices.trainY, { loss: 'xent' }),
+                r.mlp.evaluate(matrices.valX, matrices.valY, { loss: 'xent' }),
+              ]),
+            ),
           );
         }, panel);
         runs.forEach((r, k) => {
@@ -102,7 +111,8 @@ export async function startOverfitPanel(ctx: DropoutContext): Promise<void> {
         });
         paint(lossPlot, () => drawLosses(runs, p));
         showValue('overfit-epoch', `${epoch} of ${EPOCHS}`, epoch);
-        for (const r of runs) showValue(`overfit-loss-${r.label}`, `${fmt(r.train.at(-1)!)} / ${fmt(r.val.at(-1)!)}`, [r.train.at(-1)!, r.val.at(-1)!]);
+        for (const r of runs)
+          showValue(`overfit-loss-${r.label}`, `${fmt(r.train.at(-1)!)} / ${fmt(r.val.at(-1)!)}`, [r.train.at(-1)!, r.val.at(-1)!]);
         if (epoch === 1 || epoch % REDRAW_EVERY === 0 || epoch === EPOCHS) {
           for (const r of runs) {
             const prob = await classOneProbability(r.mlp);
@@ -235,14 +245,19 @@ function contour(field: Float32Array, n: number, cell: number, level: number): P
   for (let r = 0; r + 1 < n; r++) {
     for (let c = 0; c + 1 < n; c++) {
       // Corners clockwise from top-left, and the crossing on each edge whose ends differ in sign.
-      const corners: [number, number][] = [[r, c], [r, c + 1], [r + 1, c + 1], [r + 1, c]];
+      const corners: [number, number][] = [
+        [r, c],
+        [r, c + 1],
+        [r + 1, c + 1],
+        [r + 1, c],
+      ];
       const crossings: [number, number][] = [];
       for (let k = 0; k < 4; k++) {
         const [r0, c0] = corners[k]!;
         const [r1, c1] = corners[(k + 1) % 4]!;
         const v0 = at(r0, c0);
         const v1 = at(r1, c1);
-        if ((v0 > 0) === (v1 > 0)) continue;
+        if (v0 > 0 === v1 > 0) continue;
         const t = v0 / (v0 - v1);
         crossings.push([(c0 + t * (c1 - c0) + 0.5) * cell, (r0 + t * (r1 - r0) + 0.5) * cell]);
       }
@@ -271,4 +286,3 @@ function boundaryGrid(): Float32Array {
   }
   return out;
 }
-

@@ -3,10 +3,10 @@
 // the copy kernel over the same bytes is the floor every other kernel is compared with. Every
 // batch takes its own turn on the GPU queue, so the other panels' work runs between batches and
 // the page never waits for the whole benchmark.
-import { dropout, kernels, randomNormal, type DropoutContext } from '../../src/index.js';
+import { type DropoutContext, dropout, kernels, randomNormal } from '../../src/index.js';
 import { runtimeOf } from '../../src/runtime/context.js';
 import { axes, colors, message, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, fmtInt, gpuTurn } from '../ui.js';
+import { byId, canvas2d, fmt, fmtInt, gpuTurn, Panel } from '../ui.js';
 
 interface Case {
   name: string;
@@ -64,7 +64,13 @@ export function startSpeedPanel(ctx: DropoutContext): void {
       const row = document.createElement('tr');
       row.dataset.kernel = r.name;
       row.dataset.gbps = String(r.gbPerSecond);
-      const cells = [r.name, fmt(r.msPerPass, 3), fmt(r.gbPerSecond, 2), fmt(r.elementsPerSecond / 1e9, 3), `${fmt((100 * r.gbPerSecond) / copy.gbPerSecond, 0)} %`];
+      const cells = [
+        r.name,
+        fmt(r.msPerPass, 3),
+        fmt(r.gbPerSecond, 2),
+        fmt(r.elementsPerSecond / 1e9, 3),
+        `${fmt((100 * r.gbPerSecond) / copy.gbPerSecond, 0)} %`,
+      ];
       for (const [i, text] of cells.entries()) {
         const cell = document.createElement(i === 0 ? 'th' : 'td');
         if (i === 0) cell.setAttribute('scope', 'row');
@@ -79,7 +85,11 @@ export function startSpeedPanel(ctx: DropoutContext): void {
   function drawBars(results: Result[], n: number): void {
     const canvasWidth = size(g).width;
     const top = Math.max(...results.map((r) => r.gbPerSecond)) * 1.15;
-    const f = axes(g, { x0: 0, x1: top, y0: 0, y1: results.length }, { x: 'GB/s (bytes read + written)', title: `Throughput, ${fmtInt(n)} f32 elements`, yTicks: false });
+    const f = axes(
+      g,
+      { x0: 0, x1: top, y0: 0, y1: results.length },
+      { x: 'GB/s (bytes read + written)', title: `Throughput, ${fmtInt(n)} f32 elements`, yTicks: false },
+    );
     const rowHeight = f.height / results.length;
     g.font = '12px system-ui, sans-serif';
     g.textBaseline = 'middle';
@@ -141,12 +151,25 @@ async function benchmark(ctx: DropoutContext, n: number, progress: (name: string
       name: 'plain copy (the floor)',
       bytesPerElement: 8,
       record: (encoder) =>
-        runtimeOf(ctx).dispatcher.dispatch({ kernel: kernels.copy, count: n, buffers: { src: { buffer: x, argument: 'x' }, dst: { buffer: y, argument: 'out' } }, encoder }),
+        runtimeOf(ctx).dispatcher.dispatch({
+          kernel: kernels.copy,
+          count: n,
+          buffers: { src: { buffer: x, argument: 'x' }, dst: { buffer: y, argument: 'out' } },
+          encoder,
+        }),
     },
     { name: 'dropout', bytesPerElement: 8, record: (encoder) => dropout(ctx, x, { p: 0.5, ...random, out: y, encoder }) },
     { name: 'dropout in place', bytesPerElement: 8, record: (encoder) => dropout(ctx, y, { p: 0.5, ...random, out: y, encoder }) },
-    { name: 'dropout + packed mask', bytesPerElement: 8 + 1 / 8, record: (encoder) => dropout(ctx, x, { p: 0.5, ...random, out: y, mask, encoder }) },
-    { name: 'random normals (write only)', bytesPerElement: 4, record: (encoder) => randomNormal(ctx, { count: n, ...random, out: y, encoder }) },
+    {
+      name: 'dropout + packed mask',
+      bytesPerElement: 8 + 1 / 8,
+      record: (encoder) => dropout(ctx, x, { p: 0.5, ...random, out: y, mask, encoder }),
+    },
+    {
+      name: 'random normals (write only)',
+      bytesPerElement: 4,
+      record: (encoder) => randomNormal(ctx, { count: n, ...random, out: y, encoder }),
+    },
   ];
   try {
     // Zeroed input: the timings must not depend on whatever the pool's memory held.

@@ -5,22 +5,22 @@
 // recomputed by the library's dropout kernel reading that packed mask (dropoutBackward's mask
 // path: out = x * keep / (1 - p)), then the network's forward pass runs on the result.
 import {
-  MLP,
   applyKeepMask,
   bernoulliMask,
+  type DropoutContext,
+  type DropoutState,
   dropoutBackward,
+  MLP,
   packMask,
   readArray,
   readMatrix,
   referenceKeepMask,
   referenceMlpForward,
   uploadMatrix,
-  type DropoutContext,
-  type DropoutState,
 } from '../../src/index.js';
 import { TOGGLE_NEURONS, TOGGLE_NEXT, toggleNetwork } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
-import { Panel, byId, canvas2d, fmt, gpuTurn, latestWins, radioFromUrl, showValue, slider, urlState } from '../ui.js';
+import { byId, canvas2d, fmt, gpuTurn, latestWins, Panel, radioFromUrl, showValue, slider, urlState } from '../ui.js';
 
 export type DropoutKind = 'inverted' | 'classic';
 
@@ -96,20 +96,23 @@ export async function startTogglePanel(ctx: DropoutContext | null): Promise<void
   const state = initialState();
   const buttons = neuronButtons(state, () => void run());
 
-  const run = latestWins(async () => {
-    const p = readP();
-    const kind = checkedKind();
-    const stream = BigInt(state.step);
-    const edits = new Set(state.flips);
-    panel.busy(`Computing ${where}…`);
-    const inputs = toggleInputs(kind, p, h);
-    const result = gpu ? await gpuTurn(() => gpu.compute(p, stream, edits, inputs), panel) : cpuCompute(p, stream, edits, inputs);
-    const average = countStep(state, p, kind, edits, result.layer);
-    widenNextRange(state, result);
-    showStep(plots, buttons, state, h, { p, kind, stream, edits, inputs, result, average });
-    panel.set('ready', stepStatus(autoStepping(), state.step, p, edits, result, where));
-    panel.root.dataset.backend = ctx ? 'gpu' : 'cpu';
-  }, (e) => panel.fail(e));
+  const run = latestWins(
+    async () => {
+      const p = readP();
+      const kind = checkedKind();
+      const stream = BigInt(state.step);
+      const edits = new Set(state.flips);
+      panel.busy(`Computing ${where}…`);
+      const inputs = toggleInputs(kind, p, h);
+      const result = gpu ? await gpuTurn(() => gpu.compute(p, stream, edits, inputs), panel) : cpuCompute(p, stream, edits, inputs);
+      const average = countStep(state, p, kind, edits, result.layer);
+      widenNextRange(state, result);
+      showStep(plots, buttons, state, h, { p, kind, stream, edits, inputs, result, average });
+      panel.set('ready', stepStatus(autoStepping(), state.step, p, edits, result, where));
+      panel.root.dataset.backend = ctx ? 'gpu' : 'cpu';
+    },
+    (e) => panel.fail(e),
+  );
 
   const nextStep = (): Promise<void> => {
     advanceStep(state);
@@ -290,7 +293,10 @@ function reportStep(state: ToggleState, h: Float32Array, { p, kind, edits, input
   let err = 0;
   for (let i = 0; i < TOGGLE_NEURONS; i++) err += Math.abs(average[i]! - inputs.test[i]!);
   err /= TOGGLE_NEURONS;
-  showValue('toggle-average', `mean |difference| ${fmt(err)} after ${state.steps} ${state.steps === 1 ? 'step' : 'steps'}`, [err, state.steps]);
+  showValue('toggle-average', `mean |difference| ${fmt(err)} after ${state.steps} ${state.steps === 1 ? 'step' : 'steps'}`, [
+    err,
+    state.steps,
+  ]);
   byId('toggle-notice').textContent = kindNotice(kind, p, h);
 }
 
@@ -330,7 +336,12 @@ function stepStatus(stepping: boolean, step: number, p: number, edits: ReadonlyS
 }
 
 /** The 12 neurons: what each computed (grey) and what it passes on (blue), on the fixed axis. */
-function drawLayer(g: CanvasRenderingContext2D, state: ToggleState, h: Float32Array, { p, kind: k, inputs, result, average }: ToggleStep): void {
+function drawLayer(
+  g: CanvasRenderingContext2D,
+  state: ToggleState,
+  h: Float32Array,
+  { p, kind: k, inputs, result, average }: ToggleStep,
+): void {
   const { layer, keep } = result;
   clear(g);
   const { width: W, height: H } = size(g);
@@ -497,7 +508,9 @@ function withFlips(drawn: Uint8Array, edits: ReadonlySet<number>): Uint8Array {
  * and the edited packed mask uploaded; the dropout kernel applies it (dropoutBackward's mask path:
  * out = x * keep / (1 - p)) and the MLP runs on the result and on the test-time input.
  */
-function gpuParts(ctx: DropoutContext): { compute: (p: number, stream: bigint, edits: ReadonlySet<number>, inputs: LayerInputs) => Promise<Computed> } {
+function gpuParts(ctx: DropoutContext): {
+  compute: (p: number, stream: bigint, edits: ReadonlySet<number>, inputs: LayerInputs) => Promise<Computed>;
+} {
   const mlp = new MLP(ctx, { sizes: NETWORK.sizes, dropout: 0, seed: 1 });
   mlp.setParameters(NETWORK.parameters);
   const drawnMask = ctx.acquire(4, 'toggle drawn mask');
@@ -515,8 +528,15 @@ function gpuParts(ctx: DropoutContext): { compute: (p: number, stream: bigint, e
       const state: DropoutState = { p, seed: SEED, stream, offset: 0n, count: TOGGLE_NEURONS, dtype: 'f32', training: true };
       await dropoutBackward(ctx, trainIn, state, { mask: userMask, out: masked });
       const testMatrix = uploadMatrix(ctx, inputs.test, 1, TOGGLE_NEURONS);
-      const [trainOut, testOut] = await Promise.all([mlp.predict({ buffer: masked, rows: 1, cols: TOGGLE_NEURONS }), mlp.predict(testMatrix)]);
-      const [layer, next, test] = await Promise.all([readArray(ctx, masked, 'f32', TOGGLE_NEURONS), readMatrix(ctx, trainOut), readMatrix(ctx, testOut)]);
+      const [trainOut, testOut] = await Promise.all([
+        mlp.predict({ buffer: masked, rows: 1, cols: TOGGLE_NEURONS }),
+        mlp.predict(testMatrix),
+      ]);
+      const [layer, next, test] = await Promise.all([
+        readArray(ctx, masked, 'f32', TOGGLE_NEURONS),
+        readMatrix(ctx, trainOut),
+        readMatrix(ctx, testOut),
+      ]);
       for (const b of [testMatrix.buffer, trainOut.buffer, testOut.buffer]) ctx.release(b);
       return { drawn, keep, layer, next, test };
     },
@@ -529,5 +549,11 @@ function cpuCompute(p: number, stream: bigint, edits: ReadonlySet<number>, input
   const keep = withFlips(drawn, edits);
   const layer = applyKeepMask(inputs.train, keep, p, 'f32') as Float32Array;
   const model = { sizes: NETWORK.sizes, parameters: NETWORK.parameters };
-  return { drawn, keep, layer, next: Float32Array.from(referenceMlpForward(model, layer, 1)), test: Float32Array.from(referenceMlpForward(model, inputs.test, 1)) };
+  return {
+    drawn,
+    keep,
+    layer,
+    next: Float32Array.from(referenceMlpForward(model, layer, 1)),
+    test: Float32Array.from(referenceMlpForward(model, inputs.test, 1)),
+  };
 }

@@ -150,7 +150,13 @@ export function uniformLayout(k: KernelRecord): UniformLayout {
 }
 
 /** Writes `values` (by field name, missing ones 0) into `u` / `f` at `layout`'s words after word `w`. */
-export function packUniforms(layout: UniformLayout, values: Readonly<Record<string, number | bigint>> | undefined, u: Uint32Array, f: Float32Array, w: number): void {
+export function packUniforms(
+  layout: UniformLayout,
+  values: Readonly<Record<string, number | bigint>> | undefined,
+  u: Uint32Array,
+  f: Float32Array,
+  w: number,
+): void {
   const { names, types, words } = layout;
   for (let i = 0; i < names.length; i++) {
     const v = values?.[names[i]!] ?? 0;

@@ -1,25 +1,43 @@
 // The WGSL sources (shaders/*.wgsl, the single source for browser and Node), inlined by the
 // bundler, and how a kernel's module is assembled from them.
-import philox from '../../shaders/philox.wgsl?raw';
-import elementwise from '../../shaders/elementwise.wgsl?raw';
-import grid from '../../shaders/grid.wgsl?raw';
-import data from '../../shaders/data.wgsl?raw';
-import input from '../../shaders/input.wgsl?raw';
-import noOp from '../../shaders/no_op.wgsl?raw';
-import inplace from '../../shaders/inplace.wgsl?raw';
-import random from '../../shaders/random.wgsl?raw';
-import dropout from '../../shaders/dropout.wgsl?raw';
-import copy from '../../shaders/copy.wgsl?raw';
-import biasGrad from '../../shaders/bias_grad.wgsl?raw';
-import probe from '../../shaders/probe.wgsl?raw';
-import model from '../../shaders/model.wgsl?raw';
-import mc from '../../shaders/mc.wgsl?raw';
-import structured from '../../shaders/structured.wgsl?raw';
-import benchStages from '../../shaders/bench_stages.wgsl?raw';
-import nativeStorage from '../../shaders/native_storage.wgsl?raw';
-import f16Packed from '../../shaders/f16_packed.wgsl?raw';
 
-export const shaderSources = { model, mc, philox, elementwise, grid, data, input, inplace, noOp, random, dropout, copy, probe, benchStages, structured, biasGrad } as const;
+import benchStages from '../../shaders/bench_stages.wgsl?raw';
+import biasGrad from '../../shaders/bias_grad.wgsl?raw';
+import copy from '../../shaders/copy.wgsl?raw';
+import data from '../../shaders/data.wgsl?raw';
+import dropout from '../../shaders/dropout.wgsl?raw';
+import elementwise from '../../shaders/elementwise.wgsl?raw';
+import f16Packed from '../../shaders/f16_packed.wgsl?raw';
+import grid from '../../shaders/grid.wgsl?raw';
+import inplace from '../../shaders/inplace.wgsl?raw';
+import input from '../../shaders/input.wgsl?raw';
+import mc from '../../shaders/mc.wgsl?raw';
+import model from '../../shaders/model.wgsl?raw';
+import nativeStorage from '../../shaders/native_storage.wgsl?raw';
+import noOp from '../../shaders/no_op.wgsl?raw';
+import philox from '../../shaders/philox.wgsl?raw';
+import probe from '../../shaders/probe.wgsl?raw';
+import random from '../../shaders/random.wgsl?raw';
+import structured from '../../shaders/structured.wgsl?raw';
+
+export const shaderSources = {
+  model,
+  mc,
+  philox,
+  elementwise,
+  grid,
+  data,
+  input,
+  inplace,
+  noOp,
+  random,
+  dropout,
+  copy,
+  probe,
+  benchStages,
+  structured,
+  biasGrad,
+} as const;
 export type ShaderName = keyof typeof shaderSources;
 
 /** Storage type of a kernel's data arrays; the shaders refer to it as `S`. */

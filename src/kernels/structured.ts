@@ -2,7 +2,7 @@
 // mask, DropPath's residual form, the fused bias + dropout + residual add and its bias gradient
 // (shaders/bias_grad.wgsl), Gaussian and Alpha dropout.
 import { gridKernel } from './elementwise.js';
-import { read, write, type KernelRecord } from './record.js';
+import { type KernelRecord, read, write } from './record.js';
 import type { ShaderName } from './shaders.js';
 
 /** The shader files of every structured kernel. */
@@ -21,8 +21,16 @@ const broadcast = { mask: 'broadcast', maskTableHolds: 'words' } as const;
 
 export const structuredKernels = {
   masked: gridKernel('structured.masked', structuredShaders, 'masked', { ...broadcast, bindings: { x, out, maskTable }, uniforms: {} }),
-  keepMask: gridKernel('structured.keep_mask', structuredShaders, 'keep_mask', { ...broadcast, bindings: { out: write(2, 'word'), maskTable }, uniforms: {} }),
-  residual: gridKernel('structured.residual', structuredShaders, 'residual', { ...broadcast, bindings: { x, out, residual, maskTable }, uniforms: {} }),
+  keepMask: gridKernel('structured.keep_mask', structuredShaders, 'keep_mask', {
+    ...broadcast,
+    bindings: { out: write(2, 'word'), maskTable },
+    uniforms: {},
+  }),
+  residual: gridKernel('structured.residual', structuredShaders, 'residual', {
+    ...broadcast,
+    bindings: { x, out, residual, maskTable },
+    uniforms: {},
+  }),
   biasResidual: gridKernel('structured.bias_residual', structuredShaders, 'bias_residual', {
     ...broadcast,
     bindings: { x, out, residual, bias: read(5, 'whole'), maskTable },
@@ -48,7 +56,20 @@ export const structuredKernels = {
     uniforms: { cols: 'u32', rows: 'u32', per_block: 'u32' },
   },
   /** Its mask table holds the mask elements' normals (as f32 bits), not their words. */
-  gaussian: gridKernel('structured.gaussian', structuredShaders, 'gaussian', { mask: 'broadcast', maskTableHolds: 'normals', bindings: { x, out, maskTable }, uniforms: { sigma: 'f32' } }),
-  alpha: gridKernel('structured.alpha', structuredShaders, 'alpha', { ...broadcast, bindings: { x, out, maskTable }, uniforms: { a: 'f32', b: 'f32', alpha_prime: 'f32' } }),
-  alphaBackward: gridKernel('structured.alpha_backward', structuredShaders, 'alpha_backward', { ...broadcast, bindings: { x, out, maskTable }, uniforms: { a: 'f32' } }),
+  gaussian: gridKernel('structured.gaussian', structuredShaders, 'gaussian', {
+    mask: 'broadcast',
+    maskTableHolds: 'normals',
+    bindings: { x, out, maskTable },
+    uniforms: { sigma: 'f32' },
+  }),
+  alpha: gridKernel('structured.alpha', structuredShaders, 'alpha', {
+    ...broadcast,
+    bindings: { x, out, maskTable },
+    uniforms: { a: 'f32', b: 'f32', alpha_prime: 'f32' },
+  }),
+  alphaBackward: gridKernel('structured.alpha_backward', structuredShaders, 'alpha_backward', {
+    ...broadcast,
+    bindings: { x, out, maskTable },
+    uniforms: { a: 'f32' },
+  }),
 } as const satisfies Record<string, KernelRecord>;

@@ -1,13 +1,13 @@
 // Layer classes over the functional ops: they hold p, a generator and the train/eval switch. The
 // base Layer and the checks every layer's constructor shares live here too.
 import { checkProbability } from '../contract.js';
-import type { DropoutContext } from '../runtime/context.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { PhiloxGenerator } from '../generator.js';
-import { checkDtype, checkGenerator, withOptions, type RecordOptions } from '../ops/common.js';
-import { dropout, dropoutBackward, type DropoutBackwardOptions, type DropoutResult, type DropoutState } from '../ops/dropout.js';
-import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
+import { checkDtype, checkGenerator, type RecordOptions, withOptions } from '../ops/common.js';
+import { type DropoutBackwardOptions, type DropoutResult, type DropoutState, dropout, dropoutBackward } from '../ops/dropout.js';
+import { checkOptionsObject, type OptionNames, optionNames } from '../options.js';
+import type { DropoutContext } from '../runtime/context.js';
 
 export interface DropoutLayerOptions {
   /** Drop probability in [0, 1] (default 0.5, as PyTorch). */
@@ -83,7 +83,11 @@ export class Dropout extends Layer {
     options: DropoutLayerOptions = {},
   ) {
     super();
-    ({ p: this.p, dtype: this.dtype, generator: this.generator } = checkLayerOptions(options, LAYER_OPTIONS, 'an object of layer options ({ p?, dtype?, generator?, inPlace? })', 0.5));
+    ({
+      p: this.p,
+      dtype: this.dtype,
+      generator: this.generator,
+    } = checkLayerOptions(options, LAYER_OPTIONS, 'an object of layer options ({ p?, dtype?, generator?, inPlace? })', 0.5));
     this.inPlace = options.inPlace ?? false;
     if (typeof this.inPlace !== 'boolean') throw new InvalidArgumentError('inPlace', 'a boolean', options.inPlace);
   }

@@ -1,16 +1,16 @@
 // Layer classes over the structured and variant ops: each holds p, a generator and the
 // train()/eval() switch; forward returns the state its backward needs.
-import type { DropoutContext } from '../runtime/context.js';
+
 import { InvalidArgumentError } from '../errors.js';
 import type { PhiloxGenerator } from '../generator.js';
-import { checkLayerOptions, Layer } from './dropout.js';
-import { withOptions, type RecordOptions } from '../ops/common.js';
-import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';
 import type { Dtype } from '../kernels/shaders.js';
+import { type RecordOptions, withOptions } from '../ops/common.js';
 import {
   alphaDropout,
   alphaDropoutBackward,
   alphaDropoutCoefficients,
+  type BackwardOptions,
+  type ChannelLayout,
   channelAxisFor,
   dropConnect,
   dropConnectBackward,
@@ -20,15 +20,16 @@ import {
   gaussianDropout,
   gaussianDropoutBackward,
   gaussianSigma,
-  spatialDropout,
-  structuredDropoutBackward,
-  variationalDropout,
-  type BackwardOptions,
-  type ChannelLayout,
   type Shape,
   type StructuredResult,
   type StructuredState,
+  spatialDropout,
+  structuredDropoutBackward,
+  variationalDropout,
 } from '../ops/index.js';
+import { checkOptionsObject, type OptionNames, optionNames } from '../options.js';
+import type { DropoutContext } from '../runtime/context.js';
+import { checkLayerOptions, Layer } from './dropout.js';
 
 export interface StructuredLayerOptions {
   /** Drop probability (required: the frameworks' defaults differ). */
@@ -65,7 +66,15 @@ abstract class RandomLayer extends Layer {
 
   protected common(call: LayerCall) {
     checkOptionsObject(call, CALL_OPTIONS, 'shape', 'call options with the shape of x ({ shape, ... })', call);
-    return { p: this.p, dtype: this.dtype, training: this.training, generator: this.generator, shape: call.shape, out: call.out, encoder: call.encoder };
+    return {
+      p: this.p,
+      dtype: this.dtype,
+      training: this.training,
+      generator: this.generator,
+      shape: call.shape,
+      out: call.out,
+      encoder: call.encoder,
+    };
   }
 
   async backward(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
@@ -101,7 +110,11 @@ class SpatialDropoutLayer extends RandomLayer {
   async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
     const common = this.common(call); // first: a misspelt option is reported as such, not as a missing shape
     if (!Array.isArray(call.shape) || call.shape.length !== this.spatialDims + 2) {
-      throw new InvalidArgumentError('shape', `${this.spatialDims + 2} dimensions: the batch, the channels and ${this.spatialDims} spatial`, call.shape);
+      throw new InvalidArgumentError(
+        'shape',
+        `${this.spatialDims + 2} dimensions: the batch, the channels and ${this.spatialDims} spatial`,
+        call.shape,
+      );
     }
     return spatialDropout(this.ctx, x, withOptions(common, { layout: this.layout }));
   }
@@ -109,7 +122,14 @@ class SpatialDropoutLayer extends RandomLayer {
 
 /** A spatial dropout layer class: inputs of rank spatialDims + 2, `defaultLayout` unless the options
  * give one; `name` is the class's name. */
-function spatialDropoutLayer(name: string, spatialDims: 1 | 2 | 3, defaultLayout: ChannelLayout): new (ctx: DropoutContext, options: SpatialDropoutLayerOptions) => SpatialDropoutLayer {
+function spatialDropoutLayer(
+  name: string,
+  spatialDims: 1 | 2 | 3,
+  defaultLayout: ChannelLayout,
+): new (
+  ctx: DropoutContext,
+  options: SpatialDropoutLayerOptions,
+) => SpatialDropoutLayer {
   const layer = class extends SpatialDropoutLayer {
     constructor(ctx: DropoutContext, options: SpatialDropoutLayerOptions) {
       super(ctx, spatialDims, options, defaultLayout);
@@ -156,7 +176,11 @@ export class DropPath extends RandomLayer {
     return dropPathAdd(this.ctx, residual, branch, withOptions(this.common(call), { scaleByKeep: this.scaleByKeep }));
   }
 
-  async backwardAdd(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
+  async backwardAdd(
+    dy: GPUBuffer,
+    state: StructuredState,
+    opts: BackwardOptions = {},
+  ): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
     return dropPathAddBackward(this.ctx, dy, state, opts);
   }
 }
@@ -169,7 +193,8 @@ export class VariationalDropout extends RandomLayer {
   constructor(ctx: DropoutContext, options: StructuredLayerOptions & { timeAxis?: number }) {
     super(ctx, options, VARIATIONAL_LAYER_OPTIONS);
     this.timeAxis = options.timeAxis ?? 1;
-    if (!Number.isInteger(this.timeAxis) || this.timeAxis < 0) throw new InvalidArgumentError('timeAxis', 'a non-negative integer', this.timeAxis);
+    if (!Number.isInteger(this.timeAxis) || this.timeAxis < 0)
+      throw new InvalidArgumentError('timeAxis', 'a non-negative integer', this.timeAxis);
   }
 
   async forward(x: GPUBuffer, call: LayerCall): Promise<StructuredResult> {
@@ -227,7 +252,16 @@ export class DropConnect extends RandomLayer {
   async forward(weight: GPUBuffer, call: RecordOptions & { out?: GPUBuffer } = {}): Promise<StructuredResult> {
     checkOptionsObject(call, DROP_CONNECT_CALL_OPTIONS, 'options', 'call options ({ out?, encoder? })', call);
     const { p, dtype, training, generator } = this;
-    return dropConnect(this.ctx, weight, { p, dtype, training, generator, rows: this.rows, cols: this.cols, out: call.out, encoder: call.encoder });
+    return dropConnect(this.ctx, weight, {
+      p,
+      dtype,
+      training,
+      generator,
+      rows: this.rows,
+      cols: this.cols,
+      out: call.out,
+      encoder: call.encoder,
+    });
   }
 
   override async backward(dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {

@@ -1,8 +1,9 @@
 // Host side of the model kit's custom (non element-wise) kernels: records, uniforms, and a
 // Recording that owns one command encoder per training step or MC pass, so a whole step is one
 // submission and nothing is read back unless asked for.
-import { runtimeOf, type DropoutContext, type Runtime } from '../runtime/context.js';
-import { read, write, type KernelRecord, type UniformsOf } from '../kernels/record.js';
+
+import { type KernelRecord, read, type UniformsOf, write } from '../kernels/record.js';
+import { type DropoutContext, type Runtime, runtimeOf } from '../runtime/context.js';
 import type { BoundBuffer } from '../runtime/units.js';
 
 const modelFiles = ['philox', 'model'] as const;
@@ -20,11 +21,26 @@ const dense = { rows: 'u32', inputs: 'u32', outputs: 'u32', flags: 'u32', w_off:
 const mc = { rows: 'u32', cols: 'u32', first: 'u32', samples: 'u32', total: 'u32' } as const;
 
 export const modelKernels = {
-  linearForward: custom('model.linear_forward', modelFiles, 'linear_forward', { bindings: { lhs: whole(1), theta: whole(2), result: wholeRw(3) }, uniforms: dense }),
-  linearBackwardInput: custom('model.linear_backward_input', modelFiles, 'linear_backward_input', { bindings: { lhs: whole(1), theta: whole(2), result: wholeRw(3), rhs: whole(4) }, uniforms: dense }),
-  linearBackwardParams: custom('model.linear_backward_params', modelFiles, 'linear_backward_params', { bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4) }, uniforms: dense }),
-  mseLoss: custom('model.mse_loss', modelFiles, 'mse_loss', { bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4), row_loss: wholeRw(5) }, uniforms: dense }),
-  xentLoss: custom('model.xent_loss', modelFiles, 'xent_loss', { bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4), row_loss: wholeRw(5) }, uniforms: dense }),
+  linearForward: custom('model.linear_forward', modelFiles, 'linear_forward', {
+    bindings: { lhs: whole(1), theta: whole(2), result: wholeRw(3) },
+    uniforms: dense,
+  }),
+  linearBackwardInput: custom('model.linear_backward_input', modelFiles, 'linear_backward_input', {
+    bindings: { lhs: whole(1), theta: whole(2), result: wholeRw(3), rhs: whole(4) },
+    uniforms: dense,
+  }),
+  linearBackwardParams: custom('model.linear_backward_params', modelFiles, 'linear_backward_params', {
+    bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4) },
+    uniforms: dense,
+  }),
+  mseLoss: custom('model.mse_loss', modelFiles, 'mse_loss', {
+    bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4), row_loss: wholeRw(5) },
+    uniforms: dense,
+  }),
+  xentLoss: custom('model.xent_loss', modelFiles, 'xent_loss', {
+    bindings: { lhs: whole(1), result: wholeRw(3), rhs: whole(4), row_loss: wholeRw(5) },
+    uniforms: dense,
+  }),
   optimizerStep: custom('model.optimizer_step', modelFiles, 'optimizer_step', {
     bindings: { theta: wholeRw(2), rhs: whole(4), moment1: wholeRw(5), moment2: wholeRw(6) },
     uniforms: { count: 'u32', sgd: 'u32', lr: 'f32', beta1: 'f32', beta2: 'f32', eps: 'f32', c1: 'f32', c2: 'f32' },
@@ -35,7 +51,10 @@ export const modelKernels = {
     mask: 'elementwise',
     uniforms: { seed: 'u64', stream: 'u64', offset: 'u64', count: 'u32', per_block: 'u32', threshold: 'u32', scale: 'f32' },
   },
-  accumulateRegression: custom('mc.accumulate_regression', mcFiles, 'accumulate_regression', { bindings: { outputs: whole(1), mean: wholeRw(2), m2: wholeRw(3) }, uniforms: mc }),
+  accumulateRegression: custom('mc.accumulate_regression', mcFiles, 'accumulate_regression', {
+    bindings: { outputs: whole(1), mean: wholeRw(2), m2: wholeRw(3) },
+    uniforms: mc,
+  }),
   accumulateClassification: custom('mc.accumulate_classification', mcFiles, 'accumulate_classification', {
     bindings: { outputs: whole(1), mean: wholeRw(2), m2: wholeRw(3), mean_entropy: wholeRw(4) },
     uniforms: mc,

@@ -1,7 +1,8 @@
 // The model kit's matrices: row-major f32 rows x cols in a GPU storage buffer, their check, upload
 // and readback, and one-hot targets.
-import { runtimeOf, type DropoutContext, type Runtime } from '../runtime/context.js';
+
 import { Got, InvalidArgumentError } from '../errors.js';
+import { type DropoutContext, type Runtime, runtimeOf } from '../runtime/context.js';
 
 /** A row-major rows x cols f32 matrix in a GPU storage buffer. */
 export interface Matrix {
@@ -35,7 +36,9 @@ export function checkMatrix(ctx: DropoutContext, m: unknown, argument: string, c
  */
 export function wholeBindingLimit(ctx: DropoutContext): { bytes: number; name: string } {
   const { maxStorageBufferBindingSize: binding, maxBufferSize } = ctx.device.limits;
-  return binding <= maxBufferSize ? { bytes: binding, name: 'maxStorageBufferBindingSize' } : { bytes: maxBufferSize, name: 'maxBufferSize' };
+  return binding <= maxBufferSize
+    ? { bytes: binding, name: 'maxStorageBufferBindingSize' }
+    : { bytes: maxBufferSize, name: 'maxBufferSize' };
 }
 
 /** Throws unless `rows` rows of `perRow` f32 values fit one whole binding; `argument` names what
@@ -43,7 +46,11 @@ export function wholeBindingLimit(ctx: DropoutContext): { bytes: number; name: s
 export function checkRowsFit(ctx: DropoutContext, rows: number, perRow: number, argument: string, what: string): void {
   const limit = wholeBindingLimit(ctx);
   if (rows * perRow * 4 > limit.bytes) {
-    throw new InvalidArgumentError(argument, `at most ${Math.floor(limit.bytes / (perRow * 4))} rows (${what} must fit this device's ${limit.name} of ${limit.bytes} bytes)`, rows);
+    throw new InvalidArgumentError(
+      argument,
+      `at most ${Math.floor(limit.bytes / (perRow * 4))} rows (${what} must fit this device's ${limit.name} of ${limit.bytes} bytes)`,
+      rows,
+    );
   }
 }
 
@@ -51,14 +58,19 @@ export function checkRowsFit(ctx: DropoutContext, rows: number, perRow: number, 
 export function checkBoundWhole(ctx: DropoutContext, m: Matrix, argument: string): void {
   const limit = wholeBindingLimit(ctx);
   if (m.buffer.size > limit.bytes) {
-    throw new InvalidArgumentError(argument, `a buffer of at most ${limit.bytes} bytes (the model kit's kernels bind it whole, and this device's ${limit.name} is ${limit.bytes} bytes)`, new Got(`${m.buffer.size} bytes`));
+    throw new InvalidArgumentError(
+      argument,
+      `a buffer of at most ${limit.bytes} bytes (the model kit's kernels bind it whole, and this device's ${limit.name} is ${limit.bytes} bytes)`,
+      new Got(`${m.buffer.size} bytes`),
+    );
   }
 }
 
 /** Uploads row-major data as a rows x cols Matrix (a pooled buffer: give it back with ctx.release). */
 export function uploadMatrix(ctx: DropoutContext, data: ArrayLike<number>, rows: number, cols: number): Matrix {
   if (!isPositiveInteger(rows) || !isPositiveInteger(cols)) throw new InvalidArgumentError('rows/cols', 'positive integers', [rows, cols]);
-  if (data.length !== rows * cols) throw new InvalidArgumentError('data', `${rows * cols} values (${rows} x ${cols})`, new Got(`${data.length} values`));
+  if (data.length !== rows * cols)
+    throw new InvalidArgumentError('data', `${rows * cols} values (${rows} x ${cols})`, new Got(`${data.length} values`));
   const values = data instanceof Float32Array ? data : Float32Array.from(data);
   return { buffer: ctx.upload(values, 'matrix'), rows, cols };
 }

@@ -2,13 +2,13 @@
 // own stream (seed, stream + t) so any sample can be replayed alone, with the predictive
 // statistics accumulated on the GPU (shaders/mc.wgsl) and only the final statistics read back.
 import { toU64, type U64 } from '../contract.js';
-import { runtimeOf, type DropoutContext } from '../runtime/context.js';
 import { DropoutError, InvalidArgumentError } from '../errors.js';
-import { modelKernels, Recording } from './kernels.js';
-import { checkBoundWhole, checkMatrix, checkRowsFit, readMatrix, wholeBindingLimit, type Matrix } from './matrix.js';
-import { MLP, type ForwardFn } from './mlp.js';
-import type { SampleRandom } from './sample.js';
 import { checkOptionsObject, optionNames } from '../options.js';
+import { type DropoutContext, runtimeOf } from '../runtime/context.js';
+import { modelKernels, Recording } from './kernels.js';
+import { checkBoundWhole, checkMatrix, checkRowsFit, type Matrix, readMatrix, wholeBindingLimit } from './matrix.js';
+import { type ForwardFn, MLP } from './mlp.js';
+import type { SampleRandom } from './sample.js';
 
 /** Every MC sample came out identical: dropout never acted in the forward function (eval mode,
  * p = 0, or no dropout site), so a zero variance would be a false claim of certainty. */
@@ -35,7 +35,13 @@ export interface McDropoutOptions {
 }
 
 const MC_DROPOUT_OPTIONS = optionNames<McDropoutOptions>({
-  samples: true, schedule: true, samplesPerPass: true, task: true, seed: true, stream: true, onProgress: true,
+  samples: true,
+  schedule: true,
+  samplesPerPass: true,
+  task: true,
+  seed: true,
+  stream: true,
+  onProgress: true,
 });
 const MC_SAMPLE_OPTIONS = optionNames<{ seed: U64; stream: U64; sample: number }>({ seed: true, stream: true, sample: true });
 
@@ -59,7 +65,8 @@ export interface McDropoutResult {
 /** An MLP stands for its `sampler()`. */
 function forwardFunction(forward: unknown): ForwardFn {
   if (forward instanceof MLP) return forward.sampler();
-  if (typeof forward !== 'function') throw new InvalidArgumentError('model', 'an MLP or a function (input, random, encoder) => Promise<Matrix>', forward);
+  if (typeof forward !== 'function')
+    throw new InvalidArgumentError('model', 'an MLP or a function (input, random, encoder) => Promise<Matrix>', forward);
   return forward as ForwardFn;
 }
 
@@ -70,7 +77,12 @@ function forwardFunction(forward: unknown): ForwardFn {
  * given back to the context's pool after each pass.
  * Throws DropoutInactiveError when all T samples are identical.
  */
-export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: McDropoutOptions): Promise<McDropoutResult> {
+export async function mcDropout(
+  ctx: DropoutContext,
+  model: ForwardFn | MLP,
+  input: Matrix,
+  opts: McDropoutOptions,
+): Promise<McDropoutResult> {
   runtimeOf(ctx).liveness.check();
   const forward = forwardFunction(model);
   checkOptionsObject(opts, MC_DROPOUT_OPTIONS, 'options', 'an object with at least samples', opts);
@@ -80,10 +92,12 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
   }
   checkMatrix(ctx, input, 'input', forward.inputSize);
   const schedule = opts.schedule ?? 'sequential';
-  if (schedule !== 'sequential' && schedule !== 'batched') throw new InvalidArgumentError('schedule', "'sequential' or 'batched'", schedule);
+  if (schedule !== 'sequential' && schedule !== 'batched')
+    throw new InvalidArgumentError('schedule', "'sequential' or 'batched'", schedule);
   const task = opts.task ?? 'regression';
   if (task !== 'regression' && task !== 'classification') throw new InvalidArgumentError('task', "'regression' or 'classification'", task);
-  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new InvalidArgumentError('onProgress', 'a function (done, total)', opts.onProgress);
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')
+    throw new InvalidArgumentError('onProgress', 'a function (done, total)', opts.onProgress);
   checkInputFits(ctx, model, input, task === 'classification');
   const perPass = schedule === 'sequential' ? 1 : samplesPerPass(ctx, input, forward, T, opts.samplesPerPass);
   const { seed, stream } = resolveStreams(ctx, opts, T);
@@ -101,23 +115,39 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
       if (x !== input) rec.release(x.buffer);
       checkMatrix(ctx, output, 'forward output');
       checkBoundWhole(ctx, output, 'forward output');
-      if (output.rows !== rows * count) throw new InvalidArgumentError('forward output', `${rows * count} rows (${count} samples of ${rows})`, output.rows);
+      if (output.rows !== rows * count)
+        throw new InvalidArgumentError('forward output', `${rows * count} rows (${count} samples of ${rows})`, output.rows);
       if (state === null) {
         cols = output.cols;
-        if (classification && cols < 2) throw new InvalidArgumentError('forward output', 'at least 2 columns (class logits) for classification', cols);
+        if (classification && cols < 2)
+          throw new InvalidArgumentError('forward output', 'at least 2 columns (class logits) for classification', cols);
         // The statistics take cols (and 3 for classification) f32 a row: known only now for a forward function.
         const perRow = Math.max(cols, classification ? 3 : 1);
         checkRowsFit(ctx, rows, perRow, 'input', `the statistics, ${perRow} f32 per row,`);
         const elements = rows * cols;
-        state = { mean: ctx.acquire(elements * 4, 'mc mean'), m2: ctx.acquire(elements * 4, 'mc m2'), entropy: ctx.acquire(rows * 4, 'mc entropy') };
+        state = {
+          mean: ctx.acquire(elements * 4, 'mc mean'),
+          m2: ctx.acquire(elements * 4, 'mc m2'),
+          entropy: ctx.acquire(rows * 4, 'mc entropy'),
+        };
       } else if (output.cols !== cols) {
         throw new InvalidArgumentError('forward output', `${cols} columns in every pass`, output.cols);
       }
       const uniforms = { rows, cols, first: done, samples: count, total: T };
       if (classification) {
-        await rec.kernel(modelKernels.accumulateClassification, uniforms, { outputs: output.buffer, mean: state.mean, m2: state.m2, mean_entropy: state.entropy }, rows);
+        await rec.kernel(
+          modelKernels.accumulateClassification,
+          uniforms,
+          { outputs: output.buffer, mean: state.mean, m2: state.m2, mean_entropy: state.entropy },
+          rows,
+        );
       } else {
-        await rec.kernel(modelKernels.accumulateRegression, uniforms, { outputs: output.buffer, mean: state.mean, m2: state.m2 }, rows * cols);
+        await rec.kernel(
+          modelKernels.accumulateRegression,
+          uniforms,
+          { outputs: output.buffer, mean: state.mean, m2: state.m2 },
+          rows * cols,
+        );
       }
       if (output.buffer !== input.buffer) rec.release(output.buffer);
       await rec.submit();
@@ -134,12 +164,18 @@ export async function mcDropout(ctx: DropoutContext, model: ForwardFn | MLP, inp
 }
 
 /** The output of sample t alone, `(seed, stream + t)`, read back: a replay of one MC sample. */
-export async function mcSample(ctx: DropoutContext, model: ForwardFn | MLP, input: Matrix, opts: { seed: U64; stream: U64; sample: number }): Promise<Float32Array> {
+export async function mcSample(
+  ctx: DropoutContext,
+  model: ForwardFn | MLP,
+  input: Matrix,
+  opts: { seed: U64; stream: U64; sample: number },
+): Promise<Float32Array> {
   const forward = forwardFunction(model);
   checkMatrix(ctx, input, 'input', forward.inputSize);
   checkInputFits(ctx, model, input, false);
   checkOptionsObject(opts, MC_SAMPLE_OPTIONS, 'options', 'an object with seed, stream and sample', opts);
-  if (!Number.isSafeInteger(opts.sample) || opts.sample < 0) throw new InvalidArgumentError('sample', 'a non-negative integer', opts.sample);
+  if (!Number.isSafeInteger(opts.sample) || opts.sample < 0)
+    throw new InvalidArgumentError('sample', 'a non-negative integer', opts.sample);
   const random: SampleRandom = { seed: toU64(opts.seed, 'seed'), stream: toU64(opts.stream, 'stream') + BigInt(opts.sample), samples: 1 };
   toU64(random.stream, 'stream + sample');
   const rec = new Recording(ctx, 'mcSample');
@@ -182,10 +218,15 @@ function samplesPerPass(ctx: DropoutContext, input: Matrix, forward: ForwardFn, 
   const limit = wholeBindingLimit(ctx);
   const fits = Math.floor(limit.bytes / (input.rows * widest * 4));
   if (requested !== undefined) {
-    if (!Number.isSafeInteger(requested) || requested < 1) throw new InvalidArgumentError('samplesPerPass', 'a positive integer', requested);
+    if (!Number.isSafeInteger(requested) || requested < 1)
+      throw new InvalidArgumentError('samplesPerPass', 'a positive integer', requested);
     // The tiled input and every activation of a pass are bound whole: checked before any work.
     if (Math.min(requested, T) > Math.max(1, fits)) {
-      throw new InvalidArgumentError('samplesPerPass', `at most ${Math.max(1, fits)} (${widest}-wide passes of ${input.rows} rows each must fit this device's ${limit.name} of ${limit.bytes} bytes)`, requested);
+      throw new InvalidArgumentError(
+        'samplesPerPass',
+        `at most ${Math.max(1, fits)} (${widest}-wide passes of ${input.rows} rows each must fit this device's ${limit.name} of ${limit.bytes} bytes)`,
+        requested,
+      );
     }
     return Math.min(requested, T);
   }
@@ -210,7 +251,12 @@ async function finalize(
   const uniforms = { rows, cols, first: 0, samples: 0, total: T };
   const rowStats = classification ? ctx.acquire(rows * 3 * 4, 'mc row stats') : null;
   if (rowStats) {
-    await rec.kernel(modelKernels.finalizeClassification, uniforms, { mean: state.mean, m2: state.m2, mean_entropy: state.entropy, row_stats: rowStats }, rows);
+    await rec.kernel(
+      modelKernels.finalizeClassification,
+      uniforms,
+      { mean: state.mean, m2: state.m2, mean_entropy: state.entropy, row_stats: rowStats },
+      rows,
+    );
   } else {
     await rec.kernel(modelKernels.finalizeRegression, uniforms, { m2: state.m2 }, rows * cols);
   }

@@ -1,11 +1,11 @@
 // The MLP's options and their checks: the constructor's (sizes, dropout, optimiser, seed) and
 // the option names of its methods.
 import { toU64, type U64 } from '../contract.js';
-import type { DropoutContext } from '../runtime/context.js';
 import { Got, InvalidArgumentError } from '../errors.js';
 import type { PhiloxGenerator } from '../generator.js';
-import { checkOptionsObject, optionNames, type OptionNames } from '../options.js';
+import { checkOptionsObject, type OptionNames, optionNames } from '../options.js';
 import { contractWords } from '../reference/philox.js';
+import type { DropoutContext } from '../runtime/context.js';
 import { isPositiveInteger, wholeBindingLimit } from './matrix.js';
 import type { SampleRandom } from './sample.js';
 
@@ -31,7 +31,14 @@ export interface MLPOptions {
 }
 
 const MLP_OPTIONS = optionNames<MLPOptions>({
-  sizes: true, dropout: true, seed: true, optimizer: true, learningRate: true, beta1: true, beta2: true, epsilon: true,
+  sizes: true,
+  dropout: true,
+  seed: true,
+  optimizer: true,
+  learningRate: true,
+  beta1: true,
+  beta2: true,
+  epsilon: true,
 });
 
 export type ForwardOptions = { random?: SampleRandom; encoder?: GPUCommandEncoder };

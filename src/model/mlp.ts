@@ -2,19 +2,30 @@
 // MSE and softmax cross-entropy losses, and Adam/SGD, all as GPU kernels (shaders/model.wgsl), over
 // the matrices of matrix.ts and the sampled dropout of sample.ts. Not a framework: no autograd, no
 // layers beyond dense.
-import { runtimeOf, type DropoutContext } from '../runtime/context.js';
+
 import { DropoutError, InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
-import { modelKernels, Recording } from './kernels.js';
 import type { UniformsOf } from '../kernels/record.js';
-import { dropoutBackward, type DropoutState } from '../ops/dropout.js';
+import { type DropoutState, dropoutBackward } from '../ops/dropout.js';
+import { referenceUniform } from '../reference/dropout.js';
+import { type DropoutContext, runtimeOf } from '../runtime/context.js';
+import { modelKernels, Recording } from './kernels.js';
 import { checkBoundWhole, checkMatrix, checkRowsFit, type Matrix } from './matrix.js';
 import {
-  checkMethodOptions, checkMLPOptions, EVALUATE_OPTIONS, FORWARD_OPTIONS, GRADIENT_OPTIONS, PREDICT_OPTIONS, TRAIN_OPTIONS,
-  type ForwardOptions, type GradientOptions, type LossKind, type MLPOptions, type TrainOptions,
+  checkMethodOptions,
+  checkMLPOptions,
+  EVALUATE_OPTIONS,
+  FORWARD_OPTIONS,
+  type ForwardOptions,
+  GRADIENT_OPTIONS,
+  type GradientOptions,
+  type LossKind,
+  type MLPOptions,
+  PREDICT_OPTIONS,
+  TRAIN_OPTIONS,
+  type TrainOptions,
 } from './mlp-options.js';
-import { checkSampleRandom, sampleDropout, type SampleRandom } from './sample.js';
-import { referenceUniform } from '../reference/dropout.js';
+import { checkSampleRandom, type SampleRandom, sampleDropout } from './sample.js';
 
 /** A forward function for `mcDropout`: the output for `input` under `random`, recorded into `encoder`. */
 export type ForwardFn = ((input: Matrix, random: SampleRandom, encoder: GPUCommandEncoder) => Promise<Matrix>) & {
@@ -77,7 +88,14 @@ export class MLP {
   ) {
     runtimeOf(ctx).liveness.check();
     const { sizes, seed, ...settings } = checkMLPOptions(ctx, options);
-    ({ p: this.p, optimizer: this.optimizer, learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon } = settings);
+    ({
+      p: this.p,
+      optimizer: this.optimizer,
+      learningRate: this.learningRate,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+    } = settings);
     this.sizes = sizes;
     this.generator = new PhiloxGenerator(seed, 1n);
 
@@ -152,16 +170,32 @@ export class MLP {
   async trainStep(x: Matrix, y: Matrix, opts: TrainOptions): Promise<number | undefined> {
     this.checkBatch(x, y, opts?.loss);
     checkMethodOptions(opts, TRAIN_OPTIONS);
-    if (opts.readLoss !== undefined && typeof opts.readLoss !== 'boolean') throw new InvalidArgumentError('readLoss', 'a boolean', opts.readLoss);
-    if (opts.readLoss && opts.encoder) throw new InvalidArgumentError('readLoss', 'false when recording into your own encoder (submit it, then call evaluate)', true);
+    if (opts.readLoss !== undefined && typeof opts.readLoss !== 'boolean')
+      throw new InvalidArgumentError('readLoss', 'a boolean', opts.readLoss);
+    if (opts.readLoss && opts.encoder)
+      throw new InvalidArgumentError('readLoss', 'false when recording into your own encoder (submit it, then call evaluate)', true);
     const rec = new Recording(this.ctx, 'mlp.trainStep', opts.encoder);
     const random = this.p > 0 ? { seed: this.generator.seed, stream: this.generator.take(), samples: 1 } : null;
     const rowLoss = await this.backprop(rec, x, y, opts.loss, random);
     this.steps++;
     const b1t = 1 - this.beta1 ** this.steps;
     const b2t = 1 - this.beta2 ** this.steps;
-    const uniforms = { count: this.parameterCount, sgd: this.optimizer === 'sgd' ? 1 : 0, lr: this.learningRate, beta1: this.beta1, beta2: this.beta2, eps: this.epsilon, c1: 1 / b1t, c2: 1 / b2t };
-    await rec.kernel(modelKernels.optimizerStep, uniforms, { theta: this.params, rhs: this.grads, moment1: this.moment1, moment2: this.moment2 }, this.parameterCount);
+    const uniforms = {
+      count: this.parameterCount,
+      sgd: this.optimizer === 'sgd' ? 1 : 0,
+      lr: this.learningRate,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.epsilon,
+      c1: 1 / b1t,
+      c2: 1 / b2t,
+    };
+    await rec.kernel(
+      modelKernels.optimizerStep,
+      uniforms,
+      { theta: this.params, rhs: this.grads, moment1: this.moment1, moment2: this.moment2 },
+      this.parameterCount,
+    );
     await rec.submit();
     if (opts.readLoss) return this.meanLoss(rowLoss, x.rows);
     rec.release(rowLoss);
@@ -252,13 +286,25 @@ export class MLP {
       const hidden = l < last;
       const bound = { lhs: acts[l]!, theta: this.params, result: out };
       // Refused (x a buffer WebGPU cannot use here), nothing was recorded: `out` goes back as if never taken.
-      await rec.kernel(modelKernels.linearForward, this.denseUniform(layer, x.rows, hidden), bound, x.rows * layer.outputs, l === 0 ? { lhs: 'x' } : {}).catch((e: unknown) => {
-        this.ctx.pool.refund(out);
-        throw e;
-      });
+      await rec
+        .kernel(
+          modelKernels.linearForward,
+          this.denseUniform(layer, x.rows, hidden),
+          bound,
+          x.rows * layer.outputs,
+          l === 0 ? { lhs: 'x' } : {},
+        )
+        .catch((e: unknown) => {
+          this.ctx.pool.refund(out);
+          throw e;
+        });
       let state: DropoutState | null = null;
       if (hidden && random && this.p > 0) {
-        state = await sampleDropout(this.ctx, { buffer: out, rows: x.rows, cols: layer.outputs }, { p: this.p, random, site: l, encoder: rec.encoder });
+        state = await sampleDropout(
+          this.ctx,
+          { buffer: out, rows: x.rows, cols: layer.outputs },
+          { p: this.p, random, site: l, encoder: rec.encoder },
+        );
       }
       states.push(state);
       if (!keep && l > 0) rec.release(acts[l]!);
@@ -276,7 +322,13 @@ export class MLP {
     const grad = this.ctx.acquire(rows * output.cols * 4, 'mlp loss grad');
     const rowLoss = this.ctx.acquire(rows * 4, 'mlp row loss');
     const uniforms = { rows, inputs: 0, outputs: output.cols, flags: 0, w_off: 0, b_off: 0 };
-    await rec.kernel(loss === 'mse' ? modelKernels.mseLoss : modelKernels.xentLoss, uniforms, { lhs: output.buffer, result: grad, rhs: y.buffer, row_loss: rowLoss }, rows, { rhs: 'y' });
+    await rec.kernel(
+      loss === 'mse' ? modelKernels.mseLoss : modelKernels.xentLoss,
+      uniforms,
+      { lhs: output.buffer, result: grad, rhs: y.buffer, row_loss: rowLoss },
+      rows,
+      { rhs: 'y' },
+    );
     return { rowLoss, grad };
   }
 
@@ -289,10 +341,20 @@ export class MLP {
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const layer = this.layers[l]!;
       const input = pass.acts[l]!;
-      await rec.kernel(modelKernels.linearBackwardParams, this.denseUniform(layer, rows, false), { lhs: input, result: this.grads, rhs: dz }, layer.inputs * layer.outputs + layer.outputs);
+      await rec.kernel(
+        modelKernels.linearBackwardParams,
+        this.denseUniform(layer, rows, false),
+        { lhs: input, result: this.grads, rhs: dz },
+        layer.inputs * layer.outputs + layer.outputs,
+      );
       if (l > 0) {
         const dx = this.ctx.acquire(rows * layer.inputs * 4, 'mlp grad');
-        await rec.kernel(modelKernels.linearBackwardInput, this.denseUniform(layer, rows, true), { lhs: dz, theta: this.params, result: dx, rhs: input }, rows * layer.inputs);
+        await rec.kernel(
+          modelKernels.linearBackwardInput,
+          this.denseUniform(layer, rows, true),
+          { lhs: dz, theta: this.params, result: dx, rhs: input },
+          rows * layer.inputs,
+        );
         const state = pass.states[l - 1];
         if (state) await dropoutBackward(this.ctx, dx, state, { out: dx, encoder: rec.encoder });
         rec.release(dz);
@@ -312,4 +374,3 @@ export class MLP {
     return sum / rows;
   }
 }
-

@@ -2,11 +2,11 @@
 // the GPU (each hidden layer's dropout draws referenceKeepMask words of (seed, stream + t, site offset)).
 import { keepRule, toU64, type U64 } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { LossKind } from './mlp-options.js';
-import { isPositiveInteger } from './matrix.js';
-import { siteOffset } from './sample.js';
-import { referenceKeepMask } from '../reference/dropout.js';
 import { checkNumbers, checkPositive } from '../reference/checks.js';
+import { referenceKeepMask } from '../reference/dropout.js';
+import { isPositiveInteger } from './matrix.js';
+import type { LossKind } from './mlp-options.js';
+import { siteOffset } from './sample.js';
 
 export interface ReferenceMlp {
   sizes: readonly number[];
@@ -62,7 +62,8 @@ export function referenceMlpForward(model: ReferenceMlp, x: ArrayLike<number>, r
 /** The model and the sample checked as the MLP checks its own: widths, the parameters of its
  * layout, a rate in [0, 1), a sample's 64-bit seed and stream. */
 function checkModel(model: ReferenceMlp, sample: ReferenceSample | undefined) {
-  if (typeof model !== 'object' || model === null) throw new InvalidArgumentError('model', 'a ReferenceMlp { sizes, parameters, dropout? }', model);
+  if (typeof model !== 'object' || model === null)
+    throw new InvalidArgumentError('model', 'a ReferenceMlp { sizes, parameters, dropout? }', model);
   const { sizes, parameters, dropout } = model;
   if (!Array.isArray(sizes) || sizes.length < 2 || !sizes.every(isPositiveInteger)) {
     throw new InvalidArgumentError('model.sizes', 'an array of at least two positive integer widths', sizes);
@@ -119,10 +120,16 @@ export interface ReferenceMcStats {
  * variance (divided by T) per element; for classification over softmax probabilities, plus per
  * row H[mean p], E[H[p_t]] and their difference (BALD, clamped at 0 as on the GPU).
  */
-export function referenceMcStats(samples: readonly ArrayLike<number>[], rows: number, cols: number, task: 'regression' | 'classification'): ReferenceMcStats {
+export function referenceMcStats(
+  samples: readonly ArrayLike<number>[],
+  rows: number,
+  cols: number,
+  task: 'regression' | 'classification',
+): ReferenceMcStats {
   checkPositive(rows, 'rows');
   checkPositive(cols, 'cols');
-  if (!Array.isArray(samples) || samples.length < 1) throw new InvalidArgumentError('samples', 'an array of at least one sample output', samples);
+  if (!Array.isArray(samples) || samples.length < 1)
+    throw new InvalidArgumentError('samples', 'an array of at least one sample output', samples);
   samples.forEach((s, t) => checkNumbers(s, `samples[${t}]`, rows * cols, `values (${rows} x ${cols})`));
   if (task !== 'regression' && task !== 'classification') throw new InvalidArgumentError('task', "'regression' or 'classification'", task);
   const T = samples.length;

@@ -2,10 +2,10 @@
 // samples folded into one batch (SampleRandom), each dropout site from its own range of mask
 // indices (siteOffset).
 import { keepRule, toU64 } from '../contract.js';
-import type { DropoutContext } from '../runtime/context.js';
 import { InvalidArgumentError } from '../errors.js';
-import { dropout, type DropoutState } from '../ops/dropout.js';
+import { type DropoutState, dropout } from '../ops/dropout.js';
 import { checkOptionsObject, optionNames } from '../options.js';
+import type { DropoutContext } from '../runtime/context.js';
 import { modelKernels, Recording } from './kernels.js';
 import { checkBoundWhole, checkMatrix, isPositiveInteger, type Matrix } from './matrix.js';
 
@@ -56,19 +56,36 @@ export async function sampleDropout(
   const count = x.rows * x.cols;
   const offset = siteOffset(site);
   if (random.samples === 1) {
-    const { state } = await dropout(ctx, x.buffer, { p: opts.p, seed: random.seed, stream: random.stream, offset, count, out: x.buffer, encoder: opts.encoder });
+    const { state } = await dropout(ctx, x.buffer, {
+      p: opts.p,
+      seed: random.seed,
+      stream: random.stream,
+      offset,
+      count,
+      out: x.buffer,
+      encoder: opts.encoder,
+    });
     return state;
   }
   if (rule.kind === 'identity') return null;
   const rec = new Recording(ctx, 'sampleDropout', opts.encoder);
-  const uniforms = { seed: random.seed, stream: random.stream, offset, count, per_block: count / random.samples, threshold: rule.threshold, scale: rule.scale };
+  const uniforms = {
+    seed: random.seed,
+    stream: random.stream,
+    offset,
+    count,
+    per_block: count / random.samples,
+    threshold: rule.threshold,
+    scale: rule.scale,
+  };
   await rec.kernel(modelKernels.dropoutBlocks, uniforms, { result: x.buffer }, count);
   await rec.submit();
   return null;
 }
 
 export function checkSampleRandom(random: unknown, rows: number): SampleRandom {
-  if (typeof random !== 'object' || random === null) throw new InvalidArgumentError('random', 'a SampleRandom { seed, stream, samples }', random);
+  if (typeof random !== 'object' || random === null)
+    throw new InvalidArgumentError('random', 'a SampleRandom { seed, stream, samples }', random);
   const r = random as SampleRandom;
   const seed = toU64(r.seed, 'random.seed');
   const stream = toU64(r.stream, 'random.stream');

@@ -1,10 +1,19 @@
 // Alpha dropout for SELU networks: dropped units take SELU's negative saturation, then an affine
 // map keeps zero mean and unit variance.
-import type { DropoutContext } from '../runtime/context.js';
+
 import { structuredKernels } from '../kernels/structured.js';
+import type { DropoutContext } from '../runtime/context.js';
 import { withOutput } from './common.js';
 import { applyMask, over } from './launch.js';
-import { beginOpenRateBackward, beginOpenRateOp, checkOpenRate, type BackwardOptions, type StructuredOptions, type StructuredResult, type StructuredState } from './prepare.js';
+import {
+  type BackwardOptions,
+  beginOpenRateBackward,
+  beginOpenRateOp,
+  checkOpenRate,
+  type StructuredOptions,
+  type StructuredResult,
+  type StructuredState,
+} from './prepare.js';
 
 /** SELU's constants (Klambauer et al. 2017). */
 export const SELU_LAMBDA = 1.0507009873554805;
@@ -28,21 +37,45 @@ export function alphaDropoutCoefficients(p: number): { a: number; b: number; alp
 export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
   const { rule, prep, training, state, rt } = beginOpenRateOp(ctx, x, opts, 'alpha');
   const input = { buffer: x, argument: 'x' };
-  if (!training || rule.kind !== 'mask') return { output: await applyMask(rt, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder), state };
+  if (!training || rule.kind !== 'mask')
+    return { output: await applyMask(rt, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder), state };
   const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
   const uniforms = { a, b, alpha_prime: alphaPrime };
   const output = await withOutput(rt, opts.out, prep.bytes, 'alpha dropout output', (out) =>
-    rt.dispatcher.dispatch(over(prep, { kernel: structuredKernels.alpha, buffers: { x: input, out: { buffer: out, argument: 'out' } }, rand: state, threshold: rule.threshold, uniforms, encoder: opts.encoder })),
+    rt.dispatcher.dispatch(
+      over(prep, {
+        kernel: structuredKernels.alpha,
+        buffers: { x: input, out: { buffer: out, argument: 'out' } },
+        rand: state,
+        threshold: rule.threshold,
+        uniforms,
+        encoder: opts.encoder,
+      }),
+    ),
   );
   return { output, state };
 }
 
 /** dx = keep ? dy * a : 0 with the forward's mask, regenerated. */
-export async function alphaDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+export async function alphaDropoutBackward(
+  ctx: DropoutContext,
+  dy: GPUBuffer,
+  state: StructuredState,
+  opts: BackwardOptions = {},
+): Promise<GPUBuffer> {
   const { rule, prep, rt, input } = beginOpenRateBackward(ctx, dy, state, opts, 'alpha');
   if (rule.kind !== 'mask') return applyMask(rt, prep, input, opts.out, { kind: 'identity' }, state, 1, opts.encoder);
   const { a } = alphaDropoutCoefficients(state.p);
   return withOutput(rt, opts.out, prep.bytes, 'alpha dropout grad', (out) =>
-    rt.dispatcher.dispatch(over(prep, { kernel: structuredKernels.alphaBackward, buffers: { x: input, out: { buffer: out, argument: 'out' } }, rand: state, threshold: rule.threshold, uniforms: { a }, encoder: opts.encoder })),
+    rt.dispatcher.dispatch(
+      over(prep, {
+        kernel: structuredKernels.alphaBackward,
+        buffers: { x: input, out: { buffer: out, argument: 'out' } },
+        rand: state,
+        threshold: rule.threshold,
+        uniforms: { a },
+        encoder: opts.encoder,
+      }),
+    ),
   );
 }

@@ -1,16 +1,25 @@
 // The fused bias + dropout + residual add (out = residual + dropout(x + bias)) and its backward,
 // whose bias gradient is a two-stage column reduction.
-import { keepRule, type KeepRule } from '../contract.js';
+import { type KeepRule, keepRule } from '../contract.js';
+import { InvalidArgumentError, UnsupportedError } from '../errors.js';
+import type { Dtype } from '../kernels/shaders.js';
+import { structuredKernels } from '../kernels/structured.js';
+import { optionNames } from '../options.js';
 import type { DropoutContext, Runtime } from '../runtime/context.js';
 import type { KernelCall } from '../runtime/dispatch.js';
 import { bindingBytes } from '../runtime/units.js';
-import { InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { structuredKernels } from '../kernels/structured.js';
-import type { Dtype } from '../kernels/shaders.js';
-import { optionNames } from '../options.js';
-import { beginOp, drawRandom, refundOnFailure, withOutput, type RecordOptions } from './common.js';
+import { beginOp, drawRandom, type RecordOptions, refundOnFailure, withOutput } from './common.js';
 import { copyInto, maskCall, over } from './launch.js';
-import { checkState, prepare, prepareBackward, STRUCTURED_OPTIONS, structuredState, type StructuredOptions, type StructuredResult, type StructuredState } from './prepare.js';
+import {
+  checkState,
+  prepare,
+  prepareBackward,
+  STRUCTURED_OPTIONS,
+  type StructuredOptions,
+  type StructuredResult,
+  type StructuredState,
+  structuredState,
+} from './prepare.js';
 import type { Shape } from './shape.js';
 
 export interface BiasDropoutResidualOptions extends StructuredOptions {
@@ -25,7 +34,13 @@ const BIAS_GRAD_BLOCK_ROWS = 128;
  * out = residual + dropout(x + bias) in one pass (the transformer block pattern; Megatron's
  * bias_dropout_add), f32 or f16 with f32 arithmetic. In eval mode: out = residual + x + bias.
  */
-export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bias: GPUBuffer, residual: GPUBuffer, opts: BiasDropoutResidualOptions): Promise<StructuredResult> {
+export async function biasDropoutResidual(
+  ctx: DropoutContext,
+  x: GPUBuffer,
+  bias: GPUBuffer,
+  residual: GPUBuffer,
+  opts: BiasDropoutResidualOptions,
+): Promise<StructuredResult> {
   const { dtype, training, rt } = beginOp(ctx, opts, 'an object with p and shape', STRUCTURED_OPTIONS);
   const rule = keepRule(opts.p);
   const prep = prepare(rt, x, opts, dtype, 'x', true);
@@ -34,7 +49,8 @@ export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bia
   rt.transfers.checkStorage(bias, 'bias', bindingBytes('data', prep.dtype, Math.max(cols, 1)));
   rt.transfers.checkStorage(residual, 'residual', prep.bytes);
   if (residual === x) throw new InvalidArgumentError('residual', 'a buffer other than x (x, bias and residual must be distinct)');
-  if (bias === x || bias === residual) throw new InvalidArgumentError('bias', 'a buffer other than x and residual (x, bias and residual must be distinct)');
+  if (bias === x || bias === residual)
+    throw new InvalidArgumentError('bias', 'a buffer other than x and residual (x, bias and residual must be distinct)');
   if (opts.out !== undefined && (opts.out === bias || opts.out === residual)) {
     throw new InvalidArgumentError('out', 'a buffer other than x, bias and residual (this op does not run in place)');
   }
@@ -44,9 +60,25 @@ export async function biasDropoutResidual(ctx: DropoutContext, x: GPUBuffer, bia
   const state = structuredState('bias-residual', rand, opts.p, prep, training, scale);
   const threshold = effective.kind === 'mask' ? effective.threshold : 0;
   const output = await withOutput(rt, opts.out, prep.bytes, 'biasDropoutResidual output', (out) => {
-    const buffers = { x: { buffer: x, argument: 'x' }, out: { buffer: out, argument: 'out' }, residual: { buffer: residual, argument: 'residual' }, bias: { buffer: bias, argument: 'bias' } };
+    const buffers = {
+      x: { buffer: x, argument: 'x' },
+      out: { buffer: out, argument: 'out' },
+      residual: { buffer: residual, argument: 'residual' },
+      bias: { buffer: bias, argument: 'bias' },
+    };
     if (effective.kind === 'zeros') return copyInto(rt, prep, buffers.residual, out, opts.encoder);
-    return rt.dispatcher.dispatch(over(prep, { kernel: structuredKernels.biasResidual, buffers, rand, threshold, scale, uniforms: { columns: cols }, constants: { COLUMNS: cols }, encoder: opts.encoder }));
+    return rt.dispatcher.dispatch(
+      over(prep, {
+        kernel: structuredKernels.biasResidual,
+        buffers,
+        rand,
+        threshold,
+        scale,
+        uniforms: { columns: cols },
+        constants: { COLUMNS: cols },
+        encoder: opts.encoder,
+      }),
+    );
   });
   return { output, state };
 }
@@ -60,7 +92,11 @@ export interface BiasDropoutResidualGrads {
   dresidual: GPUBuffer;
 }
 
-const BIAS_BACKWARD_OPTIONS = optionNames<RecordOptions & { outX?: GPUBuffer; outBias?: GPUBuffer }>({ outX: true, outBias: true, encoder: true });
+const BIAS_BACKWARD_OPTIONS = optionNames<RecordOptions & { outX?: GPUBuffer; outBias?: GPUBuffer }>({
+  outX: true,
+  outBias: true,
+  encoder: true,
+});
 
 /** Gradients of biasDropoutResidual for x, bias and residual, the mask regenerated from the state. */
 export async function biasDropoutResidualBackward(
@@ -81,7 +117,9 @@ export async function biasDropoutResidualBackward(
   }
   // The reduction binds dx whole.
   if (prep.bytes > ctx.device.limits.maxStorageBufferBindingSize) {
-    throw new UnsupportedError(`state.shape: the bias gradient reads dx in one binding; ${prep.bytes} bytes exceed this device's maxStorageBufferBindingSize`);
+    throw new UnsupportedError(
+      `state.shape: the bias gradient reads dx in one binding; ${prep.bytes} bytes exceed this device's maxStorageBufferBindingSize`,
+    );
   }
   const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
   // dx, then the two reduction stages that read it, in one dispatch: one submission (or one
@@ -90,7 +128,9 @@ export async function biasDropoutResidualBackward(
   const dxIsDy = rule.kind === 'identity' && opts.outX === undefined;
   const dx = dxIsDy ? dy : (opts.outX ?? rt.transfers.acquire(prep.bytes, 'bias-residual dx'));
   const dbias = opts.outBias ?? rt.transfers.acquire(biasBytes, 'bias grad');
-  const gradient = dxIsDy ? [] : [maskCall(prep, { buffer: dy, argument: 'dy' }, { buffer: dx, argument: 'outX' }, rule, state, state.scale, opts.encoder)];
+  const gradient = dxIsDy
+    ? []
+    : [maskCall(prep, { buffer: dy, argument: 'dy' }, { buffer: dx, argument: 'outX' }, rule, state, state.scale, opts.encoder)];
   const reduction = reduceRows(rt, dx, dbias, rows, cols, prep.dtype, opts.encoder);
   const taken = [dxIsDy || opts.outX !== undefined ? undefined : dx, opts.outBias === undefined ? dbias : undefined, reduction.partial];
   await refundOnFailure(rt, taken, () => rt.dispatcher.dispatch([...gradient, ...reduction.calls]));
@@ -100,7 +140,15 @@ export async function biasDropoutResidualBackward(
 
 /** The dispatches of dbias[c] = sum over r of dx[r * cols + c]: blocks of rows summed in f32 into
  * `partial` (a temporary taken from the pool), then the blocks. None for cols = 0. */
-function reduceRows(rt: Runtime, dx: GPUBuffer, dbias: GPUBuffer, rows: number, cols: number, dtype: Dtype, encoder?: GPUCommandEncoder): { calls: KernelCall[]; partial?: GPUBuffer } {
+function reduceRows(
+  rt: Runtime,
+  dx: GPUBuffer,
+  dbias: GPUBuffer,
+  rows: number,
+  cols: number,
+  dtype: Dtype,
+  encoder?: GPUCommandEncoder,
+): { calls: KernelCall[]; partial?: GPUBuffer } {
   if (cols === 0) return { calls: [] };
   const perBlock = BIAS_GRAD_BLOCK_ROWS;
   const blocks = Math.max(1, Math.ceil(rows / perBlock));
@@ -110,8 +158,22 @@ function reduceRows(rt: Runtime, dx: GPUBuffer, dbias: GPUBuffer, rows: number, 
   // The kernels' uniforms carry the shape: one invocation per partial sum, then one per column.
   return {
     calls: [
-      { kernel: structuredKernels.biasGradPartial, dtype, count: blocks * cols, buffers: { dx: { buffer: dx, argument: 'dx' }, partial: partialBound }, uniforms, encoder },
-      { kernel: structuredKernels.biasGradFinal, dtype, count: cols, buffers: { partial: partialBound, out: { buffer: dbias, argument: 'outBias' } }, uniforms, encoder },
+      {
+        kernel: structuredKernels.biasGradPartial,
+        dtype,
+        count: blocks * cols,
+        buffers: { dx: { buffer: dx, argument: 'dx' }, partial: partialBound },
+        uniforms,
+        encoder,
+      },
+      {
+        kernel: structuredKernels.biasGradFinal,
+        dtype,
+        count: cols,
+        buffers: { partial: partialBound, out: { buffer: dbias, argument: 'outBias' } },
+        uniforms,
+        encoder,
+      },
     ],
     partial,
   };

@@ -2,13 +2,13 @@
 // runtime handed over), the state fields every op returns and their check (checkOpState), where
 // randomness comes from (RandomOptions, resolved to a (seed, stream, offset) triple; none drawn in
 // eval mode), counts, option copies and the op ending (withOutput: an output, refunded if refused).
-import { checkCount, checkProbability, toU64, type RandomState, type U64 } from '../contract.js';
-import { runtimeOf, type DropoutContext, type Runtime } from '../runtime/context.js';
-import { isGpuBuffer } from '../runtime/units.js';
+import { checkCount, checkProbability, type RandomState, toU64, type U64 } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { checkOptionsObject, type OptionNames } from '../options.js';
+import { type DropoutContext, type Runtime, runtimeOf } from '../runtime/context.js';
+import { isGpuBuffer } from '../runtime/units.js';
 
 /** Where an op's randomness comes from. Precedence: `seed` (with `stream`, default 0), then
  * `generator` (takes its next stream), then the context's default generator. */
@@ -116,7 +116,8 @@ export function resolveRandom(ctx: DropoutContext, opts: RandomOptions): RandomS
 
 /** Checks a `generator` option: undefined or a PhiloxGenerator. */
 export function checkGenerator(generator: unknown): PhiloxGenerator | undefined {
-  if (generator !== undefined && !(generator instanceof PhiloxGenerator)) throw new InvalidArgumentError('generator', 'a PhiloxGenerator', generator);
+  if (generator !== undefined && !(generator instanceof PhiloxGenerator))
+    throw new InvalidArgumentError('generator', 'a PhiloxGenerator', generator);
   return generator;
 }
 
@@ -144,7 +145,13 @@ export function refundOnFailure<T>(rt: Runtime, acquired: readonly (GPUBuffer | 
  * The op ending: `record(output)` into the caller's `out`, or into a new pooled buffer of `bytes`
  * bytes (`label`) that goes back to the pool if the work is refused. Resolves to the output.
  */
-export function withOutput(rt: Runtime, out: GPUBuffer | undefined, bytes: number, label: string, record: (output: GPUBuffer) => Promise<unknown>): Promise<GPUBuffer> {
+export function withOutput(
+  rt: Runtime,
+  out: GPUBuffer | undefined,
+  bytes: number,
+  label: string,
+  record: (output: GPUBuffer) => Promise<unknown>,
+): Promise<GPUBuffer> {
   if (out !== undefined) return record(out).then(() => out);
   const output = rt.transfers.acquire(bytes, label);
   return refundOnFailure(rt, [output], () => record(output)).then(() => output);

@@ -1,16 +1,25 @@
 // Element-wise inverted dropout and its backward: validate every argument before recording anything,
 // resolve the randomness to a (seed, stream, offset) triple, return it, and dispatch KernelCalls.
-import { checkCount, keepRule, type KeepRule } from '../contract.js';
+import { checkCount, type KeepRule, keepRule } from '../contract.js';
+import { InvalidArgumentError } from '../errors.js';
+import { type KernelRecord, kernels } from '../kernels/elementwise.js';
+import type { Dtype } from '../kernels/shaders.js';
+import { optionNames } from '../options.js';
 import type { DropoutContext } from '../runtime/context.js';
 import type { KernelCall } from '../runtime/dispatch.js';
-import { bindingBytes, dtypeBytes, type BoundBuffer } from '../runtime/units.js';
-import { InvalidArgumentError } from '../errors.js';
-import { kernels, type KernelRecord } from '../kernels/elementwise.js';
-import { optionNames } from '../options.js';
-import type { Dtype } from '../kernels/shaders.js';
+import { type BoundBuffer, bindingBytes, dtypeBytes } from '../runtime/units.js';
 import {
-  beginOp, checkOpState, drawRandom, RANDOM_OPTION_NAMES, refundOnFailure, resolveCount, withOutput,
-  type OpOptions, type OpState, type RandomState, type RecordOptions,
+  beginOp,
+  checkOpState,
+  drawRandom,
+  type OpOptions,
+  type OpState,
+  RANDOM_OPTION_NAMES,
+  type RandomState,
+  type RecordOptions,
+  refundOnFailure,
+  resolveCount,
+  withOutput,
 } from './common.js';
 
 export interface DropoutOptions extends OpOptions {
@@ -26,7 +35,16 @@ export interface DropoutOptions extends OpOptions {
   training?: boolean;
 }
 
-const DROPOUT_OPTIONS = optionNames<DropoutOptions>({ p: true, dtype: true, count: true, out: true, mask: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true });
+const DROPOUT_OPTIONS = optionNames<DropoutOptions>({
+  p: true,
+  dtype: true,
+  count: true,
+  out: true,
+  mask: true,
+  training: true,
+  ...RANDOM_OPTION_NAMES,
+  encoder: true,
+});
 
 /** Everything the backward pass needs; nothing else is kept between the passes. */
 export interface DropoutState extends OpState {
@@ -115,7 +133,16 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
   if (mask && effective.kind === 'mask' && output !== x) {
     // Outputs and mask bits from the same words, in one pass.
     const buffers = { x: { buffer: x, argument: 'x' }, out: { buffer: output, argument: 'out' }, mask: { buffer: mask, argument: 'mask' } };
-    calls.push({ kernel: kernels.dropoutForwardPacked, dtype, count, buffers, rand, threshold: effective.threshold, scale: effective.scale, encoder: opts.encoder });
+    calls.push({
+      kernel: kernels.dropoutForwardPacked,
+      dtype,
+      count,
+      buffers,
+      rand,
+      threshold: effective.threshold,
+      scale: effective.scale,
+      encoder: opts.encoder,
+    });
   } else {
     // One op, recorded together: if WebGPU refuses the batch, both dispatches know the op's arguments.
     const data = dropoutCall(x, output, effective, rand, count, dtype, { x: 'x', out: 'out' }, undefined, opts.encoder);
@@ -130,7 +157,12 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
  * dx = dy * keep / (1 - p) with the forward's mask, regenerated from its (seed, stream, offset)
  * or read from the packed mask when one is given.
  */
-export async function dropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: DropoutState, opts: DropoutBackwardOptions = {}): Promise<GPUBuffer> {
+export async function dropoutBackward(
+  ctx: DropoutContext,
+  dy: GPUBuffer,
+  state: DropoutState,
+  opts: DropoutBackwardOptions = {},
+): Promise<GPUBuffer> {
   const { rt } = beginOp(ctx, opts, 'an object of backward options ({ out?, mask?, encoder? })', DROPOUT_BACKWARD_OPTIONS);
   checkOpState(state, 'the state returned by dropout()');
   checkCount(state.count, 'state.count');

@@ -1,14 +1,20 @@
 // Gaussian dropout (Keras GaussianDropout): multiplicative normal noise, y = x * (1 + sigma z).
 import type { KeepRule, RandomState } from '../contract.js';
+import { structuredKernels } from '../kernels/structured.js';
 import type { DropoutContext, Runtime } from '../runtime/context.js';
 import type { KernelCall } from '../runtime/dispatch.js';
 import type { BoundBuffer } from '../runtime/units.js';
-import { structuredKernels } from '../kernels/structured.js';
 import { withOutput } from './common.js';
 import { applyMask, over } from './launch.js';
 import {
-  beginOpenRateBackward, beginOpenRateOp, checkOpenRate,
-  type BackwardOptions, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState,
+  type BackwardOptions,
+  beginOpenRateBackward,
+  beginOpenRateOp,
+  checkOpenRate,
+  type Prepared,
+  type StructuredOptions,
+  type StructuredResult,
+  type StructuredState,
 } from './prepare.js';
 
 /** sigma = sqrt(p / (1 - p)): the noise's standard deviation, so the variance matches dropout's. */
@@ -23,17 +29,38 @@ export function gaussianSigma(p: number): number {
  */
 export async function gaussianDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
   const { rule, prep, training, state, rt } = beginOpenRateOp(ctx, x, opts, 'gaussian');
-  const output = await applyGaussian(rt, prep, { buffer: x, argument: 'x' }, opts.out, training ? rule : { kind: 'identity' }, state, opts.encoder);
+  const output = await applyGaussian(
+    rt,
+    prep,
+    { buffer: x, argument: 'x' },
+    opts.out,
+    training ? rule : { kind: 'identity' },
+    state,
+    opts.encoder,
+  );
   return { output, state };
 }
 
 /** dx = dy * (1 + sigma z) with the forward's z, regenerated. */
-export async function gaussianDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+export async function gaussianDropoutBackward(
+  ctx: DropoutContext,
+  dy: GPUBuffer,
+  state: StructuredState,
+  opts: BackwardOptions = {},
+): Promise<GPUBuffer> {
   const { rule, prep, rt, input } = beginOpenRateBackward(ctx, dy, state, opts, 'gaussian');
   return applyGaussian(rt, prep, input, opts.out, rule, state, opts.encoder);
 }
 
-function applyGaussian(rt: Runtime, prep: Prepared, input: BoundBuffer, out: GPUBuffer | undefined, rule: KeepRule, state: StructuredState, encoder?: GPUCommandEncoder): Promise<GPUBuffer> {
+function applyGaussian(
+  rt: Runtime,
+  prep: Prepared,
+  input: BoundBuffer,
+  out: GPUBuffer | undefined,
+  rule: KeepRule,
+  state: StructuredState,
+  encoder?: GPUCommandEncoder,
+): Promise<GPUBuffer> {
   if (rule.kind !== 'mask') return applyMask(rt, prep, input, out, rule, state, 1, encoder);
   return withOutput(rt, out, prep.bytes, 'gaussian dropout output', (output) =>
     rt.dispatcher.dispatch(gaussianCall(prep, input, { buffer: output, argument: 'out' }, state.p, state, encoder)),
@@ -41,6 +68,19 @@ function applyGaussian(rt: Runtime, prep: Prepared, input: BoundBuffer, out: GPU
 }
 
 /** The call of y = x * (1 + sigma z) at rate `p` (in (0, 1)), z the normals of `rand`'s mask. */
-export function gaussianCall(prep: Prepared, input: BoundBuffer, target: BoundBuffer, p: number, rand: RandomState, encoder?: GPUCommandEncoder): KernelCall {
-  return over(prep, { kernel: structuredKernels.gaussian, buffers: { x: input, out: target }, rand, uniforms: { sigma: gaussianSigma(p) }, encoder });
+export function gaussianCall(
+  prep: Prepared,
+  input: BoundBuffer,
+  target: BoundBuffer,
+  p: number,
+  rand: RandomState,
+  encoder?: GPUCommandEncoder,
+): KernelCall {
+  return over(prep, {
+    kernel: structuredKernels.gaussian,
+    buffers: { x: input, out: target },
+    rand,
+    uniforms: { sigma: gaussianSigma(p) },
+    encoder,
+  });
 }

@@ -2,19 +2,65 @@
 // dropout.ts, random.ts, shape.ts (shapes, noise shapes, the broadcast table), prepare.ts and
 // launch.ts (what the structured ops share before and at launch), structured.ts, gaussian.ts,
 // alpha.ts, bias-residual.ts. This file is what the package re-exports.
-export { type RandomOptions, type RandomState, type RecordOptions } from './common.js';
-export { dropout, dropoutBackward, type DropoutOptions, type DropoutResult, type DropoutState, type DropoutBackwardOptions } from './dropout.js';
-export { randomWords, randomUniform, randomNormal, bernoulliMask, type RandomOpOptions, type RandomResult, type BernoulliOptions } from './random.js';
+
+export { alphaDropout, alphaDropoutBackward, alphaDropoutCoefficients, SELU_ALPHA, SELU_LAMBDA } from './alpha.js';
 export {
-  MAX_RANK, checkShape, shapeSize, resolveNoiseShape, broadcastTable, channelAxisFor, spatialNoiseShape, dropPathNoiseShape, variationalNoiseShape,
-  type Shape, type NoiseShape, type ChannelLayout, type ChannelOptions,
-} from './shape.js';
-export { type StructuredOptions, type StructuredOp, type StructuredState, type StructuredResult, type BackwardOptions } from './prepare.js';
+  type BiasDropoutResidualGrads,
+  type BiasDropoutResidualOptions,
+  biasDropoutResidual,
+  biasDropoutResidualBackward,
+} from './bias-residual.js';
+export type { RandomOptions, RandomState, RecordOptions } from './common.js';
 export {
-  structuredDropout, structuredDropoutBackward, structuredKeepMask, spatialDropout, dropPath, dropPathAdd, dropPathAddBackward, dropPathRates,
-  variationalDropout, dropConnect, dropConnectBackward,
-  type StructuredDropoutOptions, type SpatialDropoutOptions, type DropPathOptions, type VariationalDropoutOptions, type DropConnectOptions, type KeepMaskOptions,
-} from './structured.js';
+  type DropoutBackwardOptions,
+  type DropoutOptions,
+  type DropoutResult,
+  type DropoutState,
+  dropout,
+  dropoutBackward,
+} from './dropout.js';
 export { gaussianDropout, gaussianDropoutBackward, gaussianSigma } from './gaussian.js';
-export { alphaDropout, alphaDropoutBackward, alphaDropoutCoefficients, SELU_LAMBDA, SELU_ALPHA } from './alpha.js';
-export { biasDropoutResidual, biasDropoutResidualBackward, type BiasDropoutResidualOptions, type BiasDropoutResidualGrads } from './bias-residual.js';
+export type { BackwardOptions, StructuredOp, StructuredOptions, StructuredResult, StructuredState } from './prepare.js';
+export {
+  type BernoulliOptions,
+  bernoulliMask,
+  type RandomOpOptions,
+  type RandomResult,
+  randomNormal,
+  randomUniform,
+  randomWords,
+} from './random.js';
+export {
+  broadcastTable,
+  type ChannelLayout,
+  type ChannelOptions,
+  channelAxisFor,
+  checkShape,
+  dropPathNoiseShape,
+  MAX_RANK,
+  type NoiseShape,
+  resolveNoiseShape,
+  type Shape,
+  shapeSize,
+  spatialNoiseShape,
+  variationalNoiseShape,
+} from './shape.js';
+export {
+  type DropConnectOptions,
+  type DropPathOptions,
+  dropConnect,
+  dropConnectBackward,
+  dropPath,
+  dropPathAdd,
+  dropPathAddBackward,
+  dropPathRates,
+  type KeepMaskOptions,
+  type SpatialDropoutOptions,
+  type StructuredDropoutOptions,
+  spatialDropout,
+  structuredDropout,
+  structuredDropoutBackward,
+  structuredKeepMask,
+  type VariationalDropoutOptions,
+  variationalDropout,
+} from './structured.js';

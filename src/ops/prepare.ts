@@ -1,14 +1,24 @@
 // What every structured op shares before it launches: its options and state types, the option
 // names, the validation of its buffers and shapes (prepare), the state check, the state it
 // returns, the prologue of a backward pass, and that of the ops whose rate must stay below 1.
-import { checkProbability, keepRule, type KeepRule } from '../contract.js';
-import type { DropoutContext, Runtime } from '../runtime/context.js';
-import { bindingBytes, dtypeBytes } from '../runtime/units.js';
+import { checkProbability, type KeepRule, keepRule } from '../contract.js';
 import { Got, InvalidArgumentError } from '../errors.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { optionNames } from '../options.js';
-import { beginOp, checkOpState, drawRandom, RANDOM_OPTION_NAMES, resolveCount, type OpOptions, type OpState, type RandomState, type RecordOptions } from './common.js';
-import { broadcastTable, checkShape, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from './shape.js';
+import type { DropoutContext, Runtime } from '../runtime/context.js';
+import { bindingBytes, dtypeBytes } from '../runtime/units.js';
+import {
+  beginOp,
+  checkOpState,
+  drawRandom,
+  type OpOptions,
+  type OpState,
+  RANDOM_OPTION_NAMES,
+  type RandomState,
+  type RecordOptions,
+  resolveCount,
+} from './common.js';
+import { broadcastTable, checkShape, type NoiseShape, resolveNoiseShape, type Shape, shapeSize } from './shape.js';
 
 export interface StructuredOptions extends OpOptions {
   /** Drop probability (the op's rate). */
@@ -24,7 +34,15 @@ export interface StructuredOptions extends OpOptions {
 }
 
 /** The names every structured op shares; each op's list adds its own. */
-export const COMMON_OPTION_NAMES = { p: true, shape: true, dtype: true, out: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true } as const;
+export const COMMON_OPTION_NAMES = {
+  p: true,
+  shape: true,
+  dtype: true,
+  out: true,
+  training: true,
+  ...RANDOM_OPTION_NAMES,
+  encoder: true,
+} as const;
 export const STRUCTURED_OPTIONS = optionNames<StructuredOptions>({ ...COMMON_OPTION_NAMES, noiseShape: true });
 
 export type StructuredOp = 'dropout' | 'gaussian' | 'alpha' | 'bias-residual';
@@ -92,14 +110,36 @@ export function prepared(shape: number[], noiseShape: number[], dtype: Dtype): P
 function wholeBufferCount(x: unknown, dtype: Dtype, xName: string): number {
   const count = resolveCount(undefined, x, dtypeBytes(dtype), xName);
   if (count > 0xffffffff) {
-    throw new InvalidArgumentError(xName, "a buffer of at most 2^32 - 1 elements (the mask contract's limit) when no shape is given; pass shape to use a part of it", new Got(`${(x as GPUBuffer).size} bytes`));
+    throw new InvalidArgumentError(
+      xName,
+      "a buffer of at most 2^32 - 1 elements (the mask contract's limit) when no shape is given; pass shape to use a part of it",
+      new Got(`${(x as GPUBuffer).size} bytes`),
+    );
   }
   return count;
 }
 
 /** The state a structured forward returns. */
-export function structuredState(op: StructuredOp, rand: RandomState, p: number, prep: Prepared, training: boolean, scale: number): StructuredState {
-  return { op, seed: rand.seed, stream: rand.stream, offset: rand.offset, p, shape: prep.shape, noiseShape: prep.noiseShape, dtype: prep.dtype, training, scale };
+export function structuredState(
+  op: StructuredOp,
+  rand: RandomState,
+  p: number,
+  prep: Prepared,
+  training: boolean,
+  scale: number,
+): StructuredState {
+  return {
+    op,
+    seed: rand.seed,
+    stream: rand.stream,
+    offset: rand.offset,
+    p,
+    shape: prep.shape,
+    noiseShape: prep.noiseShape,
+    dtype: prep.dtype,
+    training,
+    scale,
+  };
 }
 
 /** Checks a state returned by one of the forward `ops`: the shared fields, then the shapes and scale. */
@@ -117,7 +157,13 @@ export function prepareBackward(rt: Runtime, dy: unknown, state: StructuredState
 }
 
 /** The prologue of a backward pass with BackwardOptions: beginOp, the state of one of `ops`, the Prepared. */
-export function beginBackward(ctx: DropoutContext, dy: unknown, state: StructuredState, opts: BackwardOptions, ops: readonly StructuredOp[]): { prep: Prepared; rt: Runtime } {
+export function beginBackward(
+  ctx: DropoutContext,
+  dy: unknown,
+  state: StructuredState,
+  opts: BackwardOptions,
+  ops: readonly StructuredOp[],
+): { prep: Prepared; rt: Runtime } {
   const { rt } = beginOp(ctx, opts, 'an object with out or encoder', BACKWARD_OPTIONS);
   checkState(state, ops);
   return { prep: prepareBackward(rt, dy, state, opts.out), rt };
@@ -141,7 +187,13 @@ export function beginOpenRateOp(ctx: DropoutContext, x: GPUBuffer, opts: Structu
 }
 
 /** Validates the backward of a Gaussian or Alpha forward; the rule is the identity in eval mode. */
-export function beginOpenRateBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions, op: 'gaussian' | 'alpha') {
+export function beginOpenRateBackward(
+  ctx: DropoutContext,
+  dy: GPUBuffer,
+  state: StructuredState,
+  opts: BackwardOptions,
+  op: 'gaussian' | 'alpha',
+) {
   const { prep, rt } = beginBackward(ctx, dy, state, opts, [op]);
   const rule = checkOpenRate(state.p, 'state.p');
   return { rule: state.training ? rule : ({ kind: 'identity' } as KeepRule), prep, rt, input: { buffer: dy, argument: 'dy' } };

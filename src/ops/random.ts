@@ -1,12 +1,20 @@
 // The contract's random numbers as ops of their own: raw words, uniforms, normals and the Bernoulli
 // keep-mask dropout would use.
 import { checkCount, keepRule } from '../contract.js';
+import { InvalidArgumentError } from '../errors.js';
+import { type KernelRecord, kernels } from '../kernels/elementwise.js';
+import { optionNames } from '../options.js';
 import type { DropoutContext, Runtime } from '../runtime/context.js';
 import { bindingBytes } from '../runtime/units.js';
-import { InvalidArgumentError } from '../errors.js';
-import { kernels, type KernelRecord } from '../kernels/elementwise.js';
-import { optionNames } from '../options.js';
-import { beginOp, RANDOM_OPTION_NAMES, resolveRandom, withOutput, type RandomOptions, type RandomState, type RecordOptions } from './common.js';
+import {
+  beginOp,
+  RANDOM_OPTION_NAMES,
+  type RandomOptions,
+  type RandomState,
+  type RecordOptions,
+  resolveRandom,
+  withOutput,
+} from './common.js';
 
 export interface RandomOpOptions extends RandomOptions, RecordOptions {
   /** Number of values to generate. */
@@ -23,14 +31,28 @@ export interface RandomResult {
 }
 
 /** A random-number op after the prologue: `kernel` writes `opts.count` values (`unit` each). */
-async function randomOp(ctx: DropoutContext, rt: Runtime, kernel: KernelRecord, opts: RandomOpOptions, threshold = 0, unit: 'word' | 'bit' = 'word'): Promise<RandomResult> {
+async function randomOp(
+  ctx: DropoutContext,
+  rt: Runtime,
+  kernel: KernelRecord,
+  opts: RandomOpOptions,
+  threshold = 0,
+  unit: 'word' | 'bit' = 'word',
+): Promise<RandomResult> {
   const count = checkCount(opts.count);
   const bytes = bindingBytes(unit, 'f32', count);
   if (opts.out !== undefined) rt.transfers.checkStorage(opts.out, 'out', bytes);
   else rt.transfers.checkBufferSize(bytes, 'count', count);
   const state = resolveRandom(ctx, opts);
   const output = await withOutput(rt, opts.out, bytes, kernel.name, (out) =>
-    rt.dispatcher.dispatch({ kernel, count, buffers: { out: { buffer: out, argument: 'out' } }, rand: state, threshold, encoder: opts.encoder }),
+    rt.dispatcher.dispatch({
+      kernel,
+      count,
+      buffers: { out: { buffer: out, argument: 'out' } },
+      rand: state,
+      threshold,
+      encoder: opts.encoder,
+    }),
   );
   return { output, state };
 }
@@ -63,7 +85,14 @@ export interface BernoulliOptions extends RandomOpOptions {
   packed?: boolean;
 }
 
-const BERNOULLI_OPTIONS = optionNames<BernoulliOptions>({ count: true, p: true, packed: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
+const BERNOULLI_OPTIONS = optionNames<BernoulliOptions>({
+  count: true,
+  p: true,
+  packed: true,
+  out: true,
+  ...RANDOM_OPTION_NAMES,
+  encoder: true,
+});
 
 /** The keep-mask dropout with the same (p, seed, stream, offset) would use: 1 = keep. */
 export async function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions): Promise<RandomResult> {

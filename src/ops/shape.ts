@@ -38,7 +38,11 @@ export function resolveNoiseShape(shape: Shape, noiseShape: NoiseShape | undefin
   return noiseShape.map((d, k) => {
     if (d === null) return shape[k]!;
     if (d !== 1 && d !== shape[k]) {
-      throw new InvalidArgumentError(argument, `a shape that broadcasts to [${shape.join(', ')}]: dimension ${k} must be ${shape[k]} or 1`, noiseShape);
+      throw new InvalidArgumentError(
+        argument,
+        `a shape that broadcasts to [${shape.join(', ')}]: dimension ${k} must be ${shape[k]} or 1`,
+        noiseShape,
+      );
     }
     return d;
   });

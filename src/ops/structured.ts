@@ -2,20 +2,37 @@
 // DropPath (and its fused residual form), variational dropout, DropConnect, and the keep-mask
 // itself (docs/DESIGN.md section 2). Element e uses the contract word of its linear index in the
 // noise shape (plus the call's offset).
-import { checkCount, checkProbability, keepRule, type KeepRule } from '../contract.js';
-import type { DropoutContext, Runtime } from '../runtime/context.js';
-import { bindingBytes } from '../runtime/units.js';
+import { checkCount, checkProbability, type KeepRule, keepRule } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { kernels } from '../kernels/elementwise.js';
 import { structuredKernels } from '../kernels/structured.js';
-import { optionNames, type OptionNames } from '../options.js';
-import { beginOp, drawRandom, RANDOM_OPTION_NAMES, resolveRandom, withOptions, withOutput, type OpSettings } from './common.js';
+import { type OptionNames, optionNames } from '../options.js';
+import type { DropoutContext, Runtime } from '../runtime/context.js';
+import { bindingBytes } from '../runtime/units.js';
+import { beginOp, drawRandom, type OpSettings, RANDOM_OPTION_NAMES, resolveRandom, withOptions, withOutput } from './common.js';
 import { applyMask, copyInto, over } from './launch.js';
 import {
-  beginBackward, COMMON_OPTION_NAMES, prepare, structuredState,
-  type BackwardOptions, type Prepared, type StructuredOptions, type StructuredResult, type StructuredState,
+  type BackwardOptions,
+  beginBackward,
+  COMMON_OPTION_NAMES,
+  type Prepared,
+  prepare,
+  type StructuredOptions,
+  type StructuredResult,
+  type StructuredState,
+  structuredState,
 } from './prepare.js';
-import { broadcastTable, checkShape, dropPathNoiseShape, resolveNoiseShape, shapeSize, spatialNoiseShape, variationalNoiseShape, type ChannelOptions, type Shape } from './shape.js';
+import {
+  broadcastTable,
+  type ChannelOptions,
+  checkShape,
+  dropPathNoiseShape,
+  resolveNoiseShape,
+  type Shape,
+  shapeSize,
+  spatialNoiseShape,
+  variationalNoiseShape,
+} from './shape.js';
 
 export interface StructuredDropoutOptions extends StructuredOptions {
   /** Scale kept values by 1 / (1 - p) (default true; timm's scale_by_keep=False sets it false). */
@@ -72,7 +89,12 @@ async function maskedDropout(ctx: DropoutContext, x: GPUBuffer, opts: Structured
 
 /** dx = keep ? dy * scale : 0 with the forward's mask, regenerated from its state (structured
  * dropout, SpatialDropout, DropPath, variational dropout, DropConnect, fused bias + dropout + residual). */
-export async function structuredDropoutBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+export async function structuredDropoutBackward(
+  ctx: DropoutContext,
+  dy: GPUBuffer,
+  state: StructuredState,
+  opts: BackwardOptions = {},
+): Promise<GPUBuffer> {
   const { prep, rt } = beginBackward(ctx, dy, state, opts, ['dropout', 'bias-residual']);
   const rule: KeepRule = state.training ? keepRule(state.p) : { kind: 'identity' };
   return applyMask(rt, prep, { buffer: dy, argument: 'dy' }, opts.out, rule, state, state.scale, opts.encoder);
@@ -118,7 +140,12 @@ export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPath
  * out = residual + branch * keep / (1 - p) (or * keep without scaleByKeep).
  * Backward: dropPathAddBackward (d residual = dy, d branch = structuredDropoutBackward).
  */
-export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, branch: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
+export async function dropPathAdd(
+  ctx: DropoutContext,
+  residual: GPUBuffer,
+  branch: GPUBuffer,
+  opts: DropPathOptions,
+): Promise<StructuredResult> {
   const begun = beginDropout(ctx, opts, 'an object with p and shape', DROP_PATH_OPTIONS);
   const full = withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) });
   const rt: Runtime = begun.rt;
@@ -128,7 +155,11 @@ export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, bran
     if (opts.out === residual) throw new InvalidArgumentError('out', 'a buffer other than residual (this op does not run in place)');
   });
   const output = await withOutput(rt, opts.out, prep.bytes, 'dropPathAdd output', (out) => {
-    const bound = { x: { buffer: branch, argument: 'branch' }, out: { buffer: out, argument: 'out' }, residual: { buffer: residual, argument: 'residual' } };
+    const bound = {
+      x: { buffer: branch, argument: 'branch' },
+      out: { buffer: out, argument: 'out' },
+      residual: { buffer: residual, argument: 'residual' },
+    };
     if (rule.kind === 'zeros') return copyInto(rt, prep, bound.residual, out, opts.encoder);
     const random = rule.kind === 'mask' ? { rand: state, threshold: rule.threshold, scale: state.scale } : { threshold: 0, scale: 1 };
     return rt.dispatcher.dispatch(over(prep, { kernel: structuredKernels.residual, buffers: bound, ...random, encoder: opts.encoder }));
@@ -137,7 +168,12 @@ export async function dropPathAdd(ctx: DropoutContext, residual: GPUBuffer, bran
 }
 
 /** Gradients of dropPathAdd: d residual is dy itself (the same buffer), d branch regenerates the mask. */
-export async function dropPathAddBackward(ctx: DropoutContext, dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
+export async function dropPathAddBackward(
+  ctx: DropoutContext,
+  dy: GPUBuffer,
+  state: StructuredState,
+  opts: BackwardOptions = {},
+): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
   const dbranch = await structuredDropoutBackward(ctx, dy, state, opts);
   return { dresidual: dy, dbranch };
 }
@@ -173,7 +209,15 @@ export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
 }
 
 const DROP_CONNECT_OPTIONS = optionNames<DropConnectOptions>({
-  p: true, rows: true, cols: true, noiseShape: true, dtype: true, out: true, training: true, ...RANDOM_OPTION_NAMES, encoder: true,
+  p: true,
+  rows: true,
+  cols: true,
+  noiseShape: true,
+  dtype: true,
+  out: true,
+  training: true,
+  ...RANDOM_OPTION_NAMES,
+  encoder: true,
 });
 
 /**
@@ -187,7 +231,11 @@ export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: 
   checkCount(opts.cols, 'cols');
   // Checked here, not as the [rows, cols] shape built from them: the caller passed no shape.
   if (opts.rows * opts.cols > 0xffffffff) {
-    throw new InvalidArgumentError('cols', `at most ${Math.floor(0xffffffff / opts.rows)} for ${opts.rows} rows (rows x cols at most 2^32 - 1 elements)`, opts.cols);
+    throw new InvalidArgumentError(
+      'cols',
+      `at most ${Math.floor(0xffffffff / opts.rows)} for ${opts.rows} rows (rows x cols at most 2^32 - 1 elements)`,
+      opts.cols,
+    );
   }
   const { prep, rule, state } = dropoutState(ctx, weight, withOptions(opts, { shape: [opts.rows, opts.cols] }), begun, 'weight');
   const output = await applyMask(begun.rt, prep, { buffer: weight, argument: 'weight' }, opts.out, rule, state, state.scale, opts.encoder);
@@ -195,17 +243,32 @@ export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: 
 }
 
 /** dW = d(masked weight) * keep / (1 - p) with the forward's mask. */
-export async function dropConnectBackward(ctx: DropoutContext, dMaskedWeight: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<GPUBuffer> {
+export async function dropConnectBackward(
+  ctx: DropoutContext,
+  dMaskedWeight: GPUBuffer,
+  state: StructuredState,
+  opts: BackwardOptions = {},
+): Promise<GPUBuffer> {
   return structuredDropoutBackward(ctx, dMaskedWeight, state, opts);
 }
 
 export interface KeepMaskOptions extends Omit<StructuredOptions, 'dtype' | 'training'> {}
 
-const KEEP_MASK_OPTIONS = optionNames<KeepMaskOptions>({ p: true, shape: true, noiseShape: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
+const KEEP_MASK_OPTIONS = optionNames<KeepMaskOptions>({
+  p: true,
+  shape: true,
+  noiseShape: true,
+  out: true,
+  ...RANDOM_OPTION_NAMES,
+  encoder: true,
+});
 
 /** The broadcast keep-mask itself, one u32 per element of x's shape (1 = keep): what every op
  * here decides for the same (p, shape, noiseShape, seed, stream, offset). */
-export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOptions): Promise<{ output: GPUBuffer; state: StructuredState }> {
+export async function structuredKeepMask(
+  ctx: DropoutContext,
+  opts: KeepMaskOptions,
+): Promise<{ output: GPUBuffer; state: StructuredState }> {
   const { rule, rt } = beginDropout(ctx, opts, 'an object with p and shape', KEEP_MASK_OPTIONS);
   const shape = checkShape(requireShape(opts));
   const noiseShape = resolveNoiseShape(shape, opts.noiseShape);
@@ -221,7 +284,13 @@ export async function structuredKeepMask(ctx: DropoutContext, opts: KeepMaskOpti
     return rt.dispatcher.dispatch(
       rule.kind === 'zeros'
         ? over(prep, { kernel: kernels.bernoulliFill, buffers: out, threshold: 1, encoder: opts.encoder })
-        : over(prep, { kernel: structuredKernels.keepMask, buffers: out, rand, threshold: rule.kind === 'mask' ? rule.threshold : 0, encoder: opts.encoder }),
+        : over(prep, {
+            kernel: structuredKernels.keepMask,
+            buffers: out,
+            rand,
+            threshold: rule.kind === 'mask' ? rule.threshold : 0,
+            encoder: opts.encoder,
+          }),
     );
   });
   const scale = rule.kind === 'mask' ? rule.scale : 1;

@@ -15,7 +15,8 @@ export interface CheckedRandom {
 /** Checks a reference call's options object and the randomness it holds: seed required, stream
  * and offset 0 by default. */
 export function checkRandom(opts: unknown, argument = 'options'): CheckedRandom {
-  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError(argument, 'an object with at least seed ({ seed, stream?, offset?, ... })', opts);
+  if (typeof opts !== 'object' || opts === null)
+    throw new InvalidArgumentError(argument, 'an object with at least seed ({ seed, stream?, offset?, ... })', opts);
   const r = opts as { seed: bigint; stream?: bigint; offset?: bigint };
   return { seed: toU64(r.seed, 'seed'), stream: toU64(r.stream ?? 0n, 'stream'), offset: toU64(r.offset ?? 0n, 'offset') };
 }
@@ -23,7 +24,8 @@ export function checkRandom(opts: unknown, argument = 'options'): CheckedRandom 
 /** What came instead of an array, without printing a long one. */
 export function arrayGot(v: unknown): unknown {
   if (Array.isArray(v)) return new Got(`an Array of ${v.length} values`);
-  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return new Got(`a ${v.constructor.name} of ${(v as unknown as ArrayLike<unknown>).length} values`);
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView))
+    return new Got(`a ${v.constructor.name} of ${(v as unknown as ArrayLike<unknown>).length} values`);
   return v;
 }
 
@@ -37,9 +39,11 @@ export function checkHostData(x: unknown, dtype: unknown, argument: string): Dty
   const d: Dtype = (dtype as Dtype | undefined) ?? (x instanceof Uint16Array ? 'f16' : 'f32');
   if (d === 'f16' ? x instanceof Uint16Array : x instanceof Float32Array) return d;
   const expected =
-    dtype === undefined ? 'a Float32Array, or a Uint16Array of f16 bit patterns'
-    : d === 'f16' ? "a Uint16Array of f16 bit patterns (dtype 'f16')"
-    : "a Float32Array (dtype 'f32')";
+    dtype === undefined
+      ? 'a Float32Array, or a Uint16Array of f16 bit patterns'
+      : d === 'f16'
+        ? "a Uint16Array of f16 bit patterns (dtype 'f16')"
+        : "a Float32Array (dtype 'f32')";
   throw new InvalidArgumentError(argument, expected, arrayGot(x));
 }
 
@@ -47,7 +51,8 @@ export function checkHostData(x: unknown, dtype: unknown, argument: string): Dty
 export function checkNumbers(a: unknown, argument: string, length: number, what: string): asserts a is ArrayLike<number> {
   const isArray = Array.isArray(a) || (ArrayBuffer.isView(a) && !(a instanceof DataView));
   if (!isArray) throw new InvalidArgumentError(argument, `an array of ${length} ${what}`, a);
-  if ((a as ArrayLike<number>).length !== length) throw new InvalidArgumentError(argument, `${length} ${what}`, new Got(`${(a as ArrayLike<number>).length}`));
+  if ((a as ArrayLike<number>).length !== length)
+    throw new InvalidArgumentError(argument, `${length} ${what}`, new Got(`${(a as ArrayLike<number>).length}`));
 }
 
 /** A whole number >= 1: the model references' rows and columns. */

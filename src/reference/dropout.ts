@@ -3,9 +3,9 @@
 import { checkCount, checkProbability, keepRule, type U64 } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { fromHalfBits, toHalfBits } from '../half.js';
-import { contractWords } from './philox.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { arrayGot, checkHostData, checkRandom } from './checks.js';
+import { contractWords } from './philox.js';
 
 export { contractWords as referenceWords } from './philox.js';
 
@@ -75,7 +75,8 @@ export function packMask(keep: Uint8Array): Uint32Array {
 export function unpackMask(bits: Uint32Array, count: number): Uint8Array {
   if (!(bits instanceof Uint32Array)) throw new InvalidArgumentError('bits', 'a Uint32Array of packed mask words', arrayGot(bits));
   checkCount(count);
-  if (count > bits.length * 32) throw new InvalidArgumentError('count', `at most ${bits.length * 32} elements (32 per word of bits)`, count);
+  if (count > bits.length * 32)
+    throw new InvalidArgumentError('count', `at most ${bits.length * 32} elements (32 per word of bits)`, count);
   const out = new Uint8Array(count);
   for (let i = 0; i < count; i++) out[i] = (bits[i >>> 5]! >>> (i & 31)) & 1;
   return out;

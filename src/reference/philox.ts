@@ -28,11 +28,16 @@ export function mulhi32(a: number, b: number): number {
 
 /** Philox4x32-10 of a counter (4 u32 words) under a key (2 u32 words). Writes 4 words into out. */
 export function philox4x32_10(
-  c0: number, c1: number, c2: number, c3: number,
-  k0: number, k1: number,
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  k0: number,
+  k1: number,
   out: Uint32Array | number[] = new Uint32Array(4),
 ): Uint32Array | number[] {
-  if (c0 >>> 0 !== c0 || c1 >>> 0 !== c1 || c2 >>> 0 !== c2 || c3 >>> 0 !== c3 || k0 >>> 0 !== k0 || k1 >>> 0 !== k1) refuseWords([c0, c1, c2, c3, k0, k1]);
+  if (c0 >>> 0 !== c0 || c1 >>> 0 !== c1 || c2 >>> 0 !== c2 || c3 >>> 0 !== c3 || k0 >>> 0 !== k0 || k1 >>> 0 !== k1)
+    refuseWords([c0, c1, c2, c3, k0, k1]);
   // A typed array too short would drop words silently.
   if (!(out instanceof Uint32Array && out.length >= 4) && !Array.isArray(out)) refuseOut(out);
   for (let round = 0; round < 10; round++) {
@@ -49,7 +54,10 @@ export function philox4x32_10(
     c2 = (hi0 ^ c3 ^ k1) >>> 0;
     c3 = lo0;
   }
-  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
   return out;
 }
 

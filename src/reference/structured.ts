@@ -4,13 +4,13 @@
 import { checkProbability, keepRule } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { fromHalfBits, toHalfBits } from '../half.js';
-import { contractWords } from './philox.js';
-import { referenceNormal, type HostData, type ReferenceRandom } from './dropout.js';
 import type { Dtype } from '../kernels/shaders.js';
 import { alphaDropoutCoefficients } from '../ops/alpha.js';
 import { gaussianSigma } from '../ops/gaussian.js';
-import { checkShape, resolveNoiseShape, shapeSize, type NoiseShape, type Shape } from '../ops/shape.js';
+import { checkShape, type NoiseShape, resolveNoiseShape, type Shape, shapeSize } from '../ops/shape.js';
 import { arrayGot, checkHostData, checkRandom } from './checks.js';
+import { type HostData, type ReferenceRandom, referenceNormal } from './dropout.js';
+import { contractWords } from './philox.js';
 
 export interface ReferenceStructured extends ReferenceRandom {
   p: number;
@@ -121,12 +121,19 @@ function structuredOf(x: HostData, opts: ReferenceStructured & { scaleByKeep?: b
   if (rule.kind === 'identity') return x.slice();
   const scale = f(rule.kind === 'mask' && scaleByKeep ? rule.scale : 1);
   const v = values(x, dtype);
-  return store(Array.from(v, (u, i) => (keep[i] ? f(u * scale) : 0)), dtype);
+  return store(
+    Array.from(v, (u, i) => (keep[i] ? f(u * scale) : 0)),
+    dtype,
+  );
 }
 
 /** out = residual + (keep ? branch * scale : 0), in f32 steps with one final rounding for f16;
  * DropPath's noise shape (N, 1, ..., 1) goes in opts.noiseShape. */
-export function referenceDropPathAdd(residual: HostData, branch: HostData, opts: ReferenceStructured & { scaleByKeep?: boolean }): HostData {
+export function referenceDropPathAdd(
+  residual: HostData,
+  branch: HostData,
+  opts: ReferenceStructured & { scaleByKeep?: boolean },
+): HostData {
   const dtype = begin(branch, opts, 'branch');
   checkPartner(residual, dtype, branch.length, 'residual', 'as branch');
   const scaleByKeep = scaleByKeepOf(opts);
@@ -135,7 +142,10 @@ export function referenceDropPathAdd(residual: HostData, branch: HostData, opts:
   const rule = keepRule(opts.p);
   const scale = f(rule.kind === 'mask' && scaleByKeep ? rule.scale : 1);
   const [bv, rv] = [values(branch, dtype), values(residual, dtype)];
-  return store(Array.from(rv, (u, i) => f(u + (keep[i] ? f(bv[i]! * scale) : 0))), dtype);
+  return store(
+    Array.from(rv, (u, i) => f(u + (keep[i] ? f(bv[i]! * scale) : 0))),
+    dtype,
+  );
 }
 
 /** y = x * (1 + sigma z), z = the contract normal of the element's mask index, in f32 steps. */
@@ -156,7 +166,10 @@ function gaussianOf(x: HostData, opts: ReferenceStructured, argument: string): H
   if (opts.p === 0) return x.slice(); // the identity, bits as they are (the GPU copies them)
   const z = referenceNormal(shapeSize(noise), opts);
   const v = values(x, dtype);
-  return store(Array.from(v, (u, i) => f(u * f(1 + f(sigma * z[indices[i]!]!)))), dtype);
+  return store(
+    Array.from(v, (u, i) => f(u * f(1 + f(sigma * z[indices[i]!]!)))),
+    dtype,
+  );
 }
 
 /** Keras AlphaDropout: y = a (keep ? x : alpha') + b, with a, b and alpha' rounded to f32. */
@@ -167,7 +180,10 @@ export function referenceAlphaDropout(x: HostData, opts: ReferenceStructured): H
   const keep = referenceStructuredKeep({ ...opts, shape });
   const { a, b, alphaPrime } = alphaDropoutCoefficients(opts.p);
   const v = values(x, dtype);
-  return store(Array.from(v, (u, i) => f(f(f(a) * (keep[i] ? u : f(alphaPrime))) + f(b))), dtype);
+  return store(
+    Array.from(v, (u, i) => f(f(f(a) * (keep[i] ? u : f(alphaPrime))) + f(b))),
+    dtype,
+  );
 }
 
 /** dx = keep ? dy * a : 0. */
@@ -178,7 +194,10 @@ export function referenceAlphaDropoutBackward(dy: HostData, opts: ReferenceStruc
   const keep = referenceStructuredKeep({ ...opts, shape });
   const a = f(alphaDropoutCoefficients(opts.p).a);
   const v = values(dy, dtype);
-  return store(Array.from(v, (u, i) => (keep[i] ? f(u * a) : 0)), dtype);
+  return store(
+    Array.from(v, (u, i) => (keep[i] ? f(u * a) : 0)),
+    dtype,
+  );
 }
 
 /** out = residual + (keep ? (x + bias[c]) * scale : 0), c = the element's last coordinate. */
@@ -186,17 +205,23 @@ export function referenceBiasDropoutResidual(x: HostData, bias: HostData, residu
   const dtype = begin(x, opts, 'x');
   const { shape } = resolved(x.length, opts);
   const cols = checkColumns(shape);
-  checkPartner(bias, dtype, cols, 'bias', "the last extent of shape, C");
+  checkPartner(bias, dtype, cols, 'bias', 'the last extent of shape, C');
   checkPartner(residual, dtype, x.length, 'residual', 'as x');
   const keep = referenceStructuredKeep({ ...opts, shape });
   const rule = keepRule(opts.p);
   const scale = f(rule.kind === 'mask' ? rule.scale : 1);
   const [xv, bv, rv] = [values(x, dtype), values(bias, dtype), values(residual, dtype)];
-  return store(Array.from(xv, (u, i) => f(rv[i]! + (keep[i] ? f(f(u + bv[i % cols]!) * scale) : 0))), dtype);
+  return store(
+    Array.from(xv, (u, i) => f(rv[i]! + (keep[i] ? f(f(u + bv[i % cols]!) * scale) : 0))),
+    dtype,
+  );
 }
 
 /** dx = keep ? dy * scale : 0; dbias = sum of dx over the rows (in f64, then rounded); dresidual = dy. */
-export function referenceBiasDropoutResidualBackward(dy: HostData, opts: ReferenceStructured): { dx: HostData; dbias: HostData; dresidual: HostData } {
+export function referenceBiasDropoutResidualBackward(
+  dy: HostData,
+  opts: ReferenceStructured,
+): { dx: HostData; dbias: HostData; dresidual: HostData } {
   const dtype = begin(dy, opts, 'dy');
   const { shape } = resolved(dy.length, opts);
   const cols = checkColumns(shape);

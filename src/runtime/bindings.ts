@@ -50,9 +50,14 @@ export class Bindings {
     const key = `p${storage.map(([b, w]) => `${b}${w ? 'w' : 'r'}`).join('')}${withAux ? 'a' : ''}`;
     let layout = this.layouts.get(key);
     if (!layout) {
-      const uniform = (binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: COMPUTE_STAGE, buffer: { type: 'uniform', hasDynamicOffset: true } });
+      const uniform = (binding: number): GPUBindGroupLayoutEntry => ({
+        binding,
+        visibility: COMPUTE_STAGE,
+        buffer: { type: 'uniform', hasDynamicOffset: true },
+      });
       const entries: GPUBindGroupLayoutEntry[] = [uniform(0), ...(withAux ? [uniform(4)] : [])];
-      for (const [b, w] of storage) entries.push({ binding: b, visibility: COMPUTE_STAGE, buffer: { type: w ? 'storage' : 'read-only-storage' } });
+      for (const [b, w] of storage)
+        entries.push({ binding: b, visibility: COMPUTE_STAGE, buffer: { type: w ? 'storage' : 'read-only-storage' } });
       const group = this.device.createBindGroupLayout({ label: `webgpu-dropout ${key}`, entries });
       layout = { layout: this.device.createPipelineLayout({ label: `webgpu-dropout ${key}`, bindGroupLayouts: [group] }), group, key };
       this.layouts.set(key, layout);
@@ -130,7 +135,11 @@ export class Bindings {
     if (!ring) return;
     if (ring.short && ring.buffer.size < UNIFORM_RING_MAX_BYTES) {
       // The old ring goes to the garbage collector; the submitted batch keeps it alive while it runs.
-      this.ring = { buffer: this.uniformBuffer('webgpu-dropout batch uniforms', Math.min(UNIFORM_RING_MAX_BYTES, ring.buffer.size * 2)), next: 0, short: false };
+      this.ring = {
+        buffer: this.uniformBuffer('webgpu-dropout batch uniforms', Math.min(UNIFORM_RING_MAX_BYTES, ring.buffer.size * 2)),
+        next: 0,
+        short: false,
+      };
       return;
     }
     ring.next = 0;

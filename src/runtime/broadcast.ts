@@ -7,7 +7,7 @@ import type { KernelRecord } from '../kernels/record.js';
 import type { MaskTablePolicy } from './options.js';
 import type { Constants, Pipelines } from './pipelines.js';
 import type { Transfers } from './transfers.js';
-import { Usage, type BoundBuffer } from './units.js';
+import { type BoundBuffer, Usage } from './units.js';
 
 /** Specialization answers kept per context, past which they are forgotten (endless new shapes
  * cannot grow the map; a forgotten grant is granted again, since grants are never taken back). */
@@ -45,12 +45,25 @@ export class Broadcasts {
    * `tables` false (synchronous recording, which cannot give a temporary back) no mask table and
    * no specialization are used.
    */
-  plan(kernel: KernelRecord, count: number, table: Uint32Array, random: boolean, threshold: number, opConstants: Constants | undefined, tables: boolean): BroadcastPlan {
+  plan(
+    kernel: KernelRecord,
+    count: number,
+    table: Uint32Array,
+    random: boolean,
+    threshold: number,
+    opConstants: Constants | undefined,
+    tables: boolean,
+  ): BroadcastPlan {
     const writer = tables && random ? this.maskTableWriter(kernel, count, table, threshold) : undefined;
     const maskTable = writer
       ? { buffer: this.transfers.acquire(writer.count * 4, 'mask table'), argument: 'mask table' }
       : { buffer: this.placeholderBuffer(), argument: 'mask table' };
-    return { constants: tables ? this.specialization(count, table, opConstants) : undefined, maskTable, writer, variant: writer ? READS_TABLE : undefined };
+    return {
+      constants: tables ? this.specialization(count, table, opConstants) : undefined,
+      maskTable,
+      writer,
+      variant: writer ? READS_TABLE : undefined,
+    };
   }
 
   /**
@@ -80,7 +93,8 @@ export class Broadcasts {
       }
       Object.assign(constants, opConstants); // the op's own, last
       // Frozen, so the context keys its pipelines by this object's JSON once (constantsKey).
-      granted = Object.keys(constants).length && this.pipelines.claimSpecialization(JSON.stringify(constants)) ? Object.freeze(constants) : null;
+      granted =
+        Object.keys(constants).length && this.pipelines.claimSpecialization(JSON.stringify(constants)) ? Object.freeze(constants) : null;
       this.seen.set(key, granted);
     }
     return granted ?? undefined;
@@ -93,7 +107,12 @@ export class Broadcasts {
    * (a table of words where threshold 0 keeps everything without it; a table of normals always
    * saves Box-Muller).
    */
-  private maskTableWriter(kernel: KernelRecord, count: number, table: Uint32Array, threshold: number): { kernel: KernelRecord; count: number } | undefined {
+  private maskTableWriter(
+    kernel: KernelRecord,
+    count: number,
+    table: Uint32Array,
+    threshold: number,
+  ): { kernel: KernelRecord; count: number } | undefined {
     if (kernel.mask !== 'broadcast' || count === 0) return undefined;
     if (kernel.maskTableHolds === 'words' && !threshold) return undefined;
     const maskCount = maskElements(table);

@@ -9,17 +9,18 @@
 //   tracking.ts    what WebGPU does not tell: an encoder's device, finished encoders, destroyed buffers
 // The class's members are the public surface and nothing else. The library's own modules (ops,
 // the model kit, the tfjs entry) reach the parts through one door, `runtimeOf(ctx)`.
+
+import { InvalidArgumentError } from '../errors.js';
 import { PhiloxGenerator } from '../generator.js';
 import { kernels } from '../kernels/elementwise.js';
-import { BufferPool } from './pool.js';
 import type { F16Path } from '../kernels/shaders.js';
-import { InvalidArgumentError } from '../errors.js';
 import { Bindings } from './bindings.js';
 import { Broadcasts } from './broadcast.js';
 import { Dispatcher } from './dispatch.js';
 import { Liveness } from './liveness.js';
-import { resolveOptions, type ContextOptions, type LaunchTuning, type MaskTablePolicy } from './options.js';
+import { type ContextOptions, type LaunchTuning, type MaskTablePolicy, resolveOptions } from './options.js';
 import { Pipelines } from './pipelines.js';
+import { BufferPool } from './pool.js';
 import { Submission } from './submission.js';
 import { trackObjects } from './tracking.js';
 import { Transfers } from './transfers.js';

@@ -4,20 +4,27 @@
 // per-dimension workgroup limit; the model kit's 'custom' kernels take the same path as one
 // dispatch over whole buffers with a uniform of their own. Everything per record (the storage
 // bindings, the uniform layout, the layout) is derived once per record.
-import { U64_MAX, type RandomState } from '../contract.js';
+import { type RandomState, U64_MAX } from '../contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import {
-  PARAMS_HEADER, PARAMS_HEADER_LAYOUT, packUniforms, uniformLayout,
-  type BindingUnit, type BuffersOf, type KernelRecord, type UniformLayout, type UniformsOf,
+  type BindingUnit,
+  type BuffersOf,
+  type KernelRecord,
+  type PARAMS_HEADER,
+  PARAMS_HEADER_LAYOUT,
+  packUniforms,
+  type UniformLayout,
+  type UniformsOf,
+  uniformLayout,
 } from '../kernels/record.js';
 import type { Dtype } from '../kernels/shaders.js';
 import type { Bindings, PipelineLayout } from './bindings.js';
 import type { Broadcasts } from './broadcast.js';
 import type { Liveness } from './liveness.js';
-import { misaligned, NO_CONSTANTS, type Constants, type Pipelines } from './pipelines.js';
+import { type Constants, misaligned, NO_CONSTANTS, type Pipelines } from './pipelines.js';
 import type { Submission } from './submission.js';
 import type { Transfers } from './transfers.js';
-import { bindingBytes, unitBytes, type BoundBuffer } from './units.js';
+import { type BoundBuffer, bindingBytes, unitBytes } from './units.js';
 
 /**
  * One kernel call: the one shape in which every op, the model kit and the tfjs entry describe
@@ -70,11 +77,24 @@ interface KernelPlan extends PipelineLayout {
 
 /** Word of each PARAMS_HEADER field, by name (the packer below writes them positionally, on every
  * call's path, so it looks them up once). */
-const H = Object.fromEntries(PARAMS_HEADER_LAYOUT.names.map((n, i) => [n, PARAMS_HEADER_LAYOUT.words[i]!])) as Record<keyof typeof PARAMS_HEADER, number>;
+const H = Object.fromEntries(PARAMS_HEADER_LAYOUT.names.map((n, i) => [n, PARAMS_HEADER_LAYOUT.words[i]!])) as Record<
+  keyof typeof PARAMS_HEADER,
+  number
+>;
 
 /** Writes one chunk's Params header (PARAMS_HEADER) at word `w`: the call's randomness, the mask
  * index `start` of the chunk's element 0, its element count, threshold, scale and first element. */
-function packHeader(u: Uint32Array, f: Float32Array, w: number, rand: RandomState | undefined, start: bigint, count: number, threshold: number, scale: number, first: number): void {
+function packHeader(
+  u: Uint32Array,
+  f: Float32Array,
+  w: number,
+  rand: RandomState | undefined,
+  start: bigint,
+  count: number,
+  threshold: number,
+  scale: number,
+  first: number,
+): void {
   const seed = rand?.seed ?? 0n;
   const stream = rand?.stream ?? 0n;
   const offset = rand?.offset ?? 0n;
@@ -137,7 +157,8 @@ export class Dispatcher {
     this.liveness.check();
     const given = Array.isArray(all) ? (all as readonly KernelCall[]) : [all as KernelCall];
     const encoder = given[0]?.encoder;
-    if (given.some((c) => c.encoder !== encoder)) throw new InvalidArgumentError('encoder', 'the same encoder (or none) in every call of dispatch');
+    if (given.some((c) => c.encoder !== encoder))
+      throw new InvalidArgumentError('encoder', 'the same encoder (or none) in every call of dispatch');
     const temporaries: GPUBuffer[] = [];
     const calls = this.resolveAll(given, temporaries);
     if (calls.length === 0) return;
@@ -157,7 +178,11 @@ export class Dispatcher {
       }
       this.liveness.check();
       // The arguments name buffers in the batch's error messages.
-      await this.submission.encode((e) => records.forEach((record) => record(e)), { encoder, arguments: encoder ? undefined : args, scopes: encoder ? undefined : scopes });
+      await this.submission.encode((e) => records.forEach((record) => record(e)), {
+        encoder,
+        arguments: encoder ? undefined : args,
+        scopes: encoder ? undefined : scopes,
+      });
     } catch (e) {
       for (const t of temporaries) this.transfers.refund(t);
       throw e;
@@ -169,7 +194,10 @@ export class Dispatcher {
    * look up, so that the first call finds them compiled. */
   warm(kernel: KernelRecord, dtype: Dtype): Promise<unknown> {
     const plan = this.plan(kernel);
-    return Promise.all([this.pipelines.get(kernel, dtype, NO_CONSTANTS, plan), plan.tailKernel && this.pipelines.get(plan.tailKernel, dtype, NO_CONSTANTS, plan)]);
+    return Promise.all([
+      this.pipelines.get(kernel, dtype, NO_CONSTANTS, plan),
+      plan.tailKernel && this.pipelines.get(plan.tailKernel, dtype, NO_CONSTANTS, plan),
+    ]);
   }
 
   /**
@@ -201,7 +229,11 @@ export class Dispatcher {
         if (r.writer) {
           // The table's writer first, recorded back to back with the call that reads it.
           const out = { out: r.buffers.maskTable! };
-          calls.push({ call: { kernel: r.writer.kernel, count: r.writer.count, buffers: out, rand: c.rand, encoder: c.encoder }, buffers: out, variant: NO_CONSTANTS });
+          calls.push({
+            call: { kernel: r.writer.kernel, count: r.writer.count, buffers: out, rand: c.rand, encoder: c.encoder },
+            buffers: out,
+            variant: NO_CONSTANTS,
+          });
         }
         calls.push(r);
       }
@@ -217,11 +249,26 @@ export class Dispatcher {
   private resolve(call: KernelCall, temporaries: GPUBuffer[] | undefined): Resolved {
     const { kernel } = call;
     const buffers: Readonly<Record<string, BoundBuffer>> = call.buffers;
-    if ((kernel.mask === 'broadcast') !== (call.broadcast !== undefined)) throw new Error(`${kernel.name}: a broadcast table goes with 'broadcast' kernels only`); // a bug in the caller
+    if ((kernel.mask === 'broadcast') !== (call.broadcast !== undefined))
+      throw new Error(`${kernel.name}: a broadcast table goes with 'broadcast' kernels only`); // a bug in the caller
     if (kernel.mask !== 'broadcast') return { call, buffers, variant: NO_CONSTANTS };
-    const b = this.broadcasts.plan(kernel, call.count, call.broadcast!, call.rand !== undefined, call.threshold ?? 0, call.constants, temporaries !== undefined);
+    const b = this.broadcasts.plan(
+      kernel,
+      call.count,
+      call.broadcast!,
+      call.rand !== undefined,
+      call.threshold ?? 0,
+      call.constants,
+      temporaries !== undefined,
+    );
     if (b.writer) temporaries!.push(b.maskTable.buffer);
-    return { call, buffers: { ...buffers, maskTable: b.maskTable }, constants: b.constants, variant: b.variant ?? NO_CONSTANTS, writer: b.writer };
+    return {
+      call,
+      buffers: { ...buffers, maskTable: b.maskTable },
+      constants: b.constants,
+      variant: b.variant ?? NO_CONSTANTS,
+      writer: b.writer,
+    };
   }
 
   /** Invocations of `kernel`'s body entry point over n elements under the tuning (its dispatch
@@ -229,10 +276,15 @@ export class Dispatcher {
   invocations(kernel: KernelRecord, n: number): number {
     const { tuning } = this.settings;
     const per =
-      kernel.dispatch === 'grid' ? 4 * tuning.groupsPerInvocation
-      : kernel.dispatch === 'maskWord' ? (tuning.maskWords === 'workgroup' ? 4 : 32)
-      : kernel.dispatch === 'word' ? 32
-      : 1;
+      kernel.dispatch === 'grid'
+        ? 4 * tuning.groupsPerInvocation
+        : kernel.dispatch === 'maskWord'
+          ? tuning.maskWords === 'workgroup'
+            ? 4
+            : 32
+          : kernel.dispatch === 'word'
+            ? 32
+            : 1;
     return kernel.tail ? Math.ceil(Math.floor(n / 4) / (per / 4)) : Math.ceil(n / per);
   }
 
@@ -251,7 +303,13 @@ export class Dispatcher {
     const dtype = r.call.dtype ?? 'f32';
     // Chunks start on multiples of 4 elements, so every chunk shares the call's alignment.
     const plan = this.plan(kernel);
-    const body = this.pipelines.specializedOr(kernel, dtype, r.constants, (r.call.rand?.offset ?? 0n) % 4n ? misaligned(r.variant) : r.variant, plan);
+    const body = this.pipelines.specializedOr(
+      kernel,
+      dtype,
+      r.constants,
+      (r.call.rand?.offset ?? 0n) % 4n ? misaligned(r.variant) : r.variant,
+      plan,
+    );
     const tail = kernel.tail && count % 4 ? this.pipelines.specializedOr(plan.tailKernel!, dtype, r.constants, r.variant, plan) : undefined;
     const bodyPipeline = await body;
     const tailPipeline = tail && (await tail);
@@ -303,7 +361,9 @@ export class Dispatcher {
         const bound = buffers[name];
         if (!bound) throw new Error(`${kernel.name}: no buffer for ${name}`); // a bug in the caller, not user input
         const { buffer } = bound;
-        return unit === 'whole' ? [binding, buffer, 0, buffer.size] : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
+        return unit === 'whole'
+          ? [binding, buffer, 0, buffer.size]
+          : [binding, buffer, first * unitBytes(unit, dtype), bindingBytes(unit, dtype, n)];
       });
       groups.push(this.bindings.group(plan, { buffer: uniforms.buffer, size: paramsBytes }, broadcast, storage, scopes));
     }

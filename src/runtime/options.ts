@@ -2,8 +2,8 @@
 // the checks that turn each option into its resolved value (or an error naming it).
 import { toU64, type U64 } from '../contract.js';
 import { InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { checkOptionNames, optionNames } from '../options.js';
 import type { F16Path } from '../kernels/shaders.js';
+import { checkOptionNames, optionNames } from '../options.js';
 import { CHUNK_ALIGN } from './units.js';
 
 export interface ContextOptions {
@@ -85,7 +85,11 @@ export interface ResolvedOptions {
 /** Whether an adapter computes on the CPU (lavapipe/llvmpipe, SwiftShader): the tuning defaults differ. */
 export function isCpuAdapter(info: GPUAdapterInfo | undefined): boolean {
   if (!info) return false;
-  return info.isFallbackAdapter === true || info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${info.device} ${info.description}`);
+  return (
+    info.isFallbackAdapter === true ||
+    info.architecture === 'software' ||
+    /llvmpipe|lavapipe|swiftshader/i.test(`${info.device} ${info.description}`)
+  );
 }
 
 /**
@@ -102,20 +106,35 @@ export function defaultTuning(info: GPUAdapterInfo | undefined, workgroupSize = 
 
 const TUNING_OPTIONS = optionNames<LaunchTuning>({ groupsPerInvocation: true, maskWords: true });
 const CONTEXT_OPTIONS = optionNames<ContextOptions>({
-  workgroupSize: true, maxChunkElements: true, poolBytes: true, seed: true, validate: true, specializedShapes: true, maskTables: true, tuning: true, f16Path: true,
+  workgroupSize: true,
+  maxChunkElements: true,
+  poolBytes: true,
+  seed: true,
+  validate: true,
+  specializedShapes: true,
+  maskTables: true,
+  tuning: true,
+  f16Path: true,
 });
 const MASK_TABLE_OPTIONS = optionNames<Exclude<ContextOptions['maskTables'], false | undefined>>({ minElements: true, minReuse: true });
 
 function launchTuning(option: unknown, device: GPUDevice, workgroupSize: number): Required<LaunchTuning> {
   const auto = defaultTuning((device as { adapterInfo?: GPUAdapterInfo }).adapterInfo, workgroupSize);
   if (option === undefined) return auto;
-  if (typeof option !== 'object' || option === null) throw new InvalidArgumentError('options.tuning', '{ groupsPerInvocation?, maskWords? }', option);
+  if (typeof option !== 'object' || option === null)
+    throw new InvalidArgumentError('options.tuning', '{ groupsPerInvocation?, maskWords? }', option);
   checkOptionNames(option, TUNING_OPTIONS, 'options.tuning');
   const { groupsPerInvocation = auto.groupsPerInvocation, maskWords = auto.maskWords } = option as LaunchTuning;
-  if (![1, 2, 4, 8].includes(groupsPerInvocation)) throw new InvalidArgumentError('options.tuning.groupsPerInvocation', '1, 2, 4 or 8', groupsPerInvocation);
-  if (maskWords !== 'workgroup' && maskWords !== 'invocation') throw new InvalidArgumentError('options.tuning.maskWords', "'workgroup' or 'invocation'", maskWords);
+  if (![1, 2, 4, 8].includes(groupsPerInvocation))
+    throw new InvalidArgumentError('options.tuning.groupsPerInvocation', '1, 2, 4 or 8', groupsPerInvocation);
+  if (maskWords !== 'workgroup' && maskWords !== 'invocation')
+    throw new InvalidArgumentError('options.tuning.maskWords', "'workgroup' or 'invocation'", maskWords);
   if (maskWords === 'workgroup' && workgroupSize % 8 !== 0) {
-    throw new InvalidArgumentError('options.tuning.maskWords', `'invocation' with a workgroupSize that is not a multiple of 8 (it is ${workgroupSize})`, maskWords);
+    throw new InvalidArgumentError(
+      'options.tuning.maskWords',
+      `'invocation' with a workgroupSize that is not a multiple of 8 (it is ${workgroupSize})`,
+      maskWords,
+    );
   }
   return { groupsPerInvocation, maskWords };
 }
@@ -127,8 +146,10 @@ function maskTablePolicy(option: ContextOptions['maskTables']): MaskTablePolicy 
   }
   if (option) checkOptionNames(option, MASK_TABLE_OPTIONS, 'options.maskTables');
   const { minElements = 65536, minReuse = 16 } = option ?? {};
-  if (typeof minElements !== 'number' || !(minElements >= 0)) throw new InvalidArgumentError('options.maskTables.minElements', 'a number >= 0', minElements);
-  if (typeof minReuse !== 'number' || !(minReuse >= 1)) throw new InvalidArgumentError('options.maskTables.minReuse', 'a number >= 1', minReuse);
+  if (typeof minElements !== 'number' || !(minElements >= 0))
+    throw new InvalidArgumentError('options.maskTables.minElements', 'a number >= 0', minElements);
+  if (typeof minReuse !== 'number' || !(minReuse >= 1))
+    throw new InvalidArgumentError('options.maskTables.minReuse', 'a number >= 1', minReuse);
   return { minElements, minReuse };
 }
 
@@ -162,7 +183,8 @@ export function resolveOptions(device: GPUDevice, options: ContextOptions): Reso
   }
   const maxChunkElements = Math.min(byLimit, Math.floor(requested / CHUNK_ALIGN) * CHUNK_ALIGN);
   const poolBytes = options.poolBytes ?? 256 * 1024 * 1024;
-  if (typeof poolBytes !== 'number' || !(poolBytes >= 0)) throw new InvalidArgumentError('options.poolBytes', 'a byte count >= 0', poolBytes);
+  if (typeof poolBytes !== 'number' || !(poolBytes >= 0))
+    throw new InvalidArgumentError('options.poolBytes', 'a byte count >= 0', poolBytes);
   const validate = options.validate ?? true;
   if (typeof validate !== 'boolean') throw new InvalidArgumentError('options.validate', 'true or false', validate);
   const specializedShapes = options.specializedShapes ?? 32;
@@ -175,7 +197,9 @@ export function resolveOptions(device: GPUDevice, options: ContextOptions): Reso
   const f16Path = options.f16Path ?? (hasF16 ? 'native' : 'packed');
   if (f16Path !== 'native' && f16Path !== 'packed') throw new InvalidArgumentError('options.f16Path', "'native' or 'packed'", f16Path);
   if (f16Path === 'native' && !hasF16) {
-    throw new UnsupportedError("options.f16Path: 'native' needs the device feature 'shader-f16', which this device lacks (use 'packed' or leave it unset)");
+    throw new UnsupportedError(
+      "options.f16Path: 'native' needs the device feature 'shader-f16', which this device lacks (use 'packed' or leave it unset)",
+    );
   }
   const seed = options.seed === undefined ? randomSeed() : toU64(options.seed, 'options.seed');
   return { workgroupSize: wg, maxChunkElements, poolBytes, validate, specializedShapes, maskTables, tuning, f16Path, seed };

@@ -1,7 +1,7 @@
 // The pipeline cache of one context: shader modules per file set and dtype, pipelines compiled
 // asynchronously once per (record, dtype, constants, layout), the budget of specialized pipelines
 // (ContextOptions.specializedShapes), and synchronous compiles for recordNow.
-import { composeShader, moduleFiles, type Dtype, type F16Path, type ModuleSource } from '../kernels/shaders.js';
+import { composeShader, type Dtype, type F16Path, type ModuleSource, moduleFiles } from '../kernels/shaders.js';
 
 /** What a pipeline is compiled from: the record's files, section, entry point and uniforms (name labels it). */
 export interface PipelineSource extends ModuleSource {
@@ -117,7 +117,13 @@ export class Pipelines {
    * for later calls. So a new shape never waits for a compile of its own (on lavapipe one takes
    * about 0.4 s), and repeated shapes get the faster kernel.
    */
-  specializedOr(k: PipelineSource, dtype: Dtype, specialized: Constants | undefined, base: Constants, layout: LayoutRef): Promise<GPUComputePipeline> {
+  specializedOr(
+    k: PipelineSource,
+    dtype: Dtype,
+    specialized: Constants | undefined,
+    base: Constants,
+    layout: LayoutRef,
+  ): Promise<GPUComputePipeline> {
     const baseKey = pipelineKey(k, dtype, base, layout);
     const generic = () => this.pipelines.get(baseKey) ?? this.compile(baseKey, k, dtype, base, layout);
     if (specialized === undefined) return generic();

@@ -101,7 +101,11 @@ export class Submission {
       throw new InvalidArgumentError(argument, "a GPUCommandEncoder of this context's device", new Got('an encoder of another GPUDevice'));
     }
     if (isFinished(encoder as GPUCommandEncoder)) {
-      throw new InvalidArgumentError(argument, 'a GPUCommandEncoder still open for recording', new Got('one whose finish() was already called'));
+      throw new InvalidArgumentError(
+        argument,
+        'a GPUCommandEncoder still open for recording',
+        new Got('one whose finish() was already called'),
+      );
     }
   }
 
@@ -115,7 +119,11 @@ export class Submission {
    * buffer ran) becomes a specific error naming a destroyed argument among `args` if there is one,
    * and device loss while waiting rejects with DeviceLostError.
    */
-  async submit(commands: GPUCommandBuffer | GPUCommandEncoder, args: BoundBuffer[] = [], scopes: readonly Promise<GPUError | null>[] = []): Promise<void> {
+  async submit(
+    commands: GPUCommandBuffer | GPUCommandEncoder,
+    args: BoundBuffer[] = [],
+    scopes: readonly Promise<GPUError | null>[] = [],
+  ): Promise<void> {
     this.liveness.check();
     // An encoder is finished inside the scope: finish() is where WebGPU reports what was recorded wrong.
     const finish = () => ('finish' in commands ? commands.finish() : commands);
@@ -184,7 +192,13 @@ export class Submission {
       const encoder = this.device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       pass.setPipeline(probe);
-      pass.setBindGroup(0, this.device.createBindGroup({ layout: probe.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: arg.buffer, size: 4 } }] }));
+      pass.setBindGroup(
+        0,
+        this.device.createBindGroup({
+          layout: probe.getBindGroupLayout(0),
+          entries: [{ binding: 0, resource: { buffer: arg.buffer, size: 4 } }],
+        }),
+      );
       pass.dispatchWorkgroups(1);
       pass.end();
       this.device.queue.submit([encoder.finish()]);

@@ -1,8 +1,8 @@
 // Buffers in and out: pooled buffers (acquire, release), temporaries given back once the work on
 // them is submitted (retire, ownEncoder, submitted), uploads, and the one readback path.
 import { DeviceLostError, Got, InvalidArgumentError } from '../errors.js';
-import type { BufferPool } from './pool.js';
 import type { Liveness } from './liveness.js';
+import type { BufferPool } from './pool.js';
 import type { Submission } from './submission.js';
 import { isDestroyed } from './tracking.js';
 import { isGpuBuffer, MAP_MODE_READ, Usage } from './units.js';
@@ -24,14 +24,19 @@ export class Transfers {
   checkBufferSize(bytes: number, argument: string, value: unknown, what = 'the output buffer'): void {
     const max = this.device.limits.maxBufferSize;
     if (bytes > max) {
-      throw new InvalidArgumentError(argument, `a size for which ${what} fits this device's maxBufferSize of ${max} bytes (it would take ${bytes} bytes)`, value);
+      throw new InvalidArgumentError(
+        argument,
+        `a size for which ${what} fits this device's maxBufferSize of ${max} bytes (it would take ${bytes} bytes)`,
+        value,
+      );
     }
   }
 
   /** Checks that `buffer` is a GPUBuffer with STORAGE usage and at least `bytes` bytes. */
   checkStorage(buffer: unknown, argument: string, bytes: number): void {
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
-    if (isDestroyed(buffer)) throw new InvalidArgumentError(argument, 'a live GPUBuffer', new Got('a destroyed GPUBuffer (its destroy() was called)'));
+    if (isDestroyed(buffer))
+      throw new InvalidArgumentError(argument, 'a live GPUBuffer', new Got('a destroyed GPUBuffer (its destroy() was called)'));
     if (!(buffer.usage & Usage.STORAGE)) {
       throw new InvalidArgumentError(argument, 'a GPUBuffer with STORAGE usage', new Got(`usage 0x${buffer.usage.toString(16)}`));
     }
@@ -41,15 +46,21 @@ export class Transfers {
     // A mapped buffer (or one being mapped) cannot be used by GPU work: say so before recording.
     const mapState = buffer.mapState; // a native getter: read once
     if (mapState !== undefined && mapState !== 'unmapped') {
-      throw new InvalidArgumentError(argument, 'an unmapped GPUBuffer (call unmap() first)', new Got(`a buffer whose mapState is '${mapState}'`));
+      throw new InvalidArgumentError(
+        argument,
+        'an unmapped GPUBuffer (call unmap() first)',
+        new Got(`a buffer whose mapState is '${mapState}'`),
+      );
     }
   }
 
   acquire(bytes: number, label?: string): GPUBuffer {
     this.liveness.check();
-    if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 0) throw new InvalidArgumentError('bytes', 'a finite byte count >= 0', bytes);
+    if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 0)
+      throw new InvalidArgumentError('bytes', 'a finite byte count >= 0', bytes);
     const max = this.device.limits.maxBufferSize;
-    if (Math.ceil(bytes / 4) * 4 > max) throw new InvalidArgumentError('bytes', `a byte count up to this device's maxBufferSize (${max})`, bytes);
+    if (Math.ceil(bytes / 4) * 4 > max)
+      throw new InvalidArgumentError('bytes', `a byte count up to this device's maxBufferSize (${max})`, bytes);
     return this.pool.acquire(Math.max(4, Math.ceil(bytes / 4) * 4), Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, label);
   }
 
@@ -118,17 +129,26 @@ export class Transfers {
   async readBytes(buffer: GPUBuffer, bytes: number, byteOffset = 0, argument = 'buffer'): Promise<ArrayBuffer> {
     this.liveness.check();
     if (!isGpuBuffer(buffer)) throw new InvalidArgumentError(argument, 'a GPUBuffer', buffer);
-    if (isDestroyed(buffer)) throw new InvalidArgumentError(argument, 'a live GPUBuffer', new Got('a destroyed GPUBuffer (its destroy() was called)'));
+    if (isDestroyed(buffer))
+      throw new InvalidArgumentError(argument, 'a live GPUBuffer', new Got('a destroyed GPUBuffer (its destroy() was called)'));
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InvalidArgumentError('bytes', 'a whole byte count >= 0', bytes);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % 4) {
       throw new InvalidArgumentError('byteOffset', 'a whole byte offset >= 0, a multiple of 4', byteOffset);
     }
     if (!(buffer.usage & Usage.COPY_SRC)) {
-      throw new InvalidArgumentError(argument, 'a GPUBuffer with COPY_SRC usage to read it back', new Got(`usage 0x${buffer.usage.toString(16)}`));
+      throw new InvalidArgumentError(
+        argument,
+        'a GPUBuffer with COPY_SRC usage to read it back',
+        new Got(`usage 0x${buffer.usage.toString(16)}`),
+      );
     }
     const size = Math.ceil(bytes / 4) * 4;
     if (byteOffset + size > buffer.size) {
-      throw new InvalidArgumentError(argument, `a readable range inside its ${buffer.size} bytes`, new Got(`[${byteOffset}, ${byteOffset + size})`));
+      throw new InvalidArgumentError(
+        argument,
+        `a readable range inside its ${buffer.size} bytes`,
+        new Got(`[${byteOffset}, ${byteOffset + size})`),
+      );
     }
     // A failed batch has already rejected the ops that recorded it; reading is still valid.
     await this.submission.flush().catch(() => undefined);

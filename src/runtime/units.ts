@@ -44,5 +44,7 @@ export function bindingBytes(unit: ElementUnit, dtype: Dtype, count: number): nu
 }
 
 export function isGpuBuffer(v: unknown): v is GPUBuffer {
-  return typeof v === 'object' && v !== null && typeof (v as GPUBuffer).mapAsync === 'function' && typeof (v as GPUBuffer).size === 'number';
+  return (
+    typeof v === 'object' && v !== null && typeof (v as GPUBuffer).mapAsync === 'function' && typeof (v as GPUBuffer).size === 'number'
+  );
 }

@@ -1,9 +1,9 @@
 // webgpu-dropout/tfjs's view of TensorFlow.js: the active WebGPU backend (checked for the members
 // this entry uses), registering it over a caller's device, and the DropoutContext of its device.
 import * as tf from '@tensorflow/tfjs-core';
+import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { DropoutContext } from '../runtime/context.js';
 import type { ContextOptions } from '../runtime/options.js';
-import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
 
 /** The members of tfjs-backend-webgpu's WebGPUBackend (4.x) this module uses. */
 export interface WebGPUBackendLike {
@@ -19,7 +19,15 @@ export interface WebGPUBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
-const BACKEND_MEMBERS = ['device', 'tensorMap', 'ensureCommandEncoderReady', 'endComputePassEncoder', 'submitQueue', 'uploadToGPU', 'makeTensorInfo'] as const;
+const BACKEND_MEMBERS = [
+  'device',
+  'tensorMap',
+  'ensureCommandEncoderReady',
+  'endComputePassEncoder',
+  'submitQueue',
+  'uploadToGPU',
+  'makeTensorInfo',
+] as const;
 
 /** The active tfjs backend, which must be tfjs-backend-webgpu's. */
 export function webgpuBackend(): WebGPUBackendLike {
@@ -33,7 +41,9 @@ export function webgpuBackend(): WebGPUBackendLike {
   const backend = tf.backend() as unknown as WebGPUBackendLike;
   const missing = BACKEND_MEMBERS.filter((m) => (backend as unknown as Record<string, unknown>)[m] === undefined);
   if (missing.length) {
-    throw new UnsupportedError(`the 'webgpu' backend lacks ${missing.join(', ')}: webgpu-dropout/tfjs needs @tensorflow/tfjs-backend-webgpu 4.x`);
+    throw new UnsupportedError(
+      `the 'webgpu' backend lacks ${missing.join(', ')}: webgpu-dropout/tfjs needs @tensorflow/tfjs-backend-webgpu 4.x`,
+    );
   }
   return backend;
 }
@@ -47,10 +57,15 @@ export function webgpuBackend(): WebGPUBackendLike {
  * running on another device is removed (its tensors with it).
  */
 export async function useTfjsDevice(device: GPUDevice, adapter?: GPUAdapter): Promise<void> {
-  if (typeof device !== 'object' || device === null || typeof device.createBuffer !== 'function') throw new InvalidArgumentError('device', 'a GPUDevice', device);
+  if (typeof device !== 'object' || device === null || typeof device.createBuffer !== 'function')
+    throw new InvalidArgumentError('device', 'a GPUDevice', device);
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (!g.navigator?.gpu) {
-    const gpu = { requestAdapter: async () => adapter ?? null, getPreferredCanvasFormat: () => 'rgba8unorm', wgslLanguageFeatures: new Set<string>() };
+    const gpu = {
+      requestAdapter: async () => adapter ?? null,
+      getPreferredCanvasFormat: () => 'rgba8unorm',
+      wgslLanguageFeatures: new Set<string>(),
+    };
     if (g.navigator) g.navigator.gpu = gpu;
     else g.navigator = { gpu };
   }

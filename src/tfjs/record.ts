@@ -2,11 +2,11 @@
 // open encoder (the runtime's Dispatcher.recordNow), over tensors' own GPUBuffers, with the output
 // a new tensor the backend allocated.
 import * as tf from '@tensorflow/tfjs-core';
-import { runtimeOf, type DropoutContext } from '../runtime/context.js';
+import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { type DropoutContext, runtimeOf } from '../runtime/context.js';
 import type { KernelCall } from '../runtime/dispatch.js';
 import type { BoundBuffer } from '../runtime/units.js';
-import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { webgpuBackend, type WebGPUBackendLike } from './backend.js';
+import { type WebGPUBackendLike, webgpuBackend } from './backend.js';
 
 // ---------------------------------------------------------------------------------------------
 // Tensors in, tensors out
@@ -32,7 +32,9 @@ function bufferOf(backend: WebGPUBackendLike, t: tf.Tensor | tf.TensorInfo, argu
   backend.uploadToGPU(t.dataId);
   const resource = backend.tensorMap.get(t.dataId)?.resource;
   if (typeof resource !== 'object' || resource === null || typeof (resource as GPUBuffer).mapAsync !== 'function') {
-    throw new UnsupportedError(`${argument}: its data is not in a GPUBuffer on the WebGPU backend (a texture-backed tensor); pass tf.clone(${argument})`);
+    throw new UnsupportedError(
+      `${argument}: its data is not in a GPUBuffer on the WebGPU backend (a texture-backed tensor); pass tf.clone(${argument})`,
+    );
   }
   return resource as GPUBuffer;
 }

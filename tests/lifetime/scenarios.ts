@@ -25,7 +25,8 @@ async function expectLost(p: Promise<unknown>, what: string): Promise<void> {
     ),
     what,
   );
-  if (!(outcome instanceof DeviceLostError)) throw new Error(`${what}: expected DeviceLostError, got ${outcome === null ? 'success' : String(outcome)}`);
+  if (!(outcome instanceof DeviceLostError))
+    throw new Error(`${what}: expected DeviceLostError, got ${outcome === null ? 'success' : String(outcome)}`);
 }
 
 function data(n: number, salt: number): Float32Array {
@@ -110,20 +111,29 @@ async function lossUnderLoad(rounds: number): Promise<string> {
     const lossAt = 4 + (i % 16);
     for (let j = 0; j < 24; j++) {
       const op = dropout(ctx, x, { p: 0.5, seed: BigInt(j) });
-      calls.push(settle(op.then((r) => ctx.readBytes(r.output, 1 << 18)), `round ${i}, call ${j}`).then(
-        (value) => ({ status: 'fulfilled', value }),
-        (reason: unknown) => ({ status: 'rejected', reason }),
-      ));
+      calls.push(
+        settle(
+          op.then((r) => ctx.readBytes(r.output, 1 << 18)),
+          `round ${i}, call ${j}`,
+        ).then(
+          (value) => ({ status: 'fulfilled', value }),
+          (reason: unknown) => ({ status: 'rejected', reason }),
+        ),
+      );
       // Some calls finish before the loss, some are in flight at it, the rest come after it.
       if (j === 2) await calls[0];
       if (j === lossAt) nd.device.destroy();
       if (j % 5 === 4) gc!();
     }
     const outcomes = await Promise.all(calls);
-    if (outcomes[0]!.status !== 'fulfilled') throw new Error(`round ${i}: the first call, finished before the loss, failed: ${String((outcomes[0] as PromiseRejectedResult).reason)}`);
+    if (outcomes[0]!.status !== 'fulfilled')
+      throw new Error(
+        `round ${i}: the first call, finished before the loss, failed: ${String((outcomes[0] as PromiseRejectedResult).reason)}`,
+      );
     for (const [j, o] of outcomes.entries()) {
       if (o.status === 'rejected') {
-        if (!(o.reason instanceof DeviceLostError)) throw new Error(`round ${i}, call ${j}: rejected with ${String(o.reason)}, not DeviceLostError`);
+        if (!(o.reason instanceof DeviceLostError))
+          throw new Error(`round ${i}, call ${j}: rejected with ${String(o.reason)}, not DeviceLostError`);
         rejected++;
       } else if (j > lossAt) {
         throw new Error(`round ${i}, call ${j}: made after the device was destroyed, yet it resolved`);
