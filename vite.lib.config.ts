@@ -9,7 +9,14 @@ export default defineConfig({
     minify: false,
     sourcemap: true,
     lib: {
-      entry: { index: 'src/index.ts', node: 'src/node.ts', tfjs: 'src/tfjs.ts', 'tfjs-layers': 'src/tfjs-layers.ts' },
+      entry: {
+        index: 'src/index.ts',
+        node: 'src/node.ts',
+        reference: 'src/reference.ts',
+        model: 'src/model.ts',
+        tfjs: 'src/tfjs.ts',
+        'tfjs-layers': 'src/tfjs-layers.ts',
+      },
       formats: ['es'],
     },
     rollupOptions: {

@@ -10,17 +10,16 @@ import {
   dropout,
   dropoutBackward,
   dropPathAdd,
-  dtypeBytes,
   gaussianDropout,
-  type KernelRecord,
-  kernels,
   randomNormal,
   randomUniform,
   randomWords,
   spatialDropout,
 } from '../src/index.js';
+import { type KernelRecord, kernels } from '../src/kernels/elementwise.js';
 import { read, write } from '../src/kernels/record.js';
 import { runtimeOf } from '../src/runtime/context.js';
+import { dtypeBytes } from '../src/runtime/units.js';
 import type { Recorder } from './timing.js';
 
 export const P = 0.5;

@@ -1,6 +1,7 @@
 // Peers timed side by side with ours, in the same process on the same GPUDevice:
 // TensorFlow.js's WebGPU backend (tf.dropout) and the library's CPU reference (plain JS).
-import { dropout, referenceDropout } from '../src/index.js';
+import { dropout } from '../src/index.js';
+import { referenceDropout } from '../src/reference.js';
 import type { BenchEnv } from './env.js';
 import { P, SEED } from './ops.js';
 import { median, quantile } from './timing.js';

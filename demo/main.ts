@@ -1,6 +1,7 @@
 // The demo page's entry point: acquire a WebGPU device (or explain what is missing and how to
 // enable it), then start the panels one after another so the first results appear quickly.
-import { DropoutContext, NO_WEBGPU_MESSAGE, requestDropoutDevice, UnsupportedError } from '../src/index.js';
+import { NO_WEBGPU_MESSAGE } from '../src/device.js';
+import { DropoutContext, requestDropoutDevice, UnsupportedError } from '../src/index.js';
 import { startEnsemblePanel } from './panels/ensemble.js';
 import { startMaskPanel } from './panels/mask.js';
 import { startMcPanel } from './panels/mc.js';

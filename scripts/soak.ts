@@ -12,16 +12,10 @@
 // --json writes the summary too. Run with `node --expose-gc` and --gc to collect garbage every
 // 100 calls: what remains then is what the garbage collector cannot free.
 import { writeFileSync } from 'node:fs';
-import {
-  DropoutContext,
-  dropout,
-  readArray,
-  referenceDropout,
-  referenceStructuredDropout,
-  spatialDropout,
-  spatialNoiseShape,
-} from '../src/index.js';
+import { DropoutContext, dropout, readArray, spatialDropout } from '../src/index.js';
 import { requestNodeDevice } from '../src/node.js';
+import { spatialNoiseShape } from '../src/ops/index.js';
+import { referenceDropout, referenceStructuredDropout } from '../src/reference.js';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

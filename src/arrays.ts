@@ -23,7 +23,8 @@ export async function readArray<D extends Dtype | 'u32'>(
   return (dtype === 'f32' ? new Float32Array(bytes) : new Uint32Array(bytes)) as ArrayFor<D>;
 }
 
-type ArrayDropoutOptions = Omit<DropoutOptions, 'out' | 'count' | 'dtype' | 'encoder' | 'mask'>;
+/** The options of dropoutArray: those of dropout without the buffer-level ones. */
+export type ArrayDropoutOptions = Omit<DropoutOptions, 'out' | 'count' | 'dtype' | 'encoder' | 'mask'>;
 const ARRAY_DROPOUT_OPTIONS = optionNames<ArrayDropoutOptions>({ p: true, training: true, ...RANDOM_OPTION_NAMES });
 
 /** Dropout on a typed array: f32 as Float32Array, f16 as Uint16Array bit patterns. */

@@ -1,16 +1,18 @@
-// The package's main entry. The reference directive below is kept in dist/index.d.ts, so a
+// The package's main entry: what a user of the ops and layers needs (the context, device helpers,
+// the ops, the layers, the generator, errors, readback helpers and the types their signatures
+// use). The CPU reference is `webgpu-dropout/reference`, the MLP kit and MC-Dropout sampling
+// `webgpu-dropout/model`. The reference directive below is kept in dist/index.d.ts, so a
 // consumer's TypeScript sees the WebGPU types (GPUBuffer, GPUDevice...) without configuring them.
 /// <reference types="@webgpu/types" preserve="true" />
 
+export type { ArrayDropoutOptions } from './arrays.js';
 export { dropoutArray, readArray } from './arrays.js';
-export { type KeepRule, keepRule, thresholdFor, toU64, type U64, U64_MAX } from './contract.js';
-export { type AcquiredDevice, type DeviceRequest, describeAdapter, NO_WEBGPU_MESSAGE, requestDropoutDevice } from './device.js';
-export { DeviceLostError, DropoutError, Got, GpuValidationError, InvalidArgumentError, UnsupportedError } from './errors.js';
+export { type RandomState, thresholdFor, type U64 } from './contract.js';
+export { type AcquiredDevice, type DeviceRequest, describeAdapter, requestDropoutDevice } from './device.js';
+export { DeviceLostError, DropoutError, GpuValidationError, InvalidArgumentError, UnsupportedError } from './errors.js';
 export { PhiloxGenerator } from './generator.js';
 export { fromHalfArray, fromHalfBits, toHalfArray, toHalfBits } from './half.js';
-export { type BindingUnit, type KernelRecord, kernels } from './kernels/elementwise.js';
-export { composeShader, type Dtype, type F16Path, type ShaderName, shaderSources } from './kernels/shaders.js';
-export { structuredKernels } from './kernels/structured.js';
+export type { Dtype, F16Path } from './kernels/shaders.js';
 export { Dropout, type DropoutCall, type DropoutLayerOptions, Layer } from './layers/dropout.js';
 export {
   AlphaDropout,
@@ -28,19 +30,6 @@ export {
   type StructuredLayerOptions,
   VariationalDropout,
 } from './layers/structured.js';
-export { checkMatrix, type Matrix, oneHot, readMatrix, uploadMatrix } from './model/matrix.js';
-export { DropoutInactiveError, type McDropoutOptions, type McDropoutResult, mcDropout, mcSample } from './model/mc.js';
-export { type ForwardFn, MLP } from './model/mlp.js';
-export type { LossKind, MLPOptions } from './model/mlp-options.js';
-export {
-  type ReferenceMcStats,
-  type ReferenceMlp,
-  type ReferenceSample,
-  referenceLoss,
-  referenceMcStats,
-  referenceMlpForward,
-} from './model/reference.js';
-export { type SampleRandom, SITE_OFFSET_STRIDE, sampleDropout, siteOffset } from './model/sample.js';
 export {
   alphaDropout,
   alphaDropoutBackward,
@@ -52,11 +41,8 @@ export {
   bernoulliMask,
   biasDropoutResidual,
   biasDropoutResidualBackward,
-  broadcastTable,
   type ChannelLayout,
   type ChannelOptions,
-  channelAxisFor,
-  checkShape,
   type DropConnectOptions,
   type DropoutBackwardOptions,
   type DropoutOptions,
@@ -70,22 +56,19 @@ export {
   dropPath,
   dropPathAdd,
   dropPathAddBackward,
-  dropPathNoiseShape,
   dropPathRates,
   gaussianDropout,
   gaussianDropoutBackward,
   gaussianSigma,
   type KeepMaskOptions,
-  MAX_RANK,
   type NoiseShape,
+  type OpState,
   type RandomOpOptions,
   type RandomOptions,
   type RandomResult,
-  type RandomState,
   randomNormal,
   randomUniform,
   randomWords,
-  resolveNoiseShape,
   SELU_ALPHA,
   SELU_LAMBDA,
   type Shape,
@@ -95,33 +78,12 @@ export {
   type StructuredOptions,
   type StructuredResult,
   type StructuredState,
-  shapeSize,
   spatialDropout,
-  spatialNoiseShape,
   structuredDropout,
   structuredDropoutBackward,
   structuredKeepMask,
   type VariationalDropoutOptions,
   variationalDropout,
-  variationalNoiseShape,
 } from './ops/index.js';
-export * from './reference/dropout.js';
-export { contractWords, mulhi32, philox4x32_10 } from './reference/philox.js';
-export {
-  type ReferenceStructured,
-  referenceAlphaDropout,
-  referenceAlphaDropoutBackward,
-  referenceBiasDropoutResidual,
-  referenceBiasDropoutResidualBackward,
-  referenceDropPathAdd,
-  referenceGaussianDropout,
-  referenceGaussianDropoutBackward,
-  referenceMaskIndices,
-  referenceStructuredDropout,
-  referenceStructuredDropoutBackward,
-  referenceStructuredKeep,
-} from './reference/structured.js';
 export { DropoutContext } from './runtime/context.js';
-export type { KernelCall } from './runtime/dispatch.js';
-export { type ContextOptions, defaultTuning, isCpuAdapter, type LaunchTuning } from './runtime/options.js';
-export { type BoundBuffer, CHUNK_ALIGN, dtypeBytes, Usage } from './runtime/units.js';
+export type { ContextOptions, LaunchTuning, MaskTablePolicy } from './runtime/options.js';

@@ -9,7 +9,8 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featureMap, TOGGLE_NEURONS, toggleNetwork } from '../demo/data.js';
 import { colors } from '../demo/plot.js';
-import { applyKeepMask, NO_WEBGPU_MESSAGE, referenceKeepMask, referenceMlpForward } from '../src/index.js';
+import { NO_WEBGPU_MESSAGE } from '../src/device.js';
+import { applyKeepMask, referenceKeepMask, referenceMlpForward } from '../src/reference.js';
 import {
   canvasInk,
   cellColours,

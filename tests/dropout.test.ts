@@ -2,8 +2,8 @@
 // 1 ulp (on the context's f16 path: native where the adapter has shader-f16); in place, eval mode, p = 0 and p = 1, the packed mask and the backward that reads it,
 // and the Dropout layer on top.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepRule } from '../src/contract.js';
 import {
-  applyKeepMask,
   Dropout,
   type DropoutContext,
   type DropoutOptions,
@@ -11,18 +11,20 @@ import {
   type Dtype,
   dropout,
   dropoutBackward,
-  keepRule,
   PhiloxGenerator,
+  thresholdFor,
+  toHalfArray,
+  toHalfBits,
+} from '../src/index.js';
+import {
+  applyKeepMask,
   packMask,
   referenceDropout,
   referenceDropoutBackward,
   referenceKeepMask,
   referenceWords,
-  thresholdFor,
-  toHalfArray,
-  toHalfBits,
   unpackMask,
-} from '../src/index.js';
+} from '../src/reference.js';
 import { mismatch } from './fixture.js';
 import { gpuContext, nodeDevice, POISON_WORD, poisoned, testData } from './gpu.js';
 

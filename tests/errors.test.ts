@@ -11,20 +11,18 @@ import {
   dropout,
   dropoutArray,
   dropoutBackward,
-  dtypeBytes,
   GpuValidationError,
   InvalidArgumentError,
   randomNormal,
   randomUniform,
   randomWords,
   readArray,
-  referenceKeepMask,
   requestDropoutDevice,
   structuredDropout,
-  Usage,
-  unpackMask,
 } from '../src/index.js';
 import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+import { referenceKeepMask, unpackMask } from '../src/reference.js';
+import { dtypeBytes, Usage } from '../src/runtime/units.js';
 import { expectInvalid, gpuContext, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const N = 1024;

@@ -18,10 +18,18 @@ import {
   dropoutBackward,
   dropPathAdd,
   dropPathAddBackward,
-  dropPathNoiseShape,
   gaussianDropout,
   gaussianDropoutBackward,
   InvalidArgumentError,
+  structuredDropout,
+  structuredDropoutBackward,
+  toHalfArray,
+  toHalfBits,
+  UnsupportedError,
+} from '../src/index.js';
+import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+import { dropPathNoiseShape, shapeSize } from '../src/ops/index.js';
+import {
   packMask,
   referenceAlphaDropout,
   referenceAlphaDropoutBackward,
@@ -32,14 +40,7 @@ import {
   referenceGaussianDropout,
   referenceKeepMask,
   referenceStructuredDropout,
-  shapeSize,
-  structuredDropout,
-  structuredDropoutBackward,
-  toHalfArray,
-  toHalfBits,
-  UnsupportedError,
-} from '../src/index.js';
-import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+} from '../src/reference.js';
 import { mismatch, testRng } from './fixture.js';
 import { nodeDevice, POISON_WORD, poisoned, testData } from './gpu.js';
 

@@ -11,6 +11,7 @@
 // the fault injected) that fast-check reduced to the smallest one it found still failing.
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { keepRule } from '../src/contract.js';
 import {
   AlphaDropout,
   alphaDropout,
@@ -26,21 +27,27 @@ import {
   dropoutBackward,
   dropPath,
   dropPathAdd,
-  dropPathNoiseShape,
   GaussianDropout,
   gaussianDropout,
   gaussianSigma,
   InvalidArgumentError,
-  keepRule,
-  MLP,
-  mcDropout,
-  mcSample,
   PhiloxGenerator,
-  packMask,
   randomNormal,
   randomUniform,
   randomWords,
   readArray,
+  SpatialDropout2D,
+  spatialDropout,
+  structuredDropout,
+  structuredKeepMask,
+  VariationalDropout,
+  variationalDropout,
+} from '../src/index.js';
+import { MLP, mcDropout, mcSample, sampleDropout, uploadMatrix } from '../src/model.js';
+import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+import { dropPathNoiseShape, shapeSize, spatialNoiseShape, variationalNoiseShape } from '../src/ops/index.js';
+import {
+  packMask,
   referenceAlphaDropout,
   referenceBiasDropoutResidual,
   referenceDropout,
@@ -53,20 +60,8 @@ import {
   referenceStructuredKeep,
   referenceUniform,
   referenceWords,
-  SpatialDropout2D,
-  sampleDropout,
-  shapeSize,
-  spatialDropout,
-  spatialNoiseShape,
-  structuredDropout,
-  structuredKeepMask,
-  Usage,
-  uploadMatrix,
-  VariationalDropout,
-  variationalDropout,
-  variationalNoiseShape,
-} from '../src/index.js';
-import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+} from '../src/reference.js';
+import { Usage } from '../src/runtime/units.js';
 import { gpuContext, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const SEED = Number(process.env.WEBGPU_DROPOUT_FUZZ_SEED ?? 18);

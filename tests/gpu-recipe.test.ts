@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { contractWords } from '../src/index.js';
+import { contractWords } from '../src/reference/philox.js';
 
 const root = join(import.meta.dirname, '..');
 const script = join(root, 'bench/gpu/torch_triton.py');

@@ -6,7 +6,6 @@ import {
   AlphaDropout,
   alphaDropout,
   alphaDropoutBackward,
-  applyKeepMask,
   bernoulliMask,
   biasDropoutResidual,
   biasDropoutResidualBackward,
@@ -20,15 +19,23 @@ import {
   gaussianDropout,
   gaussianDropoutBackward,
   InvalidArgumentError,
-  MLP,
-  mcDropout,
-  mcSample,
   PhiloxGenerator,
-  packMask,
-  philox4x32_10,
   randomNormal,
   randomWords,
   readArray,
+  requestDropoutDevice,
+  SpatialDropout2D,
+  spatialDropout,
+  structuredDropout,
+  structuredKeepMask,
+} from '../src/index.js';
+import { MLP, mcDropout, mcSample, sampleDropout, uploadMatrix } from '../src/model.js';
+import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+import { spatialNoiseShape } from '../src/ops/index.js';
+import {
+  applyKeepMask,
+  packMask,
+  philox4x32_10,
   referenceAlphaDropoutBackward,
   referenceBiasDropoutResidual,
   referenceBiasDropoutResidualBackward,
@@ -44,18 +51,9 @@ import {
   referenceStructuredKeep,
   referenceUniform,
   referenceWords,
-  requestDropoutDevice,
-  SpatialDropout2D,
-  sampleDropout,
-  spatialDropout,
-  spatialNoiseShape,
-  structuredDropout,
-  structuredKeepMask,
-  Usage,
   unpackMask,
-  uploadMatrix,
-} from '../src/index.js';
-import { type NodeDevice, requestNodeDevice } from '../src/node.js';
+} from '../src/reference.js';
+import { Usage } from '../src/runtime/units.js';
 import { expectInvalid, gpuContext, POISON_WORD, poisoned, testData } from './gpu.js';
 
 const N = 1024;

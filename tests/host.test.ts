@@ -5,9 +5,9 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { U64_MAX } from '../src/contract.js';
 import {
   bernoulliMask,
-  contractWords,
   DeviceLostError,
   DropConnect,
   Dropout,
@@ -19,16 +19,15 @@ import {
   PhiloxGenerator,
   randomWords,
   readArray,
-  referenceDropout,
-  referenceStructuredDropout,
   requestDropoutDevice,
   SpatialDropout2D,
   toHalfArray,
-  U64_MAX,
   UnsupportedError,
   VariationalDropout,
 } from '../src/index.js';
 import { ADAPTER_ENV, requestNodeDevice, resolveIcd } from '../src/node.js';
+import { contractWords } from '../src/reference/philox.js';
+import { referenceDropout, referenceStructuredDropout } from '../src/reference.js';
 import { runtimeOf } from '../src/runtime/context.js';
 import { gpuContext, nodeDevice, POISON_WORD, poisoned, testData } from './gpu.js';
 

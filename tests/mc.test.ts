@@ -2,25 +2,21 @@
 // masks, sequential vs batched schedules bit for bit, replay of single samples, progress, errors,
 // and an end-to-end regression where the predictive variance grows away from the training data.
 import { describe, expect, it } from 'vitest';
+import { type DropoutContext, InvalidArgumentError } from '../src/index.js';
 import {
-  contractWords,
-  type DropoutContext,
   DropoutInactiveError,
   type ForwardFn,
-  InvalidArgumentError,
   type McDropoutResult,
   MLP,
   mcDropout,
   mcSample,
   readMatrix,
-  referenceDropout,
-  referenceKeepMask,
-  referenceMcStats,
-  referenceMlpForward,
   sampleDropout,
   siteOffset,
   uploadMatrix,
-} from '../src/index.js';
+} from '../src/model.js';
+import { contractWords } from '../src/reference/philox.js';
+import { referenceDropout, referenceKeepMask, referenceMcStats, referenceMlpForward } from '../src/reference.js';
 import { gpuContext, testData } from './gpu.js';
 
 function expectClose(got: Float32Array, want: ArrayLike<number>, abs: number, rel: number): void {

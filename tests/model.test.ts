@@ -2,19 +2,9 @@
 // against central finite differences, the optimiser step, argument errors, and an end-to-end
 // run where dropout narrows the train/validation gap on a noisy classification set.
 import { describe, expect, it } from 'vitest';
-import {
-  type DropoutContext,
-  InvalidArgumentError,
-  type LossKind,
-  type Matrix,
-  MLP,
-  oneHot,
-  readMatrix,
-  referenceLoss,
-  referenceMlpForward,
-  referenceUniform,
-  uploadMatrix,
-} from '../src/index.js';
+import { type DropoutContext, InvalidArgumentError } from '../src/index.js';
+import { type LossKind, type Matrix, MLP, oneHot, readMatrix, uploadMatrix } from '../src/model.js';
+import { referenceLoss, referenceMlpForward, referenceUniform } from '../src/reference.js';
 import { gpuContext, testData } from './gpu.js';
 
 /** Deterministic uniform [0, 1) stream for data sets (not the library's RNG). */

@@ -27,24 +27,20 @@ import {
   gaussianDropout,
   gaussianDropoutBackward,
   InvalidArgumentError,
-  MLP,
-  mcDropout,
-  mcSample,
   randomNormal,
   randomUniform,
   randomWords,
   requestDropoutDevice,
   SpatialDropout2D,
   type StructuredState,
-  sampleDropout,
   spatialDropout,
   structuredDropout,
   structuredDropoutBackward,
   structuredKeepMask,
-  uploadMatrix,
   VariationalDropout,
   variationalDropout,
 } from '../src/index.js';
+import { MLP, mcDropout, mcSample, sampleDropout, uploadMatrix } from '../src/model.js';
 import { requestNodeDevice } from '../src/node.js';
 import { checkOptionNames, closestOption, optionNames } from '../src/options.js';
 import { gpuContext, nodeDevice, POISON_WORD, poisoned, testData } from './gpu.js';

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { format, promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { referenceDropout } from '../src/index.js';
+import { referenceDropout } from '../src/reference.js';
 import { CHROMIUM, CHROMIUM_ARGS, collectErrors, serve } from './browser/harness.js';
 
 const root = join(import.meta.dirname, '..');

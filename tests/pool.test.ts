@@ -2,18 +2,10 @@
 // that is not yet submitted must not be handed to another op by the pool, or that encoder's work
 // overwrites the other op's result when it finally runs (a silent wrong answer).
 import { describe, expect, it } from 'vitest';
-import {
-  biasDropoutResidual,
-  biasDropoutResidualBackward,
-  dropout,
-  MLP,
-  readArray,
-  referenceDropout,
-  referenceStructuredDropout,
-  spatialDropout,
-  spatialNoiseShape,
-  uploadMatrix,
-} from '../src/index.js';
+import { biasDropoutResidual, biasDropoutResidualBackward, dropout, readArray, spatialDropout } from '../src/index.js';
+import { MLP, uploadMatrix } from '../src/model.js';
+import { spatialNoiseShape } from '../src/ops/index.js';
+import { referenceDropout, referenceStructuredDropout } from '../src/reference.js';
 import { runtimeOf } from '../src/runtime/context.js';
 import { gpuContext, testData } from './gpu.js';
 

@@ -4,26 +4,28 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   bernoulliMask,
-  contractWords,
   type DropoutContext,
   dropout,
-  kernels,
   PhiloxGenerator,
-  packMask,
   type RandomOpOptions,
   type RandomResult,
   randomNormal,
   randomUniform,
   randomWords,
   readArray,
+  structuredDropout,
+  toHalfArray,
+} from '../src/index.js';
+import { kernels } from '../src/kernels/elementwise.js';
+import { contractWords } from '../src/reference/philox.js';
+import {
+  packMask,
   referenceDropout,
   referenceKeepMask,
   referenceNormal,
   referenceStructuredDropout,
   referenceUniform,
-  structuredDropout,
-  toHalfArray,
-} from '../src/index.js';
+} from '../src/reference.js';
 import { runtimeOf } from '../src/runtime/context.js';
 import { mismatch } from './fixture.js';
 import { gpuContext, poisoned, testData } from './gpu.js';

@@ -34,7 +34,7 @@ const harnesses: Harness[] = [
     // The TensorFlow.js section: on the suite's device, through tfjs's WebGPU backend.
     match: "from 'webgpu-dropout/tfjs'",
     before: `import { expect } from 'vitest';
-import { referenceDropout, referenceDropoutBackward } from 'webgpu-dropout';
+import { referenceDropout, referenceDropoutBackward } from 'webgpu-dropout/reference';
 import { WebGPUDropout } from 'webgpu-dropout/tfjs-layers';`,
     after: `const x8 = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
 expect(Array.from(await y.data())).toEqual(Array.from(referenceDropout(x8, { p: 0.5, seed: 42 })));
@@ -50,7 +50,7 @@ expect(mc.mutualInformation!.shape).toEqual([32]);`,
     match: "from 'webgpu-dropout/node'",
     standalone: true,
     before: `import { expect } from 'vitest';
-import { referenceDropout, referenceDropoutBackward } from 'webgpu-dropout';`,
+import { referenceDropout, referenceDropoutBackward } from 'webgpu-dropout/reference';`,
     checksBefore: 'ctx.destroy();',
     after: `const xs = new Float32Array([1, 2, 3, 4, 5]);
 expect(Array.from(await readArray(ctx, output, 'f32', 5))).toEqual(Array.from(referenceDropout(xs, state)));
@@ -63,7 +63,7 @@ expect(layer.training).toBe(false);`,
   {
     match: 'ctx.submitted(encoder)',
     before: `import { expect } from 'vitest';
-import { MLP, uploadMatrix } from 'webgpu-dropout';
+import { MLP, uploadMatrix } from 'webgpu-dropout/model';
 const x = uploadMatrix(ctx, [0, 0.5, 1, 1.5], 4, 1);
 const y = uploadMatrix(ctx, [1, 0, -1, 0], 4, 1);
 const mlp = new MLP(ctx, { sizes: [1, 8, 1], dropout: 0.2, seed: 3 });
@@ -80,7 +80,8 @@ mlp.destroy();`,
   },
   {
     match: 'noiseShape: [N, 1, F]',
-    before: `import { readArray, referenceStructuredDropout, referenceStructuredDropoutBackward, structuredDropout, structuredDropoutBackward } from 'webgpu-dropout';
+    before: `import { readArray, structuredDropout, structuredDropoutBackward } from 'webgpu-dropout';
+import { referenceStructuredDropout, referenceStructuredDropoutBackward } from 'webgpu-dropout/reference';
 import { expect } from 'vitest';
 const [N, T, F] = [3, 4, 5];
 const xs = Float32Array.from({ length: N * T * F }, (_, i) => i - 29.5);
@@ -116,7 +117,8 @@ const x = ctx.upload(new Float32Array(N * T * F).fill(1));`,
   },
   {
     match: 'dropConnectBackward(ctx, dMaskedW, state)',
-    before: `import { dropConnect, dropConnectBackward, readArray, referenceStructuredDropout, referenceStructuredDropoutBackward } from 'webgpu-dropout';
+    before: `import { dropConnect, dropConnectBackward, readArray } from 'webgpu-dropout';
+import { referenceStructuredDropout, referenceStructuredDropoutBackward } from 'webgpu-dropout/reference';
 import { expect } from 'vitest';
 const [rows, cols] = [7, 9];
 const ws = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i));
@@ -128,7 +130,8 @@ expect(Array.from(await readArray(ctx, dW, 'f32', gs.length))).toEqual(Array.fro
   },
   {
     match: 'biasDropoutResidual(ctx, x, bias, residual',
-    before: `import { biasDropoutResidual, biasDropoutResidualBackward, readArray, referenceBiasDropoutResidual, referenceBiasDropoutResidualBackward, toHalfArray } from 'webgpu-dropout';
+    before: `import { biasDropoutResidual, biasDropoutResidualBackward, readArray, toHalfArray } from 'webgpu-dropout';
+import { referenceBiasDropoutResidual, referenceBiasDropoutResidualBackward } from 'webgpu-dropout/reference';
 import { expect } from 'vitest';
 import { expectClose } from '../../tests/structured-helpers.js';
 const [B, L, D] = [2, 3, 8];
@@ -187,6 +190,8 @@ function moduleText(block: Block, h: Harness): string {
       .replaceAll("'webgpu-dropout/node'", "'../../src/node.js'")
       .replaceAll("'webgpu-dropout/tfjs'", "'../../src/tfjs.js'")
       .replaceAll("'webgpu-dropout/tfjs-layers'", "'../../src/tfjs-layers.js'")
+      .replaceAll("'webgpu-dropout/reference'", "'../../src/reference.js'")
+      .replaceAll("'webgpu-dropout/model'", "'../../src/model.js'")
       .replaceAll("'webgpu-dropout'", "'../../src/index.js'");
   const split = (text: string) => {
     const lines = fromSrc(text).split('\n');

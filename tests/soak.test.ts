@@ -3,20 +3,11 @@
 // warm-up the pool must stop allocating: every output, table, staging buffer and refused call's
 // buffer comes back. Results are checked against the CPU reference as it goes.
 import { describe, expect, it } from 'vitest';
-import {
-  bernoulliMask,
-  biasDropoutResidual,
-  DropoutError,
-  dropout,
-  dropoutBackward,
-  readArray,
-  referenceDropout,
-  referenceStructuredDropout,
-  spatialDropout,
-  spatialNoiseShape,
-  Usage,
-} from '../src/index.js';
+import { bernoulliMask, biasDropoutResidual, DropoutError, dropout, dropoutBackward, readArray, spatialDropout } from '../src/index.js';
 import { requestNodeDevice } from '../src/node.js';
+import { spatialNoiseShape } from '../src/ops/index.js';
+import { referenceDropout, referenceStructuredDropout } from '../src/reference.js';
+import { Usage } from '../src/runtime/units.js';
 import { gpuContext, testData } from './gpu.js';
 
 const ROUNDS = 60;

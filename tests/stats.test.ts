@@ -2,16 +2,8 @@
 // fixed seeds (deterministic), n = 2^20, and a bound of 5 standard errors unless stated: a correct
 // generator fails one such check with probability about 6e-7.
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  bernoulliMask,
-  type DropoutContext,
-  dropout,
-  PhiloxGenerator,
-  randomNormal,
-  randomUniform,
-  readArray,
-  unpackMask,
-} from '../src/index.js';
+import { bernoulliMask, type DropoutContext, dropout, PhiloxGenerator, randomNormal, randomUniform, readArray } from '../src/index.js';
+import { unpackMask } from '../src/reference.js';
 import { gpuContext, poisoned, testData } from './gpu.js';
 
 const N = 2 ** 20;

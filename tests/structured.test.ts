@@ -6,8 +6,6 @@ import {
   alphaDropout,
   bernoulliMask,
   biasDropoutResidual,
-  broadcastTable,
-  contractWords,
   DropConnect,
   Dropout1d,
   Dropout2d,
@@ -21,33 +19,28 @@ import {
   dropPath,
   dropPathAdd,
   dropPathAddBackward,
-  dropPathNoiseShape,
   dropPathRates,
   gaussianDropout,
   InvalidArgumentError,
   PhiloxGenerator,
   randomWords,
   readArray,
-  referenceDropPathAdd,
-  referenceMaskIndices,
-  referenceStructuredDropout,
-  referenceStructuredKeep,
   type Shape,
   SpatialDropout1D,
   SpatialDropout2D,
   SpatialDropout3D,
-  shapeSize,
   spatialDropout,
-  spatialNoiseShape,
   structuredDropout,
   structuredDropoutBackward,
   structuredKeepMask,
-  structuredKernels,
   toHalfArray,
   VariationalDropout,
   variationalDropout,
-  variationalNoiseShape,
 } from '../src/index.js';
+import { structuredKernels } from '../src/kernels/structured.js';
+import { broadcastTable, dropPathNoiseShape, shapeSize, spatialNoiseShape, variationalNoiseShape } from '../src/ops/index.js';
+import { contractWords } from '../src/reference/philox.js';
+import { referenceDropPathAdd, referenceMaskIndices, referenceStructuredDropout, referenceStructuredKeep } from '../src/reference.js';
 import { runtimeOf } from '../src/runtime/context.js';
 import { gpuContext, testData } from './gpu.js';
 import {

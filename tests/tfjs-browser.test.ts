@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
 import { describe, expect, it } from 'vitest';
-import { referenceDropout, referenceDropoutBackward, referenceStructuredDropout } from '../src/index.js';
+import { referenceDropout, referenceDropoutBackward, referenceStructuredDropout } from '../src/reference.js';
 import { CHROMIUM, CHROMIUM_ARGS, collectErrors, ROOT, serve } from './browser/harness.js';
 import { N, OPTS } from './browser/tfjs/params.js';
 

@@ -7,20 +7,22 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  applyKeepMask,
   gaussianDropout as bufferGaussianDropout,
   DropoutContext,
   InvalidArgumentError,
   PhiloxGenerator,
   type RandomState,
   readArray,
+  UnsupportedError,
+} from '../src/index.js';
+import {
+  applyKeepMask,
   referenceDropout,
   referenceDropoutBackward,
   referenceKeepMask,
   referenceMcStats,
   referenceStructuredDropout,
-  UnsupportedError,
-} from '../src/index.js';
+} from '../src/reference.js';
 import { dropout, dropPath, gaussianDropout, mcDropout, setTfjsContext, spatialDropout, tfjsContext, useTfjsDevice } from '../src/tfjs.js';
 import { WebGPUDropout, webgpuDropout } from '../src/tfjs-layers.js';
 import { nodeDevice, testData } from './gpu.js';

@@ -17,6 +17,10 @@ import {
   gaussianSigma,
   InvalidArgumentError,
   PhiloxGenerator,
+  type Shape,
+} from '../src/index.js';
+import { shapeSize } from '../src/ops/index.js';
+import {
   referenceAlphaDropout,
   referenceAlphaDropoutBackward,
   referenceBiasDropoutResidual,
@@ -25,9 +29,7 @@ import {
   referenceMaskIndices,
   referenceNormal,
   referenceStructuredKeep,
-  type Shape,
-  shapeSize,
-} from '../src/index.js';
+} from '../src/reference.js';
 import { gpuContext, testData } from './gpu.js';
 import {
   asNumbers,

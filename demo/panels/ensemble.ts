@@ -4,7 +4,8 @@
 // and each is still reproducible on its own). The output comparison uses a small
 // MLP trained once on the GPU with dropout: its full (evaluation-mode) output next to the
 // average of many thinned networks, each a training-mode pass with one fixed mask.
-import { bernoulliMask, type DropoutContext, type Matrix, MLP, readArray, readMatrix, uploadMatrix } from '../../src/index.js';
+import { bernoulliMask, type DropoutContext, readArray } from '../../src/index.js';
+import { type Matrix, MLP, readMatrix, uploadMatrix } from '../../src/model.js';
 import { linspace, regression } from '../data.js';
 import { axes, clear, colors, line, message, paint, points, size } from '../plot.js';
 import { byId, canvas2d, fmt, gpuTurn, latestWins, Panel, showValue, slider } from '../ui.js';

@@ -2,16 +2,8 @@
 // structured masks) goes through the library's dropout on the GPU; the page reads the output back
 // and draws which neurons survived and their scaled values. A second GPU call draws 2^20 keep
 // decisions with the same (p, seed, stream) to show the kept fraction converging to 1 - p.
-import {
-  applyKeepMask,
-  bernoulliMask,
-  type DropoutContext,
-  dropout,
-  dropPath,
-  readArray,
-  referenceKeepMask,
-  spatialDropout,
-} from '../../src/index.js';
+import { bernoulliMask, type DropoutContext, dropout, dropPath, readArray, spatialDropout } from '../../src/index.js';
+import { applyKeepMask, referenceKeepMask } from '../../src/reference.js';
 import { featureMap } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
 import { byId, canvas2d, fmt, fmtInt, gpuTurn, latestWins, Panel, radioFromUrl, showValue, slider } from '../ui.js';

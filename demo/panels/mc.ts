@@ -4,7 +4,9 @@
 // predictive mean and variance per input are drawn as the mean and a +/- 2 sigma band.
 // (mcDropout folds the T samples into the batch, where each input row draws its own masks: right
 // for a batch of independent inputs, but it makes a curve over x jagged at small T.)
-import { type DropoutContext, MLP, readArray, referenceMcStats, uploadMatrix } from '../../src/index.js';
+import { type DropoutContext, readArray } from '../../src/index.js';
+import { MLP, uploadMatrix } from '../../src/model.js';
+import { referenceMcStats } from '../../src/reference.js';
 import { linspace, regression } from '../data.js';
 import { axes, band, colors, line, message, paint, points, px } from '../plot.js';
 import { byId, canvas2d, fmt, gpuTurn, latestWins, Panel, showValue, slider } from '../ui.js';

@@ -2,7 +2,8 @@
 // trained full-batch on a few noisy two-moons points, one without and one with dropout, step by
 // step on the GPU; after every epoch both are evaluated (eval mode, on the GPU) on the training
 // and the validation points, and the decision boundaries are redrawn from GPU predictions.
-import { type DropoutContext, MLP, oneHot, readMatrix, uploadMatrix } from '../../src/index.js';
+import type { DropoutContext } from '../../src/index.js';
+import { MLP, oneHot, readMatrix, uploadMatrix } from '../../src/model.js';
 import { moons, type Points2D } from '../data.js';
 import { axes, colors, line, paint, size } from '../plot.js';
 import { byId, canvas2d, fmt, gpuTurn, Panel, showValue, slider, urlState } from '../ui.js';

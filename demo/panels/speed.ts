@@ -3,7 +3,8 @@
 // the copy kernel over the same bytes is the floor every other kernel is compared with. Every
 // batch takes its own turn on the GPU queue, so the other panels' work runs between batches and
 // the page never waits for the whole benchmark.
-import { type DropoutContext, dropout, kernels, randomNormal } from '../../src/index.js';
+import { type DropoutContext, dropout, randomNormal } from '../../src/index.js';
+import { kernels } from '../../src/kernels/elementwise.js';
 import { runtimeOf } from '../../src/runtime/context.js';
 import { axes, colors, message, paint, size } from '../plot.js';
 import { byId, canvas2d, fmt, fmtInt, gpuTurn, Panel } from '../ui.js';

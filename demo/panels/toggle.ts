@@ -4,20 +4,9 @@
 // bernoulliMask; a click flips one neuron of the current step's mask, and the masked layer is
 // recomputed by the library's dropout kernel reading that packed mask (dropoutBackward's mask
 // path: out = x * keep / (1 - p)), then the network's forward pass runs on the result.
-import {
-  applyKeepMask,
-  bernoulliMask,
-  type DropoutContext,
-  type DropoutState,
-  dropoutBackward,
-  MLP,
-  packMask,
-  readArray,
-  readMatrix,
-  referenceKeepMask,
-  referenceMlpForward,
-  uploadMatrix,
-} from '../../src/index.js';
+import { bernoulliMask, type DropoutContext, type DropoutState, dropoutBackward, readArray } from '../../src/index.js';
+import { MLP, readMatrix, uploadMatrix } from '../../src/model.js';
+import { applyKeepMask, packMask, referenceKeepMask, referenceMlpForward } from '../../src/reference.js';
 import { TOGGLE_NEURONS, TOGGLE_NEXT, toggleNetwork } from '../data.js';
 import { clear, colors, paint, size } from '../plot.js';
 import { byId, canvas2d, fmt, gpuTurn, latestWins, Panel, radioFromUrl, showValue, slider, urlState } from '../ui.js';

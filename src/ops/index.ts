@@ -10,7 +10,7 @@ export {
   biasDropoutResidual,
   biasDropoutResidualBackward,
 } from './bias-residual.js';
-export type { RandomOptions, RandomState, RecordOptions } from './common.js';
+export type { OpOptions, OpState, RandomOptions, RandomState, RecordOptions } from './common.js';
 export {
   type DropoutBackwardOptions,
   type DropoutOptions,

@@ -1,16 +1,8 @@
 // The browser test's f16 page (tests/browser.test.ts): the library in this browser, on a device
 // requested without shader-f16 (so f16 takes the packed path), against the CPU reference bit for
 // bit. It reports into document.body.dataset: result (JSON) or error.
-import {
-  DropoutContext,
-  dropout,
-  dropoutBackward,
-  referenceDropout,
-  referenceStructuredDropout,
-  requestDropoutDevice,
-  structuredDropout,
-  toHalfArray,
-} from '../../../src/index.js';
+import { DropoutContext, dropout, dropoutBackward, requestDropoutDevice, structuredDropout, toHalfArray } from '../../../src/index.js';
+import { referenceDropout, referenceStructuredDropout } from '../../../src/reference.js';
 
 const POISON = 0x7fbadbad;
 
