@@ -1,5 +1,5 @@
 // The parts of the GPU recipe (bench/gpu/) that can be checked without a GPU, tested here because the
-// recipe runs only in sessions lent an NVIDIA machine, where a broken script costs the whole run:
+// recipe runs only on a machine with an NVIDIA GPU, where a broken script costs the whole run:
 // the scripts' syntax, the comparison table torch_triton.py builds from the WebGPU suite's JSON (read with torch and
 // Triton stubbed out), and its Python Philox, which decides whether the Triton kernel's masks equal
 // the contract's words.

@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Times PyTorch's dropout and a Triton seeded dropout on the GPU, beside the WebGPU suite.
 
-Run by bench/gpu/run.sh on the device tool's NVIDIA machine (PyTorch and Triton are installed
-there). For every size 2^min..2^max and fp32/fp16 it times, with CUDA events around many launches
+Run by bench/gpu/run.sh on the NVIDIA machine (PyTorch and Triton must be installed there). For every size 2^min..2^max and fp32/fp16 it times, with CUDA events around many launches
 captured in one CUDA graph (so small sizes measure the GPU, not Python's launch rate, as the WebGPU
 suite's many dispatches in one submit do; eager launches where capture fails), median of samples:
   torch.copy     y.copy_(x), the copy roofline over the same bytes

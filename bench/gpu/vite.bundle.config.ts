@@ -1,12 +1,12 @@
 // Bundles bench/run.ts (library, WGSL sources and TensorFlow.js included) into one ES module for
-// the GPU machine, which has Node but no node_modules: only 'webgpu' (native) stays external.
+// the GPU machine, which may have no node_modules (run.sh brings Node): only 'webgpu' (native) stays external.
 import { defineConfig } from 'vite';
 
 export default defineConfig({
   logLevel: 'warn',
   build: {
     ssr: 'bench/run.ts',
-    outDir: '.carry/bench',
+    outDir: '.gpu-bundle/bench',
     emptyOutDir: true,
     target: 'node20',
     minify: false,
