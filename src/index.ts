@@ -1,9 +1,9 @@
 // The package's main entry: what a user of the ops and layers needs (the context, device helpers,
 // the ops, the layers, the generator, errors, readback helpers and the types their signatures
 // use). The CPU reference is `webgpu-dropout/reference`, the MLP kit and MC-Dropout sampling
-// `webgpu-dropout/model`. The reference directive below is kept in dist/index.d.ts, so a
-// consumer's TypeScript sees the WebGPU types (GPUBuffer, GPUDevice...) without configuring them.
-/// <reference types="@webgpu/types" preserve="true" />
+// `webgpu-dropout/model`. The WebGPU types (GPUBuffer, GPUDevice...) come from the consumer's
+// TypeScript (lib.dom from 6.0, or @types/web); for TypeScript 5, each entry's declarations have a
+// `types@<6.0` twin that references @webgpu/types (scripts/legacy-types.mjs).
 
 export type { ArrayDropoutOptions } from './arrays.js';
 export { dropoutArray, readArray } from './arrays.js';

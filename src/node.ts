@@ -4,8 +4,6 @@
 //   swiftshader  the SwiftShader Vulkan ICD shipped with Debian's chromium
 //   system       leave the Vulkan loader alone (real GPUs)
 //   <path>       an ICD json file
-// Kept in dist/node.d.ts: a consumer importing only this entry still gets the WebGPU types.
-/// <reference types="@webgpu/types" preserve="true" />
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type AcquiredDevice, type DeviceRequest, describeAdapter, requestDropoutDevice } from './device.js';

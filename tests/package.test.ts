@@ -7,8 +7,9 @@
 //   (a) the README's Node example runs under plain `node` (both entry points, on the adapter
 //       WEBGPU_DROPOUT_ADAPTER picks: lavapipe by default) and prints the source tree's CPU
 //       reference; `require()` is refused, as the README says (ESM only);
-//   (b) the README's examples and a typed consumer file pass `strict` TypeScript, with no
-//       skipLibCheck and no `types` configured, under NodeNext and Bundler resolution;
+//   (b) the README's examples and a typed consumer file pass `strict` TypeScript 5.4, 5.9, 6 and
+//       7, with no skipLibCheck, with lib.dom (and from 6, with @types/web instead), under
+//       NodeNext and Bundler resolution;
 //   (c) the README's browser example, built by Vite into a page, runs in Debian's Chromium on
 //       SwiftShader (never a downloaded browser) and shows the reference's numbers.
 // The clone borrows this checkout's node_modules (the build tools), and the install reaches the
@@ -144,42 +145,82 @@ describe('the package, packed from a clean clone and installed as the README say
     expect(required).toContain('ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
 
-  it('(b) strict TypeScript type-checks the examples and a typed consumer file, with no types configured', async () => {
+  it('(b) strict TypeScript 5.4, 5.9, 6 and 7 type-check the examples and a typed consumer file, with lib.dom or @types/web', async () => {
     writeFileSync(join(consumer, 'node-example.ts'), readme.node);
     writeFileSync(join(consumer, 'browser-example.ts'), readme.browser);
     writeFileSync(
       join(consumer, 'typed.ts'),
       `import { DropoutContext, PhiloxGenerator, dropout, type DropoutState } from 'webgpu-dropout';
 import { requestNodeDevice, type NodeDevice } from 'webgpu-dropout/node';
+import { referenceDropout } from 'webgpu-dropout/reference';
+import { MLP, type Matrix } from 'webgpu-dropout/model';
 
-// The WebGPU globals (GPUBuffer) come with the package's declarations.
+// The WebGPU globals (GPUBuffer) come with TypeScript's lib.dom from 6.0 (or @types/web), and with
+// the package's declarations before.
 export async function forward(ctx: DropoutContext, x: GPUBuffer): Promise<{ y: GPUBuffer; state: DropoutState }> {
   const { output, state } = await dropout(ctx, x, { p: 0.1, generator: new PhiloxGenerator(1n) });
   return { y: output, state };
 }
 export const open: () => Promise<NodeDevice> = () => requestNodeDevice({ adapter: 'lavapipe' });
+export const check = (x: Float32Array): Float32Array | Uint16Array => referenceDropout(x, { p: 0.5, seed: 1n });
+export const train = (mlp: MLP, x: Matrix, y: Matrix) => mlp.trainStep(x, y, { loss: 'mse' });
 // The declarations are real types, not any: an option the call does not take is an error.
 // @ts-expect-error rate is not an option of dropout
 export const misspelt = (ctx: DropoutContext, x: GPUBuffer) => dropout(ctx, x, { p: 0.1, rate: 0.1 });
 `,
     );
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const base = { strict: true, target: 'ES2022', noEmit: true, lib: ['ES2022', 'DOM'] };
-    for (const [module, moduleResolution] of [
-      ['NodeNext', 'NodeNext'],
-      ['ESNext', 'Bundler'],
-    ] as const) {
-      const config = `tsconfig.${moduleResolution.toLowerCase()}.json`;
-      writeFileSync(
-        join(consumer, config),
-        JSON.stringify({
-          compilerOptions: { ...base, module, moduleResolution },
-          files: ['node-example.ts', 'browser-example.ts', 'typed.ts'],
-        }),
-      );
-      await sh(process.execPath, [tsc, '-p', config], consumer);
-    }
-  });
+    // The compilers, side by side in one folder (npm's cache makes a rerun quick), and @types/web
+    // in the consumer for the cells that use it instead of lib.dom.
+    const compilers = join(work, 'compilers');
+    mkdirSync(compilers);
+    writeFileSync(join(compilers, 'package.json'), JSON.stringify({ name: 'compilers', private: true }));
+    const versions = { '5.4': '5.4.5', '6': '6.0.3', '7': '7.0.2' };
+    await sh(
+      'npm',
+      ['i', ...Object.entries(versions).map(([k, v]) => `ts${k.replace('.', '')}@npm:typescript@${v}`)],
+      compilers,
+      npmEnv,
+      240_000,
+    );
+    await sh('npm', ['i', '--no-save', '@types/web@0.0.359'], consumer, npmEnv, 120_000);
+    const tscOf = (k: string) =>
+      k === '5.9'
+        ? join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+        : join(compilers, 'node_modules', `ts${k.replace('.', '')}`, 'bin', 'tsc');
+    // @types/web carries WebGPU itself, so with TypeScript 5, whose declarations here reference
+    // @webgpu/types, the two definitions meet: those cells are left out (README, Install).
+    const cells = ['5.4', '5.9', '6', '7'].flatMap((ts) =>
+      (['dom', 'web'] as const)
+        .filter((lib) => lib === 'dom' || !ts.startsWith('5.'))
+        .flatMap((lib) => (['NodeNext', 'Bundler'] as const).map((resolution) => ({ ts, lib, resolution }))),
+    );
+    const results = await Promise.all(
+      cells.map(async ({ ts, lib, resolution }) => {
+        const config = `tsconfig.${ts}.${lib}.${resolution.toLowerCase()}.json`;
+        const compilerOptions = {
+          strict: true,
+          skipLibCheck: false,
+          target: 'ES2022',
+          noEmit: true,
+          module: resolution === 'NodeNext' ? 'NodeNext' : 'ESNext',
+          moduleResolution: resolution,
+          lib: lib === 'dom' ? ['ES2022', 'DOM'] : ['ES2022'],
+          types: lib === 'dom' ? [] : ['web'],
+        };
+        writeFileSync(
+          join(consumer, config),
+          JSON.stringify({ compilerOptions, files: ['node-example.ts', 'browser-example.ts', 'typed.ts'] }),
+        );
+        const out = await sh(process.execPath, [tscOf(ts), '-p', config], consumer).then(
+          () => '',
+          (e: Error) => e.message,
+        );
+        return `TypeScript ${ts}, ${lib === 'dom' ? 'lib.dom' : '@types/web'}, ${resolution}: ${out ? out.slice(0, 2000) : 'ok'}`;
+      }),
+    );
+    expect(results.filter((r) => !r.endsWith(': ok'))).toEqual([]);
+    expect(results).toHaveLength(12);
+  }, 300_000);
 
   it('(c) the README browser example, bundled by Vite, runs in Chromium on SwiftShader', async () => {
     const page = join(consumer, 'web');
