@@ -66,6 +66,7 @@ let work: string;
 let consumer: string;
 let readme: ReturnType<typeof readmeInstall>;
 let tarballFiles: string[];
+let tarballPath: string;
 let packageJson: { exports: Record<string, Record<string, string>> };
 
 beforeAll(async () => {
@@ -86,6 +87,7 @@ beforeAll(async () => {
     work,
     (await sh('npm', ['pack', '--silent', '--pack-destination', work], clone, npmEnv, 180_000)).trim().split('\n').pop()!,
   );
+  tarballPath = tarball;
   tarballFiles = (await sh('tar', ['tzf', tarball], work)).split('\n').filter(Boolean);
   packageJson = JSON.parse(readFileSync(join(clone, 'package.json'), 'utf8'));
 
@@ -221,6 +223,16 @@ export const misspelt = (ctx: DropoutContext, x: GPUBuffer) => dropout(ctx, x, {
     expect(results.filter((r) => !r.endsWith(': ok'))).toEqual([]);
     expect(results).toHaveLength(12);
   }, 300_000);
+
+  it('publint and attw (the esm-only profile: require() is refused on purpose) find nothing to fix in the tarball', async () => {
+    const bin = (name: string) => join(root, 'node_modules', '.bin', name);
+    await sh(bin('attw'), [tarballPath, '--profile', 'esm-only'], work);
+    const unpacked = join(work, 'unpacked');
+    mkdirSync(unpacked);
+    await sh('tar', ['xzf', tarballPath, '-C', unpacked], work);
+    const lint = await sh(bin('publint'), [join(unpacked, 'package'), '--strict'], work, npmEnv);
+    expect(lint).toContain('All good');
+  });
 
   it('(c) the README browser example, bundled by Vite, runs in Chromium on SwiftShader', async () => {
     const page = join(consumer, 'web');
