@@ -273,7 +273,7 @@ async function measureOps(run: Run): Promise<OpResult[]> {
       try {
         result.cells.push(await gpuChecked(device, () => measureCell(run, op, n, log2)));
       } catch (e) {
-        // One failed cell costs that cell, not the run (the GPU recipe gets one shot per lease).
+        // One failed cell costs that cell, not the run (a GPU run should not be lost to one size).
         progressDone();
         console.error(`${op.label} 2^${log2} failed: ${messageOf(e)}`);
         result.failures ??= [];

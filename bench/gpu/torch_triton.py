@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Times PyTorch's dropout and a Triton seeded dropout on the GPU, beside the WebGPU suite.
 
-Run by bench/gpu/run.sh on the NVIDIA machine (PyTorch and Triton must be installed there). For every size 2^min..2^max and fp32/fp16 it times, with CUDA events around many launches
-captured in one CUDA graph (so small sizes measure the GPU, not Python's launch rate, as the WebGPU
-suite's many dispatches in one submit do; eager launches where capture fails), median of samples:
+Run by bench/gpu/run.sh (the GPU recipe, bench/README.md) on a machine with an NVIDIA GPU, where
+it needs Python 3 with PyTorch (CUDA) and Triton. For every size 2^min..2^max and fp32/fp16 it
+times, with CUDA events around many launches captured in one CUDA graph (so small sizes measure
+the GPU, not Python's launch rate, as the WebGPU suite's many dispatches in one submit do; eager
+launches where capture fails), median of samples:
   torch.copy     y.copy_(x), the copy roofline over the same bytes
   torch.dropout  torch.nn.functional.dropout(x, p, training=True) (forward: output + 1-byte mask)
   torch.dropout_backward  aten.native_dropout_backward(dy, mask, scale) (reads the stored mask)
@@ -219,7 +221,7 @@ def main():
         # A suite cut short leaves only its per-op partial file (<name>.partial.json).
         ours = args.ours if os.path.exists(args.ours) else args.ours[: -len(".json")] + ".partial.json"
         if not os.path.exists(ours):
-            print(f"no comparison table: {args.ours} was not written (see bench.log)", flush=True)
+            print(f"no comparison table: {args.ours} was not written (see log.txt)", flush=True)
             return 1
         write_comparison(result, ours, args.md)
     return 1 if errors else 0

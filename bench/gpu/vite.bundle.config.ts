@@ -1,5 +1,6 @@
 // Bundles bench/run.ts (library, WGSL sources and TensorFlow.js included) into one ES module for
-// the GPU machine, which may have no node_modules (run.sh brings Node): only 'webgpu' (native) stays external.
+// the GPU recipe's bundle (bench/gpu/prepare.sh), which runs without node_modules: only 'webgpu'
+// (native) stays external, and the bundle brings that package itself.
 import { defineConfig } from 'vite';
 
 export default defineConfig({
