@@ -1,6 +1,8 @@
 // The ops the suite times, one small record each: what it moves per element (for GB/s and the
 // copy reference), how to set it up at n elements, and how to record one call into an encoder.
 // Adding an op = adding one entry to `benchOps`.
+
+import benchStagesSource from '../shaders/bench_stages.wgsl?raw';
 import {
   bernoulliMask,
   biasDropoutResidual,
@@ -18,6 +20,7 @@ import {
 } from '../src/index.js';
 import { type KernelRecord, kernels } from '../src/kernels/elementwise.js';
 import { read, write } from '../src/kernels/record.js';
+import { registerShader } from '../src/kernels/shaders.js';
 import { runtimeOf } from '../src/runtime/context.js';
 import { dtypeBytes } from '../src/runtime/units.js';
 import type { Recorder } from './timing.js';
@@ -180,13 +183,16 @@ const variantOps: BenchOp[] = [
   ),
 ];
 
+/** shaders/bench_stages.wgsl: not among the library's shader files, so registered here. */
+const benchStages = registerShader('benchStages', benchStagesSource);
+
 /** The dropout forward with one stage left out (shaders/bench_stages.wgsl). */
 function stage(entry: 'stage_no_rng' | 'stage_rng_only' | 'stage_rng_only_rebuilt_lo', label: string): BenchOp {
   const noRng = entry === 'stage_no_rng';
   // The grid-stride body of shaders/grid.wgsl over the stage's section; no tail (whole vec4 groups).
   const kernel: KernelRecord = {
     name: `bench.${entry}`,
-    shader: ['philox', 'elementwise', 'data', 'input', 'dropout', 'benchStages', 'grid'],
+    shader: ['philox', 'elementwise', 'data', 'input', 'dropout', benchStages, 'grid'],
     section: entry,
     entry: 'body',
     dispatch: 'grid',

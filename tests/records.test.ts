@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { kernels } from '../src/kernels/elementwise.js';
 import { type KernelRecord, PARAMS_HEADER, PARAMS_OP_WORD, uniformLayout } from '../src/kernels/record.js';
-import { composeShader, type Dtype, type F16Path, moduleFiles, shaderSources } from '../src/kernels/shaders.js';
+import { composeShader, type Dtype, type F16Path, moduleFiles, shaderSource, shaderSources } from '../src/kernels/shaders.js';
 import { structuredKernels } from '../src/kernels/structured.js';
 import { modelKernels } from '../src/model/kernels.js';
 
@@ -205,7 +205,7 @@ describe('kernel records', () => {
       if (k.section !== undefined) {
         // composeShader drops a section no file has, so a misspelt one would compile to something else.
         const marker = new RegExp(`^// ==== kernel ${k.section}\\b`, 'm');
-        expect(k.shader.some((f) => marker.test(shaderSources[f]))).toBe(true);
+        expect(k.shader.some((f) => marker.test(shaderSource(f)))).toBe(true);
       }
       const code = composeShader(moduleFiles(k), 'f32', 'native', k.section);
       expect(code).toMatch(new RegExp(`fn ${k.entry}\\(`));

@@ -1,7 +1,8 @@
-// The WGSL sources (shaders/*.wgsl, the single source for browser and Node), inlined by the
-// bundler, and how a kernel's module is assembled from them.
+// The WGSL sources of the library's kernels (shaders/*.wgsl, the single source for browser and
+// Node), inlined by the bundler, and how a kernel's module is assembled from them. The library
+// build strips their comments, keeping the section markers (vite.lib.config.ts); files outside
+// the library (the benchmark's) are added with registerShader.
 
-import benchStages from '../../shaders/bench_stages.wgsl?raw';
 import biasGrad from '../../shaders/bias_grad.wgsl?raw';
 import copy from '../../shaders/copy.wgsl?raw';
 import data from '../../shaders/data.wgsl?raw';
@@ -34,11 +35,37 @@ export const shaderSources = {
   dropout,
   copy,
   probe,
-  benchStages,
   structured,
   biasGrad,
 } as const;
-export type ShaderName = keyof typeof shaderSources;
+
+declare const registered: unique symbol;
+/** The name of a shader file added with registerShader. */
+export type RegisteredShaderName = string & { readonly [registered]: true };
+/** A shader file: one of shaderSources, or one added with registerShader. */
+export type ShaderName = keyof typeof shaderSources | RegisteredShaderName;
+
+/** Every shader file's text by name: shaderSources, then those registered. */
+const sources = new Map<string, string>(Object.entries(shaderSources));
+
+/**
+ * Adds a shader file that records may name next to the library's own (the benchmark's kernels,
+ * which stay out of the library's bundle). Registering the same name and text again is a no-op;
+ * a name already taken by other text throws.
+ */
+export function registerShader(name: string, source: string): RegisteredShaderName {
+  const taken = sources.get(name);
+  if (taken !== undefined && taken !== source) throw new Error(`shader file '${name}' is already registered with other text`);
+  sources.set(name, source);
+  return name as RegisteredShaderName;
+}
+
+/** The text of a shader file. */
+export function shaderSource(file: ShaderName): string {
+  const source = sources.get(file);
+  if (source === undefined) throw new Error(`no shader file '${file}' (a file outside shaderSources needs registerShader)`);
+  return source;
+}
 
 /** Storage type of a kernel's data arrays; the shaders refer to it as `S`. */
 export type Dtype = 'f32' | 'f16';
@@ -63,7 +90,7 @@ const splits = new Map<ShaderName, SplitFile>();
 function split(file: ShaderName): SplitFile {
   let s = splits.get(file);
   if (!s) {
-    const source = shaderSources[file];
+    const source = shaderSource(file);
     const marks = [...source.matchAll(SECTION)];
     const sections = new Map(marks.map((m, i) => [m[1]!, source.slice(m.index, marks[i + 1]?.index ?? source.length)]));
     s = { common: source.slice(0, marks[0]?.index ?? source.length), sections };
