@@ -12,8 +12,11 @@ export type U64 = bigint | number;
 /** The randomness of a call: the Philox key (seed), counter words 2-3 (stream) and the mask index
  * of element 0 (offset). Every op returns it, so a mask can be replayed. */
 export interface RandomState {
+  /** The 64-bit Philox key: key words (seed mod 2^32, floor(seed / 2^32)). */
   seed: bigint;
+  /** The 64-bit stream: Philox counter words 2 and 3 (low word first). */
   stream: bigint;
+  /** Mask index of element 0 (64-bit; indices wrap past 2^64 - 1), so a slice or shard draws the words of its place in the whole. */
   offset: bigint;
 }
 
@@ -58,6 +61,12 @@ export function keepRule(p: number): KeepRule {
   return { kind: 'mask', threshold, scale: 1 / (1 - p) };
 }
 
+/**
+ * The contract's integer keep threshold for drop probability `p`: T = round(p * 2^32), so an element
+ * is kept iff its 32-bit word >= T. 0 for p = 0 (keep all) and 2^32 for p = 1, or for a p so close
+ * to 1 that T rounds to 2^32 (keep none).
+ * @throws {@link InvalidArgumentError} (argument `p`) unless `p` is a number in [0, 1].
+ */
 export function thresholdFor(p: number): number {
   const rule = keepRule(p);
   return rule.kind === 'mask' ? rule.threshold : rule.kind === 'identity' ? 0 : TWO_32;

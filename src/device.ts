@@ -4,16 +4,22 @@ import { InvalidArgumentError, UnsupportedError } from './errors.js';
 import { checkOptionNames, optionNames } from './options.js';
 import { trackObjects } from './runtime/tracking.js';
 
+/** The options of {@link requestDropoutDevice}. */
 export interface DeviceRequest {
   /** The GPU entry point (default: navigator.gpu). */
   gpu?: GPU;
+  /** Passed to `requestAdapter`: 'low-power' or 'high-performance' (default: the browser's choice).
+   * Any other value is an InvalidArgumentError before an adapter is requested. */
   powerPreference?: GPUPowerPreference;
   /** 'prefer' (default): request shader-f16 when the adapter has it (f16 then takes the native path, else the packed one); 'require': fail without it; 'off': never request it (f16 takes the packed path). */
   f16?: 'prefer' | 'require' | 'off';
 }
 
+/** What {@link requestDropoutDevice} returns. */
 export interface AcquiredDevice {
+  /** The adapter the device was requested from. */
   adapter: GPUAdapter;
+  /** The device: give it to `DropoutContext.create`. It is the caller's to destroy. */
   device: GPUDevice;
   /** Vendor / architecture / description as the adapter reports them. */
   adapterName: string;
@@ -27,6 +33,15 @@ export const NO_WEBGPU_MESSAGE =
 
 const REQUEST_OPTIONS = optionNames<DeviceRequest>({ gpu: true, powerPreference: true, f16: true });
 
+/**
+ * Requests an adapter and a device from `request.gpu` (default `navigator.gpu`), asking for the
+ * adapter's largest `maxStorageBufferBindingSize` and `maxBufferSize` (so fewer tensors need
+ * chunking), `shader-f16` as `request.f16` says, and `timestamp-query` where the adapter has it.
+ * Every option is checked before anything is requested.
+ * @throws {@link InvalidArgumentError} (rejects) for an unknown option or a bad `f16` or `powerPreference`;
+ *   {@link UnsupportedError} when there is no WebGPU (the message says what to enable), no adapter,
+ *   or `f16: 'require'` and the adapter lacks `shader-f16`.
+ */
 export async function requestDropoutDevice(request: DeviceRequest = {}): Promise<AcquiredDevice> {
   // Checked before anything is requested, so a typo costs no adapter.
   if (typeof request !== 'object' || request === null)
@@ -61,6 +76,8 @@ export async function requestDropoutDevice(request: DeviceRequest = {}): Promise
   return { adapter, device, adapterName: describeAdapter(adapter) };
 }
 
+/** The adapter's vendor, architecture, device and description (as `adapter.info` reports them,
+ * empty and repeated parts left out) joined by ' / ', or 'unknown adapter'. */
 export function describeAdapter(adapter: GPUAdapter): string {
   const info = adapter.info;
   const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s?.length);

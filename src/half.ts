@@ -31,6 +31,8 @@ export function toHalfBits(value: number): number {
   return sign | half;
 }
 
+/** The value of binary16 bits `h` (the low 16 bits of an integer), exactly: subnormals,
+ * infinities and NaN included. */
 export function fromHalfBits(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;
@@ -40,12 +42,14 @@ export function fromHalfBits(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+/** {@link toHalfBits} of every value: f16 data as the Uint16Array bit patterns the f16 paths take. */
 export function toHalfArray(values: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = toHalfBits(values[i]!);
   return out;
 }
 
+/** {@link fromHalfBits} of every element: f16 bit patterns (an f16 op's output) as f32 values. */
 export function fromHalfArray(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = fromHalfBits(bits[i]!);

@@ -4,12 +4,25 @@
 //   swiftshader  the SwiftShader Vulkan ICD shipped with Debian's chromium
 //   system       leave the Vulkan loader alone (real GPUs)
 //   <path>       an ICD json file
+
+/**
+ * WebGPU in Node through Dawn (the `webgpu` package): {@link requestNodeDevice} returns a device on
+ * the Vulkan driver that `WEBGPU_DROPOUT_ADAPTER` ({@link ADAPTER_ENV}) or the `adapter` option picks:
+ * Mesa's lavapipe (a CPU driver, the default where installed), SwiftShader, the system's driver, or
+ * an ICD json file.
+ * @module webgpu-dropout/node
+ */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type AcquiredDevice, type DeviceRequest, describeAdapter, requestDropoutDevice } from './device.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
 import { checkOptionNames, optionNames } from './options.js';
 
+/**
+ * The environment variable that picks the Vulkan driver in Node: 'lavapipe' (Mesa's CPU driver),
+ * 'swiftshader', 'system' (the Vulkan loader's own choice, e.g. a real GPU) or the path of an ICD
+ * json file. Unset: lavapipe where it is installed, else the system loader.
+ */
 export const ADAPTER_ENV = 'WEBGPU_DROPOUT_ADAPTER';
 
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
@@ -23,7 +36,13 @@ function findIcd(pattern: RegExp, extraDirs: string[] = []): string | undefined 
   return undefined;
 }
 
-/** The ICD file the adapter choice resolves to (undefined: leave the loader's own choice). */
+/**
+ * The ICD file the adapter choice resolves to (undefined: leave the loader's own choice).
+ * @param choice - An {@link ADAPTER_ENV} value (default: the variable's current value).
+ * @param source - What errors call the choice (default the variable's name).
+ * @throws {@link "webgpu-dropout".UnsupportedError | UnsupportedError} for 'lavapipe' or 'swiftshader' when that driver is not
+ *   installed, a path that names no file, or any other value.
+ */
 export function resolveIcd(choice = process.env[ADAPTER_ENV], source: string = ADAPTER_ENV): string | undefined {
   const wanted = choice?.trim() || 'default';
   if (wanted === 'system') return undefined;
@@ -46,6 +65,7 @@ export function resolveIcd(choice = process.env[ADAPTER_ENV], source: string = A
   throw new UnsupportedError(`${source}: expected lavapipe, swiftshader, system or an ICD json path, got ${JSON.stringify(wanted)}`);
 }
 
+/** What {@link requestNodeDevice} returns: the device, its adapter, and how to release it. */
 export interface NodeDevice extends AcquiredDevice {
   /** The Vulkan ICD used ('system' when the loader chose). */
   icd: string;
@@ -54,7 +74,10 @@ export interface NodeDevice extends AcquiredDevice {
 }
 
 /** requestNodeDevice's options: requestDropoutDevice's, with the adapter instead of a GPU object. */
-export type NodeDeviceRequest = Omit<DeviceRequest, 'gpu'> & { adapter?: string };
+export type NodeDeviceRequest = Omit<DeviceRequest, 'gpu'> & {
+  /** An {@link ADAPTER_ENV} value ('lavapipe', 'swiftshader', 'system' or an ICD json path); overrides the variable. */
+  adapter?: string;
+};
 const NODE_REQUEST_OPTIONS = optionNames<NodeDeviceRequest>({ adapter: true, powerPreference: true, f16: true });
 
 type DawnModule = { create(flags: string[]): GPU; globals: Record<string, unknown> };
@@ -72,6 +95,7 @@ const dawnInstances = new Map<string, GPU>();
  * The process's Dawn GPU object for `icd` (undefined: the Vulkan loader's own choice) and the Dawn
  * `flags` (e.g. 'disable-dawn-features=timestamp_quantization'): created on first use, then the
  * same object for every caller, never released.
+ * @throws {@link "webgpu-dropout".UnsupportedError | UnsupportedError} when the `webgpu` package cannot be loaded.
  */
 export function dawnGpu(icd: string | undefined, flags: readonly string[] = []): GPU {
   const key = `${icd ?? 'system'}\n${flags.join('\n')}`;
@@ -97,7 +121,15 @@ export function dawnGpu(icd: string | undefined, flags: readonly string[] = []):
   return gpu;
 }
 
-/** A GPUDevice in Node through Dawn, on the adapter WEBGPU_DROPOUT_ADAPTER selects. */
+/**
+ * A GPUDevice in Node through Dawn (the `webgpu` package), on the adapter `request.adapter` or else
+ * WEBGPU_DROPOUT_ADAPTER selects, requested as {@link requestDropoutDevice} does. Keeping only the
+ * device is safe: the Dawn instance behind it lives as long as the process.
+ * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} (rejects) for an unknown option or a bad value;
+ *   {@link "webgpu-dropout".UnsupportedError | UnsupportedError} for an adapter choice that is not a
+ *   known value or names a driver or file that is not installed, when the `webgpu` package is
+ *   missing, or when there is no adapter.
+ */
 export async function requestNodeDevice(request: NodeDeviceRequest = {}): Promise<NodeDevice> {
   if (typeof request !== 'object' || request === null)
     throw new InvalidArgumentError('options', 'an object ({ adapter?, powerPreference?, f16? })', request);

@@ -1,5 +1,19 @@
 // webgpu-dropout/tfjs-layers: a TensorFlow.js Layers layer over webgpu-dropout/tfjs's dropout, in
 // place of tf.layers.dropout. Its own entry point, so that the ops need no @tensorflow/tfjs-layers.
+
+/**
+ * A TensorFlow.js Layers layer ({@link WebGPUDropout}, or {@link webgpuDropout}(args)) in place of
+ * `tf.layers.dropout`, on webgpu-dropout's kernels through `webgpu-dropout/tfjs`: active only in
+ * training calls, with a new stream of its generator per call, registered for serialization as
+ * 'WebGPUDropout'. Needs `@tensorflow/tfjs-layers` 4.x.
+ *
+ * ```ts
+ * const model = tfl.sequential({
+ *   layers: [tfl.layers.dense({ units: 16, inputShape: [4] }), webgpuDropout({ rate: 0.3, seed: 7 }), tfl.layers.dense({ units: 3 })],
+ * });
+ * ```
+ * @module webgpu-dropout/tfjs-layers
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, type Shape } from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from './errors.js';
@@ -9,6 +23,7 @@ import { dropout } from './tfjs.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
 
+/** The arguments of {@link WebGPUDropout}: tf.layers.dropout's, plus the usual layer arguments (name, ...). */
 export interface WebGPUDropoutLayerArgs extends LayerArgs {
   /** Fraction of the inputs to drop, in [0, 1] (tf.layers.dropout's rate). */
   rate: number;
@@ -26,13 +41,18 @@ export interface WebGPUDropoutLayerArgs extends LayerArgs {
  * Registered for serialization as 'WebGPUDropout'.
  */
 export class WebGPUDropout extends layers.Layer {
+  /** The name the layer is registered under for serialization. */
   static className = 'WebGPUDropout';
+  /** Fraction of the inputs dropped, in [0, 1]. */
   readonly rate: number;
+  /** The mask's shape (null entries: the input's extent); undefined: element-wise. */
   readonly noiseShape: (number | null)[] | undefined;
+  /** The seed the layer was given; undefined: a random one. */
   readonly seed: number | undefined;
   /** Streams of the training calls: call k uses (seed, k). */
   readonly generator: PhiloxGenerator;
 
+  /** @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} for a bad `rate`, `noiseShape` or `seed`. */
   constructor(args: WebGPUDropoutLayerArgs) {
     if (typeof args !== 'object' || args === null) throw new InvalidArgumentError('args', 'an object with rate', args);
     if (typeof args.rate !== 'number' || !(args.rate >= 0 && args.rate <= 1))
@@ -53,6 +73,9 @@ export class WebGPUDropout extends layers.Layer {
     this.supportsMasking = true;
   }
 
+  /** Dropout of the one input when `kwargs.training` is true (and rate > 0), on the layer's next
+   * stream; otherwise the input itself, any dtype. Throws InvalidArgumentError (argument `inputs`)
+   * for more than one input, or a training input that is not a float32 tensor. */
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     if (Array.isArray(inputs) && inputs.length !== 1) throw new InvalidArgumentError('inputs', 'exactly one tensor', inputs.length);
@@ -70,6 +93,7 @@ export class WebGPUDropout extends layers.Layer {
     return inputShape;
   }
 
+  /** The layer's config for serialization: rate, and noiseShape and seed where set, with the base layer's. */
   override getConfig(): tf.serialization.ConfigDict {
     const config: tf.serialization.ConfigDict = { rate: this.rate };
     if (this.noiseShape !== undefined) config.noiseShape = this.noiseShape;
@@ -80,7 +104,7 @@ export class WebGPUDropout extends layers.Layer {
 
 tf.serialization.registerClass(WebGPUDropout);
 
-/** `new WebGPUDropout(args)`, spelt like tf.layers.dropout(args). */
+/** `new WebGPUDropout(args)`, spelt like tf.layers.dropout(args). Throws as the constructor does. */
 export function webgpuDropout(args: WebGPUDropoutLayerArgs): WebGPUDropout {
   return new WebGPUDropout(args);
 }

@@ -10,6 +10,22 @@
 // - x's GPUBuffer is read in place (the backend's tensor storage), and y is a tensor the backend
 //   allocated from its own pool, written in place: no copy, no readback, and tfjs frees y as usual;
 // - the mask is never stored: the backward (tf.customGrad) regenerates it from (seed, stream, offset).
+
+/**
+ * The library's kernels as TensorFlow.js ops on the tfjs WebGPU backend (`@tensorflow/tfjs-core`
+ * and `@tensorflow/tfjs-backend-webgpu` 4.x, optional peer dependencies). The ops take float32
+ * tensors, run on the backend's own device and encoder (no copy, no readback), and are
+ * differentiable to any order through `tf.customGrad`; the backward regenerates the mask from
+ * (seed, stream, offset) instead of storing it. The mask is exactly the raw-buffer op's for the
+ * same (seed, stream, offset). With another backend active the ops throw `UnsupportedError`.
+ *
+ * ```ts
+ * import { dropout, useTfjsDevice } from 'webgpu-dropout/tfjs';
+ * await useTfjsDevice(device); // Node; in a browser, await tf.setBackend('webgpu')
+ * const y = dropout(tf.tensor([1, 2, 3, 4]), { p: 0.5, seed: 42 });
+ * ```
+ * @module webgpu-dropout/tfjs
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import { type KeepRule, keepRule, type RandomState } from './contract.js';
 import { Got, InvalidArgumentError } from './errors.js';
@@ -25,7 +41,7 @@ import type { BoundBuffer } from './runtime/units.js';
 import { tfjsContext } from './tfjs/backend.js';
 import { checkTensor, runOp } from './tfjs/record.js';
 
-export { setTfjsContext, tfjsContext, useTfjsDevice, webgpuBackend } from './tfjs/backend.js';
+export { setTfjsContext, tfjsContext, useTfjsDevice, type WebGPUBackendLike, webgpuBackend } from './tfjs/backend.js';
 
 // ---------------------------------------------------------------------------------------------
 // Ops
@@ -35,6 +51,7 @@ export { setTfjsContext, tfjsContext, useTfjsDevice, webgpuBackend } from './tfj
  * element 0. */
 export type TfRandomOptions = RandomOptions;
 
+/** The options of the tfjs {@link dropout} (and, less `noiseShape`, of the other tfjs ops). */
 export interface TfDropoutOptions extends RandomOptions {
   /** Drop probability in [0, 1]. */
   p: number;
@@ -107,22 +124,27 @@ function maskedOp(begun: Begun, x: tf.Tensor, opts: TfDropoutOptions, rule: Keep
  * decided by the contract's words for (seed, stream, offset + mask index), as `dropout()` on raw
  * buffers. Differentiable: the gradient is dy * keep / (1 - p), the mask regenerated.
  * A drop-in for `tf.dropout(x, rate, noiseShape, seed)`: `dropout(x, { p: rate, noiseShape })`.
+ * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} (before a stream is
+ *   drawn or anything recorded) for a tensor that is not float32 or a bad option;
+ *   {@link "webgpu-dropout".UnsupportedError | UnsupportedError} when the active backend is not 'webgpu'.
  */
 export function dropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor {
   const begun = beginTfOp(x, opts, DROPOUT_NAMES);
   return maskedOp(begun, x, opts, keepRule(opts.p), resolveNoiseShape(x.shape, opts.noiseShape));
 }
 
+/** The options of the tfjs {@link spatialDropout}. */
 export interface TfSpatialDropoutOptions extends Omit<TfDropoutOptions, 'noiseShape'> {
   /** Default 'channels-last' (N, ..., C), tfjs' and Keras' default; 'channels-first' is (N, C, ...). */
   layout?: ChannelLayout;
-  /** Or the channel axis itself. */
+  /** Or the channel axis itself (negative counts from the end; axis 0 is the batch). */
   channelAxis?: number;
 }
 
 const SPATIAL_NAMES = optionNames<TfSpatialDropoutOptions>({ ...BASE_NAMES, layout: true, channelAxis: true });
 
-/** SpatialDropout1D/2D/3D: whole channels dropped, one decision per (sample, channel). */
+/** SpatialDropout1D/2D/3D: whole channels dropped, one decision per (sample, channel); x of rank
+ * >= 2. Differentiable. Throws as {@link dropout} does. */
 export function spatialDropout(x: tf.Tensor, opts: TfSpatialDropoutOptions): tf.Tensor {
   const begun = beginTfOp(x, opts, SPATIAL_NAMES);
   const rule = keepRule(opts.p);
@@ -132,6 +154,7 @@ export function spatialDropout(x: tf.Tensor, opts: TfSpatialDropoutOptions): tf.
   return maskedOp(begun, x, opts, rule, spatialNoiseShape(x.shape, { layout, channelAxis: opts.channelAxis }));
 }
 
+/** The options of the tfjs {@link dropPath}. */
 export interface TfDropPathOptions extends Omit<TfDropoutOptions, 'noiseShape'> {
   /** Divide kept samples by 1 - p (timm's scale_by_keep, default true). */
   scaleByKeep?: boolean;
@@ -139,7 +162,8 @@ export interface TfDropPathOptions extends Omit<TfDropoutOptions, 'noiseShape'> 
 
 const DROP_PATH_NAMES = optionNames<TfDropPathOptions>({ ...BASE_NAMES, scaleByKeep: true });
 
-/** DropPath / stochastic depth: each sample (axis 0) kept or zeroed whole. */
+/** DropPath / stochastic depth: each sample (axis 0) kept or zeroed whole; x of rank >= 1.
+ * Differentiable. Throws as {@link dropout} does. */
 export function dropPath(x: tf.Tensor, opts: TfDropPathOptions): tf.Tensor {
   const begun = beginTfOp(x, opts, DROP_PATH_NAMES);
   const rule = keepRule(opts.p);
@@ -152,7 +176,7 @@ export function dropPath(x: tf.Tensor, opts: TfDropPathOptions): tf.Tensor {
 /**
  * Gaussian dropout (Keras GaussianDropout): y = x * (1 + sigma z), sigma = sqrt(p / (1 - p)), z
  * the contract's standard normal of the element's mask index. p in [0, 1). Differentiable:
- * dx = dy * (1 + sigma z), z regenerated.
+ * dx = dy * (1 + sigma z), z regenerated. Throws as {@link dropout} does (p = 1 included).
  */
 export function gaussianDropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor {
   const begun = beginTfOp(x, opts, DROPOUT_NAMES);
@@ -166,6 +190,7 @@ export function gaussianDropout(x: tf.Tensor, opts: TfDropoutOptions): tf.Tensor
 // ---------------------------------------------------------------------------------------------
 // MC-Dropout
 
+/** The options of the tfjs {@link mcDropout}. */
 export interface TfMcDropoutOptions {
   /** T, the number of stochastic passes (at least 2). */
   samples: number;
@@ -176,16 +201,17 @@ export interface TfMcDropoutOptions {
 
 const MC_NAMES = optionNames<TfMcDropoutOptions>({ samples: true, task: true });
 
+/** What the tfjs {@link mcDropout} returns: tensors, which the caller disposes. */
 export interface TfMcDropoutResult {
   /** Mean over the T passes (of the softmax probabilities, for classification). */
   mean: tf.Tensor;
   /** Population variance over the T passes, per output. */
   variance: tf.Tensor;
-  /** Classification, per row (the outputs' last axis summed out), in nats: H[mean p]. */
+  /** Classification only, per row (the outputs' last axis summed out), in nats: the predictive entropy H[mean p]. */
   predictiveEntropy?: tf.Tensor;
-  /** E_t[H[p_t]]. */
+  /** Classification only, per row, in nats: the expected entropy E_t[H[p_t]]. */
   expectedEntropy?: tf.Tensor;
-  /** BALD, the mutual information H[mean p] - E_t[H[p_t]] (clamped at 0). */
+  /** Classification only, per row, in nats: BALD, the mutual information H[mean p] - E_t[H[p_t]] (clamped at 0). */
   mutualInformation?: tf.Tensor;
 }
 
@@ -199,6 +225,8 @@ function entropy(p: tf.Tensor): tf.Tensor {
  * active, e.g. `(x) => model.apply(x, { training: true }) as tf.Tensor` for a model holding
  * WebGPUDropout layers (each call takes new streams), and the predictive statistics are computed as
  * tensors, with no readback. The intermediate tensors are disposed; the result's are the caller's.
+ * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} for a bad `forward`,
+ *   `x` or option (samples < 2 included), or a `forward` that returns no tensor.
  */
 export function mcDropout(forward: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, opts: TfMcDropoutOptions): TfMcDropoutResult {
   if (typeof forward !== 'function') throw new InvalidArgumentError('forward', 'a function (x: tf.Tensor) => tf.Tensor', forward);

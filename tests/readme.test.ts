@@ -231,7 +231,12 @@ function moduleText(block: Block, h: Harness): string {
 }
 
 /** The user documentation: the README and the guides under docs/. */
-const documents = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const documents = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const blocks = documents.flatMap((file) => tsBlocks(file, readFileSync(join(root, file), 'utf8')));
 const where = (block: Block) => `${block.file} line ${block.line}`;
 const files = new Map<Block, { path: string; harness: Harness }>();

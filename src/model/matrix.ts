@@ -6,8 +6,11 @@ import { type DropoutContext, type Runtime, runtimeOf } from '../runtime/context
 
 /** A row-major rows x cols f32 matrix in a GPU storage buffer. */
 export interface Matrix {
+  /** The data, rows x cols f32 (4 bytes each) from byte 0, STORAGE usage. */
   buffer: GPUBuffer;
+  /** Rows (a batch's samples), a positive integer. */
   rows: number;
+  /** Columns (features), a positive integer. */
   cols: number;
 }
 
@@ -66,7 +69,8 @@ export function checkBoundWhole(ctx: DropoutContext, m: Matrix, argument: string
   }
 }
 
-/** Uploads row-major data as a rows x cols Matrix (a pooled buffer: give it back with ctx.release). */
+/** Uploads row-major data as a rows x cols Matrix (a pooled buffer: give it back with ctx.release).
+ * Throws {@link InvalidArgumentError} unless rows and cols are positive integers and `data` holds rows x cols values. */
 export function uploadMatrix(ctx: DropoutContext, data: ArrayLike<number>, rows: number, cols: number): Matrix {
   if (!isPositiveInteger(rows) || !isPositiveInteger(cols)) throw new InvalidArgumentError('rows/cols', 'positive integers', [rows, cols]);
   if (data.length !== rows * cols)
@@ -75,13 +79,15 @@ export function uploadMatrix(ctx: DropoutContext, data: ArrayLike<number>, rows:
   return { buffer: ctx.upload(values, 'matrix'), rows, cols };
 }
 
-/** Reads a Matrix back to the CPU (submits pending work first). */
+/** Reads a Matrix back to the CPU as rows x cols row-major values (submits pending work first).
+ * Rejects with {@link InvalidArgumentError} for a bad matrix. */
 export async function readMatrix(ctx: DropoutContext, m: Matrix): Promise<Float32Array> {
   checkMatrix(ctx, m, 'm');
   return new Float32Array(await ctx.readBytes(m.buffer, m.rows * m.cols * 4));
 }
 
-/** One-hot rows for class labels in 0..classes-1 (targets of the 'xent' loss). */
+/** One-hot rows for class labels in 0..classes-1 (targets of the 'xent' loss): labels.length x
+ * classes values, row-major. Throws {@link InvalidArgumentError} for a label out of range. */
 export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
   if (!isPositiveInteger(classes)) throw new InvalidArgumentError('classes', 'a positive integer', classes);
   const out = new Float32Array(labels.length * classes);

@@ -16,6 +16,7 @@ export class DropoutInactiveError extends DropoutError {
   override name = 'DropoutInactiveError';
 }
 
+/** The options of {@link mcDropout}. */
 export interface McDropoutOptions {
   /** T, the number of stochastic passes (at least 2). */
   samples: number;
@@ -27,8 +28,10 @@ export interface McDropoutOptions {
   /** 'regression' (default): statistics of the outputs. 'classification': outputs are logits,
    * statistics of their softmax plus predictive entropy and mutual information. */
   task?: 'regression' | 'classification';
-  /** Seed and first stream: sample t uses stream + t. Default: the context generator's seed and T fresh streams from it. */
+  /** Seed of every sample (sample t uses (seed, stream + t)). Default: the context generator's
+   * seed, with T fresh streams taken from it. */
   seed?: U64;
+  /** The first stream, with `seed` (default 0); refused without `seed`. stream + T - 1 must stay below 2^64. */
   stream?: U64;
   /** Called after every pass has finished on the GPU with (samples done, total). */
   onProgress?: (done: number, total: number) => void;
@@ -45,20 +48,27 @@ const MC_DROPOUT_OPTIONS = optionNames<McDropoutOptions>({
 });
 const MC_SAMPLE_OPTIONS = optionNames<{ seed: U64; stream: U64; sample: number }>({ seed: true, stream: true, sample: true });
 
+/** What {@link mcDropout} returns: the statistics, read back, and the streams that produced them. */
 export interface McDropoutResult {
+  /** T, the number of passes. */
   samples: number;
   /** Sample t was drawn with (seed, stream + t): replay it with `mcSample`. */
   seed: bigint;
+  /** The stream of sample 0. */
   stream: bigint;
+  /** Rows of the input (and of every statistic). */
   rows: number;
+  /** Columns of the model's output. */
   cols: number;
   /** Predictive mean per output (rows x cols); for classification the mean softmax probabilities. */
   mean: Float32Array;
   /** Population variance across the T samples per output (of the probabilities, for classification). */
   variance: Float32Array;
-  /** Classification only, per row: H[mean p], E_t[H[p_t]], and the mutual information (BALD) H[mean p] - E[H[p_t]], in nats. */
+  /** Classification only, per row: the predictive entropy H[mean p], in nats. */
   predictiveEntropy?: Float32Array;
+  /** Classification only, per row: the expected entropy E_t[H[p_t]], in nats. */
   expectedEntropy?: Float32Array;
+  /** Classification only, per row: the mutual information (BALD) H[mean p] - E_t[H[p_t]], in nats (clamped at 0). */
   mutualInformation?: Float32Array;
 }
 
@@ -74,8 +84,14 @@ function forwardFunction(forward: unknown): ForwardFn {
  * Runs T stochastic passes of `model` (an MLP, or a forward function) on `input` and returns the
  * predictive statistics. A forward function must apply its dropout with `sampleDropout` (an MLP
  * does): rows block t of its input is sample t, with stream `random.stream + t`. Its output is
- * given back to the context's pool after each pass.
- * Throws DropoutInactiveError when all T samples are identical.
+ * given back to the context's pool after each pass. Only the final statistics are read back.
+ *
+ * @param model - An {@link MLP} (its `sampler()`), or a forward function `(input, random, encoder) =>
+ *   Promise<Matrix>` that returns a fresh pooled Matrix of `input.rows * random.samples` rows.
+ * @param input - The inputs, rows x the model's input width.
+ * @throws {@link DropoutInactiveError} (rejects) when all T samples are identical (dropout never
+ *   acted); {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} for a bad model,
+ *   input, option or forward output, or an input too large for one storage binding.
  */
 export async function mcDropout(
   ctx: DropoutContext,
@@ -163,7 +179,14 @@ export async function mcDropout(
   }
 }
 
-/** The output of sample t alone, `(seed, stream + t)`, read back: a replay of one MC sample. */
+/**
+ * The output of sample t alone, `(seed, stream + t)`, read back (rows x cols, row-major): a replay
+ * of one MC sample of {@link mcDropout}.
+ * @param opts.seed - The run's seed ({@link McDropoutResult.seed}).
+ * @param opts.stream - The run's first stream ({@link McDropoutResult.stream}).
+ * @param opts.sample - t, a non-negative integer.
+ * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} (rejects) for a bad model, input or option.
+ */
 export async function mcSample(
   ctx: DropoutContext,
   model: ForwardFn | MLP,

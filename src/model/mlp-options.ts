@@ -9,8 +9,11 @@ import type { DropoutContext } from '../runtime/context.js';
 import { isPositiveInteger, wholeBindingLimit } from './matrix.js';
 import type { SampleRandom } from './sample.js';
 
+/** The training loss: 'mse' (mean squared error) or 'xent' (softmax cross-entropy against target
+ * distributions, e.g. one-hot rows from `oneHot`). */
 export type LossKind = 'mse' | 'xent';
 
+/** The options of the {@link MLP} constructor. */
 export interface MLPOptions {
   /** Layer widths [inputs, hidden..., outputs], at least two entries. */
   sizes: readonly number[];
@@ -22,11 +25,13 @@ export interface MLPOptions {
   seed?: U64;
   /** 'adam' (default) or 'sgd'. */
   optimizer?: 'adam' | 'sgd';
-  /** Default 0.01. */
+  /** The step size, a positive finite number (default 0.01). */
   learningRate?: number;
-  /** Adam's decay rates and epsilon (defaults 0.9, 0.999, 1e-8). */
+  /** Adam's first-moment decay rate, in [0, 1) (default 0.9). */
   beta1?: number;
+  /** Adam's second-moment decay rate, in [0, 1) (default 0.999). */
   beta2?: number;
+  /** Adam's epsilon, a positive finite number (default 1e-8). */
   epsilon?: number;
 }
 
@@ -41,9 +46,29 @@ const MLP_OPTIONS = optionNames<MLPOptions>({
   epsilon: true,
 });
 
-export type ForwardOptions = { random?: SampleRandom; encoder?: GPUCommandEncoder };
-export type TrainOptions = { loss: LossKind; readLoss?: boolean; encoder?: GPUCommandEncoder };
-export type GradientOptions = { loss: LossKind; random?: SampleRandom };
+/** The options of {@link MLP.forward}. */
+export type ForwardOptions = {
+  /** Dropout active, drawn from this (MC sampling); absent: the eval-mode network. */
+  random?: SampleRandom;
+  /** Record into this encoder instead of submitting (then `ctx.submitted(encoder)` after your submit). */
+  encoder?: GPUCommandEncoder;
+};
+/** The options of {@link MLP.trainStep}. */
+export type TrainOptions = {
+  /** The loss to minimise. */
+  loss: LossKind;
+  /** Read back and return the batch's mean training loss (default false: nothing is read back). Not with `encoder`. */
+  readLoss?: boolean;
+  /** Record the step into this encoder instead of submitting it (then `ctx.submitted(encoder)` after your submit). */
+  encoder?: GPUCommandEncoder;
+};
+/** The options of {@link MLP.gradients}. */
+export type GradientOptions = {
+  /** The loss to differentiate. */
+  loss: LossKind;
+  /** Dropout drawn from this (with `samples: 1`); absent: no dropout. */
+  random?: SampleRandom;
+};
 export const FORWARD_OPTIONS = optionNames<ForwardOptions>({ random: true, encoder: true });
 export const PREDICT_OPTIONS = optionNames<{ encoder?: GPUCommandEncoder }>({ encoder: true });
 export const TRAIN_OPTIONS = optionNames<TrainOptions>({ loss: true, readLoss: true, encoder: true });

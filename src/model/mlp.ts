@@ -62,15 +62,23 @@ interface Pass {
  * ```
  */
 export class MLP {
+  /** Layer widths [inputs, hidden..., outputs]. */
   readonly sizes: readonly number[];
+  /** Drop probability after every hidden layer's ReLU, in [0, 1) (0: no dropout). */
   readonly p: number;
+  /** Number of f32 parameters: every layer's W (inputs x outputs) and b (outputs). */
   readonly parameterCount: number;
   /** Source of the training steps' dropout streams. */
   readonly generator: PhiloxGenerator;
+  /** The optimiser trainStep applies. */
   readonly optimizer: 'adam' | 'sgd';
+  /** The step size; may be changed between steps (e.g. for a schedule). */
   learningRate: number;
+  /** Adam's first-moment decay rate. */
   readonly beta1: number;
+  /** Adam's second-moment decay rate. */
   readonly beta2: number;
+  /** Adam's epsilon. */
   readonly epsilon: number;
   /** Optimiser steps taken. */
   steps = 0;
@@ -82,7 +90,14 @@ export class MLP {
   private readonly moment2: GPUBuffer;
   private destroyed = false;
 
+  /**
+   * Draws the weights (He-uniform, from the contract's words of (seed, stream 0); zero biases) and
+   * uploads them with zeroed gradient and moment buffers.
+   * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} for an unknown or bad
+   *   option, or `sizes` whose parameters do not fit one storage binding (checked before any weight is drawn).
+   */
   constructor(
+    /** The context the network's buffers and kernels belong to. */
     readonly ctx: DropoutContext,
     options: MLPOptions,
   ) {
@@ -124,10 +139,12 @@ export class MLP {
     return out;
   }
 
+  /** Columns an input must have: `sizes[0]`. */
   get inputSize(): number {
     return this.sizes[0]!;
   }
 
+  /** Columns of the output: the last entry of `sizes`. */
   get outputSize(): number {
     return this.sizes[this.sizes.length - 1]!;
   }
@@ -135,6 +152,8 @@ export class MLP {
   /**
    * Forward pass. With `random`, dropout is active and draws from it (MC sampling); without, it
    * is the deterministic eval-mode network. Returns a pooled Matrix (give it back with ctx.release).
+   * Rejects with InvalidArgumentError for a bad matrix (x must have `inputSize` columns) or option,
+   * or a batch whose widest activation does not fit one storage binding.
    */
   async forward(x: Matrix, opts: ForwardOptions = {}): Promise<Matrix> {
     this.checkUsable();
@@ -166,6 +185,8 @@ export class MLP {
    * One optimiser step on the batch (x, y): forward with dropout (a fresh stream from
    * `generator`), loss, backward, Adam/SGD, recorded into one submission. With `readLoss` it
    * reads back and returns the batch's mean training loss, else nothing is read back.
+   * Rejects with InvalidArgumentError for a bad matrix (x: `inputSize` columns, y: `outputSize`,
+   * the same rows) or option.
    */
   async trainStep(x: Matrix, y: Matrix, opts: TrainOptions): Promise<number | undefined> {
     this.checkBatch(x, y, opts?.loss);
@@ -220,7 +241,16 @@ export class MLP {
    * parameter layout) for one batch, without an optimiser step; dropout from `random` if given
    * (replayable), none otherwise. For gradient checks and inspection.
    */
-  async gradients(x: Matrix, y: Matrix, opts: GradientOptions): Promise<{ loss: number; gradients: Float32Array }> {
+  async gradients(
+    x: Matrix,
+    y: Matrix,
+    opts: GradientOptions,
+  ): Promise<{
+    /** The batch's mean loss. */
+    loss: number;
+    /** d loss / d parameter for every parameter, in the {@link MLP.getParameters | getParameters} layout. */
+    gradients: Float32Array;
+  }> {
     this.checkBatch(x, y, opts?.loss);
     checkMethodOptions(opts, GRADIENT_OPTIONS);
     const random = opts.random === undefined ? null : checkSampleRandom(opts.random, x.rows);
@@ -238,6 +268,12 @@ export class MLP {
     return new Float32Array(await this.ctx.readBytes(this.params, this.parameterCount * 4));
   }
 
+  /**
+   * Overwrites every parameter (queued as a buffer write, before work submitted after it).
+   * @param values - `parameterCount` values in the {@link MLP.getParameters | getParameters} layout.
+   * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} for a wrong length or type;
+   *   {@link "webgpu-dropout".DropoutError | DropoutError} after {@link MLP.destroy | destroy}.
+   */
   setParameters(values: Float32Array): void {
     this.checkUsable();
     if (!(values instanceof Float32Array) || values.length !== this.parameterCount) {
@@ -246,7 +282,8 @@ export class MLP {
     this.ctx.device.queue.writeBuffer(this.params, 0, values as Float32Array<ArrayBuffer>);
   }
 
-  /** Frees the parameter, gradient and optimiser buffers; later calls on this MLP throw. */
+  /** Gives the parameter, gradient and optimiser buffers back to the pool; later calls on this MLP
+   * fail with DropoutError (the async methods reject). Idempotent. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;

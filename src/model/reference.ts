@@ -8,7 +8,9 @@ import { isPositiveInteger } from './matrix.js';
 import type { LossKind } from './mlp-options.js';
 import { siteOffset } from './sample.js';
 
+/** An MLP for {@link referenceMlpForward}: its widths, parameters and dropout rate. */
 export interface ReferenceMlp {
+  /** Layer widths [inputs, hidden..., outputs], as `MLPOptions.sizes`. */
   sizes: readonly number[];
   /** Flat parameters in the MLP's layout: per layer W (inputs x outputs, row-major) then b. */
   parameters: ArrayLike<number>;
@@ -18,7 +20,9 @@ export interface ReferenceMlp {
 
 /** Randomness of one sample: dropout site s draws mask indices siteOffset(s) + i of (seed, stream). */
 export interface ReferenceSample {
+  /** The 64-bit seed. */
   seed: U64;
+  /** The sample's stream (an mcDropout run's stream + t for sample t). */
   stream: U64;
 }
 
@@ -107,11 +111,17 @@ function logSoftmax(z: ArrayLike<number>, base: number, n: number): Float64Array
   return Float64Array.from({ length: n }, (_, o) => z[base + o]! - top - lse);
 }
 
+/** What {@link referenceMcStats} returns, as mcDropout's statistics but in f64. */
 export interface ReferenceMcStats {
+  /** Mean over the samples per output (rows x cols; of the softmax probabilities for classification). */
   mean: Float64Array;
+  /** Population variance (divided by T) over the samples per output. */
   variance: Float64Array;
+  /** Classification only, per row: H[mean p], in nats. */
   predictiveEntropy?: Float64Array;
+  /** Classification only, per row: E_t[H[p_t]], in nats. */
   expectedEntropy?: Float64Array;
+  /** Classification only, per row: BALD, H[mean p] - E_t[H[p_t]], clamped at 0, in nats. */
   mutualInformation?: Float64Array;
 }
 
@@ -119,6 +129,7 @@ export interface ReferenceMcStats {
  * MC statistics of T sample outputs (each rows x cols), two-pass in f64: mean and population
  * variance (divided by T) per element; for classification over softmax probabilities, plus per
  * row H[mean p], E[H[p_t]] and their difference (BALD, clamped at 0 as on the GPU).
+ * @param samples - T sample outputs, each rows x cols row-major (logits for classification).
  */
 export function referenceMcStats(
   samples: readonly ArrayLike<number>[],

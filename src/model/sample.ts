@@ -15,8 +15,11 @@ import { checkBoundWhole, checkMatrix, isPositiveInteger, type Matrix } from './
  * `stream + t`. A training step or a single sample is `samples: 1`.
  */
 export interface SampleRandom {
+  /** The 64-bit seed of every sample. */
   seed: bigint;
+  /** The stream of sample 0; sample t uses stream + t. */
   stream: bigint;
+  /** MC samples folded into the batch (at least 1, dividing the rows). */
   samples: number;
 }
 
@@ -24,6 +27,7 @@ export interface SampleRandom {
  * so every site of one sample draws distinct words from the sample's single stream. */
 export const SITE_OFFSET_STRIDE = 1n << 40n;
 
+/** The first mask index of dropout site `site`: site * {@link SITE_OFFSET_STRIDE}. */
 export function siteOffset(site: number): bigint {
   return BigInt(site) * SITE_OFFSET_STRIDE;
 }
@@ -37,6 +41,13 @@ const SAMPLE_DROPOUT_OPTIONS = optionNames<Parameters<typeof sampleDropout>[2]>(
  * samples = 1). Use it between the layers of a forward function given to `mcDropout`; `site`
  * numbers the dropout sites of one pass (0, 1, ...) so that each draws its own words.
  * Returns the state for `dropoutBackward` when samples = 1, else null.
+ *
+ * @param x - The activations, overwritten in place.
+ * @param opts.p - Drop probability in [0, 1).
+ * @param opts.random - The pass's randomness: `random.samples` must divide `x.rows`.
+ * @param opts.site - This dropout site's number, 0 to 2^24 - 1 (default 0).
+ * @param opts.encoder - Record into this encoder (as the forward function's third argument) instead of submitting.
+ * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} (rejects) for a bad matrix or option.
  */
 export async function sampleDropout(
   ctx: DropoutContext,

@@ -15,16 +15,25 @@ import {
   type StructuredState,
 } from './prepare.js';
 
-/** SELU's constants (Klambauer et al. 2017). */
+/** SELU's scale lambda (Klambauer et al. 2017). */
 export const SELU_LAMBDA = 1.0507009873554805;
+/** SELU's alpha (Klambauer et al. 2017): SELU saturates at -lambda alpha for large negative inputs. */
 export const SELU_ALPHA = 1.6732632423543772;
 
 /**
  * Keras AlphaDropout's coefficients for rate p, keep probability q = 1 - p: dropped units take
  * alpha' = -lambda alpha, then y = a x + b with a = (q + alpha'^2 q p)^-1/2 and b = -a alpha' p,
  * which keeps zero mean and unit variance.
+ * @throws {@link InvalidArgumentError} unless `p` is in [0, 1).
  */
-export function alphaDropoutCoefficients(p: number): { a: number; b: number; alphaPrime: number } {
+export function alphaDropoutCoefficients(p: number): {
+  /** The affine map's scale. */
+  a: number;
+  /** The affine map's shift. */
+  b: number;
+  /** The value dropped units take before the affine map: -SELU_LAMBDA * SELU_ALPHA. */
+  alphaPrime: number;
+} {
   checkOpenRate(p);
   const alphaPrime = -SELU_LAMBDA * SELU_ALPHA;
   const q = 1 - p;
@@ -33,7 +42,9 @@ export function alphaDropoutCoefficients(p: number): { a: number; b: number; alp
 }
 
 /** Alpha dropout for SELU networks (Keras `AlphaDropout`, PyTorch `nn.AlphaDropout`):
- * y = a (keep ? x : alpha') + b. */
+ * y = a (keep ? x : alpha') + b, with the coefficients of {@link alphaDropoutCoefficients}; `p` in [0, 1).
+ * Does not run in place. Backward: {@link alphaDropoutBackward}. Rejects with
+ * {@link InvalidArgumentError} for a bad buffer, shape or option (p = 1 included). */
 export async function alphaDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
   const { rule, prep, training, state, rt } = beginOpenRateOp(ctx, x, opts, 'alpha');
   const input = { buffer: x, argument: 'x' };

@@ -22,6 +22,7 @@ import {
 } from './prepare.js';
 import type { Shape } from './shape.js';
 
+/** The options of {@link biasDropoutResidual}: `shape` is required. */
 export interface BiasDropoutResidualOptions extends StructuredOptions {
   /** Shape of x and residual, (..., C); bias holds C elements. */
   shape: Shape;
@@ -33,6 +34,13 @@ const BIAS_GRAD_BLOCK_ROWS = 128;
 /**
  * out = residual + dropout(x + bias) in one pass (the transformer block pattern; Megatron's
  * bias_dropout_add), f32 or f16 with f32 arithmetic. In eval mode: out = residual + x + bias.
+ * x, bias and residual must be distinct buffers, and `out` none of them.
+ * Backward: {@link biasDropoutResidualBackward}.
+ *
+ * @param bias - C elements, C the last extent of `opts.shape`.
+ * @param residual - The same shape as x.
+ * @throws {@link InvalidArgumentError} (rejects, before anything is recorded) for a
+ *   bad buffer, shape or option, naming it.
  */
 export async function biasDropoutResidual(
   ctx: DropoutContext,
@@ -83,6 +91,7 @@ export async function biasDropoutResidual(
   return { output, state };
 }
 
+/** What {@link biasDropoutResidualBackward} returns. */
 export interface BiasDropoutResidualGrads {
   /** dy * keep / (1 - p). */
   dx: GPUBuffer;
@@ -98,7 +107,14 @@ const BIAS_BACKWARD_OPTIONS = optionNames<RecordOptions & { outX?: GPUBuffer; ou
   encoder: true,
 });
 
-/** Gradients of biasDropoutResidual for x, bias and residual, the mask regenerated from the state. */
+/**
+ * Gradients of biasDropoutResidual for x, bias and residual, the mask regenerated from the state.
+ * `opts.outX` and `opts.outBias` are the buffers for dx and dbias (default: new pooled buffers).
+ * The bias reduction binds dx whole.
+ *
+ * @throws {@link InvalidArgumentError} (rejects) for a bad buffer, option or state;
+ *   {@link UnsupportedError} when dx is larger than the device's `maxStorageBufferBindingSize`.
+ */
 export async function biasDropoutResidualBackward(
   ctx: DropoutContext,
   dy: GPUBuffer,

@@ -13,8 +13,14 @@ import { isGpuBuffer } from '../runtime/units.js';
 /** Where an op's randomness comes from. Precedence: `seed` (with `stream`, default 0), then
  * `generator` (takes its next stream), then the context's default generator. */
 export interface RandomOptions {
+  /** The 64-bit seed (Philox key): a bigint or a non-negative safe integer. Given, it wins over
+   * `generator`, and no generator's stream is taken. */
   seed?: U64;
+  /** The 64-bit stream to use with `seed` (default 0). A call that draws randomness refuses it
+   * without `seed` (InvalidArgumentError 'stream'): to draw from a stream counter, pass a `generator`. */
   stream?: U64;
+  /** Used when no `seed` is given: the call takes its next stream, none in eval mode (default: the
+   * context's generator, seeded by `ContextOptions.seed`). */
   generator?: PhiloxGenerator;
   /** Mask index of element 0, so a slice or shard draws the words of its place in the whole (default 0). */
   offset?: U64;
@@ -22,16 +28,21 @@ export interface RandomOptions {
 
 export type { RandomState } from '../contract.js';
 
+/** Where an op's work is recorded. */
 export interface RecordOptions {
-  /** Record into this encoder instead of the context's own batch; the caller submits it. */
+  /** Record into this encoder instead of the context's own batch; the caller submits it, then calls
+   * `ctx.submitted(encoder)` so the call's temporaries go back to the pool. Must be an unfinished
+   * encoder of the context's device. Default: the context's batch, submitted on the next microtask. */
   encoder?: GPUCommandEncoder;
 }
 
 /** RandomOptions' names, for the option lists of every op that draws randomness. */
 export const RANDOM_OPTION_NAMES = { seed: true, stream: true, generator: true, offset: true } as const;
 
-/** The options the prologue reads; every op's options are these (or a part of them) and its own. */
+/** The options every op shares (or a part of them): randomness, recording, dtype and mode; each op's options add their own. */
 export interface OpOptions extends RandomOptions, RecordOptions {
+  /** Element type of the data buffers: 'f32' (4 bytes an element, the default) or 'f16' (2 bytes;
+   * computed in f32 and rounded once to nearest even, on every device). */
   dtype?: Dtype;
   /** false: eval mode (no randomness). Default true. */
   training?: boolean;
@@ -77,8 +88,11 @@ export function drawRandom(ctx: DropoutContext, opts: RandomOptions, training: b
 /** The fields every op's state holds (DropoutState and StructuredState add their own): what a
  * backward pass needs to regenerate the forward's mask. */
 export interface OpState extends RandomState {
+  /** The drop probability the forward used. */
   p: number;
+  /** The element type of the forward's data. */
   dtype: Dtype;
+  /** false: the forward ran in eval mode (the identity), and so does its backward. */
   training: boolean;
 }
 

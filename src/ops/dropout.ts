@@ -22,12 +22,13 @@ import {
   withOutput,
 } from './common.js';
 
+/** The options of {@link dropout}. */
 export interface DropoutOptions extends OpOptions {
   /** Drop probability in [0, 1]. */
   p: number;
-  /** Elements to process (default: all of `x`). */
+  /** Elements to process, at most 2^32 - 1 (default: all of `x`, its size divided by the element size). */
   count?: number;
-  /** Output buffer (default: a new pooled buffer). Pass `x` itself for in-place dropout. */
+  /** Output buffer, STORAGE usage (default: a new pooled buffer). Pass `x` itself for in-place dropout. */
   out?: GPUBuffer;
   /** Also write the packed keep-mask (bit b of word k = element 32k + b): `true` for a new buffer. */
   mask?: GPUBuffer | boolean;
@@ -48,16 +49,22 @@ const DROPOUT_OPTIONS = optionNames<DropoutOptions>({
 
 /** Everything the backward pass needs; nothing else is kept between the passes. */
 export interface DropoutState extends OpState {
+  /** Elements the forward processed. */
   count: number;
 }
 
+/** What {@link dropout} returns. */
 export interface DropoutResult {
+  /** The output: `out` when given, else a pooled buffer (`ctx.release` it when done). An identity
+   * call (p = 0 or eval mode) given neither `out` nor `mask` returns `x` itself. */
   output: GPUBuffer;
+  /** What {@link dropoutBackward} needs to regenerate the mask. */
   state: DropoutState;
   /** The packed keep-mask, when asked for. */
   mask?: GPUBuffer;
 }
 
+/** The options of {@link dropoutBackward}. */
 export interface DropoutBackwardOptions extends RecordOptions {
   /** Output buffer for dx (default: a new pooled buffer). Pass `dy` to work in place. */
   out?: GPUBuffer;
@@ -109,6 +116,13 @@ function dropoutCall(
 /**
  * Inverted dropout, y = x * keep / (1 - p), with keep decided by the contract's words for
  * (seed, stream, offset + i). Returns the output and the state the backward pass needs.
+ * Dropped elements are exactly +0 (NaN and infinities included); p = 0 is the identity and
+ * p = 1 writes zeros, neither doing RNG work.
+ *
+ * @param x - The input, a STORAGE buffer of at least `count` elements of `dtype`.
+ * @throws {@link InvalidArgumentError} (rejects, before anything is recorded) for a
+ *   bad buffer or option, naming it; {@link DeviceLostError} once the device is lost;
+ *   {@link GpuValidationError} when WebGPU refuses the batch the call was submitted in.
  */
 export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOptions): Promise<DropoutResult> {
   const { dtype, training, rt } = beginOp(ctx, opts, 'an object with at least p', DROPOUT_OPTIONS, false);
@@ -155,7 +169,11 @@ export async function dropout(ctx: DropoutContext, x: GPUBuffer, opts: DropoutOp
 
 /**
  * dx = dy * keep / (1 - p) with the forward's mask, regenerated from its (seed, stream, offset)
- * or read from the packed mask when one is given.
+ * or read from the packed mask when one is given. For an identity forward (p = 0 or eval mode)
+ * without `out`, resolves to `dy` itself.
+ *
+ * @param state - The state {@link dropout} returned.
+ * @throws {@link InvalidArgumentError} (rejects) for a bad buffer, option or state, naming it.
  */
 export async function dropoutBackward(
   ctx: DropoutContext,

@@ -17,7 +17,8 @@ import {
   type StructuredState,
 } from './prepare.js';
 
-/** sigma = sqrt(p / (1 - p)): the noise's standard deviation, so the variance matches dropout's. */
+/** sigma = sqrt(p / (1 - p)): the noise's standard deviation, so the variance matches dropout's.
+ * Throws {@link InvalidArgumentError} unless `p` is in [0, 1). */
 export function gaussianSigma(p: number): number {
   checkOpenRate(p);
   return Math.sqrt(p / (1 - p));
@@ -25,7 +26,10 @@ export function gaussianSigma(p: number): number {
 
 /**
  * Gaussian dropout (Keras `GaussianDropout`, Srivastava et al. 2014): y = x * (1 + sigma z), z the
- * contract's standard normal of the element's mask index (Box-Muller on word pairs).
+ * contract's standard normal of the element's mask index (Box-Muller on word pairs), sigma =
+ * {@link gaussianSigma}(p), `p` in [0, 1). `noiseShape` shares one z across broadcast dimensions.
+ * Does not run in place. Backward: {@link gaussianDropoutBackward}. Rejects with
+ * {@link InvalidArgumentError} for a bad buffer, shape or option (p = 1 included).
  */
 export async function gaussianDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredOptions): Promise<StructuredResult> {
   const { rule, prep, training, state, rt } = beginOpenRateOp(ctx, x, opts, 'gaussian');

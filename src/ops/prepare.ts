@@ -20,8 +20,10 @@ import {
 } from './common.js';
 import { broadcastTable, checkShape, type NoiseShape, resolveNoiseShape, type Shape, shapeSize } from './shape.js';
 
+/** The options of the structured and variant ops ({@link structuredDropout}, {@link gaussianDropout},
+ * {@link alphaDropout}, ...); each op's own options extend these. */
 export interface StructuredOptions extends OpOptions {
-  /** Drop probability (the op's rate). */
+  /** Drop probability (the op's rate): in [0, 1], or [0, 1) for Gaussian and Alpha dropout. */
   p: number;
   /** Shape of x. `structuredDropout` and the Gaussian and Alpha ops default to one dimension
    * holding the whole buffer; the ops with a mask layout of their own (spatial, drop-path,
@@ -45,22 +47,33 @@ export const COMMON_OPTION_NAMES = {
 } as const;
 export const STRUCTURED_OPTIONS = optionNames<StructuredOptions>({ ...COMMON_OPTION_NAMES, noiseShape: true });
 
+/** Which forward a {@link StructuredState} came from: 'dropout' (every masked op: structured,
+ * spatial, drop-path, variational, DropConnect, the keep-mask), 'gaussian', 'alpha' or 'bias-residual'.
+ * A backward refuses the state of another kind. */
 export type StructuredOp = 'dropout' | 'gaussian' | 'alpha' | 'bias-residual';
 
 /** Everything a backward pass needs to regenerate the forward's mask; nothing else is kept. */
 export interface StructuredState extends OpState {
+  /** The kind of forward that made this state. */
   op: StructuredOp;
+  /** The input's shape (one dimension holding the whole buffer when none was given). */
   shape: number[];
+  /** The mask's shape, in full: the input's with 1 where one decision is shared. */
   noiseShape: number[];
   /** Multiplier of kept values: 1 / (1 - p), or 1 for DropPath without scale_by_keep. */
   scale: number;
 }
 
+/** What the structured and variant ops return. */
 export interface StructuredResult {
+  /** The output: `out` when given, else a pooled buffer (`ctx.release` it when done). An identity
+   * call (p = 0 or eval mode) of an op that maps x alone, given no `out`, returns `x` itself. */
   output: GPUBuffer;
+  /** What the op's backward needs to regenerate the mask. */
   state: StructuredState;
 }
 
+/** The options of the structured and variant backward ops. */
 export interface BackwardOptions extends RecordOptions {
   /** Output buffer for the gradient (default: a new pooled buffer). Must not be dy. */
   out?: GPUBuffer;

@@ -16,8 +16,9 @@ import {
   withOutput,
 } from './common.js';
 
+/** The options of {@link randomWords}, {@link randomUniform} and {@link randomNormal}. */
 export interface RandomOpOptions extends RandomOptions, RecordOptions {
-  /** Number of values to generate. */
+  /** Number of values to generate, at most 2^32 - 1 (and the output must fit the device's `maxBufferSize`). */
   count: number;
   /** Output buffer (default: a new pooled buffer), 4 bytes per value (or per 32 values, packed). */
   out?: GPUBuffer;
@@ -25,8 +26,11 @@ export interface RandomOpOptions extends RandomOptions, RecordOptions {
 
 const RANDOM_OP_OPTIONS = optionNames<RandomOpOptions>({ count: true, out: true, ...RANDOM_OPTION_NAMES, encoder: true });
 
+/** What the random-number ops return. */
 export interface RandomResult {
+  /** The values, one u32 or f32 per element (or 32 packed decisions per u32): `out` when given, else a pooled buffer. */
   output: GPUBuffer;
+  /** The (seed, stream, offset) the call used: the same values again from the same state. */
   state: RandomState;
 }
 
@@ -63,21 +67,27 @@ async function randomValues(ctx: DropoutContext, kernel: KernelRecord, opts: Ran
   return randomOp(ctx, rt, kernel, opts);
 }
 
-/** The contract's raw 32-bit words (u32), the ones every mask is decided from. */
+/**
+ * The contract's raw 32-bit words (u32), the ones every mask is decided from: element i gets the
+ * word of mask index offset + i. Read them with `readArray(ctx, output, 'u32', count)`.
+ * @throws {@link InvalidArgumentError} (rejects) for a bad option, naming it.
+ */
 export function randomWords(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
   return randomValues(ctx, kernels.words, opts);
 }
 
-/** Uniform f32 in [0, 1): (word >> 8) * 2^-24. */
+/** Uniform f32 in [0, 1): (word >> 8) * 2^-24, exact in f32. Rejects as {@link randomWords} does. */
 export function randomUniform(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
   return randomValues(ctx, kernels.uniform, opts);
 }
 
-/** Standard normal f32, Box-Muller on word pairs (see referenceNormal for the exact formula). */
+/** Standard normal f32, Box-Muller on word pairs (see `referenceNormal` for the exact formula).
+ * Rejects as {@link randomWords} does. */
 export function randomNormal(ctx: DropoutContext, opts: RandomOpOptions): Promise<RandomResult> {
   return randomValues(ctx, kernels.normal, opts);
 }
 
+/** The options of {@link bernoulliMask}. */
 export interface BernoulliOptions extends RandomOpOptions {
   /** Drop probability: an element is 1 (kept) with probability 1 - p. */
   p: number;
@@ -94,7 +104,11 @@ const BERNOULLI_OPTIONS = optionNames<BernoulliOptions>({
   encoder: true,
 });
 
-/** The keep-mask dropout with the same (p, seed, stream, offset) would use: 1 = keep. */
+/**
+ * The keep-mask dropout with the same (p, seed, stream, offset) would use: 1 = keep, as one u32
+ * per element, or packed 32 to a u32 (bit b of word k = element 32k + b) with `packed: true`.
+ * @throws {@link InvalidArgumentError} (rejects) for a bad option, naming it.
+ */
 export async function bernoulliMask(ctx: DropoutContext, opts: BernoulliOptions): Promise<RandomResult> {
   const { rt } = beginOp(ctx, opts, 'an object with count and p', BERNOULLI_OPTIONS, false);
   const rule = keepRule(opts.p);

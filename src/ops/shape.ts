@@ -5,6 +5,8 @@ import { InvalidArgumentError } from '../errors.js';
 /** Most dimensions a shape may have (the size of the broadcast table in shaders/structured.wgsl). */
 export const MAX_RANK = 8;
 
+/** A tensor shape: up to 8 non-negative integer extents, outermost first (row-major), whose
+ * product is at most 2^32 - 1 elements. */
 export type Shape = readonly number[];
 /** A noise shape: per dimension the input's extent or 1; `null` means "the input's extent" (Keras' None). */
 export type NoiseShape = readonly (number | null)[];
@@ -73,8 +75,10 @@ export function broadcastTable(shape: Shape, noiseShape: Shape): Uint32Array {
   return table;
 }
 
+/** Where a tensor's channels are: 'channels-first' (N, C, ...) or 'channels-last' (N, ..., C). */
 export type ChannelLayout = 'channels-first' | 'channels-last';
 
+/** Which axis of a spatial-dropout input holds the channels: a layout, an axis, or both when they agree. */
 export interface ChannelOptions {
   /** 'channels-first' (N, C, ...), as PyTorch's Dropout1d/2d/3d, or 'channels-last' (N, ..., C), as Keras. */
   layout?: ChannelLayout;

@@ -34,6 +34,7 @@ import {
   variationalNoiseShape,
 } from './shape.js';
 
+/** The options of {@link structuredDropout}. */
 export interface StructuredDropoutOptions extends StructuredOptions {
   /** Scale kept values by 1 / (1 - p) (default true; timm's scale_by_keep=False sets it false). */
   scaleByKeep?: boolean;
@@ -74,7 +75,14 @@ function dropoutState(
 /**
  * Dropout with a broadcast mask (Keras `Dropout(noise_shape=...)`, `tf.dropout(x, rate, noiseShape)`):
  * y = keep ? x / (1 - p) : 0, one decision per element of the noise shape. With no noise shape it
- * is element-wise dropout, word for word the same as `dropout()`.
+ * is element-wise dropout, word for word the same as `dropout()`. Does not run in place.
+ * Backward: {@link structuredDropoutBackward}.
+ *
+ * ```ts
+ * const { output, state } = await structuredDropout(ctx, x, { p: 0.2, shape: [N, T, F], noiseShape: [N, 1, F] });
+ * ```
+ * @throws {@link InvalidArgumentError} (rejects, before anything is recorded) for a
+ *   bad buffer, shape or option, naming it.
  */
 export async function structuredDropout(ctx: DropoutContext, x: GPUBuffer, opts: StructuredDropoutOptions): Promise<StructuredResult> {
   return maskedDropout(ctx, x, opts, beginDropout(ctx, opts, 'an object with at least p', STRUCTURED_DROPOUT_OPTIONS));
@@ -88,7 +96,8 @@ async function maskedDropout(ctx: DropoutContext, x: GPUBuffer, opts: Structured
 }
 
 /** dx = keep ? dy * scale : 0 with the forward's mask, regenerated from its state (structured
- * dropout, SpatialDropout, DropPath, variational dropout, DropConnect, fused bias + dropout + residual). */
+ * dropout, SpatialDropout, DropPath, variational dropout, DropConnect, fused bias + dropout + residual).
+ * Rejects with {@link InvalidArgumentError} for a bad buffer, option or state (one of another op included). */
 export async function structuredDropoutBackward(
   ctx: DropoutContext,
   dy: GPUBuffer,
@@ -105,7 +114,9 @@ function requireShape(opts: { shape?: Shape }): Shape {
   return opts.shape;
 }
 
+/** The options of {@link spatialDropout}: `layout` or `channelAxis` is required. */
 export interface SpatialDropoutOptions extends Omit<StructuredOptions, 'noiseShape'>, ChannelOptions {
+  /** Shape of x: (N, C, ...) or (N, ..., C), at least 2 dimensions. */
   shape: Shape;
 }
 
@@ -113,14 +124,17 @@ const SPATIAL_OPTIONS = optionNames<SpatialDropoutOptions>({ ...COMMON_OPTION_NA
 
 /**
  * SpatialDropout1D/2D/3D (Keras) and Dropout1d/2d/3d (PyTorch): whole channels dropped, one
- * decision per (sample, channel). Backward: structuredDropoutBackward.
+ * decision per (sample, channel). Backward: {@link structuredDropoutBackward}.
+ * Rejects as {@link structuredDropout} does (also for a missing or inconsistent layout).
  */
 export async function spatialDropout(ctx: DropoutContext, x: GPUBuffer, opts: SpatialDropoutOptions): Promise<StructuredResult> {
   const begun = beginDropout(ctx, opts, 'an object with p, shape and layout', SPATIAL_OPTIONS);
   return maskedDropout(ctx, x, withOptions(opts, { noiseShape: spatialNoiseShape(requireShape(opts), opts) }), begun);
 }
 
+/** The options of {@link dropPath} and {@link dropPathAdd}. */
 export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
+  /** Shape of x (or of branch and residual), batch first: (N, ...). */
   shape: Shape;
   /** Divide kept samples by 1 - p (timm's scale_by_keep, default true). */
   scaleByKeep?: boolean;
@@ -129,7 +143,7 @@ export interface DropPathOptions extends Omit<StructuredOptions, 'noiseShape'> {
 const DROP_PATH_OPTIONS = optionNames<DropPathOptions>({ ...COMMON_OPTION_NAMES, scaleByKeep: true });
 
 /** DropPath / stochastic depth (timm `drop_path`): each sample's branch kept or zeroed whole.
- * Backward: structuredDropoutBackward. */
+ * Backward: {@link structuredDropoutBackward}. Rejects as {@link structuredDropout} does. */
 export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPathOptions): Promise<StructuredResult> {
   const begun = beginDropout(ctx, opts, 'an object with p and shape', DROP_PATH_OPTIONS);
   return maskedDropout(ctx, x, withOptions(opts, { noiseShape: dropPathNoiseShape(requireShape(opts)) }), begun);
@@ -138,7 +152,8 @@ export async function dropPath(ctx: DropoutContext, x: GPUBuffer, opts: DropPath
 /**
  * The fused residual form of DropPath, out = residual + drop_path(branch), in one pass:
  * out = residual + branch * keep / (1 - p) (or * keep without scaleByKeep).
- * Backward: dropPathAddBackward (d residual = dy, d branch = structuredDropoutBackward).
+ * Backward: {@link dropPathAddBackward} (d residual = dy, d branch = structuredDropoutBackward).
+ * `out` must differ from both inputs. Rejects as {@link structuredDropout} does.
  */
 export async function dropPathAdd(
   ctx: DropoutContext,
@@ -167,19 +182,26 @@ export async function dropPathAdd(
   return { output, state };
 }
 
-/** Gradients of dropPathAdd: d residual is dy itself (the same buffer), d branch regenerates the mask. */
+/** Gradients of dropPathAdd: d residual is dy itself (the same buffer), d branch regenerates the mask.
+ * Rejects as {@link structuredDropoutBackward} does. */
 export async function dropPathAddBackward(
   ctx: DropoutContext,
   dy: GPUBuffer,
   state: StructuredState,
   opts: BackwardOptions = {},
-): Promise<{ dresidual: GPUBuffer; dbranch: GPUBuffer }> {
+): Promise<{
+  /** The residual's gradient: `dy` itself, the same buffer. */
+  dresidual: GPUBuffer;
+  /** The branch's gradient, dy * keep (/ (1 - p) with scaleByKeep): `opts.out` or a pooled buffer. */
+  dbranch: GPUBuffer;
+}> {
   const dbranch = await structuredDropoutBackward(ctx, dy, state, opts);
   return { dresidual: dy, dbranch };
 }
 
 /** timm's per-block stochastic-depth rates: rate_i = rate * i / (depth - 1), i = 0 .. depth-1
- * (torch.linspace(0, rate, depth); a single block gets 0). */
+ * (torch.linspace(0, rate, depth); a single block gets 0). Throws {@link InvalidArgumentError}
+ * unless `rate` is in [0, 1] and `depth` a positive integer. */
 export function dropPathRates(rate: number, depth: number): number[] {
   checkProbability(rate, 'rate');
   if (!Number.isSafeInteger(depth) || depth < 1) throw new InvalidArgumentError('depth', 'a positive integer', depth);
@@ -188,7 +210,9 @@ export function dropPathRates(rate: number, depth: number): number[] {
   return Array.from({ length: depth }, (_, i) => (i === depth - 1 ? rate : (rate * i) / (depth - 1)));
 }
 
+/** The options of {@link variationalDropout}. */
 export interface VariationalDropoutOptions extends Omit<StructuredOptions, 'noiseShape'> {
+  /** Shape of x, e.g. (N, T, F) or time-major (T, N, F). */
   shape: Shape;
   /** The axis that shares one mask (default 1: (N, T, F); 0 for time-major (T, N, F), as AWD-LSTM's LockedDropout). */
   timeAxis?: number;
@@ -197,14 +221,17 @@ export interface VariationalDropoutOptions extends Omit<StructuredOptions, 'nois
 const VARIATIONAL_OPTIONS = optionNames<VariationalDropoutOptions>({ ...COMMON_OPTION_NAMES, timeAxis: true });
 
 /** Variational (locked) dropout for sequences: the same mask for every time step.
- * Backward: structuredDropoutBackward. */
+ * Backward: {@link structuredDropoutBackward}. Rejects as {@link structuredDropout} does. */
 export async function variationalDropout(ctx: DropoutContext, x: GPUBuffer, opts: VariationalDropoutOptions): Promise<StructuredResult> {
   const begun = beginDropout(ctx, opts, 'an object with p and shape', VARIATIONAL_OPTIONS);
   return maskedDropout(ctx, x, withOptions(opts, { noiseShape: variationalNoiseShape(requireShape(opts), opts.timeAxis ?? 1) }), begun);
 }
 
+/** The options of {@link dropConnect}: the weight's shape is (rows, cols). */
 export interface DropConnectOptions extends Omit<StructuredOptions, 'shape'> {
+  /** Rows of the weight matrix. */
   rows: number;
+  /** Columns of the weight matrix (rows x cols at most 2^32 - 1). */
   cols: number;
 }
 
@@ -223,7 +250,8 @@ const DROP_CONNECT_OPTIONS = optionNames<DropConnectOptions>({
 /**
  * DropConnect (Wan et al. 2013; torchnlp/AWD-LSTM WeightDrop): dropout on a (rows, cols) weight
  * matrix, a fresh mask per call (the next stream), returning the masked weight for the caller's
- * matmul. Backward: dropConnectBackward turns d(masked weight) into dW.
+ * matmul. Backward: {@link dropConnectBackward} turns d(masked weight) into dW.
+ * Rejects as {@link structuredDropout} does.
  */
 export async function dropConnect(ctx: DropoutContext, weight: GPUBuffer, opts: DropConnectOptions): Promise<StructuredResult> {
   const begun = beginDropout(ctx, opts, 'an object with p, rows and cols', DROP_CONNECT_OPTIONS);
@@ -252,6 +280,7 @@ export async function dropConnectBackward(
   return structuredDropoutBackward(ctx, dMaskedWeight, state, opts);
 }
 
+/** The options of {@link structuredKeepMask}: `shape` is required. */
 export interface KeepMaskOptions extends Omit<StructuredOptions, 'dtype' | 'training'> {}
 
 const KEEP_MASK_OPTIONS = optionNames<KeepMaskOptions>({
@@ -264,11 +293,17 @@ const KEEP_MASK_OPTIONS = optionNames<KeepMaskOptions>({
 });
 
 /** The broadcast keep-mask itself, one u32 per element of x's shape (1 = keep): what every op
- * here decides for the same (p, shape, noiseShape, seed, stream, offset). */
+ * here decides for the same (p, shape, noiseShape, seed, stream, offset). Always draws a stream
+ * (it has no eval mode). Rejects with {@link InvalidArgumentError} for a bad option. */
 export async function structuredKeepMask(
   ctx: DropoutContext,
   opts: KeepMaskOptions,
-): Promise<{ output: GPUBuffer; state: StructuredState }> {
+): Promise<{
+  /** One u32 per element of `shape`, 1 = keep: `out` when given, else a pooled buffer. */
+  output: GPUBuffer;
+  /** The (seed, stream, offset), p and shapes used: a state of kind 'dropout'. */
+  state: StructuredState;
+}> {
   const { rule, rt } = beginDropout(ctx, opts, 'an object with p and shape', KEEP_MASK_OPTIONS);
   const shape = checkShape(requireShape(opts));
   const noiseShape = resolveNoiseShape(shape, opts.noiseShape);

@@ -9,8 +9,11 @@ import { contractWords } from './philox.js';
 
 export { contractWords as referenceWords } from './philox.js';
 
+/** The randomness of a CPU reference call: the (seed, stream, offset) a GPU op used or returned. */
 export interface ReferenceRandom {
+  /** The 64-bit seed: a bigint or a non-negative safe integer. */
   seed: U64;
+  /** The 64-bit stream (default 0). */
   stream?: U64;
   /** Mask index of the first element (default 0). */
   offset?: U64;
@@ -72,6 +75,8 @@ export function packMask(keep: Uint8Array): Uint32Array {
   return out;
 }
 
+/** A packed keep-mask (bit b of word k is element 32k + b) back to one byte per element, 1 = keep:
+ * the first `count` elements. Throws InvalidArgumentError when `bits` holds fewer than `count`. */
 export function unpackMask(bits: Uint32Array, count: number): Uint8Array {
   if (!(bits instanceof Uint32Array)) throw new InvalidArgumentError('bits', 'a Uint32Array of packed mask words', arrayGot(bits));
   checkCount(count);
@@ -85,8 +90,12 @@ export function unpackMask(bits: Uint32Array, count: number): Uint8Array {
 /** f32 data, or f16 data as Uint16Array bit patterns. */
 export type HostData = Float32Array | Uint16Array;
 
+/** The options of {@link referenceDropout} and {@link referenceDropoutBackward}: a forward's
+ * (seed, stream, offset) and p, plus the data's type. */
 export interface ReferenceDropout extends ReferenceRandom {
+  /** Drop probability in [0, 1]. */
   p: number;
+  /** Default: f16 for Uint16Array data, f32 otherwise. */
   dtype?: Dtype;
 }
 

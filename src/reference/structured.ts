@@ -12,10 +12,13 @@ import { arrayGot, checkHostData, checkRandom } from './checks.js';
 import { type HostData, type ReferenceRandom, referenceNormal } from './dropout.js';
 import { contractWords } from './philox.js';
 
+/** The options of the structured and variant CPU references: a GPU op's (seed, stream, offset), p and shapes. */
 export interface ReferenceStructured extends ReferenceRandom {
+  /** Drop probability: in [0, 1], or [0, 1) for the Gaussian and Alpha references. */
   p: number;
   /** Shape of the input (default: one dimension). */
   shape?: Shape;
+  /** Mask shape: the input's with some dimensions 1 (null: the input's extent); default the input's. */
   noiseShape?: NoiseShape;
   /** Default: f16 for Uint16Array data, f32 otherwise. */
   dtype?: Dtype;
@@ -221,7 +224,14 @@ export function referenceBiasDropoutResidual(x: HostData, bias: HostData, residu
 export function referenceBiasDropoutResidualBackward(
   dy: HostData,
   opts: ReferenceStructured,
-): { dx: HostData; dbias: HostData; dresidual: HostData } {
+): {
+  /** keep ? dy * scale : 0, as dy's type. */
+  dx: HostData;
+  /** The column sums of dx (C values). */
+  dbias: HostData;
+  /** `dy` itself. */
+  dresidual: HostData;
+} {
   const dtype = begin(dy, opts, 'dy');
   const { shape } = resolved(dy.length, opts);
   const cols = checkColumns(shape);

@@ -45,13 +45,31 @@ export function runtimeOf(ctx: DropoutContext): Runtime {
   return rt;
 }
 
+/**
+ * Per-device state for every op: the pipeline cache (compiled asynchronously, once per kernel,
+ * dtype and constants), a bounded pool of buffers, batching of the ops recorded in one tick into one
+ * submission, and the default generator. Make one per `GPUDevice` with {@link DropoutContext.create}.
+ *
+ * ```ts
+ * const ctx = await DropoutContext.create(device, { seed: 42n });
+ * const { output, state } = await dropout(ctx, ctx.upload(new Float32Array([1, 2, 3, 4])), { p: 0.5 });
+ * ```
+ */
 export class DropoutContext {
+  /** The device every op of this context records for; it stays the caller's (`destroy()` leaves it alone). */
   readonly device: GPUDevice;
+  /** Invocations per workgroup of every kernel (ContextOptions.workgroupSize, default 256). */
   readonly workgroupSize: number;
+  /** Most elements one dispatch binds, a multiple of 2048; larger tensors run in chunks with the same mask. */
   readonly maxChunkElements: number;
+  /** The buffer pool behind `acquire`, `release`, `upload` and op outputs; `pool.allocations`
+   * counts the buffers it has created (a steady loop adds none). */
   readonly pool: BufferPool;
+  /** Whether submissions run inside error scopes that name a refused argument (ContextOptions.validate, default true). */
   readonly validate: boolean;
+  /** Budget of compiled-in noise-shape tables (ContextOptions.specializedShapes, default 32). */
   readonly specializedShapes: number;
+  /** When broadcast-mask calls go through a mask table (ContextOptions.maskTables, resolved; Infinity: never). */
   readonly maskTables: MaskTablePolicy;
   /** The launch tuning in use (ContextOptions.tuning, or the adapter's default). */
   readonly tuning: Readonly<Required<LaunchTuning>>;
@@ -63,6 +81,12 @@ export class DropoutContext {
 
   private readonly rt: Runtime;
 
+  /**
+   * A context on `device`, with the f32 dropout forward's pipelines compiled before it resolves.
+   * @throws {@link InvalidArgumentError} (rejects) for a bad device, an unknown option or a bad
+   *   option value, naming it (`options.<name>`); {@link UnsupportedError} for `f16Path: 'native'`
+   *   on a device without `shader-f16`.
+   */
   static async create(device: GPUDevice, options: ContextOptions = {}): Promise<DropoutContext> {
     const ctx = new DropoutContext(device, options);
     // Compile the f32 forward's pipelines up front (asynchronously), as its calls will look them up.
@@ -70,6 +94,10 @@ export class DropoutContext {
     return ctx;
   }
 
+  /**
+   * A context on `device`, synchronously: pipelines compile on first use. Prefer
+   * {@link DropoutContext.create}. Throws as `create` rejects.
+   */
   constructor(device: GPUDevice, options: ContextOptions = {}) {
     const o = resolveOptions(device, options);
     trackObjects(device);
@@ -134,7 +162,9 @@ export class DropoutContext {
 
   // ---- buffers ---------------------------------------------------------------------------------
 
-  /** A buffer from the pool for `bytes` bytes (STORAGE | COPY_SRC | COPY_DST). Give it back with `release`. */
+  /** A buffer from the pool for `bytes` bytes (STORAGE | COPY_SRC | COPY_DST), `label` naming it in
+   * WebGPU's messages. Give it back with `release`. Throws {@link InvalidArgumentError} (argument
+   * `bytes`) past the device's `maxBufferSize`. */
   acquire(bytes: number, label?: string): GPUBuffer {
     return this.rt.transfers.acquire(bytes, label);
   }
@@ -170,6 +200,8 @@ export class DropoutContext {
   /**
    * Reads `bytes` bytes of `buffer` from `byteOffset` back to the CPU: the only readback path.
    * Submits pending work first; rejects with DeviceLostError if the device goes away meanwhile.
+   * `bytes` must be a whole number >= 0, `byteOffset` a multiple of 4, and the range inside the
+   * buffer (else InvalidArgumentError); `argument` is the name errors give the buffer.
    */
   readBytes(buffer: GPUBuffer, bytes: number, byteOffset = 0, argument = 'buffer'): Promise<ArrayBuffer> {
     return this.rt.transfers.readBytes(buffer, bytes, byteOffset, argument);

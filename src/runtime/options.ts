@@ -6,6 +6,7 @@ import type { F16Path } from '../kernels/shaders.js';
 import { checkOptionNames, optionNames } from '../options.js';
 import { CHUNK_ALIGN } from './units.js';
 
+/** The options of {@link DropoutContext.create}; every one is checked, and an unknown name is refused. */
 export interface ContextOptions {
   /** Invocations per workgroup for every kernel (default 256). */
   workgroupSize?: number;
@@ -36,7 +37,14 @@ export interface ContextOptions {
    * average (default 16: the table's own traffic is then at most 1/16 of the data's). `false`:
    * never.
    */
-  maskTables?: false | { minElements?: number; minReuse?: number };
+  maskTables?:
+    | false
+    | {
+        /** Fewest elements a call must have to use a table (default 65536). */
+        minElements?: number;
+        /** Fewest input elements each mask element must serve on average (default 16, at least 1). */
+        minReuse?: number;
+      };
   /** The launch shape of the element-wise kernels (see LaunchTuning); default: chosen from the
    * adapter (defaultTuning). Never changes which word an element gets. */
   tuning?: LaunchTuning;
@@ -65,7 +73,9 @@ export interface LaunchTuning {
 
 /** ContextOptions.maskTables, resolved: Infinity where tables are off. */
 export interface MaskTablePolicy {
+  /** Fewest elements a call needs to use a mask table (Infinity: tables off). */
   readonly minElements: number;
+  /** Fewest input elements per mask element, on average, for a table (Infinity: tables off). */
   readonly minReuse: number;
 }
 

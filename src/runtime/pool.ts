@@ -2,6 +2,12 @@
 // same shapes stop allocating. Buffers in use are the caller's; only idle ones count to the budget.
 import { isDestroyed } from './tracking.js';
 
+/**
+ * A context's bounded pool of idle GPU buffers, keyed by exact size and usage, so repeated calls of
+ * the same shapes stop allocating ({@link DropoutContext.pool}). Buffers in use are the caller's;
+ * only idle ones count against `budgetBytes`, and idle buffers past it are destroyed. Use
+ * `ctx.acquire` / `ctx.release` to take and give back buffers; read the counters here.
+ */
 export class BufferPool {
   private readonly idle = new Map<string, GPUBuffer[]>();
   private readonly owned = new WeakSet<GPUBuffer>();
@@ -12,18 +18,24 @@ export class BufferPool {
   /** Most bytes the pool's buffers (in use and idle) ever held at once. */
   peakBytes = 0;
   /** Buffers created so far: a loop whose buffers come back to the pool stops adding to it (a
-   * buffer created for a call that was then refused is not counted: see `refund`). */
+   * buffer created for a call that was then refused is not counted). */
   allocations = 0;
 
+  /**
+   * Made by the context.
+   * @internal
+   */
   constructor(
     private readonly device: GPUDevice,
+    /** Most bytes of idle buffers kept for reuse (ContextOptions.poolBytes, default 256 MiB). */
     readonly budgetBytes: number,
   ) {}
 
   /**
-   * A buffer of `size` bytes: an idle one of the same size and usage, or a new one. `mapped`
-   * always makes a new buffer, mapped for writing at creation: data written that way cannot
-   * race with recorded-but-unsubmitted work on a reused buffer, as queue.writeBuffer could.
+   * A buffer of `size` bytes and `usage` (GPUBufferUsage flags): an idle one of the same size and
+   * usage, or a new one. `mapped` always makes a new buffer, mapped for writing at creation: data
+   * written that way cannot race with recorded-but-unsubmitted work on a reused buffer, as
+   * queue.writeBuffer could. `ctx.acquire` is the checked form for storage buffers.
    */
   acquire(size: number, usage: number, label?: string, mapped = false): GPUBuffer {
     const list = mapped ? undefined : this.idle.get(key(size, usage));
@@ -68,6 +80,7 @@ export class BufferPool {
    * so that refused calls leave the pool's counts as they found them: a reused buffer goes back to
    * the idle list, one created for the call is destroyed and not counted in `allocations`. Only
    * for buffers no recorded work will use (the refused call's work never ran, and never will).
+   * @internal
    */
   refund(buffer: GPUBuffer): void {
     if (!this.owned.has(buffer)) return;
@@ -81,6 +94,7 @@ export class BufferPool {
    * work recorded into an encoder that may still be submitted, which destroying it would break),
    * until `adopt` takes it back; WebGPU frees it if nothing references it by then. False if the
    * pool did not own it.
+   * @internal
    */
   disown(buffer: GPUBuffer): boolean {
     if (!this.owned.delete(buffer)) return false;
@@ -88,7 +102,10 @@ export class BufferPool {
     return true;
   }
 
-  /** Takes back a buffer this pool made and `disown`ed (counted again, in use until `release`). */
+  /**
+   * Takes back a buffer this pool made and `disown`ed (counted again, in use until `release`).
+   * @internal
+   */
   adopt(buffer: GPUBuffer): void {
     if (this.owned.has(buffer)) return;
     this.owned.add(buffer);
@@ -101,6 +118,7 @@ export class BufferPool {
     return this.liveBytes;
   }
 
+  /** Destroys every idle buffer (`ctx.destroy()` calls it); buffers in use are left alone. */
   clear(): void {
     for (const list of this.idle.values()) for (const b of list) this.drop(b);
     this.idle.clear();

@@ -5,17 +5,38 @@ import { Got, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { DropoutContext } from '../runtime/context.js';
 import type { ContextOptions } from '../runtime/options.js';
 
-/** The members of tfjs-backend-webgpu's WebGPUBackend (4.x) this module uses. */
+/** The members of tfjs-backend-webgpu's WebGPUBackend (4.x) this module uses: a view of
+ * `tf.backend()`, not a type of the backend's own. */
 export interface WebGPUBackendLike {
+  /** The backend's GPUDevice, which every tensor's buffer belongs to. */
   device: GPUDevice;
-  tensorMap: { has(dataId: object): boolean; get(dataId: object): { resource?: unknown } | undefined };
+  /** The backend's tensor storage, by data id (a tensor's `resource` is its GPUBuffer once uploaded). */
+  tensorMap: {
+    /** Whether the backend holds data for `dataId`. */
+    has(dataId: object): boolean;
+    /** The backend's record of `dataId`'s data. */
+    get(dataId: object):
+      | {
+          /** The data's GPU resource (its GPUBuffer, for a tensor on the GPU). */
+          resource?: unknown;
+        }
+      | undefined;
+  };
+  /** The backend's open command encoder, or null between submissions. */
   commandEncoder: GPUCommandEncoder | null;
+  /** Data ids of the tensors the backend's pending commands use. */
   commandQueueOwnedIds: WeakSet<object>;
+  /** Dispatches recorded into the current batch (the backend submits after a limit). */
   dispatchCountInPass: number;
+  /** Opens the command encoder if none is open. */
   ensureCommandEncoderReady(): void;
+  /** Ends the open compute pass, if any, so that other commands can be recorded. */
   endComputePassEncoder(): void;
+  /** Submits the open command encoder. */
   submitQueue(): void;
+  /** Moves a tensor's data to its GPU buffer. */
   uploadToGPU(dataId: object): void;
+  /** Allocates a tensor of `shape` and `dtype` on the backend. */
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
@@ -29,7 +50,9 @@ const BACKEND_MEMBERS = [
   'makeTensorInfo',
 ] as const;
 
-/** The active tfjs backend, which must be tfjs-backend-webgpu's. */
+/** The active tfjs backend, which must be tfjs-backend-webgpu's.
+ * @throws {@link "webgpu-dropout".UnsupportedError | UnsupportedError} when the active backend is not
+ *   'webgpu' or lacks a member this module uses (a tfjs-backend-webgpu other than 4.x). */
 export function webgpuBackend(): WebGPUBackendLike {
   const name = tf.getBackend();
   if (name !== 'webgpu') {
@@ -55,6 +78,9 @@ export function webgpuBackend(): WebGPUBackendLike {
  * enough and the backend's own device is used. tfjs only checks that `navigator.gpu` exists; where
  * it does not (Node), a stand-in that hands out `adapter` is installed. A 'webgpu' backend already
  * running on another device is removed (its tensors with it).
+ * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} (rejects) for a `device`
+ *   that is not a GPUDevice; {@link "webgpu-dropout".UnsupportedError | UnsupportedError} when
+ *   `tf.setBackend('webgpu')` fails on it.
  */
 export async function useTfjsDevice(device: GPUDevice, adapter?: GPUAdapter): Promise<void> {
   if (typeof device !== 'object' || device === null || typeof device.createBuffer !== 'function')
@@ -88,7 +114,8 @@ const contexts = new WeakMap<GPUDevice, DropoutContext>();
 
 /**
  * The DropoutContext this module uses on the active backend's GPUDevice (created on first use;
- * its `generator` draws the streams of calls given neither seed nor generator).
+ * its `generator` draws the streams of calls given neither seed nor generator). `options` apply
+ * only when this call creates it. Throws as {@link webgpuBackend} does.
  */
 export function tfjsContext(options?: ContextOptions): DropoutContext {
   const { device } = webgpuBackend();
@@ -103,6 +130,8 @@ export function tfjsContext(options?: ContextOptions): DropoutContext {
 /**
  * Makes `ctx` the context of its device here (e.g. to share its default generator or pool with
  * raw-buffer ops). It must be on the backend's own GPUDevice: buffers cannot cross devices.
+ * @throws {@link "webgpu-dropout".InvalidArgumentError | InvalidArgumentError} (argument `context`) for a
+ *   context on another device, or not a DropoutContext.
  */
 export function setTfjsContext(ctx: DropoutContext): void {
   if (!(ctx instanceof DropoutContext)) throw new InvalidArgumentError('context', 'a DropoutContext', ctx);
