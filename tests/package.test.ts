@@ -8,15 +8,16 @@
 //       WEBGPU_DROPOUT_ADAPTER picks: lavapipe by default) and prints the source tree's CPU
 //       reference; `require()` is refused, as the README says (ESM only);
 //   (b) the README's examples and a typed consumer file pass `strict` TypeScript 5.4, 5.9, 6 and
-//       7, with no skipLibCheck, with lib.dom (and from 6, with @types/web instead), under
-//       NodeNext and Bundler resolution;
+//       7, with no skipLibCheck, with lib.dom and with @types/web instead (on TypeScript 5 with
+//       the custom condition the README gives for it), under NodeNext and Bundler resolution (and
+//       node10 on TypeScript 5, through typesVersions);
 //   (c) the README's browser example, built by Vite into a page, runs in Debian's Chromium on
 //       SwiftShader (never a downloaded browser) and shows the reference's numbers.
 // The clone borrows this checkout's node_modules (the build tools), and the install reaches the
 // npm registry (or npm's cache) for `webgpu` as a user's would.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { format, promisify } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -40,8 +41,9 @@ async function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessE
   }
 }
 
-/** The README's Install section: its install line and its two examples. */
-function readmeInstall(): { install: string; browser: string; node: string } {
+/** The README's Install section: its install line, its two examples and the custom condition it
+ * gives TypeScript 5 projects that use @types/web. */
+function readmeInstall(): { install: string; browser: string; node: string; condition: string } {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const start = readme.indexOf('\n## Install\n');
   expect(start, 'README has an "## Install" section').toBeGreaterThan(0);
@@ -56,7 +58,9 @@ function readmeInstall(): { install: string; browser: string; node: string } {
   const browser = js.filter((b) => b.code.includes('requestDropoutDevice()'));
   expect(install, 'an `npm i` line in the Install section').toBeDefined();
   expect([node.length, browser.length], 'one Node and one browser ```js example in the Install section').toEqual([1, 1]);
-  return { install: install!.trim(), node: node[0]!.code, browser: browser[0]!.code };
+  const condition = section.match(/"customConditions": \["([^"]+)"\]/)?.[1];
+  expect(condition, 'the Install section gives TypeScript 5 with @types/web its "customConditions"').toBeDefined();
+  return { install: install!.trim(), node: node[0]!.code, browser: browser[0]!.code, condition: condition! };
 }
 
 const x = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -67,11 +71,25 @@ let consumer: string;
 let readme: ReturnType<typeof readmeInstall>;
 let tarballFiles: string[];
 let tarballPath: string;
-let packageJson: { exports: Record<string, Record<string, string>> };
+/** An exports target: a path, or conditions (`types@<6.0` nests one) mapping to targets. */
+type Target = string | { [condition: string]: Target };
+let packageJson: { exports: Record<string, Target> };
+/** The TypeScript versions (b) checks, installed side by side under aliases while the tarball is packed. */
+const typescripts = { '5.4': '5.4.5', '5.9': '5.9.3', '6': '6.0.3', '7': '7.0.2' } as const;
+const tsAlias = (ts: string) => `ts${ts.replace('.', '')}`;
+let compilersReady: Promise<string> | undefined;
 
 beforeAll(async () => {
   readme = readmeInstall();
   work = mkdtempSync(join(tmpdir(), 'webgpu-dropout-package-'));
+  // The compilers for (b), into one folder of their own (npm's cache makes a rerun quick), while
+  // the clone is packed; (b) awaits them and reports a failure.
+  const compilers = join(work, 'compilers');
+  mkdirSync(compilers);
+  writeFileSync(join(compilers, 'package.json'), JSON.stringify({ name: 'compilers', private: true }));
+  const aliases = Object.entries(typescripts).map(([ts, v]) => `${tsAlias(ts)}@npm:typescript@${v}`);
+  compilersReady = sh('npm', ['i', ...aliases], compilers, npmEnv, 240_000);
+  compilersReady.catch(() => {});
   // A clean clone of HEAD, with the build tools borrowed from this checkout.
   let head: string;
   try {
@@ -108,20 +126,22 @@ beforeAll(async () => {
   );
 }, 300_000);
 
-afterAll(() => {
+afterAll(async () => {
   if (!work) return;
+  await compilersReady?.catch(() => {}); // still running where (b) did not run
   try {
     unlinkSync(join(work, 'clone', 'node_modules')); // the link only, never this checkout's node_modules
   } catch {
     // not created
   }
   rmSync(work, { recursive: true, force: true });
-});
+}, 240_000);
 
 describe('the package, packed from a clean clone and installed as the README says', () => {
   it('the tarball holds every file package.json exports, the licence and the design notes, and no sources or tests', () => {
     const files = new Set(tarballFiles.map((f) => f.replace(/^package\//, '')));
-    const exported = Object.values(packageJson.exports).flatMap((conditions) => Object.values(conditions));
+    const targets = (t: Target): string[] => (typeof t === 'string' ? [t] : Object.values(t).flatMap(targets));
+    const exported = [...new Set(Object.values(packageJson.exports).flatMap(targets))];
     expect(exported.length).toBeGreaterThanOrEqual(4);
     for (const f of [...exported.map((p) => p.replace(/^\.\//, '')), 'LICENSE', 'README.md', 'docs/DESIGN.md', 'package.json']) {
       expect(files.has(f), `${f} in the tarball`).toBe(true);
@@ -171,57 +191,56 @@ export const train = (mlp: MLP, x: Matrix, y: Matrix) => mlp.trainStep(x, y, { l
 export const misspelt = (ctx: DropoutContext, x: GPUBuffer) => dropout(ctx, x, { p: 0.1, rate: 0.1 });
 `,
     );
-    // The compilers, side by side in one folder (npm's cache makes a rerun quick), and @types/web
-    // in the consumer for the cells that use it instead of lib.dom.
-    const compilers = join(work, 'compilers');
-    mkdirSync(compilers);
-    writeFileSync(join(compilers, 'package.json'), JSON.stringify({ name: 'compilers', private: true }));
-    const versions = { '5.4': '5.4.5', '6': '6.0.3', '7': '7.0.2' };
-    await sh(
-      'npm',
-      ['i', ...Object.entries(versions).map(([k, v]) => `ts${k.replace('.', '')}@npm:typescript@${v}`)],
-      compilers,
-      npmEnv,
-      240_000,
-    );
-    await sh('npm', ['i', '--no-save', '@types/web@0.0.359'], consumer, npmEnv, 120_000);
-    const tscOf = (k: string) =>
-      k === '5.9'
-        ? join(root, 'node_modules', 'typescript', 'bin', 'tsc')
-        : join(compilers, 'node_modules', `ts${k.replace('.', '')}`, 'bin', 'tsc');
-    // @types/web carries WebGPU itself, so with TypeScript 5, whose declarations here reference
-    // @webgpu/types, the two definitions meet: those cells are left out (README, Install).
-    const cells = ['5.4', '5.9', '6', '7'].flatMap((ts) =>
-      (['dom', 'web'] as const)
-        .filter((lib) => lib === 'dom' || !ts.startsWith('5.'))
-        .flatMap((lib) => (['NodeNext', 'Bundler'] as const).map((resolution) => ({ ts, lib, resolution }))),
-    );
-    const results = await Promise.all(
-      cells.map(async ({ ts, lib, resolution }) => {
-        const config = `tsconfig.${ts}.${lib}.${resolution.toLowerCase()}.json`;
-        const compilerOptions = {
-          strict: true,
-          skipLibCheck: false,
-          target: 'ES2022',
-          noEmit: true,
-          module: resolution === 'NodeNext' ? 'NodeNext' : 'ESNext',
-          moduleResolution: resolution,
-          lib: lib === 'dom' ? ['ES2022', 'DOM'] : ['ES2022'],
-          types: lib === 'dom' ? [] : ['web'],
-        };
-        writeFileSync(
-          join(consumer, config),
-          JSON.stringify({ compilerOptions, files: ['node-example.ts', 'browser-example.ts', 'typed.ts'] }),
-        );
-        const out = await sh(process.execPath, [tscOf(ts), '-p', config], consumer).then(
-          () => '',
-          (e: Error) => e.message,
-        );
-        return `TypeScript ${ts}, ${lib === 'dom' ? 'lib.dom' : '@types/web'}, ${resolution}: ${out ? out.slice(0, 2000) : 'ok'}`;
+    // @types/web in the consumer, for the cells that use it instead of lib.dom, while the
+    // compilers' install (started with the pack) finishes.
+    await Promise.all([compilersReady, sh('npm', ['i', '--no-save', '@types/web@0.0.359'], consumer, npmEnv, 120_000)]);
+    const tsc = (ts: string) => join(work, 'compilers', 'node_modules', tsAlias(ts), 'bin', 'tsc');
+    type Cell = { ts: keyof typeof typescripts; lib: 'dom' | 'web'; resolution: 'NodeNext' | 'Bundler' | 'Node10' };
+    const cells: Cell[] = [
+      ...(Object.keys(typescripts) as Cell['ts'][]).flatMap((ts) =>
+        (['dom', 'web'] as const).flatMap((lib) => (['NodeNext', 'Bundler'] as const).map((resolution) => ({ ts, lib, resolution }))),
+      ),
+      { ts: '5.4', lib: 'dom', resolution: 'Node10' },
+      { ts: '5.9', lib: 'dom', resolution: 'Node10' },
+    ];
+    const check = async ({ ts, lib, resolution }: Cell): Promise<string> => {
+      const config = `tsconfig.${ts}.${lib}.${resolution.toLowerCase()}.json`;
+      const compilerOptions = {
+        strict: true,
+        skipLibCheck: false,
+        target: 'ES2022',
+        noEmit: true,
+        module: resolution === 'NodeNext' ? 'NodeNext' : 'ESNext',
+        moduleResolution: resolution,
+        lib: lib === 'dom' ? ['ES2022', 'DOM'] : ['ES2022'],
+        types: lib === 'dom' ? [] : ['web'],
+        // @types/web has its own WebGPU types, which TypeScript 5 would otherwise also get from
+        // @webgpu/types through the package's types@<6.0 declarations.
+        ...(lib === 'web' && ts.startsWith('5.') ? { customConditions: [readme.condition] } : {}),
+      };
+      writeFileSync(
+        join(consumer, config),
+        JSON.stringify({ compilerOptions, files: ['node-example.ts', 'browser-example.ts', 'typed.ts'] }),
+      );
+      const out = await sh(process.execPath, [tsc(ts), '-p', config], consumer).then(
+        () => '',
+        (e: Error) => e.message,
+      );
+      return `TypeScript ${typescripts[ts]}, ${lib === 'dom' ? 'lib.dom' : '@types/web'}, ${resolution}: ${out ? out.slice(0, 2000) : 'ok'}`;
+    };
+    // As many compilers at a time as there are cores.
+    const results: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: availableParallelism() }, async () => {
+        while (next < cells.length) {
+          const i = next++;
+          results[i] = await check(cells[i]!);
+        }
       }),
     );
     expect(results.filter((r) => !r.endsWith(': ok'))).toEqual([]);
-    expect(results).toHaveLength(12);
+    expect(results).toHaveLength(18);
   }, 300_000);
 
   it('publint and attw (the esm-only profile: require() is refused on purpose) find nothing to fix in the tarball', async () => {
