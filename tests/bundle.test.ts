@@ -19,10 +19,10 @@ const root = join(import.meta.dirname, '..');
 
 /**
  * Budget of the example's minified JavaScript, in bytes, and of its gzip: a little above what was
- * measured when it was set (81,652 and 24,715 bytes). A change that grows the bundle past it
- * should be deliberate: raise the budget with the reason.
+ * measured when it was set (73,656 and 22,964 bytes, the model kit's WGSL left out). A change that
+ * grows the bundle past it should be deliberate: raise the budget with the reason.
  */
-const BUDGET = { minified: 83_000, gzip: 25_200 };
+const BUDGET = { minified: 75_000, gzip: 23_500 };
 
 /** The README's browser example: the ```js block of its Install section that calls requestDropoutDevice(). */
 function readmeBrowserExample(): string {

@@ -1,7 +1,8 @@
 // The WGSL sources of the library's kernels (shaders/*.wgsl, the single source for browser and
 // Node), inlined by the bundler, and how a kernel's module is assembled from them. The library
-// build strips their comments, keeping the section markers (vite.lib.config.ts); files outside
-// the library (the benchmark's) are added with registerShader.
+// build strips their comments, keeping the section markers (vite.lib.config.ts); files that not
+// every use needs (the model kit's, src/model/kernels.ts) or that are not the library's (the
+// benchmark's) are added with registerShader where they are used, so a bundle without them drops them.
 
 import biasGrad from '../../shaders/bias_grad.wgsl?raw';
 import copy from '../../shaders/copy.wgsl?raw';
@@ -12,8 +13,6 @@ import f16Packed from '../../shaders/f16_packed.wgsl?raw';
 import grid from '../../shaders/grid.wgsl?raw';
 import inplace from '../../shaders/inplace.wgsl?raw';
 import input from '../../shaders/input.wgsl?raw';
-import mc from '../../shaders/mc.wgsl?raw';
-import model from '../../shaders/model.wgsl?raw';
 import nativeStorage from '../../shaders/native_storage.wgsl?raw';
 import noOp from '../../shaders/no_op.wgsl?raw';
 import philox from '../../shaders/philox.wgsl?raw';
@@ -22,8 +21,6 @@ import random from '../../shaders/random.wgsl?raw';
 import structured from '../../shaders/structured.wgsl?raw';
 
 export const shaderSources = {
-  model,
-  mc,
   philox,
   elementwise,
   grid,

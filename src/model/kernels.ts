@@ -2,12 +2,16 @@
 // Recording that owns one command encoder per training step or MC pass, so a whole step is one
 // submission and nothing is read back unless asked for.
 
+import mcSource from '../../shaders/mc.wgsl?raw';
+import modelSource from '../../shaders/model.wgsl?raw';
 import { type KernelRecord, read, type UniformsOf, write } from '../kernels/record.js';
+import { registerShader } from '../kernels/shaders.js';
 import { type DropoutContext, type Runtime, runtimeOf } from '../runtime/context.js';
 import type { BoundBuffer } from '../runtime/units.js';
 
-const modelFiles = ['philox', 'model'] as const;
-const mcFiles = ['mc'] as const;
+// The model kit's WGSL, registered here so that a bundle without the model kit leaves it out.
+const modelFiles = ['philox', registerShader('model', modelSource)] as const;
+const mcFiles = [registerShader('mc', mcSource)] as const;
 /** A model-kit kernel: one dispatch over whole buffers, its uniform (binding 0) its own. */
 function custom<const R extends object>(name: string, shader: typeof modelFiles | typeof mcFiles, entry: string, rest: R) {
   return { name, shader, entry, dispatch: 'custom', mask: 'none', ...rest } as const;
