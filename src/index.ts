@@ -71,6 +71,7 @@ export {
   type DropoutOptions,
   type DropoutResult,
   type DropoutState,
+  type DropPathAddGrads,
   type DropPathOptions,
   dropConnect,
   dropConnectBackward,

@@ -12,6 +12,7 @@ import {
   type BackwardOptions,
   type ChannelLayout,
   channelAxisFor,
+  type DropPathAddGrads,
   dropConnect,
   dropConnectBackward,
   dropPath,
@@ -215,16 +216,7 @@ export class DropPath extends RandomLayer {
 
   /** The gradients of forwardAdd ({@link dropPathAddBackward}): d residual is dy itself, d branch
    * regenerates the mask. */
-  async backwardAdd(
-    dy: GPUBuffer,
-    state: StructuredState,
-    opts: BackwardOptions = {},
-  ): Promise<{
-    /** The residual's gradient: `dy` itself, the same buffer. */
-    dresidual: GPUBuffer;
-    /** The branch's gradient: `opts.out` or a pooled buffer. */
-    dbranch: GPUBuffer;
-  }> {
+  async backwardAdd(dy: GPUBuffer, state: StructuredState, opts: BackwardOptions = {}): Promise<DropPathAddGrads> {
     return dropPathAddBackward(this.ctx, dy, state, opts);
   }
 }

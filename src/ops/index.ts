@@ -47,6 +47,7 @@ export {
 } from './shape.js';
 export {
   type DropConnectOptions,
+  type DropPathAddGrads,
   type DropPathOptions,
   dropConnect,
   dropConnectBackward,

@@ -182,6 +182,14 @@ export async function dropPathAdd(
   return { output, state };
 }
 
+/** The gradients of {@link dropPathAdd}. */
+export interface DropPathAddGrads {
+  /** The residual's gradient: `dy` itself, the same buffer. */
+  dresidual: GPUBuffer;
+  /** The branch's gradient, dy * keep (/ (1 - p) with scaleByKeep): `opts.out` or a pooled buffer. */
+  dbranch: GPUBuffer;
+}
+
 /** Gradients of dropPathAdd: d residual is dy itself (the same buffer), d branch regenerates the mask.
  * Rejects as {@link structuredDropoutBackward} does. */
 export async function dropPathAddBackward(
@@ -189,12 +197,7 @@ export async function dropPathAddBackward(
   dy: GPUBuffer,
   state: StructuredState,
   opts: BackwardOptions = {},
-): Promise<{
-  /** The residual's gradient: `dy` itself, the same buffer. */
-  dresidual: GPUBuffer;
-  /** The branch's gradient, dy * keep (/ (1 - p) with scaleByKeep): `opts.out` or a pooled buffer. */
-  dbranch: GPUBuffer;
-}> {
+): Promise<DropPathAddGrads> {
   const dbranch = await structuredDropoutBackward(ctx, dy, state, opts);
   return { dresidual: dy, dbranch };
 }
