@@ -113,7 +113,7 @@ export class Recording {
     return this.rt.dispatcher.dispatch({ kernel: k, count: invocations, buffers: bound, uniforms, encoder: this.encoder });
   }
 
-  /** Gives a pooled buffer back once this recording's work on it is submitted (`ctx.retire`). */
+  /** Gives a pooled buffer back once this recording's work on it is submitted (Transfers.retire). */
   release(buffer: GPUBuffer): void {
     this.rt.transfers.retire(buffer, this.encoder);
   }

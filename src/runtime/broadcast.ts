@@ -131,7 +131,7 @@ export class Broadcasts {
 }
 
 /** Elements of the mask a broadcast table describes: the product of its masked (stride > 0) extents. */
-export function maskElements(table: Uint32Array): number {
+function maskElements(table: Uint32Array): number {
   let n = 1;
   for (let k = 0; k < table[0]!; k++) if (table[5 + 4 * k]! > 0) n *= table[4 + 4 * k]!;
   return n;

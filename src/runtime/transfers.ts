@@ -20,7 +20,9 @@ export class Transfers {
     private readonly submission: Submission,
   ) {}
 
-  /** Throws unless a buffer of `bytes` bytes fits this device's `maxBufferSize` (see DropoutContext.checkBufferSize). */
+  /** Throws unless a buffer of `bytes` bytes fits this device's `maxBufferSize`: `argument` names what set the size
+   * (with its `value`), `what` says which buffer it is. Ops call it before any work for the buffers
+   * they create (outputs, tables, staging), so that WebGPU never sees one too large. */
   checkBufferSize(bytes: number, argument: string, value: unknown, what = 'the output buffer'): void {
     const max = this.device.limits.maxBufferSize;
     if (bytes > max) {
